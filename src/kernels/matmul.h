@@ -1,0 +1,27 @@
+#pragma once
+// Matrix multiplication of quantized weights by float activations. Highway picks the best
+// SIMD target at run time; every SIMD kernel has a scalar twin (*_reference) for tests.
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace ll::kernels {
+
+// W: `rows` rows of `cols` elements of type t, row-major, each row row_bytes(t, cols) bytes.
+// X: n activation vectors of `cols` floats (row-major, n x cols).
+// Y: n x rows floats: Y[i*rows + r] = dot(W[r], X[i]).
+// Quantized weights are multiplied against activations quantized the way llama.cpp does
+// (Q8_0 for Q4_0/Q8_0, Q8_K for K-quants), so results agree with it.
+// `pool` may be null (single thread). Rows are split across threads.
+void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y,
+            ThreadPool* pool);
+
+// Scalar twin of matmul: same arithmetic, no SIMD, no threads.
+void matmul_reference(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n,
+                      float* Y);
+
+// Name of the SIMD target chosen at run time (e.g. "AVX2", "AVX3", "NEON", "EMU128").
+const char* simd_target_name();
+
+}  // namespace ll::kernels

@@ -1,0 +1,20 @@
+#pragma once
+// Element-wise and row operations of the transformer forward pass.
+#include <cstdint>
+
+namespace ll::kernels {
+
+// out = x / rms(x) * weight, over n elements.
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+// In-place softmax over n elements.
+void softmax(float* x, int64_t n);
+// gate[i] = silu(gate[i]) * up[i]
+void silu_mul(float* gate, const float* up, int64_t n);
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+// dot product of two float vectors
+float dot_f32(const float* a, const float* b, int64_t n);
+// y[i] += a * x[i]
+void axpy(float* y, float a, const float* x, int64_t n);
+
+}  // namespace ll::kernels

@@ -1,0 +1,37 @@
+#pragma once
+// Token sampling: repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+// temp <= 0 is greedy. With top_k = 0, min_p = 0 and repeat_penalty = 1 the draw equals
+// llama2.c run.c's (xorshift64* RNG, one coin per token) so seeded runs reproduce its text.
+#include <cstdint>
+#include <vector>
+
+namespace ll::text {
+
+struct SamplerParams {
+  float temp = 0.8f;
+  int32_t top_k = 40;       // 0 = off
+  float top_p = 0.95f;      // 1 = off
+  float min_p = 0.05f;      // 0 = off
+  float repeat_penalty = 1.0f;  // 1 = off
+  int32_t repeat_last_n = 64;
+  uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  Sampler(SamplerParams params, int32_t n_vocab);
+  // logits is modified (penalties, temperature).
+  int32_t sample(float* logits);
+  // Records a token of the context (prompt or generated) for the repetition penalty.
+  void accept(int32_t token);
+  const SamplerParams& params() const { return params_; }
+
+ private:
+  SamplerParams params_;
+  int32_t n_vocab_;
+  uint64_t rng_state_;
+  std::vector<int32_t> recent_;
+  float random_f32();
+};
+
+}  // namespace ll::text

@@ -1,0 +1,30 @@
+#pragma once
+// A tokenizer vocabulary as read from GGUF metadata (tokenizer.ggml.*) or a llama2.c tokenizer.bin.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "gguf/gguf_file.h"
+
+namespace ll::text {
+
+// Token types as in GGUF tokenizer.ggml.token_type.
+enum class TokenType : int32_t { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
+
+struct Vocab {
+  std::string model = "llama";        // tokenizer.ggml.model
+  std::vector<std::string> tokens;    // SentencePiece spelling: spaces are U+2581 "▁"
+  std::vector<float> scores;
+  std::vector<TokenType> types;
+  int32_t bos = 1, eos = 2, unk = 0;
+  bool add_bos = true;
+  bool add_space_prefix = true;
+};
+
+Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file);
+// llama2.c tokenizer.bin: spaces become "▁", "\n<s>\n" / "\n</s>\n" become "<s>" / "</s>",
+// "<0xNN>" tokens are byte tokens.
+Result<Vocab> vocab_from_llama2c(const std::string& path);
+
+}  // namespace ll::text
