@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -20,6 +21,13 @@ enum class ValueType : uint32_t {
   STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
 };
 std::string_view value_type_name(ValueType t);
+// Bytes of one element of a fixed-size type; 0 for STRING and ARRAY.
+size_t value_type_size(ValueType t);
+
+// general.alignment: 32 when absent; a file may set any power of two up to kMaxAlignment.
+inline constexpr uint64_t kDefaultAlignment = 32;
+inline constexpr uint64_t kMaxAlignment = uint64_t{1} << 30;
+inline constexpr int kMaxDims = 4;
 
 // An array value. Numeric elements stay in the file (little-endian, possibly unaligned);
 // string elements are views into the file.
@@ -57,6 +65,8 @@ class GgufFile {
   const std::string& name() const { return name_; }
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
+  // Start of the tensor data: the end of the tensor infos, aligned. In a file without tensors
+  // it may lie past file_size() (writers need not pad such a file).
   uint64_t data_offset() const { return data_offset_; }
   const uint8_t* base() const { return base_; }  // start of the file image
   uint64_t file_size() const { return size_; }
@@ -85,8 +95,17 @@ class GgufFile {
   void prefetch(const TensorInfo& t) const;
 
  private:
+  class Cursor;  // bounds-checked reader over the image, defined in gguf_file.cc
+
   GgufFile() = default;
   Status parse();
+  Status parse_kv(Cursor& c, uint64_t index, uint64_t count);
+  Status parse_tensor_info(Cursor& c, uint64_t index, uint64_t count);
+  Result<ArrayValue> parse_array(Cursor& c, const std::string& what);
+  Status check_tensor_data();
+  Status set_alignment(const KeyValue& kv, uint64_t at);
+  Result<const KeyValue*> lookup(std::string_view key) const;  // error when absent
+  Status type_error(const KeyValue& kv, std::string_view expected) const;
 
   std::string name_;
   std::unique_ptr<MappedFile> mapping_;
@@ -94,10 +113,13 @@ class GgufFile {
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   uint32_t version_ = 0;
-  uint64_t alignment_ = 32;
+  uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
   std::vector<KeyValue> kvs_;
   std::vector<TensorInfo> tensors_;
+  // Keys and tensor names are views into the file image, which never moves.
+  std::unordered_map<std::string_view, size_t> kv_index_;
+  std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
 }  // namespace ll::gguf

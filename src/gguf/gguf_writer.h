@@ -31,7 +31,11 @@ class GgufWriter {
   // The bytes are referenced and must stay valid until write() returns (large shards, synth).
   void add_tensor_ref(std::string_view name, DType type, std::vector<int64_t> dims, const void* data, size_t nbytes);
 
-  Status write(const std::string& path) const;  // streams to disk
+  // Streams to disk: header first, then each tensor's bytes straight from its buffer. The file
+  // is written under a temporary name and renamed, so a failed write leaves no partial file.
+  // An invalid general.alignment (not a power of two up to kMaxAlignment) is an error.
+  Status write(const std::string& path) const;
+  // The whole image in memory (tests, converted checkpoints); general.alignment must be valid.
   std::vector<uint8_t> to_bytes() const;
 
  private:
@@ -39,13 +43,19 @@ class GgufWriter {
     std::string name;
     DType type;
     std::vector<int64_t> dims;
-    std::vector<uint8_t> owned;
-    const void* data;
+    std::vector<uint8_t> owned;  // add_tensor: a copy of the bytes
+    const void* data;            // add_tensor_ref: the caller's bytes
     size_t nbytes;
+    // Resolved on use, so that copying or moving the writer never leaves a stale pointer.
+    const void* bytes() const { return owned.empty() ? data : owned.data(); }
   };
   std::vector<std::pair<std::string, std::vector<uint8_t>>> kvs_;  // key -> encoded (type + value)
   std::vector<Tensor> tensors_;
   void put(std::string_view key, std::vector<uint8_t> encoded);
+  void add(Tensor t);
+  Result<uint64_t> alignment() const;  // general.alignment when set, else kDefaultAlignment
+  // Magic, counts, metadata and tensor infos, padded to `alignment`.
+  std::vector<uint8_t> encode_header(uint64_t alignment) const;
 };
 
 }  // namespace ll::gguf

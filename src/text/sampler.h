@@ -2,6 +2,8 @@
 // Token sampling: repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
 // temp <= 0 is greedy. With top_k = 0, min_p = 0 and repeat_penalty = 1 the draw equals
 // llama2.c run.c's (xorshift64* RNG, one coin per token) so seeded runs reproduce its text.
+// As in run.c, the probabilities that top-p and min-p judge are those of the logits already
+// divided by the temperature (top-k is unaffected: scaling keeps the order).
 #include <cstdint>
 #include <vector>
 
@@ -17,11 +19,20 @@ struct SamplerParams {
   uint64_t seed = 0;
 };
 
+struct TokenProb {
+  int32_t id;
+  float p;
+};
+
 class Sampler {
  public:
   Sampler(SamplerParams params, int32_t n_vocab);
   // logits is modified (penalties, temperature).
   int32_t sample(float* logits);
+  // The tokens sample() would draw from, in draw order, with their softmax probabilities after
+  // top-k (not renormalized after top-p / min-p). Greedy (temp <= 0) gives the argmax alone.
+  // logits is modified like in sample(); no random number is consumed.
+  std::vector<TokenProb> candidates(float* logits) const;
   // Records a token of the context (prompt or generated) for the repetition penalty.
   void accept(int32_t token);
   const SamplerParams& params() const { return params_; }
@@ -30,8 +41,11 @@ class Sampler {
   SamplerParams params_;
   int32_t n_vocab_;
   uint64_t rng_state_;
-  std::vector<int32_t> recent_;
+  std::vector<int32_t> recent_;  // the last repeat_last_n accepted tokens, oldest first
   float random_f32();
+  // candidates(); returns whether the draw must scale the coin by the kept mass (after top-p,
+  // or when min-p removed tokens).
+  bool filter(float* logits, std::vector<TokenProb>& out) const;
 };
 
 }  // namespace ll::text

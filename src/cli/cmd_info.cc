@@ -1,0 +1,58 @@
+// `lingualinked info`: what a model file holds and what it needs to run.
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "model/model.h"
+#include "model/units.h"
+
+namespace ll::cli {
+
+void add_info_command(CLI::App& app) {
+  auto args = std::make_shared<ModelOptions>();
+  CLI::App* cmd = app.add_subcommand("info", "Print a model's architecture, sizes, tensor types and memory needs");
+  cmd->add_option("model", args->path, "model file (GGUF or llama2.c .bin)")->required();
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
+  cmd->add_option("-c,--ctx-size", args->n_ctx, "context length for the KV-cache estimate");
+  cmd->callback([args] {
+    auto m = load_model_or_exit(*args);
+    const auto& hp = m->hparams();
+    const auto& f = m->file();
+    std::map<std::string, std::pair<int, uint64_t>> by_type;  // type -> (tensors, bytes)
+    int64_t n_params = 0;
+    for (const auto& t : f.tensors()) {
+      auto& e = by_type[std::string(dtype_name(t.type))];
+      e.first++;
+      e.second += t.nbytes;
+      n_params += t.n_elements;
+    }
+    const int64_t n_ctx = args->n_ctx > 0 ? args->n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+    const double mib = 1024.0 * 1024.0;
+    const uint64_t kv_per_token = static_cast<uint64_t>(2 * hp.n_layer * hp.kv_dim()) * sizeof(float);
+    std::printf("file:            %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", f.name().c_str(), f.version(),
+                f.tensors().size(), f.metadata().size());
+    std::printf("architecture:    %s%s%s\n", hp.arch.c_str(), hp.name.empty() ? "" : " - ", hp.name.c_str());
+    std::printf("parameters:      %.2f M\n", n_params / 1e6);
+    std::printf("vocabulary:      %lld tokens (%s tokenizer)\n", static_cast<long long>(hp.n_vocab),
+                m->vocab().model.c_str());
+    std::printf("layers:          %lld (units: %lld = embed + attn/ffn per layer + head)\n",
+                static_cast<long long>(hp.n_layer), static_cast<long long>(model::unit_count(hp)));
+    std::printf("embedding:       %lld, ffn %lld, heads %lld (kv %lld), head dim %lld, rope dims %lld\n",
+                static_cast<long long>(hp.n_embd), static_cast<long long>(hp.n_ff), static_cast<long long>(hp.n_head),
+                static_cast<long long>(hp.n_head_kv), static_cast<long long>(hp.head_dim),
+                static_cast<long long>(hp.n_rot));
+    std::printf("rope:            base %g, scale %g%s\n", hp.rope_freq_base, hp.rope_freq_scale,
+                m->weights().rope_freqs.present() ? ", frequency factors" : "");
+    std::printf("context:         %lld trained\n", static_cast<long long>(hp.n_ctx_train));
+    std::printf("tensor types:\n");
+    for (const auto& [name, e] : by_type) {
+      std::printf("  %-8s %4d tensors %10.2f MiB\n", name.c_str(), e.first, e.second / mib);
+    }
+    std::printf("memory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at %lld positions (F32, %.1f KiB/token)\n",
+                m->weight_bytes() / mib, kv_per_token * n_ctx / mib, static_cast<long long>(n_ctx),
+                kv_per_token / 1024.0);
+  });
+}
+
+}  // namespace ll::cli

@@ -1,0 +1,61 @@
+// `lingualinked run`: generate text with a model on this device.
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "exec/generate.h"
+#include "model/model.h"
+
+namespace ll::cli {
+
+void add_run_command(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    std::string prompt;
+    int64_t n_predict = 128;
+    int64_t n_batch = 512;
+    SamplingOptions sampling;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  add_model_options(*cmd, args->model);
+  cmd->add_option("-p,--prompt", args->prompt, "prompt text (default: empty, generation starts from BOS)");
+  cmd->add_option("-n,--n-predict", args->n_predict, "tokens to generate")->capture_default_str();
+  cmd->add_option("-b,--batch-size", args->n_batch, "prompt tokens per forward pass")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  add_sampling_options(*cmd, args->sampling);
+  cmd->callback([args] {
+    auto t_load = std::chrono::steady_clock::now();
+    auto loaded = load_model_or_exit(args->model);
+    model::Model& m = *loaded;
+    exec::SegmentExecutor executor(m, model::all_units(m.hparams()), exec_options(args->model, m.hparams()));
+    auto tok = text::Tokenizer::create(m.vocab());
+    if (!tok.ok()) fail(tok.error());
+    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+
+    exec::GenerateOptions opts;
+    opts.prompt = args->prompt;
+    opts.n_predict = args->n_predict;
+    opts.n_batch = args->n_batch;
+    opts.sampling = sampler_params(args->sampling);
+    std::fprintf(stderr, "%s: %s, %lld layers, %d threads (%s), seed %llu, loaded in %.2f s\n",
+                 args->model.path.c_str(), m.hparams().arch.c_str(), static_cast<long long>(m.hparams().n_layer),
+                 executor.pool().size(), simd_name(), static_cast<unsigned long long>(opts.sampling.seed), load_s);
+    auto result = exec::generate(executor, tok.value(), opts, [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    });
+    std::fputc('\n', stdout);
+    if (!result.ok()) fail(result.error());
+    const auto& r = result.value();
+    std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.2f tokens/s)\n", r.prompt_tokens.size(), r.prompt_seconds,
+                 r.prompt_tokens.size() / std::max(r.prompt_seconds, 1e-9));
+    std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", r.tokens.size(), r.generate_seconds,
+                 r.tokens.size() / std::max(r.generate_seconds, 1e-9));
+  });
+}
+
+}  // namespace ll::cli

@@ -1,0 +1,64 @@
+#include "cli/common_options.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "kernels/matmul.h"
+
+namespace ll::cli {
+
+void add_model_options(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_option("-m,--model", o.path, "model file (GGUF, or a llama2.c .bin checkpoint)")->required();
+  cmd.add_option("--tokenizer", o.tokenizer, "tokenizer.bin for a llama2.c checkpoint (default: found beside it)");
+  cmd.add_option("-t,--threads", o.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("-c,--ctx-size", o.n_ctx, "context length (default: the model's, at most 4096)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
+  cmd.add_option("--temp", o.temp, "temperature; 0 = greedy")->capture_default_str();
+  cmd.add_option("--top-k", o.top_k, "top-k sampling; 0 = off")->capture_default_str();
+  cmd.add_option("--top-p", o.top_p, "top-p (nucleus) sampling; 1 = off")->capture_default_str();
+  cmd.add_option("--min-p", o.min_p, "min-p sampling; 0 = off")->capture_default_str();
+  cmd.add_option("--repeat-penalty", o.repeat_penalty, "repetition penalty; 1 = off")->capture_default_str();
+  cmd.add_option("--repeat-last-n", o.repeat_last_n, "tokens the repetition penalty looks back")->capture_default_str();
+  cmd.add_option("-s,--seed", o.seed, "random seed; -1 = random")->capture_default_str();
+}
+
+void fail(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  throw CLI::RuntimeError(1);
+}
+
+std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
+  model::LoadOptions lo;
+  lo.tokenizer_path = o.tokenizer;
+  auto m = model::Model::load(o.path, lo);
+  if (!m.ok()) fail(m.error());
+  return std::move(m).value();
+}
+
+exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp) {
+  exec::ExecOptions e;
+  e.n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  e.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+  return e;
+}
+
+text::SamplerParams sampler_params(const SamplingOptions& o) {
+  text::SamplerParams p;
+  p.temp = o.temp;
+  p.top_k = o.top_k;
+  p.top_p = o.top_p;
+  p.min_p = o.min_p;
+  p.repeat_penalty = o.repeat_penalty;
+  p.repeat_last_n = o.repeat_last_n;
+  p.seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
+  return p;
+}
+
+const char* simd_name() { return kernels::simd_target_name(); }
+
+}  // namespace ll::cli

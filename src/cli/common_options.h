@@ -1,0 +1,42 @@
+#pragma once
+// Options shared by the commands that load and run a model (-m, -t, -c, sampling flags).
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "exec/segment_executor.h"
+#include "model/model.h"
+#include "text/sampler.h"
+
+namespace ll::cli {
+
+struct ModelOptions {
+  std::string path;
+  std::string tokenizer;  // llama2.c checkpoints only
+  int threads = 0;        // 0: all hardware threads
+  int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
+};
+
+struct SamplingOptions {
+  float temp = 0.8f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int32_t repeat_last_n = 64;
+  int64_t seed = -1;  // -1: random
+};
+
+void add_model_options(CLI::App& cmd, ModelOptions& o);
+void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
+
+// Prints "error: ..." and ends the command with exit status 1.
+[[noreturn]] void fail(const std::string& message);
+std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o);
+exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp);
+text::SamplerParams sampler_params(const SamplingOptions& o);
+const char* simd_name();
+
+}  // namespace ll::cli

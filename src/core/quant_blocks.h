@@ -1,0 +1,64 @@
+#pragma once
+// GGUF quantization blocks, bit-compatible with ggml (ggml-common.h). Tensors in a GGUF file
+// are arrays of these blocks, only 32-byte aligned as a whole, so code must not assume
+// any alignment of an individual block beyond 1 byte (their sizes are 18, 34, 144, 210).
+// Half-precision fields are raw IEEE binary16 bits.
+#include <cstdint>
+
+namespace ll {
+
+constexpr int kQK4_0 = 32;
+constexpr int kQK8_0 = 32;
+constexpr int kQK_K = 256;  // elements per K-quant super-block
+
+// 32 elements: x[j] = (q_j - 8) * d, q_j in the low nibble of qs[j] for j < 16 and in
+// the high nibble of qs[j - 16] for j >= 16.
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[kQK4_0 / 2];
+};
+
+// 32 elements: x[j] = qs[j] * d.
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQK8_0];
+};
+
+// 256 elements in 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min:
+// x = d * scale_j * q - dmin * min_j. `scales` packs the 8 (scale, min) pairs as ggml's
+// get_scale_min_k4: j < 4 in the low 6 bits of scales[j] / scales[j + 4]; j >= 4 in the
+// nibbles of scales[j + 4] with the top 2 bits in the high bits of scales[j - 4] / scales[j].
+// qs: for each 64-element chunk c, 32 bytes whose low nibbles are sub-block 2c and high
+// nibbles sub-block 2c + 1.
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];
+};
+
+// 256 elements in 16 sub-blocks of 16: x = d * scales[j] * (q - 32), q a 6-bit value whose
+// low 4 bits are in ql and high 2 bits in qh. Per 128-element half h (ql += 64h, qh += 32h),
+// element l + 32k (l < 32, k < 4) has low bits in ql[l + 32 * (k & 1)] (low nibble for
+// k < 2, high for k >= 2) and high bits at qh[l] >> 2k.
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+
+// Activations for K-quant dot products: x = qs * d, bsums[j] = sum of qs[16j .. 16j + 15].
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+}  // namespace ll

@@ -1,0 +1,34 @@
+#pragma once
+// Text generation on one device: tokenize, process the prompt in batches, then decode and
+// sample token by token, streaming text through a callback.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "exec/segment_executor.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+namespace ll::exec {
+
+struct GenerateOptions {
+  std::string prompt;
+  int64_t n_predict = 128;  // tokens to generate; generation also ends at EOS/BOS or a full context
+  int64_t n_batch = 512;    // prompt tokens per forward pass
+  text::SamplerParams sampling;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;  // generated
+  double prompt_seconds = 0;
+  double generate_seconds = 0;  // from the first sampled token's forward pass to the end
+};
+
+// `on_text` receives decoded text as soon as it forms complete UTF-8.
+Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer& tokenizer,
+                                const GenerateOptions& options, const std::function<void(const std::string&)>& on_text);
+
+}  // namespace ll::exec

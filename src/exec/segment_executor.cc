@@ -1,0 +1,186 @@
+#include "exec/segment_executor.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/quantize.h"
+
+namespace ll::exec {
+
+using model::Unit;
+using model::UnitKind;
+
+SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options)
+    : model_(model), hp_(model.hparams()), range_(range), options_(options), pool_(options.n_threads) {
+  LL_CHECK(range.begin >= 0 && range.end <= model::unit_count(hp_) && range.begin < range.end);
+  for (int64_t i = range_.begin; i < range_.end; ++i) {
+    if (model::unit_at(hp_, i).kind == UnitKind::Attention) ++n_attn_units_;
+  }
+  // theta_i = pos * scale * base^(-2i / n_rot) / factor_i   (factors: llama3 rope_freqs)
+  const auto& freqs = model_.weights().rope_freqs;
+  for (int64_t i = 0; i < hp_.n_rot / 2; ++i) {
+    double f = 1.0 / std::pow(static_cast<double>(hp_.rope_freq_base), 2.0 * i / hp_.n_rot);
+    if (freqs.present()) f /= reinterpret_cast<const float*>(freqs.data)[i];
+    inv_freq_.push_back(f * hp_.rope_freq_scale);
+  }
+}
+
+int64_t SegmentExecutor::first_attention_layer() const {
+  for (int64_t i = range_.begin; i < range_.end; ++i) {
+    Unit u = model::unit_at(hp_, i);
+    if (u.kind == UnitKind::Attention) return u.layer;
+  }
+  return 0;
+}
+
+Status SegmentExecutor::create_sequence(SeqId seq) {
+  if (seqs_.count(seq) != 0) return Status::Errorf("sequence {} already exists", seq);
+  Sequence s;
+  LL_ASSIGN_OR_RETURN(s.kv, KvCache::create(n_attn_units_, options_.n_ctx, hp_.kv_dim()));
+  seqs_.emplace(seq, std::move(s));
+  return Status::Ok();
+}
+
+void SegmentExecutor::free_sequence(SeqId seq) { seqs_.erase(seq); }
+
+int64_t SegmentExecutor::sequence_length(SeqId seq) const {
+  auto it = seqs_.find(seq);
+  return it == seqs_.end() ? 0 : it->second.length;
+}
+
+Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t> tokens, float* hidden, int64_t n,
+                                float* logits, bool all_logits) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return Status::Errorf("unknown sequence {}", seq);
+  Sequence& s = it->second;
+  if (n <= 0) return Status::Errorf("empty batch");
+  if (pos < 0 || pos > s.length) {
+    return Status::Errorf("position {} is past the end of sequence {} (length {})", pos, seq, s.length);
+  }
+  if (pos + n > options_.n_ctx) {
+    return Status::Errorf("context full: {} positions requested, the context holds {}", pos + n, options_.n_ctx);
+  }
+  if (has_embed()) {
+    if (static_cast<int64_t>(tokens.size()) != n) return Status::Errorf("expected {} tokens, got {}", n, tokens.size());
+    for (int32_t t : tokens) {
+      if (t < 0 || t >= hp_.n_vocab) return Status::Errorf("token id {} is outside the vocabulary (0..{})", t, hp_.n_vocab - 1);
+    }
+  }
+
+  const int64_t first_layer = first_attention_layer();
+  for (int64_t i = range_.begin; i < range_.end; ++i) {
+    Unit u = model::unit_at(hp_, i);
+    switch (u.kind) {
+      case UnitKind::Embed: embed(tokens, hidden); break;
+      case UnitKind::Attention:
+        attention(model_.weights().layers[u.layer], *s.kv, u.layer - first_layer, pos, hidden, n);
+        break;
+      case UnitKind::Ffn: ffn(model_.weights().layers[u.layer], hidden, n); break;
+      case UnitKind::Head: head(hidden, n, logits, all_logits); break;
+    }
+  }
+  s.length = pos + n;
+  return Status::Ok();
+}
+
+void SegmentExecutor::matmul(const model::WeightRef& w, const float* x, int64_t n, float* y) {
+  kernels::matmul(w.type, w.data, w.rows, w.cols, x, n, y, &pool_);
+}
+
+void SegmentExecutor::embed(std::span<const int32_t> tokens, float* hidden) {
+  const model::WeightRef& e = model_.weights().token_embd;
+  const int64_t row = row_bytes(e.type, e.cols);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    kernels::dequantize_row(e.type, e.data + tokens[i] * row, hidden + i * hp_.n_embd, hp_.n_embd);
+  }
+}
+
+// Rotates consecutive pairs (x[2i], x[2i+1]) of the first n_rot dimensions of every head
+// (llama.cpp's "norm" RoPE, as in llama2.c).
+void SegmentExecutor::rope(float* x, int64_t n_heads, int64_t pos, int64_t n) {
+  const int64_t hd = hp_.head_dim;
+  for (int64_t t = 0; t < n; ++t) {
+    float* xt = x + t * n_heads * hd;
+    for (size_t i = 0; i < inv_freq_.size(); ++i) {
+      const double theta = static_cast<double>(pos + t) * inv_freq_[i];
+      const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* p = xt + h * hd + 2 * i;
+        const float x0 = p[0], x1 = p[1];
+        p[0] = x0 * c - x1 * s;
+        p[1] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+void SegmentExecutor::attention(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos,
+                                float* hidden, int64_t n) {
+  const int64_t e = hp_.n_embd, qd = hp_.q_dim(), hd = hp_.head_dim;
+  xn_.resize(n * e);
+  q_.resize(n * qd);
+  att_.resize(n * qd);
+  out_.resize(n * e);
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::rmsnorm(&xn_[t * e], hidden + t * e, reinterpret_cast<const float*>(w.attn_norm.data), e, hp_.rms_eps);
+  }
+  // K and V go straight into the cache.
+  matmul(w.wq, xn_.data(), n, q_.data());
+  matmul(w.wk, xn_.data(), n, kv.k(slot, pos));
+  matmul(w.wv, xn_.data(), n, kv.v(slot, pos));
+  rope(q_.data(), hp_.n_head, pos, n);
+  rope(kv.k(slot, pos), hp_.n_head_kv, pos, n);
+
+  // Causal attention, one (token, head) pair per task: token t sees positions 0..pos+t.
+  const int64_t group = hp_.n_head / hp_.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t n_ctx_used = pos + n;
+  scores_.resize(static_cast<size_t>(pool_.size()) * n_ctx_used);
+  pool_.run([&](int ith, int nth) {
+    float* scores = &scores_[static_cast<size_t>(ith) * n_ctx_used];
+    const int64_t tasks = n * hp_.n_head;
+    for (int64_t task = tasks * ith / nth; task < tasks * (ith + 1) / nth; ++task) {
+      const int64_t t = task / hp_.n_head, h = task % hp_.n_head, g = h / group;
+      const float* qh = &q_[t * qd + h * hd];
+      const int64_t len = pos + t + 1;
+      for (int64_t p = 0; p < len; ++p) scores[p] = kernels::dot_f32(qh, kv.k(slot, p) + g * hd, hd) * scale;
+      kernels::softmax(scores, len);
+      float* oh = &att_[t * qd + h * hd];
+      std::fill(oh, oh + hd, 0.0f);
+      for (int64_t p = 0; p < len; ++p) kernels::axpy(oh, scores[p], kv.v(slot, p) + g * hd, hd);
+    }
+  });
+  matmul(w.wo, att_.data(), n, out_.data());
+  kernels::add_inplace(hidden, out_.data(), n * e);
+}
+
+void SegmentExecutor::ffn(const model::LayerWeights& w, float* hidden, int64_t n) {
+  const int64_t e = hp_.n_embd, ff = hp_.n_ff;
+  xn_.resize(n * e);
+  gate_.resize(n * ff);
+  up_.resize(n * ff);
+  out_.resize(n * e);
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::rmsnorm(&xn_[t * e], hidden + t * e, reinterpret_cast<const float*>(w.ffn_norm.data), e, hp_.rms_eps);
+  }
+  matmul(w.ffn_gate, xn_.data(), n, gate_.data());
+  matmul(w.ffn_up, xn_.data(), n, up_.data());
+  kernels::silu_mul(gate_.data(), up_.data(), n * ff);
+  matmul(w.ffn_down, gate_.data(), n, out_.data());
+  kernels::add_inplace(hidden, out_.data(), n * e);
+}
+
+void SegmentExecutor::head(const float* hidden, int64_t n, float* logits, bool all_logits) {
+  const int64_t e = hp_.n_embd;
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  xn_.resize(rows * e);
+  const float* norm = reinterpret_cast<const float*>(model_.weights().output_norm.data);
+  for (int64_t t = 0; t < rows; ++t) kernels::rmsnorm(&xn_[t * e], hidden + (first + t) * e, norm, e, hp_.rms_eps);
+  matmul(model_.weights().output, xn_.data(), rows, logits);
+}
+
+}  // namespace ll::exec

@@ -1,0 +1,78 @@
+#pragma once
+// Runs a contiguous range of units of a model on this device and owns the KV cache of its
+// attention units, one slot per sequence. Only the weights of its own units are read, so a
+// device holding a quarter of the layers pages in only a quarter of the mapped file.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "exec/kv_cache.h"
+#include "model/model.h"
+#include "model/units.h"
+
+namespace ll::exec {
+
+struct ExecOptions {
+  int64_t n_ctx = 2048;  // positions per sequence
+  int n_threads = 1;
+};
+
+using SeqId = uint64_t;
+
+class SegmentExecutor {
+ public:
+  SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options);
+
+  const model::UnitRange& range() const { return range_; }
+  bool has_embed() const { return range_.contains(0); }
+  bool has_head() const { return range_.contains(model::unit_count(model_.hparams()) - 1); }
+  int64_t n_ctx() const { return options_.n_ctx; }
+  int64_t n_embd() const { return hp_.n_embd; }
+  int64_t n_vocab() const { return hp_.n_vocab; }
+  ThreadPool& pool() { return pool_; }
+
+  Status create_sequence(SeqId seq);
+  void free_sequence(SeqId seq);
+  bool has_sequence(SeqId seq) const { return seqs_.count(seq) != 0; }
+  int64_t sequence_length(SeqId seq) const;  // positions already in the KV cache
+
+  // Runs the segment for n tokens at positions [pos, pos + n) of `seq`; pos may not exceed
+  // the sequence's length (rewinding drops later positions).
+  //   tokens: the n token ids, used when the segment holds the embedding.
+  //   hidden: n x n_embd; input when the segment has no embedding, and the residual stream
+  //           after the segment's last non-head unit on return.
+  //   logits: when the segment holds the head, n_vocab floats for the last token, or
+  //           n x n_vocab when all_logits.
+  Status forward(SeqId seq, int64_t pos, std::span<const int32_t> tokens, float* hidden, int64_t n,
+                 float* logits, bool all_logits = false);
+
+ private:
+  struct Sequence {
+    std::unique_ptr<KvCache> kv;
+    int64_t length = 0;
+  };
+  void embed(std::span<const int32_t> tokens, float* hidden);
+  void attention(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
+  void ffn(const model::LayerWeights& w, float* hidden, int64_t n);
+  void head(const float* hidden, int64_t n, float* logits, bool all_logits);
+  void matmul(const model::WeightRef& w, const float* x, int64_t n, float* y);
+  void rope(float* x, int64_t n_heads, int64_t pos, int64_t n);
+  int64_t first_attention_layer() const;
+
+  const model::Model& model_;
+  const model::HParams& hp_;
+  model::UnitRange range_;
+  ExecOptions options_;
+  ThreadPool pool_;
+  int64_t n_attn_units_ = 0;
+  std::vector<double> inv_freq_;  // RoPE frequency of each rotated pair
+  std::map<SeqId, Sequence> seqs_;
+  // Scratch, grown to the largest batch seen.
+  std::vector<float> xn_, q_, k_, v_, att_, out_, gate_, up_, scores_;
+};
+
+}  // namespace ll::exec

@@ -1,0 +1,541 @@
+#include "kernels/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+#include "core/quant_blocks.h"
+
+// Quantizers follow ggml's reference (quantize_row_*_ref) operation by operation, including
+// the order of float operations, so that the bytes written equal ggml's. Blocks are copied
+// through memcpy because tensors are only byte-aligned at block granularity.
+namespace ll::kernels {
+namespace {
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+float bits_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Round half to even for |v| < 2^22 (ggml's nearest_int): adding 1.5 * 2^23 leaves the
+// rounded integer in the low mantissa bits.
+int nearest_int(float v) {
+  const uint32_t u = float_bits(v + 12582912.f);
+  return static_cast<int>(u & 0x007fffff) - 0x00400000;
+}
+
+template <typename Block>
+Block load_block(const void* src, int64_t i) {
+  Block b;
+  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * sizeof(Block), sizeof(Block));
+  return b;
+}
+
+template <typename Block>
+void store_block(void* dst, int64_t i, const Block& b) {
+  std::memcpy(static_cast<uint8_t*>(dst) + i * sizeof(Block), &b, sizeof(Block));
+}
+
+// Scale and min of sub-block j of a Q4_K block (6 bits each).
+void q4k_scale_min(int j, const uint8_t* s, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = s[j] & 63;
+    *min = s[j + 4] & 63;
+  } else {
+    *scale = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *min = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// ggml's make_qx_quants with rmse_type 1 and no importance weights: symmetric quantization
+// to [-nmax, nmax - 1] (stored with +nmax offset in L), searching 19 candidate scales around
+// -nmax / max for the least weighted (w = x^2) squared error. Returns the scale.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < 1e-15f) {
+    std::fill(L, L + n, 0);
+    return 0.f;
+  }
+  auto fit = [&](float iscale, float* sumlx, float* suml2) {
+    *sumlx = 0;
+    *suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+      const float w = x[i] * x[i];
+      *sumlx += w * x[i] * l;
+      *suml2 += w * l * l;
+    }
+  };
+  auto assign = [&](float iscale) {
+    for (int i = 0; i < n; ++i) {
+      L[i] = static_cast<int8_t>(nmax + std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+    }
+  };
+  float iscale = -nmax / max;
+  float sumlx, suml2;
+  fit(iscale, &sumlx, &suml2);
+  assign(iscale);
+  float scale = suml2 ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    fit(iscale, &sumlx, &suml2);
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      assign(iscale);
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// ggml's make_qkx2_quants: asymmetric quantization x ~ scale * L + min to [0, nmax] with
+// min <= 0, searching nstep + 1 candidate scales and refitting (scale, min) by weighted least
+// squares for each. Returns the scale; *neg_min receives -min.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* neg_min, float rmin, float rdelta, int nstep) {
+  float min = x[0];
+  float max = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    std::fill(L, L + n, 0);
+    *neg_min = -min;
+    return 0.f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::clamp(l, 0, nmax));
+    const float diff = scale * L[i] + min - x[i];
+    best_error += weights[i] * (diff * diff);
+  }
+  uint8_t Laux[kQK_K];
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      const int l = std::clamp(nearest_int(iscale * (x[i] - min)), 0, nmax);
+      Laux[i] = static_cast<uint8_t>(l);
+      const float w = weights[i];
+      sum_l += w * l;
+      sum_l2 += w * l * l;
+      sum_xl += w * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        const float diff = this_scale * Laux[i] + this_min - x[i];
+        cur_error += weights[i] * (diff * diff);
+      }
+      if (cur_error < best_error) {
+        std::copy(Laux, Laux + n, L);
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *neg_min = -min;
+  return scale;
+}
+
+// ---------------------------------------------------------------- quantizers
+
+void quantize_q8_0(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK8_0) {
+    float amax = 0;
+    for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127;
+    const float id = d ? 1.0f / d : 0.0f;
+    BlockQ8_0 b;
+    b.d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK8_0; ++j) b.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q4_0(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK4_0) {
+    // The signed value of largest magnitude maps to -8, so the full range [-8, 7] is used.
+    float amax = 0;
+    float max = 0;
+    for (int j = 0; j < kQK4_0; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -8;
+    const float id = d ? 1.0f / d : 0.0f;
+    BlockQ4_0 b;
+    b.d = fp32_to_fp16(d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      // Truncation after +8.5 rounds half up; as in ggml.
+      const uint8_t q0 = std::min<int8_t>(15, static_cast<int8_t>(x[j] * id + 8.5f));
+      const uint8_t q1 = std::min<int8_t>(15, static_cast<int8_t>(x[j + 16] * id + 8.5f));
+      b.qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q4_k(const float* x, void* dst, int64_t nb) {
+  uint8_t L[kQK_K];
+  float weights[32];
+  float mins[kQK_K / 32];
+  float scales[kQK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float max_min = 0;
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], -1.f, 0.1f, 20);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    BlockQ4_K b;
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+      if (j < 4) {
+        b.scales[j] = ls;
+        b.scales[j + 4] = lm;
+      } else {
+        b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    b.d = fp32_to_fp16(max_scale / 63.f);
+    b.dmin = fp32_to_fp16(max_min / 63.f);
+    // Requantize against the rounded 6-bit scales actually stored.
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      uint8_t sc, m;
+      q4k_scale_min(j, b.scales, &sc, &m);
+      const float d = fp16_to_fp32(b.d) * sc;
+      if (!d) continue;
+      const float dm = fp16_to_fp32(b.dmin) * m;
+      for (int l = 0; l < 32; ++l) {
+        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
+      }
+    }
+    for (int c = 0; c < kQK_K / 64; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        b.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
+      }
+    }
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q6_k(const float* x, void* dst, int64_t nb) {
+  int8_t L[kQK_K];
+  float scales[kQK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float max_abs_scale = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      scales[j] = make_qx_quants(16, 32, x + 16 * j, L + 16 * j);
+      if (std::fabs(scales[j]) > max_abs_scale) {
+        max_abs_scale = std::fabs(scales[j]);
+        max_scale = scales[j];
+      }
+    }
+    BlockQ6_K b;
+    std::memset(&b, 0, sizeof(b));
+    if (max_abs_scale < 1e-15f) {
+      store_block(dst, i, b);
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    b.d = fp32_to_fp16(1 / iscale);
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      b.scales[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[j])));
+    }
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float d = fp16_to_fp32(b.d) * b.scales[j];
+      if (!d) continue;
+      for (int l = 0; l < 16; ++l) {
+        L[16 * j + l] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const int8_t* Lh = L + 128 * h;
+      uint8_t* ql = b.ql + 64 * h;
+      uint8_t* qh = b.qh + 32 * h;
+      for (int l = 0; l < 32; ++l) {
+        ql[l] = static_cast<uint8_t>((Lh[l] & 0xF) | ((Lh[l + 64] & 0xF) << 4));
+        ql[l + 32] = static_cast<uint8_t>((Lh[l + 32] & 0xF) | ((Lh[l + 96] & 0xF) << 4));
+        qh[l] = static_cast<uint8_t>((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) | ((Lh[l + 64] >> 4) << 4) |
+                                     ((Lh[l + 96] >> 4) << 6));
+      }
+    }
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q8_k(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    BlockQ8_K b;
+    std::memset(&b, 0, sizeof(b));
+    float max = 0;
+    float amax = 0;
+    for (int j = 0; j < kQK_K; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    if (amax) {
+      // -127 rather than -128 keeps every quant in [-127, 127] (symmetric, as ggml does).
+      const float iscale = -127.f / max;
+      for (int j = 0; j < kQK_K; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        int sum = 0;
+        for (int l = 0; l < 16; ++l) sum += b.qs[16 * j + l];
+        b.bsums[j] = static_cast<int16_t>(sum);
+      }
+      b.d = 1 / iscale;
+    }
+    store_block(dst, i, b);
+  }
+}
+
+// ---------------------------------------------------------------- dequantizers
+
+void dequantize_q8_0(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK8_0) {
+    const auto b = load_block<BlockQ8_0>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int j = 0; j < kQK8_0; ++j) y[j] = b.qs[j] * d;
+  }
+}
+
+void dequantize_q4_0(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK4_0) {
+    const auto b = load_block<BlockQ4_0>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int j = 0; j < kQK4_0 / 2; ++j) {
+      y[j] = ((b.qs[j] & 0xF) - 8) * d;
+      y[j + 16] = ((b.qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+void dequantize_q4_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockQ4_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float dmin = fp16_to_fp32(b.dmin);
+    for (int c = 0; c < kQK_K / 64; ++c) {
+      const uint8_t* q = b.qs + 32 * c;
+      uint8_t sc, m;
+      q4k_scale_min(2 * c, b.scales, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      q4k_scale_min(2 * c + 1, b.scales, &sc, &m);
+      const float d2 = d * sc, m2 = dmin * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+    }
+  }
+}
+
+void dequantize_q6_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockQ6_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int h = 0; h < 2; ++h, y += 128) {
+      const uint8_t* ql = b.ql + 64 * h;
+      const uint8_t* qh = b.qh + 32 * h;
+      const int8_t* sc = b.scales + 8 * h;
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        y[l] = d * sc[is] * q1;
+        y[l + 32] = d * sc[is + 2] * q2;
+        y[l + 64] = d * sc[is + 4] * q3;
+        y[l + 96] = d * sc[is + 6] * q4;
+      }
+    }
+  }
+}
+
+void dequantize_q8_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQK_K) {
+    const auto b = load_block<BlockQ8_K>(src, i);
+    for (int j = 0; j < kQK_K; ++j) y[j] = b.d * b.qs[j];
+  }
+}
+
+}  // namespace
+
+float fp16_to_fp32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  const uint32_t mant = h & 0x3ff;
+  if (exp == 0) {
+    // Zero or subnormal: mant * 2^-24 is exact in float.
+    const float v = static_cast<float>(mant) * 0x1p-24f;
+    return bits_float(float_bits(v) | sign);
+  }
+  if (exp == 31) return bits_float(sign | 0x7f800000 | (mant << 13));  // inf, NaN (payload kept)
+  return bits_float(sign | ((exp + 127 - 15) << 23) | (mant << 13));
+}
+
+uint16_t fp32_to_fp16(float f) {
+  const uint32_t x = float_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t ax = x & 0x7fffffff;
+  if (ax > 0x7f800000) {
+    // NaN: keep the top payload bits and force the quiet bit, as x86 F16C does.
+    return static_cast<uint16_t>(sign | 0x7e00 | ((ax >> 13) & 0x3ff));
+  }
+  // 65520 (0x477ff000) is halfway between the largest half 65504 and 65536: ties to even
+  // round up, so everything from there on becomes infinity.
+  if (ax >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);
+  if (ax < 0x38800000) {
+    // Below 2^-14: a half subnormal, in units of 2^-24. Float value = m * 2^(e - 150).
+    const uint32_t e = ax >> 23;
+    const uint32_t m = e ? ((ax & 0x7fffff) | 0x800000) : (ax & 0x7fffff);
+    const uint32_t shift = (e ? 126 - e : 125);  // m * 2^(e-150) / 2^-24 = m >> shift
+    if (shift >= 32) return sign;
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1);
+    const uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;  // may carry into the smallest normal
+    return static_cast<uint16_t>(sign | r);
+  }
+  // Normal: rebias the exponent, then round the 13 dropped mantissa bits to nearest even;
+  // a carry out of the mantissa correctly bumps the exponent.
+  const uint32_t rebased = ax - ((127u - 15u) << 23);
+  const uint32_t rounded = rebased + 0xfff + ((rebased >> 13) & 1);
+  return static_cast<uint16_t>(sign | (rounded >> 13));
+}
+
+float bf16_to_fp32(uint16_t h) { return bits_float(static_cast<uint32_t>(h) << 16); }
+
+uint16_t fp32_to_bf16(float f) {
+  const uint32_t x = float_bits(f);
+  if ((x & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((x >> 16) | 64);  // quiet NaN
+  return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+bool is_quantized(DType t) { return dtype_info(t).block_elems > 1; }
+
+void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
+  const int64_t nb = n / dtype_info(t).block_elems;
+  LL_CHECK(nb * dtype_info(t).block_elems == n);
+  const auto* bytes = static_cast<const uint8_t*>(src);
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, src, n * sizeof(float));
+      return;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        dst[i] = fp16_to_fp32(h);
+      }
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * i, 2);
+        dst[i] = bf16_to_fp32(h);
+      }
+      return;
+    case DType::Q8_0:
+      return dequantize_q8_0(src, dst, nb);
+    case DType::Q4_0:
+      return dequantize_q4_0(src, dst, nb);
+    case DType::Q4_K:
+      return dequantize_q4_k(src, dst, nb);
+    case DType::Q6_K:
+      return dequantize_q6_k(src, dst, nb);
+    case DType::Q8_K:
+      return dequantize_q8_k(src, dst, nb);
+    default:
+      LL_CHECK(false && "dequantize_row: unsupported type");
+  }
+}
+
+void quantize_row(DType t, const float* src, void* dst, int64_t n) {
+  const int64_t nb = n / dtype_info(t).block_elems;
+  LL_CHECK(nb * dtype_info(t).block_elems == n);
+  auto* bytes = static_cast<uint8_t*>(dst);
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, src, n * sizeof(float));
+      return;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = fp32_to_fp16(src[i]);
+        std::memcpy(bytes + 2 * i, &h, 2);
+      }
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = fp32_to_bf16(src[i]);
+        std::memcpy(bytes + 2 * i, &h, 2);
+      }
+      return;
+    case DType::Q8_0:
+      return quantize_q8_0(src, dst, nb);
+    case DType::Q4_0:
+      return quantize_q4_0(src, dst, nb);
+    case DType::Q4_K:
+      return quantize_q4_k(src, dst, nb);
+    case DType::Q6_K:
+      return quantize_q6_k(src, dst, nb);
+    case DType::Q8_K:
+      return quantize_q8_k(src, dst, nb);
+    default:
+      LL_CHECK(false && "quantize_row: unsupported type");
+  }
+}
+
+}  // namespace ll::kernels

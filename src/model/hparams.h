@@ -1,0 +1,36 @@
+#pragma once
+// Hyper-parameters of a Llama-family model, read from GGUF metadata ("<arch>.*" keys).
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "gguf/gguf_file.h"
+
+namespace ll::model {
+
+struct HParams {
+  std::string arch;          // general.architecture
+  std::string name;          // general.name (may be empty)
+  int64_t n_vocab = 0;
+  int64_t n_embd = 0;        // hidden size
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t n_ff = 0;          // FFN hidden size
+  int64_t head_dim = 0;      // n_embd / n_head unless the file says otherwise
+  int64_t n_rot = 0;         // rotated dimensions per head
+  int64_t n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// Architectures that share the Llama block (RMSNorm, RoPE, GQA attention, SwiGLU FFN).
+bool is_llama_family(const std::string& arch);
+
+Result<HParams> read_hparams(const gguf::GgufFile& file);
+
+}  // namespace ll::model

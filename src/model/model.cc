@@ -1,0 +1,54 @@
+#include "model/model.h"
+
+#include <filesystem>
+
+#include "gguf/llama2c_import.h"
+
+namespace ll::model {
+namespace {
+
+// llama2.c ships its tokenizer beside the checkpoint: tokenizer.bin (32000 tokens) or tok<N>.bin.
+std::string find_llama2c_tokenizer(const std::string& checkpoint) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(checkpoint).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (fs::exists(dir / "tokenizer.bin", ec)) return (dir / "tokenizer.bin").string();
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") return entry.path().string();
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
+  std::unique_ptr<Model> m(new Model());
+  if (gguf::looks_like_llama2c(path)) {
+    std::string tok = options.tokenizer_path.empty() ? find_llama2c_tokenizer(path) : options.tokenizer_path;
+    if (tok.empty()) {
+      return Status::Errorf("{}: llama2.c checkpoint without a tokenizer; pass --tokenizer tokenizer.bin", path);
+    }
+    LL_ASSIGN_OR_RETURN(std::vector<uint8_t> image, gguf::llama2c_to_gguf(path, tok));
+    LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::from_bytes(std::move(image), path));
+  } else {
+    LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::open(path));
+  }
+  LL_ASSIGN_OR_RETURN(m->hp_, read_hparams(*m->file_));
+  LL_ASSIGN_OR_RETURN(m->weights_, bind_llama_weights(*m->file_, m->hp_));
+  LL_ASSIGN_OR_RETURN(m->vocab_, text::vocab_from_gguf(*m->file_));
+  if (static_cast<int64_t>(m->vocab_.tokens.size()) != m->hp_.n_vocab) {
+    return Status::Errorf("{}: the tokenizer has {} tokens but the embedding has {} rows", path,
+                          m->vocab_.tokens.size(), m->hp_.n_vocab);
+  }
+  return m;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = 0;
+  for (const auto& t : file_->tensors()) total += t.nbytes;
+  return total;
+}
+
+}  // namespace ll::model

@@ -1,0 +1,177 @@
+#include "model/synth.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+
+#include "gguf/gguf_file.h"
+#include "gguf/gguf_writer.h"
+#include "kernels/quantize.h"
+
+namespace ll::model {
+namespace {
+
+constexpr float kWeightStd = 0.02f;
+
+// Deterministic, fast normal-ish values: sum of uniforms from a per-row splitmix64 stream.
+struct RowRng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float normal() {
+    // Irwin-Hall with 4 uniforms: mean 2, variance 1/3.
+    float s = 0;
+    for (int i = 0; i < 4; ++i) s += static_cast<float>(next() >> 40) * (1.0f / 16777216.0f);
+    return (s - 2.0f) * 1.7320508f;
+  }
+};
+
+uint64_t hash_name(const std::string& s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+struct TensorPlan {
+  std::string name;
+  std::vector<int64_t> dims;
+  DType type;
+  float mean, std;  // norms are ~1, matrices ~N(0, 0.02)
+};
+
+}  // namespace
+
+const std::vector<SynthPreset>& synth_presets() {
+  static const std::vector<SynthPreset> presets = {
+      {"tinyllama-1.1b", 32000, 2048, 5632, 22, 32, 4, 2048, 10000.0f, false, false},
+      {"llama-3.2-1b", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, true},
+      {"llama-2-7b", 32000, 4096, 11008, 32, 32, 32, 4096, 10000.0f, false, false},
+      // Small shapes for tests: real vocabulary, a few layers.
+      {"test-4l", 32000, 256, 768, 4, 8, 4, 2048, 10000.0f, false, false},
+      {"test-8l", 32000, 256, 768, 8, 8, 2, 2048, 10000.0f, true, false},
+  };
+  return presets;
+}
+
+Status write_synthetic_model(const SynthOptions& o, const std::string& output, ThreadPool& pool,
+                             const std::function<void(size_t, size_t)>& progress) {
+  const SynthPreset* p = nullptr;
+  for (const auto& candidate : synth_presets()) {
+    if (candidate.name == o.preset) p = &candidate;
+  }
+  if (p == nullptr) {
+    std::string names;
+    for (const auto& c : synth_presets()) names += (names.empty() ? "" : ", ") + c.name;
+    return Status::Errorf("unknown preset '{}' (presets: {})", o.preset, names);
+  }
+  const bool q4_k_m = o.type == "q4_k_m" || o.type == "Q4_K_M";
+  auto parsed = dtype_from_name(q4_k_m ? "q4_k" : o.type);
+  if (!parsed || !dtype_info(*parsed).computable) {
+    return Status::Errorf("unsupported type '{}' (types: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", o.type);
+  }
+  const DType matrix_type = *parsed;
+  LL_ASSIGN_OR_RETURN(auto vocab_file, gguf::GgufFile::open(o.vocab_path));
+  LL_ASSIGN_OR_RETURN(auto tokens, vocab_file->get_string_array("tokenizer.ggml.tokens"));
+  LL_ASSIGN_OR_RETURN(std::string tok_model, vocab_file->get_string("tokenizer.ggml.model"));
+  if (tok_model != "llama") {
+    return Status::Errorf("{}: tokenizer '{}' is not supported; use a SentencePiece (llama) vocabulary", o.vocab_path,
+                          tok_model);
+  }
+  if (static_cast<int64_t>(tokens.size()) > p->n_vocab) {
+    return Status::Errorf("{}: {} tokens do not fit the preset's {}-token vocabulary", o.vocab_path, tokens.size(),
+                          p->n_vocab);
+  }
+  const int64_t n_layer = o.n_layer_override > 0 ? o.n_layer_override : p->n_layer;
+  const int64_t head_dim = p->n_embd / p->n_head, kv_dim = head_dim * p->n_head_kv;
+
+  gguf::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.name", fmt::format("synthetic {} {}", p->name, o.type));
+  w.set_uint32("general.file_type", static_cast<uint32_t>(matrix_type));
+  w.set_uint32("llama.context_length", static_cast<uint32_t>(p->n_ctx));
+  w.set_uint32("llama.embedding_length", static_cast<uint32_t>(p->n_embd));
+  w.set_uint32("llama.feed_forward_length", static_cast<uint32_t>(p->n_ff));
+  w.set_uint32("llama.block_count", static_cast<uint32_t>(n_layer));
+  w.set_uint32("llama.attention.head_count", static_cast<uint32_t>(p->n_head));
+  w.set_uint32("llama.attention.head_count_kv", static_cast<uint32_t>(p->n_head_kv));
+  w.set_uint32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.set_float32("llama.rope.freq_base", p->rope_freq_base);
+  w.set_float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  // Copy the tokenizer; pad to the preset's vocabulary with unused tokens if it is larger.
+  for (const auto& kv : vocab_file->metadata()) {
+    if (kv.key.rfind("tokenizer.", 0) == 0) w.copy_kv(kv);
+  }
+  if (static_cast<int64_t>(tokens.size()) < p->n_vocab) {
+    LL_ASSIGN_OR_RETURN(auto scores, vocab_file->get_float_array("tokenizer.ggml.scores"));
+    LL_ASSIGN_OR_RETURN(auto types, vocab_file->get_int_array("tokenizer.ggml.token_type"));
+    std::vector<std::string> all(tokens.begin(), tokens.end());
+    std::vector<int32_t> all_types(types.begin(), types.end());
+    for (int64_t i = static_cast<int64_t>(tokens.size()); i < p->n_vocab; ++i) {
+      all.push_back(fmt::format("<unused{}>", i));
+      scores.push_back(-1e9f);
+      all_types.push_back(5);  // UNUSED
+    }
+    w.set_string_array("tokenizer.ggml.tokens", all);
+    w.set_float32_array("tokenizer.ggml.scores", scores);
+    w.set_int32_array("tokenizer.ggml.token_type", all_types);
+  }
+
+  // Q4_K_M as llama.cpp makes it: Q6_K for the output head and for every other layer's
+  // attn_v and ffn_down, Q4_K elsewhere.
+  auto type_for = [&](const std::string& role, int64_t layer) {
+    if (!q4_k_m) return matrix_type;
+    if (role == "output") return DType::Q6_K;
+    if ((role == "attn_v" || role == "ffn_down") && layer % 2 == 0) return DType::Q6_K;
+    return DType::Q4_K;
+  };
+  std::vector<TensorPlan> plan;
+  plan.push_back({"token_embd.weight", {p->n_embd, p->n_vocab}, type_for("token_embd", -1), 0, kWeightStd});
+  for (int64_t l = 0; l < n_layer; ++l) {
+    auto name = [&](const char* s) { return fmt::format("blk.{}.{}.weight", l, s); };
+    plan.push_back({name("attn_norm"), {p->n_embd}, DType::F32, 1, 0.05f});
+    plan.push_back({name("attn_q"), {p->n_embd, p->n_embd}, type_for("attn_q", l), 0, kWeightStd});
+    plan.push_back({name("attn_k"), {p->n_embd, kv_dim}, type_for("attn_k", l), 0, kWeightStd});
+    plan.push_back({name("attn_v"), {p->n_embd, kv_dim}, type_for("attn_v", l), 0, kWeightStd});
+    plan.push_back({name("attn_output"), {p->n_embd, p->n_embd}, type_for("attn_output", l), 0, kWeightStd});
+    plan.push_back({name("ffn_norm"), {p->n_embd}, DType::F32, 1, 0.05f});
+    plan.push_back({name("ffn_gate"), {p->n_embd, p->n_ff}, type_for("ffn_gate", l), 0, kWeightStd});
+    plan.push_back({name("ffn_up"), {p->n_embd, p->n_ff}, type_for("ffn_up", l), 0, kWeightStd});
+    plan.push_back({name("ffn_down"), {p->n_ff, p->n_embd}, type_for("ffn_down", l), 0, kWeightStd});
+  }
+  plan.push_back({"output_norm.weight", {p->n_embd}, DType::F32, 1, 0.05f});
+  if (!p->tied_output) plan.push_back({"output.weight", {p->n_embd, p->n_vocab}, type_for("output", -1), 0, kWeightStd});
+  if (p->llama3_rope) {
+    // Llama 3 frequency factors: 1 for high frequencies, up to 8 for the lowest.
+    plan.push_back({"rope_freqs.weight", {head_dim / 2}, DType::F32, 0, 0});
+  }
+
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const TensorPlan& t = plan[i];
+    const int64_t cols = t.dims[0], rows = t.dims.size() > 1 ? t.dims[1] : 1;
+    const int64_t rb = row_bytes(t.type, cols);
+    std::vector<uint8_t> data(static_cast<size_t>(rb * rows));
+    const uint64_t base_seed = hash_name(t.name, o.seed);
+    const bool rope_factors = t.name == "rope_freqs.weight";
+    pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = r0; r < r1; ++r) {
+        RowRng rng{base_seed + static_cast<uint64_t>(r) * 0x632BE59BD9B4E019ull};
+        for (int64_t c = 0; c < cols; ++c) {
+          row[c] = rope_factors ? 1.0f + 7.0f * static_cast<float>(c) / static_cast<float>(cols)
+                                : t.mean + t.std * rng.normal();
+        }
+        kernels::quantize_row(t.type, row.data(), data.data() + r * rb, cols);
+      }
+    });
+    w.add_tensor(t.name, t.type, t.dims, data.data(), data.size());
+    if (progress) progress(i + 1, plan.size());
+  }
+  return w.write(output);
+}
+
+}  // namespace ll::model

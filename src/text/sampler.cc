@@ -1,0 +1,136 @@
+#include "text/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.h"
+
+namespace ll::text {
+
+Sampler::Sampler(SamplerParams params, int32_t n_vocab) : params_(params), n_vocab_(n_vocab), rng_state_(params.seed) {
+  LL_CHECK(n_vocab > 0);
+}
+
+void Sampler::accept(int32_t token) {
+  if (params_.repeat_penalty == 1.0f || params_.repeat_last_n == 0) return;
+  recent_.push_back(token);
+  // A negative window means "every accepted token".
+  if (params_.repeat_last_n > 0 && recent_.size() > static_cast<size_t>(params_.repeat_last_n)) recent_.erase(recent_.begin());
+}
+
+// llama2.c's xorshift64* generator: a float in [0, 1) from the top 24 bits.
+float Sampler::random_f32() {
+  rng_state_ ^= rng_state_ >> 12;
+  rng_state_ ^= rng_state_ << 25;
+  rng_state_ ^= rng_state_ >> 27;
+  const auto u32 = static_cast<uint32_t>((rng_state_ * 0x2545F4914F6CDD1DULL) >> 32);
+  return static_cast<float>(u32 >> 8) / 16777216.0f;
+}
+
+bool Sampler::filter(float* logits, std::vector<TokenProb>& out) const {
+  out.clear();
+  const int32_t n = n_vocab_;
+
+  // Repetition penalty, once per distinct recent token (llama.cpp): pushes its logit towards
+  // "less likely" whatever its sign.
+  if (params_.repeat_penalty != 1.0f && !recent_.empty()) {
+    std::vector<int32_t> seen = recent_;
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t t : seen) {
+      if (t < 0 || t >= n) continue;
+      if (logits[t] > 0) logits[t] /= params_.repeat_penalty;
+      else logits[t] *= params_.repeat_penalty;
+    }
+  }
+
+  if (params_.temp <= 0) {
+    out.push_back({static_cast<int32_t>(std::max_element(logits, logits + n) - logits), 1.0f});
+    return false;
+  }
+  for (int32_t i = 0; i < n; ++i) logits[i] /= params_.temp;
+
+  // Candidates in id order, like run.c's multinomial draw; top-k leaves them sorted by logit.
+  out.resize(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) out[i] = {i, logits[i]};
+  if (params_.top_k > 0 && params_.top_k < n) {
+    auto by_logit = [](const TokenProb& a, const TokenProb& b) { return a.p > b.p || (a.p == b.p && a.id < b.id); };
+    std::partial_sort(out.begin(), out.begin() + params_.top_k, out.end(), by_logit);
+    out.resize(static_cast<size_t>(params_.top_k));
+  }
+
+  // Softmax in run.c's float arithmetic and order.
+  float max_logit = out[0].p;
+  for (const auto& c : out) max_logit = std::max(max_logit, c.p);
+  float sum = 0.0f;
+  for (auto& c : out) {
+    c.p = std::exp(c.p - max_logit);
+    sum += c.p;
+  }
+  for (auto& c : out) c.p /= sum;
+
+  bool truncated = false;
+  if (params_.top_p > 0.0f && params_.top_p < 1.0f && out.size() > 1) {
+    // run.c's top-p: tokens below (1-p)/(n-1) cannot be in the nucleus, so drop them before
+    // sorting; then keep the most likely tokens until their sum first exceeds p.
+    const float cutoff = (1.0f - params_.top_p) / static_cast<float>(out.size() - 1);
+    std::vector<TokenProb> kept;
+    for (const auto& c : out) {
+      if (c.p >= cutoff) kept.push_back(c);
+    }
+    // A nucleus smaller than any single token still holds the most likely one.
+    if (kept.empty()) kept.push_back(*std::max_element(out.begin(), out.end(), [](auto& a, auto& b) { return a.p < b.p; }));
+    std::stable_sort(kept.begin(), kept.end(), [](const TokenProb& a, const TokenProb& b) { return a.p > b.p; });
+    float cumulative = 0.0f;
+    size_t last = kept.size() - 1;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      cumulative += kept[i].p;
+      if (cumulative > params_.top_p) {
+        last = i;
+        break;
+      }
+    }
+    kept.resize(last + 1);
+    out = std::move(kept);
+    truncated = true;
+  }
+
+  if (params_.min_p > 0.0f) {
+    float max_p = 0.0f;
+    for (const auto& c : out) max_p = std::max(max_p, c.p);
+    const float threshold = params_.min_p * max_p;
+    const size_t before = out.size();
+    std::erase_if(out, [&](const TokenProb& c) { return c.p < threshold; });
+    truncated = truncated || out.size() != before;
+  }
+  return truncated;
+}
+
+std::vector<TokenProb> Sampler::candidates(float* logits) const {
+  std::vector<TokenProb> out;
+  filter(logits, out);
+  return out;
+}
+
+int32_t Sampler::sample(float* logits) {
+  std::vector<TokenProb> c;
+  const bool truncated = filter(logits, c);
+  if (params_.temp <= 0) return c[0].id;
+
+  // Inverse CDF. Over a full distribution the coin is used as is (run.c's sample_mult); after
+  // top-p or min-p it is scaled by the kept mass (run.c's sample_topp).
+  float r = random_f32();
+  if (truncated) {
+    float mass = 0.0f;
+    for (const auto& t : c) mass += t.p;
+    r *= mass;
+  }
+  float cdf = 0.0f;
+  for (const auto& t : c) {
+    cdf += t.p;
+    if (r < cdf) return t.id;
+  }
+  return c.back().id;  // rounding
+}
+
+}  // namespace ll::text
