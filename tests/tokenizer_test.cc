@@ -49,7 +49,9 @@ std::string show(const Ids& ids) {
 std::vector<std::string> split(const std::string& s, const std::string& sep) {
   std::vector<std::string> parts;
   size_t pos = 0;
-  for (size_t hit; (hit = s.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) parts.push_back(s.substr(pos, hit - pos));
+  for (size_t hit; (hit = s.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) {
+    parts.push_back(s.substr(pos, hit - pos));
+  }
   parts.push_back(s.substr(pos));
   return parts;
 }
@@ -211,7 +213,8 @@ TEST_F(LlamaSpm, Pieces) {
 }
 
 TEST_F(LlamaSpm, RoundTrip) {
-  const std::string text = "Hello, y'all! How are you \xF0\x9F\x98\x81 ?\xE6\x88\x91\xE6\x83\xB3 C\xE1\xBB\xAD" "a Vi\xE1\xBB\x87t\n\tend";
+  const std::string text =
+      "Hello, y'all! How are you \xF0\x9F\x98\x81 ?\xE6\x88\x91\xE6\x83\xB3 C\xE1\xBB\xAD" "a Vi\xE1\xBB\x87t\n\tend";
   Detokenizer detok(*tok_);
   std::string out;
   for (int32_t id : tok_->encode(text, true)) out += detok.push(id);

@@ -9,5 +9,6 @@ void add_info_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_graph_commands(CLI::App& app);  // graph, split
 
 }  // namespace ll::cli

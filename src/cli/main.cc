@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   ll::cli::add_convert_command(app);
   ll::cli::add_bench_command(app);
   ll::cli::add_synth_command(app);
+  ll::cli::add_graph_commands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -15,7 +15,8 @@ using model::UnitKind;
 
 SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options)
     : model_(model), hp_(model.hparams()), range_(range), options_(options), pool_(options.n_threads) {
-  LL_CHECK(range.begin >= 0 && range.end <= model::unit_count(hp_) && range.begin < range.end);
+  // The model must have bound the weights of every unit we run.
+  LL_CHECK(range.begin >= model.units().begin && range.end <= model.units().end && range.begin < range.end);
   for (int64_t i = range_.begin; i < range_.end; ++i) {
     if (model::unit_at(hp_, i).kind == UnitKind::Attention) ++n_attn_units_;
   }

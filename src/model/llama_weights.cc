@@ -35,21 +35,33 @@ Status bind(const gguf::GgufFile& f, const std::string& name, std::vector<int64_
 
 }  // namespace
 
-Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& f, HParams& hp) {
-  const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
-  if (embd == nullptr) return Status::Errorf("{}: missing tensor 'token_embd.weight'", f.name());
-  if (embd->dims.size() != 2 || embd->dims[0] != hp.n_embd) {
-    return Status::Errorf("{}: tensor 'token_embd.weight' has shape {}, expected [{}, n_vocab]", f.name(),
-                          shape_str(embd->dims), hp.n_embd);
+Result<int64_t> vocab_size(const gguf::GgufFile& f, const HParams& hp) {
+  for (const char* name : {"token_embd.weight", "output.weight"}) {
+    const gguf::TensorInfo* t = f.find_tensor(name);
+    if (t == nullptr) continue;
+    if (t->dims.size() != 2 || t->dims[0] != hp.n_embd) {
+      return Status::Errorf("{}: tensor '{}' has shape {}, expected [{}, n_vocab]", f.name(), name,
+                            shape_str(t->dims), hp.n_embd);
+    }
+    return t->dims[1];
   }
-  hp.n_vocab = embd->dims[1];
+  auto n = f.get_uint(hp.arch + ".vocab_size");
+  if (!n.ok()) return Status::Errorf("{}: missing tensor 'token_embd.weight'", f.name());
+  return static_cast<int64_t>(n.value());
+}
 
+Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& f, const HParams& hp, UnitRange units) {
   LlamaWeights w;
   const int64_t e = hp.n_embd, q = hp.q_dim(), kv = hp.kv_dim(), ff = hp.n_ff;
-  LL_RETURN_IF_ERROR(bind(f, "token_embd.weight", {e, hp.n_vocab}, true, false, w.token_embd));
-  LL_RETURN_IF_ERROR(bind(f, "output_norm.weight", {e}, true, true, w.output_norm));
-  LL_RETURN_IF_ERROR(bind(f, "output.weight", {e, hp.n_vocab}, false, false, w.output));
-  if (!w.output.present()) w.output = w.token_embd;  // tied embeddings
+  const int64_t head_unit = unit_count(hp) - 1;
+  if (units.contains(0)) LL_RETURN_IF_ERROR(bind(f, "token_embd.weight", {e, hp.n_vocab}, true, false, w.token_embd));
+  if (units.contains(head_unit)) {
+    LL_RETURN_IF_ERROR(bind(f, "output_norm.weight", {e}, true, true, w.output_norm));
+    LL_RETURN_IF_ERROR(bind(f, "output.weight", {e, hp.n_vocab}, false, false, w.output));
+    if (!w.output.present()) {  // tied embeddings
+      LL_RETURN_IF_ERROR(bind(f, "token_embd.weight", {e, hp.n_vocab}, true, false, w.output));
+    }
+  }
   LL_RETURN_IF_ERROR(bind(f, "rope_freqs.weight", {hp.n_rot / 2}, false, true, w.rope_freqs));
 
   w.layers.resize(static_cast<size_t>(hp.n_layer));
@@ -62,14 +74,21 @@ Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& f, HParams& hp) {
       bool f32;
       WeightRef* out;
     };
-    const Binding table[] = {
-        {"attn_norm.weight", {e}, true, &L.attn_norm},   {"attn_q.weight", {e, q}, false, &L.wq},
-        {"attn_k.weight", {e, kv}, false, &L.wk},        {"attn_v.weight", {e, kv}, false, &L.wv},
-        {"attn_output.weight", {q, e}, false, &L.wo},    {"ffn_norm.weight", {e}, true, &L.ffn_norm},
-        {"ffn_gate.weight", {e, ff}, false, &L.ffn_gate}, {"ffn_up.weight", {e, ff}, false, &L.ffn_up},
-        {"ffn_down.weight", {ff, e}, false, &L.ffn_down},
+    const Binding attention[] = {
+        {"attn_norm.weight", {e}, true, &L.attn_norm}, {"attn_q.weight", {e, q}, false, &L.wq},
+        {"attn_k.weight", {e, kv}, false, &L.wk},      {"attn_v.weight", {e, kv}, false, &L.wv},
+        {"attn_output.weight", {q, e}, false, &L.wo},
     };
-    for (const Binding& b : table) LL_RETURN_IF_ERROR(bind(f, p + b.name, b.shape, true, b.f32, *b.out));
+    const Binding ffn[] = {
+        {"ffn_norm.weight", {e}, true, &L.ffn_norm},      {"ffn_gate.weight", {e, ff}, false, &L.ffn_gate},
+        {"ffn_up.weight", {e, ff}, false, &L.ffn_up},     {"ffn_down.weight", {ff, e}, false, &L.ffn_down},
+    };
+    if (units.contains(1 + 2 * l)) {
+      for (const Binding& b : attention) LL_RETURN_IF_ERROR(bind(f, p + b.name, b.shape, true, b.f32, *b.out));
+    }
+    if (units.contains(2 + 2 * l)) {
+      for (const Binding& b : ffn) LL_RETURN_IF_ERROR(bind(f, p + b.name, b.shape, true, b.f32, *b.out));
+    }
   }
   return w;
 }

@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "gguf/gguf_file.h"
 #include "model/hparams.h"
+#include "model/units.h"
 
 namespace ll::model {
 
@@ -40,8 +41,12 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
 };
 
-// Binds and validates every tensor (presence, shape, computable type, F32 norms).
-// Sets hp.n_vocab from the embedding.
-Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& file, HParams& hp);
+// Binds and validates the tensors of the units in `units` (presence, shape, computable
+// type, F32 norms); the others stay unbound, so a shard holding some units loads too.
+// hp.n_vocab must be set.
+Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& file, const HParams& hp, UnitRange units);
+
+// The vocabulary size: rows of the embedding or the output head, else <arch>.vocab_size.
+Result<int64_t> vocab_size(const gguf::GgufFile& file, const HParams& hp);
 
 }  // namespace ll::model

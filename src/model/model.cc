@@ -35,9 +35,27 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
   } else {
     LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::open(path));
   }
-  LL_ASSIGN_OR_RETURN(m->hp_, read_hparams(*m->file_));
-  LL_ASSIGN_OR_RETURN(m->weights_, bind_llama_weights(*m->file_, m->hp_));
-  LL_ASSIGN_OR_RETURN(m->vocab_, text::vocab_from_gguf(*m->file_));
+  const gguf::GgufFile& f = *m->file_;
+  LL_ASSIGN_OR_RETURN(m->hp_, read_hparams(f));
+  LL_ASSIGN_OR_RETURN(m->hp_.n_vocab, vocab_size(f, m->hp_));
+  m->file_units_ = all_units(m->hp_);
+  if (f.find(kShardUnitBegin) != nullptr) {
+    LL_ASSIGN_OR_RETURN(uint64_t begin, f.get_uint(kShardUnitBegin));
+    LL_ASSIGN_OR_RETURN(uint64_t end, f.get_uint(kShardUnitEnd));
+    if (begin >= end || end > static_cast<uint64_t>(unit_count(m->hp_))) {
+      return Status::Errorf("{}: shard unit range {}..{} is invalid for a model of {} units", path, begin, end,
+                            unit_count(m->hp_));
+    }
+    m->file_units_ = {static_cast<int64_t>(begin), static_cast<int64_t>(end)};
+  }
+  m->units_ = options.units.value_or(m->file_units_);
+  if (m->units_.empty() || m->units_.begin < m->file_units_.begin || m->units_.end > m->file_units_.end) {
+    return Status::Errorf("{}: holds units {}..{}, but units {}..{} were asked for", path, m->file_units_.begin,
+                          m->file_units_.end - 1, m->units_.begin, m->units_.end - 1);
+  }
+  LL_ASSIGN_OR_RETURN(m->weights_, bind_llama_weights(f, m->hp_, m->units_));
+  if (f.find("tokenizer.ggml.tokens") == nullptr) return m;  // a middle shard needs no tokenizer
+  LL_ASSIGN_OR_RETURN(m->vocab_, text::vocab_from_gguf(f));
   if (static_cast<int64_t>(m->vocab_.tokens.size()) != m->hp_.n_vocab) {
     return Status::Errorf("{}: the tokenizer has {} tokens but the embedding has {} rows", path,
                           m->vocab_.tokens.size(), m->hp_.n_vocab);

@@ -2,12 +2,14 @@
 // A loaded model: the mapped GGUF file, its hyper-parameters, weight bindings and vocabulary.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
 #include "gguf/gguf_file.h"
 #include "model/hparams.h"
 #include "model/llama_weights.h"
+#include "model/units.h"
 #include "text/vocab.h"
 
 namespace ll::model {
@@ -16,7 +18,13 @@ struct LoadOptions {
   // For llama2.c checkpoints, the tokenizer.bin to pair with it (default: tokenizer.bin or
   // tok<N>.bin next to the checkpoint).
   std::string tokenizer_path;
+  // Units to bind (default: all the file holds). Weights of other units are never touched.
+  std::optional<UnitRange> units;
 };
+
+// Metadata keys of a shard: the unit range [begin, end) whose tensors it holds.
+inline constexpr const char* kShardUnitBegin = "lingualinked.shard.unit_begin";
+inline constexpr const char* kShardUnitEnd = "lingualinked.shard.unit_end";
 
 class Model {
  public:
@@ -27,6 +35,9 @@ class Model {
   const HParams& hparams() const { return hp_; }
   const LlamaWeights& weights() const { return weights_; }
   const text::Vocab& vocab() const { return vocab_; }
+  bool has_vocab() const { return !vocab_.tokens.empty(); }
+  UnitRange file_units() const { return file_units_; }  // what the file holds
+  UnitRange units() const { return units_; }            // what was bound
   uint64_t weight_bytes() const;  // bytes of all tensors
 
  private:
@@ -35,6 +46,7 @@ class Model {
   HParams hp_;
   LlamaWeights weights_;
   text::Vocab vocab_;
+  UnitRange file_units_, units_;
 };
 
 }  // namespace ll::model

@@ -1,9 +1,9 @@
 #pragma once
-// Token sampling: repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw.
+// Token sampling: repetition penalty -> temperature -> top-k -> top-p -> min-p -> draw.
 // temp <= 0 is greedy. With top_k = 0, min_p = 0 and repeat_penalty = 1 the draw equals
 // llama2.c run.c's (xorshift64* RNG, one coin per token) so seeded runs reproduce its text.
-// As in run.c, the probabilities that top-p and min-p judge are those of the logits already
-// divided by the temperature (top-k is unaffected: scaling keeps the order).
+// Temperature comes first as in run.c: top-p and min-p judge the tempered probabilities
+// (top-k would pick the same tokens either way).
 #include <cstdint>
 #include <vector>
 
@@ -15,7 +15,7 @@ struct SamplerParams {
   float top_p = 0.95f;      // 1 = off
   float min_p = 0.05f;      // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off
-  int32_t repeat_last_n = 64;
+  int32_t repeat_last_n = 64;   // 0 = off, < 0 = every accepted token
   uint64_t seed = 0;
 };
 

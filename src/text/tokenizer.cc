@@ -43,7 +43,8 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
   const size_t n = vocab.tokens.size();
   if (n == 0 || n > static_cast<size_t>(INT32_MAX)) return Status::Errorf("vocabulary size {} is not usable", n);
   if (vocab.scores.size() != n || vocab.types.size() != n)
-    return Status::Errorf("vocabulary has {} tokens but {} scores and {} token types", n, vocab.scores.size(), vocab.types.size());
+    return Status::Errorf("vocabulary has {} tokens but {} scores and {} token types", n, vocab.scores.size(),
+                          vocab.types.size());
   for (size_t i = 0; i < n; ++i) {
     // NaN would break the ordering of the merge queue.
     if (std::isnan(vocab.scores[i])) return Status::Errorf("token {} has a NaN score", i);

@@ -1,0 +1,70 @@
+#include "graph/graph.h"
+
+namespace ll::graph {
+namespace {
+
+void add_weight(GraphUnit& u, const model::WeightRef& w) {
+  if (!w.present()) return;
+  u.weights.push_back({w.tensor->name, w.type, w.tensor->nbytes});
+  u.weight_bytes += w.tensor->nbytes;
+}
+
+double matmul_flops(const model::WeightRef& w) { return 2.0 * static_cast<double>(w.rows) * w.cols; }
+
+}  // namespace
+
+const TensorSpec* Graph::find_tensor(const std::string& name) const {
+  for (const auto& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+Graph build_graph(const model::Model& m) {
+  const auto& hp = m.hparams();
+  const auto& w = m.weights();
+  Graph g;
+  g.tensors.push_back({"tokens", -1, 1, sizeof(int32_t)});
+  std::string previous = "tokens";
+  for (int64_t i = 0; i < model::unit_count(hp); ++i) {
+    GraphUnit u;
+    u.unit = model::unit_at(hp, i);
+    u.name = model::unit_name(u.unit);
+    switch (u.unit.kind) {
+      case model::UnitKind::Embed:
+        add_weight(u, w.token_embd);
+        break;
+      case model::UnitKind::Attention: {
+        const auto& L = w.layers[u.unit.layer];
+        for (const auto* x : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo}) add_weight(u, *x);
+        add_weight(u, w.rope_freqs);
+        u.flops_fixed_per_token = matmul_flops(L.wq) + matmul_flops(L.wk) + matmul_flops(L.wv) + matmul_flops(L.wo);
+        u.flops_per_token_per_ctx = 4.0 * hp.n_head * hp.head_dim;
+        u.kv_bytes_per_token = 2 * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
+        break;
+      }
+      case model::UnitKind::Ffn: {
+        const auto& L = w.layers[u.unit.layer];
+        for (const auto* x : {&L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) add_weight(u, *x);
+        u.flops_fixed_per_token = matmul_flops(L.ffn_gate) + matmul_flops(L.ffn_up) + matmul_flops(L.ffn_down);
+        break;
+      }
+      case model::UnitKind::Head:
+        add_weight(u, w.output_norm);
+        add_weight(u, w.output);
+        u.flops_fixed_per_token = matmul_flops(w.output);
+        break;
+    }
+    u.inputs = {previous};
+    const bool is_head = u.unit.kind == model::UnitKind::Head;
+    const std::string out = is_head ? "logits" : u.name + ".out";
+    u.outputs = {out};
+    const int64_t elems = is_head ? hp.n_vocab : hp.n_embd;
+    g.tensors.push_back({out, i, elems, static_cast<uint64_t>(elems) * sizeof(float)});
+    previous = out;
+    g.units.push_back(std::move(u));
+  }
+  return g;
+}
+
+}  // namespace ll::graph

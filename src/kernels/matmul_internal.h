@@ -1,0 +1,62 @@
+#pragma once
+// Shared between matmul.cc (driver), matmul_simd.cc (Highway kernels) and
+// matmul_reference.cc (scalar twins). Not part of the public kernel API; tests use it to
+// compare the SIMD activation quantizers with their twins.
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ll::kernels::detail {
+
+// Activations quantized for integer dot products, structure of arrays so that the kernels
+// load each field with one (broadcast) load. Values equal ggml's block_q8_0 / block_q8_K
+// of the same floats: Q4_0 and Q8_0 weights pair with Q8_0 activations (blocks of 32),
+// Q4_K and Q6_K weights with Q8_K (super-blocks of 256).
+struct QuantizedActs {
+  int64_t blocks = 0;        // blocks per token row: cols / 32 (Q8_0) or cols / 256 (Q8_K)
+  int8_t* qs = nullptr;      // [n][blocks * block size], 64-byte aligned rows
+  float* d = nullptr;        // [n][blocks] scale (Q8_0: the fp16-rounded value, as ggml reads it)
+  int32_t* sums = nullptr;   // Q8_0 only: [n][blocks] sum of the block's qs
+  int16_t* bsums = nullptr;  // Q8_K only: [n][blocks * 16] sums of 16 qs
+};
+
+// Block size of the activation quantization that weights of type t use; 0 for float weights.
+inline int act_block_elems(DType t) {
+  switch (t) {
+    case DType::Q4_0:
+    case DType::Q8_0:
+      return 32;
+    case DType::Q4_K:
+    case DType::Q6_K:
+      return 256;
+    default:
+      return 0;
+  }
+}
+
+struct MatmulJob {
+  DType type;
+  const uint8_t* w;   // [rows][row_bytes]
+  int64_t rows;
+  int64_t cols;
+  int64_t row_bytes;
+  const float* x;     // [n][cols]
+  int64_t n;
+  float* y;           // [n][rows]
+  QuantizedActs acts; // filled for quantized weight types
+};
+
+// Dispatched (best SIMD target) and scalar versions of the two phases of a matmul.
+// Quantizes activation rows [t0, t1) of job.x into job.acts.
+void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1);
+void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1);
+// Computes y for weight rows [r0, r1) and all n tokens (acts already quantized).
+void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1);
+void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1);
+
+// Bytes of the activation scratch buffer for n tokens of `cols` and weight type t, and the
+// layout of `acts` inside a 64-byte aligned buffer of that size.
+int64_t acts_bytes(DType t, int64_t cols, int64_t n);
+QuantizedActs acts_layout(DType t, int64_t cols, int64_t n, void* buffer);
+
+}  // namespace ll::kernels::detail

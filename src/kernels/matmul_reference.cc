@@ -1,0 +1,210 @@
+// Scalar twins of the matmul kernels: the arithmetic of ggml's generic (non-SIMD) dot
+// products, one weight row and one token at a time. The SIMD kernels must agree with these
+// up to the order of float additions.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/check.h"
+#include "core/quant_blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
+#include "kernels/quantize.h"
+
+namespace ll::kernels {
+namespace detail {
+namespace {
+
+int nearest_int(float v) {
+  float biased = v + 12582912.f;
+  uint32_t u;
+  std::memcpy(&u, &biased, 4);
+  return static_cast<int>(u & 0x007fffff) - 0x00400000;
+}
+
+uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// ggml's quantize_row_q8_0_ref, one token row, into the structure-of-arrays layout.
+void quantize_q8_0_row(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* sums) {
+  for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float scale = amax / 127;
+    const float id = scale ? 1.0f / scale : 0.0f;
+    d[b] = fp16_to_fp32(fp32_to_fp16(scale));
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+      sum += qs[j];
+    }
+    sums[b] = sum;
+  }
+}
+
+// ggml's quantize_row_q8_K_ref, one token row.
+void quantize_q8_k_row(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* bsums) {
+  for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += 16) {
+    float max = 0;
+    float amax = 0;
+    for (int j = 0; j < kQK_K; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    if (!amax) {
+      d[b] = 0;
+      std::fill(qs, qs + kQK_K, 0);
+      std::fill(bsums, bsums + 16, 0);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < kQK_K; ++j) qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += qs[16 * g + l];
+      bsums[g] = static_cast<int16_t>(sum);
+    }
+    d[b] = 1 / iscale;
+  }
+}
+
+float dot_q4_0(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * 32;
+  const float* xd = a.d + t * a.blocks;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ4_0), xq += 32) {
+    int32_t isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      isum += ((w[2 + j] & 0xF) - 8) * xq[j];
+      isum += ((w[2 + j] >> 4) - 8) * xq[j + 16];
+    }
+    acc += (fp16_to_fp32(load_u16(w)) * xd[b]) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+float dot_q8_0(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * 32;
+  const float* xd = a.d + t * a.blocks;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ8_0), xq += 32) {
+    int32_t isum = 0;
+    for (int j = 0; j < 32; ++j) isum += static_cast<int8_t>(w[2 + j]) * xq[j];
+    acc += (fp16_to_fp32(load_u16(w)) * xd[b]) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+float dot_q4_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  const int16_t* bsums = a.bsums + t * a.blocks * 16;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ4_K), xq += kQK_K, bsums += 16) {
+    BlockQ4_K blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    int32_t imin = 0;
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* s = blk.scales;
+      const int sc = j < 4 ? (s[j] & 63) : ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+      const int m = j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+      const uint8_t* q = blk.qs + 32 * (j / 2);
+      const int shift = 4 * (j % 2);
+      int32_t dot = 0;
+      for (int l = 0; l < 32; ++l) dot += ((q[l] >> shift) & 0xF) * xq[32 * j + l];
+      isum += sc * dot;
+      imin += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum) -
+           (fp16_to_fp32(blk.dmin) * xd[b]) * static_cast<float>(imin);
+  }
+  return acc;
+}
+
+float dot_q6_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ6_K), xq += kQK_K) {
+    BlockQ6_K blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    for (int e = 0; e < kQK_K; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const uint8_t lo = blk.ql[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1)) & 0xF;
+      const uint8_t hi = (blk.qh[32 * h + l] >> (2 * k)) & 3;
+      isum += blk.scales[e / 16] * ((lo | (hi << 4)) - 32) * xq[e];
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+float dot_float(DType t, const uint8_t* w, const float* x, int64_t cols) {
+  float acc = 0;
+  for (int64_t k = 0; k < cols; ++k) {
+    float wk;
+    if (t == DType::F32) {
+      std::memcpy(&wk, w + 4 * k, 4);
+    } else {
+      const uint16_t h = load_u16(w + 2 * k);
+      wk = t == DType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+    }
+    acc += wk * x[k];
+  }
+  return acc;
+}
+
+}  // namespace
+
+void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1) {
+  const QuantizedActs& a = job.acts;
+  const int be = act_block_elems(job.type);
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* x = job.x + t * job.cols;
+    if (be == 32) {
+      quantize_q8_0_row(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks, a.sums + t * a.blocks);
+    } else if (be == kQK_K) {
+      quantize_q8_k_row(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
+                        a.bsums + t * a.blocks * 16);
+    }
+  }
+}
+
+void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* w = job.w + r * job.row_bytes;
+    for (int64_t t = 0; t < job.n; ++t) {
+      float v;
+      switch (job.type) {
+        case DType::Q4_0: v = dot_q4_0(w, job.acts, t); break;
+        case DType::Q8_0: v = dot_q8_0(w, job.acts, t); break;
+        case DType::Q4_K: v = dot_q4_k(w, job.acts, t); break;
+        case DType::Q6_K: v = dot_q6_k(w, job.acts, t); break;
+        default: v = dot_float(job.type, w, job.x + t * job.cols, job.cols); break;
+      }
+      job.y[t * job.rows + r] = v;
+    }
+  }
+}
+
+}  // namespace detail
+
+void matmul_reference(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n,
+                      float* Y) {
+  detail::MatmulJob job{t, static_cast<const uint8_t*>(W), rows, cols, row_bytes(t, cols), X, n, Y, {}};
+  std::vector<uint8_t> scratch(detail::acts_bytes(t, cols, n) + 64);
+  void* aligned = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  job.acts = detail::acts_layout(t, cols, n, aligned);
+  detail::quantize_acts_reference(job, 0, n);
+  detail::matmul_rows_reference(job, 0, rows);
+}
+
+}  // namespace ll::kernels

@@ -1,0 +1,656 @@
+// Highway SIMD kernels of matmul, compiled once per target (foreach_target) and chosen at
+// run time. On x86 targets with AVX2 the integer dot products use vpmaddubsw / vpmaddwd
+// directly (Highway 1.0.3 has no saturating u8 x i8 pairwise multiply-add); every other
+// target uses a portable Highway path. Scalar twins are in matmul_reference.cc.
+//
+// Decoding (n = 1) is bound by memory bandwidth, so the kernels aim to keep the work per
+// weight byte small: several weight rows share each activation block held in registers,
+// partial sums stay in vector accumulators and are reduced once per row. Prompts (n > 1)
+// use tiles of weight rows x tokens, so each weight block is unpacked once for several
+// tokens.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/quant_blocks.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
+#include "kernels/quantize.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace ll::kernels::detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// The 256-bit intrinsic path serves AVX2 and every better x86 target (they all run AVX2
+// instructions on 256-bit vectors; the kernels are memory bound, so 512 bits gain nothing).
+#undef LL_X86_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define LL_X86_AVX2 1
+#else
+#define LL_X86_AVX2 0
+#endif
+
+// At most 8 float lanes: every activation block (32 or 256 elements) is a whole number of
+// vectors on every target.
+using DF = hn::CappedTag<float, 8>;
+using DI32 = hn::RebindToSigned<DF>;
+
+HWY_INLINE uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+HWY_INLINE uint32_t LoadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---------------------------------------------------------------- activation quantization
+// Bit-exact twins of quantize_q8_0_row / quantize_q8_k_row in matmul_reference.cc: the same
+// float operations per element; only maxima and integer sums are computed with vectors.
+
+// roundf (half away from zero) of v; exact because v - Trunc(v) is exact.
+HWY_INLINE hn::Vec<DF> RoundHalfAway(hn::Vec<DF> v) {
+  const DF df;
+  const auto t = hn::Trunc(v);
+  const auto frac = hn::Abs(hn::Sub(v, t));
+  const auto one = hn::CopySignToAbs(hn::Set(df, 1.0f), v);
+  return hn::Add(t, hn::IfThenElseZero(hn::Ge(frac, hn::Set(df, 0.5f)), one));
+}
+
+void QuantizeRowQ8_0(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* sums) {
+  const DF df;
+  const DI32 di;
+  const hn::Rebind<int8_t, DI32> d8;
+  const size_t N = hn::Lanes(df);
+  for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
+    auto vmax = hn::Zero(df);
+    for (size_t k = 0; k < 32; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    const float scale = amax / 127;
+    const float id = scale ? 1.0f / scale : 0.0f;
+    d[b] = fp16_to_fp32(fp32_to_fp16(scale));
+    auto vsum = hn::Zero(di);
+    for (size_t k = 0; k < 32; k += N) {
+      const auto q = hn::ConvertTo(di, RoundHalfAway(hn::Mul(hn::LoadU(df, x + k), hn::Set(df, id))));
+      vsum = hn::Add(vsum, q);
+      hn::StoreU(hn::DemoteTo(d8, q), d8, qs + k);
+    }
+    sums[b] = hn::GetLane(hn::SumOfLanes(di, vsum));
+  }
+}
+
+void QuantizeRowQ8_K(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* bsums) {
+  const DF df;
+  const DI32 di;
+  const hn::Rebind<int8_t, DI32> d8;
+  const size_t N = hn::Lanes(df);
+  for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += 16) {
+    auto vmax = hn::Zero(df);
+    for (size_t k = 0; k < kQK_K; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    if (!amax) {
+      d[b] = 0;
+      std::fill(qs, qs + kQK_K, 0);
+      std::fill(bsums, bsums + 16, 0);
+      continue;
+    }
+    // The sign of the scale follows the first element of largest magnitude, as in ggml.
+    int first = 0;
+    while (std::fabs(x[first]) != amax) ++first;
+    const float iscale = -127.f / x[first];
+    // nearest_int: round half to even through the 1.5 * 2^23 bias, as the scalar twin.
+    const auto bias = hn::Set(df, 12582912.f);
+    for (int g = 0; g < 16; ++g) {
+      auto vsum = hn::Zero(di);
+      for (size_t k = 0; k < 16; k += N) {
+        const auto biased = hn::BitCast(di, hn::Add(hn::Mul(hn::Set(df, iscale), hn::LoadU(df, x + 16 * g + k)), bias));
+        auto q = hn::Sub(hn::And(biased, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
+        q = hn::Min(q, hn::Set(di, 127));
+        vsum = hn::Add(vsum, q);
+        hn::StoreU(hn::DemoteTo(d8, q), d8, qs + 16 * g + k);
+      }
+      bsums[g] = static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, vsum)));
+    }
+    d[b] = 1 / iscale;
+  }
+}
+
+void QuantizeActs(const MatmulJob& job, int64_t t0, int64_t t1) {
+  const QuantizedActs& a = job.acts;
+  const int be = act_block_elems(job.type);
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* x = job.x + t * job.cols;
+    if (be == 32) {
+      QuantizeRowQ8_0(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks, a.sums + t * a.blocks);
+    } else if (be == kQK_K) {
+      QuantizeRowQ8_K(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
+                      a.bsums + t * a.blocks * 16);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- tiling
+
+// Calls tile.template operator()<R, T>(row, token) over rows [r0, r1) x all tokens, with
+// tiles of R rows x T tokens and smaller tiles at the edges. Rows are walked in blocks whose
+// weights stay in L2 while every token tile reuses them.
+template <int R, int T, class Tile>
+HWY_INLINE void ForEachTileT(Tile& tile, int64_t r, int64_t t, int64_t tn) {
+  if constexpr (T > 1) {
+    if (tn < T) return ForEachTileT<R, T - 1>(tile, r, t, tn);
+  }
+  tile.template operator()<R, T>(r, t);
+}
+
+template <int R, int T, class Tile>
+void ForEachTile(const MatmulJob& job, int64_t r0, int64_t r1, Tile&& tile) {
+  constexpr int64_t kL2Budget = 96 * 1024;
+  int64_t row_block = std::max<int64_t>(R, kL2Budget / std::max<int64_t>(1, job.row_bytes) / R * R);
+  if (job.n <= T) row_block = r1 - r0;
+  for (int64_t rb = r0; rb < r1; rb += row_block) {
+    const int64_t re = std::min(r1, rb + row_block);
+    for (int64_t t = 0; t < job.n; t += T) {
+      const int64_t tn = std::min<int64_t>(T, job.n - t);
+      int64_t r = rb;
+      for (; r + R <= re; r += R) ForEachTileT<R, T>(tile, r, t, tn);
+      for (; r < re; ++r) ForEachTileT<1, T>(tile, r, t, tn);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- float weights
+
+template <DType kType>
+HWY_INLINE hn::Vec<DF> LoadWeightsF32(const uint8_t* p) {
+  const DF df;
+  if constexpr (kType == DType::F32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(p));
+  } else if constexpr (kType == DType::F16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)));
+  } else {
+    const hn::Rebind<hwy::bfloat16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(p)));
+  }
+}
+
+template <DType kType>
+HWY_INLINE float ScalarWeight(const uint8_t* p) {
+  if constexpr (kType == DType::F32) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+  } else if constexpr (kType == DType::F16) {
+    return fp16_to_fp32(LoadU16(p));
+  } else {
+    return bf16_to_fp32(LoadU16(p));
+  }
+}
+
+template <DType kType>
+struct FloatTile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    constexpr int64_t kElemBytes = kType == DType::F32 ? 4 : 2;
+    const DF df;
+    const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+    const uint8_t* w[R];
+    for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
+    const float* x[T];
+    for (int t = 0; t < T; ++t) x[t] = job.x + (t0 + t) * job.cols;
+    hn::Vec<DF> acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+    int64_t k = 0;
+    for (; k + N <= job.cols; k += N) {
+      hn::Vec<DF> wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = LoadWeightsF32<kType>(w[r] + k * kElemBytes);
+      for (int t = 0; t < T; ++t) {
+        const auto xv = hn::LoadU(df, x[t] + k);
+        for (int r = 0; r < R; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) {
+        float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+        for (int64_t j = k; j < job.cols; ++j) sum += ScalarWeight<kType>(w[r] + j * kElemBytes) * x[t][j];
+        job.y[(t0 + t) * job.rows + r0 + r] = sum;
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------- integer kernels, AVX2
+#if LL_X86_AVX2
+
+HWY_INLINE float F16ToF32(const uint8_t* p) { return _cvtsh_ss(LoadU16(p)); }
+
+HWY_INLINE float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Stores the horizontal sums of R accumulators to y[0 .. R).
+template <int R>
+HWY_INLINE void StoreSums(const __m256* acc, float* y) {
+  if constexpr (R == 4) {
+    const __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]);
+    const __m256 s23 = _mm256_hadd_ps(acc[2], acc[3]);
+    const __m256 s = _mm256_hadd_ps(s01, s23);
+    _mm_storeu_ps(y, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+  } else {
+    for (int r = 0; r < R; ++r) y[r] = HSum(acc[r]);
+  }
+}
+
+// 16 bytes of packed nibbles -> 32 bytes 0..15 in element order (low nibbles, then high).
+HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
+  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i shifted = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
+}
+
+// Q4_0 weights x Q8_0 activations. Per block: sum (q - 8) x = maddubs(q, x) - 8 sum(x), the
+// second term subtracted from one lane (only the lane total matters).
+struct Q4_0Tile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w[R];
+    for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
+    const int8_t* xq = a.qs + t0 * nb * 32;
+    const float* xd = a.d + t0 * nb;
+    const int32_t* xs = a.sums + t0 * nb;
+    __m256 acc[T][R];
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      __m256i wq[R];
+      __m256 dw[R];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = w[r] + b * sizeof(BlockQ4_0);
+        wq[r] = UnpackNibbles(blk + 2);
+        dw[r] = _mm256_set1_ps(F16ToF32(blk));
+      }
+      for (int t = 0; t < T; ++t) {
+        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (t * nb + b) * 32));
+        const __m256i bias = _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * xs[t * nb + b]));
+        const __m256 dx = _mm256_broadcast_ss(xd + t * nb + b);
+        for (int r = 0; r < R; ++r) {
+          const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], x), ones), bias);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(dw[r], dx), acc[t][r]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t) StoreSums<R>(acc[t], job.y + (t0 + t) * job.rows + r0);
+  }
+};
+
+// Q8_0 weights x Q8_0 activations: maddubs needs an unsigned operand, so multiply |w| by x
+// carrying the sign of w (|w| <= 128, |x| <= 127: pair sums fit in int16).
+struct Q8_0Tile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w[R];
+    for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
+    const int8_t* xq = a.qs + t0 * nb * 32;
+    const float* xd = a.d + t0 * nb;
+    __m256 acc[T][R];
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+      __m256i wq[R], wabs[R];
+      __m256 dw[R];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* blk = w[r] + b * sizeof(BlockQ8_0);
+        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        wabs[r] = _mm256_abs_epi8(wq[r]);
+        dw[r] = _mm256_set1_ps(F16ToF32(blk));
+      }
+      for (int t = 0; t < T; ++t) {
+        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (t * nb + b) * 32));
+        const __m256 dx = _mm256_broadcast_ss(xd + t * nb + b);
+        for (int r = 0; r < R; ++r) {
+          const __m256i p = _mm256_maddubs_epi16(wabs[r], _mm256_sign_epi8(x, wq[r]));
+          const __m256i i = _mm256_madd_epi16(p, ones);
+          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(dw[r], dx), acc[t][r]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t) StoreSums<R>(acc[t], job.y + (t0 + t) * job.rows + r0);
+  }
+};
+
+// Broadcast of int16 lane j of a vector to all lanes of both 128-bit halves (byte shuffle).
+HWY_INLINE __m256i ShuffleBroadcast16(int j) {
+  const int8_t lo = static_cast<int8_t>(2 * j), hi = static_cast<int8_t>(2 * j + 1);
+  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo,
+                          hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi);
+}
+
+// The 8 6-bit scales and mins of a Q4_K block as bytes (see BlockQ4_K).
+HWY_INLINE void DecodeQ4KScales(const uint8_t* s, uint64_t* scales, uint64_t* mins) {
+  const uint32_t a = LoadU32(s), b = LoadU32(s + 4), c = LoadU32(s + 8);
+  const uint32_t sc_hi = (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+  const uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
+  *scales = (a & 0x3f3f3f3f) | (static_cast<uint64_t>(sc_hi) << 32);
+  *mins = (b & 0x3f3f3f3f) | (static_cast<uint64_t>(mn_hi) << 32);
+}
+
+// Q4_K weights x Q8_K activations, one row x T tokens: per 64-element chunk the low and high
+// nibbles are two sub-blocks; maddubs then vpmaddwd by the sub-block scale accumulates
+// scale * dot in int32. The mins term uses the activation block sums.
+struct Q4_KTile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    static_assert(R == 1);
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w = job.w + r0 * job.row_bytes;
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = w + b * sizeof(BlockQ4_K);
+      const float d = F16ToF32(blk), dmin = F16ToF32(blk + 2);
+      uint64_t sc8, mn8;
+      DecodeQ4KScales(blk + 4, &sc8, &mn8);
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
+      const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+      const uint8_t* qs = blk + 16;
+      __m256i isum[T];
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+      for (int c = 0; c < 4; ++c) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+        const __m256i lo = _mm256_and_si256(q, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        const __m256i sl = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c));
+        const __m256i sh = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c + 1));
+        for (int t = 0; t < T; ++t) {
+          const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 64 * c;
+          const __m256i xl = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+          const __m256i xh = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 32));
+          const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), sl);
+          const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), sh);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(pl, ph));
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const int16_t* bs = a.bsums + ((t0 + t) * nb + b) * 16;
+        const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bs));
+        const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bs + 8));
+        // Sums of each 32-element sub-block, times its min.
+        const __m128i imin = _mm_madd_epi16(_mm_hadd_epi16(bs_lo, bs_hi), mn);
+        const float dx = a.d[(t0 + t) * nb + b];
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(imin)), _mm256_set1_ps(-(dmin * dx)),
+                                 acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
+  }
+};
+
+// Q6_K weights x Q8_K activations, one row x T tokens. The 6-bit quants are used unsigned
+// (0..63) and the -32 offset is applied once per block as 32 * sum(scale * bsum).
+struct Q6_KTile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    static_assert(R == 1);
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w = job.w + r0 * job.row_bytes;
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m2 = _mm256_set1_epi8(0x03);
+    const __m256i m2_4 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = w + b * sizeof(BlockQ6_K);
+      const uint8_t* ql = blk;
+      const uint8_t* qh = blk + 128;
+      const uint8_t* scales = blk + 192;
+      const float d = F16ToF32(blk + 208);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+      __m256i isum[T];
+      for (int t = 0; t < T; ++t) {
+        const int16_t* bs = a.bsums + ((t0 + t) * nb + b) * 16;
+        const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bs)), sc16);
+        isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5));
+      }
+      for (int h = 0; h < 2; ++h) {
+        // Scales of this half (groups 8h .. 8h+7) in both 128-bit lanes.
+        const __m256i sc = _mm256_broadcastsi128_si256(
+            _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + 8 * h))));
+        const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h));
+        const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * h));
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_slli_epi16(m2, 2)), 2));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), _mm256_and_si256(hb, m2_4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                               _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2_4));
+        for (int k = 0; k < 4; ++k) {
+          // Elements 32k .. 32k+31 of this half: groups 2k (low 128 bits) and 2k+1 (high).
+          const __m256i s = _mm256_shuffle_epi8(
+              sc, _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
+                                   4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2,
+                                   4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                   4 * k + 3));
+          for (int t = 0; t < T; ++t) {
+            const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 128 * h + 32 * k;
+            const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), s));
+          }
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const float dx = a.d[(t0 + t) * nb + b];
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
+  }
+};
+
+#else  // !LL_X86_AVX2
+// ---------------------------------------------------------------- integer kernels, portable
+
+// int16 vectors of at most 16 lanes; int8 values are widened, multiplied pairwise and
+// accumulated into int32 with ReorderWidenMulAccumulate.
+using D16 = hn::CappedTag<int16_t, 16>;
+using D32 = hn::Repartition<int32_t, D16>;
+using DF32 = hn::Rebind<float, D32>;
+
+HWY_INLINE hn::Vec<D16> LoadI8(const int8_t* p) {
+  const D16 d16;
+  return hn::PromoteTo(d16, hn::LoadU(hn::Rebind<int8_t, D16>(), p));
+}
+
+HWY_INLINE hn::Vec<D16> LoadU8(const uint8_t* p) {
+  const D16 d16;
+  return hn::BitCast(d16, hn::PromoteTo(hn::RebindToUnsigned<D16>(), hn::LoadU(hn::Rebind<uint8_t, D16>(), p)));
+}
+
+// Sum over n elements of w[i] * x[i] given as int16 vector pairs, into an int32 vector.
+struct DotAcc {
+  hn::Vec<D32> s0 = hn::Zero(D32()), s1 = hn::Zero(D32());
+  HWY_INLINE void Add(hn::Vec<D16> w, hn::Vec<D16> x) { s0 = hn::ReorderWidenMulAccumulate(D32(), w, x, s0, s1); }
+  HWY_INLINE hn::Vec<D32> Total() const { return hn::RearrangeToOddPlusEven(s0, s1); }
+};
+
+HWY_INLINE float F16ToF32(const uint8_t* p) { return fp16_to_fp32(LoadU16(p)); }
+
+template <DType kType>
+struct PortableTile {
+  const MatmulJob& job;
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r, int64_t t) const {
+    static_assert(R == 1 && T == 1);
+    const D16 d16;
+    const DF32 df;
+    const size_t N = hn::Lanes(d16);
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w = job.w + r * job.row_bytes;
+    const float* xd = a.d + t * nb;
+    auto acc = hn::Zero(df);
+    if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0) {
+      const int8_t* xq = a.qs + t * nb * 32;
+      for (int64_t b = 0; b < nb; ++b, xq += 32) {
+        DotAcc dot;
+        if constexpr (kType == DType::Q4_0) {
+          const uint8_t* blk = w + b * sizeof(BlockQ4_0);
+          for (size_t k = 0; k < 16; k += N) {
+            const auto q = LoadU8(blk + 2 + k);
+            const auto eight = hn::Set(d16, 8);
+            dot.Add(hn::Sub(hn::And(q, hn::Set(d16, 0xF)), eight), LoadI8(xq + k));
+            dot.Add(hn::Sub(hn::ShiftRight<4>(q), eight), LoadI8(xq + 16 + k));
+          }
+          acc = hn::MulAdd(hn::ConvertTo(df, dot.Total()), hn::Set(df, F16ToF32(blk) * xd[b]), acc);
+        } else {
+          const uint8_t* blk = w + b * sizeof(BlockQ8_0);
+          for (size_t k = 0; k < 32; k += N) {
+            dot.Add(LoadI8(reinterpret_cast<const int8_t*>(blk + 2 + k)), LoadI8(xq + k));
+          }
+          acc = hn::MulAdd(hn::ConvertTo(df, dot.Total()), hn::Set(df, F16ToF32(blk) * xd[b]), acc);
+        }
+      }
+    } else if constexpr (kType == DType::Q4_K) {
+      const int8_t* xq = a.qs + t * nb * kQK_K;
+      const int16_t* bsums = a.bsums + t * nb * 16;
+      for (int64_t b = 0; b < nb; ++b, xq += kQK_K, bsums += 16) {
+        const uint8_t* blk = w + b * sizeof(BlockQ4_K);
+        const uint8_t* s = blk + 4;
+        auto isum = hn::Zero(D32());
+        int32_t imin = 0;
+        for (int j = 0; j < 8; ++j) {
+          const int sc = j < 4 ? (s[j] & 63) : ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+          const int m = j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+          const uint8_t* q = blk + 16 + 32 * (j / 2);
+          DotAcc dot;
+          for (size_t k = 0; k < 32; k += N) {
+            const auto qv = LoadU8(q + k);
+            dot.Add(j % 2 ? hn::ShiftRight<4>(qv) : hn::And(qv, hn::Set(d16, 0xF)), LoadI8(xq + 32 * j + k));
+          }
+          isum = hn::Add(isum, hn::Mul(dot.Total(), hn::Set(D32(), sc)));
+          imin += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        }
+        acc = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, F16ToF32(blk) * xd[b]), acc);
+        acc = hn::Sub(acc, hn::Set(df, (F16ToF32(blk + 2) * xd[b]) * static_cast<float>(imin)));
+      }
+    } else {
+      static_assert(kType == DType::Q6_K);
+      const int8_t* xq = a.qs + t * nb * kQK_K;
+      for (int64_t b = 0; b < nb; ++b, xq += kQK_K) {
+        const uint8_t* blk = w + b * sizeof(BlockQ6_K);
+        const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+        auto isum = hn::Zero(D32());
+        for (int h = 0; h < 2; ++h) {
+          const uint8_t* ql = blk + 64 * h;
+          const uint8_t* qh = blk + 128 + 32 * h;
+          for (int k = 0; k < 4; ++k) {
+            for (int half = 0; half < 2; ++half) {  // groups of 16 within the 32 elements
+              DotAcc dot;
+              for (size_t l = 16 * half; l < 16 * half + 16; l += N) {
+                const auto lo4 = LoadU8(ql + 32 * (k & 1) + l);
+                const auto lo = k < 2 ? hn::And(lo4, hn::Set(d16, 0xF)) : hn::ShiftRight<4>(lo4);
+                const auto hi = hn::And(hn::ShiftRight(LoadU8(qh + l), 2 * k), hn::Set(d16, 3));
+                const auto q = hn::Sub(hn::Or(lo, hn::ShiftLeft<4>(hi)), hn::Set(d16, 32));
+                dot.Add(q, LoadI8(xq + 128 * h + 32 * k + l));
+              }
+              isum = hn::Add(isum, hn::Mul(dot.Total(), hn::Set(D32(), scales[8 * h + 2 * k + half])));
+            }
+          }
+        }
+        acc = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, F16ToF32(blk + 208) * xd[b]), acc);
+      }
+    }
+    job.y[t * job.rows + r] = hn::GetLane(hn::SumOfLanes(df, acc));
+  }
+};
+
+#endif  // LL_X86_AVX2
+
+void MatmulRows(const MatmulJob& job, int64_t r0, int64_t r1) {
+  switch (job.type) {
+    case DType::F32:
+      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::F32>{job});
+    case DType::F16:
+      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::F16>{job});
+    case DType::BF16:
+      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::BF16>{job});
+#if LL_X86_AVX2
+    case DType::Q4_0:
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0Tile{job});
+      return ForEachTile<2, 4>(job, r0, r1, Q4_0Tile{job});
+    case DType::Q8_0:
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q8_0Tile{job});
+      return ForEachTile<2, 4>(job, r0, r1, Q8_0Tile{job});
+    case DType::Q4_K:
+      return ForEachTile<1, 4>(job, r0, r1, Q4_KTile{job});
+    case DType::Q6_K:
+      return ForEachTile<1, 4>(job, r0, r1, Q6_KTile{job});
+#else
+    case DType::Q4_0:
+      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q4_0>{job});
+    case DType::Q8_0:
+      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q8_0>{job});
+    case DType::Q4_K:
+      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q4_K>{job});
+    case DType::Q6_K:
+      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q6_K>{job});
+#endif
+    default:
+      return;
+  }
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace ll::kernels::detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace ll::kernels {
+namespace detail {
+
+HWY_EXPORT(QuantizeActs);
+HWY_EXPORT(MatmulRows);
+HWY_EXPORT(TargetName);
+
+void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1) {
+  HWY_DYNAMIC_DISPATCH(QuantizeActs)(job, t0, t1);
+}
+
+void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(MatmulRows)(job, r0, r1); }
+
+}  // namespace detail
+
+const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(detail::TargetName)(); }
+
+}  // namespace ll::kernels
+#endif  // HWY_ONCE
