@@ -182,7 +182,8 @@ TEST(GgufFile, VocabOnlyFiles) {
 
 // Copying every kv and tensor of a file written by llama.cpp reproduces it byte for byte.
 TEST(GgufWriter, CopyReproducesLlamaCppFiles) {
-  for (const char* rel : {"models/stories260K/stories260K.gguf", "models/llama-2-tiny-random/llama-2-tiny-random.gguf"}) {
+  for (const char* rel :
+       {"models/stories260K/stories260K.gguf", "models/llama-2-tiny-random/llama-2-tiny-random.gguf"}) {
     SCOPED_TRACE(rel);
     auto f = open_shared(rel);
     ASSERT_NE(f, nullptr);
@@ -320,7 +321,8 @@ TEST(GgufWriter, RoundTripEveryValueType) {
 
   // Padding between the header and the data, and after every tensor, is zero.
   std::vector<std::pair<uint64_t, uint64_t>> used;  // [begin, end) of meaningful bytes
-  for (const TensorInfo& ti : f.tensors()) used.emplace_back(f.data_offset() + ti.offset, f.data_offset() + ti.offset + ti.nbytes);
+  for (const TensorInfo& ti : f.tensors())
+    used.emplace_back(f.data_offset() + ti.offset, f.data_offset() + ti.offset + ti.nbytes);
   uint64_t header_end = 0;
   for (uint64_t i = f.data_offset(); i > 0 && header_end == 0; --i) {
     if (bytes[i - 1] != 0) header_end = i;

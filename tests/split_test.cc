@@ -10,6 +10,7 @@
 #include "graph/graph.h"
 #include "graph/partition.h"
 #include "graph/shard.h"
+#include "gguf/gguf_writer.h"
 #include "model/model.h"
 #include "model/synth.h"
 #include "test_data.h"

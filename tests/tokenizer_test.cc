@@ -42,7 +42,10 @@ Ids parse_ids(const std::string& s) {
 
 std::string show(const Ids& ids) {
   std::string s;
-  for (int32_t id : ids) s += " " + std::to_string(id);
+  for (int32_t id : ids) {
+    s += ' ';
+    s += std::to_string(id);
+  }
   return s;
 }
 

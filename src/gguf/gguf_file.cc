@@ -17,14 +17,14 @@ static_assert(std::endian::native == std::endian::little, "GGUF values are read 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
 constexpr uint32_t kLastValueType = static_cast<uint32_t>(ValueType::F64);
 // Smallest encodings, so that counts the remaining bytes cannot hold are refused up front.
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                 // empty key, type, a u8 value
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                  // empty key, type, a u8 value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // empty name, n_dims, one dim, type, offset
 constexpr uint64_t kMinStringBytes = 8;                      // the length of an empty string
 // Reservations are a speed hint only; entries that really exist grow the vectors.
 constexpr uint64_t kMaxReserve = 4096;
 
-constexpr std::string_view kTypeNames[] = {"u8",     "i8",    "u16", "i16", "u32", "i32", "f32",
-                                           "bool",   "string", "array", "u64", "i64", "f64"};
+constexpr std::string_view kTypeNames[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                           "bool", "string", "array", "u64", "i64", "f64"};
 constexpr size_t kTypeSizes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
 template <typename T>
@@ -36,8 +36,14 @@ T load(const uint8_t* p) {
 
 bool is_integer(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::U16: case ValueType::I16:
-    case ValueType::U32: case ValueType::I32: case ValueType::U64: case ValueType::I64:
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::U16:
+    case ValueType::I16:
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::U64:
+    case ValueType::I64:
       return true;
     default:
       return false;
@@ -52,20 +58,28 @@ bool is_signed(ValueType t) {
 int64_t load_signed(const ArrayValue& a, uint64_t i) {
   const uint8_t* p = a.data + i * value_type_size(a.elem_type);
   switch (a.elem_type) {
-    case ValueType::I8: return load<int8_t>(p);
-    case ValueType::I16: return load<int16_t>(p);
-    case ValueType::I32: return load<int32_t>(p);
-    default: return load<int64_t>(p);
+    case ValueType::I8:
+      return load<int8_t>(p);
+    case ValueType::I16:
+      return load<int16_t>(p);
+    case ValueType::I32:
+      return load<int32_t>(p);
+    default:
+      return load<int64_t>(p);
   }
 }
 
 uint64_t load_unsigned(const ArrayValue& a, uint64_t i) {
   const uint8_t* p = a.data + i * value_type_size(a.elem_type);
   switch (a.elem_type) {
-    case ValueType::U8: return load<uint8_t>(p);
-    case ValueType::U16: return load<uint16_t>(p);
-    case ValueType::U32: return load<uint32_t>(p);
-    default: return load<uint64_t>(p);
+    case ValueType::U8:
+      return load<uint8_t>(p);
+    case ValueType::U16:
+      return load<uint16_t>(p);
+    case ValueType::U32:
+      return load<uint32_t>(p);
+    default:
+      return load<uint64_t>(p);
   }
 }
 
@@ -120,8 +134,8 @@ class GgufFile::Cursor {
   template <typename What>
   Status need(uint64_t n, const What& what) const {
     if (n <= left()) return Status::Ok();
-    return Status::Errorf("{}: truncated at byte {} while reading {} ({} bytes needed, {} left)", name_, pos_,
-                          what(), n, left());
+    return Status::Errorf("{}: truncated at byte {} while reading {} ({} bytes needed, {} left)", name_, pos_, what(),
+                          n, left());
   }
 
   template <typename T>
@@ -144,8 +158,8 @@ class GgufFile::Cursor {
     LL_RETURN_IF_ERROR(need(8, what));
     const auto len = take<uint64_t>();
     if (len > left()) {
-      return Status::Errorf("{}: truncated at byte {} while reading {} (a string of {} bytes, {} left)", name_,
-                            start, what(), len, left());
+      return Status::Errorf("{}: truncated at byte {} while reading {} (a string of {} bytes, {} left)", name_, start,
+                            what(), len, left());
     }
     return std::string_view(reinterpret_cast<const char*>(take_bytes(len)), len);
   }
@@ -192,12 +206,13 @@ Status GgufFile::parse() {
   LL_RETURN_IF_ERROR(c.need(4, [] { return "the version"; }));
   version_ = c.take<uint32_t>();
   if (version_ == 1) {
-    return Status::Errorf("{}: GGUF version 1 is not supported (only versions 2 and 3); convert it with a newer llama.cpp",
-                          name_);
+    return Status::Errorf(
+        "{}: GGUF version 1 is not supported (only versions 2 and 3); convert it with a newer llama.cpp", name_);
   }
-  if ((version_ & 0xFFFF) == 0) {
-    return Status::Errorf("{}: GGUF version {:#010x} at byte 4 looks byte-swapped; big-endian GGUF files are not supported",
-                          name_, version_);
+  if (version_ > 0xFFFF && (version_ & 0xFFFF) == 0) {
+    return Status::Errorf(
+        "{}: GGUF version {:#010x} at byte 4 looks byte-swapped; big-endian GGUF files are not supported", name_,
+        version_);
   }
   if (version_ != 2 && version_ != 3) {
     return Status::Errorf("{}: unsupported GGUF version {} at byte 4 (only versions 2 and 3)", name_, version_);
@@ -207,12 +222,14 @@ Status GgufFile::parse() {
   const auto n_tensors = c.take<uint64_t>();
   const auto n_kv = c.take<uint64_t>();
   if (n_kv > c.left() / kMinKvBytes) {
-    return Status::Errorf("{}: metadata count {} at byte 16 is impossible: each entry takes at least {} bytes and only {} are left",
-                          name_, n_kv, kMinKvBytes, c.left());
+    return Status::Errorf(
+        "{}: metadata count {} at byte 16 is impossible: each entry takes at least {} bytes and only {} are left",
+        name_, n_kv, kMinKvBytes, c.left());
   }
   if (n_tensors > c.left() / kMinTensorInfoBytes) {
-    return Status::Errorf("{}: tensor count {} at byte 8 is impossible: each tensor info takes at least {} bytes and only {} are left",
-                          name_, n_tensors, kMinTensorInfoBytes, c.left());
+    return Status::Errorf(
+        "{}: tensor count {} at byte 8 is impossible: each tensor info takes at least {} bytes and only {} are left",
+        name_, n_tensors, kMinTensorInfoBytes, c.left());
   }
 
   kvs_.reserve(std::min(n_kv, kMaxReserve));
@@ -254,16 +271,36 @@ Status GgufFile::parse_kv(Cursor& c, uint64_t index, uint64_t count) {
     LL_RETURN_IF_ERROR(c.need(value_type_size(kv.type), what_value));
     const uint64_t value_pos = c.pos();
     switch (kv.type) {
-      case ValueType::U8: kv.value = uint64_t{c.take<uint8_t>()}; break;
-      case ValueType::U16: kv.value = uint64_t{c.take<uint16_t>()}; break;
-      case ValueType::U32: kv.value = uint64_t{c.take<uint32_t>()}; break;
-      case ValueType::U64: kv.value = c.take<uint64_t>(); break;
-      case ValueType::I8: kv.value = int64_t{c.take<int8_t>()}; break;
-      case ValueType::I16: kv.value = int64_t{c.take<int16_t>()}; break;
-      case ValueType::I32: kv.value = int64_t{c.take<int32_t>()}; break;
-      case ValueType::I64: kv.value = c.take<int64_t>(); break;
-      case ValueType::F32: kv.value = double{c.take<float>()}; break;
-      case ValueType::F64: kv.value = c.take<double>(); break;
+      case ValueType::U8:
+        kv.value = uint64_t{c.take<uint8_t>()};
+        break;
+      case ValueType::U16:
+        kv.value = uint64_t{c.take<uint16_t>()};
+        break;
+      case ValueType::U32:
+        kv.value = uint64_t{c.take<uint32_t>()};
+        break;
+      case ValueType::U64:
+        kv.value = c.take<uint64_t>();
+        break;
+      case ValueType::I8:
+        kv.value = int64_t{c.take<int8_t>()};
+        break;
+      case ValueType::I16:
+        kv.value = int64_t{c.take<int16_t>()};
+        break;
+      case ValueType::I32:
+        kv.value = int64_t{c.take<int32_t>()};
+        break;
+      case ValueType::I64:
+        kv.value = c.take<int64_t>();
+        break;
+      case ValueType::F32:
+        kv.value = double{c.take<float>()};
+        break;
+      case ValueType::F64:
+        kv.value = c.take<double>();
+        break;
       default: {  // BOOL
         const auto b = c.take<uint8_t>();
         if (b > 1) {
@@ -299,22 +336,24 @@ Result<ArrayValue> GgufFile::parse_array(Cursor& c, const std::string& entry) {
   }
   if (a.elem_type == ValueType::STRING) {
     if (count > c.left() / kMinStringBytes) {
-      return Status::Errorf("{}: truncated at byte {} while reading the value of {} (an array of {} strings, {} bytes left)",
-                            name_, c.pos(), entry, count, c.left());
+      return Status::Errorf(
+          "{}: truncated at byte {} while reading the value of {} (an array of {} strings, {} bytes left)", name_,
+          c.pos(), entry, count, c.left());
     }
     a.strings.reserve(count);  // at most left / 8 views
     for (uint64_t i = 0; i < count; ++i) {
       LL_ASSIGN_OR_RETURN(std::string_view s, c.string([&] {
-                            return fmt::format("string {} of {} in the value of {}", i + 1, count, entry);
-                          }));
+        return fmt::format("string {} of {} in the value of {}", i + 1, count, entry);
+      }));
       a.strings.push_back(s);
     }
     return a;
   }
   const uint64_t elem_size = value_type_size(a.elem_type);
   if (count > c.left() / elem_size) {
-    return Status::Errorf("{}: truncated at byte {} while reading the value of {} (an array of {} {} elements, {} bytes left)",
-                          name_, c.pos(), entry, count, value_type_name(a.elem_type), c.left());
+    return Status::Errorf(
+        "{}: truncated at byte {} while reading the value of {} (an array of {} {} elements, {} bytes left)", name_,
+        c.pos(), entry, count, value_type_name(a.elem_type), c.left());
   }
   a.data = c.take_bytes(count * elem_size);
   return a;
@@ -322,12 +361,13 @@ Result<ArrayValue> GgufFile::parse_array(Cursor& c, const std::string& entry) {
 
 Status GgufFile::set_alignment(const KeyValue& kv, uint64_t at) {
   if (!is_integer(kv.type)) {
-    return Status::Errorf("{}: general.alignment at byte {} is {}, expected an unsigned integer", name_, at, describe(kv));
+    return Status::Errorf("{}: general.alignment at byte {} is {}, expected an unsigned integer", name_, at,
+                          describe(kv));
   }
   const bool negative = std::holds_alternative<int64_t>(kv.value) && std::get<int64_t>(kv.value) < 0;
-  const uint64_t v = negative ? 0 : std::holds_alternative<int64_t>(kv.value)
-                                        ? static_cast<uint64_t>(std::get<int64_t>(kv.value))
-                                        : std::get<uint64_t>(kv.value);
+  const uint64_t v = negative                                    ? 0
+                     : std::holds_alternative<int64_t>(kv.value) ? static_cast<uint64_t>(std::get<int64_t>(kv.value))
+                                                                 : std::get<uint64_t>(kv.value);
   if (negative || !std::has_single_bit(v) || v > kMaxAlignment) {
     const std::string shown = negative ? std::to_string(std::get<int64_t>(kv.value)) : std::to_string(v);
     return Status::Errorf("{}: general.alignment at byte {} must be a nonzero power of two up to {}, got {}", name_, at,
@@ -339,9 +379,8 @@ Status GgufFile::set_alignment(const KeyValue& kv, uint64_t at) {
 
 Status GgufFile::parse_tensor_info(Cursor& c, uint64_t index, uint64_t count) {
   const uint64_t info_pos = c.pos();
-  LL_ASSIGN_OR_RETURN(const std::string_view name, c.string([&] {
-                        return fmt::format("the name of tensor info {} of {}", index + 1, count);
-                      }));
+  LL_ASSIGN_OR_RETURN(const std::string_view name,
+                      c.string([&] { return fmt::format("the name of tensor info {} of {}", index + 1, count); }));
   auto where = [&] {
     return fmt::format("tensor '{}' (tensor info {} of {}, at byte {})", printable(name), index + 1, count, info_pos);
   };
@@ -442,7 +481,8 @@ Result<uint64_t> GgufFile::get_uint(std::string_view key) const {
   if (const auto* u = std::get_if<uint64_t>(&kv->value)) return *u;
   const int64_t v = std::get<int64_t>(kv->value);
   if (v < 0) {
-    return Status::Errorf("{}: key '{}' is negative ({}), expected a non-negative integer", name_, printable(kv->key), v);
+    return Status::Errorf("{}: key '{}' is negative ({}), expected a non-negative integer", name_, printable(kv->key),
+                          v);
   }
   return static_cast<uint64_t>(v);
 }
@@ -512,7 +552,8 @@ Result<std::vector<int64_t>> GgufFile::get_int_array(std::string_view key) const
     }
     const uint64_t v = load_unsigned(*a, i);
     if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return Status::Errorf("{}: element {} of key '{}' is {}, which does not fit in int64", name_, i, printable(kv->key), v);
+      return Status::Errorf("{}: element {} of key '{}' is {}, which does not fit in int64", name_, i,
+                            printable(kv->key), v);
     }
     out[i] = static_cast<int64_t>(v);
   }

@@ -34,8 +34,8 @@ inline constexpr int kMaxDims = 4;
 struct ArrayValue {
   ValueType elem_type = ValueType::U8;
   uint64_t count = 0;
-  const uint8_t* data = nullptr;           // numeric elements, count * element size bytes
-  std::vector<std::string_view> strings;   // when elem_type == STRING
+  const uint8_t* data = nullptr;          // numeric elements, count * element size bytes
+  std::vector<std::string_view> strings;  // when elem_type == STRING
 };
 
 struct KeyValue {

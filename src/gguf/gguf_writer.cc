@@ -22,17 +22,25 @@ static_assert(std::endian::native == std::endian::little, "GGUF is written in ho
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" as a little-endian u32
 constexpr uint32_t kVersion = 3;
 
+// resize + memcpy rather than insert(): GCC 12 at -O3 warns falsely (-Wstringop-overflow) on
+// small inserts into a byte vector.
+void append_bytes(std::vector<uint8_t>& out, const void* p, size_t n) {
+  if (n == 0) return;
+  const size_t at = out.size();
+  out.resize(at + n);
+  std::memcpy(out.data() + at, p, n);
+}
+
 template <typename T>
 void append(std::vector<uint8_t>& out, T v) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&v);
-  out.insert(out.end(), p, p + sizeof v);
+  append_bytes(out, &v, sizeof v);
 }
 
 void append_type(std::vector<uint8_t>& out, ValueType t) { append(out, static_cast<uint32_t>(t)); }
 
 void append_string(std::vector<uint8_t>& out, std::string_view s) {
   append<uint64_t>(out, s.size());
-  out.insert(out.end(), s.begin(), s.end());
+  append_bytes(out, s.data(), s.size());
 }
 
 uint64_t align_up(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
@@ -51,8 +59,7 @@ std::vector<uint8_t> encode_numeric_array(ValueType elem, const std::vector<T>& 
   append_type(out, ValueType::ARRAY);
   append_type(out, elem);
   append<uint64_t>(out, v.size());
-  const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-  out.insert(out.end(), p, p + v.size() * sizeof(T));
+  append_bytes(out, v.data(), v.size() * sizeof(T));
   return out;
 }
 
@@ -67,16 +74,25 @@ std::optional<int64_t> decode_integer(const std::vector<uint8_t>& enc) {
     return x;
   };
   switch (static_cast<ValueType>(type)) {
-    case ValueType::U8: return load(uint8_t{});
-    case ValueType::I8: return load(int8_t{});
-    case ValueType::U16: return load(uint16_t{});
-    case ValueType::I16: return load(int16_t{});
-    case ValueType::U32: return load(uint32_t{});
-    case ValueType::I32: return load(int32_t{});
+    case ValueType::U8:
+      return load(uint8_t{});
+    case ValueType::I8:
+      return load(int8_t{});
+    case ValueType::U16:
+      return load(uint16_t{});
+    case ValueType::I16:
+      return load(int16_t{});
+    case ValueType::U32:
+      return load(uint32_t{});
+    case ValueType::I32:
+      return load(int32_t{});
     // Values past int64 are invalid alignments either way; saturate to keep them invalid.
-    case ValueType::U64: return static_cast<int64_t>(std::min<uint64_t>(load(uint64_t{}), INT64_MAX));
-    case ValueType::I64: return load(int64_t{});
-    default: return std::nullopt;
+    case ValueType::U64:
+      return static_cast<int64_t>(std::min<uint64_t>(load(uint64_t{}), INT64_MAX));
+    case ValueType::I64:
+      return load(int64_t{});
+    default:
+      return std::nullopt;
   }
 }
 
@@ -126,18 +142,42 @@ void GgufWriter::copy_kv(const KeyValue& kv) {
   std::vector<uint8_t> out;
   append_type(out, kv.type);
   switch (kv.type) {
-    case ValueType::U8: append(out, static_cast<uint8_t>(std::get<uint64_t>(kv.value))); break;
-    case ValueType::U16: append(out, static_cast<uint16_t>(std::get<uint64_t>(kv.value))); break;
-    case ValueType::U32: append(out, static_cast<uint32_t>(std::get<uint64_t>(kv.value))); break;
-    case ValueType::U64: append(out, std::get<uint64_t>(kv.value)); break;
-    case ValueType::I8: append(out, static_cast<int8_t>(std::get<int64_t>(kv.value))); break;
-    case ValueType::I16: append(out, static_cast<int16_t>(std::get<int64_t>(kv.value))); break;
-    case ValueType::I32: append(out, static_cast<int32_t>(std::get<int64_t>(kv.value))); break;
-    case ValueType::I64: append(out, std::get<int64_t>(kv.value)); break;
-    case ValueType::F32: append(out, static_cast<float>(std::get<double>(kv.value))); break;
-    case ValueType::F64: append(out, std::get<double>(kv.value)); break;
-    case ValueType::BOOL: append(out, uint8_t{std::get<bool>(kv.value)}); break;
-    case ValueType::STRING: append_string(out, std::get<std::string_view>(kv.value)); break;
+    case ValueType::U8:
+      append(out, static_cast<uint8_t>(std::get<uint64_t>(kv.value)));
+      break;
+    case ValueType::U16:
+      append(out, static_cast<uint16_t>(std::get<uint64_t>(kv.value)));
+      break;
+    case ValueType::U32:
+      append(out, static_cast<uint32_t>(std::get<uint64_t>(kv.value)));
+      break;
+    case ValueType::U64:
+      append(out, std::get<uint64_t>(kv.value));
+      break;
+    case ValueType::I8:
+      append(out, static_cast<int8_t>(std::get<int64_t>(kv.value)));
+      break;
+    case ValueType::I16:
+      append(out, static_cast<int16_t>(std::get<int64_t>(kv.value)));
+      break;
+    case ValueType::I32:
+      append(out, static_cast<int32_t>(std::get<int64_t>(kv.value)));
+      break;
+    case ValueType::I64:
+      append(out, std::get<int64_t>(kv.value));
+      break;
+    case ValueType::F32:
+      append(out, static_cast<float>(std::get<double>(kv.value)));
+      break;
+    case ValueType::F64:
+      append(out, std::get<double>(kv.value));
+      break;
+    case ValueType::BOOL:
+      append(out, uint8_t{std::get<bool>(kv.value)});
+      break;
+    case ValueType::STRING:
+      append_string(out, std::get<std::string_view>(kv.value));
+      break;
     case ValueType::ARRAY: {
       const auto& a = std::get<ArrayValue>(kv.value);
       append_type(out, a.elem_type);
@@ -145,7 +185,7 @@ void GgufWriter::copy_kv(const KeyValue& kv) {
       if (a.elem_type == ValueType::STRING) {
         for (std::string_view s : a.strings) append_string(out, s);
       } else {
-        out.insert(out.end(), a.data, a.data + a.count * value_type_size(a.elem_type));
+        append_bytes(out, a.data, a.count * value_type_size(a.elem_type));
       }
       break;
     }
@@ -203,7 +243,7 @@ std::vector<uint8_t> GgufWriter::encode_header(uint64_t alignment) const {
   append<uint64_t>(out, kvs_.size());
   for (const auto& [key, enc] : kvs_) {
     append_string(out, key);
-    out.insert(out.end(), enc.begin(), enc.end());
+    append_bytes(out, enc.data(), enc.size());
   }
   uint64_t offset = 0;
   for (const Tensor& t : tensors_) {
@@ -223,9 +263,11 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   LL_CHECK(alignment_or.ok() && "to_bytes() with an invalid general.alignment");
   const uint64_t alignment = alignment_or.value();
   std::vector<uint8_t> out = encode_header(alignment);
+  uint64_t total = out.size();
+  for (const Tensor& t : tensors_) total += align_up(t.nbytes, alignment);
+  out.reserve(total);
   for (const Tensor& t : tensors_) {
-    const auto* p = static_cast<const uint8_t*>(t.bytes());
-    out.insert(out.end(), p, p + t.nbytes);
+    append_bytes(out, t.bytes(), t.nbytes);
     out.resize(align_up(out.size(), alignment), 0);
   }
   return out;

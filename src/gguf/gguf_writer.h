@@ -26,9 +26,11 @@ class GgufWriter {
   // Copies a key/value read from another file, keeping its exact type.
   void copy_kv(const KeyValue& kv);
 
-  // The bytes are copied. dims in ggml order (dims[0] contiguous).
+  // The bytes are copied. dims in ggml order (dims[0] contiguous). The tensor must be valid
+  // (1 to 4 dims, each >= 1, dims[0] a multiple of the block size, nbytes matching, a new
+  // name): a malformed tensor is a bug in the caller and fails an LL_CHECK.
   void add_tensor(std::string_view name, DType type, std::vector<int64_t> dims, const void* data, size_t nbytes);
-  // The bytes are referenced and must stay valid until write() returns (large shards, synth).
+  // The bytes are referenced and must stay valid until write() / to_bytes() returns (large shards, synth).
   void add_tensor_ref(std::string_view name, DType type, std::vector<int64_t> dims, const void* data, size_t nbytes);
 
   // Streams to disk: header first, then each tensor's bytes straight from its buffer. The file

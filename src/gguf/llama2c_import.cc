@@ -12,7 +12,7 @@ namespace ll::gguf {
 namespace {
 
 constexpr uint64_t kHeaderBytes = 7 * 4;
-constexpr uint32_t kGgufMagic = 0x46554747;      // "GGUF"
+constexpr uint32_t kGgufMagic = 0x46554747;           // "GGUF"
 constexpr uint32_t kLlama2cExportMagic = 0x616b3432;  // "ak42": llama2.c export versions 1 and 2
 constexpr int32_t kBos = 1, kEos = 2, kUnk = 0;
 constexpr int32_t kTypeNormal = 1, kTypeUnknown = 2, kTypeControl = 3, kTypeByte = 6;
@@ -40,11 +40,11 @@ struct Config {
   unsigned __int128 n_floats() const {
     using U = unsigned __int128;
     const U d = dim, h = hidden_dim, l = n_layers, v = vocab_size, kv = kv_dim();
-    U n = v * d;                               // tok_embeddings
+    U n = v * d;                                  // tok_embeddings
     n += l * d + l * d * d * 2 + l * kv * d * 2;  // rms_att, wq, wo, wk, wv
-    n += l * d + l * h * d * 3;                // rms_ffn, w1, w2, w3
-    n += d + U(seq_len) * head_size();         // rms_final, freq_cis_real + freq_cis_imag
-    if (!shared_classifier) n += v * d;        // wcls
+    n += l * d + l * h * d * 3;                   // rms_ffn, w1, w2, w3
+    n += d + U(seq_len) * head_size();            // rms_final, freq_cis_real + freq_cis_imag
+    if (!shared_classifier) n += v * d;           // wcls
     return n;
   }
 };

@@ -11,7 +11,8 @@
 
 namespace ll::gguf {
 
-// True when the file does not start with the GGUF magic but looks like a llama2.c checkpoint.
+// True when the file does not start with the GGUF magic but looks like a llama2.c checkpoint:
+// a valid header whose implied size is exactly the file size.
 bool looks_like_llama2c(const std::string& path);
 
 // Builds the GGUF for a checkpoint + tokenizer. Errors name the file and the problem

@@ -8,12 +8,19 @@
 // partial sums stay in vector accumulators and are reduced once per row. Prompts (n > 1)
 // use tiles of weight rows x tokens, so each weight block is unpacked once for several
 // tokens.
+// Tiles keep arrays of vectors, which sizeless (SVE, RVV) vector types cannot be; those
+// machines run the NEON / baseline code instead.
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV)
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/matmul_simd.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/aligned_allocator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/quant_blocks.h"
@@ -56,13 +63,19 @@ HWY_INLINE uint32_t LoadU32(const uint8_t* p) {
 // Bit-exact twins of quantize_q8_0_row / quantize_q8_k_row in matmul_reference.cc: the same
 // float operations per element; only maxima and integer sums are computed with vectors.
 
-// roundf (half away from zero) of v; exact because v - Trunc(v) is exact.
-HWY_INLINE hn::Vec<DF> RoundHalfAway(hn::Vec<DF> v) {
+// out[i] = x[i] * s for a block of n floats. Out of line on purpose: the rounding that
+// follows must see the product rounded to float, as the scalar twin does; inlined, the
+// compiler may fuse the multiply into a following add/subtract (FMA) and skip that rounding.
+HWY_NOINLINE void ScaleBlock(const float* x, float s, float* out, size_t n) {
   const DF df;
-  const auto t = hn::Trunc(v);
-  const auto frac = hn::Abs(hn::Sub(v, t));
-  const auto one = hn::CopySignToAbs(hn::Set(df, 1.0f), v);
-  return hn::Add(t, hn::IfThenElseZero(hn::Ge(frac, hn::Set(df, 0.5f)), one));
+  for (size_t k = 0; k < n; k += hn::Lanes(df)) hn::Store(hn::Mul(hn::LoadU(df, x + k), hn::Set(df, s)), df, out + k);
+}
+
+HWY_INLINE float MaxAbs(const float* x, size_t n) {
+  const DF df;
+  auto vmax = hn::Zero(df);
+  for (size_t k = 0; k < n; k += hn::Lanes(df)) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
+  return hn::GetLane(hn::MaxOfLanes(df, vmax));
 }
 
 void QuantizeRowQ8_0(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* sums) {
@@ -70,16 +83,20 @@ void QuantizeRowQ8_0(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* 
   const DI32 di;
   const hn::Rebind<int8_t, DI32> d8;
   const size_t N = hn::Lanes(df);
+  HWY_ALIGN float v[32];
   for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
-    auto vmax = hn::Zero(df);
-    for (size_t k = 0; k < 32; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
-    const float scale = amax / 127;
+    const float scale = MaxAbs(x, 32) / 127;
     const float id = scale ? 1.0f / scale : 0.0f;
     d[b] = fp16_to_fp32(fp32_to_fp16(scale));
+    ScaleBlock(x, id, v, 32);
     auto vsum = hn::Zero(di);
     for (size_t k = 0; k < 32; k += N) {
-      const auto q = hn::ConvertTo(di, RoundHalfAway(hn::Mul(hn::LoadU(df, x + k), hn::Set(df, id))));
+      // roundf: half away from zero. |v| - |trunc(v)| >= 0.5 decides, compared exactly.
+      const auto vk = hn::Load(df, v + k);
+      const auto t = hn::Trunc(vk);
+      const auto away = hn::Ge(hn::Abs(vk), hn::Add(hn::Abs(t), hn::Set(df, 0.5f)));
+      const auto r = hn::Add(t, hn::IfThenElseZero(away, hn::CopySignToAbs(hn::Set(df, 1.0f), vk)));
+      const auto q = hn::ConvertTo(di, r);
       vsum = hn::Add(vsum, q);
       hn::StoreU(hn::DemoteTo(d8, q), d8, qs + k);
     }
@@ -92,10 +109,9 @@ void QuantizeRowQ8_K(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* 
   const DI32 di;
   const hn::Rebind<int8_t, DI32> d8;
   const size_t N = hn::Lanes(df);
+  HWY_ALIGN float v[kQK_K];
   for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += 16) {
-    auto vmax = hn::Zero(df);
-    for (size_t k = 0; k < kQK_K; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    const float amax = MaxAbs(x, kQK_K);
     if (!amax) {
       d[b] = 0;
       std::fill(qs, qs + kQK_K, 0);
@@ -106,12 +122,12 @@ void QuantizeRowQ8_K(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* 
     int first = 0;
     while (std::fabs(x[first]) != amax) ++first;
     const float iscale = -127.f / x[first];
-    // nearest_int: round half to even through the 1.5 * 2^23 bias, as the scalar twin.
-    const auto bias = hn::Set(df, 12582912.f);
+    ScaleBlock(x, iscale, v, kQK_K);
     for (int g = 0; g < 16; ++g) {
       auto vsum = hn::Zero(di);
       for (size_t k = 0; k < 16; k += N) {
-        const auto biased = hn::BitCast(di, hn::Add(hn::Mul(hn::Set(df, iscale), hn::LoadU(df, x + 16 * g + k)), bias));
+        // nearest_int: round half to even through the 1.5 * 2^23 bias, as the scalar twin.
+        const auto biased = hn::BitCast(di, hn::Add(hn::Load(df, v + 16 * g + k), hn::Set(df, 12582912.f)));
         auto q = hn::Sub(hn::And(biased, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
         q = hn::Min(q, hn::Set(di, 127));
         vsum = hn::Add(vsum, q);
@@ -261,39 +277,107 @@ HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
   return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
-// Q4_0 weights x Q8_0 activations. Per block: sum (q - 8) x = maddubs(q, x) - 8 sum(x), the
-// second term subtracted from one lane (only the lane total matters).
+// Q4_0 kernels work on pairs of blocks, so that one 256-bit vector holds half of each
+// block in each 128-bit lane and the per-block work after the multiply-adds (offset, int to
+// float, scale, accumulate) is shared by two blocks. The activations are first rearranged
+// into that pairing (per thread; cheap next to the weights), with everything a pair needs
+// in one 128-byte record:
+struct Q4_0PairedAct {
+  int8_t lo[32];    // x[b][0..15], x[b+1][0..15]: multiplies the low nibbles
+  int8_t hi[32];    // x[b][16..31], x[b+1][16..31]: multiplies the high nibbles
+  int32_t bias[8];  // 2 * sum(x[b]) in lanes 0-3, 2 * sum(x[b+1]) in 4-7: the -8 offset
+  float d[8];       // d[b] in lanes 0-3, d[b+1] in 4-7
+};
+static_assert(sizeof(Q4_0PairedAct) == 128);
+
+// Pairs of all tokens: [n][ceil(blocks / 2)]. An odd last block pairs with zeros.
+const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
+  thread_local hwy::AlignedFreeUniquePtr<Q4_0PairedAct[]> buffer;
+  thread_local int64_t capacity = 0;
+  const int64_t pairs = (a.blocks + 1) / 2;
+  if (n * pairs > capacity) {
+    buffer = hwy::AllocateAligned<Q4_0PairedAct>(static_cast<size_t>(n * pairs));
+    capacity = n * pairs;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t p = 0; p < pairs; ++p) {
+      Q4_0PairedAct& out = buffer[t * pairs + p];
+      for (int h = 0; h < 2; ++h) {
+        const int64_t b = 2 * p + h;
+        const bool present = b < a.blocks;
+        const int8_t* x = a.qs + (t * a.blocks + b) * 32;
+        for (int j = 0; j < 16; ++j) {
+          out.lo[16 * h + j] = present ? x[j] : 0;
+          out.hi[16 * h + j] = present ? x[16 + j] : 0;
+        }
+        for (int l = 0; l < 4; ++l) {
+          out.bias[4 * h + l] = present ? 2 * a.sums[t * a.blocks + b] : 0;
+          out.d[4 * h + l] = present ? a.d[t * a.blocks + b] : 0.0f;
+        }
+      }
+    }
+  }
+  return buffer.get();
+}
+
+// Weights of blocks b and b+1 of a Q4_0 row (b+1 absent: zeros): nibbles in the pairing of
+// Q4_0PairedAct, and the two fp16 scales spread over the lanes of their block.
+struct Q4_0PairedWeights {
+  __m256i lo, hi;
+  __m256 d;
+};
+
+template <bool kSecond>
+HWY_INLINE Q4_0PairedWeights LoadQ4_0Pair(const uint8_t* blk) {
+  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+  uint32_t halves = LoadU16(blk);
+  __m256i q;
+  if constexpr (kSecond) {
+    q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0),
+                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20)), 1);
+    halves |= static_cast<uint32_t>(LoadU16(blk + 18)) << 16;
+  } else {
+    q = _mm256_zextsi128_si256(q0);
+  }
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(halves))));
+  return {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+          _mm256_permutevar8x32_ps(d2, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1))};
+}
+
+// acc += d_w * d_x * sum((q - 8) * x) over a block pair, per 128-bit lane.
+HWY_INLINE __m256 Q4_0PairDot(const Q4_0PairedWeights& w, const Q4_0PairedAct& x, __m256 acc) {
+  const __m256i p = _mm256_add_epi16(
+      _mm256_maddubs_epi16(w.lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo))),
+      _mm256_maddubs_epi16(w.hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi))));
+  const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
+                                     _mm256_load_si256(reinterpret_cast<const __m256i*>(x.bias)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, _mm256_load_ps(x.d)), acc);
+}
+
 struct Q4_0Tile {
   const MatmulJob& job;
+  const Q4_0PairedAct* acts;
   template <int R, int T>
   HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
-    const QuantizedActs& a = job.acts;
-    const int64_t nb = a.blocks;
+    const int64_t nb = job.acts.blocks;
+    const int64_t pairs = (nb + 1) / 2;
     const uint8_t* w[R];
     for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
-    const int8_t* xq = a.qs + t0 * nb * 32;
-    const float* xd = a.d + t0 * nb;
-    const int32_t* xs = a.sums + t0 * nb;
+    const Q4_0PairedAct* x = acts + t0 * pairs;
     __m256 acc[T][R];
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < nb; ++b) {
-      __m256i wq[R];
-      __m256 dw[R];
+    for (int64_t p = 0; p < nb / 2; ++p) {
+      Q4_0PairedWeights wp[R];
+      for (int r = 0; r < R; ++r) wp[r] = LoadQ4_0Pair<true>(w[r] + 2 * p * sizeof(BlockQ4_0));
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) acc[t][r] = Q4_0PairDot(wp[r], x[t * pairs + p], acc[t][r]);
+    }
+    if (nb % 2) {
       for (int r = 0; r < R; ++r) {
-        const uint8_t* blk = w[r] + b * sizeof(BlockQ4_0);
-        wq[r] = UnpackNibbles(blk + 2);
-        dw[r] = _mm256_set1_ps(F16ToF32(blk));
-      }
-      for (int t = 0; t < T; ++t) {
-        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (t * nb + b) * 32));
-        const __m256i bias = _mm256_zextsi128_si256(_mm_cvtsi32_si128(8 * xs[t * nb + b]));
-        const __m256 dx = _mm256_broadcast_ss(xd + t * nb + b);
-        for (int r = 0; r < R; ++r) {
-          const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], x), ones), bias);
-          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(dw[r], dx), acc[t][r]);
-        }
+        const Q4_0PairedWeights wp = LoadQ4_0Pair<false>(w[r] + (nb - 1) * sizeof(BlockQ4_0));
+        for (int t = 0; t < T; ++t) acc[t][r] = Q4_0PairDot(wp, x[t * pairs + pairs - 1], acc[t][r]);
       }
     }
     for (int t = 0; t < T; ++t) StoreSums<R>(acc[t], job.y + (t0 + t) * job.rows + r0);
@@ -424,6 +508,7 @@ struct Q6_KTile {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m2 = _mm256_set1_epi8(0x03);
+    const __m256i m2_2 = _mm256_set1_epi8(0x0C);
     const __m256i m2_4 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ6_K);
@@ -447,7 +532,7 @@ struct Q6_KTile {
         const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh + 32 * h));
         __m256i q[4];
         q[0] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_slli_epi16(m2, 2)), 2));
+        q[1] = _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2_2), 2));
         q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), _mm256_and_si256(hb, m2_4));
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2_4));
@@ -496,7 +581,8 @@ HWY_INLINE hn::Vec<D16> LoadU8(const uint8_t* p) {
 
 // Sum over n elements of w[i] * x[i] given as int16 vector pairs, into an int32 vector.
 struct DotAcc {
-  hn::Vec<D32> s0 = hn::Zero(D32()), s1 = hn::Zero(D32());
+  HWY_INLINE DotAcc() : s0(hn::Zero(D32())), s1(hn::Zero(D32())) {}
+  hn::Vec<D32> s0, s1;
   HWY_INLINE void Add(hn::Vec<D16> w, hn::Vec<D16> x) { s0 = hn::ReorderWidenMulAccumulate(D32(), w, x, s0, s1); }
   HWY_INLINE hn::Vec<D32> Total() const { return hn::RearrangeToOddPlusEven(s0, s1); }
 };
@@ -517,6 +603,7 @@ struct PortableTile {
     const uint8_t* w = job.w + r * job.row_bytes;
     const float* xd = a.d + t * nb;
     auto acc = hn::Zero(df);
+    float scalar_acc = 0;  // terms that are already one number per block
     if constexpr (kType == DType::Q4_0 || kType == DType::Q8_0) {
       const int8_t* xq = a.qs + t * nb * 32;
       for (int64_t b = 0; b < nb; ++b, xq += 32) {
@@ -559,7 +646,7 @@ struct PortableTile {
           imin += m * (bsums[2 * j] + bsums[2 * j + 1]);
         }
         acc = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, F16ToF32(blk) * xd[b]), acc);
-        acc = hn::Sub(acc, hn::Set(df, (F16ToF32(blk + 2) * xd[b]) * static_cast<float>(imin)));
+        scalar_acc -= (F16ToF32(blk + 2) * xd[b]) * static_cast<float>(imin);
       }
     } else {
       static_assert(kType == DType::Q6_K);
@@ -574,10 +661,10 @@ struct PortableTile {
           for (int k = 0; k < 4; ++k) {
             for (int half = 0; half < 2; ++half) {  // groups of 16 within the 32 elements
               DotAcc dot;
-              for (size_t l = 16 * half; l < 16 * half + 16; l += N) {
+              for (size_t l = 16 * half; l < 16 * half + 16u; l += N) {
                 const auto lo4 = LoadU8(ql + 32 * (k & 1) + l);
                 const auto lo = k < 2 ? hn::And(lo4, hn::Set(d16, 0xF)) : hn::ShiftRight<4>(lo4);
-                const auto hi = hn::And(hn::ShiftRight(LoadU8(qh + l), 2 * k), hn::Set(d16, 3));
+                const auto hi = hn::And(hn::ShiftRightSame(LoadU8(qh + l), 2 * k), hn::Set(d16, 3));
                 const auto q = hn::Sub(hn::Or(lo, hn::ShiftLeft<4>(hi)), hn::Set(d16, 32));
                 dot.Add(q, LoadI8(xq + 128 * h + 32 * k + l));
               }
@@ -588,7 +675,7 @@ struct PortableTile {
         acc = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, F16ToF32(blk + 208) * xd[b]), acc);
       }
     }
-    job.y[t * job.rows + r] = hn::GetLane(hn::SumOfLanes(df, acc));
+    job.y[t * job.rows + r] = hn::GetLane(hn::SumOfLanes(df, acc)) + scalar_acc;
   }
 };
 
@@ -603,9 +690,11 @@ void MatmulRows(const MatmulJob& job, int64_t r0, int64_t r1) {
     case DType::BF16:
       return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::BF16>{job});
 #if LL_X86_AVX2
-    case DType::Q4_0:
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0Tile{job});
-      return ForEachTile<2, 4>(job, r0, r1, Q4_0Tile{job});
+    case DType::Q4_0: {
+      const Q4_0PairedAct* acts = PairQ4_0Acts(job.acts, job.n);
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0Tile{job, acts});
+      return ForEachTile<2, 3>(job, r0, r1, Q4_0Tile{job, acts});
+    }
     case DType::Q8_0:
       if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q8_0Tile{job});
       return ForEachTile<2, 4>(job, r0, r1, Q8_0Tile{job});
@@ -648,9 +737,11 @@ void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1) {
 
 void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(MatmulRows)(job, r0, r1); }
 
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
 }  // namespace detail
 
-const char* simd_target_name() { return HWY_DYNAMIC_DISPATCH(detail::TargetName)(); }
+const char* simd_target_name() { return detail::target_name(); }
 
 }  // namespace ll::kernels
 #endif  // HWY_ONCE

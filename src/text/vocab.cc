@@ -1,6 +1,6 @@
 #include "text/vocab.h"
 
-#include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "core/mapped_file.h"
