@@ -123,7 +123,7 @@ std::string synthetic_model(const std::string& preset, const std::string& type) 
 }
 
 TEST(SplitEquivalence, SyntheticFourLayersEveryCutUpToSixSegments) {
-  auto m = model::Model::load(synthetic_model("test-4l", "q8_0"));
+  auto m = model::Model::load(synthetic_model("test-4l", "q4_0"));
   ASSERT_TRUE(m.ok()) << m.error();
   check_every_split(*m.value(), {1, 15043, 3186, 29892, 920});
 }

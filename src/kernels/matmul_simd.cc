@@ -368,9 +368,15 @@ struct Q4_0Tile {
     __m256 acc[T][R];
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
+    // The rows of the next tile follow these R rows in memory; fetching them now keeps R
+    // short interleaved streams from stalling on the hardware prefetcher's warm-up.
+    const int64_t ahead = R * job.row_bytes;
     for (int64_t p = 0; p < nb / 2; ++p) {
       Q4_0PairedWeights wp[R];
-      for (int r = 0; r < R; ++r) wp[r] = LoadQ4_0Pair<true>(w[r] + 2 * p * sizeof(BlockQ4_0));
+      for (int r = 0; r < R; ++r) {
+        hwy::Prefetch(w[r] + ahead + 2 * p * sizeof(BlockQ4_0));
+        wp[r] = LoadQ4_0Pair<true>(w[r] + 2 * p * sizeof(BlockQ4_0));
+      }
       for (int t = 0; t < T; ++t)
         for (int r = 0; r < R; ++r) acc[t][r] = Q4_0PairDot(wp[r], x[t * pairs + p], acc[t][r]);
     }

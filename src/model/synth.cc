@@ -52,7 +52,7 @@ const std::vector<SynthPreset>& synth_presets() {
       {"llama-3.2-1b", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, true},
       {"llama-2-7b", 32000, 4096, 11008, 32, 32, 32, 4096, 10000.0f, false, false},
       // Small shapes for tests: real vocabulary, a few layers.
-      {"test-4l", 32000, 256, 768, 4, 8, 4, 2048, 10000.0f, false, false},
+      {"test-4l", 32000, 128, 384, 4, 4, 2, 2048, 10000.0f, false, false},
       {"test-8l", 32000, 256, 768, 8, 8, 2, 2048, 10000.0f, true, false},
   };
   return presets;

@@ -1,0 +1,23 @@
+#pragma once
+// CURVE key pairs (Z85 text, 40 characters each) and the files they live in.
+#include <set>
+#include <string>
+
+#include "core/status.h"
+
+namespace ll::net {
+
+struct KeyPair {
+  std::string public_key;  // Z85
+  std::string secret_key;  // Z85
+};
+
+KeyPair generate_keypair();
+// Key file format: two lines, "public <Z85>" and "secret <Z85>"; written with mode 0600.
+Status save_keypair(const std::string& path, const KeyPair& keys);
+Result<KeyPair> load_keypair(const std::string& path);
+// One Z85 public key per line; '#' comments and blank lines ignored. Each key is validated.
+Result<std::set<std::string>> load_allowed_keys(const std::string& path);
+bool is_valid_z85_key(const std::string& key);
+
+}  // namespace ll::net

@@ -1,0 +1,91 @@
+#pragma once
+// ZeroMQ transport. A Server (ROUTER, bound) serves many peers; a Client (DEALER, connected)
+// talks to one server. Every link is CURVE-encrypted and authenticated unless `insecure`,
+// which is only allowed on loopback endpoints. The server accepts only clients whose public
+// keys are in its allow-list (checked by a ZAP handler). Message = one Envelope frame plus
+// tensor frames; sizes are checked against limits before anything is allocated.
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "net/keys.h"
+#include "wire.pb.h"
+
+namespace ll::net {
+
+struct Limits {
+  size_t max_envelope_bytes = 1 << 20;        // 1 MiB
+  size_t max_frame_bytes = size_t{1} << 30;   // one tensor frame
+  size_t max_frames = 4;                       // tensor frames after the envelope
+};
+
+struct Message {
+  wire::Envelope envelope;
+  std::vector<zmq::message_t> frames;  // tensor frames, sizes validated against the envelope by the caller
+};
+
+struct Incoming {
+  std::string peer;  // ROUTER routing id of the sender
+  Message message;
+};
+
+struct SecurityOptions {
+  bool insecure = false;           // plain text; refused unless the endpoint is loopback
+  KeyPair keys;                    // our own key pair (server: its identity; client: its identity)
+  std::set<std::string> allowed;   // server only: client public keys accepted
+};
+
+// Process-wide ZeroMQ context.
+zmq::context_t& context();
+
+// Encodes an Envelope (sets version) + frames; decoding checks version, size limits, parse errors.
+std::vector<zmq::message_t> encode(const wire::Envelope& e, std::vector<zmq::message_t> frames);
+Result<Message> decode(std::vector<zmq::message_t>& parts, const Limits& limits);
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> bind(const std::string& endpoint, SecurityOptions security,
+                                              Limits limits = {});
+  ~Server();
+  void allow(const std::string& public_key);  // add a client key at run time (thread-safe)
+  const std::string& endpoint() const;        // the resolved endpoint (port 0 -> actual port)
+  // Waits up to `timeout` for a message. A malformed or oversized message is logged and
+  // dropped (returns nullopt with `rejected` incremented), never an exception.
+  Result<std::optional<Incoming>> receive(std::chrono::milliseconds timeout);
+  Status send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
+  uint64_t rejected() const;
+  zmq::socket_t& socket();  // for polling together with other sockets
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Client {
+ public:
+  // server_public_key pins the server's identity (ignored when insecure).
+  static Result<std::unique_ptr<Client>> connect(const std::string& endpoint, const std::string& server_public_key,
+                                                 SecurityOptions security, Limits limits = {});
+  ~Client();
+  Status send(const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
+  Result<std::optional<Message>> receive(std::chrono::milliseconds timeout);
+  // True once the connection is known to be lost (peer closed, heartbeat timeout).
+  bool disconnected();
+  const std::string& endpoint() const;
+  zmq::socket_t& socket();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+bool is_loopback_endpoint(const std::string& endpoint);
+
+}  // namespace ll::net
