@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/quant_blocks.h"
 #include "hwy/aligned_allocator.h"
 #include "kernels/matmul_internal.h"
 
@@ -21,9 +22,8 @@ int64_t acts_bytes(DType t, int64_t cols, int64_t n) {
   const int64_t blocks = cols / be;
   const int64_t qs = align64(blocks * be * n);
   const int64_t d = align64(blocks * n * static_cast<int64_t>(sizeof(float)));
-  const int64_t sums = be == 32 ? align64(blocks * n * static_cast<int64_t>(sizeof(int32_t)))
-                                : align64(blocks * 16 * n * static_cast<int64_t>(sizeof(int16_t)));
-  return qs + d + sums;
+  const int64_t bsums = be == 32 ? 0 : align64(blocks * 16 * n * static_cast<int64_t>(sizeof(int16_t)));
+  return qs + d + bsums;
 }
 
 QuantizedActs acts_layout(DType t, int64_t cols, int64_t n, void* buffer) {
@@ -38,11 +38,7 @@ QuantizedActs acts_layout(DType t, int64_t cols, int64_t n, void* buffer) {
   p += align64(a.blocks * be * n);
   a.d = reinterpret_cast<float*>(p);
   p += align64(a.blocks * n * static_cast<int64_t>(sizeof(float)));
-  if (be == 32) {
-    a.sums = reinterpret_cast<int32_t*>(p);
-  } else {
-    a.bsums = reinterpret_cast<int16_t*>(p);
-  }
+  if (be == kQK_K) a.bsums = reinterpret_cast<int16_t*>(p);
   return a;
 }
 

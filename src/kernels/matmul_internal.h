@@ -16,7 +16,6 @@ struct QuantizedActs {
   int64_t blocks = 0;        // blocks per token row: cols / 32 (Q8_0) or cols / 256 (Q8_K)
   int8_t* qs = nullptr;      // [n][blocks * block size], 64-byte aligned rows
   float* d = nullptr;        // [n][blocks] scale (Q8_0: the fp16-rounded value, as ggml reads it)
-  int32_t* sums = nullptr;   // Q8_0 only: [n][blocks] sum of the block's qs
   int16_t* bsums = nullptr;  // Q8_K only: [n][blocks * 16] sums of 16 qs
 };
 

@@ -30,19 +30,14 @@ uint16_t load_u16(const uint8_t* p) {
 }
 
 // ggml's quantize_row_q8_0_ref, one token row, into the structure-of-arrays layout.
-void quantize_q8_0_row(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* sums) {
+void quantize_q8_0_row(const float* x, int64_t nb, int8_t* qs, float* d) {
   for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float scale = amax / 127;
     const float id = scale ? 1.0f / scale : 0.0f;
     d[b] = fp16_to_fp32(fp32_to_fp16(scale));
-    int32_t sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      qs[j] = static_cast<int8_t>(std::round(x[j] * id));
-      sum += qs[j];
-    }
-    sums[b] = sum;
+    for (int j = 0; j < 32; ++j) qs[j] = static_cast<int8_t>(std::round(x[j] * id));
   }
 }
 
@@ -170,7 +165,7 @@ void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; ++t) {
     const float* x = job.x + t * job.cols;
     if (be == 32) {
-      quantize_q8_0_row(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks, a.sums + t * a.blocks);
+      quantize_q8_0_row(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks);
     } else if (be == kQK_K) {
       quantize_q8_k_row(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
                         a.bsums + t * a.blocks * 16);

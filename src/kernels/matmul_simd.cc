@@ -18,6 +18,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/aligned_allocator.h"
+#include "hwy/cache_control.h"
 
 #include <algorithm>
 #include <cmath>
@@ -63,55 +64,89 @@ HWY_INLINE uint32_t LoadU32(const uint8_t* p) {
 // Bit-exact twins of quantize_q8_0_row / quantize_q8_k_row in matmul_reference.cc: the same
 // float operations per element; only maxima and integer sums are computed with vectors.
 
-// out[i] = x[i] * s for a block of n floats. Out of line on purpose: the rounding that
-// follows must see the product rounded to float, as the scalar twin does; inlined, the
-// compiler may fuse the multiply into a following add/subtract (FMA) and skip that rounding.
-HWY_NOINLINE void ScaleBlock(const float* x, float s, float* out, size_t n) {
+// out[i] = x[i] * s[i / block] for a row of nb blocks. Out of line on purpose: the rounding
+// that follows must see each product rounded to float, as the scalar twin does; inlined, the
+// compiler may fuse the multiply into a following add (FMA) and skip that rounding.
+HWY_NOINLINE void ScaleRow(const float* x, const float* s, float* out, int64_t nb, size_t block) {
   const DF df;
-  for (size_t k = 0; k < n; k += hn::Lanes(df)) hn::Store(hn::Mul(hn::LoadU(df, x + k), hn::Set(df, s)), df, out + k);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto vs = hn::Set(df, s[b]);
+    for (size_t k = 0; k < block; k += hn::Lanes(df)) {
+      hn::Store(hn::Mul(hn::LoadU(df, x + b * block + k), vs), df, out + b * block + k);
+    }
+  }
 }
 
-HWY_INLINE float MaxAbs(const float* x, size_t n) {
+HWY_INLINE hn::Vec<DF> MaxAbsLanes(const float* x, size_t n) {
   const DF df;
   auto vmax = hn::Zero(df);
   for (size_t k = 0; k < n; k += hn::Lanes(df)) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, x + k)));
-  return hn::GetLane(hn::MaxOfLanes(df, vmax));
+  return hn::MaxOfLanes(df, vmax);
 }
 
-void QuantizeRowQ8_0(const float* x, int64_t nb, int8_t* qs, float* d, int32_t* sums) {
-  const DF df;
+// Stores 32 int32 values in [-128, 127] (four vectors of 8, or eight of 4) as int8.
+template <class V>
+HWY_INLINE void StoreI8x32(const V* q, int8_t* dst) {
+#if LL_X86_AVX2
+  const __m256i a = _mm256_packs_epi32(q[0].raw, q[1].raw);  // lanes interleaved by 128 bits
+  const __m256i b = _mm256_packs_epi32(q[2].raw, q[3].raw);
+  const __m256i packed = _mm256_packs_epi16(a, b);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                      _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+#else
   const DI32 di;
   const hn::Rebind<int8_t, DI32> d8;
+  const size_t N = hn::Lanes(di);
+  for (size_t k = 0; k < 32 / N; ++k) hn::StoreU(hn::DemoteTo(d8, q[k]), d8, dst + k * N);
+#endif
+}
+
+// Per-thread scratch of n floats.
+float* RowScratch(size_t n) {
+  thread_local hwy::AlignedFreeUniquePtr<float[]> buffer;
+  thread_local size_t capacity = 0;
+  if (n > capacity) {
+    buffer = hwy::AllocateAligned<float>(n);
+    capacity = n;
+  }
+  return buffer.get();
+}
+
+void QuantizeRowQ8_0(const float* x, int64_t nb, int8_t* qs, float* d) {
+  const DF df;
+  const DI32 di;
   const size_t N = hn::Lanes(df);
-  HWY_ALIGN float v[32];
-  for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
-    const float scale = MaxAbs(x, 32) / 127;
-    const float id = scale ? 1.0f / scale : 0.0f;
+  float* v = RowScratch(static_cast<size_t>(nb * 33));  // aligned products, then the scales
+  float* ids = v + nb * 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    const float scale = hn::GetLane(MaxAbsLanes(x + 32 * b, 32)) / 127;
+    ids[b] = scale ? 1.0f / scale : 0.0f;
     d[b] = fp16_to_fp32(fp32_to_fp16(scale));
-    ScaleBlock(x, id, v, 32);
-    auto vsum = hn::Zero(di);
-    for (size_t k = 0; k < 32; k += N) {
-      // roundf: half away from zero. |v| - |trunc(v)| >= 0.5 decides, compared exactly.
-      const auto vk = hn::Load(df, v + k);
+  }
+  ScaleRow(x, ids, v, nb, 32);
+  const auto half = hn::Set(df, 0.5f);
+  const auto one = hn::Set(df, 1.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    hn::Vec<DI32> q[32];  // 32 / lanes used
+    for (size_t k = 0; k < 32 / N; ++k) {
+      // roundf: half away from zero. |v| >= |trunc(v)| + 0.5 decides, compared exactly.
+      const auto vk = hn::Load(df, v + 32 * b + k * N);
       const auto t = hn::Trunc(vk);
-      const auto away = hn::Ge(hn::Abs(vk), hn::Add(hn::Abs(t), hn::Set(df, 0.5f)));
-      const auto r = hn::Add(t, hn::IfThenElseZero(away, hn::CopySignToAbs(hn::Set(df, 1.0f), vk)));
-      const auto q = hn::ConvertTo(di, r);
-      vsum = hn::Add(vsum, q);
-      hn::StoreU(hn::DemoteTo(d8, q), d8, qs + k);
+      const auto away = hn::Ge(hn::Abs(vk), hn::Add(hn::Abs(t), half));
+      q[k] = hn::ConvertTo(di, hn::Add(t, hn::IfThenElseZero(away, hn::CopySignToAbs(one, vk))));
     }
-    sums[b] = hn::GetLane(hn::SumOfLanes(di, vsum));
+    StoreI8x32(q, qs + 32 * b);
   }
 }
 
 void QuantizeRowQ8_K(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* bsums) {
   const DF df;
   const DI32 di;
-  const hn::Rebind<int8_t, DI32> d8;
   const size_t N = hn::Lanes(df);
-  HWY_ALIGN float v[kQK_K];
+  float* v = RowScratch(kQK_K);
   for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += 16) {
-    const float amax = MaxAbs(x, kQK_K);
+    const auto vmax = MaxAbsLanes(x, kQK_K);
+    const float amax = hn::GetLane(vmax);
     if (!amax) {
       d[b] = 0;
       std::fill(qs, qs + kQK_K, 0);
@@ -119,21 +154,29 @@ void QuantizeRowQ8_K(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* 
       continue;
     }
     // The sign of the scale follows the first element of largest magnitude, as in ggml.
-    int first = 0;
-    while (std::fabs(x[first]) != amax) ++first;
-    const float iscale = -127.f / x[first];
-    ScaleBlock(x, iscale, v, kQK_K);
-    for (int g = 0; g < 16; ++g) {
-      auto vsum = hn::Zero(di);
-      for (size_t k = 0; k < 16; k += N) {
-        // nearest_int: round half to even through the 1.5 * 2^23 bias, as the scalar twin.
-        const auto biased = hn::BitCast(di, hn::Add(hn::Load(df, v + 16 * g + k), hn::Set(df, 12582912.f)));
-        auto q = hn::Sub(hn::And(biased, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000));
-        q = hn::Min(q, hn::Set(di, 127));
-        vsum = hn::Add(vsum, q);
-        hn::StoreU(hn::DemoteTo(d8, q), d8, qs + 16 * g + k);
+    size_t first = 0;
+    for (;; first += N) {
+      const intptr_t i = hn::FindFirstTrue(df, hn::Eq(hn::Abs(hn::LoadU(df, x + first)), vmax));
+      if (i >= 0) {
+        first += static_cast<size_t>(i);
+        break;
       }
-      bsums[g] = static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, vsum)));
+    }
+    const float iscale = -127.f / x[first];
+    ScaleRow(x, &iscale, v, 1, kQK_K);
+    for (int g = 0; g < kQK_K / 32; ++g) {
+      hn::Vec<DI32> q[32];  // 32 / lanes used
+      for (size_t k = 0; k < 32 / N; ++k) {
+        // nearest_int: round half to even through the 1.5 * 2^23 bias, as the scalar twin.
+        const auto biased = hn::BitCast(di, hn::Add(hn::Load(df, v + 32 * g + k * N), hn::Set(df, 12582912.f)));
+        q[k] = hn::Min(hn::Sub(hn::And(biased, hn::Set(di, 0x007fffff)), hn::Set(di, 0x00400000)), hn::Set(di, 127));
+      }
+      StoreI8x32(q, qs + 32 * g);
+      for (int h = 0; h < 2; ++h) {
+        auto sum = q[h * 16 / N];
+        for (size_t k = 1; k < 16 / N; ++k) sum = hn::Add(sum, q[h * 16 / N + k]);
+        bsums[2 * g + h] = static_cast<int16_t>(hn::GetLane(hn::SumOfLanes(di, sum)));
+      }
     }
     d[b] = 1 / iscale;
   }
@@ -145,7 +188,7 @@ void QuantizeActs(const MatmulJob& job, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; ++t) {
     const float* x = job.x + t * job.cols;
     if (be == 32) {
-      QuantizeRowQ8_0(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks, a.sums + t * a.blocks);
+      QuantizeRowQ8_0(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks);
     } else if (be == kQK_K) {
       QuantizeRowQ8_K(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
                       a.bsums + t * a.blocks * 16);
@@ -285,7 +328,7 @@ HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
 struct Q4_0PairedAct {
   int8_t lo[32];    // x[b][0..15], x[b+1][0..15]: multiplies the low nibbles
   int8_t hi[32];    // x[b][16..31], x[b+1][16..31]: multiplies the high nibbles
-  int32_t bias[8];  // 2 * sum(x[b]) in lanes 0-3, 2 * sum(x[b+1]) in 4-7: the -8 offset
+  int32_t bias[8];  // 8 * sums of x over the elements of each product lane: the -8 offset
   float d[8];       // d[b] in lanes 0-3, d[b+1] in 4-7
 };
 static_assert(sizeof(Q4_0PairedAct) == 128);
@@ -299,22 +342,28 @@ const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
     buffer = hwy::AllocateAligned<Q4_0PairedAct>(static_cast<size_t>(n * pairs));
     capacity = n * pairs;
   }
+  const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   for (int64_t t = 0; t < n; ++t) {
+    const int8_t* xq = a.qs + t * a.blocks * 32;
+    const float* xd = a.d + t * a.blocks;
     for (int64_t p = 0; p < pairs; ++p) {
       Q4_0PairedAct& out = buffer[t * pairs + p];
-      for (int h = 0; h < 2; ++h) {
-        const int64_t b = 2 * p + h;
-        const bool present = b < a.blocks;
-        const int8_t* x = a.qs + (t * a.blocks + b) * 32;
-        for (int j = 0; j < 16; ++j) {
-          out.lo[16 * h + j] = present ? x[j] : 0;
-          out.hi[16 * h + j] = present ? x[16 + j] : 0;
-        }
-        for (int l = 0; l < 4; ++l) {
-          out.bias[4 * h + l] = present ? 2 * a.sums[t * a.blocks + b] : 0;
-          out.d[4 * h + l] = present ? a.d[t * a.blocks + b] : 0.0f;
-        }
-      }
+      const bool second = 2 * p + 1 < a.blocks;
+      const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 64 * p));
+      const __m256i x1 = second ? _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 64 * p + 32))
+                                : _mm256_setzero_si256();
+      const __m256i lo = _mm256_permute2x128_si256(x0, x1, 0x20);
+      const __m256i hi = _mm256_permute2x128_si256(x0, x1, 0x31);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.lo), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.hi), hi);
+      // 8 * x summed over exactly the elements each int32 lane of the kernel's products
+      // covers, so the offset can be subtracted lane by lane.
+      const __m256i eight = _mm256_set1_epi8(8);
+      const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(eight, lo), _mm256_maddubs_epi16(eight, hi));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bias), _mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+      const float d1 = second ? xd[2 * p + 1] : 0.0f;
+      const __m256 d2 = _mm256_castps128_ps256(_mm_setr_ps(xd[2 * p], d1, 0.0f, 0.0f));
+      _mm256_store_ps(out.d, _mm256_permutevar8x32_ps(d2, spread));
     }
   }
   return buffer.get();
@@ -411,6 +460,7 @@ struct Q8_0Tile {
       __m256 dw[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* blk = w[r] + b * sizeof(BlockQ8_0);
+        hwy::Prefetch(blk + R * job.row_bytes);  // the next tile (see Q4_0Tile)
         wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
         wabs[r] = _mm256_abs_epi8(wq[r]);
         dw[r] = _mm256_set1_ps(F16ToF32(blk));
@@ -461,6 +511,7 @@ struct Q4_KTile {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ4_K);
+      for (int line = 0; line < 3; ++line) hwy::Prefetch(blk + job.row_bytes + 64 * line);  // next row
       const float d = F16ToF32(blk), dmin = F16ToF32(blk + 2);
       uint64_t sc8, mn8;
       DecodeQ4KScales(blk + 4, &sc8, &mn8);
@@ -518,6 +569,7 @@ struct Q6_KTile {
     const __m256i m2_4 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ6_K);
+      for (int line = 0; line < 4; ++line) hwy::Prefetch(blk + job.row_bytes + 64 * line);  // next row
       const uint8_t* ql = blk;
       const uint8_t* qh = blk + 128;
       const uint8_t* scales = blk + 192;

@@ -15,9 +15,12 @@ struct KeyPair {
 KeyPair generate_keypair();
 // Key file format: two lines, "public <Z85>" and "secret <Z85>"; written with mode 0600.
 Status save_keypair(const std::string& path, const KeyPair& keys);
+// Load refuses files that group or others can read (like ssh) and checks that the keys belong together.
 Result<KeyPair> load_keypair(const std::string& path);
 // One Z85 public key per line; '#' comments and blank lines ignored. Each key is validated.
 Result<std::set<std::string>> load_allowed_keys(const std::string& path);
 bool is_valid_z85_key(const std::string& key);
+// Both keys valid Z85 and the public key derived from the secret one.
+Status validate_keypair(const KeyPair& keys);
 
 }  // namespace ll::net

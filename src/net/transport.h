@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <set>
@@ -24,6 +25,7 @@ struct Limits {
   size_t max_envelope_bytes = 1 << 20;        // 1 MiB
   size_t max_frame_bytes = size_t{1} << 30;   // one tensor frame
   size_t max_frames = 4;                       // tensor frames after the envelope
+  std::chrono::milliseconds send_timeout{5000};  // send fails when the peer's queue stays full this long
 };
 
 struct Message {
@@ -32,8 +34,10 @@ struct Message {
 };
 
 struct Incoming {
-  std::string peer;  // ROUTER routing id of the sender
+  std::string peer;  // ROUTER routing id of the sender (new on every reconnection of that sender)
   Message message;
+  std::string peer_key;      // Z85 public key the sender authenticated with (empty when insecure)
+  std::string peer_address;  // IP address of the sender, for logs
 };
 
 struct SecurityOptions {
@@ -48,6 +52,8 @@ zmq::context_t& context();
 // Encodes an Envelope (sets version) + frames; decoding checks version, size limits, parse errors.
 std::vector<zmq::message_t> encode(const wire::Envelope& e, std::vector<zmq::message_t> frames);
 Result<Message> decode(std::vector<zmq::message_t>& parts, const Limits& limits);
+// Checks that the tensor frames have exactly the declared sizes: `expect_frame_bytes(m, {step.hidden_bytes()})`.
+Status expect_frame_bytes(const Message& message, std::initializer_list<uint64_t> bytes);
 
 class Server {
  public:
@@ -76,8 +82,11 @@ class Client {
   ~Client();
   Status send(const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
   Result<std::optional<Message>> receive(std::chrono::milliseconds timeout);
-  // True once the connection is known to be lost (peer closed, heartbeat timeout).
+  // True once the connection is known to be lost (peer closed, heartbeat timeout, handshake refused);
+  // it stays true: make a new Client to try again.
   bool disconnected();
+  std::string disconnect_reason();  // why disconnected() turned true; empty while connected
+  uint64_t rejected() const;        // malformed or oversized replies dropped
   const std::string& endpoint() const;
   zmq::socket_t& socket();
 

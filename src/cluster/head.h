@@ -1,0 +1,127 @@
+#pragma once
+// The head (coordinator): connects to the workers with pinned keys, assigns each a segment of
+// the model, then drives generations through the pipeline. It tokenizes, sends one Step per
+// prompt and per generated token to the first worker, and gets back only token ids from the
+// last one (which samples with the settings that travel with the request). Many sequences are
+// in flight at once, so while one worker computes sequence A the next computes sequence B.
+//
+// Failures are values: a worker that disconnects, stops answering (no reply within a deadline
+// derived from the measured step time) or sends something wrong ends the affected requests
+// with an error naming it; generate() always returns.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "model/model.h"
+#include "model/units.h"
+#include "net/transport.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+namespace ll::cluster {
+
+struct WorkerAddress {
+  std::string endpoint;    // tcp://host:port
+  std::string public_key;  // Z85, pinned; unused when insecure
+};
+
+struct HeadOptions {
+  std::vector<WorkerAddress> workers;  // pipeline order
+  net::KeyPair keys;                   // the head's identity, in every worker's allow-list
+  bool insecure = false;               // loopback only
+  std::chrono::milliseconds hello_timeout{5000};
+  std::chrono::milliseconds min_step_timeout{3000};  // a step's deadline is never shorter
+  const std::atomic<bool>* cancel = nullptr;        // set (e.g. by a signal handler) to stop
+};
+
+struct WorkerInfo {
+  WorkerAddress address;
+  std::string name;
+  uint32_t threads = 0;
+  std::string simd_target;
+  uint64_t memory_limit = 0;
+  std::set<std::string> cached_shards;
+};
+
+struct SegmentLoadOptions {
+  int64_t n_ctx = 2048;
+  // Stream each segment as a shard (written with graph::write_shards into `shard_dir`) into
+  // the workers' caches instead of letting them open the model path themselves.
+  bool send_shards = false;
+  std::string shard_dir;
+};
+
+struct Request {
+  std::string prompt;
+  std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
+  int64_t n_predict = 128;
+  bool ignore_eos = false;  // benchmarks: always generate n_predict tokens
+  text::SamplerParams sampling;
+};
+
+struct StageStats {
+  uint64_t steps = 0;
+  uint64_t compute_us = 0, queue_us = 0, send_us = 0;
+};
+
+struct Generation {
+  Status status;
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;  // generated
+  std::string text;
+  double prompt_seconds = 0;    // until the first token came back
+  double generate_seconds = 0;  // from then to the last token
+  std::vector<StageStats> stages;  // per worker, decode steps only
+  uint64_t decode_steps = 0;
+  uint64_t round_trip_us = 0;  // decode steps, head to head
+  uint64_t wire_bytes = 0;     // decode steps: payload bytes over every link
+};
+
+class Head {
+ public:
+  // Connects and says hello to every worker.
+  static Result<std::unique_ptr<Head>> connect(HeadOptions options);
+  ~Head();
+
+  const std::vector<WorkerInfo>& workers() const { return workers_; }
+  // Assigns segments[i] to worker i and waits until every worker has loaded it. `model` is
+  // the head's view of the same file (for the tokenizer and, with send_shards, the shards).
+  Status load(const std::string& model_path, const model::Model& model, const std::vector<model::UnitRange>& segments,
+              const SegmentLoadOptions& options);
+  // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
+  std::vector<Generation> generate(const std::vector<Request>& requests,
+                                   const std::function<void(size_t, const std::string&)>& on_text);
+
+ private:
+  struct Active;
+  using Clock = std::chrono::steady_clock;
+  Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
+  Status hello();
+  Status send_shard(size_t worker, const std::string& path, const std::string& hash);
+  // Waits for one reply per listed worker, calling on_reply(worker, message); true to accept it.
+  Status await_replies(std::vector<size_t> pending, std::chrono::milliseconds timeout, const char* what,
+                       const std::function<Status(size_t, net::Message&)>& on_reply);
+  // Indices of the clients with input within `timeout`.
+  std::vector<size_t> poll(std::chrono::milliseconds timeout);
+  std::string describe(size_t worker) const;
+  bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
+
+  HeadOptions options_;
+  std::vector<std::unique_ptr<net::Client>> clients_;
+  std::vector<WorkerInfo> workers_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  uint64_t session_ = 0;
+  int64_t n_ctx_ = 0, n_embd_ = 0, n_vocab_ = 0;
+  double flops_per_token_ = 0;
+  uint64_t next_sequence_ = 1;
+  uint64_t next_request_ = 1;
+  double step_ema_us_ = 0;  // round trip of one decode step, 0 until measured
+};
+
+}  // namespace ll::cluster

@@ -1,0 +1,434 @@
+#include "cluster/worker.h"
+
+#include <fmt/format.h>
+#include <zmq.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "graph/graph.h"
+#include "kernels/matmul.h"
+
+namespace ll::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t micros(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+text::SamplerParams sampler_params(const wire::Step& step) {
+  text::SamplerParams p;  // the library defaults when the head sent none
+  if (!step.has_sampler()) return p;
+  const wire::SamplerParams& w = step.sampler();
+  p.temp = w.temp();
+  p.top_k = w.top_k();
+  p.top_p = w.top_p();
+  p.min_p = w.min_p();
+  p.repeat_penalty = w.repeat_penalty();
+  p.repeat_last_n = w.repeat_last_n();
+  p.seed = w.seed();
+  return p;
+}
+
+// Most messages handled before the sockets are read again, so one busy peer cannot starve the others.
+constexpr int kMaxReadsPerSocket = 64;
+// Largest context a head may ask for; the KV cache is mapped lazily, but its address space is not free.
+constexpr uint32_t kMaxContext = 1u << 20;
+
+}  // namespace
+
+uint64_t available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemAvailable:", 0) == 0) {
+      std::istringstream fields(line.substr(13));
+      uint64_t kib = 0;
+      fields >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
+Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
+  if (options.cache_dir.empty()) options.cache_dir = ShardCache::default_dir();
+  LL_ASSIGN_OR_RETURN(ShardCache cache, ShardCache::open(options.cache_dir));
+  LL_ASSIGN_OR_RETURN(auto server, net::Server::bind(options.listen, options.security));
+  return std::unique_ptr<Worker>(new Worker(std::move(options), std::move(server), std::move(cache)));
+}
+
+Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
+    : options_(std::move(options)), server_(std::move(server)), cache_(std::move(cache)) {
+  threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const uint64_t free_bytes = available_memory();
+  memory_limit_ = options_.memory_limit == 0 ? free_bytes
+                  : free_bytes == 0          ? options_.memory_limit
+                                             : std::min(options_.memory_limit, free_bytes);
+  if (options_.name.empty()) options_.name = server_->endpoint();
+}
+
+Worker::~Worker() = default;
+
+Status Worker::serve(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    // Block only when there is nothing left to do; otherwise just pick up what has arrived.
+    read_available(queue_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0));
+    if (queue_.empty()) continue;
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    handle(p);
+  }
+  return Status::Ok();
+}
+
+void Worker::read_available(std::chrono::milliseconds timeout) {
+  std::vector<zmq::pollitem_t> items;
+  std::vector<uint64_t> item_session;  // 0 for the server socket
+  items.push_back({server_->socket().handle(), 0, ZMQ_POLLIN, 0});
+  item_session.push_back(0);
+  for (auto& [id, s] : sessions_) {
+    if (!s->next) continue;
+    items.push_back({s->next->socket().handle(), 0, ZMQ_POLLIN, 0});
+    item_session.push_back(id);
+  }
+  try {
+    zmq::poll(items.data(), items.size(), timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) fmt::print(stderr, "{}: poll failed: {}\n", options_.name, e.what());
+    return;
+  }
+  const auto now = Clock::now();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if ((items[i].revents & ZMQ_POLLIN) == 0) continue;
+    for (int n = 0; n < kMaxReadsPerSocket; ++n) {
+      if (i == 0) {
+        auto r = server_->receive(std::chrono::milliseconds(0));
+        if (!r.ok()) {
+          fmt::print(stderr, "{}: receive failed: {}\n", options_.name, r.error());
+          break;
+        }
+        if (!r.value()) break;
+        queue_.push_back({std::move(*r.value()), std::nullopt, now});
+      } else {
+        auto it = sessions_.find(item_session[i]);
+        if (it == sessions_.end()) break;
+        auto r = it->second->next->receive(std::chrono::milliseconds(0));
+        if (!r.ok() || !r.value()) break;
+        queue_.push_back({{"", std::move(*r.value())}, item_session[i], now});
+      }
+    }
+  }
+}
+
+void Worker::handle(Pending& p) {
+  net::Incoming& in = p.in;
+  if (p.from_next) {
+    on_downstream(*p.from_next, in);
+    return;
+  }
+  switch (in.message.envelope.body_case()) {
+    case wire::Envelope::kHello: on_hello(in); break;
+    case wire::Envelope::kShardData: on_shard_data(in); break;
+    case wire::Envelope::kLoadSegment: on_load(in); break;
+    case wire::Envelope::kStep: on_step(in, p.read_at); break;
+    case wire::Envelope::kFreeSequence: on_free(in); break;
+    default:
+      reply_error(in.peer, in.message.envelope.request_id(), 0, 0,
+                  fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope.body_case())));
+  }
+}
+
+void Worker::send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames) {
+  Status st = server_->send(peer, e, std::move(frames));
+  if (!st.ok()) fmt::print(stderr, "{}: send failed: {}\n", options_.name, st.message());
+}
+
+void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
+                         const std::string& message) {
+  fmt::print(stderr, "{}: {}\n", options_.name, message);
+  wire::Envelope e;
+  e.set_request_id(request_id);
+  wire::ErrorReply* err = e.mutable_error();
+  err->set_message(fmt::format("worker {}: {}", options_.name, message));
+  err->set_session(session);
+  err->set_sequence(sequence);
+  send(peer, e);
+}
+
+// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
+void Worker::on_hello(const net::Incoming& in) {
+  wire::Envelope e;
+  e.set_request_id(in.message.envelope.request_id());
+  wire::HelloReply* r = e.mutable_hello_reply();
+  r->set_worker(options_.name);
+  r->set_threads(static_cast<uint32_t>(threads_));
+  r->set_simd_target(kernels::simd_target_name());
+  r->set_memory_limit(memory_limit_);
+  for (const std::string& h : cache_.hashes()) r->add_cached_shards(h);
+  send(in.peer, e);
+}
+
+// ShardData { shard_hash, total_bytes, offset, chunk_bytes } + [chunk bytes]; acknowledged by
+// ShardData { shard_hash, total_bytes, offset = bytes received so far } without a frame.
+void Worker::on_shard_data(net::Incoming& in) {
+  const wire::Envelope& e = in.message.envelope;
+  const wire::ShardData& d = e.shard_data();
+  auto& frames = in.message.frames;
+  if (frames.size() != 1 || frames[0].size() != d.chunk_bytes()) {
+    reply_error(in.peer, e.request_id(), 0, 0,
+                fmt::format("shard chunk declares {} bytes but carries {} frame(s) of {} bytes", d.chunk_bytes(),
+                            frames.size(), frames.empty() ? 0 : frames[0].size()));
+    return;
+  }
+  auto received = cache_.write_chunk(d.shard_hash(), d.total_bytes(), d.offset(),
+                                     {static_cast<const uint8_t*>(frames[0].data()), frames[0].size()}, memory_limit_);
+  if (!received.ok()) {
+    reply_error(in.peer, e.request_id(), 0, 0, received.error());
+    return;
+  }
+  wire::Envelope ack;
+  ack.set_request_id(e.request_id());
+  wire::ShardData* a = ack.mutable_shard_data();
+  a->set_shard_hash(d.shard_hash());
+  a->set_total_bytes(d.total_bytes());
+  a->set_offset(received.value());
+  send(in.peer, ack);
+}
+
+void Worker::make_room(uint64_t bytes, uint64_t keep) {
+  auto used = [&] {
+    uint64_t sum = 0;
+    for (const auto& [id, s] : sessions_) sum += id == keep ? 0 : s->weight_bytes;
+    return sum;
+  };
+  auto others = [&] { return sessions_.size() - sessions_.count(keep); };
+  while (others() > 0 && (others() >= options_.max_sessions || used() + bytes > memory_limit_)) {
+    auto victim = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->first != keep && (victim == sessions_.end() || it->second->last_used < victim->second->last_used)) victim = it;
+    }
+    fmt::print(stderr, "{}: dropping least recently used session {}\n", options_.name, victim->first);
+    sessions_.erase(victim);
+  }
+}
+
+Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wire::LoadSegment& load) {
+  std::string path;
+  switch (load.source_case()) {
+    case wire::LoadSegment::kModelPath: path = load.model_path(); break;
+    case wire::LoadSegment::kShardHash: {
+      LL_ASSIGN_OR_RETURN(path, cache_.verified_path(load.shard_hash()));
+      break;
+    }
+    default: return Status::Error("LoadSegment names neither a model path nor a shard");
+  }
+  if (load.n_ctx() == 0 || load.n_ctx() > kMaxContext) {
+    return Status::Errorf("context of {} positions is outside 1..{}", load.n_ctx(), kMaxContext);
+  }
+  if (load.unit_begin() >= load.unit_end()) {
+    return Status::Errorf("empty unit range {}..{}", load.unit_begin(), load.unit_end());
+  }
+  for (const std::string& key : load.allow_keys()) {
+    if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
+  }
+  const bool secure = !options_.security.insecure;
+  if (!load.next_endpoint().empty() && secure && !net::is_valid_z85_key(load.next_public_key())) {
+    return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
+  }
+
+  auto session = std::make_unique<Session>();
+  session->id = load.session();
+  session->head_peer = peer;
+  model::LoadOptions lo;
+  lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
+  LL_ASSIGN_OR_RETURN(session->model, model::Model::load(path, lo));
+  const graph::Graph g = graph::build_graph(*session->model);
+  for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
+    session->weight_bytes += g.units[u].weight_bytes;
+  }
+  make_room(session->weight_bytes, load.session());
+  uint64_t others = 0;
+  for (const auto& [id, s] : sessions_) others += id == load.session() ? 0 : s->weight_bytes;
+  if (others + session->weight_bytes > memory_limit_) {
+    return Status::Errorf("units {}..{} need {:.1f} MiB of weights but the memory limit is {:.1f} MiB",
+                          load.unit_begin(), load.unit_end() - 1, session->weight_bytes / 1048576.0,
+                          memory_limit_ / 1048576.0);
+  }
+  if (!load.next_endpoint().empty()) {
+    net::SecurityOptions sec;
+    sec.insecure = !secure;
+    sec.keys = options_.security.keys;
+    LL_ASSIGN_OR_RETURN(session->next, net::Client::connect(load.next_endpoint(), load.next_public_key(), sec));
+  }
+  session->executor = std::make_unique<exec::SegmentExecutor>(
+      *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
+      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads_});
+  for (const std::string& key : load.allow_keys()) server_->allow(key);
+  session->last_used = ++use_counter_;
+  Session* raw = session.get();
+  sessions_[load.session()] = std::move(session);
+  return raw;
+}
+
+// LoadReply { session, weight_bytes, load_seconds }
+void Worker::on_load(const net::Incoming& in) {
+  const wire::LoadSegment& load = in.message.envelope.load_segment();
+  const auto t0 = Clock::now();
+  auto s = load_segment(in.peer, load);
+  if (!s.ok()) {
+    reply_error(in.peer, in.message.envelope.request_id(), load.session(), 0, s.error());
+    return;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
+             load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
+             load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
+  wire::Envelope e;
+  e.set_request_id(in.message.envelope.request_id());
+  wire::LoadReply* r = e.mutable_load_reply();
+  r->set_session(load.session());
+  r->set_weight_bytes(s.value()->weight_bytes);
+  r->set_load_seconds(seconds);
+  send(in.peer, e);
+}
+
+void Worker::on_step(net::Incoming& in, Clock::time_point read_at) {
+  const wire::Step& step = in.message.envelope.step();
+  auto it = sessions_.find(step.session());
+  if (it == sessions_.end()) {
+    reply_error(in.peer, in.message.envelope.request_id(), step.session(), step.sequence(),
+                fmt::format("unknown session {}", step.session()));
+    return;
+  }
+  Session& s = *it->second;
+  s.last_used = ++use_counter_;
+  Status st = run_step(s, in, read_at);
+  if (!st.ok()) reply_error(s.head_peer, in.message.envelope.request_id(), step.session(), step.sequence(), st.message());
+}
+
+Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at) {
+  wire::Envelope& envelope = in.message.envelope;
+  wire::Step& step = *envelope.mutable_step();
+  exec::SegmentExecutor& ex = *s.executor;
+  const uint64_t seq = step.sequence();
+  const int64_t n = step.n_tokens(), pos = step.position();
+  const int64_t n_vocab = ex.n_vocab();
+
+  // Validate everything before touching any state.
+  if (n < 1 || n > ex.n_ctx()) return Status::Errorf("sequence {}: {} tokens in one step (1..{} allowed)", seq, n, ex.n_ctx());
+  if (step.tokens_size() != n) return Status::Errorf("sequence {}: {} token ids for {} tokens", seq, step.tokens_size(), n);
+  if (pos + n > ex.n_ctx()) {
+    return Status::Errorf("sequence {}: positions {}..{} exceed the context of {}", seq, pos, pos + n - 1, ex.n_ctx());
+  }
+  for (int32_t t : step.tokens()) {
+    if (t < 0 || t >= n_vocab) return Status::Errorf("sequence {}: token id {} outside the vocabulary (0..{})", seq, t, n_vocab - 1);
+  }
+  auto seq_it = s.sequences.find(seq);
+  const bool is_new = seq_it == s.sequences.end();
+  if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);
+  if (!is_new && pos > ex.sequence_length(seq)) {
+    return Status::Errorf("sequence {}: position {} is past its end ({})", seq, pos, ex.sequence_length(seq));
+  }
+  if (is_new && s.sequences.size() >= options_.max_sequences) {
+    return Status::Errorf("too many sequences in session {} ({})", s.id, options_.max_sequences);
+  }
+  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * ex.n_embd() * sizeof(float);
+  auto& frames = in.message.frames;
+  zmq::message_t hidden;
+  if (ex.has_embed()) {
+    if (step.hidden_bytes() != 0 || !frames.empty()) {
+      return Status::Errorf("sequence {}: the first segment takes token ids, not a hidden state", seq);
+    }
+    hidden.rebuild(hidden_bytes);
+  } else {
+    if (frames.size() != 1 || step.hidden_bytes() != hidden_bytes || frames[0].size() != hidden_bytes) {
+      return Status::Errorf("sequence {}: expected one hidden-state frame of {} tokens x {} floats = {} bytes, got "
+                            "{} frame(s), declared {} bytes",
+                            seq, n, ex.n_embd(), hidden_bytes, frames.size(), step.hidden_bytes());
+    }
+    hidden = std::move(frames[0]);
+    // The executor works on floats in place; a received buffer is not guaranteed to be aligned for them.
+    if (reinterpret_cast<uintptr_t>(hidden.data()) % alignof(float) != 0) {
+      zmq::message_t aligned(hidden.data(), hidden.size());
+      hidden = std::move(aligned);
+    }
+  }
+
+  if (is_new) {
+    LL_RETURN_IF_ERROR(ex.create_sequence(seq));
+    seq_it = s.sequences.emplace(seq, Sequence{}).first;
+  }
+  if (ex.has_head() && (is_new || pos == 0)) seq_it->second.sampler.emplace(sampler_params(step), static_cast<int32_t>(n_vocab));
+  if (ex.has_head()) s.logits.resize(static_cast<size_t>(n_vocab));
+
+  const auto t0 = Clock::now();
+  Status st = ex.forward(seq, pos, {step.tokens().data(), static_cast<size_t>(n)}, static_cast<float*>(hidden.data()), n,
+                         s.logits.data());
+  if (!st.ok()) {
+    if (is_new) {
+      ex.free_sequence(seq);
+      s.sequences.erase(seq_it);
+    }
+    return Status::Errorf("sequence {}: {}", seq, st.message());
+  }
+  const auto t1 = Clock::now();
+  wire::StageTiming timing;
+  timing.set_stage(static_cast<uint32_t>(step.timings_size()));
+  timing.set_compute_us(micros(t1 - t0));
+  timing.set_queue_us(micros(t0 - read_at));
+  timing.set_send_us(s.last_send_us);
+
+  if (ex.has_head()) {
+    text::Sampler& sampler = *seq_it->second.sampler;
+    for (int32_t t : step.tokens()) sampler.accept(t);
+    // TokenResult { session, sequence, token, timings[] } -> head
+    wire::Envelope e;
+    e.set_request_id(envelope.request_id());
+    wire::TokenResult* r = e.mutable_token();
+    r->set_session(s.id);
+    r->set_sequence(seq);
+    r->set_token(sampler.sample(s.logits.data()));
+    *r->mutable_timings() = step.timings();
+    *r->add_timings() = timing;
+    send(s.head_peer, e);
+  } else {
+    // Step { ..., hidden_bytes = n * n_embd * 4, timings[] + ours } + [hidden: n x n_embd float32] -> next worker.
+    // The frame is the executor's output buffer itself.
+    step.set_hidden_bytes(hidden_bytes);
+    *step.add_timings() = timing;
+    std::vector<zmq::message_t> out;
+    out.push_back(std::move(hidden));
+    Status sent = s.next->send(envelope, std::move(out));
+    if (!sent.ok()) return Status::Errorf("sequence {}: cannot reach the next worker: {}", seq, sent.message());
+  }
+  s.last_send_us = micros(Clock::now() - t1);
+  if (step.end_sequence()) {
+    ex.free_sequence(seq);
+    s.sequences.erase(seq);
+  }
+  return Status::Ok();
+}
+
+void Worker::on_free(const net::Incoming& in) {
+  const wire::FreeSequence& f = in.message.envelope.free_sequence();
+  auto it = sessions_.find(f.session());
+  if (it == sessions_.end()) return;  // already gone: freeing is idempotent
+  it->second->executor->free_sequence(f.sequence());
+  it->second->sequences.erase(f.sequence());
+}
+
+// Errors of a downstream worker about our session's steps go on to the session's head.
+void Worker::on_downstream(uint64_t session, const net::Incoming& in) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || in.message.envelope.body_case() != wire::Envelope::kError) return;
+  send(it->second->head_peer, in.message.envelope);
+}
+
+}  // namespace ll::cluster

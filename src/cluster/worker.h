@@ -1,0 +1,110 @@
+#pragma once
+// The worker daemon: serves one device's share of a model to heads over a net::Server.
+//
+//   head ── Hello ──────────────► worker        HelloReply: threads, SIMD target, memory limit, cached shards
+//   head ── ShardData* ─────────► worker        streamed shard chunks (acknowledged by ShardData echoes)
+//   head ── LoadSegment ────────► worker        LoadReply, or ErrorReply
+//   head/previous worker ─ Step ► worker ─ Step (hidden frame) ► next worker, or TokenResult ► head
+//   head ── FreeSequence ───────► worker        frees KV cache and sampler
+//
+// Messages are processed one at a time in arrival order, so the steps of many sequences
+// interleave. A bad request is answered with an ErrorReply to the head of its session (or to
+// its sender) and never ends the worker; sessions outlive their head's connection.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cluster/shard_cache.h"
+#include "core/status.h"
+#include "exec/segment_executor.h"
+#include "model/model.h"
+#include "net/transport.h"
+#include "text/sampler.h"
+
+namespace ll::cluster {
+
+struct WorkerOptions {
+  std::string listen = "tcp://0.0.0.0:7070";
+  std::string name;              // for logs and HelloReply (default: the endpoint)
+  int threads = 0;               // 0: all hardware threads
+  uint64_t memory_limit = 0;     // bytes; 0: the free memory. Never more than the free memory.
+  net::SecurityOptions security;
+  std::string cache_dir;         // default: ShardCache::default_dir()
+  size_t max_sessions = 4;       // loading one more drops the least recently used
+  size_t max_sequences = 256;    // per session
+};
+
+// Bytes of memory available now (MemAvailable in /proc/meminfo), 0 when unknown.
+uint64_t available_memory();
+
+class Worker {
+ public:
+  static Result<std::unique_ptr<Worker>> create(WorkerOptions options);
+  ~Worker();
+
+  const std::string& endpoint() const { return server_->endpoint(); }
+  const std::string& public_key() const { return options_.security.keys.public_key; }
+  uint64_t memory_limit() const { return memory_limit_; }
+  int threads() const { return threads_; }
+
+  // Serves until `stop` is set (checked several times a second). Returns an error only when
+  // the listening socket itself fails.
+  Status serve(const std::atomic<bool>& stop);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Sequence {
+    std::optional<text::Sampler> sampler;  // last segment only
+  };
+  struct Session {
+    uint64_t id = 0;
+    std::string head_peer;  // routing id of the head that loaded it
+    std::unique_ptr<model::Model> model;
+    std::unique_ptr<exec::SegmentExecutor> executor;
+    std::unique_ptr<net::Client> next;  // null at the last segment: tokens go to the head
+    uint64_t weight_bytes = 0;
+    uint64_t last_used = 0;
+    uint64_t last_send_us = 0;  // how long the previous hand-off took (reported with the next step)
+    std::map<uint64_t, Sequence> sequences;
+    std::vector<float> logits;
+  };
+  struct Pending {
+    net::Incoming in;
+    std::optional<uint64_t> from_next;  // the session whose downstream worker sent it
+    Clock::time_point read_at;
+  };
+
+  Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache);
+  void read_available(std::chrono::milliseconds timeout);
+  void handle(Pending& p);
+  void on_hello(const net::Incoming& in);
+  void on_shard_data(net::Incoming& in);
+  void on_load(const net::Incoming& in);
+  void on_step(net::Incoming& in, Clock::time_point read_at);
+  void on_free(const net::Incoming& in);
+  void on_downstream(uint64_t session, const net::Incoming& in);
+  Result<Session*> load_segment(const std::string& peer, const wire::LoadSegment& load);
+  Status run_step(Session& s, net::Incoming& in, Clock::time_point read_at);
+  // Drops least recently used sessions (never `keep`) until `bytes` more fit the memory limit
+  // and a session slot is free.
+  void make_room(uint64_t bytes, uint64_t keep);
+  void reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
+                   const std::string& message);
+  void send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
+
+  WorkerOptions options_;
+  std::unique_ptr<net::Server> server_;
+  ShardCache cache_;
+  uint64_t memory_limit_ = 0;
+  int threads_ = 1;
+  uint64_t use_counter_ = 0;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  std::deque<Pending> queue_;
+};
+
+}  // namespace ll::cluster

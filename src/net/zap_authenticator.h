@@ -1,0 +1,48 @@
+#pragma once
+// The process-wide ZAP handler (ZeroMQ RFC 27). libzmq asks "inproc://zeromq.zap.01" of its context to
+// authenticate every CURVE handshake; one handler thread serves every Server of the process. Each server
+// sets its own ZAP domain on its socket, and the handler checks the client key against that domain's
+// allow-list.
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace ll::net {
+
+class ZapAuthenticator {
+ public:
+  // The handler, started on first use; it lives until the process exits.
+  static ZapAuthenticator& instance();
+
+  // Registers an allow-list of Z85 client keys; returns the domain to set as ZMQ_ZAP_DOMAIN (before bind).
+  Result<std::string> add_domain(std::set<std::string> allowed);
+  void set_label(const std::string& domain, const std::string& label);  // how logs name the server
+  void allow(const std::string& domain, const std::string& public_key);
+  void remove_domain(const std::string& domain);
+
+ private:
+  struct Domain {
+    std::string label;
+    std::set<std::string> allowed;
+    std::set<std::string> refusals_logged;  // each refused key is logged once
+  };
+
+  ZapAuthenticator();
+  void run();
+  std::vector<zmq::message_t> answer(const std::vector<zmq::message_t>& request);
+
+  zmq::socket_t socket_;  // REP, used only by the handler thread once it runs
+  Status started_;
+  std::mutex mu_;
+  std::map<std::string, Domain> domains_;
+  uint64_t next_domain_ = 0;
+};
+
+}  // namespace ll::net

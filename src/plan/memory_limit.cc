@@ -1,0 +1,96 @@
+#include "plan/memory_limit.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ll::plan {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A limit file holds a byte count, or "max" (v2) / a value near 2^63 (v1) for no limit.
+std::optional<uint64_t> read_limit(const fs::path& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text == "max") return std::nullopt;
+  try {
+    const unsigned long long v = std::stoull(text);
+    if (v >= (1ull << 62)) return std::nullopt;
+    return static_cast<uint64_t>(v);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The smallest limit from `root/relative` up to `root` (a child cannot exceed its parent's
+// limit). In a container the relative path may not exist below the mount; the walk then
+// still reaches the mount itself, which is the container's own group.
+std::optional<uint64_t> tightest_limit(const fs::path& root, const std::string& relative, const char* file) {
+  std::optional<uint64_t> best;
+  fs::path dir = (root / fs::path(relative).relative_path()).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();
+  while (true) {
+    if (auto v = read_limit(dir / file)) best = best ? std::min(*best, *v) : *v;
+    if (dir == root || dir.parent_path() == dir) break;
+    dir = dir.parent_path();
+  }
+  return best;
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_mem_available(const std::string& meminfo) {
+  std::istringstream in(meminfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemAvailable:", 0) != 0) continue;
+    std::istringstream fields(line.substr(13));
+    unsigned long long kib = 0;
+    if (fields >> kib) return static_cast<uint64_t>(kib) * 1024;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> cgroup_memory_limit() {
+  std::istringstream in(read_file("/proc/self/cgroup"));
+  std::optional<uint64_t> best;
+  auto take = [&](std::optional<uint64_t> v) {
+    if (v) best = best ? std::min(*best, *v) : *v;
+  };
+  std::string line;
+  while (std::getline(in, line)) {
+    // "hierarchy-id:controllers:path"; v2 has id 0 and no controllers.
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers.empty()) {
+      const fs::path root = fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+      take(tightest_limit(root, path, "memory.max"));
+    } else {
+      std::istringstream names(controllers);
+      std::string name;
+      while (std::getline(names, name, ',')) {
+        if (name == "memory") take(tightest_limit("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes"));
+      }
+    }
+  }
+  return best;
+}
+
+uint64_t usable_memory_bytes(uint64_t cap) {
+  uint64_t usable = parse_mem_available(read_file("/proc/meminfo")).value_or(UINT64_MAX);
+  if (auto limit = cgroup_memory_limit()) usable = std::min(usable, *limit);
+  if (cap > 0) usable = std::min(usable, cap);
+  return usable == UINT64_MAX ? 0 : usable;
+}
+
+}  // namespace ll::plan

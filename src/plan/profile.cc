@@ -1,0 +1,289 @@
+#include "plan/profile.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "exec/segment_executor.h"
+#include "kernels/matmul.h"
+#include "plan/memory_limit.h"
+
+namespace ll::plan {
+namespace {
+
+using nlohmann::json;
+
+// Reads `key` of object `j` into `out`, or says which field is missing or mistyped.
+template <typename T>
+Status get_field(const json& j, const char* key, T& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return Status::Errorf("missing field '{}'", key);
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+    return Status::Errorf("field '{}' has the wrong type", key);
+  }
+  return Status::Ok();
+}
+
+Status check_times(const std::vector<double>& v, const char* key) {
+  for (double t : v) {
+    if (!std::isfinite(t) || t < 0) return Status::Errorf("'{}' holds a negative or non-finite time", key);
+  }
+  return Status::Ok();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Median time of one call of `fn`, after a warm-up. Fast units are timed over enough calls
+// per repetition (about a millisecond) to rise above the clock's and the scheduler's noise.
+template <typename Fn>
+Result<double> median_seconds(int repetitions, Fn&& fn) {
+  auto t0 = std::chrono::steady_clock::now();
+  LL_RETURN_IF_ERROR(fn());
+  const double once = std::max(seconds_since(t0), 1e-9);
+  const int calls = static_cast<int>(std::clamp(1e-3 / once, 1.0, 1000.0));
+  std::vector<double> samples;
+  for (int r = 0; r < repetitions; ++r) {
+    t0 = std::chrono::steady_clock::now();
+    for (int c = 0; c < calls; ++c) LL_RETURN_IF_ERROR(fn());
+    samples.push_back(seconds_since(t0) / calls);
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  return samples[samples.size() / 2];
+}
+
+// Units whose weights have the same kind, types and shapes cost the same; one is timed and
+// the others reuse its numbers, so profiling a 22-layer model times four units, not 46.
+std::string shape_key(const model::Model& m, int64_t index) {
+  const model::Unit u = model::unit_at(m.hparams(), index);
+  std::vector<const model::WeightRef*> refs;
+  const auto& w = m.weights();
+  switch (u.kind) {
+    case model::UnitKind::Embed: refs = {&w.token_embd}; break;
+    case model::UnitKind::Head: refs = {&w.output_norm, &w.output}; break;
+    case model::UnitKind::Attention: {
+      const auto& L = w.layers[u.layer];
+      refs = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo};
+      break;
+    }
+    case model::UnitKind::Ffn: {
+      const auto& L = w.layers[u.layer];
+      refs = {&L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down};
+      break;
+    }
+  }
+  std::string key = std::to_string(static_cast<int>(u.kind));
+  for (const auto* r : refs) {
+    key += fmt::format("|{}:{}x{}", r->present() ? dtype_name(r->type) : "-", r->rows, r->cols);
+  }
+  return key;
+}
+
+struct UnitTimes {
+  double decode = 0;
+  double prompt_per_token = 0;
+};
+
+// Times one unit alone: a decode step with `ctx` positions already in its KV cache, and a
+// prompt chunk of `chunk` tokens from position 0.
+Result<UnitTimes> time_unit(const model::Model& m, int64_t index, int threads, int repetitions, int64_t ctx,
+                            int64_t chunk) {
+  const auto& hp = m.hparams();
+  exec::SegmentExecutor ex(m, {index, index + 1}, {std::max(ctx, chunk) + 1, threads});
+  LL_RETURN_IF_ERROR(ex.create_sequence(0));
+  const int64_t rows = std::max(ctx, chunk);
+  std::vector<int32_t> tokens(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 1) % hp.n_vocab);
+  // A smooth, non-trivial residual stream: its values do not change the kernels' speed.
+  std::vector<float> input(static_cast<size_t>(rows * hp.n_embd));
+  for (size_t i = 0; i < input.size(); ++i) input[i] = 0.5f * std::sin(0.01f * static_cast<float>(i));
+  std::vector<float> hidden(input.size()), logits(static_cast<size_t>(hp.n_vocab));
+
+  auto run = [&](int64_t pos, int64_t n) {
+    std::copy(input.begin(), input.begin() + n * hp.n_embd, hidden.begin());
+    return ex.forward(0, pos, {tokens.data(), static_cast<size_t>(n)}, hidden.data(), n, logits.data());
+  };
+  if (ctx > 0) LL_RETURN_IF_ERROR(run(0, ctx));  // fills the cache; later steps rewind to ctx
+  UnitTimes t;
+  LL_ASSIGN_OR_RETURN(t.decode, median_seconds(repetitions, [&] { return run(ctx, 1); }));
+  LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(repetitions, [&] { return run(0, chunk); }));
+  t.prompt_per_token = chunk_seconds / static_cast<double>(chunk);
+  return t;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+json to_json(const DeviceProfile& p) {
+  return {{"name", p.name},
+          {"threads", p.threads},
+          {"usable_memory_bytes", p.usable_memory_bytes},
+          {"simd", p.simd},
+          {"model", p.model},
+          {"decode_context", p.decode_context},
+          {"prompt_chunk", p.prompt_chunk},
+          {"decode_seconds", p.decode_seconds},
+          {"prompt_seconds_per_token", p.prompt_seconds_per_token}};
+}
+
+json to_json(const LinkProfile& l) {
+  return {{"from", l.from}, {"to", l.to}, {"rtt_seconds", l.rtt_seconds},
+          {"bandwidth_bytes_per_s", l.bandwidth_bytes_per_s}};
+}
+
+json to_json(const ClusterProfile& c) {
+  json devices = json::array(), links = json::array();
+  for (const auto& d : c.devices) devices.push_back(to_json(d));
+  for (const auto& l : c.links) links.push_back(to_json(l));
+  return {{"devices", devices}, {"links", links}};
+}
+
+Result<DeviceProfile> device_profile_from_json(const json& j) {
+  if (!j.is_object()) return Status::Error("a device profile must be a JSON object");
+  DeviceProfile p;
+  for (Status field : {get_field(j, "name", p.name), get_field(j, "threads", p.threads),
+                       get_field(j, "usable_memory_bytes", p.usable_memory_bytes), get_field(j, "simd", p.simd),
+                       get_field(j, "model", p.model), get_field(j, "decode_context", p.decode_context),
+                       get_field(j, "prompt_chunk", p.prompt_chunk), get_field(j, "decode_seconds", p.decode_seconds),
+                       get_field(j, "prompt_seconds_per_token", p.prompt_seconds_per_token)}) {
+    if (!field.ok()) return Status::Errorf("device profile '{}': {}", p.name, field.message());
+  }
+  if (p.name.empty()) return Status::Error("a device profile has an empty name");
+  if (p.threads < 1) return Status::Errorf("device profile '{}': threads must be at least 1", p.name);
+  if (p.decode_seconds.size() != p.prompt_seconds_per_token.size()) {
+    return Status::Errorf("device profile '{}': {} decode times but {} prompt times", p.name, p.decode_seconds.size(),
+                          p.prompt_seconds_per_token.size());
+  }
+  for (Status c : {check_times(p.decode_seconds, "decode_seconds"),
+                   check_times(p.prompt_seconds_per_token, "prompt_seconds_per_token")}) {
+    if (!c.ok()) return Status::Errorf("device profile '{}': {}", p.name, c.message());
+  }
+  return p;
+}
+
+Result<LinkProfile> link_profile_from_json(const json& j) {
+  if (!j.is_object()) return Status::Error("a link profile must be a JSON object");
+  LinkProfile l;
+  for (Status field : {get_field(j, "from", l.from), get_field(j, "to", l.to), get_field(j, "rtt_seconds", l.rtt_seconds),
+                       get_field(j, "bandwidth_bytes_per_s", l.bandwidth_bytes_per_s)}) {
+    if (!field.ok()) return Status::Errorf("link profile: {}", field.message());
+  }
+  if (!std::isfinite(l.rtt_seconds) || l.rtt_seconds < 0 || !std::isfinite(l.bandwidth_bytes_per_s) ||
+      l.bandwidth_bytes_per_s <= 0) {
+    return Status::Errorf("link {} -> {}: the round-trip time must be >= 0 and the bandwidth > 0", l.from, l.to);
+  }
+  return l;
+}
+
+Result<ClusterProfile> cluster_profile_from_json(const json& j) {
+  ClusterProfile c;
+  if (j.is_object() && j.contains("decode_seconds")) {
+    LL_ASSIGN_OR_RETURN(DeviceProfile d, device_profile_from_json(j));
+    c.devices.push_back(std::move(d));
+    return c;
+  }
+  if (!j.is_object() || !j.contains("devices") || !j["devices"].is_array()) {
+    return Status::Error("a cluster profile is an object with a 'devices' array (and a 'links' array)");
+  }
+  for (const auto& d : j["devices"]) {
+    LL_ASSIGN_OR_RETURN(DeviceProfile p, device_profile_from_json(d));
+    for (const auto& other : c.devices) {
+      if (other.name == p.name) return Status::Errorf("two devices are named '{}'", p.name);
+    }
+    c.devices.push_back(std::move(p));
+  }
+  if (j.contains("links")) {
+    if (!j["links"].is_array()) return Status::Error("'links' must be an array");
+    for (const auto& l : j["links"]) {
+      LL_ASSIGN_OR_RETURN(LinkProfile p, link_profile_from_json(l));
+      c.links.push_back(std::move(p));
+    }
+  }
+  return c;
+}
+
+Result<json> read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::Errorf("cannot open {}", path);
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Errorf("{} is not valid JSON", path);
+  return j;
+}
+
+Status write_json_file(const std::string& path, const json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) return Status::Errorf("cannot write {}", path);
+  return Status::Ok();
+}
+
+Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads, int repetitions,
+                                             const MeasureOptions& options) {
+  const auto& hp = m.hparams();
+  const int64_t n_units = model::unit_count(hp);
+  if (m.units().begin != 0 || m.units().end != n_units) {
+    return Status::Errorf("profiling needs every unit of the model, but only units {}..{} are loaded",
+                          m.units().begin, m.units().end - 1);
+  }
+  if (threads < 1 || repetitions < 1) return Status::Error("profiling needs at least one thread and one repetition");
+  if (options.decode_context < 0 || options.prompt_chunk < 1) {
+    return Status::Error("the decode context must be >= 0 and the prompt chunk >= 1");
+  }
+  DeviceProfile p;
+  p.name = options.name.empty() ? host_name() : options.name;
+  p.threads = threads;
+  p.usable_memory_bytes = usable_memory_bytes(options.memory_limit_bytes);
+  p.simd = kernels::simd_target_name();
+  p.model = hp.name.empty() ? hp.arch : hp.name;
+  p.decode_context = options.decode_context;
+  p.prompt_chunk = options.prompt_chunk;
+  std::map<std::string, UnitTimes> measured;
+  for (int64_t u = 0; u < n_units; ++u) {
+    const std::string key = shape_key(m, u);
+    auto it = measured.find(key);
+    if (it == measured.end()) {
+      LL_ASSIGN_OR_RETURN(UnitTimes t,
+                          time_unit(m, u, threads, repetitions, options.decode_context, options.prompt_chunk));
+      it = measured.emplace(key, t).first;
+    }
+    p.decode_seconds.push_back(it->second.decode);
+    p.prompt_seconds_per_token.push_back(it->second.prompt_per_token);
+  }
+  return p;
+}
+
+DeviceProfile synthetic_profile(const graph::Graph& g, double flops_per_s, double bytes_per_s, uint64_t memory_bytes,
+                                const std::string& name) {
+  DeviceProfile p;
+  p.name = name;
+  p.usable_memory_bytes = memory_bytes;
+  p.simd = "synthetic";
+  p.decode_context = 128;
+  p.prompt_chunk = 32;
+  const double chunk = static_cast<double>(p.prompt_chunk);
+  for (const auto& u : g.units) {
+    // A unit without FLOPs is a table lookup (the embedding): one row per token, next to nothing.
+    const bool lookup = u.flops_fixed_per_token == 0 && u.flops_per_token_per_ctx == 0;
+    const double bytes = lookup ? 0.0 : u.weight_bytes + static_cast<double>(u.kv_bytes_per_token) * p.decode_context;
+    p.decode_seconds.push_back(std::max(u.decode_flops(p.decode_context) / flops_per_s, bytes / bytes_per_s));
+    const double chunk_bytes = lookup ? 0.0 : static_cast<double>(u.weight_bytes);
+    p.prompt_seconds_per_token.push_back(
+        std::max(u.prompt_flops(p.prompt_chunk, 0) / flops_per_s, chunk_bytes / bytes_per_s) / chunk);
+  }
+  return p;
+}
+
+}  // namespace ll::plan
