@@ -215,6 +215,8 @@ class Relay {
     close(listen_fd_);
   }
   int port() const { return port_; }
+  // Stops forwarding but keeps both connections open, like a peer that hangs or a cable pulled out.
+  void freeze() { frozen_ = true; }
   std::string recorded() {
     std::lock_guard lock(mu_);
     return bytes_;
@@ -241,6 +243,10 @@ class Relay {
   void pump(int a, int b) {
     std::vector<char> buffer(1 << 16);
     while (!stop_) {
+      if (frozen_) {
+        std::this_thread::sleep_for(20ms);
+        continue;
+      }
       pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
       if (poll(p, 2, 20) <= 0) continue;
       for (int i = 0; i < 2; ++i) {
@@ -265,6 +271,7 @@ class Relay {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> frozen_{false};
   std::thread thread_;
   std::mutex mu_;
   std::string bytes_;
@@ -439,6 +446,25 @@ TEST(NetTransport, ClientNoticesServerGone) {
   while (!(*client)->disconnected() && Clock::now() - start < 5s) std::this_thread::sleep_for(20ms);
   EXPECT_TRUE((*client)->disconnected()) << "not noticed within 5 s";
   EXPECT_FALSE(receive_within(**client, 100ms).has_value());
+}
+
+// No FIN, no RST: only the heartbeats can tell that the server stopped answering.
+TEST(NetTransport, ClientNoticesSilentServerByHeartbeat) {
+  const KeyPair server_keys = generate_keypair();
+  const KeyPair client_keys = generate_keypair();
+  auto server = Server::bind("tcp://127.0.0.1:0", secure(server_keys, {client_keys.public_key}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  Relay relay(port_of((*server)->endpoint()));
+  auto client = Client::connect("tcp://127.0.0.1:" + std::to_string(relay.port()), server_keys.public_key,
+                                secure(client_keys));
+  ASSERT_TRUE(client.ok()) << client.error();
+  expect_round_trip(**server, **client);
+
+  relay.freeze();
+  const auto start = Clock::now();
+  while (!(*client)->disconnected() && Clock::now() - start < 6s) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE((*client)->disconnected()) << "a silent server was not noticed within 6 s";
+  EXPECT_GE(Clock::now() - start, 2s) << "noticed before the heartbeat timeout: " << (*client)->disconnect_reason();
 }
 
 }  // namespace

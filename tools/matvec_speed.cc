@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Read bandwidth of a 2-way split sum over `bytes` (one pass, timed).
+// Read bandwidth of a sum over `words` split across the pool (one timed pass).
 double stream_once(ll::ThreadPool& pool, const uint64_t* buf, size_t words) {
   std::vector<uint64_t> sink(pool.size());
   const auto t0 = Clock::now();
@@ -42,15 +42,16 @@ double stream_once(ll::ThreadPool& pool, const uint64_t* buf, size_t words) {
   return words * 8 / s / 1e9;
 }
 
-// The machine is shared: memory bandwidth and kernel speed are measured in alternation and
-// the best of each is kept, so that both see the quietest moments.
+// The machine is shared, so memory bandwidth and kernel times are sampled in alternation
+// and the best sample of each is kept: both then describe the quietest moments. Samples
+// read 64 MiB slices of a 1 GiB buffer, twice the last-level cache.
 struct Bandwidth {
-  hwy::AlignedFreeUniquePtr<uint64_t[]> buf;
-  size_t words = (size_t{1} << 30) / 8;
-  Bandwidth() : buf(hwy::AllocateAligned<uint64_t>((size_t{1} << 30) / 8)) {
-    std::memset(buf.get(), 1, words * 8);
-  }
-  double measure(ll::ThreadPool& pool) { return stream_once(pool, buf.get(), words); }
+  static constexpr size_t kSlice = (size_t{64} << 20) / 8;
+  static constexpr int kSlices = 16;
+  hwy::AlignedFreeUniquePtr<uint64_t[]> buf = hwy::AllocateAligned<uint64_t>(kSlice * kSlices);
+  int next = 0;
+  Bandwidth() { std::memset(buf.get(), 1, kSlice * kSlices * 8); }
+  double sample(ll::ThreadPool& pool) { return stream_once(pool, buf.get() + kSlice * (next++ % kSlices), kSlice); }
 };
 
 struct Shape {
@@ -80,15 +81,14 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
   for (int c = 0; c < copies; ++c) ll::kernels::matmul(t, w[c].get(), s.rows, s.cols, x.data(), n, y.data(), &pool);
   double best_call = 1e9, best_bw = 0;
   int call = 0;
-  for (int round = 0; round < 6; ++round) {
-    best_bw = std::max(best_bw, bw.measure(pool));
-    const auto t0 = Clock::now();
-    int iters = 0;
+  for (int round = 0; round < 40; ++round) {
+    best_bw = std::max(best_bw, bw.sample(pool));
+    const auto t_round = Clock::now();
     do {
+      const auto t0 = Clock::now();
       ll::kernels::matmul(t, w[call++ % copies].get(), s.rows, s.cols, x.data(), n, y.data(), &pool);
-      ++iters;
-    } while (seconds_since(t0) < 0.05);
-    best_call = std::min(best_call, seconds_since(t0) / iters);
+      best_call = std::min(best_call, seconds_since(t0));
+    } while (seconds_since(t_round) < 0.01);
   }
   const double gbps = matrix_bytes / best_call / 1e9;
   std::printf("%-5s %6lld x %5lld  n=%-3lld %d thr %s  %8.1f us/call  %6.1f GB/s weights (%3.0f%% of %4.1f)  %6.1f GOP/s  %7.1f us/token\n",

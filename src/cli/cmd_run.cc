@@ -4,6 +4,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "exec/generate.h"
@@ -18,6 +19,7 @@ void add_run_command(CLI::App& app) {
     int64_t n_predict = 128;
     int64_t n_batch = 512;
     SamplingOptions sampling;
+    ClusterRunOptions cluster;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
@@ -27,7 +29,13 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-b,--batch-size", args->n_batch, "prompt tokens per forward pass")->capture_default_str()
       ->check(CLI::PositiveNumber);
   add_sampling_options(*cmd, args->sampling);
+  add_cluster_run_options(*cmd, args->cluster);
   cmd->callback([args] {
+    if (!args->cluster.workers.empty()) {
+      run_on_cluster(args->cluster, args->model,
+                     {args->prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel});
+      return;
+    }
     auto t_load = std::chrono::steady_clock::now();
     auto loaded = load_model_or_exit(args->model);
     model::Model& m = *loaded;

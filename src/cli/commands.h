@@ -10,5 +10,9 @@ void add_convert_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_graph_commands(CLI::App& app);  // graph, split
+void add_worker_command(CLI::App& app);
+void add_keygen_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+void add_cluster_bench_command(CLI::App& app);
 
 }  // namespace ll::cli

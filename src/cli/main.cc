@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   ll::cli::add_bench_command(app);
   ll::cli::add_synth_command(app);
   ll::cli::add_graph_commands(app);
+  ll::cli::add_worker_command(app);
+  ll::cli::add_keygen_command(app);
+  ll::cli::add_demo_command(app);
+  ll::cli::add_cluster_bench_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

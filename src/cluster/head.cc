@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <random>
 
 #include "cluster/content_hash.h"
@@ -115,7 +114,9 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
   while (!pending.empty()) {
     if (cancelled()) return Status::Error("interrupted");
     for (size_t i : pending) {
-      if (clients_[i]->disconnected()) return Status::Errorf("{} disconnected during {}", describe(i), what);
+      if (clients_[i]->disconnected()) {
+        return Status::Errorf("{} during {}: {}", describe(i), what, clients_[i]->disconnect_reason());
+      }
     }
     const auto now = Clock::now();
     if (now >= deadline) {
@@ -367,7 +368,8 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests,
     if (!st.ok()) finish(a, Status::Errorf("{}: {}", describe(0), st.message()));
   }
 
-  std::optional<Clock::time_point> probe_until;
+  bool probing = false;
+  Clock::time_point probe_until{};
   std::vector<bool> probe_answered(n_workers);
   while (!by_sequence.empty()) {
     if (cancelled()) {
@@ -377,21 +379,21 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests,
     bool lost = false;
     for (size_t w = 0; w < n_workers && !lost; ++w) {
       if (clients_[w]->disconnected()) {
-        fail_all(fmt::format("{} disconnected", describe(w)));
+        fail_all(fmt::format("{}: {}", describe(w), clients_[w]->disconnect_reason()));
         lost = true;
       }
     }
     if (lost) break;
     auto now = Clock::now();
     Clock::time_point earliest = now + milliseconds(100);
-    if (probe_until) {
-      earliest = std::min(earliest, *probe_until);
+    if (probing) {
+      earliest = std::min(earliest, probe_until);
     } else {
       for (const auto& [seq, i] : by_sequence) earliest = std::min(earliest, active[i].deadline);
     }
 
     // A step is overdue: ask every worker whether it still answers, then blame the silent ones.
-    if (now >= earliest && !probe_until) {
+    if (now >= earliest && !probing) {
       for (size_t w = 0; w < n_workers; ++w) {
         wire::Envelope e;
         e.set_request_id(next_request_++);
@@ -399,10 +401,11 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests,
         probe_answered[w] = false;
         (void)clients_[w]->send(e);  // a worker we cannot even send to stays silent
       }
+      probing = true;
       probe_until = now + std::max(kProbeTimeout, milliseconds(static_cast<int64_t>(2 * step_ema_us_ / 1000)));
       continue;
     }
-    if (probe_until && now >= *probe_until) {
+    if (probing && now >= probe_until) {
       std::string silent;
       for (size_t w = 0; w < n_workers; ++w) {
         if (!probe_answered[w]) silent += (silent.empty() ? "" : ", ") + describe(w);
@@ -416,7 +419,7 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests,
         finish(a, Status::Errorf("sequence {}: no reply within {:.1f} s: {}", a.sequence,
                                  std::chrono::duration<double>(now - a.sent_at).count(), why));
       }
-      probe_until.reset();
+      probing = false;
       continue;
     }
 

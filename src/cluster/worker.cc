@@ -121,7 +121,9 @@ void Worker::read_available(std::chrono::milliseconds timeout) {
         if (it == sessions_.end()) break;
         auto r = it->second->next->receive(std::chrono::milliseconds(0));
         if (!r.ok() || !r.value()) break;
-        queue_.push_back({{"", std::move(*r.value())}, item_session[i], now});
+        net::Incoming in;
+        in.message = std::move(*r.value());
+        queue_.push_back({std::move(in), item_session[i], now});
       }
     }
   }

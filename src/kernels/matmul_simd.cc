@@ -320,26 +320,26 @@ HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
   return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
-// Q4_0 kernels work on pairs of blocks, so that one 256-bit vector holds half of each
-// block in each 128-bit lane and the per-block work after the multiply-adds (offset, int to
-// float, scale, accumulate) is shared by two blocks. The activations are first rearranged
-// into that pairing (per thread; cheap next to the weights), with everything a pair needs
-// in one 128-byte record:
-struct Q4_0PairedAct {
-  int8_t lo[32];    // x[b][0..15], x[b+1][0..15]: multiplies the low nibbles
-  int8_t hi[32];    // x[b][16..31], x[b+1][16..31]: multiplies the high nibbles
-  int32_t bias[8];  // 8 * sums of x over the elements of each product lane: the -8 offset
+// Q4_0 and Q8_0 kernels work on pairs of blocks: one 256-bit vector holds half of each
+// block in each 128-bit lane, so the per-block work after the multiply-adds (int to float,
+// scale, accumulate) is shared by two blocks. The activations are first rearranged into
+// that pairing (per thread; cheap next to the weights), with everything a pair needs in one
+// 128-byte record:
+struct PairedAct {
+  int8_t lo[32];    // x[b][0..15], x[b+1][0..15]
+  int8_t hi[32];    // x[b][16..31], x[b+1][16..31]
+  int32_t bias[8];  // 8 * sums of x over the elements of each product lane (Q4_0's -8 offset)
   float d[8];       // d[b] in lanes 0-3, d[b+1] in 4-7
 };
-static_assert(sizeof(Q4_0PairedAct) == 128);
+static_assert(sizeof(PairedAct) == 128);
 
 // Pairs of all tokens: [n][ceil(blocks / 2)]. An odd last block pairs with zeros.
-const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
-  thread_local hwy::AlignedFreeUniquePtr<Q4_0PairedAct[]> buffer;
+const PairedAct* PairActs(const QuantizedActs& a, int64_t n) {
+  thread_local hwy::AlignedFreeUniquePtr<PairedAct[]> buffer;
   thread_local int64_t capacity = 0;
   const int64_t pairs = (a.blocks + 1) / 2;
   if (n * pairs > capacity) {
-    buffer = hwy::AllocateAligned<Q4_0PairedAct>(static_cast<size_t>(n * pairs));
+    buffer = hwy::AllocateAligned<PairedAct>(static_cast<size_t>(n * pairs));
     capacity = n * pairs;
   }
   const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
@@ -347,7 +347,7 @@ const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
     const int8_t* xq = a.qs + t * a.blocks * 32;
     const float* xd = a.d + t * a.blocks;
     for (int64_t p = 0; p < pairs; ++p) {
-      Q4_0PairedAct& out = buffer[t * pairs + p];
+      PairedAct& out = buffer[t * pairs + p];
       const bool second = 2 * p + 1 < a.blocks;
       const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 64 * p));
       const __m256i x1 = second ? _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 64 * p + 32))
@@ -356,8 +356,6 @@ const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
       const __m256i hi = _mm256_permute2x128_si256(x0, x1, 0x31);
       _mm256_store_si256(reinterpret_cast<__m256i*>(out.lo), lo);
       _mm256_store_si256(reinterpret_cast<__m256i*>(out.hi), hi);
-      // 8 * x summed over exactly the elements each int32 lane of the kernel's products
-      // covers, so the offset can be subtracted lane by lane.
       const __m256i eight = _mm256_set1_epi8(8);
       const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(eight, lo), _mm256_maddubs_epi16(eight, hi));
       _mm256_store_si256(reinterpret_cast<__m256i*>(out.bias), _mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
@@ -369,51 +367,85 @@ const Q4_0PairedAct* PairQ4_0Acts(const QuantizedActs& a, int64_t n) {
   return buffer.get();
 }
 
-// Weights of blocks b and b+1 of a Q4_0 row (b+1 absent: zeros): nibbles in the pairing of
-// Q4_0PairedAct, and the two fp16 scales spread over the lanes of their block.
-struct Q4_0PairedWeights {
-  __m256i lo, hi;
-  __m256 d;
+// The fp16 scales of blocks b and b+1 (b+1 absent: 0), block b's in lanes 0-3.
+template <bool kSecond>
+HWY_INLINE __m256 LoadPairScales(const uint8_t* d0, const uint8_t* d1) {
+  uint32_t halves = LoadU16(d0);
+  if constexpr (kSecond) halves |= static_cast<uint32_t>(LoadU16(d1)) << 16;
+  const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(halves))));
+  return _mm256_permutevar8x32_ps(d2, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
+}
+
+// Two 16-byte halves (the second absent: zeros) as one vector.
+template <bool kSecond>
+HWY_INLINE __m256i LoadHalves(const uint8_t* p0, const uint8_t* p1) {
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0));
+  if constexpr (kSecond) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)),
+                                   1);
+  } else {
+    return _mm256_zextsi128_si256(lo);
+  }
+}
+
+// Q4_0: sum (q - 8) x = maddubs(q, x) - 8 sum(x), the second term per product lane.
+struct Q4_0Pair {
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ4_0);
+  struct Weights {
+    __m256i lo, hi;  // nibbles 0..15 in the pairing of PairedAct
+    __m256 d;
+  };
+  template <bool kSecond>
+  static HWY_INLINE Weights Load(const uint8_t* blk) {
+    const __m256i q = LoadHalves<kSecond>(blk + 2, blk + 20);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    return {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), LoadPairScales<kSecond>(blk, blk + 18)};
+  }
+  static HWY_INLINE __m256 Dot(const Weights& w, const PairedAct& x, __m256 acc) {
+    // Each int16 lane sums 4 products of at most 15 * 127: no saturation.
+    const __m256i p = _mm256_add_epi16(
+        _mm256_maddubs_epi16(w.lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo))),
+        _mm256_maddubs_epi16(w.hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi))));
+    const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
+                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(x.bias)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, _mm256_load_ps(x.d)), acc);
+  }
 };
 
-template <bool kSecond>
-HWY_INLINE Q4_0PairedWeights LoadQ4_0Pair(const uint8_t* blk) {
-  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-  uint32_t halves = LoadU16(blk);
-  __m256i q;
-  if constexpr (kSecond) {
-    q = _mm256_inserti128_si256(_mm256_castsi128_si256(q0),
-                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 20)), 1);
-    halves |= static_cast<uint32_t>(LoadU16(blk + 18)) << 16;
-  } else {
-    q = _mm256_zextsi128_si256(q0);
+// Q8_0: maddubs needs an unsigned operand, so |w| multiplies x carrying the sign of w
+// (|w| <= 128, |x| <= 127: pair sums fit in int16).
+struct Q8_0Pair {
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ8_0);
+  struct Weights {
+    __m256i lo, hi;  // signed quants in the pairing of PairedAct
+    __m256 d;
+  };
+  template <bool kSecond>
+  static HWY_INLINE Weights Load(const uint8_t* blk) {
+    return {LoadHalves<kSecond>(blk + 2, blk + 36), LoadHalves<kSecond>(blk + 18, blk + 52),
+            LoadPairScales<kSecond>(blk, blk + 34)};
   }
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(halves))));
-  return {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-          _mm256_permutevar8x32_ps(d2, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1))};
-}
+  static HWY_INLINE __m256i Products(__m256i w, const int8_t* x) {
+    const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
+  }
+  static HWY_INLINE __m256 Dot(const Weights& w, const PairedAct& x, __m256 acc) {
+    const __m256i i = _mm256_add_epi32(Products(w.lo, x.lo), Products(w.hi, x.hi));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, _mm256_load_ps(x.d)), acc);
+  }
+};
 
-// acc += d_w * d_x * sum((q - 8) * x) over a block pair, per 128-bit lane.
-HWY_INLINE __m256 Q4_0PairDot(const Q4_0PairedWeights& w, const Q4_0PairedAct& x, __m256 acc) {
-  const __m256i p = _mm256_add_epi16(
-      _mm256_maddubs_epi16(w.lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo))),
-      _mm256_maddubs_epi16(w.hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi))));
-  const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
-                                     _mm256_load_si256(reinterpret_cast<const __m256i*>(x.bias)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, _mm256_load_ps(x.d)), acc);
-}
-
-struct Q4_0Tile {
+template <class Kernel>
+struct PairTile {
   const MatmulJob& job;
-  const Q4_0PairedAct* acts;
+  const PairedAct* acts;
   template <int R, int T>
   HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
     const int64_t nb = job.acts.blocks;
     const int64_t pairs = (nb + 1) / 2;
     const uint8_t* w[R];
     for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
-    const Q4_0PairedAct* x = acts + t0 * pairs;
+    const PairedAct* x = acts + t0 * pairs;
     __m256 acc[T][R];
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
@@ -421,58 +453,20 @@ struct Q4_0Tile {
     // short interleaved streams from stalling on the hardware prefetcher's warm-up.
     const int64_t ahead = R * job.row_bytes;
     for (int64_t p = 0; p < nb / 2; ++p) {
-      Q4_0PairedWeights wp[R];
+      typename Kernel::Weights wp[R];
       for (int r = 0; r < R; ++r) {
-        hwy::Prefetch(w[r] + ahead + 2 * p * sizeof(BlockQ4_0));
-        wp[r] = LoadQ4_0Pair<true>(w[r] + 2 * p * sizeof(BlockQ4_0));
+        const uint8_t* blk = w[r] + 2 * p * Kernel::kBlockBytes;
+        hwy::Prefetch(blk + ahead);
+        if constexpr (Kernel::kBlockBytes > 32) hwy::Prefetch(blk + ahead + 64);
+        wp[r] = Kernel::template Load<true>(blk);
       }
       for (int t = 0; t < T; ++t)
-        for (int r = 0; r < R; ++r) acc[t][r] = Q4_0PairDot(wp[r], x[t * pairs + p], acc[t][r]);
+        for (int r = 0; r < R; ++r) acc[t][r] = Kernel::Dot(wp[r], x[t * pairs + p], acc[t][r]);
     }
     if (nb % 2) {
       for (int r = 0; r < R; ++r) {
-        const Q4_0PairedWeights wp = LoadQ4_0Pair<false>(w[r] + (nb - 1) * sizeof(BlockQ4_0));
-        for (int t = 0; t < T; ++t) acc[t][r] = Q4_0PairDot(wp, x[t * pairs + pairs - 1], acc[t][r]);
-      }
-    }
-    for (int t = 0; t < T; ++t) StoreSums<R>(acc[t], job.y + (t0 + t) * job.rows + r0);
-  }
-};
-
-// Q8_0 weights x Q8_0 activations: maddubs needs an unsigned operand, so multiply |w| by x
-// carrying the sign of w (|w| <= 128, |x| <= 127: pair sums fit in int16).
-struct Q8_0Tile {
-  const MatmulJob& job;
-  template <int R, int T>
-  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
-    const QuantizedActs& a = job.acts;
-    const int64_t nb = a.blocks;
-    const uint8_t* w[R];
-    for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
-    const int8_t* xq = a.qs + t0 * nb * 32;
-    const float* xd = a.d + t0 * nb;
-    __m256 acc[T][R];
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < nb; ++b) {
-      __m256i wq[R], wabs[R];
-      __m256 dw[R];
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* blk = w[r] + b * sizeof(BlockQ8_0);
-        hwy::Prefetch(blk + R * job.row_bytes);  // the next tile (see Q4_0Tile)
-        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-        wabs[r] = _mm256_abs_epi8(wq[r]);
-        dw[r] = _mm256_set1_ps(F16ToF32(blk));
-      }
-      for (int t = 0; t < T; ++t) {
-        const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + (t * nb + b) * 32));
-        const __m256 dx = _mm256_broadcast_ss(xd + t * nb + b);
-        for (int r = 0; r < R; ++r) {
-          const __m256i p = _mm256_maddubs_epi16(wabs[r], _mm256_sign_epi8(x, wq[r]));
-          const __m256i i = _mm256_madd_epi16(p, ones);
-          acc[t][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(dw[r], dx), acc[t][r]);
-        }
+        const auto wp = Kernel::template Load<false>(w[r] + (nb - 1) * Kernel::kBlockBytes);
+        for (int t = 0; t < T; ++t) acc[t][r] = Kernel::Dot(wp, x[t * pairs + pairs - 1], acc[t][r]);
       }
     }
     for (int t = 0; t < T; ++t) StoreSums<R>(acc[t], job.y + (t0 + t) * job.rows + r0);
@@ -749,13 +743,15 @@ void MatmulRows(const MatmulJob& job, int64_t r0, int64_t r1) {
       return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::BF16>{job});
 #if LL_X86_AVX2
     case DType::Q4_0: {
-      const Q4_0PairedAct* acts = PairQ4_0Acts(job.acts, job.n);
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0Tile{job, acts});
-      return ForEachTile<2, 3>(job, r0, r1, Q4_0Tile{job, acts});
+      const PairedAct* acts = PairActs(job.acts, job.n);
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, PairTile<Q4_0Pair>{job, acts});
+      return ForEachTile<2, 4>(job, r0, r1, PairTile<Q4_0Pair>{job, acts});
     }
-    case DType::Q8_0:
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q8_0Tile{job});
-      return ForEachTile<2, 4>(job, r0, r1, Q8_0Tile{job});
+    case DType::Q8_0: {
+      const PairedAct* acts = PairActs(job.acts, job.n);
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
+      return ForEachTile<2, 2>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
+    }
     case DType::Q4_K:
       return ForEachTile<1, 4>(job, r0, r1, Q4_KTile{job});
     case DType::Q6_K:

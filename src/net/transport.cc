@@ -36,7 +36,9 @@ Status check_security(const std::string& endpoint, const SecurityOptions& securi
         "or a loopback endpoint (127.0.0.1, ::1, localhost, ipc://, inproc://)",
         endpoint);
   }
-  if (!zmq_has("curve")) return Status::Error("this libzmq was built without CURVE; encrypted transport is unavailable");
+  if (!zmq_has("curve")) {
+    return Status::Error("this libzmq was built without CURVE; encrypted transport is unavailable");
+  }
   if (auto s = validate_keypair(security.keys); !s.ok()) return Status::Errorf("own key pair: {}", s.message());
   return Status::Ok();
 }

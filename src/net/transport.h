@@ -4,6 +4,10 @@
 // which is only allowed on loopback endpoints. The server accepts only clients whose public
 // keys are in its allow-list (checked by a ZAP handler). Message = one Envelope frame plus
 // tensor frames; sizes are checked against limits before anything is allocated.
+// Threading: a Server or Client (and its socket()) belongs to one thread at a time, as ZeroMQ
+// sockets do; only Server::allow and the rejected() counters may be called from any thread.
+// Liveness: heartbeats every 1 s; a link silent for 3 s is dropped. Sends wait at most
+// Limits::send_timeout for room in the peer's queue (100 messages), then fail.
 #include <zmq.hpp>
 
 #include <chrono>
@@ -22,9 +26,9 @@
 namespace ll::net {
 
 struct Limits {
-  size_t max_envelope_bytes = 1 << 20;        // 1 MiB
-  size_t max_frame_bytes = size_t{1} << 30;   // one tensor frame
-  size_t max_frames = 4;                       // tensor frames after the envelope
+  size_t max_envelope_bytes = 1 << 20;          // 1 MiB
+  size_t max_frame_bytes = size_t{1} << 30;     // one tensor frame
+  size_t max_frames = 4;                         // tensor frames after the envelope
   std::chrono::milliseconds send_timeout{5000};  // send fails when the peer's queue stays full this long
 };
 
@@ -36,8 +40,8 @@ struct Message {
 struct Incoming {
   std::string peer;  // ROUTER routing id of the sender (new on every reconnection of that sender)
   Message message;
-  std::string peer_key;      // Z85 public key the sender authenticated with (empty when insecure)
-  std::string peer_address;  // IP address of the sender, for logs
+  std::string peer_key{};      // Z85 public key the sender authenticated with (empty when insecure)
+  std::string peer_address{};  // IP address of the sender, for logs
 };
 
 struct SecurityOptions {
@@ -63,8 +67,11 @@ class Server {
   void allow(const std::string& public_key);  // add a client key at run time (thread-safe)
   const std::string& endpoint() const;        // the resolved endpoint (port 0 -> actual port)
   // Waits up to `timeout` for a message. A malformed or oversized message is logged and
-  // dropped (returns nullopt with `rejected` incremented), never an exception.
+  // dropped (returns nullopt with `rejected` incremented), never an exception. A frame larger
+  // than both max_envelope_bytes and max_frame_bytes never arrives: libzmq drops that peer's
+  // connection before reading it (not counted in `rejected`).
   Result<std::optional<Incoming>> receive(std::chrono::milliseconds timeout);
+  // Fails at once when `peer` is not connected (any more).
   Status send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
   uint64_t rejected() const;
   zmq::socket_t& socket();  // for polling together with other sockets
@@ -80,6 +87,7 @@ class Client {
   static Result<std::unique_ptr<Client>> connect(const std::string& endpoint, const std::string& server_public_key,
                                                  SecurityOptions security, Limits limits = {});
   ~Client();
+  // Queued until the connection is up, so sending right after connect() is fine.
   Status send(const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
   Result<std::optional<Message>> receive(std::chrono::milliseconds timeout);
   // True once the connection is known to be lost (peer closed, heartbeat timeout, handshake refused);

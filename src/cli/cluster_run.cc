@@ -1,0 +1,162 @@
+#include "cli/cluster_run.h"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/pipeline.h"
+#include "net/keys.h"
+
+namespace ll::cli {
+namespace {
+
+std::string to_endpoint(const std::string& w) { return w.find("://") == std::string::npos ? "tcp://" + w : w; }
+
+std::vector<std::string> parse_worker_keys(const std::string& text) {
+  std::vector<std::string> keys;
+  if (std::filesystem::is_regular_file(text)) {
+    std::ifstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      line.erase(0, line.find_first_not_of(" \t"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (!line.empty() && line[0] != '#') keys.push_back(line);
+    }
+  } else {
+    std::stringstream ss(text);
+    std::string k;
+    while (std::getline(ss, k, ',')) {
+      if (!k.empty()) keys.push_back(k);
+    }
+  }
+  for (const auto& k : keys) {
+    if (!net::is_valid_z85_key(k)) fail("--worker-keys: '" + k + "' is not a Z85 public key");
+  }
+  return keys;
+}
+
+}  // namespace
+
+void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
+  cmd.add_option("--workers", o.workers, "run on these workers, in pipeline order (HOST:PORT,...)")->delimiter(',');
+  cmd.add_option("--worker-keys", o.worker_keys, "the workers' public keys, in order (KEY,... or a file)");
+  cmd.add_option("--key", o.key, "this head's key pair (lingualinked keygen), allowed by the workers");
+  cmd.add_option("--cuts", o.cuts, "first unit of every segment but the first (\"4,9\" or \"attn[2],ffn[5]\"); "
+                                   "default: even by layers");
+  cmd.add_option("--parallel", o.parallel, "sequences generated at once (seeds seed, seed+1, ...)")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  cmd.add_flag("--insecure", o.insecure, "plain-text links (loopback workers only)");
+  cmd.add_flag("--send-shards", o.send_shards, "stream each worker its shard instead of letting it open the model path");
+}
+
+void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph::Graph& graph,
+                          const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens) {
+  const size_t n = head.workers().size();
+  std::vector<cluster::StageStats> stages(n);
+  uint64_t steps = 0, rtt = 0, bytes = 0, tokens = 0;
+  double gen_seconds = 0;
+  for (const auto& g : gens) {
+    for (size_t s = 0; s < n && s < g.stages.size(); ++s) {
+      stages[s].steps += g.stages[s].steps;
+      stages[s].compute_us += g.stages[s].compute_us;
+      stages[s].queue_us += g.stages[s].queue_us;
+      stages[s].send_us += g.stages[s].send_us;
+    }
+    steps += g.decode_steps;
+    rtt += g.round_trip_us;
+    bytes += g.wire_bytes;
+    tokens += g.tokens.size();
+    gen_seconds = std::max(gen_seconds, g.generate_seconds);
+  }
+  auto ms = [](uint64_t us, uint64_t count) { return count == 0 ? 0.0 : us / 1000.0 / count; };
+  std::fprintf(out, "%-28s %-26s %9s %9s %9s   (ms per token)\n", "device", "units", "compute", "queue", "send");
+  uint64_t busy = 0;
+  for (size_t s = 0; s < n; ++s) {
+    const auto& w = head.workers()[s];
+    const std::string name = w.name == w.address.endpoint ? w.name : w.name + " " + w.address.endpoint;
+    std::fprintf(out, "%-28s %-26s %9.2f %9.2f %9.2f\n", name.c_str(), cluster::describe_units(graph, segments[s]).c_str(),
+                 ms(stages[s].compute_us, stages[s].steps), ms(stages[s].queue_us, stages[s].steps),
+                 ms(stages[s].send_us, stages[s].steps));
+    busy += stages[s].compute_us + stages[s].queue_us + stages[s].send_us;
+  }
+  if (steps > 0) {
+    std::fprintf(out, "round trip %.2f ms per token, of which %.2f ms on the links and waiting; %.1f KiB on the wire "
+                      "per token; %.2f tokens/s over %zu sequence(s)\n",
+                 ms(rtt, steps), ms(rtt > busy ? rtt - busy : 0, steps), bytes / 1024.0 / steps,
+                 gen_seconds > 0 ? (tokens - gens.size()) / gen_seconds : 0.0, gens.size());
+  }
+}
+
+bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
+                         const GenerationArgs& args) {
+  std::vector<cluster::Request> requests(static_cast<size_t>(args.parallel));
+  for (size_t i = 0; i < requests.size(); ++i) {
+    requests[i].prompt = args.prompt;
+    requests[i].n_predict = args.n_predict;
+    requests[i].sampling = args.sampling;
+    requests[i].sampling.seed = args.sampling.seed + i;
+  }
+  const bool stream = requests.size() == 1;
+  auto gens = head.generate(requests, [&](size_t, const std::string& piece) {
+    if (!stream) return;
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  bool ok = true;
+  for (size_t i = 0; i < gens.size(); ++i) {
+    if (!stream) std::printf("--- sequence %zu ---\n%s", i + 1, gens[i].text.c_str());
+    std::fputc('\n', stdout);
+    if (!gens[i].status.ok()) {
+      std::fprintf(stderr, "error: %s\n", gens[i].status.message().c_str());
+      ok = false;
+    }
+  }
+  std::fflush(stdout);
+  if (gens.size() == 1) {
+    const auto& g = gens[0];
+    std::fprintf(stderr, "prompt: %zu tokens in %.3f s (first token back)\n", g.prompt_tokens.size(), g.prompt_seconds);
+    std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", g.tokens.size(), g.generate_seconds,
+                 g.tokens.size() > 1 ? (g.tokens.size() - 1) / std::max(g.generate_seconds, 1e-9) : 0.0);
+  }
+  print_cluster_report(stderr, head, graph, segments, gens);
+  return ok;
+}
+
+void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
+  auto model = load_model_or_exit(model_options);
+  cluster::PipelineOptions p;
+  p.head.insecure = c.insecure;
+  std::vector<std::string> keys;
+  if (!c.insecure) {
+    if (c.key.empty()) fail("--key FILE: the head's key pair (lingualinked keygen -o head.key), allowed by the workers");
+    auto k = net::load_keypair(c.key);
+    if (!k.ok()) fail(k.error());
+    p.head.keys = k.value();
+    keys = parse_worker_keys(c.worker_keys);
+    if (keys.size() != c.workers.size()) {
+      fail(fmt::format("{} workers but {} --worker-keys: give each worker's public key, in order", c.workers.size(),
+                       keys.size()));
+    }
+  }
+  for (size_t i = 0; i < c.workers.size(); ++i) {
+    p.head.workers.push_back({to_endpoint(c.workers[i]), c.insecure ? std::string() : keys[i]});
+  }
+  p.cuts = c.cuts;
+  p.load.n_ctx = exec_options(model_options, model->hparams()).n_ctx;
+  p.load.send_shards = c.send_shards;
+  const std::string shard_dir =
+      (std::filesystem::temp_directory_path() / fmt::format("lingualinked-shards-{}", getpid())).string();
+  p.load.shard_dir = shard_dir;
+  auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
+  std::error_code ec;
+  std::filesystem::remove_all(shard_dir, ec);
+  if (!pipeline.ok()) fail(pipeline.error());
+  const graph::Graph graph = graph::build_graph(*model);
+  if (!generate_on_cluster(*pipeline->head, graph, pipeline->segments, args)) throw CLI::RuntimeError(1);
+}
+
+}  // namespace ll::cli

@@ -1,0 +1,46 @@
+#pragma once
+// `lingualinked run --workers ...`: the same generation as `run`, over a cluster of workers,
+// and the per-device report that `run` and `demo` print.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/common_options.h"
+#include "cluster/head.h"
+#include "graph/graph.h"
+
+namespace ll::cli {
+
+struct ClusterRunOptions {
+  std::vector<std::string> workers;  // HOST:PORT or tcp://HOST:PORT
+  std::string worker_keys;           // KEY,KEY,... or a file with one key per line, in worker order
+  std::string key;                   // the head's key pair file
+  std::string cuts;
+  int parallel = 1;
+  bool insecure = false;
+  bool send_shards = false;
+};
+
+void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);
+
+struct GenerationArgs {
+  std::string prompt;
+  int64_t n_predict = 128;
+  text::SamplerParams sampling;
+  int parallel = 1;  // sequences at once, seeds seed, seed + 1, ...
+};
+
+// Runs the generations on a head that has loaded its segments, streaming a single sequence to
+// stdout (several are printed when done), then prints the per-device report to stderr.
+// Returns false when any generation failed (its error is printed).
+bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
+                         const GenerationArgs& args);
+
+void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph::Graph& graph,
+                          const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens);
+
+void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model, const GenerationArgs& args);
+
+}  // namespace ll::cli

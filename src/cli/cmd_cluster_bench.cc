@@ -1,0 +1,237 @@
+// `lingualinked cluster-bench`: speed of a pipeline of workers against a single process
+// measured in the same run with the same threads per process: prompt and generation tokens/s,
+// per-token latency, time per stage (compute, queue, send) and on the links, and bytes on the
+// wire per token, for 1 and K concurrent sequences.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "cli/cluster_run.h"
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "cluster/local_cluster.h"
+#include "cluster/pipeline.h"
+#include "exec/segment_executor.h"
+
+namespace ll::cli {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_interrupted{false};
+
+void on_signal(int) {
+  g_interrupted.store(true);
+  cluster::LocalCluster::kill_all_from_signal_handler();
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Speed {
+  double prompt_tps = 0;
+  double gen_tps = 0;
+};
+
+// One process, the whole model: the prompt in one pass, then n_gen decode steps.
+Speed single_process(const model::Model& m, int threads, const std::vector<int32_t>& tokens, int64_t n_prompt,
+                     int64_t n_gen, int reps) {
+  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = n_prompt + n_gen + 1, .n_threads = threads});
+  std::vector<float> hidden(static_cast<size_t>(n_prompt * ex.n_embd())), logits(static_cast<size_t>(ex.n_vocab()));
+  Speed best;
+  for (int r = 0; r <= reps; ++r) {  // the first round pages the weights in
+    ex.free_sequence(0);
+    if (!ex.create_sequence(0).ok()) fail("cannot create a sequence");
+    auto t0 = Clock::now();
+    Status s = ex.forward(0, 0, {tokens.data(), static_cast<size_t>(n_prompt)}, hidden.data(), n_prompt, logits.data());
+    const double pp = seconds_since(t0);
+    t0 = Clock::now();
+    for (int64_t i = 0; i < n_gen && s.ok(); ++i) {
+      s = ex.forward(0, n_prompt + i, {&tokens[n_prompt + i], 1}, hidden.data(), 1, logits.data());
+    }
+    const double tg = seconds_since(t0);
+    if (!s.ok()) fail(s.message());
+    if (r == 0) continue;
+    best.prompt_tps = std::max(best.prompt_tps, n_prompt / pp);
+    best.gen_tps = std::max(best.gen_tps, n_gen / tg);
+  }
+  return best;
+}
+
+struct ClusterRound {
+  double prompt_tps = 0;  // prompt tokens of all sequences / time to the last first token
+  double gen_tps = 0;     // generated tokens after the first, all sequences / decode time
+  double latency_ms = 0;  // mean decode round trip
+  std::vector<cluster::Generation> gens;
+};
+
+ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen,
+                           int k) {
+  std::vector<cluster::Request> rq(static_cast<size_t>(k));
+  for (int i = 0; i < k; ++i) {
+    // Distinct prompts, so no sequence is a copy of another.
+    rq[i].prompt_tokens.assign(tokens.begin() + i, tokens.begin() + i + n_prompt);
+    rq[i].n_predict = n_gen;
+    rq[i].ignore_eos = true;
+    rq[i].sampling.temp = 0;
+  }
+  ClusterRound r;
+  r.gens = head.generate(rq, [](size_t, const std::string&) {});
+  double first = 0, decode = 0;
+  uint64_t generated = 0, steps = 0, rtt = 0;
+  for (const auto& g : r.gens) {
+    if (!g.status.ok()) fail(g.status.message());
+    first = std::max(first, g.prompt_seconds);
+    decode = std::max(decode, g.generate_seconds);
+    generated += g.tokens.size() - 1;
+    steps += g.decode_steps;
+    rtt += g.round_trip_us;
+  }
+  r.prompt_tps = k * n_prompt / first;
+  r.gen_tps = generated / decode;
+  r.latency_ms = steps ? rtt / 1000.0 / steps : 0;
+  return r;
+}
+
+}  // namespace
+
+void add_cluster_bench_command(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    int local_cluster = 0;
+    std::string devices;
+    ClusterRunOptions remote;
+    int64_t n_prompt = 64;
+    int64_t n_gen = 32;
+    int parallel = 3;
+    int repetitions = 3;
+    bool no_baseline = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("cluster-bench", "Measure a pipeline of workers against one process");
+  cmd->add_option("-m,--model", a->model.path, "model file")->required();
+  cmd->add_option("-t,--threads", a->model.threads, "threads per process (workers and the single-process run)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
+  cmd->add_option("--devices", a->devices, "local workers described as for `demo --devices` (caps need root)");
+  cmd->add_option("--workers", a->remote.workers, "remote workers HOST:PORT,... instead")->delimiter(',');
+  cmd->add_option("--worker-keys", a->remote.worker_keys, "their public keys, in order (KEY,... or a file)");
+  cmd->add_option("--key", a->remote.key, "this head's key pair");
+  cmd->add_flag("--insecure", a->remote.insecure, "plain-text links (loopback workers only)");
+  cmd->add_option("--cuts", a->remote.cuts, "segment cuts; default: even by layers");
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-n,--n-gen", a->n_gen, "generated tokens per sequence")->capture_default_str()
+      ->check(CLI::Range(2, 100000));
+  cmd->add_option("--parallel", a->parallel, "K: concurrent sequences of the second test")->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("-r,--repetitions", a->repetitions, "rounds per test (the best is reported)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-baseline", a->no_baseline, "skip the single-process run");
+  cmd->callback([a] {
+    if (a->model.threads == 0) a->model.threads = 1;
+    auto model = load_model_or_exit(a->model);
+    const auto& hp = model->hparams();
+    const graph::Graph graph = graph::build_graph(*model);
+    std::mt19937 rng(1234);
+    std::vector<int32_t> tokens(static_cast<size_t>(a->n_prompt + a->n_gen + a->parallel));
+    for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(hp.n_vocab));
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    cluster::PipelineOptions p;
+    p.cuts = a->remote.cuts;
+    p.head.cancel = &g_interrupted;
+    p.load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
+    std::unique_ptr<cluster::LocalCluster> local;
+    std::string log_path;
+    if (!a->remote.workers.empty()) {
+      if (a->remote.insecure) {
+        p.head.insecure = true;
+        for (const auto& w : a->remote.workers) p.head.workers.push_back({w.find("://") == std::string::npos ? "tcp://" + w : w, ""});
+      } else {
+        fail("cluster-bench with remote workers: use --insecure on loopback, or `run --workers` for keyed links");
+      }
+    } else {
+      std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
+      auto devices = cluster::parse_devices(desc);
+      if (!devices.ok()) fail(devices.error());
+      std::error_code ec;
+      cluster::LocalClusterOptions lo;
+      lo.cli_path = fs::read_symlink("/proc/self/exe", ec).string();
+      lo.devices = devices.value();
+      lo.default_threads = a->model.threads;
+      log_path = (fs::temp_directory_path() / fmt::format("lingualinked-bench-{}.log", getpid())).string();
+      lo.log_path = log_path;
+      auto started = cluster::LocalCluster::start(lo);
+      if (!started.ok()) fail(started.error());
+      local = std::move(started).value();
+      for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());
+      p.head.workers = local->addresses();
+      p.head.keys = local->head_keys();
+    }
+    const size_t n_workers = p.head.workers.size();
+    auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
+    if (!pipeline.ok()) fail(pipeline.error());
+    cluster::Head& head = *pipeline->head;
+
+    Speed base;
+    if (!a->no_baseline) {
+      std::fprintf(stderr, "single process, %d threads...\n", a->model.threads);
+      base = single_process(*model, a->model.threads, tokens, a->n_prompt, a->n_gen, a->repetitions);
+    }
+    std::fprintf(stderr, "cluster of %zu workers: warm-up...\n", n_workers);
+    cluster_round(head, tokens, std::min<int64_t>(a->n_prompt, 8), 2, 1);
+    std::vector<int> ks = {1};
+    if (a->parallel > 1) ks.push_back(a->parallel);
+    std::printf("| model | workers | threads/process | sequences | pp t/s | tg t/s | tg vs 1 process | ms/token "
+                "(round trip) | KiB/token on the wire |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    const std::string name = hp.name.empty() ? a->model.path : hp.name;
+    if (!a->no_baseline) {
+      std::printf("| %s | 1 process | %d | 1 | %.2f | %.2f | 100%% | %.2f | 0 |\n", name.c_str(), a->model.threads,
+                  base.prompt_tps, base.gen_tps, 1000.0 / base.gen_tps);
+    }
+    std::vector<std::pair<int, ClusterRound>> rounds;
+    for (int k : ks) {
+      std::fprintf(stderr, "cluster of %zu workers: %d sequence(s) x %d rounds...\n", n_workers, k, a->repetitions);
+      ClusterRound best;
+      for (int r = 0; r < a->repetitions; ++r) {
+        ClusterRound round = cluster_round(head, tokens, a->n_prompt, a->n_gen, k);
+        if (round.gen_tps > best.gen_tps) best = std::move(round);
+      }
+      uint64_t bytes = 0, steps = 0;
+      for (const auto& g : best.gens) {
+        bytes += g.wire_bytes;
+        steps += g.decode_steps;
+      }
+      std::string ratio = a->no_baseline ? "" : fmt::format("{:.0f}%", 100 * best.gen_tps / base.gen_tps);
+      std::printf("| %s | %zu | %d | %d | %.2f | %.2f | %s | %.2f | %.1f |\n", name.c_str(), n_workers, a->model.threads,
+                  k, best.prompt_tps, best.gen_tps, ratio.c_str(), best.latency_ms,
+                  steps ? bytes / 1024.0 / steps : 0.0);
+      rounds.emplace_back(k, std::move(best));
+    }
+    for (const auto& [k, round] : rounds) {
+      std::printf("\n%d sequence(s), per stage:\n", k);
+      std::fflush(stdout);
+      print_cluster_report(stdout, head, graph, pipeline->segments, round.gens);
+    }
+    if (rounds.size() == 2) {
+      std::printf("\n%d sequences give %.2fx the generation throughput of one\n", rounds[1].first,
+                  rounds[1].second.gen_tps / rounds[0].second.gen_tps);
+    }
+    pipeline = Status::Error("done");
+    if (local) local->stop();
+    std::error_code ec;
+    if (!log_path.empty()) fs::remove(log_path, ec);
+  });
+}
+
+}  // namespace ll::cli

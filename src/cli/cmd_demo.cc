@@ -1,0 +1,135 @@
+// `lingualinked demo`: a whole cluster on this machine. Starts workers as child processes on
+// loopback with fresh keys (optionally each under its own CPU and memory caps), shows which
+// device holds which layers, generates text and reports each device's time per token.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "cli/cluster_run.h"
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "cluster/local_cluster.h"
+#include "cluster/pipeline.h"
+
+namespace ll::cli {
+namespace fs = std::filesystem;
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_signal(int) {
+  g_interrupted.store(true);
+  cluster::LocalCluster::kill_all_from_signal_handler();
+}
+
+// $LINGUALINKED_MODEL, else the shared stories260K beside the checkout this binary was built in.
+std::string default_model() {
+  if (const char* env = std::getenv("LINGUALINKED_MODEL"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+    const fs::path candidate = dir.parent_path() / "shared/data/models/stories260K/stories260K.gguf";
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return "";
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    std::string devices = "3";
+    std::string prompt = "Once upon a time";
+    int64_t n_predict = 128;
+    std::string cuts;
+    SamplingOptions sampling;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("demo", "Run a model across worker processes on this machine (the quick start)");
+  cmd->add_option("-m,--model", a->model.path, "model file (default: $LINGUALINKED_MODEL, then the shared stories260K)");
+  cmd->add_option("--devices", a->devices,
+                  "number of devices, or descriptions like \"fast:cpu=1.0,mem=4G;slow:cpu=0.3,mem=1G\" "
+                  "(CPU share and memory caps need root)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
+  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->capture_default_str();
+  cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: even by layers");
+  add_sampling_options(*cmd, a->sampling);
+  cmd->callback([a] {
+    if (a->model.path.empty()) a->model.path = default_model();
+    if (a->model.path.empty()) {
+      fail("no model. Pass -m MODEL.gguf or set LINGUALINKED_MODEL. Any Llama-family GGUF works, e.g. stories260K "
+           "or stories15M from Hugging Face (karpathy/tinyllamas, converted with `lingualinked convert`), or make "
+           "a random-weight one: lingualinked synth --preset test-4l --vocab VOCAB.gguf -o test.gguf");
+    }
+    auto devices = cluster::parse_devices(a->devices);
+    if (!devices.ok()) fail(devices.error());
+    auto model = load_model_or_exit(a->model);
+    const graph::Graph graph = graph::build_graph(*model);
+
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) fail("cannot find this executable: " + ec.message());
+    const std::string log_path = (fs::temp_directory_path() / fmt::format("lingualinked-demo-{}.log", getpid())).string();
+    cluster::LocalClusterOptions lo;
+    lo.cli_path = exe.string();
+    lo.devices = devices.value();
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    lo.default_threads = a->model.threads > 0 ? a->model.threads : std::max(1, cores / static_cast<int>(lo.devices.size()));
+    lo.log_path = log_path;
+
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+
+    std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), log_path.c_str());
+    auto local = cluster::LocalCluster::start(lo);
+    if (!local.ok()) fail(local.error() + " (see " + log_path + ")");
+    cluster::LocalCluster& workers = *local.value();
+    for (const std::string& note : workers.notes()) std::fprintf(stderr, "  %s\n", note.c_str());
+
+    cluster::PipelineOptions p;
+    p.head.workers = workers.addresses();
+    p.head.keys = workers.head_keys();
+    p.head.cancel = &g_interrupted;
+    p.cuts = a->cuts;
+    p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
+    auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
+    bool ok = pipeline.ok();
+    if (!ok) {
+      std::fprintf(stderr, "error: %s (see %s)\n", pipeline.error().c_str(), log_path.c_str());
+    } else {
+      std::fprintf(stderr, "%s: %lld layers across %zu devices, CURVE-encrypted loopback links\n",
+                   a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), lo.devices.size());
+      for (size_t i = 0; i < pipeline->segments.size(); ++i) {
+        const auto& w = pipeline->head->workers()[i];
+        std::fprintf(stderr, "  %-10s %-24s %-26s %u threads, %.0f MiB usable\n", lo.devices[i].name.c_str(),
+                     w.address.endpoint.c_str(), cluster::describe_units(graph, pipeline->segments[i]).c_str(),
+                     w.threads, w.memory_limit / 1048576.0);
+      }
+      ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments,
+                               {a->prompt, a->n_predict, sampler_params(a->sampling), 1});
+    }
+    pipeline = Status::Error("stopped");  // close the links before the workers go away
+    workers.stop();
+    if (g_interrupted.load()) {
+      std::fprintf(stderr, "interrupted: workers stopped\n");
+      throw CLI::RuntimeError(130);
+    }
+    if (!ok) throw CLI::RuntimeError(1);
+    fs::remove(log_path, ec);
+  });
+}
+
+}  // namespace ll::cli

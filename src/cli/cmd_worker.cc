@@ -1,0 +1,94 @@
+// `lingualinked worker`: serve a share of a model to heads on the network.
+#include <csignal>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/common_options.h"
+#include "cluster/device_spec.h"
+#include "cluster/worker.h"
+#include "net/keys.h"
+
+namespace ll::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+void add_worker_command(CLI::App& app) {
+  struct Args {
+    std::string listen = "tcp://0.0.0.0:7070";
+    std::string name;
+    int threads = 0;
+    std::string mem;
+    std::string key;
+    std::vector<std::string> allow;
+    std::string allow_file;
+    std::string cache_dir;
+    bool insecure = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("worker", "Serve a segment of a model to heads (one per device)");
+  cmd->add_option("--listen", a->listen, "endpoint to bind (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--name", a->name, "name in logs and hello replies (default: the endpoint)");
+  cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mem", a->mem, "memory for weights, e.g. 2G (default and at most: the free memory)");
+  cmd->add_option("--key", a->key, "this worker's key pair (from `lingualinked keygen`; default: a new one)");
+  cmd->add_option("--allow", a->allow, "public key of a head (or upstream worker) allowed to connect")
+      ->delimiter(',');
+  cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
+  cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
+  cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
+  cmd->callback([a] {
+    cluster::WorkerOptions o;
+    o.listen = a->listen;
+    o.name = a->name;
+    o.threads = a->threads;
+    o.cache_dir = a->cache_dir;
+    if (!a->mem.empty()) {
+      auto bytes = cluster::parse_byte_size(a->mem);
+      if (!bytes.ok()) fail(bytes.error());
+      o.memory_limit = bytes.value();
+    }
+    o.security.insecure = a->insecure;
+    if (!a->insecure) {
+      if (a->key.empty()) {
+        o.security.keys = net::generate_keypair();
+      } else {
+        auto keys = net::load_keypair(a->key);
+        if (!keys.ok()) fail(keys.error());
+        o.security.keys = keys.value();
+      }
+      for (const std::string& k : a->allow) {
+        if (!net::is_valid_z85_key(k)) fail("--allow " + k + ": not a Z85 public key");
+        o.security.allowed.insert(k);
+      }
+      if (!a->allow_file.empty()) {
+        auto keys = net::load_allowed_keys(a->allow_file);
+        if (!keys.ok()) fail(keys.error());
+        o.security.allowed.insert(keys->begin(), keys->end());
+      }
+      if (o.security.allowed.empty()) {
+        fail("no head may connect: give its public key with --allow KEY or --allow-file FILE "
+             "(or use --insecure on a loopback endpoint)");
+      }
+    }
+    auto worker = cluster::Worker::create(std::move(o));
+    if (!worker.ok()) fail(worker.error());
+    cluster::Worker& w = *worker.value();
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    // The first stdout line is read by `lingualinked demo` and the tests: keep its format.
+    std::printf("listening %s key %s\n", w.endpoint().c_str(), a->insecure ? "none" : w.public_key().c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "worker %s: %d threads (%s), memory limit %.0f MiB%s\n", w.endpoint().c_str(), w.threads(),
+                 simd_name(), w.memory_limit() / 1048576.0, a->insecure ? ", INSECURE plain-text links" : "");
+    Status st = w.serve(g_stop);
+    if (!st.ok()) fail(st.message());
+  });
+}
+
+}  // namespace ll::cli

@@ -1,0 +1,95 @@
+#include "cluster/cgroup.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace ll::cluster {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kRoot = "/sys/fs/cgroup";
+constexpr int64_t kCpuPeriodUs = 10000;
+
+// This process's cgroup in the v1 hierarchy that has `controller`, from /proc/self/cgroup.
+std::string own_cgroup(const std::string& controller) {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    // hierarchy-ID:controller-list:path
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string list = "," + line.substr(a + 1, b - a - 1) + ",";
+    if (list.find("," + controller + ",") != std::string::npos) return line.substr(b + 1);
+  }
+  return "/";
+}
+
+Status write_file(const std::string& path, const std::string& value) {
+  std::ofstream out(path);
+  out << value;
+  out.flush();
+  if (!out) return Status::Errorf("cannot write '{}' to {}: {}", value, path, std::strerror(errno));
+  return Status::Ok();
+}
+
+Result<std::string> make_dir(const std::string& controller, const std::string& name) {
+  const fs::path base = fs::path(kRoot) / controller;
+  if (!fs::exists(base / "cgroup.procs")) {
+    return Status::Errorf("no cgroup v1 '{}' hierarchy at {}", controller, base.string());
+  }
+  const fs::path dir = base / fs::path(own_cgroup(controller)).relative_path() / ("lingualinked-" + name);
+  std::error_code ec;
+  fs::create_directory(dir, ec);
+  if (ec) return Status::Errorf("cannot create {}: {}", dir.string(), ec.message());
+  return dir.string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& name, double cpu, uint64_t memory) {
+  if (geteuid() != 0) {
+    return Status::Errorf("device {}: CPU and memory caps need root (cgroups); it runs uncapped", name);
+  }
+  std::unique_ptr<Cgroup> g(new Cgroup());
+  std::string what;
+  if (cpu > 0) {
+    LL_ASSIGN_OR_RETURN(g->cpu_dir_, make_dir("cpu", name));
+    const int64_t quota = std::max<int64_t>(1000, static_cast<int64_t>(cpu * kCpuPeriodUs));
+    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs)));
+    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_quota_us", std::to_string(quota)));
+    what = fmt::format("cpu {:.2f} core", cpu);
+  }
+  if (memory > 0) {
+    LL_ASSIGN_OR_RETURN(g->memory_dir_, make_dir("memory", name));
+    LL_RETURN_IF_ERROR(write_file(g->memory_dir_ + "/memory.limit_in_bytes", std::to_string(memory)));
+    what += fmt::format("{}memory {:.0f} MiB", what.empty() ? "" : ", ", memory / 1048576.0);
+  }
+  g->description_ = what.empty() ? "not capped" : what;
+  return g;
+}
+
+Status Cgroup::add(pid_t pid) {
+  for (const std::string& dir : {cpu_dir_, memory_dir_}) {
+    if (!dir.empty()) LL_RETURN_IF_ERROR(write_file(dir + "/cgroup.procs", std::to_string(pid)));
+  }
+  return Status::Ok();
+}
+
+Cgroup::~Cgroup() {
+  // The processes are gone (reaped) by now, but the kernel may take a moment to notice.
+  for (const std::string& dir : {cpu_dir_, memory_dir_}) {
+    if (dir.empty()) continue;
+    for (int attempt = 0; attempt < 50 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+}  // namespace ll::cluster

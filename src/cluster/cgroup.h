@@ -1,0 +1,30 @@
+#pragma once
+// A cgroup v1 pair (cpu + memory) that caps one emulated device: CPU time as a share of one
+// core (CFS quota over a short period, so a capped worker is slower at every step, not just on
+// average) and memory. Created beneath this process's own cgroups, so limits set from outside
+// still apply, and removed again on destruction. Needs root.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace ll::cluster {
+
+class Cgroup {
+ public:
+  // cpu: cores (0: no quota); memory: bytes (0: no limit).
+  static Result<std::unique_ptr<Cgroup>> create(const std::string& name, double cpu, uint64_t memory);
+  ~Cgroup();
+  Status add(pid_t pid);
+  const std::string& description() const { return description_; }
+
+ private:
+  Cgroup() = default;
+  std::string cpu_dir_, memory_dir_;
+  std::string description_;
+};
+
+}  // namespace ll::cluster

@@ -1,0 +1,24 @@
+#pragma once
+// Emulated devices for a cluster on one machine: "3" (three equal devices) or
+// "fast:cpu=1.0,mem=4G;slow:cpu=0.3,mem=1G[,threads=1]" (a name, then the share of one core
+// and the memory each may use).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace ll::cluster {
+
+struct DeviceSpec {
+  std::string name;
+  double cpu = 0;           // cores (0: not capped)
+  uint64_t memory = 0;      // bytes (0: not capped)
+  int threads = 0;          // 0: the default
+};
+
+Result<std::vector<DeviceSpec>> parse_devices(const std::string& text);
+// "512M", "2G", "1.5GiB", "4096" (bytes) -> bytes.
+Result<uint64_t> parse_byte_size(const std::string& text);
+
+}  // namespace ll::cluster

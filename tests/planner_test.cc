@@ -1,0 +1,357 @@
+// Planners against brute force on random small instances, memory limits, the infeasible
+// error, the baselines' splits, the MILP's speed at a real size, and plans as data.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <random>
+
+#include "plan/planners.h"
+#include "test_data.h"
+
+namespace ll::plan {
+namespace {
+
+// A Llama-shaped graph: embed, attn/ffn pairs, head; every tensor of the chain has its own size.
+graph::Graph llama_graph(int n_layers, std::mt19937& rng) {
+  std::uniform_int_distribution<uint64_t> weights(1 << 20, 64 << 20), hidden(1024, 16384);
+  graph::Graph g;
+  g.tensors.push_back({"tokens", -1, 1, 4});
+  std::string previous = "tokens";
+  const int64_t n = 2 * n_layers + 2;
+  for (int64_t i = 0; i < n; ++i) {
+    graph::GraphUnit u;
+    u.unit = i == 0 ? model::Unit{model::UnitKind::Embed, -1}
+             : i == n - 1
+                 ? model::Unit{model::UnitKind::Head, -1}
+                 : model::Unit{(i - 1) % 2 == 0 ? model::UnitKind::Attention : model::UnitKind::Ffn, (i - 1) / 2};
+    u.name = model::unit_name(u.unit);
+    u.weight_bytes = weights(rng);
+    if (u.unit.kind == model::UnitKind::Attention) u.kv_bytes_per_token = 2048;
+    u.flops_fixed_per_token = static_cast<double>(u.weight_bytes);
+    u.inputs = {previous};
+    u.outputs = {u.name + ".out"};
+    const uint64_t bytes = hidden(rng);
+    g.tensors.push_back({u.outputs[0], i, static_cast<int64_t>(bytes / 4), bytes});
+    previous = u.outputs[0];
+    g.units.push_back(std::move(u));
+  }
+  return g;
+}
+
+struct Instance {
+  graph::Graph graph;
+  std::vector<DeviceProfile> devices;
+  std::vector<LinkProfile> links;
+  CostOptions cost;
+  bool pin_first = false;
+};
+
+// Random speeds (per unit too), memories from "holds it all" to "cannot hold it", and
+// asymmetric links from fast to slower than the compute.
+Instance random_instance(uint32_t seed, int max_devices = 4, int max_layers = 5) {
+  std::mt19937 rng(seed);
+  Instance in;
+  in.graph = llama_graph(std::uniform_int_distribution<int>(0, max_layers)(rng), rng);
+  const int n_devices = std::uniform_int_distribution<int>(1, max_devices)(rng);
+  in.cost.n_ctx = 256;
+  in.cost.n_parallel = std::uniform_int_distribution<int>(1, 2)(rng);
+  in.cost.working_bytes = std::uniform_int_distribution<uint64_t>(0, 4 << 20)(rng);
+  in.pin_first = rng() % 4 == 0;
+  uint64_t total = 0;
+  for (const auto& u : in.graph.units) total += u.weight_bytes + u.kv_bytes_per_token * 512;
+  std::uniform_real_distribution<double> speed(0.2, 2.0), noise(0.8, 1.25), share(0.15, 1.1);
+  for (int d = 0; d < n_devices; ++d) {
+    DeviceProfile p;
+    p.name = "dev" + std::to_string(d);
+    const double s = speed(rng);
+    for (const auto& u : in.graph.units) {
+      p.decode_seconds.push_back(u.weight_bytes / 1e9 / s * noise(rng));
+      p.prompt_seconds_per_token.push_back(p.decode_seconds.back() / 10);
+    }
+    p.usable_memory_bytes = static_cast<uint64_t>(total * share(rng));
+    in.devices.push_back(std::move(p));
+  }
+  std::uniform_real_distribution<double> rtt(1e-5, 5e-3), bandwidth(1e6, 1e9);
+  for (int a = 0; a < n_devices; ++a) {
+    for (int b = 0; b < n_devices; ++b) {
+      if (a != b) in.links.push_back({in.devices[a].name, in.devices[b].name, rtt(rng), bandwidth(rng)});
+    }
+  }
+  return in;
+}
+
+CostModel cost_model(const Instance& in) {
+  auto c = CostModel::create(in.graph, in.devices, in.links, in.cost);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return std::move(c).value();
+}
+
+struct BruteForce {
+  bool feasible = false;
+  double latency = INFINITY;     // the smallest latency
+  double bottleneck = INFINITY;  // the smallest slowest stage
+  double latency_at_bottleneck = INFINITY;  // the smallest latency among those
+};
+
+// Every way to give each device (in order) a contiguous, possibly empty range.
+BruteForce brute_force(const CostModel& c, bool pin_first) {
+  std::vector<Evaluation> all;
+  std::vector<model::UnitRange> ranges(c.n_devices());
+  std::function<void(int, int64_t)> place = [&](int d, int64_t begin) {
+    if (d == c.n_devices() - 1) {
+      ranges[d] = {begin, c.n_units()};
+      if (pin_first && ranges[0].empty()) return;
+      Evaluation e = c.evaluate(ranges);
+      if (e.fits) all.push_back(e);
+      return;
+    }
+    for (int64_t end = begin; end <= c.n_units(); ++end) {
+      ranges[d] = {begin, end};
+      place(d + 1, end);
+    }
+  };
+  place(0, 0);
+  BruteForce b;
+  for (const auto& e : all) {
+    b.feasible = true;
+    b.latency = std::min(b.latency, e.latency_seconds);
+    b.bottleneck = std::min(b.bottleneck, e.bottleneck_seconds);
+  }
+  for (const auto& e : all) {
+    if (e.bottleneck_seconds <= b.bottleneck * (1 + 1e-9)) {
+      b.latency_at_bottleneck = std::min(b.latency_at_bottleneck, e.latency_seconds);
+    }
+  }
+  return b;
+}
+
+void expect_within_memory(const Plan& p) {
+  for (const auto& d : p.devices) EXPECT_LE(d.memory_bytes, d.memory_limit_bytes) << d.name;
+}
+
+// Both optimal planners against brute force, both objectives, ~200 instances.
+void check_against_brute_force(const std::string& planner) {
+  int feasible = 0, infeasible = 0;
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    const Instance in = random_instance(seed);
+    const CostModel c = cost_model(in);
+    const BruteForce best = brute_force(c, in.pin_first);
+    for (Objective objective : {Objective::Latency, Objective::Throughput}) {
+      SCOPED_TRACE(fmt::format("seed {} planner {} objective {} devices {} units {} pinned {}", seed, planner,
+                               objective_name(objective), c.n_devices(), c.n_units(), in.pin_first));
+      PlanOptions o;
+      o.planner = planner;
+      o.objective = objective;
+      o.pin_first = in.pin_first;
+      auto plan = make_plan(c, o);
+      if (!best.feasible) {
+        ASSERT_FALSE(plan.ok());
+        EXPECT_NE(plan.error().find("does not fit"), std::string::npos) << plan.error();
+        ++infeasible;
+        continue;
+      }
+      ASSERT_TRUE(plan.ok()) << plan.error();
+      ++feasible;
+      EXPECT_TRUE(plan->proven_optimal);
+      expect_within_memory(plan.value());
+      if (in.pin_first) {
+        EXPECT_EQ(plan->devices[0].units.begin, 0);
+      }
+      if (objective == Objective::Latency) {
+        EXPECT_NEAR(plan->latency_seconds, best.latency, 1e-6 * best.latency);
+      } else {
+        EXPECT_NEAR(plan->bottleneck_seconds, best.bottleneck, 1e-6 * best.bottleneck);
+        EXPECT_NEAR(plan->latency_seconds, best.latency_at_bottleneck, 1e-6 * best.latency_at_bottleneck);
+      }
+    }
+  }
+  // The generator must exercise both outcomes.
+  EXPECT_GT(feasible, 200);
+  EXPECT_GT(infeasible, 20);
+}
+
+TEST(Planner, MilpEqualsBruteForce) { check_against_brute_force("milp"); }
+
+TEST(Planner, DpEqualsBruteForce) { check_against_brute_force("dp"); }
+
+TEST(Planner, BaselinesStayWithinMemoryOrSayWhy) {
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    const Instance in = random_instance(seed);
+    const CostModel c = cost_model(in);
+    for (const char* planner : {"even", "memory"}) {
+      PlanOptions o;
+      o.planner = planner;
+      auto plan = make_plan(c, o);
+      if (plan.ok()) {
+        expect_within_memory(plan.value());
+      } else {
+        EXPECT_NE(plan.error().find("over its"), std::string::npos) << plan.error();
+      }
+    }
+  }
+}
+
+TEST(Planner, BaselineSplits) {
+  std::mt19937 rng(7);
+  Instance in;
+  in.graph = llama_graph(8, rng);  // 18 units
+  for (int d = 0; d < 4; ++d) {
+    DeviceProfile p;
+    p.name = "d" + std::to_string(d);
+    p.decode_seconds.assign(18, 1e-3);
+    p.prompt_seconds_per_token.assign(18, 1e-4);
+    p.usable_memory_bytes = d == 0 ? (12ull << 30) : (4ull << 30);
+    in.devices.push_back(p);
+  }
+  in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
+  const CostModel c = cost_model(in);
+  PlanOptions o;
+  o.planner = "even";
+  auto even = make_plan(c, o);
+  ASSERT_TRUE(even.ok()) << even.error();
+  // Two layers each; the embedding with the first, the head with the last.
+  EXPECT_EQ(even->cuts(), (std::vector<int64_t>{5, 9, 13}));
+  EXPECT_EQ(even->devices[0].first_unit, "embed");
+  EXPECT_EQ(even->devices[3].last_unit, "head");
+  for (const auto& d : even->devices) EXPECT_EQ(d.layers, 2);
+  o.planner = "memory";
+  auto memory = make_plan(c, o);
+  ASSERT_TRUE(memory.ok()) << memory.error();
+  // 12:4:4:4 GiB -> 4, 4/3, 4/3, 4/3 layers: cumulative 4, 5.33, 6.67, 8 -> 4, 5, 7, 8.
+  EXPECT_EQ(memory->cuts(), (std::vector<int64_t>{9, 11, 15}));
+  EXPECT_EQ(memory->devices[0].layers, 4);
+}
+
+TEST(Planner, InfeasibleSaysWhatIsNeededAndWhatToDo) {
+  std::mt19937 rng(3);
+  Instance in;
+  in.graph = llama_graph(4, rng);
+  for (int d = 0; d < 2; ++d) {
+    DeviceProfile p;
+    p.name = d ? "phone" : "laptop";
+    p.decode_seconds.assign(in.graph.units.size(), 1e-3);
+    p.prompt_seconds_per_token.assign(in.graph.units.size(), 1e-4);
+    p.usable_memory_bytes = 32 << 20;
+    in.devices.push_back(p);
+  }
+  in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
+  for (const char* planner : {"milp", "dp"}) {
+    PlanOptions o;
+    o.planner = planner;
+    auto plan = make_plan(cost_model(in), o);
+    ASSERT_FALSE(plan.ok());
+    const std::string& e = plan.error();
+    EXPECT_NE(e.find("does not fit: it needs"), std::string::npos) << e;
+    EXPECT_NE(e.find("the devices offer 64.0 MiB in total (laptop 32.0 MiB, phone 32.0 MiB)"), std::string::npos) << e;
+    EXPECT_NE(e.find("Add a device"), std::string::npos) << e;
+    EXPECT_NE(e.find("smaller quantization"), std::string::npos) << e;
+    EXPECT_NE(e.find("--ctx / --parallel"), std::string::npos) << e;
+  }
+}
+
+TEST(Planner, SlowDevicesAndSlowLinksAreLeftOut) {
+  std::mt19937 rng(5);
+  Instance in;
+  in.graph = llama_graph(4, rng);
+  const size_t n = in.graph.units.size();
+  for (int d = 0; d < 3; ++d) {
+    DeviceProfile p;
+    p.name = "d" + std::to_string(d);
+    p.decode_seconds.assign(n, d == 1 ? 1.0 : 1e-3);  // d1 is a thousand times slower
+    p.prompt_seconds_per_token.assign(n, 1e-4);
+    p.usable_memory_bytes = 1ull << 40;
+    in.devices.push_back(p);
+  }
+  in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
+  for (const char* planner : {"milp", "dp"}) {
+    PlanOptions o;
+    o.planner = planner;
+    auto plan = make_plan(cost_model(in), o);
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    // With room for everything, the fastest ring is one device: no transfers at all.
+    EXPECT_EQ(plan->used_devices().size(), 1u);
+    EXPECT_TRUE(plan->devices[1].units.empty());
+    EXPECT_NEAR(plan->latency_seconds, n * 1e-3, 1e-9);
+  }
+}
+
+// The size of a 64-layer model on 8 devices: the MILP must stay interactive.
+TEST(Planner, MilpSolves8DevicesBy130UnitsUnderTwoSeconds) {
+  std::mt19937 rng(11);
+  Instance in;
+  in.graph = llama_graph(64, rng);
+  ASSERT_EQ(in.graph.units.size(), 130u);
+  uint64_t total = 0;
+  for (const auto& u : in.graph.units) total += u.weight_bytes;
+  const double speeds[] = {1.0, 0.5, 0.25, 2.0, 0.8, 1.5, 0.3, 1.2};
+  const double memory[] = {0.1, 0.3, 0.2, 0.15, 0.25, 0.2, 0.1, 0.3};  // of the model; 1.6 in all
+  std::uniform_real_distribution<double> noise(0.9, 1.1), rtt(2e-4, 5e-3), bandwidth(1e7, 1e9);
+  for (int d = 0; d < 8; ++d) {
+    DeviceProfile p;
+    p.name = "d" + std::to_string(d);
+    for (const auto& u : in.graph.units) p.decode_seconds.push_back(u.weight_bytes / 5e9 / speeds[d] * noise(rng));
+    p.prompt_seconds_per_token.assign(130, 1e-4);
+    p.usable_memory_bytes = static_cast<uint64_t>(total * memory[d]);
+    in.devices.push_back(p);
+  }
+  for (int a = 0; a < 8; ++a) {
+    for (int b = 0; b < 8; ++b) {
+      if (a != b) in.links.push_back({in.devices[a].name, in.devices[b].name, rtt(rng), bandwidth(rng)});
+    }
+  }
+  const CostModel c = cost_model(in);
+  for (Objective objective : {Objective::Latency, Objective::Throughput}) {
+    PlanOptions o;
+    o.objective = objective;
+    o.pin_first = true;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto milp = make_plan(c, o);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(milp.ok()) << milp.error();
+    std::printf("milp, 8 devices x 130 units, %s: %.3f s\n", objective_name(objective), seconds);
+    EXPECT_LT(seconds, 2.0) << objective_name(objective);
+    EXPECT_TRUE(milp->proven_optimal);
+    expect_within_memory(milp.value());
+    o.planner = "dp";
+    auto dp = make_plan(c, o);
+    ASSERT_TRUE(dp.ok()) << dp.error();
+    const double a = objective == Objective::Latency ? milp->latency_seconds : milp->bottleneck_seconds;
+    const double b = objective == Objective::Latency ? dp->latency_seconds : dp->bottleneck_seconds;
+    EXPECT_NEAR(a, b, 1e-6 * b);
+  }
+}
+
+TEST(Plan, JsonRoundTripPartitionAndSvg) {
+  const Instance in = random_instance(42, 4, 5);
+  PlanOptions o;
+  o.planner = "dp";
+  Instance fits = in;
+  for (auto& d : fits.devices) d.usable_memory_bytes = 1ull << 40;
+  auto plan = make_plan(cost_model(fits), o);
+  ASSERT_TRUE(plan.ok()) << plan.error();
+  auto back = plan_from_json(nlohmann::json::parse(to_json(plan.value()).dump()));
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(to_json(back.value()), to_json(plan.value()));
+  EXPECT_FALSE(plan_from_json(nlohmann::json{{"planner", "dp"}}).ok());
+
+  auto partition = back->to_partition(fits.graph);
+  ASSERT_TRUE(partition.ok()) << partition.error();
+  EXPECT_EQ(partition->segments.size(), back->used_devices().size());
+
+  const std::string table = format_plan(plan.value());
+  EXPECT_NE(table.find("tokens/s"), std::string::npos);
+  for (const auto& d : plan->devices) EXPECT_NE(table.find(d.name), std::string::npos);
+
+  const std::string svg_path = test::temp_path("plan.svg");
+  ASSERT_TRUE(write_svg(plan.value(), svg_path).ok());
+  const std::string svg = test::read_text(svg_path);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  for (int d : plan->used_devices()) EXPECT_NE(svg.find(plan->devices[d].name), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ll::plan
