@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -58,7 +59,7 @@ struct Shape {
   int64_t rows, cols;
 };
 
-void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw, bool hot) {
+void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw, bool hot, int rounds) {
   const int64_t matrix_bytes = ll::row_bytes(t, s.cols) * s.rows;
   const int copies = hot ? 1 : static_cast<int>(std::max<int64_t>(2, (512ll << 20) / matrix_bytes));
   std::vector<hwy::AlignedFreeUniquePtr<uint8_t[]>> w;
@@ -81,7 +82,7 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
   for (int c = 0; c < copies; ++c) ll::kernels::matmul(t, w[c].get(), s.rows, s.cols, x.data(), n, y.data(), &pool);
   double best_call = 1e9, best_bw = 0;
   int call = 0;
-  for (int round = 0; round < 40; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     best_bw = std::max(best_bw, bw.sample(pool));
     const auto t_round = Clock::now();
     do {
@@ -100,12 +101,16 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Arguments: optional type names (default: all) and "full" for more shapes.
+  // Arguments: optional type names (default: all), "full" for more shapes, "rounds=N" for
+  // more samples (on a busy machine the best ones come from its quiet moments).
   bool full = false;
+  int rounds = 40;
   std::vector<ll::DType> types;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "full") == 0) {
       full = true;
+    } else if (std::strncmp(argv[i], "rounds=", 7) == 0) {
+      rounds = std::atoi(argv[i] + 7);
     } else if (auto t = ll::dtype_from_name(argv[i])) {
       types.push_back(*t);
     }
@@ -118,11 +123,11 @@ int main(int argc, char** argv) {
     ll::ThreadPool pool(threads);
     for (ll::DType t : types) {
       for (const Shape& s : shapes) {
-        bench(t, s, 1, pool, bw, false);
+        bench(t, s, 1, pool, bw, false, rounds);
         if (!full) break;
       }
-      if (full) bench(t, shapes[0], 1, pool, bw, true);
-      bench(t, shapes[0], 64, pool, bw, false);
+      if (full) bench(t, shapes[0], 1, pool, bw, true, rounds);
+      bench(t, shapes[0], 64, pool, bw, false, rounds);
     }
   }
 }

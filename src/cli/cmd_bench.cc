@@ -20,6 +20,7 @@ namespace {
 
 struct BenchArgs {
   ModelOptions model;
+  std::string units;  // "BEGIN:END" to run only a segment
   std::vector<int64_t> n_prompt = {64};
   std::vector<int64_t> n_gen = {32};
   std::vector<int> threads;
@@ -39,12 +40,41 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Bytes a decode step reads: every layer and the output head, but one row of the embedding.
+// Bytes a decode step reads: every bound matrix, but only one row of the embedding.
 uint64_t bytes_per_token(const model::Model& m) {
-  uint64_t total = m.weight_bytes();
   const auto& w = m.weights();
-  if (w.output.tensor != w.token_embd.tensor) total -= w.token_embd.tensor->nbytes;
+  uint64_t total = 0;
+  auto add = [&](const model::WeightRef& r) { total += r.present() ? r.tensor->nbytes : 0; };
+  for (const auto& L : w.layers) {
+    for (const auto* r : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+      add(*r);
+    }
+  }
+  add(w.output_norm);
+  add(w.output);
   return total;
+}
+
+// Resident set size of this process, from /proc/self/status.
+uint64_t resident_bytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %lu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+model::UnitRange parse_units(const std::string& text, const model::HParams& hp) {
+  if (text.empty()) return model::all_units(hp);
+  long long b = 0, e = 0;
+  if (std::sscanf(text.c_str(), "%lld:%lld", &b, &e) != 2 || b < 0 || e <= b || e > model::unit_count(hp)) {
+    fail(fmt::format("--units '{}' must be BEGIN:END with 0 <= BEGIN < END <= {}", text, model::unit_count(hp)));
+  }
+  return {b, e};
 }
 
 void mean_stddev(const std::vector<double>& v, double& mean, double& sd) {
@@ -58,11 +88,17 @@ void mean_stddev(const std::vector<double>& v, double& mean, double& sd) {
 std::vector<double> run_test(exec::SegmentExecutor& ex, const std::vector<int32_t>& tokens, int64_t n_prompt,
                              int64_t n_gen, int reps) {
   std::vector<float> hidden(static_cast<size_t>(std::max<int64_t>(n_prompt, 1) * ex.n_embd()));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
   std::vector<float> logits(static_cast<size_t>(ex.n_vocab()));
   std::vector<double> speeds;
   for (int r = 0; r < reps; ++r) {
     ex.free_sequence(0);
     if (!ex.create_sequence(0).ok()) fail("cannot create a sequence");
+    // A segment without the embedding starts from a hidden state.
+    if (!ex.has_embed()) {
+      for (auto& x : hidden) x = normal(rng);
+    }
     auto t0 = std::chrono::steady_clock::now();
     Status s;
     if (n_prompt > 0) {
@@ -90,8 +126,15 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',');
   cmd->add_option("-r,--repetitions", a->repetitions, "repetitions of each test")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--units", a->units, "run only units BEGIN:END (a segment), e.g. 0:12")->capture_default_str();
   cmd->add_option("-o,--output", a->output, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   cmd->callback([a] {
+    model::UnitRange units;
+    {
+      auto probe = load_model_or_exit(a->model);  // metadata only: weights are mapped, not read
+      units = parse_units(a->units, probe->hparams());
+    }
+    a->model.units = units;
     auto m = load_model_or_exit(a->model);
     const auto& hp = m->hparams();
     if (a->threads.empty()) a->threads.push_back(exec_options(a->model, hp).n_threads);
@@ -104,7 +147,7 @@ void add_bench_command(CLI::App& app) {
 
     std::vector<Row> rows;
     for (int t : a->threads) {
-      exec::SegmentExecutor ex(*m, model::all_units(hp), {.n_ctx = max_tokens + 1, .n_threads = t});
+      exec::SegmentExecutor ex(*m, units, {.n_ctx = max_tokens + 1, .n_threads = t});
       std::fprintf(stderr, "threads %d: measuring memory bandwidth...\n", t);
       const double bw = measure_read_bandwidth(ex.pool());
       run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1);  // warm-up: page in the weights
@@ -125,7 +168,9 @@ void add_bench_command(CLI::App& app) {
       }
     }
 
-    const std::string model_name = hp.name.empty() ? a->model.path : hp.name;
+    const uint64_t rss = resident_bytes();
+    std::string model_name = hp.name.empty() ? a->model.path : hp.name;
+    if (!a->units.empty()) model_name += " units " + a->units;
     if (a->output == "json") {
       nlohmann::json out = nlohmann::json::array();
       for (const Row& r : rows) {
@@ -133,7 +178,7 @@ void add_bench_command(CLI::App& app) {
                        {"threads", r.threads}, {"test", r.test}, {"tokens_per_second", r.mean},
                        {"stddev", r.stddev}, {"memory_bandwidth", r.bandwidth},
                        {"bandwidth_fraction", r.test[0] == 't' ? nlohmann::json(r.bandwidth_fraction) : nullptr},
-                       {"simd", simd_name()}, {"repetitions", a->repetitions}});
+                       {"simd", simd_name()}, {"repetitions", a->repetitions}, {"resident_bytes", rss}});
       }
       std::printf("%s\n", out.dump(1).c_str());
       return;
@@ -148,8 +193,9 @@ void add_bench_command(CLI::App& app) {
                   m->weight_bytes() / 1048576.0, r.threads, r.test.c_str(), r.mean, r.stddev, r.bandwidth / 1e9,
                   frac.c_str());
     }
-    std::printf("\nSIMD target %s; generation streams %.2f MiB of weights per token.\n", simd_name(),
-                per_token / 1048576.0);
+    std::printf("\nSIMD target %s; generation streams %.2f MiB of weights per token; resident memory %.2f MiB"
+                " (weights file %.2f MiB).\n",
+                simd_name(), per_token / 1048576.0, rss / 1048576.0, m->weight_bytes() / 1048576.0);
   });
 }
 

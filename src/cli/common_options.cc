@@ -35,6 +35,7 @@ void fail(const std::string& message) {
 std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
+  lo.units = o.units;
   auto m = model::Model::load(o.path, lo);
   if (!m.ok()) fail(m.error());
   return std::move(m).value();

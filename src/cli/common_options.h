@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "exec/segment_executor.h"
@@ -17,6 +18,7 @@ struct ModelOptions {
   std::string tokenizer;  // llama2.c checkpoints only
   int threads = 0;        // 0: all hardware threads
   int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
+  std::optional<model::UnitRange> units;  // bind only these units
 };
 
 struct SamplingOptions {

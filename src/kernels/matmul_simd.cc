@@ -3,11 +3,13 @@
 // directly (Highway 1.0.3 has no saturating u8 x i8 pairwise multiply-add); every other
 // target uses a portable Highway path. Scalar twins are in matmul_reference.cc.
 //
-// Decoding (n = 1) is bound by memory bandwidth, so the kernels aim to keep the work per
-// weight byte small: several weight rows share each activation block held in registers,
-// partial sums stay in vector accumulators and are reduced once per row. Prompts (n > 1)
-// use tiles of weight rows x tokens, so each weight block is unpacked once for several
-// tokens.
+// Decoding (n = 1) is bound by memory bandwidth, so the kernels keep the work per weight
+// byte small enough to run at the speed of memory: partial sums stay in vector accumulators
+// and are reduced once per row, per-block float work is shared by pairs of blocks (and, for
+// Q4_0, by four rows), and the next rows are prefetched. Prompts (n > 1) use tiles of weight
+// rows x tokens, so each weight block is loaded and unpacked once for several tokens while
+// the tokens' activations stay in L1.
+//
 // Tiles keep arrays of vectors, which sizeless (SVE, RVV) vector types cannot be; those
 // machines run the NEON / baseline code instead.
 #ifndef HWY_DISABLED_TARGETS
@@ -313,13 +315,6 @@ HWY_INLINE void StoreSums(const __m256* acc, float* y) {
   }
 }
 
-// 16 bytes of packed nibbles -> 32 bytes 0..15 in element order (low nibbles, then high).
-HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
-  const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i shifted = _mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
-  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
-}
-
 // Q4_0 and Q8_0 kernels work on pairs of blocks: one 256-bit vector holds half of each
 // block in each 128-bit lane, so the per-block work after the multiply-adds (int to float,
 // scale, accumulate) is shared by two blocks. The activations are first rearranged into
@@ -328,7 +323,7 @@ HWY_INLINE __m256i UnpackNibbles(const uint8_t* p) {
 struct PairedAct {
   int8_t lo[32];    // x[b][0..15], x[b+1][0..15]
   int8_t hi[32];    // x[b][16..31], x[b+1][16..31]
-  int32_t bias[8];  // 8 * sums of x over the elements of each product lane (Q4_0's -8 offset)
+  int32_t bias[8];  // 8 * sum(x[b]) in lanes 0-3, 8 * sum(x[b+1]) in 4-7 (Q4_0's -8 offset)
   float d[8];       // d[b] in lanes 0-3, d[b+1] in 4-7
 };
 static_assert(sizeof(PairedAct) == 128);
@@ -358,7 +353,10 @@ const PairedAct* PairActs(const QuantizedActs& a, int64_t n) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(out.hi), hi);
       const __m256i eight = _mm256_set1_epi8(8);
       const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(eight, lo), _mm256_maddubs_epi16(eight, hi));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bias), _mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+      __m256i sum = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));      // 4 partial sums per block
+      sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, 0xB1));      // every lane: its block's total
+      sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, 0x4E));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.bias), sum);
       const float d1 = second ? xd[2 * p + 1] : 0.0f;
       const __m256 d2 = _mm256_castps128_ps256(_mm_setr_ps(xd[2 * p], d1, 0.0f, 0.0f));
       _mm256_store_ps(out.d, _mm256_permutevar8x32_ps(d2, spread));
@@ -388,27 +386,78 @@ HWY_INLINE __m256i LoadHalves(const uint8_t* p0, const uint8_t* p1) {
   }
 }
 
-// Q4_0: sum (q - 8) x = maddubs(q, x) - 8 sum(x), the second term per product lane.
-struct Q4_0Pair {
-  static constexpr int64_t kBlockBytes = sizeof(BlockQ4_0);
-  struct Weights {
-    __m256i lo, hi;  // nibbles 0..15 in the pairing of PairedAct
-    __m256 d;
-  };
+// Q4_0, four rows at a time: per row and block pair, maddubs(q, x) gives the unsigned dot
+// products in 8 int32 lanes; two rounds of saturating packs + pairwise adds fold the four
+// rows into one vector [row 0..3 of block b | row 0..3 of block b+1] (every partial sum of
+// at most 16 products of 15 * 127 fits in int16, so nothing saturates). The -8 offset,
+// the int to float conversion and the scaling then run once for 4 rows, and each token
+// needs a single accumulator.
+struct Q4_0QuadTile {
+  const MatmulJob& job;
+  const PairedAct* acts;
+
+  // Nibbles 0..15 of rows w[0..3], blocks b and b+1 (absent: zeros), in PairedAct's pairing.
   template <bool kSecond>
-  static HWY_INLINE Weights Load(const uint8_t* blk) {
-    const __m256i q = LoadHalves<kSecond>(blk + 2, blk + 20);
+  static HWY_INLINE void LoadWeights(const uint8_t* const* w, int64_t offset, __m256i* lo, __m256i* hi, __m256* d) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    return {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), LoadPairScales<kSecond>(blk, blk + 18)};
+    uint64_t h0 = 0, h1 = 0;  // fp16 scales: rows 0..3 of block b, then of block b+1
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* blk = w[r] + offset;
+      const __m256i q = LoadHalves<kSecond>(blk + 2, blk + 20);
+      lo[r] = _mm256_and_si256(q, m4);
+      hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      h0 |= static_cast<uint64_t>(LoadU16(blk)) << (16 * r);
+      if constexpr (kSecond) h1 |= static_cast<uint64_t>(LoadU16(blk + 18)) << (16 * r);
+    }
+    const __m128i halves = _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(h0)), static_cast<int64_t>(h1), 1);
+    *d = _mm256_cvtph_ps(halves);
   }
-  static HWY_INLINE __m256 Dot(const Weights& w, const PairedAct& x, __m256 acc) {
-    // Each int16 lane sums 4 products of at most 15 * 127: no saturation.
-    const __m256i p = _mm256_add_epi16(
-        _mm256_maddubs_epi16(w.lo, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo))),
-        _mm256_maddubs_epi16(w.hi, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi))));
-    const __m256i i = _mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
-                                       _mm256_load_si256(reinterpret_cast<const __m256i*>(x.bias)));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_mul_ps(w.d, _mm256_load_ps(x.d)), acc);
+
+  static HWY_INLINE __m256 Dot(const __m256i* lo, const __m256i* hi, __m256 dw, const PairedAct& x, __m256 acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i xlo = _mm256_load_si256(reinterpret_cast<const __m256i*>(x.lo));
+    const __m256i xhi = _mm256_load_si256(reinterpret_cast<const __m256i*>(x.hi));
+    __m256i i[4];
+    for (int r = 0; r < 4; ++r) {
+      i[r] = _mm256_madd_epi16(
+          _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], xlo), _mm256_maddubs_epi16(hi[r], xhi)), ones);
+    }
+    const __m256i i01 = _mm256_madd_epi16(_mm256_packs_epi32(i[0], i[1]), ones);
+    const __m256i i23 = _mm256_madd_epi16(_mm256_packs_epi32(i[2], i[3]), ones);
+    const __m256i all = _mm256_madd_epi16(_mm256_packs_epi32(i01, i23), ones);
+    const __m256i dot = _mm256_sub_epi32(all, _mm256_load_si256(reinterpret_cast<const __m256i*>(x.bias)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_load_ps(x.d)), acc);
+  }
+
+  // R <= 4 rows: the missing ones repeat the last row and are not stored.
+  template <int R, int T>
+  HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
+    const int64_t nb = job.acts.blocks;
+    const int64_t pairs = (nb + 1) / 2;
+    const uint8_t* w[4];
+    for (int r = 0; r < 4; ++r) w[r] = job.w + (r0 + std::min(r, R - 1)) * job.row_bytes;
+    const PairedAct* x = acts + t0 * pairs;
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    // The rows of the next tile follow these in memory; fetching them now keeps 4 short
+    // interleaved streams from stalling on the hardware prefetcher's warm-up.
+    const int64_t ahead = 4 * job.row_bytes;
+    __m256i lo[4], hi[4];
+    __m256 dw;
+    for (int64_t p = 0; p < nb / 2; ++p) {
+      for (int r = 0; r < 4; ++r) hwy::Prefetch(w[r] + ahead + 2 * p * sizeof(BlockQ4_0));
+      LoadWeights<true>(w, 2 * p * sizeof(BlockQ4_0), lo, hi, &dw);
+      for (int t = 0; t < T; ++t) acc[t] = Dot(lo, hi, dw, x[t * pairs + p], acc[t]);
+    }
+    if (nb % 2) {
+      LoadWeights<false>(w, (nb - 1) * sizeof(BlockQ4_0), lo, hi, &dw);
+      for (int t = 0; t < T; ++t) acc[t] = Dot(lo, hi, dw, x[t * pairs + pairs - 1], acc[t]);
+    }
+    for (int t = 0; t < T; ++t) {
+      alignas(16) float sums[4];
+      _mm_store_ps(sums, _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
+      for (int r = 0; r < R; ++r) job.y[(t0 + t) * job.rows + r0 + r] = sums[r];
+    }
   }
 };
 
@@ -744,13 +793,13 @@ void MatmulRows(const MatmulJob& job, int64_t r0, int64_t r1) {
 #if LL_X86_AVX2
     case DType::Q4_0: {
       const PairedAct* acts = PairActs(job.acts, job.n);
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, PairTile<Q4_0Pair>{job, acts});
-      return ForEachTile<2, 4>(job, r0, r1, PairTile<Q4_0Pair>{job, acts});
+      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0QuadTile{job, acts});
+      return ForEachTile<4, 4>(job, r0, r1, Q4_0QuadTile{job, acts});
     }
     case DType::Q8_0: {
       const PairedAct* acts = PairActs(job.acts, job.n);
       if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
-      return ForEachTile<2, 2>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
+      return ForEachTile<1, 6>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
     }
     case DType::Q4_K:
       return ForEachTile<1, 4>(job, r0, r1, Q4_KTile{job});
