@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -81,10 +79,10 @@ void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph
     std::fprintf(out, "%-28s %-26s %9.2f %9.2f %9.2f\n", name.c_str(), cluster::describe_units(graph, segments[s]).c_str(),
                  ms(stages[s].compute_us, stages[s].steps), ms(stages[s].queue_us, stages[s].steps),
                  ms(stages[s].send_us, stages[s].steps));
-    busy += stages[s].compute_us + stages[s].queue_us + stages[s].send_us;
+    busy += stages[s].compute_us + stages[s].queue_us;
   }
   if (steps > 0) {
-    std::fprintf(out, "round trip %.2f ms per token, of which %.2f ms on the links and waiting; %.1f KiB on the wire "
+    std::fprintf(out, "round trip %.2f ms per token, of which %.2f ms outside compute and queues (links, hand-offs, head); %.1f KiB on the wire "
                       "per token; %.2f tokens/s over %zu sequence(s)\n",
                  ms(rtt, steps), ms(rtt > busy ? rtt - busy : 0, steps), bytes / 1024.0 / steps,
                  gen_seconds > 0 ? (tokens - gens.size()) / gen_seconds : 0.0, gens.size());
@@ -126,16 +124,15 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const s
   return ok;
 }
 
-void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
-  auto model = load_model_or_exit(model_options);
-  cluster::PipelineOptions p;
-  p.head.insecure = c.insecure;
+cluster::HeadOptions head_options(const ClusterRunOptions& c) {
+  cluster::HeadOptions h;
+  h.insecure = c.insecure;
   std::vector<std::string> keys;
   if (!c.insecure) {
     if (c.key.empty()) fail("--key FILE: the head's key pair (lingualinked keygen -o head.key), allowed by the workers");
     auto k = net::load_keypair(c.key);
     if (!k.ok()) fail(k.error());
-    p.head.keys = k.value();
+    h.keys = k.value();
     keys = parse_worker_keys(c.worker_keys);
     if (keys.size() != c.workers.size()) {
       fail(fmt::format("{} workers but {} --worker-keys: give each worker's public key, in order", c.workers.size(),
@@ -143,17 +140,19 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
     }
   }
   for (size_t i = 0; i < c.workers.size(); ++i) {
-    p.head.workers.push_back({to_endpoint(c.workers[i]), c.insecure ? std::string() : keys[i]});
+    h.workers.push_back({to_endpoint(c.workers[i]), c.insecure ? std::string() : keys[i]});
   }
+  return h;
+}
+
+void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
+  auto model = load_model_or_exit(model_options);
+  cluster::PipelineOptions p;
+  p.head = head_options(c);
   p.cuts = c.cuts;
   p.load.n_ctx = exec_options(model_options, model->hparams()).n_ctx;
   p.load.send_shards = c.send_shards;
-  const std::string shard_dir =
-      (std::filesystem::temp_directory_path() / fmt::format("lingualinked-shards-{}", getpid())).string();
-  p.load.shard_dir = shard_dir;
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
-  std::error_code ec;
-  std::filesystem::remove_all(shard_dir, ec);
   if (!pipeline.ok()) fail(pipeline.error());
   const graph::Graph graph = graph::build_graph(*model);
   if (!generate_on_cluster(*pipeline->head, graph, pipeline->segments, args)) throw CLI::RuntimeError(1);

@@ -24,6 +24,8 @@ struct ClusterRunOptions {
 };
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);
+// The head's workers, their pinned keys and its own key pair from the options (exits on errors).
+cluster::HeadOptions head_options(const ClusterRunOptions& c);
 
 struct GenerationArgs {
   std::string prompt;

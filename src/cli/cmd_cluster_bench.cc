@@ -154,12 +154,8 @@ void add_cluster_bench_command(CLI::App& app) {
     std::unique_ptr<cluster::LocalCluster> local;
     std::string log_path;
     if (!a->remote.workers.empty()) {
-      if (a->remote.insecure) {
-        p.head.insecure = true;
-        for (const auto& w : a->remote.workers) p.head.workers.push_back({w.find("://") == std::string::npos ? "tcp://" + w : w, ""});
-      } else {
-        fail("cluster-bench with remote workers: use --insecure on loopback, or `run --workers` for keyed links");
-      }
+      p.head = head_options(a->remote);
+      p.head.cancel = &g_interrupted;
     } else {
       std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
       auto devices = cluster::parse_devices(desc);

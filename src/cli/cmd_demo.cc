@@ -118,6 +118,8 @@ void add_demo_command(CLI::App& app) {
                      w.address.endpoint.c_str(), cluster::describe_units(graph, pipeline->segments[i]).c_str(),
                      w.threads, w.memory_limit / 1048576.0);
       }
+      std::printf("%s", a->prompt.c_str());  // the generated text continues it
+      std::fflush(stdout);
       ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments,
                                {a->prompt, a->n_predict, sampler_params(a->sampling), 1});
     }

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "model/synth.h"
@@ -24,9 +26,15 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("-o,--output", *output, "output GGUF file")->required();
   cmd->callback([o, output] {
     ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    Status s = model::write_synthetic_model(*o, *output, pool, [](size_t done, size_t total) {
-      std::fprintf(stderr, "\rquantizing tensors: %zu/%zu", done, total);
-      if (done == total) std::fputc('\n', stderr);
+    // A live counter on a terminal; a line per tenth of the work in a log.
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    Status s = model::write_synthetic_model(*o, *output, pool, [tty](size_t done, size_t total) {
+      if (tty) {
+        std::fprintf(stderr, "\rquantizing tensors: %zu/%zu", done, total);
+        if (done == total) std::fputc('\n', stderr);
+      } else if (done * 10 / total != (done - 1) * 10 / total) {
+        std::fprintf(stderr, "quantizing tensors: %zu/%zu\n", done, total);
+      }
     });
     if (!s.ok()) fail(s.message());
     std::fprintf(stderr, "wrote %s\n", output->c_str());

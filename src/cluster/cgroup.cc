@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -15,7 +16,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kRoot = "/sys/fs/cgroup";
-constexpr int64_t kCpuPeriodUs = 10000;
+// The kernel's smallest quota: the period is as short as it allows, so that a capped worker is
+// uniformly slower instead of running at full speed and then stalling for a long period.
+constexpr int64_t kMinQuotaUs = 1000;
 
 // This process's cgroup in the v1 hierarchy that has `controller`, from /proc/self/cgroup.
 std::string own_cgroup(const std::string& controller) {
@@ -25,8 +28,9 @@ std::string own_cgroup(const std::string& controller) {
     // hierarchy-ID:controller-list:path
     const size_t a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string list = "," + line.substr(a + 1, b - a - 1) + ",";
-    if (list.find("," + controller + ",") != std::string::npos) return line.substr(b + 1);
+    std::string list = ",";
+    list.append(line, a + 1, b - a - 1).append(",");
+    if (list.find(fmt::format(",{},", controller)) != std::string::npos) return line.substr(b + 1);
   }
   return "/";
 }
@@ -61,8 +65,11 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& name, double c
   std::string what;
   if (cpu > 0) {
     LL_ASSIGN_OR_RETURN(g->cpu_dir_, make_dir("cpu", name));
-    const int64_t quota = std::max<int64_t>(1000, static_cast<int64_t>(cpu * kCpuPeriodUs));
-    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs)));
+    const int64_t period = std::clamp<int64_t>(static_cast<int64_t>(kMinQuotaUs / std::min(cpu, 1.0)), 1000, 1000000);
+    const int64_t quota = std::max<int64_t>(kMinQuotaUs, static_cast<int64_t>(cpu * period));
+    // The period must not be shorter than the current quota when it is written first.
+    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_quota_us", "-1"));
+    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_period_us", std::to_string(period)));
     LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_quota_us", std::to_string(quota)));
     what = fmt::format("cpu {:.2f} core", cpu);
   }

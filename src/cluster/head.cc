@@ -164,9 +164,9 @@ Status Head::hello() {
     w.cached_shards = {r.cached_shards().begin(), r.cached_shards().end()};
     return Status::Ok();
   });
-  if (!st.ok() && !options_.insecure && st.message().rfind("no hello reply", 0) == 0) {
-    return Status::Errorf("{}. A worker that does not answer may not allow this head's key {} (worker --allow), "
-                          "or its public key given here may be wrong",
+  if (!st.ok() && !options_.insecure) {
+    return Status::Errorf("{}. Does the worker allow this head's public key {} (worker --allow), and is the "
+                          "worker key given here its public key?",
                           st.message(), options_.keys.public_key);
   }
   return st;
@@ -229,16 +229,26 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     std::vector<int64_t> cuts;
     for (size_t s = 1; s < segments.size(); ++s) cuts.push_back(segments[s].begin);
     LL_ASSIGN_OR_RETURN(graph::Partition partition, graph::partition_from_cuts(g, cuts));
-    LL_ASSIGN_OR_RETURN(auto paths, graph::write_shards(model, g, partition, options.shard_dir));
-    for (size_t i = 0; i < paths.size(); ++i) {
-      LL_ASSIGN_OR_RETURN(std::string hash, sha256_file(paths[i]));
-      if (workers_[i].cached_shards.count(hash) == 0) LL_RETURN_IF_ERROR(send_shard(i, paths[i], hash));
-      shard_hashes.push_back(hash);
+    const std::string dir = options.shard_dir.empty() ? (std::filesystem::temp_directory_path() /
+                                                         fmt::format("lingualinked-shards-{}", session_)).string()
+                                                      : options.shard_dir;
+    LL_ASSIGN_OR_RETURN(auto paths, graph::write_shards(model, g, partition, dir));
+    Status sent;
+    for (size_t i = 0; i < paths.size() && sent.ok(); ++i) {
+      auto hash = sha256_file(paths[i]);
+      sent = hash.ok() ? Status::Ok() : hash.status();
+      if (sent.ok() && workers_[i].cached_shards.count(hash.value()) == 0) sent = send_shard(i, paths[i], hash.value());
+      if (sent.ok()) shard_hashes.push_back(hash.value());
     }
+    // The workers keep them in their caches; these copies were only the source.
+    std::error_code ec;
+    for (const std::string& path : paths) std::filesystem::remove(path, ec);
+    LL_RETURN_IF_ERROR(sent);
   }
+  // From the last worker back to the first: a worker allows its upstream peer's key while it
+  // loads, so that peer's connection to it, made when the peer loads, is never refused.
   const std::string absolute = std::filesystem::absolute(model_path).string();
-  std::vector<size_t> all;
-  for (size_t i = 0; i < clients_.size(); ++i) {
+  for (size_t i = clients_.size(); i-- > 0;) {
     wire::Envelope e;
     e.set_request_id(next_request_++);
     wire::LoadSegment* l = e.mutable_load_segment();
@@ -257,14 +267,14 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     }
     if (i > 0 && !options_.insecure) l->add_allow_keys(workers_[i - 1].address.public_key);
     LL_RETURN_IF_ERROR(clients_[i]->send(e));
-    all.push_back(i);
+    LL_RETURN_IF_ERROR(await_replies({i}, milliseconds(120000), "load", [&](size_t, net::Message& m) {
+      if (!m.envelope.has_load_reply() || m.envelope.load_reply().session() != session_) {
+        return Status::Errorf("{} answered the segment assignment with something else", describe(i));
+      }
+      return Status::Ok();
+    }));
   }
-  return await_replies(all, milliseconds(120000), "load", [&](size_t i, net::Message& m) {
-    if (!m.envelope.has_load_reply() || m.envelope.load_reply().session() != session_) {
-      return Status::Errorf("{} answered the segment assignment with something else", describe(i));
-    }
-    return Status::Ok();
-  });
+  return Status::Ok();
 }
 
 std::vector<Generation> Head::generate(const std::vector<Request>& requests,

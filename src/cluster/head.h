@@ -51,8 +51,9 @@ struct WorkerInfo {
 
 struct SegmentLoadOptions {
   int64_t n_ctx = 2048;
-  // Stream each segment as a shard (written with graph::write_shards into `shard_dir`) into
-  // the workers' caches instead of letting them open the model path themselves.
+  // Stream each segment as a shard into the workers' caches instead of letting them open the
+  // model path themselves. The shards are written (graph::write_shards) to `shard_dir`
+  // (default: a temporary directory) and removed once sent.
   bool send_shards = false;
   std::string shard_dir;
 };

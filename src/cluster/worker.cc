@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -380,6 +379,12 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     }
     return Status::Errorf("sequence {}: {}", seq, st.message());
   }
+  int32_t token = -1;
+  if (ex.has_head()) {
+    text::Sampler& sampler = *seq_it->second.sampler;
+    for (int32_t t : step.tokens()) sampler.accept(t);
+    token = sampler.sample(s.logits.data());
+  }
   const auto t1 = Clock::now();
   wire::StageTiming timing;
   timing.set_stage(static_cast<uint32_t>(step.timings_size()));
@@ -388,15 +393,13 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   timing.set_send_us(s.last_send_us);
 
   if (ex.has_head()) {
-    text::Sampler& sampler = *seq_it->second.sampler;
-    for (int32_t t : step.tokens()) sampler.accept(t);
     // TokenResult { session, sequence, token, timings[] } -> head
     wire::Envelope e;
     e.set_request_id(envelope.request_id());
     wire::TokenResult* r = e.mutable_token();
     r->set_session(s.id);
     r->set_sequence(seq);
-    r->set_token(sampler.sample(s.logits.data()));
+    r->set_token(token);
     *r->mutable_timings() = step.timings();
     *r->add_timings() = timing;
     send(s.head_peer, e);
@@ -410,6 +413,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     Status sent = s.next->send(envelope, std::move(out));
     if (!sent.ok()) return Status::Errorf("sequence {}: cannot reach the next worker: {}", seq, sent.message());
   }
+  // Known only after the hand-off, so it travels with the session's next step.
   s.last_send_us = micros(Clock::now() - t1);
   if (step.end_sequence()) {
     ex.free_sequence(seq);

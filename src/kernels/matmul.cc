@@ -58,8 +58,11 @@ uint8_t* scratch(int64_t bytes) {
   return buffer.get();
 }
 
-// Row ranges start at multiples of this, so that every thread runs whole row tiles.
+// Chunks of rows start at multiples of this, so that every thread runs whole row tiles.
 constexpr int64_t kRowAlign = 8;
+// Chunks per thread: enough that a thread slowed down by a busy or slower core costs at most
+// a small fraction of the work.
+constexpr int64_t kChunksPerThread = 8;
 // Below this many weight bytes x tokens, waking the other threads costs more than it saves.
 constexpr int64_t kMinParallelBytes = 64 * 1024;
 
@@ -76,7 +79,8 @@ void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, 
   const int nth = pool ? pool->size() : 1;
   if (nth == 1 || rows < 2 * kRowAlign || job.row_bytes * rows * n < kMinParallelBytes) {
     detail::quantize_acts(job, 0, n);
-    detail::matmul_rows(job, 0, rows);
+    detail::RowDispenser all(rows, rows);
+    detail::matmul_rows(job, all);
     return;
   }
   if (be != 0) {
@@ -86,12 +90,9 @@ void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, 
       pool->parallel_for(n, [&](int64_t t0, int64_t t1) { detail::quantize_acts(job, t0, t1); });
     }
   }
-  pool->run([&](int ith, int nth_run) {
-    const int64_t tiles = (rows + kRowAlign - 1) / kRowAlign;
-    const int64_t r0 = std::min(rows, tiles * ith / nth_run * kRowAlign);
-    const int64_t r1 = std::min(rows, tiles * (ith + 1) / nth_run * kRowAlign);
-    if (r0 < r1) detail::matmul_rows(job, r0, r1);
-  });
+  const int64_t per_chunk = (rows + nth * kChunksPerThread - 1) / (nth * kChunksPerThread);
+  detail::RowDispenser chunks(rows, (per_chunk + kRowAlign - 1) / kRowAlign * kRowAlign);
+  pool->run([&](int, int) { detail::matmul_rows(job, chunks); });
 }
 
 }  // namespace ll::kernels

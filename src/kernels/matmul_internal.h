@@ -2,6 +2,8 @@
 // Shared between matmul.cc (driver), matmul_simd.cc (Highway kernels) and
 // matmul_reference.cc (scalar twins). Not part of the public kernel API; tests use it to
 // compare the SIMD activation quantizers with their twins.
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -45,12 +47,33 @@ struct MatmulJob {
   QuantizedActs acts; // filled for quantized weight types
 };
 
+// Hands out chunks of weight rows to threads as they ask, so that a thread that runs slower
+// (a little core, or one sharing its core with another process) simply takes fewer chunks
+// instead of holding up the others.
+class RowDispenser {
+ public:
+  RowDispenser(int64_t rows, int64_t chunk) : rows_(rows), chunk_(chunk) {}
+  bool next(int64_t* r0, int64_t* r1) {
+    const int64_t begin = next_.fetch_add(1, std::memory_order_relaxed) * chunk_;
+    if (begin >= rows_) return false;
+    *r0 = begin;
+    *r1 = std::min(rows_, begin + chunk_);
+    return true;
+  }
+
+ private:
+  std::atomic<int64_t> next_{0};
+  int64_t rows_;
+  int64_t chunk_;
+};
+
 // Dispatched (best SIMD target) and scalar versions of the two phases of a matmul.
 // Quantizes activation rows [t0, t1) of job.x into job.acts.
 void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1);
 void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1);
-// Computes y for weight rows [r0, r1) and all n tokens (acts already quantized).
-void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1);
+// Computes y for all n tokens and the weight rows of every chunk taken from `rows`
+// (acts already quantized).
+void matmul_rows(const MatmulJob& job, RowDispenser& rows);
 void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1);
 
 // Bytes of the activation scratch buffer for n tokens of `cols` and weight type t, and the

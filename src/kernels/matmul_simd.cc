@@ -212,7 +212,7 @@ HWY_INLINE void ForEachTileT(Tile& tile, int64_t r, int64_t t, int64_t tn) {
 }
 
 template <int R, int T, class Tile>
-void ForEachTile(const MatmulJob& job, int64_t r0, int64_t r1, Tile&& tile) {
+void ForEachTile(const MatmulJob& job, int64_t r0, int64_t r1, Tile& tile) {
   constexpr int64_t kL2Budget = 96 * 1024;
   int64_t row_block = std::max<int64_t>(R, kL2Budget / std::max<int64_t>(1, job.row_bytes) / R * R);
   if (job.n <= T) row_block = r1 - r0;
@@ -225,6 +225,13 @@ void ForEachTile(const MatmulJob& job, int64_t r0, int64_t r1, Tile&& tile) {
       for (; r < re; ++r) ForEachTileT<1, T>(tile, r, t, tn);
     }
   }
+}
+
+// ForEachTile over every chunk of rows this thread takes from the dispenser.
+template <int R, int T, class Tile>
+void ForEachChunk(const MatmulJob& job, RowDispenser& rows, Tile&& tile) {
+  int64_t r0, r1;
+  while (rows.next(&r0, &r1)) ForEachTile<R, T>(job, r0, r1, tile);
 }
 
 // ---------------------------------------------------------------- float weights
@@ -782,38 +789,38 @@ struct PortableTile {
 
 #endif  // LL_X86_AVX2
 
-void MatmulRows(const MatmulJob& job, int64_t r0, int64_t r1) {
+void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
   switch (job.type) {
     case DType::F32:
-      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::F32>{job});
+      return ForEachChunk<4, 2>(job, rows, FloatTile<DType::F32>{job});
     case DType::F16:
-      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::F16>{job});
+      return ForEachChunk<4, 2>(job, rows, FloatTile<DType::F16>{job});
     case DType::BF16:
-      return ForEachTile<4, 2>(job, r0, r1, FloatTile<DType::BF16>{job});
+      return ForEachChunk<4, 2>(job, rows, FloatTile<DType::BF16>{job});
 #if LL_X86_AVX2
     case DType::Q4_0: {
       const PairedAct* acts = PairActs(job.acts, job.n);
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, Q4_0QuadTile{job, acts});
-      return ForEachTile<4, 4>(job, r0, r1, Q4_0QuadTile{job, acts});
+      if (job.n == 1) return ForEachChunk<4, 1>(job, rows, Q4_0QuadTile{job, acts});
+      return ForEachChunk<4, 4>(job, rows, Q4_0QuadTile{job, acts});
     }
     case DType::Q8_0: {
       const PairedAct* acts = PairActs(job.acts, job.n);
-      if (job.n == 1) return ForEachTile<4, 1>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
-      return ForEachTile<1, 6>(job, r0, r1, PairTile<Q8_0Pair>{job, acts});
+      if (job.n == 1) return ForEachChunk<4, 1>(job, rows, PairTile<Q8_0Pair>{job, acts});
+      return ForEachChunk<1, 6>(job, rows, PairTile<Q8_0Pair>{job, acts});
     }
     case DType::Q4_K:
-      return ForEachTile<1, 4>(job, r0, r1, Q4_KTile{job});
+      return ForEachChunk<1, 4>(job, rows, Q4_KTile{job});
     case DType::Q6_K:
-      return ForEachTile<1, 4>(job, r0, r1, Q6_KTile{job});
+      return ForEachChunk<1, 4>(job, rows, Q6_KTile{job});
 #else
     case DType::Q4_0:
-      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q4_0>{job});
+      return ForEachChunk<1, 1>(job, rows, PortableTile<DType::Q4_0>{job});
     case DType::Q8_0:
-      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q8_0>{job});
+      return ForEachChunk<1, 1>(job, rows, PortableTile<DType::Q8_0>{job});
     case DType::Q4_K:
-      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q4_K>{job});
+      return ForEachChunk<1, 1>(job, rows, PortableTile<DType::Q4_K>{job});
     case DType::Q6_K:
-      return ForEachTile<1, 1>(job, r0, r1, PortableTile<DType::Q6_K>{job});
+      return ForEachChunk<1, 1>(job, rows, PortableTile<DType::Q6_K>{job});
 #endif
     default:
       return;
@@ -838,7 +845,7 @@ void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1) {
   HWY_DYNAMIC_DISPATCH(QuantizeActs)(job, t0, t1);
 }
 
-void matmul_rows(const MatmulJob& job, int64_t r0, int64_t r1) { HWY_DYNAMIC_DISPATCH(MatmulRows)(job, r0, r1); }
+void matmul_rows(const MatmulJob& job, RowDispenser& rows) { HWY_DYNAMIC_DISPATCH(MatmulRows)(job, rows); }
 
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 

@@ -1,0 +1,386 @@
+// The cluster end to end: `lingualinked worker` processes on loopback TCP, driven by a head in
+// this process (or by `lingualinked run --workers`), against the single-device references.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "cluster/head.h"
+#include "cluster/local_cluster.h"
+#include "cluster/pipeline.h"
+#include "core/thread_pool.h"
+#include "exec/generate.h"
+#include "model/model.h"
+#include "model/synth.h"
+#include "net/transport.h"
+#include "test_data.h"
+
+namespace ll {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using cluster::LocalCluster;
+
+const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
+
+std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false) {
+  cluster::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  for (size_t i = 0; i < n; ++i) o.devices.push_back({"w" + std::to_string(i + 1)});
+  o.insecure = insecure;
+  auto c = LocalCluster::start(o);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+std::unique_ptr<model::Model> load(const std::string& path) {
+  auto m = model::Model::load(path);
+  EXPECT_TRUE(m.ok()) << m.error();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+cluster::Pipeline start(LocalCluster& workers, const model::Model& m, const std::string& path,
+                        const std::string& cuts = "", bool insecure = false) {
+  cluster::PipelineOptions p;
+  p.head.workers = workers.addresses();
+  p.head.keys = workers.head_keys();
+  p.head.insecure = insecure;
+  p.cuts = cuts;
+  p.load.n_ctx = 512;
+  auto r = cluster::start_pipeline(path, m, std::move(p));
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? std::move(r).value() : cluster::Pipeline{};
+}
+
+cluster::Request greedy(std::string prompt, int64_t n) {
+  cluster::Request r;
+  r.prompt = std::move(prompt);
+  r.n_predict = n;
+  r.sampling.temp = 0;
+  return r;
+}
+
+std::string run_command(const std::string& command) {
+  std::FILE* p = popen(command.c_str(), "r");
+  EXPECT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(pclose(p), 0) << command;
+  return out;
+}
+
+bool alive(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) == 0; }
+
+TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  const std::string key_path = test::temp_path("head.key");
+  ASSERT_TRUE(net::save_keypair(key_path, workers->head_keys()).ok());
+  std::string endpoints, keys;
+  for (const auto& w : workers->addresses()) {
+    endpoints += (endpoints.empty() ? "" : ",") + w.endpoint.substr(6);  // HOST:PORT
+    keys += (keys.empty() ? "" : ",") + w.public_key;
+  }
+  const std::string out = run_command(fmt::format("'{}' run -m '{}' --temp 0 -n 200 --workers {} --worker-keys '{}' "
+                                                  "--key '{}' 2>/dev/null",
+                                                  LL_CLI_PATH, kStories, endpoints, keys, key_path));
+  EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
+}
+
+TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
+  const std::string cache = test::temp_path("xdg-cache");
+  setenv("XDG_CACHE_HOME", cache.c_str(), 1);  // the workers inherit it
+  auto workers = start_workers(2);
+  unsetenv("XDG_CACHE_HOME");
+  ASSERT_TRUE(workers);
+  auto m = load(kStories);
+  ASSERT_TRUE(m);
+  std::map<std::string, std::filesystem::file_time_type> written;
+  for (int round = 0; round < 2; ++round) {  // the second round finds the shards cached
+    cluster::PipelineOptions p;
+    p.head.workers = workers->addresses();
+    p.head.keys = workers->head_keys();
+    p.load.n_ctx = 512;
+    p.load.send_shards = true;
+    p.load.shard_dir = test::temp_path("shards-out");
+    auto pipeline = cluster::start_pipeline(kStories, *m, std::move(p));
+    ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+    auto gens = pipeline->head->generate({greedy("", 200)}, [](size_t, const std::string&) {});
+    ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+    EXPECT_EQ(gens[0].text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+    // One shard per worker (they share this cache directory), written once.
+    std::map<std::string, std::filesystem::file_time_type> now;
+    for (const auto& e : std::filesystem::directory_iterator(cache + "/lingualinked")) {
+      now[e.path().filename().string()] = e.last_write_time();
+    }
+    EXPECT_EQ(now.size(), 2u);
+    if (round == 1) EXPECT_EQ(now, written);
+    written = now;
+  }
+}
+
+std::string synthetic_model() {
+  const std::string path = test::temp_path("test-4l-q4_0.gguf");
+  if (!std::filesystem::exists(path)) {
+    model::SynthOptions o{.preset = "test-4l", .type = "q4_0",
+                          .vocab_path = test::shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")};
+    ThreadPool pool(2);
+    Status s = model::write_synthetic_model(o, path, pool);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return path;
+}
+
+TEST(ClusterE2E, SyntheticModelCutInsideAndBetweenLayersEqualsOneDevice) {
+  const std::string path = synthetic_model();
+  auto m = load(path);
+  ASSERT_TRUE(m);
+  exec::SegmentExecutor whole(*m, model::all_units(m->hparams()), {.n_ctx = 512, .n_threads = 1});
+  auto tok = text::Tokenizer::create(m->vocab());
+  ASSERT_TRUE(tok.ok());
+  exec::GenerateOptions g;
+  g.prompt = "The quick brown fox";
+  g.n_predict = 40;
+  g.sampling.temp = 0;
+  auto expected = exec::generate(whole, tok.value(), g, [](const std::string&) {});
+  ASSERT_TRUE(expected.ok()) << expected.error();
+
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  // attn[1]: between layers 0 and 1; ffn[2]: inside layer 2. Then inside layer 0 and between 2 and 3.
+  for (const char* cuts : {"attn[1],ffn[2]", "ffn[0],attn[3]"}) {
+    auto p = start(*workers, *m, path, cuts);
+    ASSERT_TRUE(p.head);
+    auto gens = p.head->generate({greedy(g.prompt, g.n_predict)}, [](size_t, const std::string&) {});
+    ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+    EXPECT_EQ(gens[0].prompt_tokens, expected->prompt_tokens) << cuts;
+    EXPECT_EQ(gens[0].tokens, expected->tokens) << cuts;
+  }
+}
+
+TEST(ClusterE2E, HeadWithoutAllowedKeyIsRefused) {
+  auto workers = start_workers(1);
+  ASSERT_TRUE(workers);
+  cluster::HeadOptions o;
+  o.workers = workers->addresses();
+  o.keys = net::generate_keypair();  // not in the worker's allow-list
+  const auto t0 = Clock::now();
+  auto head = cluster::Head::connect(o);
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_FALSE(head.ok());
+  EXPECT_NE(head.error().find(workers->addresses()[0].endpoint), std::string::npos) << head.error();
+  EXPECT_NE(head.error().find("refused"), std::string::npos) << head.error();
+  EXPECT_LT(seconds, 10.0);
+  EXPECT_TRUE(alive(workers->pid(0)));
+}
+
+// Sends raw multipart messages to an insecure worker, as a broken or hostile peer would.
+class RawPeer {
+ public:
+  explicit RawPeer(const std::string& endpoint) : socket_(net::context(), zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::rcvtimeo, 3000);
+    socket_.connect(endpoint);
+  }
+  void send(std::vector<zmq::message_t> parts) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      socket_.send(parts[i], i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  void send(const wire::Envelope& e, std::vector<zmq::message_t> frames = {}) { send(net::encode(e, std::move(frames))); }
+  // The next envelope, or nullopt after 3 s.
+  std::optional<wire::Envelope> receive() {
+    std::vector<zmq::message_t> parts;
+    do {
+      if (!socket_.recv(parts.emplace_back())) return std::nullopt;
+    } while (parts.back().more());
+    wire::Envelope e;
+    if (!e.ParseFromArray(parts[0].data(), static_cast<int>(parts[0].size()))) return std::nullopt;
+    return e;
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+wire::Envelope step_envelope(uint64_t session, uint64_t seq, uint32_t pos, std::vector<int32_t> tokens) {
+  wire::Envelope e;
+  e.set_request_id(7);
+  wire::Step* s = e.mutable_step();
+  s->set_session(session);
+  s->set_sequence(seq);
+  s->set_position(pos);
+  s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
+  for (int32_t t : tokens) s->add_tokens(t);
+  s->mutable_sampler()->set_temp(0);
+  return e;
+}
+
+TEST(ClusterE2E, MalformedMessagesAreRejectedAndTheWorkerStillServes) {
+  auto workers = start_workers(1, /*insecure=*/true);
+  ASSERT_TRUE(workers);
+  RawPeer peer(workers->addresses()[0].endpoint);
+
+  // Dropped by the transport: garbage, truncated, wrong version, oversized envelope, too many frames.
+  wire::Envelope hello;
+  hello.set_version(wire::PROTOCOL_VERSION);
+  hello.mutable_hello()->set_client(std::string(300, 'x'));
+  const std::string valid = hello.SerializeAsString();
+  std::vector<zmq::message_t> garbage;
+  garbage.emplace_back(std::string("\xff\xff\xff\xff not protobuf"));
+  peer.send(std::move(garbage));
+  std::vector<zmq::message_t> truncated;
+  truncated.emplace_back(valid.substr(0, valid.size() / 2));
+  peer.send(std::move(truncated));
+  wire::Envelope wrong_version = hello;
+  wrong_version.set_version(99);
+  std::vector<zmq::message_t> versioned;
+  versioned.emplace_back(wrong_version.SerializeAsString());
+  peer.send(std::move(versioned));
+  wire::Envelope huge = hello;
+  huge.mutable_hello()->set_client(std::string(2 << 20, 'x'));
+  peer.send(huge);
+  std::vector<zmq::message_t> many;
+  for (int i = 0; i < 8; ++i) many.emplace_back(16);
+  peer.send(hello, std::move(many));
+
+  // Answered with errors: steps that do not fit what was loaded.
+  wire::Envelope load;
+  load.set_request_id(1);
+  wire::LoadSegment* l = load.mutable_load_segment();
+  l->set_session(42);
+  l->set_model_path(kStories);
+  l->set_unit_begin(0);
+  l->set_unit_end(12);
+  l->set_n_ctx(64);
+  peer.send(load);
+  auto reply = peer.receive();
+  ASSERT_TRUE(reply && reply->has_load_reply()) << (reply ? reply->DebugString() : "no reply");
+
+  struct Bad {
+    const char* what;
+    wire::Envelope e;
+    std::vector<zmq::message_t> frames;
+  };
+  std::vector<Bad> bad;
+  bad.push_back({"unknown session", step_envelope(43, 1, 0, {1}), {}});
+  bad.push_back({"token outside vocab", step_envelope(42, 1, 0, {1, 100000}), {}});
+  bad.push_back({"negative token", step_envelope(42, 1, 0, {-5}), {}});
+  bad.push_back({"position past the end", step_envelope(42, 2, 5, {1}), {}});
+  bad.push_back({"beyond the context", step_envelope(42, 3, 0, std::vector<int32_t>(65, 1)), {}});
+  wire::Envelope count_mismatch = step_envelope(42, 4, 0, {1, 2});
+  count_mismatch.mutable_step()->set_n_tokens(5);
+  bad.push_back({"token count mismatch", count_mismatch, {}});
+  wire::Envelope hidden_to_first = step_envelope(42, 5, 0, {1});
+  hidden_to_first.mutable_step()->set_hidden_bytes(256);
+  std::vector<zmq::message_t> frame;
+  frame.emplace_back(256);
+  bad.push_back({"hidden state to the first segment", hidden_to_first, std::move(frame)});
+  wire::Envelope shard;
+  shard.mutable_shard_data()->set_shard_hash("../../etc/passwd");
+  shard.mutable_shard_data()->set_total_bytes(4);
+  shard.mutable_shard_data()->set_chunk_bytes(4);
+  std::vector<zmq::message_t> chunk;
+  chunk.emplace_back(4);
+  bad.push_back({"shard name that is not a hash", shard, std::move(chunk)});
+  for (Bad& b : bad) {
+    peer.send(b.e, std::move(b.frames));
+    auto r = peer.receive();
+    ASSERT_TRUE(r) << b.what << ": no reply";
+    EXPECT_TRUE(r->has_error()) << b.what << ": " << r->DebugString();
+  }
+  ASSERT_TRUE(alive(workers->pid(0)));
+
+  // A correct step still gives the reference's first token ("Once" follows BOS).
+  peer.send(step_envelope(42, 9, 0, {1}));
+  auto token = peer.receive();
+  ASSERT_TRUE(token && token->has_token()) << (token ? token->DebugString() : "no reply");
+  EXPECT_EQ(token->token().token(), 403);
+  EXPECT_EQ(token->token().timings_size(), 1);
+}
+
+// Generates until on_token has been called `after` times, then lets it act on the workers.
+struct Interrupted {
+  cluster::Generation result;
+  double seconds_after_action = 0;
+};
+
+Interrupted generate_and(LocalCluster& workers, const std::function<void()>& action, int after = 20) {
+  auto m = load(kStories);
+  auto p = start(workers, *m, kStories);
+  Interrupted out;
+  if (!p.head) return out;
+  int pieces = 0;
+  Clock::time_point acted;
+  auto gens = p.head->generate({greedy("", 480)}, [&](size_t, const std::string&) {
+    if (++pieces == after) {
+      action();
+      acted = Clock::now();
+    }
+  });
+  out.result = std::move(gens[0]);
+  out.seconds_after_action = std::chrono::duration<double>(Clock::now() - acted).count();
+  return out;
+}
+
+TEST(ClusterE2E, KilledWorkerEndsTheGenerationWithAnError) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto r = generate_and(*workers, [&] { kill(workers->pid(1), SIGKILL); });
+  ASSERT_FALSE(r.result.status.ok());
+  EXPECT_LT(r.seconds_after_action, 10.0);
+  EXPECT_NE(r.result.status.message().find(workers->addresses()[1].endpoint), std::string::npos)
+      << r.result.status.message();
+  EXPECT_GE(r.result.tokens.size(), 20u);
+}
+
+TEST(ClusterE2E, StoppedWorkerEndsTheGenerationWithAnError) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto r = generate_and(*workers, [&] { kill(workers->pid(2), SIGSTOP); });
+  ASSERT_FALSE(r.result.status.ok());
+  EXPECT_LT(r.seconds_after_action, 10.0);
+  EXPECT_NE(r.result.status.message().find(workers->addresses()[2].endpoint), std::string::npos)
+      << r.result.status.message();
+  kill(workers->pid(2), SIGCONT);
+}
+
+TEST(ClusterE2E, ConcurrentSequencesEqualSequentialRuns) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = load(kStories);
+  auto p = start(*workers, *m, kStories);
+  ASSERT_TRUE(p.head);
+  std::vector<cluster::Request> requests;
+  const char* prompts[] = {"Once upon a time", "The little dog", "Lily and Ben"};
+  for (int i = 0; i < 3; ++i) {
+    cluster::Request r;
+    r.prompt = prompts[i];
+    r.n_predict = 120;
+    r.sampling = {.temp = 0.9f, .top_k = 40, .top_p = 0.9f, .min_p = 0.05f, .repeat_penalty = 1.1f,
+                  .seed = static_cast<uint64_t>(100 + i)};
+    requests.push_back(r);
+  }
+  std::vector<std::string> streamed(3);
+  auto together = p.head->generate(requests, [&](size_t i, const std::string& s) { streamed[i] += s; });
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(together[i].status.ok()) << together[i].status.message();
+    auto alone = p.head->generate({requests[i]}, [](size_t, const std::string&) {});
+    ASSERT_TRUE(alone[0].status.ok()) << alone[0].status.message();
+    EXPECT_EQ(together[i].text, alone[0].text) << "sequence " << i;
+    EXPECT_EQ(streamed[i], together[i].text);
+    EXPECT_FALSE(together[i].text.empty());
+  }
+}
+
+}  // namespace
+}  // namespace ll
