@@ -33,7 +33,7 @@ const std::string kStories = test::shared_data("models/stories260K/stories260K.g
 std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false) {
   cluster::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
-  for (size_t i = 0; i < n; ++i) o.devices.push_back({"w" + std::to_string(i + 1)});
+  for (size_t i = 0; i < n; ++i) o.devices.push_back({fmt::format("w{}", i + 1)});
   o.insecure = insecure;
   auto c = LocalCluster::start(o);
   EXPECT_TRUE(c.ok()) << c.error();
@@ -123,7 +123,9 @@ TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
       now[e.path().filename().string()] = e.last_write_time();
     }
     EXPECT_EQ(now.size(), 2u);
-    if (round == 1) EXPECT_EQ(now, written);
+    if (round == 1) {
+      EXPECT_EQ(now, written);
+    }
     written = now;
   }
 }

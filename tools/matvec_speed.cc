@@ -127,16 +127,23 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Arguments: optional type names (default: all), "full" for more shapes, "rounds=N" for
-  // more samples (on a busy machine the best ones come from its quiet moments).
+  // Arguments: optional type names (default: all), "full" for more shapes, "decode" for n = 1
+  // only, "threads=N" for one thread count, "rounds=N" for more samples (on a busy machine
+  // the best ones come from its quiet moments).
   bool full = false;
+  bool decode_only = false;
   int rounds = 40;
+  std::vector<int> thread_counts = {1, 2};
   std::vector<ll::DType> types;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "full") == 0) {
       full = true;
     } else if (std::strncmp(argv[i], "rounds=", 7) == 0) {
       rounds = std::atoi(argv[i] + 7);
+    } else if (std::strncmp(argv[i], "threads=", 8) == 0) {
+      thread_counts = {std::atoi(argv[i] + 8)};
+    } else if (std::strcmp(argv[i], "decode") == 0) {
+      decode_only = true;
     } else if (auto t = ll::dtype_from_name(argv[i])) {
       types.push_back(*t);
     }
@@ -145,7 +152,7 @@ int main(int argc, char** argv) {
   std::printf("SIMD target: %s\n", ll::kernels::simd_target_name());
   Bandwidth bw;
   const Shape shapes[] = {{5632, 2048}, {32000, 2048}, {2048, 5632}};
-  for (int threads : {1, 2}) {
+  for (int threads : thread_counts) {
     ll::ThreadPool pool(threads);
     for (ll::DType t : types) {
       for (const Shape& s : shapes) {
@@ -153,7 +160,7 @@ int main(int argc, char** argv) {
         if (!full) break;
       }
       if (full) bench(t, shapes[0], 1, pool, bw, true, rounds);
-      bench(t, shapes[0], 64, pool, bw, false, rounds);
+      if (!decode_only) bench(t, shapes[0], 64, pool, bw, false, rounds);
     }
   }
 }

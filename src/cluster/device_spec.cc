@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
 namespace ll::cluster {
 namespace {
 
@@ -53,7 +55,7 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     const int n = std::atoi(text.c_str());
     if (n < 1 || n > 64) return Status::Errorf("--devices {}: between 1 and 64 devices", text);
-    for (int i = 0; i < n; ++i) out.push_back({"dev" + std::to_string(i + 1)});
+    for (int i = 0; i < n; ++i) out.push_back({fmt::format("dev{}", i + 1)});
     return out;
   }
   std::set<std::string> names;

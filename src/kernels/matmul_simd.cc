@@ -23,6 +23,7 @@
 #include "hwy/cache_control.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -234,6 +235,15 @@ void ForEachChunk(const MatmulJob& job, RowDispenser& rows, Tile&& tile) {
   while (rows.next(&r0, &r1)) ForEachTile<R, T>(job, r0, r1, tile);
 }
 
+// A tile reads its R rows side by side, which the hardware prefetcher follows poorly (R short
+// streams). The next tile's rows are contiguous right after these, so each step of a tile
+// prefetches the matching slice of them, sweeping the next tile linearly: step p of a tile
+// whose rows hold `bytes_per_step` bytes per step covers [p, p + 1) * bytes_per_step.
+HWY_INLINE void PrefetchNextTile(const uint8_t* next_tile, int64_t bytes_per_step, int64_t p) {
+  const uint8_t* start = next_tile + p * bytes_per_step;
+  for (int64_t offset = 0; offset < bytes_per_step; offset += 64) hwy::Prefetch(start + offset);
+}
+
 // ---------------------------------------------------------------- float weights
 
 template <DType kType>
@@ -278,8 +288,10 @@ struct FloatTile {
     hn::Vec<DF> acc[R][T];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+    const uint8_t* next_tile = w[0] + R * job.row_bytes;
     int64_t k = 0;
     for (; k + N <= job.cols; k += N) {
+      PrefetchNextTile(next_tile, R * N * kElemBytes, k / N);
       hn::Vec<DF> wv[R];
       for (int r = 0; r < R; ++r) wv[r] = LoadWeightsF32<kType>(w[r] + k * kElemBytes);
       for (int t = 0; t < T; ++t) {
@@ -446,13 +458,11 @@ struct Q4_0QuadTile {
     const PairedAct* x = acts + t0 * pairs;
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    // The rows of the next tile follow these in memory; fetching them now keeps 4 short
-    // interleaved streams from stalling on the hardware prefetcher's warm-up.
-    const int64_t ahead = 4 * job.row_bytes;
+    const uint8_t* next_tile = w[0] + 4 * job.row_bytes;
     __m256i lo[4], hi[4];
     __m256 dw;
     for (int64_t p = 0; p < nb / 2; ++p) {
-      for (int r = 0; r < 4; ++r) hwy::Prefetch(w[r] + ahead + 2 * p * sizeof(BlockQ4_0));
+      PrefetchNextTile(next_tile, 4 * 2 * sizeof(BlockQ4_0), p);
       LoadWeights<true>(w, 2 * p * sizeof(BlockQ4_0), lo, hi, &dw);
       for (int t = 0; t < T; ++t) acc[t] = Dot(lo, hi, dw, x[t * pairs + p], acc[t]);
     }
@@ -505,17 +515,11 @@ struct PairTile {
     __m256 acc[T][R];
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r) acc[t][r] = _mm256_setzero_ps();
-    // The rows of the next tile follow these R rows in memory; fetching them now keeps R
-    // short interleaved streams from stalling on the hardware prefetcher's warm-up.
-    const int64_t ahead = R * job.row_bytes;
+    const uint8_t* next_tile = w[0] + R * job.row_bytes;
     for (int64_t p = 0; p < nb / 2; ++p) {
+      PrefetchNextTile(next_tile, R * 2 * Kernel::kBlockBytes, p);
       typename Kernel::Weights wp[R];
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* blk = w[r] + 2 * p * Kernel::kBlockBytes;
-        hwy::Prefetch(blk + ahead);
-        if constexpr (Kernel::kBlockBytes > 32) hwy::Prefetch(blk + ahead + 64);
-        wp[r] = Kernel::template Load<true>(blk);
-      }
+      for (int r = 0; r < R; ++r) wp[r] = Kernel::template Load<true>(w[r] + 2 * p * Kernel::kBlockBytes);
       for (int t = 0; t < T; ++t)
         for (int r = 0; r < R; ++r) acc[t][r] = Kernel::Dot(wp[r], x[t * pairs + p], acc[t][r]);
     }
@@ -545,11 +549,30 @@ HWY_INLINE void DecodeQ4KScales(const uint8_t* s, uint64_t* scales, uint64_t* mi
   *mins = (b & 0x3f3f3f3f) | (static_cast<uint64_t>(mn_hi) << 32);
 }
 
+// Sums of x over each 32-element sub-block of every Q8_K block, [n][blocks][8] (per thread),
+// for the mins term of Q4_K.
+const int16_t* SubBlockSums(const QuantizedActs& a, int64_t n) {
+  thread_local hwy::AlignedFreeUniquePtr<int16_t[]> buffer;
+  thread_local int64_t capacity = 0;
+  if (n * a.blocks * 8 > capacity) {
+    buffer = hwy::AllocateAligned<int16_t>(static_cast<size_t>(n * a.blocks * 8));
+    capacity = n * a.blocks * 8;
+  }
+  for (int64_t i = 0; i < n * a.blocks; ++i) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 16 * i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsums + 16 * i + 8));
+    _mm_store_si128(reinterpret_cast<__m128i*>(buffer.get() + 8 * i), _mm_hadd_epi16(lo, hi));
+  }
+  return buffer.get();
+}
+
 // Q4_K weights x Q8_K activations, one row x T tokens: per 64-element chunk the low and high
 // nibbles are two sub-blocks; maddubs then vpmaddwd by the sub-block scale accumulates
-// scale * dot in int32. The mins term uses the activation block sums.
+// scale * dot in int32. Per block, the scaled dot (folded to 4 lanes) and the mins term
+// (4 lanes) share one conversion and one multiply-add with [d x 4 | -dmin x 4] * d_x.
 struct Q4_KTile {
   const MatmulJob& job;
+  const int16_t* subsums;
   template <int R, int T>
   HWY_INLINE void operator()(int64_t r0, int64_t t0) const {
     static_assert(R == 1);
@@ -559,10 +582,14 @@ struct Q4_KTile {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ4_K);
-      for (int line = 0; line < 3; ++line) hwy::Prefetch(blk + job.row_bytes + 64 * line);  // next row
-      const float d = F16ToF32(blk), dmin = F16ToF32(blk + 2);
+      PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
+      // d and dmin are adjacent halves: [d, dmin] -> [d x 4 | -dmin x 4].
+      const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
+      const __m256 dmv =
+          _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
       uint64_t sc8, mn8;
       DecodeQ4KScales(blk + 4, &sc8, &mn8);
       const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
@@ -586,15 +613,12 @@ struct Q4_KTile {
         }
       }
       for (int t = 0; t < T; ++t) {
-        const int16_t* bs = a.bsums + ((t0 + t) * nb + b) * 16;
-        const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bs));
-        const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bs + 8));
-        // Sums of each 32-element sub-block, times its min.
-        const __m128i imin = _mm_madd_epi16(_mm_hadd_epi16(bs_lo, bs_hi), mn);
-        const float dx = a.d[(t0 + t) * nb + b];
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_zextsi128_si256(imin)), _mm256_set1_ps(-(dmin * dx)),
-                                 acc[t]);
+        const int64_t tb = (t0 + t) * nb + b;
+        const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
+        const __m128i imin = _mm_madd_epi16(sums, mn);  // sum of min_j * sum(x in sub-block j)
+        const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(isum[t]), _mm256_extracti128_si256(isum[t], 1));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(i4), imin, 1);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(dmv, _mm256_broadcast_ss(a.d + tb)), acc[t]);
       }
     }
     for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
@@ -619,7 +643,7 @@ struct Q6_KTile {
     const __m256i m2_4 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ6_K);
-      for (int line = 0; line < 4; ++line) hwy::Prefetch(blk + job.row_bytes + 64 * line);  // next row
+      PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ6_K), b);
       const uint8_t* ql = blk;
       const uint8_t* qh = blk + 128;
       const uint8_t* scales = blk + 192;
@@ -809,7 +833,7 @@ void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
       return ForEachChunk<1, 6>(job, rows, PairTile<Q8_0Pair>{job, acts});
     }
     case DType::Q4_K:
-      return ForEachChunk<1, 4>(job, rows, Q4_KTile{job});
+      return ForEachChunk<1, 4>(job, rows, Q4_KTile{job, SubBlockSums(job.acts, job.n)});
     case DType::Q6_K:
       return ForEachChunk<1, 4>(job, rows, Q6_KTile{job});
 #else

@@ -18,15 +18,20 @@
 // order, devices that would slow things down skipped. Pinning the head: returns go to the
 // first device only.
 //
-// latency: minimise the sum of the cycle's arc costs. This relaxation is a shortest-cycle
+// latency: minimise the sum of the cycle's arc costs. The relaxation is a shortest-cycle
 // problem whose optimum is almost always integral; when it is not, CBC branches.
 // throughput: minimise T with stage(arc) <= T for every arc in use. Written with T as a
-// variable (T >= sum of a device's arc costs) the relaxation averages plans and leaves a
-// gap that takes CBC seconds to close at 8 devices x 130 units. Instead T is a parameter:
-// arcs with stage > T are fixed at 0, and the least T (a stage value) with a feasible
-// program is found by bisection, each step one warm-started solve of the latency program.
-// The solve at the optimal T also gives the plan with the lowest latency among those
-// with the smallest slowest stage.
+// variable (T >= the sum of a device's arc costs) the relaxation averages plans and leaves
+// a gap that takes CBC many seconds to close at 8 devices x 130 units. Instead T is a
+// parameter: arcs with stage > T are fixed at 0, and the least T (a stage value) with a
+// feasible program is found by bisection, each step one warm-started solve. The solve at the
+// optimal T also gives the plan with the lowest latency among those with the smallest
+// slowest stage.
+//
+// There are about D^2 N^2 / 4 arcs (240,000 for 8 x 130) but only a few hundred rows, so the
+// relaxation is solved by column generation: arcs enter the LP when their reduced cost,
+// computed from the node prices, is negative. A "no trip" column of prohibitive cost keeps
+// the LP feasible; it stays in the optimum only when no trip exists.
 #include <coin/CbcModel.hpp>
 #include <coin/CbcSolver.hpp>
 #include <coin/CoinPackedMatrix.hpp>
@@ -53,7 +58,8 @@ class Milp {
 
   // The stage times of all arcs, ascending and distinct: the candidates for the optimal T.
   std::vector<double> stage_values() const {
-    std::vector<double> v = cost_;
+    std::vector<double> v;
+    for (const Arc& a : arcs_) v.push_back(a.stage);
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     return v;
@@ -65,101 +71,174 @@ class Milp {
   // Minimises latency using only arcs with stage <= `max_stage`; on success `a` holds the plan
   // and `bottleneck` its slowest stage.
   Outcome solve(double max_stage, Assignment& a, double& bottleneck) {
-    auto T0 = std::chrono::steady_clock::now();
-    struct P { std::chrono::steady_clock::time_point t; ~P(){ fprintf(stderr, "  solve %.3f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count()); } } pp{T0};
-    for (size_t k = 0; k < cost_.size(); ++k) lp_.setColUpper(static_cast<int>(k), cost_[k] <= max_stage ? 1.0 : 0.0);
-    if (first_solve_) {
-      lp_.initialSolve();
-      first_solve_ = false;
-    } else {
-      lp_.resolve();
+    auto T0 = std::chrono::steady_clock::now(); int rounds = 0;
+    struct P { std::chrono::steady_clock::time_point t; int* r; OsiClpSolverInterface* lp; ~P(){ fprintf(stderr, "  solve %.3f s rounds %d cols %d\n", std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count(), *r, lp->getNumCols()); } } pp{T0, &rounds, &lp_};
+    for (size_t k = 0; k < arcs_.size(); ++k) {
+      if (arcs_[k].col >= 0) lp_.setColUpper(arcs_[k].col, arcs_[k].stage <= max_stage ? 1.0 : 0.0);
     }
-    if (lp_.isProvenPrimalInfeasible()) return Outcome::Infeasible;
-    if (!lp_.isProvenOptimal()) return Outcome::NoSolution;
+    do {
+      if (first_solve_) {
+        lp_.initialSolve();
+        first_solve_ = false;
+      } else {
+        lp_.resolve();
+      }
+      if (!lp_.isProvenOptimal()) return Outcome::NoSolution;
+      ++rounds;
+    } while (add_columns(max_stage));
+
     const double* x = lp_.getColSolution();
-    const bool integral = std::all_of(x, x + cost_.size(), [](double v) { return v < 1e-9 || v > 1 - 1e-9; });
-    if (integral) {
-      a.proven_optimal = true;
-      return extract(x, a, bottleneck);
+    if (x[kNoTrip] > 1e-9) return Outcome::Infeasible;
+    a.ranges.assign(D_, model::UnitRange{});
+    bottleneck = 0;
+    for (const Arc& arc : arcs_) {
+      if (arc.col < 0 || x[arc.col] < 1e-9) continue;
+      if (x[arc.col] < 1 - 1e-9) return branch_and_bound(max_stage, a, bottleneck);
+      a.ranges[arc.device] = arc.units;
+      bottleneck = std::max(bottleneck, arc.stage);
     }
-    return branch_and_bound(a, bottleneck);
+    a.proven_optimal = true;
+    return Outcome::Solved;
   }
 
  private:
+  static constexpr int kNoTrip = 0;  // the LP's first column
+
   struct Arc {
     int device;
     model::UnitRange units;
+    int to;        // node
+    bool ret;      // a return: also in the ring row
+    double stage;  // seconds
+    int col = -1;  // column in the LP, once it entered
   };
 
   int S(int d, int64_t i) const { return static_cast<int>(d * N_ + i); }
 
-  void add_arc(int d, int64_t i, int64_t j, int to_node, double stage, bool ret) {
-    const int col = static_cast<int>(arcs_.size());
-    arcs_.push_back({d, {i, j}});
-    cost_.push_back(stage);
-    const int from_node = S(d, i);
-    for (auto [row, v] : {std::pair{from_node, -1.0}, std::pair{to_node, 1.0}}) {
-      rows_.push_back(row);
-      cols_.push_back(col);
-      values_.push_back(v);
-    }
-    if (ret) {
-      rows_.push_back(ring_row_);
-      cols_.push_back(col);
-      values_.push_back(1.0);
-    }
-    for (int64_t u = i; u < j; ++u) cover_min_[u] = std::min(cover_min_[u], stage);
-  }
-
   void build() {
     ring_row_ = static_cast<int>(D_ * N_);
-    cover_min_.assign(N_, kInf);
+    std::vector<double> cover_min(N_, kInf);
     for (int d = 0; d < D_; ++d) {
       for (int64_t i = 0; i < N_; ++i) {
         for (int64_t j = i + 1; j <= N_ && c_.fits({i, j}, d); ++j) {
           const double compute = c_.compute_seconds({i, j}, d);
+          const size_t first = arcs_.size();
           if (j < N_) {
-            for (int b = d + 1; b < D_; ++b) add_arc(d, i, j, S(b, j), compute + c_.cut_seconds(j - 1, d, b), false);
+            for (int b = d + 1; b < D_; ++b) arcs_.push_back({d, {i, j}, S(b, j), false, compute + c_.cut_seconds(j - 1, d, b)});
           } else {
             for (int b = 0; b <= (o_.pin_first ? 0 : d); ++b) {
-              add_arc(d, i, j, S(b, 0), compute + c_.return_seconds(d, b), true);
+              arcs_.push_back({d, {i, j}, S(b, 0), true, compute + c_.return_seconds(d, b)});
             }
+          }
+          for (size_t k = first; k < arcs_.size(); ++k) {
+            for (int64_t u = i; u < j; ++u) cover_min[u] = std::min(cover_min[u], arcs_[k].stage);
           }
         }
       }
     }
-    lower_bound_ = *std::max_element(cover_min_.begin(), cover_min_.end());
+    lower_bound_ = *std::max_element(cover_min.begin(), cover_min.end());
 
     // Costs enter scaled so that the whole model's compute on an average device is about 1.
     double total = 0;
     for (int d = 0; d < D_; ++d) total += c_.compute_seconds(model::UnitRange{0, N_}, d);
-    const double scale = total > 0 ? D_ / total : 1.0;
-    const int n_cols = static_cast<int>(arcs_.size()), n_rows = ring_row_ + 1;
-    std::vector<double> obj(n_cols), col_lb(n_cols, 0.0), col_ub(n_cols, 1.0);
-    for (int k = 0; k < n_cols; ++k) obj[k] = scale * cost_[k];
-    std::vector<double> row_lb(n_rows, 0.0), row_ub(n_rows, 0.0);
-    row_lb[ring_row_] = row_ub[ring_row_] = 1.0;
-    CoinPackedMatrix m(true, rows_.data(), cols_.data(), values_.data(), static_cast<int>(values_.size()));
-    m.setDimensions(n_rows, n_cols);
+    scale_ = total > 0 ? D_ / total : 1.0;
+    // No trip costs more than one arc per device at its dearest.
+    std::vector<double> dearest(D_, 0.0);
+    for (const Arc& a : arcs_) dearest[a.device] = std::max(dearest[a.device], scale_ * a.stage);
+    double no_trip_cost = 1;
+    for (double v : dearest) no_trip_cost += 2 * v;
+
+    const int n_rows = ring_row_ + 1;
+    std::vector<double> row_bounds(n_rows, 0.0);
+    row_bounds[ring_row_] = 1.0;
+    CoinPackedMatrix empty(true, 0, 0);
+    empty.setDimensions(n_rows, 0);
     lp_.messageHandler()->setLogLevel(0);
-    lp_.loadProblem(m, col_lb.data(), col_ub.data(), obj.data(), row_lb.data(), row_ub.data());
-  }
-
-  Outcome extract(const double* x, Assignment& a, double& bottleneck) const {
-    a.ranges.assign(D_, model::UnitRange{});
-    bottleneck = 0;
+    lp_.loadProblem(empty, nullptr, nullptr, nullptr, row_bounds.data(), row_bounds.data());
+    const int ring = ring_row_;
+    const double one = 1.0;
+    lp_.addCol(1, &ring, &one, 0.0, 1.0, no_trip_cost);
+    // A start: every arc of a one-unit segment.
+    std::vector<int> seed;
     for (size_t k = 0; k < arcs_.size(); ++k) {
-      if (x[k] < 0.5) continue;
-      a.ranges[arcs_[k].device] = arcs_[k].units;
-      bottleneck = std::max(bottleneck, cost_[k]);
+      if (arcs_[k].units.end - arcs_[k].units.begin == 1) seed.push_back(static_cast<int>(k));
     }
-    return Outcome::Solved;
+    add(seed);
   }
 
-  // The relaxation came out fractional (two trips sharing their returns): let CBC branch.
-  Outcome branch_and_bound(Assignment& a, double& bottleneck) {
-    OsiClpSolverInterface mip(lp_);
-    for (int k = 0; k < static_cast<int>(arcs_.size()); ++k) mip.setInteger(k);
+  void add(const std::vector<int>& arcs) {
+    std::vector<CoinBigIndex> starts{0};
+    std::vector<int> rows;
+    std::vector<double> values, lb(arcs.size(), 0.0), ub(arcs.size(), 1.0), obj;
+    for (int k : arcs) {
+      Arc& a = arcs_[k];
+      a.col = lp_.getNumCols() + static_cast<int>(obj.size());
+      rows.insert(rows.end(), {S(a.device, a.units.begin), a.to});
+      values.insert(values.end(), {-1.0, 1.0});
+      if (a.ret) {
+        rows.push_back(ring_row_);
+        values.push_back(1.0);
+      }
+      starts.push_back(static_cast<CoinBigIndex>(rows.size()));
+      obj.push_back(scale_ * a.stage);
+    }
+    lp_.addCols(static_cast<int>(arcs.size()), starts.data(), rows.data(), values.data(), lb.data(), ub.data(),
+                obj.data());
+  }
+
+  // Pricing: for every node, the allowed arc leaving it with the most negative reduced cost
+  // enters. Returns whether any did.
+  bool add_columns(double max_stage) {
+    const double* price = lp_.getRowPrice();
+    std::vector<int> best(ring_row_, -1);
+    std::vector<double> best_rc(ring_row_, -1e-9);
+    for (size_t k = 0; k < arcs_.size(); ++k) {
+      const Arc& a = arcs_[k];
+      if (a.col >= 0 || a.stage > max_stage) continue;
+      const int from = S(a.device, a.units.begin);
+      const double rc = scale_ * a.stage - (price[a.to] - price[from] + (a.ret ? price[ring_row_] : 0.0));
+      if (rc < best_rc[from]) {
+        best_rc[from] = rc;
+        best[from] = static_cast<int>(k);
+      }
+    }
+    std::vector<int> entering;
+    for (int k : best) {
+      if (k >= 0) entering.push_back(k);
+    }
+    add(entering);
+    return !entering.empty();
+  }
+
+  // The relaxation came out fractional (two trips sharing their returns): CBC branches over
+  // every allowed arc.
+  Outcome branch_and_bound(double max_stage, Assignment& a, double& bottleneck) {
+    std::vector<int> rows, cols, index;
+    std::vector<double> values, obj;
+    for (size_t k = 0; k < arcs_.size(); ++k) {
+      const Arc& arc = arcs_[k];
+      if (arc.stage > max_stage) continue;
+      const int col = static_cast<int>(index.size());
+      index.push_back(static_cast<int>(k));
+      obj.push_back(scale_ * arc.stage);
+      for (auto [row, v] : {std::pair{S(arc.device, arc.units.begin), -1.0}, std::pair{arc.to, 1.0},
+                            std::pair{arc.ret ? ring_row_ : -1, 1.0}}) {
+        if (row < 0) continue;
+        rows.push_back(row);
+        cols.push_back(col);
+        values.push_back(v);
+      }
+    }
+    const int n_rows = ring_row_ + 1, n_cols = static_cast<int>(index.size());
+    CoinPackedMatrix m(true, rows.data(), cols.data(), values.data(), static_cast<int>(values.size()));
+    m.setDimensions(n_rows, n_cols);
+    std::vector<double> col_lb(n_cols, 0.0), col_ub(n_cols, 1.0), row_bounds(n_rows, 0.0);
+    row_bounds[ring_row_] = 1.0;
+    OsiClpSolverInterface mip;
+    mip.messageHandler()->setLogLevel(0);
+    mip.loadProblem(m, col_lb.data(), col_ub.data(), obj.data(), row_bounds.data(), row_bounds.data());
+    for (int k = 0; k < n_cols; ++k) mip.setInteger(k);
+
     CbcModel model(mip);
     CbcSolverUsefulData data;
     data.noPrinting_ = true;
@@ -175,7 +254,15 @@ class Milp {
     const double* x = model.bestSolution();
     if (x == nullptr) return model.isSecondsLimitReached() ? Outcome::NoSolution : Outcome::Infeasible;
     a.proven_optimal = model.isProvenOptimal();
-    return extract(x, a, bottleneck);
+    a.ranges.assign(D_, model::UnitRange{});
+    bottleneck = 0;
+    for (int k = 0; k < n_cols; ++k) {
+      if (x[k] < 0.5) continue;
+      const Arc& arc = arcs_[index[k]];
+      a.ranges[arc.device] = arc.units;
+      bottleneck = std::max(bottleneck, arc.stage);
+    }
+    return Outcome::Solved;
   }
 
   const CostModel& c_;
@@ -183,12 +270,9 @@ class Milp {
   const int D_;
   const int64_t N_;
   int ring_row_ = 0;
-  std::vector<Arc> arcs_;
-  std::vector<double> cost_;       // stage time of every arc, seconds
-  std::vector<double> cover_min_;  // per unit, the cheapest arc covering it
+  double scale_ = 1;
   double lower_bound_ = 0;
-  std::vector<int> rows_, cols_;   // triplets of the constraint matrix
-  std::vector<double> values_;
+  std::vector<Arc> arcs_;
   OsiClpSolverInterface lp_;
   bool first_solve_ = true;
 };
