@@ -45,13 +45,6 @@ Result<std::string> sha256_file(const std::string& path) {
   return to_hex(digest);
 }
 
-std::string sha256_hex(std::span<const uint8_t> bytes) {
-  init_sodium();
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, bytes.data(), bytes.size());
-  return to_hex(digest);
-}
-
 bool is_content_hash(std::string_view s) {
   if (s.size() != 2 * crypto_hash_sha256_BYTES) return false;
   for (char c : s) {

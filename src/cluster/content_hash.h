@@ -1,8 +1,6 @@
 #pragma once
 // Content hashes of shards: SHA-256 as 64 lowercase hex digits. Computed with libsodium, the
 // cryptography library ZeroMQ's CURVE already links, so no second crypto stack is needed.
-#include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
 
@@ -11,7 +9,6 @@
 namespace ll::cluster {
 
 Result<std::string> sha256_file(const std::string& path);
-std::string sha256_hex(std::span<const uint8_t> bytes);
 // 64 lowercase hex digits: safe to use as a file name.
 bool is_content_hash(std::string_view s);
 

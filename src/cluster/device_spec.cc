@@ -1,12 +1,12 @@
 #include "cluster/device_spec.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace ll::cluster {
 namespace {

@@ -36,7 +36,6 @@ class LocalCluster {
   const net::KeyPair& head_keys() const { return head_keys_; }
   const std::vector<WorkerAddress>& addresses() const { return addresses_; }
   pid_t pid(size_t i) const { return children_[i].pid; }
-  const std::vector<DeviceSpec>& devices() const { return options_.devices; }
   // One line per device on its caps (or why it runs uncapped).
   const std::vector<std::string>& notes() const { return notes_; }
 

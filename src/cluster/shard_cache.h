@@ -24,7 +24,6 @@ class ShardCache {
   ShardCache& operator=(ShardCache&&) = default;
   ~ShardCache();
 
-  const std::string& dir() const { return dir_; }
   std::vector<std::string> hashes() const;  // complete shards present
   // The path of a complete shard, hashed again the first time this process uses it.
   Result<std::string> verified_path(const std::string& hash);

@@ -70,7 +70,7 @@ constexpr int64_t kMinParallelBytes = 64 * 1024;
 
 void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y,
             ThreadPool* pool) {
-  LL_CHECK(dtype_info(t).computable && t != DType::Q8_K);
+  LL_CHECK(dtype_info(t).computable);
   const int be = detail::act_block_elems(t);
   LL_CHECK(cols % dtype_info(t).block_elems == 0 && (be == 0 || cols % be == 0));
   detail::MatmulJob job{t, static_cast<const uint8_t*>(W), rows, cols, row_bytes(t, cols), X, n, Y, {}};

@@ -54,7 +54,7 @@ class Milp {
  public:
   enum class Outcome { Solved, Infeasible, NoSolution };
 
-  Milp(const CostModel& c, const PlanOptions& o) : c_(c), o_(o), D_(c.n_devices()), N_(c.n_units()) { auto t0 = std::chrono::steady_clock::now(); build(); fprintf(stderr, "build %.3f s, %zu arcs\n", std::chrono::duration<double>(std::chrono::steady_clock::now()-t0).count(), arcs_.size()); }
+  Milp(const CostModel& c, const PlanOptions& o) : c_(c), o_(o), D_(c.n_devices()), N_(c.n_units()) { build(); }
 
   // The stage times of all arcs, ascending and distinct: the candidates for the optimal T.
   std::vector<double> stage_values() const {
@@ -68,13 +68,20 @@ class Milp {
   // A lower bound on T: every unit is covered by one arc, at least the cheapest covering it.
   double stage_lower_bound() const { return lower_bound_; }
 
-  // Minimises latency using only arcs with stage <= `max_stage`; on success `a` holds the plan
-  // and `bottleneck` its slowest stage.
-  Outcome solve(double max_stage, Assignment& a, double& bottleneck) {
-    auto T0 = std::chrono::steady_clock::now(); int rounds = 0;
-    struct P { std::chrono::steady_clock::time_point t; int* r; OsiClpSolverInterface* lp; ~P(){ fprintf(stderr, "  solve %.3f s rounds %d cols %d\n", std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count(), *r, lp->getNumCols()); } } pp{T0, &rounds, &lp_};
-    for (size_t k = 0; k < arcs_.size(); ++k) {
-      if (arcs_[k].col >= 0) lp_.setColUpper(arcs_[k].col, arcs_[k].stage <= max_stage ? 1.0 : 0.0);
+  // Solves the relaxation using only arcs with stage <= `max_stage` (the others fixed at 0),
+  // minimising `goal`; on success `a` holds the plan and `bottleneck` its slowest stage.
+  enum class Goal {
+    kLatency,  // the sum of stage times
+    kSpread,   // the sum of (stage / max_stage)^4: a guide towards small slowest stages
+  };
+  Outcome solve(double max_stage, Goal goal, Assignment& a, double& bottleneck) {
+    max_stage_ = max_stage;
+    goal_ = goal;
+    lp_.setObjCoeff(kNoTrip, goal == Goal::kLatency ? no_trip_cost_ : D_ + 1.0);
+    for (const Arc& arc : arcs_) {
+      if (arc.col < 0) continue;
+      lp_.setColUpper(arc.col, arc.stage <= max_stage ? 1.0 : 0.0);
+      lp_.setObjCoeff(arc.col, weight(arc));
     }
     do {
       if (first_solve_) {
@@ -84,8 +91,7 @@ class Milp {
         lp_.resolve();
       }
       if (!lp_.isProvenOptimal()) return Outcome::NoSolution;
-      ++rounds;
-    } while (add_columns(max_stage));
+    } while (add_columns());
 
     const double* x = lp_.getColSolution();
     if (x[kNoTrip] > 1e-9) return Outcome::Infeasible;
@@ -93,7 +99,7 @@ class Milp {
     bottleneck = 0;
     for (const Arc& arc : arcs_) {
       if (arc.col < 0 || x[arc.col] < 1e-9) continue;
-      if (x[arc.col] < 1 - 1e-9) return branch_and_bound(max_stage, a, bottleneck);
+      if (x[arc.col] < 1 - 1e-9) return branch_and_bound(a, bottleneck);
       a.ranges[arc.device] = arc.units;
       bottleneck = std::max(bottleneck, arc.stage);
     }
@@ -114,6 +120,12 @@ class Milp {
   };
 
   int S(int d, int64_t i) const { return static_cast<int>(d * N_ + i); }
+
+  double weight(const Arc& a) const {
+    if (goal_ == Goal::kLatency) return scale_ * a.stage;
+    const double r = a.stage / max_stage_;
+    return r * r * r * r;
+  }
 
   void build() {
     ring_row_ = static_cast<int>(D_ * N_);
@@ -145,8 +157,8 @@ class Milp {
     // No trip costs more than one arc per device at its dearest.
     std::vector<double> dearest(D_, 0.0);
     for (const Arc& a : arcs_) dearest[a.device] = std::max(dearest[a.device], scale_ * a.stage);
-    double no_trip_cost = 1;
-    for (double v : dearest) no_trip_cost += 2 * v;
+    no_trip_cost_ = 1;
+    for (double v : dearest) no_trip_cost_ += 2 * v;
 
     const int n_rows = ring_row_ + 1;
     std::vector<double> row_bounds(n_rows, 0.0);
@@ -157,7 +169,7 @@ class Milp {
     lp_.loadProblem(empty, nullptr, nullptr, nullptr, row_bounds.data(), row_bounds.data());
     const int ring = ring_row_;
     const double one = 1.0;
-    lp_.addCol(1, &ring, &one, 0.0, 1.0, no_trip_cost);
+    lp_.addCol(1, &ring, &one, 0.0, 1.0, no_trip_cost_);
     // A start: every arc of a one-unit segment.
     std::vector<int> seed;
     for (size_t k = 0; k < arcs_.size(); ++k) {
@@ -180,31 +192,36 @@ class Milp {
         values.push_back(1.0);
       }
       starts.push_back(static_cast<CoinBigIndex>(rows.size()));
-      obj.push_back(scale_ * a.stage);
+      obj.push_back(weight(a));
     }
     lp_.addCols(static_cast<int>(arcs.size()), starts.data(), rows.data(), values.data(), lb.data(), ub.data(),
                 obj.data());
   }
 
-  // Pricing: for every node, the allowed arc leaving it with the most negative reduced cost
-  // enters. Returns whether any did.
-  bool add_columns(double max_stage) {
+  // Pricing: for every node, the kEntering allowed arcs leaving it with the most negative
+  // reduced costs enter. Returns whether any did.
+  bool add_columns() {
+    constexpr size_t kEntering = 4;
     const double* price = lp_.getRowPrice();
-    std::vector<int> best(ring_row_, -1);
-    std::vector<double> best_rc(ring_row_, -1e-9);
+    std::vector<std::vector<std::pair<double, int>>> best(ring_row_);  // max-heaps on reduced cost
     for (size_t k = 0; k < arcs_.size(); ++k) {
       const Arc& a = arcs_[k];
-      if (a.col >= 0 || a.stage > max_stage) continue;
+      if (a.col >= 0 || a.stage > max_stage_) continue;
       const int from = S(a.device, a.units.begin);
-      const double rc = scale_ * a.stage - (price[a.to] - price[from] + (a.ret ? price[ring_row_] : 0.0));
-      if (rc < best_rc[from]) {
-        best_rc[from] = rc;
-        best[from] = static_cast<int>(k);
+      const double rc = weight(a) - (price[a.to] - price[from] + (a.ret ? price[ring_row_] : 0.0));
+      if (rc >= -1e-9) continue;
+      auto& b = best[from];
+      if (b.size() == kEntering && rc >= b.front().first) continue;
+      if (b.size() == kEntering) {
+        std::pop_heap(b.begin(), b.end());
+        b.pop_back();
       }
+      b.push_back({rc, static_cast<int>(k)});
+      std::push_heap(b.begin(), b.end());
     }
     std::vector<int> entering;
-    for (int k : best) {
-      if (k >= 0) entering.push_back(k);
+    for (const auto& b : best) {
+      for (const auto& [rc, k] : b) entering.push_back(k);
     }
     add(entering);
     return !entering.empty();
@@ -212,15 +229,15 @@ class Milp {
 
   // The relaxation came out fractional (two trips sharing their returns): CBC branches over
   // every allowed arc.
-  Outcome branch_and_bound(double max_stage, Assignment& a, double& bottleneck) {
+  Outcome branch_and_bound(Assignment& a, double& bottleneck) {
     std::vector<int> rows, cols, index;
     std::vector<double> values, obj;
     for (size_t k = 0; k < arcs_.size(); ++k) {
       const Arc& arc = arcs_[k];
-      if (arc.stage > max_stage) continue;
+      if (arc.stage > max_stage_) continue;
       const int col = static_cast<int>(index.size());
       index.push_back(static_cast<int>(k));
-      obj.push_back(scale_ * arc.stage);
+      obj.push_back(weight(arc));
       for (auto [row, v] : {std::pair{S(arc.device, arc.units.begin), -1.0}, std::pair{arc.to, 1.0},
                             std::pair{arc.ret ? ring_row_ : -1, 1.0}}) {
         if (row < 0) continue;
@@ -272,6 +289,9 @@ class Milp {
   int ring_row_ = 0;
   double scale_ = 1;
   double lower_bound_ = 0;
+  double no_trip_cost_ = 1;  // latency goal; for the spread goal D + 1 exceeds any trip
+  double max_stage_ = kInf;
+  Goal goal_ = Goal::kLatency;
   std::vector<Arc> arcs_;
   OsiClpSolverInterface lp_;
   bool first_solve_ = true;
@@ -281,36 +301,48 @@ class Milp {
 
 Result<Assignment> plan_milp(const CostModel& cost, const PlanOptions& options) {
   Milp milp(cost, options);
+  const bool throughput = options.objective == Objective::Throughput;
+  const std::vector<double> values = milp.stage_values();
+  const double all = values.empty() ? kInf : values.back();
+  auto solve = [&](double max_stage, Milp::Goal goal, Assignment& a, double& bottleneck) -> Result<bool> {
+    auto t0 = std::chrono::steady_clock::now();
+    auto o = milp.solve(max_stage, goal, a, bottleneck);
+    fprintf(stderr, "  probe %g goal %d -> %d b %g  %.3f s\n", max_stage, (int)goal, (int)o, bottleneck, std::chrono::duration<double>(std::chrono::steady_clock::now()-t0).count());
+    switch (o) {
+      case Milp::Outcome::Solved: return true;
+      case Milp::Outcome::Infeasible: return false;
+      case Milp::Outcome::NoSolution: break;
+    }
+    return Status::Errorf("the MILP solver found no plan within {} s", options.time_limit_seconds);
+  };
   Assignment best;
   double bottleneck = 0;
-  switch (milp.solve(kInf, best, bottleneck)) {
-    case Milp::Outcome::Infeasible: return infeasible_error(cost, options);
-    case Milp::Outcome::NoSolution:
-      return Status::Errorf("the MILP solver found no plan within {} s", options.time_limit_seconds);
-    case Milp::Outcome::Solved: break;
-  }
-  if (options.objective == Objective::Latency) return best;
+  LL_ASSIGN_OR_RETURN(const bool feasible,
+                      solve(all, throughput ? Milp::Goal::kSpread : Milp::Goal::kLatency, best, bottleneck));
+  if (!feasible) return infeasible_error(cost, options);
+  if (!throughput) return best;
 
-  // Bisection over the stage values in [lower bound, the latency plan's slowest stage]: the
-  // least one with a feasible program is the optimal T.
-  const std::vector<double> values = milp.stage_values();
+  // The least stage value T with a feasible program is the optimal slowest stage. The spread
+  // goal makes each feasible solve land close to it, so the search first tries just below the
+  // best plan so far, and bisects when that was feasible too.
   size_t lo = std::lower_bound(values.begin(), values.end(), milp.stage_lower_bound()) - values.begin();
   size_t hi = std::lower_bound(values.begin(), values.end(), bottleneck) - values.begin();
+  bool just_below = true;
   while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
+    const size_t probe = just_below ? hi - 1 : lo + (hi - lo) / 2;
     Assignment a;
     double b = 0;
-    const Milp::Outcome outcome = milp.solve(values[mid], a, b);
-    if (outcome == Milp::Outcome::NoSolution) {
-      return Status::Errorf("the MILP solver found no plan within {} s", options.time_limit_seconds);
-    }
-    if (outcome == Milp::Outcome::Solved) {
+    LL_ASSIGN_OR_RETURN(const bool ok, solve(values[probe], Milp::Goal::kSpread, a, b));
+    if (ok) {
       hi = std::lower_bound(values.begin(), values.end(), b) - values.begin();
-      best = a;
     } else {
-      lo = mid + 1;
+      lo = probe + 1;
     }
+    just_below = ok && !just_below;
   }
+  // Among the plans with that slowest stage, the one with the lowest latency.
+  LL_ASSIGN_OR_RETURN(const bool found, solve(values[hi], Milp::Goal::kLatency, best, bottleneck));
+  if (!found) return Status::Error("the MILP solver lost the plan it had found");
   return best;
 }
 
