@@ -91,8 +91,8 @@ CostModel cost_model(const Instance& in) {
 
 struct BruteForce {
   bool feasible = false;
-  double latency = INFINITY;     // the smallest latency
-  double bottleneck = INFINITY;  // the smallest slowest stage
+  double latency = INFINITY;                // the smallest latency
+  double bottleneck = INFINITY;             // the smallest slowest stage
   double latency_at_bottleneck = INFINITY;  // the smallest latency among those
 };
 

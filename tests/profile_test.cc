@@ -64,7 +64,8 @@ TEST(Profile, BadJsonIsRefusedWithTheReason) {
   j["threads"] = "four";
   EXPECT_FALSE(device_profile_from_json(j).ok());
 
-  EXPECT_FALSE(link_profile_from_json({{"from", "a"}, {"to", "b"}, {"rtt_seconds", 1e-3}, {"bandwidth_bytes_per_s", 0}}).ok());
+  EXPECT_FALSE(
+      link_profile_from_json({{"from", "a"}, {"to", "b"}, {"rtt_seconds", 1e-3}, {"bandwidth_bytes_per_s", 0}}).ok());
   EXPECT_FALSE(cluster_profile_from_json(nlohmann::json::array()).ok());
   ClusterProfile twins;
   twins.devices = {sample_profile(), sample_profile()};
@@ -109,10 +110,15 @@ TEST(Profile, UsableMemory) {
 // embed -> attn[0] -> ffn[0] -> head with round numbers.
 graph::Graph tiny_graph() {
   graph::Graph g;
-  g.tensors = {{"tokens", -1, 1, 4}, {"embed.out", 0, 64, 256}, {"attn[0].out", 1, 64, 256},
-               {"ffn[0].out", 2, 64, 256}, {"logits", 3, 100, 400}};
-  const model::Unit kinds[] = {{model::UnitKind::Embed, -1}, {model::UnitKind::Attention, 0},
-                               {model::UnitKind::Ffn, 0}, {model::UnitKind::Head, -1}};
+  g.tensors = {{"tokens", -1, 1, 4},
+               {"embed.out", 0, 64, 256},
+               {"attn[0].out", 1, 64, 256},
+               {"ffn[0].out", 2, 64, 256},
+               {"logits", 3, 100, 400}};
+  const model::Unit kinds[] = {{model::UnitKind::Embed, -1},
+                               {model::UnitKind::Attention, 0},
+                               {model::UnitKind::Ffn, 0},
+                               {model::UnitKind::Head, -1}};
   const uint64_t weights[] = {1000, 2000, 3000, 4000};
   for (int i = 0; i < 4; ++i) {
     graph::GraphUnit u;
@@ -204,7 +210,7 @@ TEST(CostModel, WorkingBuffersAndSyntheticProfiles) {
   const graph::Graph g = tiny_graph();
   const DeviceProfile p = synthetic_profile(g, 1e9, 1e9, 1 << 20, "what-if");
   ASSERT_EQ(p.decode_seconds.size(), 4u);
-  EXPECT_EQ(p.decode_seconds[0], 0.0);  // the embedding is a lookup
+  EXPECT_EQ(p.decode_seconds[0], 0.0);               // the embedding is a lookup
   EXPECT_DOUBLE_EQ(p.decode_seconds[2], 2e6 / 1e9);  // 2 MFLOP beats 3000 bytes
   EXPECT_EQ(p.usable_memory_bytes, 1u << 20);
 }

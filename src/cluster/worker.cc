@@ -37,6 +37,7 @@ text::SamplerParams sampler_params(const wire::Step& step) {
 
 // Most messages handled before the sockets are read again, so one busy peer cannot starve the others.
 constexpr int kMaxReadsPerSocket = 64;
+constexpr size_t kMaxQueued = 256;
 // Largest context a head may ask for; the KV cache is mapped lazily, but its address space is not free.
 constexpr uint32_t kMaxContext = 1u << 20;
 
@@ -77,8 +78,11 @@ Worker::~Worker() = default;
 
 Status Worker::serve(const std::atomic<bool>& stop) {
   while (!stop.load()) {
-    // Block only when there is nothing left to do; otherwise just pick up what has arrived.
-    read_available(queue_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0));
+    // Block only when there is nothing left to do; otherwise just pick up what has arrived,
+    // unless enough is waiting already (then the sockets' high-water marks hold senders back).
+    if (queue_.size() < kMaxQueued) {
+      read_available(queue_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0));
+    }
     if (queue_.empty()) continue;
     Pending p = std::move(queue_.front());
     queue_.pop_front();

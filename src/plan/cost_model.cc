@@ -25,9 +25,10 @@ Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<Dev
       if (devices[e].name == p.name) return Status::Errorf("two devices are named '{}'", p.name);
     }
     if (static_cast<int64_t>(p.decode_seconds.size()) != n) {
-      return Status::Errorf("the profile of '{}' times {} units but the model has {}: it was measured for another "
-                            "model ('{}'); profile the device again",
-                            p.name, p.decode_seconds.size(), n, p.model);
+      return Status::Errorf(
+          "the profile of '{}' times {} units but the model has {}: it was measured for another "
+          "model ('{}'); profile the device again",
+          p.name, p.decode_seconds.size(), n, p.model);
     }
     std::vector<double> prefix(n + 1, 0.0);
     for (int64_t u = 0; u < n; ++u) prefix[u + 1] = prefix[u] + p.decode_seconds[u];

@@ -22,9 +22,9 @@
 namespace ll::plan {
 
 struct CostOptions {
-  int64_t n_ctx = 2048;           // positions per sequence
-  int n_parallel = 1;             // sequences in flight, each with its own KV cache
-  uint64_t working_bytes = 0;     // scratch of a device that holds units (working_buffer_bytes)
+  int64_t n_ctx = 2048;        // positions per sequence
+  int n_parallel = 1;          // sequences in flight, each with its own KV cache
+  uint64_t working_bytes = 0;  // scratch of a device that holds units (working_buffer_bytes)
   // Used for device pairs with no measured link in either direction; without it such a pair
   // is an error.
   std::optional<LinkProfile> default_link;
@@ -36,11 +36,11 @@ uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, int threa
 
 // The cost of one device's stage for one token.
 struct StageCost {
-  model::UnitRange units;      // empty: the device holds nothing
+  model::UnitRange units;  // empty: the device holds nothing
   double compute_seconds = 0;
   double transfer_seconds = 0;  // sending its output on (or the token back to the first device)
   uint64_t send_bytes = 0;
-  int send_to = -1;             // device index; -1 when it sends nothing
+  int send_to = -1;  // device index; -1 when it sends nothing
   uint64_t memory_bytes = 0;
 };
 
@@ -63,7 +63,9 @@ class CostModel {
   const CostOptions& options() const { return options_; }
 
   double compute_seconds(int64_t u, int d) const { return devices_[d].decode_seconds[u]; }
-  double compute_seconds(model::UnitRange r, int d) const { return compute_prefix_[d][r.end] - compute_prefix_[d][r.begin]; }
+  double compute_seconds(model::UnitRange r, int d) const {
+    return compute_prefix_[d][r.end] - compute_prefix_[d][r.begin];
+  }
   uint64_t memory_bytes(int64_t u) const { return memory_prefix_[u + 1] - memory_prefix_[u]; }
   uint64_t memory_bytes(model::UnitRange r) const { return memory_prefix_[r.end] - memory_prefix_[r.begin]; }
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -91,7 +93,7 @@ class CostModel {
   CostOptions options_;
   std::vector<std::vector<LinkProfile>> link_;       // [from][to], resolved
   std::vector<std::vector<double>> compute_prefix_;  // [device][unit + 1]
-  std::vector<uint64_t> memory_prefix_;               // [unit + 1]
+  std::vector<uint64_t> memory_prefix_;              // [unit + 1]
   std::vector<uint64_t> cut_bytes_;
   uint64_t return_bytes_ = 0;
   uint64_t weight_bytes_ = 0, kv_bytes_ = 0;

@@ -73,7 +73,8 @@ std::optional<uint64_t> cgroup_memory_limit() {
     if (a == std::string::npos || b == std::string::npos) continue;
     const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
     if (controllers.empty()) {
-      const fs::path root = fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+      const fs::path root =
+          fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
       take(tightest_limit(root, path, "memory.max"));
     } else {
       std::istringstream names(controllers);

@@ -28,7 +28,7 @@
 // optimal T also gives the plan with the lowest latency among those with the smallest
 // slowest stage.
 //
-// There are about D^2 N^2 / 4 arcs (240,000 for 8 x 130) but only a few hundred rows, so the
+// There are about D^2 N^2 / 4 arcs (240,000 for 8 x 130) but only D N + 1 rows, so the
 // relaxation is solved by column generation: arcs enter the LP when their reduced cost,
 // computed from the node prices, is negative. A "no trip" column of prohibitive cost keeps
 // the LP feasible; it stays in the optimum only when no trip exists.
@@ -38,7 +38,6 @@
 #include <coin/OsiClpSolverInterface.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -68,20 +67,11 @@ class Milp {
   // A lower bound on T: every unit is covered by one arc, at least the cheapest covering it.
   double stage_lower_bound() const { return lower_bound_; }
 
-  // Solves the relaxation using only arcs with stage <= `max_stage` (the others fixed at 0),
-  // minimising `goal`; on success `a` holds the plan and `bottleneck` its slowest stage.
-  enum class Goal {
-    kLatency,  // the sum of stage times
-    kSpread,   // the sum of (stage / max_stage)^4: a guide towards small slowest stages
-  };
-  Outcome solve(double max_stage, Goal goal, Assignment& a, double& bottleneck) {
-    max_stage_ = max_stage;
-    goal_ = goal;
-    lp_.setObjCoeff(kNoTrip, goal == Goal::kLatency ? no_trip_cost_ : D_ + 1.0);
-    for (const Arc& arc : arcs_) {
-      if (arc.col < 0) continue;
-      lp_.setColUpper(arc.col, arc.stage <= max_stage ? 1.0 : 0.0);
-      lp_.setObjCoeff(arc.col, weight(arc));
+  // Minimises latency using only arcs with stage <= `max_stage`; on success `a` holds the plan
+  // and `bottleneck` its slowest stage.
+  Outcome solve(double max_stage, Assignment& a, double& bottleneck) {
+    for (size_t k = 0; k < arcs_.size(); ++k) {
+      if (arcs_[k].col >= 0) lp_.setColUpper(arcs_[k].col, arcs_[k].stage <= max_stage ? 1.0 : 0.0);
     }
     do {
       if (first_solve_) {
@@ -91,7 +81,7 @@ class Milp {
         lp_.resolve();
       }
       if (!lp_.isProvenOptimal()) return Outcome::NoSolution;
-    } while (add_columns());
+    } while (add_columns(max_stage));
 
     const double* x = lp_.getColSolution();
     if (x[kNoTrip] > 1e-9) return Outcome::Infeasible;
@@ -99,7 +89,7 @@ class Milp {
     bottleneck = 0;
     for (const Arc& arc : arcs_) {
       if (arc.col < 0 || x[arc.col] < 1e-9) continue;
-      if (x[arc.col] < 1 - 1e-9) return branch_and_bound(a, bottleneck);
+      if (x[arc.col] < 1 - 1e-9) return branch_and_bound(max_stage, a, bottleneck);
       a.ranges[arc.device] = arc.units;
       bottleneck = std::max(bottleneck, arc.stage);
     }
@@ -121,12 +111,6 @@ class Milp {
 
   int S(int d, int64_t i) const { return static_cast<int>(d * N_ + i); }
 
-  double weight(const Arc& a) const {
-    if (goal_ == Goal::kLatency) return scale_ * a.stage;
-    const double r = a.stage / max_stage_;
-    return r * r * r * r;
-  }
-
   void build() {
     ring_row_ = static_cast<int>(D_ * N_);
     std::vector<double> cover_min(N_, kInf);
@@ -134,17 +118,17 @@ class Milp {
       for (int64_t i = 0; i < N_; ++i) {
         for (int64_t j = i + 1; j <= N_ && c_.fits({i, j}, d); ++j) {
           const double compute = c_.compute_seconds({i, j}, d);
-          const size_t first = arcs_.size();
+          double cheapest = kInf;
+          auto add_arc = [&](int to, bool ret, double stage) {
+            arcs_.push_back({d, {i, j}, to, ret, stage});
+            cheapest = std::min(cheapest, stage);
+          };
           if (j < N_) {
-            for (int b = d + 1; b < D_; ++b) arcs_.push_back({d, {i, j}, S(b, j), false, compute + c_.cut_seconds(j - 1, d, b)});
+            for (int b = d + 1; b < D_; ++b) add_arc(S(b, j), false, compute + c_.cut_seconds(j - 1, d, b));
           } else {
-            for (int b = 0; b <= (o_.pin_first ? 0 : d); ++b) {
-              arcs_.push_back({d, {i, j}, S(b, 0), true, compute + c_.return_seconds(d, b)});
-            }
+            for (int b = 0; b <= (o_.pin_first ? 0 : d); ++b) add_arc(S(b, 0), true, compute + c_.return_seconds(d, b));
           }
-          for (size_t k = first; k < arcs_.size(); ++k) {
-            for (int64_t u = i; u < j; ++u) cover_min[u] = std::min(cover_min[u], arcs_[k].stage);
-          }
+          for (int64_t u = i; u < j; ++u) cover_min[u] = std::min(cover_min[u], cheapest);
         }
       }
     }
@@ -157,8 +141,8 @@ class Milp {
     // No trip costs more than one arc per device at its dearest.
     std::vector<double> dearest(D_, 0.0);
     for (const Arc& a : arcs_) dearest[a.device] = std::max(dearest[a.device], scale_ * a.stage);
-    no_trip_cost_ = 1;
-    for (double v : dearest) no_trip_cost_ += 2 * v;
+    double no_trip_cost = 1;
+    for (double v : dearest) no_trip_cost += 2 * v;
 
     const int n_rows = ring_row_ + 1;
     std::vector<double> row_bounds(n_rows, 0.0);
@@ -169,7 +153,7 @@ class Milp {
     lp_.loadProblem(empty, nullptr, nullptr, nullptr, row_bounds.data(), row_bounds.data());
     const int ring = ring_row_;
     const double one = 1.0;
-    lp_.addCol(1, &ring, &one, 0.0, 1.0, no_trip_cost_);
+    lp_.addCol(1, &ring, &one, 0.0, 1.0, no_trip_cost);
     // A start: every arc of a one-unit segment.
     std::vector<int> seed;
     for (size_t k = 0; k < arcs_.size(); ++k) {
@@ -192,7 +176,7 @@ class Milp {
         values.push_back(1.0);
       }
       starts.push_back(static_cast<CoinBigIndex>(rows.size()));
-      obj.push_back(weight(a));
+      obj.push_back(scale_ * a.stage);
     }
     lp_.addCols(static_cast<int>(arcs.size()), starts.data(), rows.data(), values.data(), lb.data(), ub.data(),
                 obj.data());
@@ -200,15 +184,15 @@ class Milp {
 
   // Pricing: for every node, the kEntering allowed arcs leaving it with the most negative
   // reduced costs enter. Returns whether any did.
-  bool add_columns() {
+  bool add_columns(double max_stage) {
     constexpr size_t kEntering = 4;
     const double* price = lp_.getRowPrice();
     std::vector<std::vector<std::pair<double, int>>> best(ring_row_);  // max-heaps on reduced cost
     for (size_t k = 0; k < arcs_.size(); ++k) {
       const Arc& a = arcs_[k];
-      if (a.col >= 0 || a.stage > max_stage_) continue;
+      if (a.col >= 0 || a.stage > max_stage) continue;
       const int from = S(a.device, a.units.begin);
-      const double rc = weight(a) - (price[a.to] - price[from] + (a.ret ? price[ring_row_] : 0.0));
+      const double rc = scale_ * a.stage - (price[a.to] - price[from] + (a.ret ? price[ring_row_] : 0.0));
       if (rc >= -1e-9) continue;
       auto& b = best[from];
       if (b.size() == kEntering && rc >= b.front().first) continue;
@@ -229,15 +213,15 @@ class Milp {
 
   // The relaxation came out fractional (two trips sharing their returns): CBC branches over
   // every allowed arc.
-  Outcome branch_and_bound(Assignment& a, double& bottleneck) {
+  Outcome branch_and_bound(double max_stage, Assignment& a, double& bottleneck) {
     std::vector<int> rows, cols, index;
     std::vector<double> values, obj;
     for (size_t k = 0; k < arcs_.size(); ++k) {
       const Arc& arc = arcs_[k];
-      if (arc.stage > max_stage_) continue;
+      if (arc.stage > max_stage) continue;
       const int col = static_cast<int>(index.size());
       index.push_back(static_cast<int>(k));
-      obj.push_back(weight(arc));
+      obj.push_back(scale_ * arc.stage);
       for (auto [row, v] : {std::pair{S(arc.device, arc.units.begin), -1.0}, std::pair{arc.to, 1.0},
                             std::pair{arc.ret ? ring_row_ : -1, 1.0}}) {
         if (row < 0) continue;
@@ -264,9 +248,10 @@ class Milp {
     model.setLogLevel(0);
     model.messageHandler()->setLogLevel(0);
     const std::string seconds = std::to_string(o_.time_limit_seconds);
-    const char* argv[] = {"lingualinked", "-log", "0", "-slog", "0", "-sec", seconds.c_str(), "-ratio", "0",
-                          "-allow", "0", "-solve", "-quit"};
-    CbcMain1(static_cast<int>(std::size(argv)), argv, model, [](CbcModel*, int) { return 0; }, data);
+    const char* argv[] = {"lingualinked", "-log", "0",      "-slog", "0",      "-sec", seconds.c_str(),
+                          "-ratio",       "0",    "-allow", "0",     "-solve", "-quit"};
+    CbcMain1(
+        static_cast<int>(std::size(argv)), argv, model, [](CbcModel*, int) { return 0; }, data);
     if (model.isProvenInfeasible()) return Outcome::Infeasible;
     const double* x = model.bestSolution();
     if (x == nullptr) return model.isSecondsLimitReached() ? Outcome::NoSolution : Outcome::Infeasible;
@@ -289,60 +274,48 @@ class Milp {
   int ring_row_ = 0;
   double scale_ = 1;
   double lower_bound_ = 0;
-  double no_trip_cost_ = 1;  // latency goal; for the spread goal D + 1 exceeds any trip
-  double max_stage_ = kInf;
-  Goal goal_ = Goal::kLatency;
   std::vector<Arc> arcs_;
   OsiClpSolverInterface lp_;
   bool first_solve_ = true;
 };
 
+Status no_solution(const PlanOptions& options) {
+  return Status::Errorf(
+      "the MILP solver stopped without a plan (time limit {} s, or numerical trouble); try --planner dp",
+      options.time_limit_seconds);
+}
+
 }  // namespace
 
 Result<Assignment> plan_milp(const CostModel& cost, const PlanOptions& options) {
   Milp milp(cost, options);
-  const bool throughput = options.objective == Objective::Throughput;
-  const std::vector<double> values = milp.stage_values();
-  const double all = values.empty() ? kInf : values.back();
-  auto solve = [&](double max_stage, Milp::Goal goal, Assignment& a, double& bottleneck) -> Result<bool> {
-    auto t0 = std::chrono::steady_clock::now();
-    auto o = milp.solve(max_stage, goal, a, bottleneck);
-    fprintf(stderr, "  probe %g goal %d -> %d b %g  %.3f s\n", max_stage, (int)goal, (int)o, bottleneck, std::chrono::duration<double>(std::chrono::steady_clock::now()-t0).count());
-    switch (o) {
-      case Milp::Outcome::Solved: return true;
-      case Milp::Outcome::Infeasible: return false;
-      case Milp::Outcome::NoSolution: break;
-    }
-    return Status::Errorf("the MILP solver found no plan within {} s", options.time_limit_seconds);
-  };
   Assignment best;
   double bottleneck = 0;
-  LL_ASSIGN_OR_RETURN(const bool feasible,
-                      solve(all, throughput ? Milp::Goal::kSpread : Milp::Goal::kLatency, best, bottleneck));
-  if (!feasible) return infeasible_error(cost, options);
-  if (!throughput) return best;
+  switch (milp.solve(kInf, best, bottleneck)) {
+    case Milp::Outcome::Infeasible: return infeasible_error(cost, options);
+    case Milp::Outcome::NoSolution: return no_solution(options);
+    case Milp::Outcome::Solved: break;
+  }
+  if (options.objective == Objective::Latency) return best;
 
-  // The least stage value T with a feasible program is the optimal slowest stage. The spread
-  // goal makes each feasible solve land close to it, so the search first tries just below the
-  // best plan so far, and bisects when that was feasible too.
+  // Bisection over the stage values in [lower bound, the latency plan's slowest stage]: the
+  // least one with a feasible program is the optimal T.
+  const std::vector<double> values = milp.stage_values();
   size_t lo = std::lower_bound(values.begin(), values.end(), milp.stage_lower_bound()) - values.begin();
   size_t hi = std::lower_bound(values.begin(), values.end(), bottleneck) - values.begin();
-  bool just_below = true;
   while (lo < hi) {
-    const size_t probe = just_below ? hi - 1 : lo + (hi - lo) / 2;
+    const size_t mid = lo + (hi - lo) / 2;
     Assignment a;
     double b = 0;
-    LL_ASSIGN_OR_RETURN(const bool ok, solve(values[probe], Milp::Goal::kSpread, a, b));
-    if (ok) {
+    const Milp::Outcome outcome = milp.solve(values[mid], a, b);
+    if (outcome == Milp::Outcome::NoSolution) return no_solution(options);
+    if (outcome == Milp::Outcome::Solved) {
       hi = std::lower_bound(values.begin(), values.end(), b) - values.begin();
+      best = a;
     } else {
-      lo = probe + 1;
+      lo = mid + 1;
     }
-    just_below = ok && !just_below;
   }
-  // Among the plans with that slowest stage, the one with the lowest latency.
-  LL_ASSIGN_OR_RETURN(const bool found, solve(values[hi], Milp::Goal::kLatency, best, bottleneck));
-  if (!found) return Status::Error("the MILP solver lost the plan it had found");
   return best;
 }
 

@@ -117,9 +117,9 @@ Result<Plan> plan_from_json(const json& j) {
 }
 
 std::string format_plan(const Plan& p) {
-  std::string out = fmt::format("plan: {} planner, {} objective{}, context {} x {} sequence(s)\n", p.planner,
-                                objective_name(p.objective), p.proven_optimal ? " (optimal)" : "", p.n_ctx,
-                                p.n_parallel);
+  std::string out =
+      fmt::format("plan: {} planner, {} objective{}, context {} x {} sequence(s)\n", p.planner,
+                  objective_name(p.objective), p.proven_optimal ? " (optimal)" : "", p.n_ctx, p.n_parallel);
   out += fmt::format("{:<14} {:>9} {:<20} {:>6} {:>25} {:>12} {:>12}  {}\n", "device", "units", "", "layers",
                      "memory used / limit", "compute ms", "transfer ms", "sends");
   for (const auto& d : p.devices) {
@@ -128,13 +128,12 @@ std::string format_plan(const Plan& p) {
                          fmt::format("0 / {}", mib(d.memory_limit_bytes)), "-", "-", "-");
       continue;
     }
-    const std::string sends =
-        d.send_to.empty() ? "-" : fmt::format("{} B/token to {}", d.send_bytes, d.send_to);
+    const std::string sends = d.send_to.empty() ? "-" : fmt::format("{} B/token to {}", d.send_bytes, d.send_to);
     out += fmt::format("{:<14} {:>9} {:<20} {:>6} {:>25} {:>12.3f} {:>12.3f}  {}\n", d.name,
                        fmt::format("{}..{}", d.units.begin, d.units.end - 1),
                        fmt::format("{}..{}", d.first_unit, d.last_unit), d.layers,
-                       fmt::format("{} / {}", mib(d.memory_bytes), mib(d.memory_limit_bytes)),
-                       d.compute_seconds * 1e3, d.transfer_seconds * 1e3, sends);
+                       fmt::format("{} / {}", mib(d.memory_bytes), mib(d.memory_limit_bytes)), d.compute_seconds * 1e3,
+                       d.transfer_seconds * 1e3, sends);
   }
   out += fmt::format("predicted: {:.3f} ms per token through the ring = {:.2f} tokens/s for one sequence\n",
                      p.latency_seconds * 1e3, p.tokens_per_second);

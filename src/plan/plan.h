@@ -24,11 +24,11 @@ struct DeviceAssignment {
   std::string name;
   model::UnitRange units;  // empty: the device holds nothing
   std::string first_unit, last_unit;
-  int64_t layers = 0;  // attention layers held
+  int64_t layers = 0;           // attention layers held
   double compute_seconds = 0;   // per token
   double transfer_seconds = 0;  // per token, sending to `send_to`
   uint64_t send_bytes = 0;
-  std::string send_to;          // empty when it sends nothing
+  std::string send_to;  // empty when it sends nothing
   uint64_t memory_bytes = 0;
   uint64_t memory_limit_bytes = 0;
 };
@@ -40,8 +40,8 @@ struct Plan {
   int64_t n_ctx = 0;
   int n_parallel = 1;
   std::vector<DeviceAssignment> devices;  // every device, in ring order
-  double latency_seconds = 0;     // one token through the ring, compute and transfers
-  double bottleneck_seconds = 0;  // the slowest stage (compute + outgoing transfer)
+  double latency_seconds = 0;             // one token through the ring, compute and transfers
+  double bottleneck_seconds = 0;          // the slowest stage (compute + outgoing transfer)
   // One sequence: 1 / latency. With n_parallel sequences in flight the stages overlap:
   // min(n_parallel / latency, 1 / bottleneck).
   double tokens_per_second = 0;

@@ -12,8 +12,8 @@ namespace ll::plan {
 namespace {
 
 constexpr double kLabelWidth = 190, kPlotWidth = 760, kLaneHeight = 56, kTop = 58, kBarHeight = 26;
-constexpr const char* kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
-                                   "#ff9da7", "#9c755f", "#bab0ac"};
+constexpr const char* kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
+                                   "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 
 std::string escape(const std::string& s) {
   std::string out;
@@ -58,9 +58,10 @@ Status write_svg(const Plan& p, const std::string& path) {
       "{:.2f} tokens/s; slowest stage {:.3f} ms</text>\n",
       escape(p.planner), objective_name(p.objective), p.latency_seconds * 1e3, p.tokens_per_second,
       p.bottleneck_seconds * 1e3);
-  svg += fmt::format("<text x=\"10\" y=\"42\" fill=\"#555\">one token through the ring; context {} x {} "
-                     "sequence(s); bars: compute, arrows: transfers</text>\n",
-                     p.n_ctx, p.n_parallel);
+  svg += fmt::format(
+      "<text x=\"10\" y=\"42\" fill=\"#555\">one token through the ring; context {} x {} "
+      "sequence(s); bars: compute, arrows: transfers</text>\n",
+      p.n_ctx, p.n_parallel);
 
   for (size_t d = 0; d < p.devices.size(); ++d) {
     const auto& a = p.devices[d];
@@ -87,8 +88,8 @@ Status write_svg(const Plan& p, const std::string& path) {
         x0, y - kBarHeight / 2, std::max(x1 - x0, 1.0), kBarHeight, kColors[d % std::size(kColors)], escape(a.name),
         a.units.begin, a.units.end - 1, escape(a.first_unit), escape(a.last_unit), c);
     const std::string label = fmt::format("{}..{}  {:.2f} ms", escape(a.first_unit), escape(a.last_unit), c);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3,
-                       label);
+    svg +=
+        fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3, label);
     t += c;
     if (a.send_to.empty()) continue;
     int to = d;

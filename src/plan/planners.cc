@@ -66,12 +66,12 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
   std::string why;
   if (cost.memory_bytes(largest_unit) > largest_device) {
     why = fmt::format(" Its largest unit, '{}', alone needs {}, more than any device can give it ({}).",
-                      cost.graph().units[largest_unit].name, mib(cost.memory_bytes(largest_unit)),
-                      mib(largest_device));
+                      cost.graph().units[largest_unit].name, mib(cost.memory_bytes(largest_unit)), mib(largest_device));
   } else if (needed <= offered) {
-    why = fmt::format(" Together the devices have enough, but not split into contiguous ranges in this device "
-                      "order{} with the working buffers each device needs.",
-                      options.pin_first ? ", with the embedding pinned to the first device" : "");
+    why = fmt::format(
+        " Together the devices have enough, but not split into contiguous ranges in this device "
+        "order{} with the working buffers each device needs.",
+        options.pin_first ? ", with the embedding pinned to the first device" : "");
   }
   return Status::Errorf(
       "the model does not fit: it needs {} ({} weights + {} KV cache for {} positions x {} sequence(s)) plus {} "
@@ -103,10 +103,10 @@ Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options) {
   Plan p = build_plan(cost, a.value(), options.planner, options.objective);
   for (const auto& d : p.devices) {
     if (d.memory_bytes > d.memory_limit_bytes) {
-      return Status::Errorf("the {} split puts {} on '{}', over its {} ({}..{}); the milp and dp planners split "
-                            "within every device's memory",
-                            options.planner, mib(d.memory_bytes), d.name, mib(d.memory_limit_bytes), d.first_unit,
-                            d.last_unit);
+      return Status::Errorf(
+          "the {} split puts {} on '{}', over its {} ({}..{}); the milp and dp planners split "
+          "within every device's memory",
+          options.planner, mib(d.memory_bytes), d.name, mib(d.memory_limit_bytes), d.first_unit, d.last_unit);
     }
   }
   return p;

@@ -140,7 +140,9 @@ json to_json(const DeviceProfile& p) {
 }
 
 json to_json(const LinkProfile& l) {
-  return {{"from", l.from}, {"to", l.to}, {"rtt_seconds", l.rtt_seconds},
+  return {{"from", l.from},
+          {"to", l.to},
+          {"rtt_seconds", l.rtt_seconds},
           {"bandwidth_bytes_per_s", l.bandwidth_bytes_per_s}};
 }
 
@@ -177,8 +179,9 @@ Result<DeviceProfile> device_profile_from_json(const json& j) {
 Result<LinkProfile> link_profile_from_json(const json& j) {
   if (!j.is_object()) return Status::Error("a link profile must be a JSON object");
   LinkProfile l;
-  for (Status field : {get_field(j, "from", l.from), get_field(j, "to", l.to), get_field(j, "rtt_seconds", l.rtt_seconds),
-                       get_field(j, "bandwidth_bytes_per_s", l.bandwidth_bytes_per_s)}) {
+  for (Status field :
+       {get_field(j, "from", l.from), get_field(j, "to", l.to), get_field(j, "rtt_seconds", l.rtt_seconds),
+        get_field(j, "bandwidth_bytes_per_s", l.bandwidth_bytes_per_s)}) {
     if (!field.ok()) return Status::Errorf("link profile: {}", field.message());
   }
   if (!std::isfinite(l.rtt_seconds) || l.rtt_seconds < 0 || !std::isfinite(l.bandwidth_bytes_per_s) ||
@@ -235,8 +238,8 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   const auto& hp = m.hparams();
   const int64_t n_units = model::unit_count(hp);
   if (m.units().begin != 0 || m.units().end != n_units) {
-    return Status::Errorf("profiling needs every unit of the model, but only units {}..{} are loaded",
-                          m.units().begin, m.units().end - 1);
+    return Status::Errorf("profiling needs every unit of the model, but only units {}..{} are loaded", m.units().begin,
+                          m.units().end - 1);
   }
   if (threads < 1 || repetitions < 1) return Status::Error("profiling needs at least one thread and one repetition");
   if (options.decode_context < 0 || options.prompt_chunk < 1) {

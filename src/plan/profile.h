@@ -18,10 +18,10 @@ struct DeviceProfile {
   std::string name;
   int threads = 1;
   uint64_t usable_memory_bytes = 0;
-  std::string simd;                  // SIMD target the kernels ran on
-  std::string model;                 // the model the timings belong to
-  int64_t decode_context = 0;        // positions in the KV cache while decoding was timed
-  int64_t prompt_chunk = 0;          // tokens per timed prompt chunk
+  std::string simd;                              // SIMD target the kernels ran on
+  std::string model;                             // the model the timings belong to
+  int64_t decode_context = 0;                    // positions in the KV cache while decoding was timed
+  int64_t prompt_chunk = 0;                      // tokens per timed prompt chunk
   std::vector<double> decode_seconds;            // per unit: one token at decode_context
   std::vector<double> prompt_seconds_per_token;  // per unit: one token of a prompt chunk
 };
@@ -64,7 +64,7 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
 
 // A roofline device for tests and what-ifs: each unit takes the longer of its FLOPs at
 // `flops_per_s` and its bytes (weights, plus the KV cache it reads) at `bytes_per_s`.
-DeviceProfile synthetic_profile(const graph::Graph& g, double flops_per_s, double bytes_per_s,
-                                uint64_t memory_bytes, const std::string& name = "synthetic");
+DeviceProfile synthetic_profile(const graph::Graph& g, double flops_per_s, double bytes_per_s, uint64_t memory_bytes,
+                                const std::string& name = "synthetic");
 
 }  // namespace ll::plan
