@@ -15,4 +15,6 @@ void add_keygen_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_cluster_bench_command(CLI::App& app);
 
+void add_plan_commands(CLI::App& app);  // plan, profile
+
 }  // namespace ll::cli

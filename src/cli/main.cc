@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   ll::cli::add_keygen_command(app);
   ll::cli::add_demo_command(app);
   ll::cli::add_cluster_bench_command(app);
+  ll::cli::add_plan_commands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -4,7 +4,9 @@
 // stage's time is known on the edge: the value of a path is the sum (latency) or the maximum
 // (throughput) of its stage times. The first device matters for the token's return, so each
 // possible first device is solved in turn. O(D^3 N^2) for D devices and N units.
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "plan/planners.h"
 

@@ -38,7 +38,6 @@
 #include <coin/OsiClpSolverInterface.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <string>
 

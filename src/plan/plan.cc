@@ -2,16 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
-
 namespace ll::plan {
-namespace {
 
 using nlohmann::json;
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
-
-}  // namespace
+std::string format_mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 const char* objective_name(Objective o) { return o == Objective::Latency ? "latency" : "throughput"; }
 
@@ -125,15 +120,14 @@ std::string format_plan(const Plan& p) {
   for (const auto& d : p.devices) {
     if (d.units.empty()) {
       out += fmt::format("{:<14} {:>9} {:<20} {:>6} {:>25} {:>12} {:>12}  {}\n", d.name, "-", "(holds nothing)", 0,
-                         fmt::format("0 / {}", mib(d.memory_limit_bytes)), "-", "-", "-");
+                         fmt::format("0 / {}", format_mib(d.memory_limit_bytes)), "-", "-", "-");
       continue;
     }
     const std::string sends = d.send_to.empty() ? "-" : fmt::format("{} B/token to {}", d.send_bytes, d.send_to);
     out += fmt::format("{:<14} {:>9} {:<20} {:>6} {:>25} {:>12.3f} {:>12.3f}  {}\n", d.name,
-                       fmt::format("{}..{}", d.units.begin, d.units.end - 1),
-                       fmt::format("{}..{}", d.first_unit, d.last_unit), d.layers,
-                       fmt::format("{} / {}", mib(d.memory_bytes), mib(d.memory_limit_bytes)), d.compute_seconds * 1e3,
-                       d.transfer_seconds * 1e3, sends);
+                       fmt::format("{}..{}", d.units.begin, d.units.end - 1), d.span(), d.layers,
+                       fmt::format("{} / {}", format_mib(d.memory_bytes), format_mib(d.memory_limit_bytes)),
+                       d.compute_seconds * 1e3, d.transfer_seconds * 1e3, sends);
   }
   out += fmt::format("predicted: {:.3f} ms per token through the ring = {:.2f} tokens/s for one sequence\n",
                      p.latency_seconds * 1e3, p.tokens_per_second);

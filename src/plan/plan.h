@@ -31,6 +31,9 @@ struct DeviceAssignment {
   std::string send_to;  // empty when it sends nothing
   uint64_t memory_bytes = 0;
   uint64_t memory_limit_bytes = 0;
+
+  // "embed..ffn[8]", or "head" for a single unit.
+  std::string span() const { return first_unit == last_unit ? first_unit : first_unit + ".." + last_unit; }
 };
 
 struct Plan {
@@ -56,6 +59,8 @@ struct Plan {
 nlohmann::json to_json(const Plan& p);
 Result<Plan> plan_from_json(const nlohmann::json& j);
 
+// "12.3 MiB".
+std::string format_mib(uint64_t bytes);
 // One row per device: units, layers, memory, compute and transfer per token; then totals.
 std::string format_plan(const Plan& p);
 // Devices as lanes; one token's path through the ring on a time axis: segments as bars as

@@ -54,14 +54,13 @@ Status write_svg(const Plan& p, const std::string& path) {
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
       width, height);
   svg += fmt::format(
-      "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} plan ({} objective): {:.3f} ms per token, "
-      "{:.2f} tokens/s; slowest stage {:.3f} ms</text>\n",
-      escape(p.planner), objective_name(p.objective), p.latency_seconds * 1e3, p.tokens_per_second,
-      p.bottleneck_seconds * 1e3);
+      "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} plan, {} objective: {:.3f} ms per token "
+      "through the ring = {:.2f} tokens/s</text>\n",
+      escape(p.planner), objective_name(p.objective), p.latency_seconds * 1e3, p.tokens_per_second);
   svg += fmt::format(
-      "<text x=\"10\" y=\"42\" fill=\"#555\">one token through the ring; context {} x {} "
-      "sequence(s); bars: compute, arrows: transfers</text>\n",
-      p.n_ctx, p.n_parallel);
+      "<text x=\"10\" y=\"42\" fill=\"#555\">slowest stage {:.3f} ms: {:.2f} tokens/s with {} sequence(s) in "
+      "flight; context {}; bars: compute, arrows: transfers</text>\n",
+      p.bottleneck_seconds * 1e3, p.pipelined_tokens_per_second, p.n_parallel, p.n_ctx);
 
   for (size_t d = 0; d < p.devices.size(); ++d) {
     const auto& a = p.devices[d];
@@ -84,12 +83,17 @@ Status write_svg(const Plan& p, const std::string& path) {
     const double c = a.compute_seconds * 1e3, x0 = x_of(t), x1 = x_of(t + c), y = lane_mid(d);
     svg += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.0f}\" rx=\"3\" fill=\"{}\"><title>{}: units "
-        "{}..{} ({}..{}), {:.3f} ms</title></rect>\n",
+        "{}..{} ({}), {:.3f} ms</title></rect>\n",
         x0, y - kBarHeight / 2, std::max(x1 - x0, 1.0), kBarHeight, kColors[d % std::size(kColors)], escape(a.name),
-        a.units.begin, a.units.end - 1, escape(a.first_unit), escape(a.last_unit), c);
-    const std::string label = fmt::format("{}..{}  {:.2f} ms", escape(a.first_unit), escape(a.last_unit), c);
-    svg +=
-        fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3, label);
+        a.units.begin, a.units.end - 1, escape(a.span()), c);
+    // The label goes inside the bar when it fits there (about 6.5 px per character), else above.
+    const std::string label = fmt::format("{}  {:.2f} ms", a.span(), c);
+    if (x1 - x0 > 6.5 * static_cast<double>(label.size()) + 8) {
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"white\">{}</text>\n", x0 + 4, y + 4, escape(label));
+    } else {
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3,
+                         escape(label));
+    }
     t += c;
     if (a.send_to.empty()) continue;
     int to = d;
@@ -103,8 +107,10 @@ Status write_svg(const Plan& p, const std::string& path) {
         "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"1.5\" "
         "marker-end=\"url(#arrow)\"><title>{} B/token to {}: {:.3f} ms</title></line>\n",
         x_of(t), ya, x_of(t + tr), yb, a.send_bytes, escape(a.send_to), tr);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333\" font-size=\"10\">{:.3f} ms</text>\n",
-                       x_of(t + tr / 2) + 4, (ya + yb) / 2, tr);
+    // Forward transfers are labelled right of their arrow, the return left of it.
+    svg += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333\" font-size=\"10\" text-anchor=\"{}\">{:.3f} ms</text>\n",
+        x_of(t + tr / 2) + (to > d ? 4 : -4), (ya + yb) / 2 + 3, to > d ? "start" : "end", tr);
     t += tr;
   }
 

@@ -5,11 +5,6 @@
 #include <algorithm>
 
 namespace ll::plan {
-namespace {
-
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
-
-}  // namespace
 
 Plan build_plan(const CostModel& cost, const Assignment& a, const std::string& planner, Objective objective) {
   const Evaluation e = cost.evaluate(a.ranges);
@@ -57,7 +52,7 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
   for (int d = 0; d < cost.n_devices(); ++d) {
     offered += cost.limit_bytes(d);
     largest_device = std::max(largest_device, cost.capacity_bytes(d));
-    per_device += fmt::format("{}{} {}", d ? ", " : "", cost.device(d).name, mib(cost.limit_bytes(d)));
+    per_device += fmt::format("{}{} {}", d ? ", " : "", cost.device(d).name, format_mib(cost.limit_bytes(d)));
   }
   int64_t largest_unit = 0;
   for (int64_t u = 1; u < cost.n_units(); ++u) {
@@ -66,7 +61,8 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
   std::string why;
   if (cost.memory_bytes(largest_unit) > largest_device) {
     why = fmt::format(" Its largest unit, '{}', alone needs {}, more than any device can give it ({}).",
-                      cost.graph().units[largest_unit].name, mib(cost.memory_bytes(largest_unit)), mib(largest_device));
+                      cost.graph().units[largest_unit].name, format_mib(cost.memory_bytes(largest_unit)),
+                      format_mib(largest_device));
   } else if (needed <= offered) {
     why = fmt::format(
         " Together the devices have enough, but not split into contiguous ranges in this device "
@@ -77,8 +73,8 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
       "the model does not fit: it needs {} ({} weights + {} KV cache for {} positions x {} sequence(s)) plus {} "
       "working buffers on every device that holds units, and the devices offer {} in total ({}).{} Add a device or "
       "memory, use a smaller quantization (e.g. q4_0), or shorten --ctx / --parallel.",
-      mib(needed), mib(cost.weight_bytes()), mib(cost.kv_bytes()), o.n_ctx, o.n_parallel, mib(o.working_bytes),
-      mib(offered), per_device, why);
+      format_mib(needed), format_mib(cost.weight_bytes()), format_mib(cost.kv_bytes()), o.n_ctx, o.n_parallel,
+      format_mib(o.working_bytes), format_mib(offered), per_device, why);
 }
 
 Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options) {
@@ -104,9 +100,9 @@ Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options) {
   for (const auto& d : p.devices) {
     if (d.memory_bytes > d.memory_limit_bytes) {
       return Status::Errorf(
-          "the {} split puts {} on '{}', over its {} ({}..{}); the milp and dp planners split "
-          "within every device's memory",
-          options.planner, mib(d.memory_bytes), d.name, mib(d.memory_limit_bytes), d.first_unit, d.last_unit);
+          "the {} split puts {} ({}) on '{}', over its {}; the milp and dp planners split within every device's "
+          "memory",
+          options.planner, d.span(), format_mib(d.memory_bytes), d.name, format_mib(d.memory_limit_bytes));
     }
   }
   return p;

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <fstream>
 #include <map>
-#include <memory>
 
 #include "exec/segment_executor.h"
 #include "kernels/matmul.h"
