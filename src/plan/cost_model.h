@@ -1,6 +1,7 @@
 #pragma once
 // The numbers a planner optimises, all per generated token:
-//   compute(u, d)  = the decode time of unit u measured on device d (DeviceProfile)
+//   compute(u, d)  = the decode time of unit u measured on device d (DeviceProfile, at its
+//                    decode_context)
 //   transfer       = bytes / bandwidth + rtt / 2 of the link between the two devices
 //   cut bytes(u)   = bytes per token of the tensors produced at or before unit u and read
 //                    after it (the data-dependency map; for Llama one hidden state)

@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "plan/planners.h"
@@ -239,6 +240,9 @@ class Milp {
     mip.loadProblem(m, col_lb.data(), col_ub.data(), obj.data(), row_bounds.data(), row_bounds.data());
     for (int k = 0; k < n_cols; ++k) mip.setInteger(k);
 
+    // CbcMain keeps state in statics: one branch and bound at a time in this process.
+    static std::mutex cbc_mutex;
+    std::lock_guard<std::mutex> lock(cbc_mutex);
     CbcModel model(mip);
     CbcSolverUsefulData data;
     data.noPrinting_ = true;

@@ -46,7 +46,7 @@ Plan build_plan(const CostModel& cost, const Assignment& a, const std::string& p
 
 Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
   const auto& o = cost.options();
-  const uint64_t needed = cost.weight_bytes() + cost.kv_bytes() + o.working_bytes;
+  const uint64_t needed = cost.weight_bytes() + cost.kv_bytes();
   uint64_t offered = 0, largest_device = 0;
   std::string per_device;
   for (int d = 0; d < cost.n_devices(); ++d) {
@@ -63,16 +63,16 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
     why = fmt::format(" Its largest unit, '{}', alone needs {}, more than any device can give it ({}).",
                       cost.graph().units[largest_unit].name, format_mib(cost.memory_bytes(largest_unit)),
                       format_mib(largest_device));
-  } else if (needed <= offered) {
+  } else if (needed + o.working_bytes <= offered) {
     why = fmt::format(
-        " Together the devices have enough, but not split into contiguous ranges in this device "
-        "order{} with the working buffers each device needs.",
-        options.pin_first ? ", with the embedding pinned to the first device" : "");
+        " In total the devices have room, but not for contiguous ranges in this device order{} once every device "
+        "that holds units keeps its working buffers.",
+        options.pin_first ? " (the embedding on the first device)" : "");
   }
   return Status::Errorf(
-      "the model does not fit: it needs {} ({} weights + {} KV cache for {} positions x {} sequence(s)) plus {} "
+      "the model does not fit: it needs {} ({} weights + {} KV cache for {} positions x {} sequence(s)), plus {} of "
       "working buffers on every device that holds units, and the devices offer {} in total ({}).{} Add a device or "
-      "memory, use a smaller quantization (e.g. q4_0), or shorten --ctx / --parallel.",
+      "memory, use a smaller quantization (fewer bits per weight), or shorten --ctx / --parallel.",
       format_mib(needed), format_mib(cost.weight_bytes()), format_mib(cost.kv_bytes()), o.n_ctx, o.n_parallel,
       format_mib(o.working_bytes), format_mib(offered), per_device, why);
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Planners: assign every unit to a device so that each device holds one contiguous range or
 // nothing, in the ring order of the devices given, within every device's memory.
-//   milp    mixed-integer linear program solved by COIN-OR CBC (optimal)
+//   milp    mixed-integer linear program solved with COIN-OR Clp and CBC (optimal)
 //   dp      dynamic programming over (unit prefix, device) (optimal; an independent check)
 //   even    equal layers per device, embedding with the first, head with the last
 //   memory  layers in proportion to usable memory (as llama.cpp and exo split)
@@ -23,9 +23,10 @@ namespace ll::plan {
 struct PlanOptions {
   std::string planner = "milp";
   Objective objective = Objective::Latency;
-  // The first device in the ring (the head, which tokenizes and samples) holds the embedding.
+  // The first device in the ring (the head: it tokenizes and gets the sampled tokens back)
+  // holds the embedding.
   bool pin_first = false;
-  double time_limit_seconds = 60;  // milp: return the best plan found by then
+  double time_limit_seconds = 60;  // milp: how long CBC may branch when a relaxation is fractional
 };
 
 // What a planner decides: one unit range per device, in ring order (empty: holds nothing).
