@@ -1,21 +1,10 @@
 #include "text/vocab.h"
 
 #include <cstdint>
-#include <cstring>
 
-#include "core/mapped_file.h"
+#include "gguf/llama2c_import.h"
 
 namespace ll::text {
-namespace {
-
-constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 "▁"
-
-bool is_byte_token_text(std::string_view s) {
-  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'); };
-  return s.size() == 6 && s.substr(0, 3) == "<0x" && hex(s[3]) && hex(s[4]) && s[5] == '>';
-}
-
-}  // namespace
 
 Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file) {
   const std::string& name = file.name();
@@ -66,55 +55,18 @@ Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file) {
   return v;
 }
 
+// The file format and the GGUF spelling are the importer's; the vocabulary adds its ids.
 Result<Vocab> vocab_from_llama2c(const std::string& path) {
-  LL_ASSIGN_OR_RETURN(auto mapped, MappedFile::open(path));
-  const uint8_t* data = mapped->data();
-  const size_t size = mapped->size();
-  auto read_i32 = [&](size_t at) {
-    int32_t x;
-    std::memcpy(&x, data + at, sizeof x);
-    return x;
-  };
-
-  // Layout: int32 max_token_length, then until EOF: float32 score, int32 len, len bytes.
-  if (size < 4) return Status::Errorf("{}: too small for a llama2.c tokenizer ({} bytes)", path, size);
-  if (read_i32(0) <= 0) return Status::Errorf("{}: bad max_token_length {}", path, read_i32(0));
+  LL_ASSIGN_OR_RETURN(gguf::Llama2cTokenizer tok, gguf::read_llama2c_tokenizer(path));
+  // llama2.c tokenizers always carry <unk>, <s>, </s> as ids 0, 1, 2.
+  if (tok.tokens.size() < 3) {
+    return Status::Errorf("{}: only {} tokens; <unk>, <s> and </s> are missing", path, tok.tokens.size());
+  }
   Vocab v;
   v.model = "llama";
-  size_t at = 4;
-  while (at < size) {
-    if (size - at < 8) return Status::Errorf("{}: partial token entry at byte offset {}", path, at);
-    float score;
-    std::memcpy(&score, data + at, sizeof score);
-    const int32_t len = read_i32(at + 4);
-    at += 8;
-    if (len < 0 || static_cast<size_t>(len) > size - at)
-      return Status::Errorf("{}: token {} has length {} but only {} bytes remain (byte offset {})", path, v.tokens.size(), len,
-                            size - at, at - 4);
-    std::string raw(reinterpret_cast<const char*>(data + at), static_cast<size_t>(len));
-    at += static_cast<size_t>(len);
-    if (v.tokens.size() >= static_cast<size_t>(INT32_MAX)) return Status::Errorf("{}: too many tokens", path);
-
-    const auto id = static_cast<int32_t>(v.tokens.size());
-    TokenType type = TokenType::Normal;
-    std::string text;
-    if (raw == "\n<s>\n" || raw == "\n</s>\n") {
-      text = raw.substr(1, raw.size() - 2);
-    } else {
-      for (char c : raw) {
-        if (c == ' ') text += kSpaceMarker;
-        else text += c;
-      }
-    }
-    if (id == v.unk) type = TokenType::Unknown;
-    else if (id == v.bos || id == v.eos) type = TokenType::Control;
-    else if (is_byte_token_text(text)) type = TokenType::Byte;
-    v.tokens.push_back(std::move(text));
-    v.scores.push_back(score);
-    v.types.push_back(type);
-  }
-  // llama2.c tokenizers always carry <unk>, <s>, </s> as ids 0, 1, 2.
-  if (v.tokens.size() < 3) return Status::Errorf("{}: only {} tokens; <unk>, <s> and </s> are missing", path, v.tokens.size());
+  v.tokens = std::move(tok.tokens);
+  v.scores = std::move(tok.scores);
+  for (int32_t t : tok.types) v.types.push_back(static_cast<TokenType>(t));
   return v;
 }
 
