@@ -53,6 +53,7 @@ cluster::Pipeline start(LocalCluster& workers, const model::Model& m, const std:
   p.head.keys = workers.head_keys();
   p.head.insecure = insecure;
   p.cuts = cuts;
+  p.planning.planner = "even";  // every worker holds a segment, whatever the profiles say
   p.load.n_ctx = 512;
   auto r = cluster::start_pipeline(path, m, std::move(p));
   EXPECT_TRUE(r.ok()) << r.error();
@@ -96,6 +97,51 @@ TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) 
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
 }
 
+TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = load(kStories);
+  ASSERT_TRUE(m);
+  cluster::HeadOptions head;
+  head.workers = workers->addresses();
+  head.keys = workers->head_keys();
+  cluster::PlanningOptions planning;
+  planning.profile.repetitions = 2;
+  auto profile = cluster::profile_workers(kStories, head, planning);
+  ASSERT_TRUE(profile.ok()) << profile.error();
+  const graph::Graph g = graph::build_graph(*m);
+  ASSERT_EQ(profile->devices.size(), 3u);
+  for (const auto& d : profile->devices) {
+    EXPECT_EQ(d.decode_seconds.size(), g.units.size()) << d.name;
+    EXPECT_GT(d.usable_memory_bytes, 0u) << d.name;
+    for (double t : d.decode_seconds) EXPECT_GT(t, 0) << d.name;
+  }
+  // Every ordered pair of workers, measured by the sending worker over a CURVE link.
+  ASSERT_EQ(profile->links.size(), 6u);
+  for (const auto& l : profile->links) {
+    EXPECT_NE(l.from, l.to);
+    EXPECT_GT(l.rtt_seconds, 0) << l.from << " -> " << l.to;
+    EXPECT_LT(l.rtt_seconds, 0.05) << l.from << " -> " << l.to;  // loopback
+    EXPECT_GT(l.bandwidth_bytes_per_s, 10e6) << l.from << " -> " << l.to;
+  }
+  // Asked again, each worker answers from its cache with the same numbers.
+  auto again = cluster::profile_workers(kStories, head, planning);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ(again->devices[1].decode_seconds, profile->devices[1].decode_seconds);
+
+  auto plan = cluster::plan_pipeline(*m, profile.value(), planning, 512);
+  ASSERT_TRUE(plan.ok()) << plan.error();
+  EXPECT_EQ(plan->planner, "milp");
+  cluster::SegmentLoadOptions load_options;
+  load_options.n_ctx = 512;
+  auto p = cluster::start_planned_pipeline(kStories, *m, head, plan.value(), load_options);
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(p->head->workers().size(), plan->used_devices().size());
+  auto gens = p->head->generate({greedy("", 200)}, [](size_t, const std::string&) {});
+  ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+  EXPECT_EQ(gens[0].text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+}
+
 TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
   const std::string cache = test::temp_path("xdg-cache");
   setenv("XDG_CACHE_HOME", cache.c_str(), 1);  // the workers inherit it
@@ -109,6 +155,7 @@ TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
     cluster::PipelineOptions p;
     p.head.workers = workers->addresses();
     p.head.keys = workers->head_keys();
+    p.planning.planner = "even";
     p.load.n_ctx = 512;
     p.load.send_shards = true;
     p.load.shard_dir = test::temp_path("shards-out");

@@ -39,16 +39,55 @@ std::vector<std::string> parse_worker_keys(const std::string& text) {
 
 }  // namespace
 
+void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list) {
+  const char* planners = allow_list ? "planners, compared side by side: milp, dp, even, memory (e.g. milp,even,memory)"
+                                    : "how to place the model on the workers: milp, dp, even or memory";
+  cmd.add_option("--planner", a.planner, planners)->capture_default_str();
+  cmd.add_option("--objective", a.objective,
+                 "latency (one sequence) or throughput (pipelined sequences); default: latency for one "
+                 "sequence, throughput for several")
+      ->check(CLI::IsMember({"latency", "throughput"}));
+  cmd.add_option("--profiles", a.profiles, "read the workers' device and link profiles from this JSON, in worker order");
+  cmd.add_option("--save-profiles", a.save_profiles, "write the measured profiles to this JSON");
+  cmd.add_flag("--reprofile", a.reprofile, "measure again even where a worker has a profile for this model");
+  cmd.add_option("--profile-reps", a.profile_repetitions, "timed repetitions per unit when profiling")
+      ->check(CLI::Range(1, 100))->capture_default_str();
+}
+
+cluster::PlanningOptions planning_options(const PlanningArgs& a, const std::string& planner, int n_parallel) {
+  if (planner != "milp" && planner != "dp" && planner != "even" && planner != "memory") {
+    fail("unknown planner '" + planner + "': use milp, dp, even or memory");
+  }
+  cluster::PlanningOptions p;
+  p.planner = planner;
+  if (!a.objective.empty()) {
+    auto o = plan::parse_objective(a.objective);
+    if (!o.ok()) fail(o.error());
+    p.objective = o.value();
+  }
+  p.n_parallel = n_parallel;
+  p.profiles_path = a.profiles;
+  p.save_profiles = a.save_profiles;
+  p.profile.refresh = a.reprofile;
+  p.profile.repetitions = a.profile_repetitions;
+  return p;
+}
+
+void print_progress(const std::string& message) {
+  std::fprintf(stderr, "%s%s", message.c_str(), message.ends_with('\n') ? "" : "\n");
+}
+
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
   cmd.add_option("--workers", o.workers, "run on these workers, in pipeline order (HOST:PORT,...)")->delimiter(',');
   cmd.add_option("--worker-keys", o.worker_keys, "the workers' public keys, in order (KEY,... or a file)");
   cmd.add_option("--key", o.key, "this head's key pair (lingualinked keygen), allowed by the workers");
   cmd.add_option("--cuts", o.cuts, "first unit of every segment but the first (\"4,9\" or \"attn[2],ffn[5]\"); "
-                                   "default: even by layers");
+                                   "default: planned from the workers' measured profiles");
   cmd.add_option("--parallel", o.parallel, "sequences generated at once (seeds seed, seed+1, ...)")
       ->check(CLI::Range(1, 256))->capture_default_str();
   cmd.add_flag("--insecure", o.insecure, "plain-text links (loopback workers only)");
   cmd.add_flag("--send-shards", o.send_shards, "stream each worker its shard instead of letting it open the model path");
+  add_planning_options(cmd, o.planning);
 }
 
 void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph::Graph& graph,
@@ -150,6 +189,8 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   cluster::PipelineOptions p;
   p.head = head_options(c);
   p.cuts = c.cuts;
+  p.planning = planning_options(c.planning, c.planning.planner, args.parallel);
+  p.progress = print_progress;
   p.load.n_ctx = exec_options(model_options, model->hparams()).n_ctx;
   p.load.send_shards = c.send_shards;
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));

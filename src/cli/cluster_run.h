@@ -9,9 +9,28 @@
 
 #include "cli/common_options.h"
 #include "cluster/head.h"
+#include "cluster/pipeline.h"
 #include "graph/graph.h"
 
 namespace ll::cli {
+
+// How the model is placed on the workers when no --cuts are given.
+struct PlanningArgs {
+  std::string planner = "milp";
+  std::string objective;  // empty: latency for one sequence, throughput for several
+  std::string profiles;
+  std::string save_profiles;
+  bool reprofile = false;
+  int profile_repetitions = 3;
+};
+
+// --planner (one name, or with `allow_list` several to compare), --objective, --profiles,
+// --save-profiles, --reprofile.
+void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list = false);
+// The planning options for one planner name; exits on a bad objective.
+cluster::PlanningOptions planning_options(const PlanningArgs& a, const std::string& planner, int n_parallel);
+// Prints the planner's progress and its plan to stderr.
+void print_progress(const std::string& message);
 
 struct ClusterRunOptions {
   std::vector<std::string> workers;  // HOST:PORT or tcp://HOST:PORT
@@ -21,6 +40,7 @@ struct ClusterRunOptions {
   int parallel = 1;
   bool insecure = false;
   bool send_shards = false;
+  PlanningArgs planning;
 };
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);

@@ -98,6 +98,67 @@ ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& toke
   return r;
 }
 
+// Runs the rounds of one pipeline: a warm-up, then for 1 and K sequences the best of
+// `repetitions`; prints a table row each and returns the rounds.
+struct BenchSettings {
+  std::string name;
+  int threads = 1;
+  int64_t n_prompt = 0, n_gen = 0;
+  int parallel = 1, repetitions = 1;
+  const Speed* baseline = nullptr;
+};
+
+std::vector<std::pair<int, ClusterRound>> bench_pipeline(cluster::Pipeline& pipeline, const std::string& label,
+                                                         const std::vector<int32_t>& tokens, const BenchSettings& b) {
+  cluster::Head& head = *pipeline.head;
+  const size_t n_workers = head.workers().size();
+  std::fprintf(stderr, "%s: %zu workers: warm-up...\n", label.c_str(), n_workers);
+  cluster_round(head, tokens, std::min<int64_t>(b.n_prompt, 8), 2, 1);
+  std::vector<int> ks = {1};
+  if (b.parallel > 1) ks.push_back(b.parallel);
+  std::vector<std::pair<int, ClusterRound>> rounds;
+  for (int k : ks) {
+    std::fprintf(stderr, "%s: %d sequence(s) x %d rounds...\n", label.c_str(), k, b.repetitions);
+    ClusterRound best;
+    for (int r = 0; r < b.repetitions; ++r) {
+      ClusterRound round = cluster_round(head, tokens, b.n_prompt, b.n_gen, k);
+      if (round.gen_tps > best.gen_tps) best = std::move(round);
+    }
+    uint64_t bytes = 0, steps = 0;
+    for (const auto& g : best.gens) {
+      bytes += g.wire_bytes;
+      steps += g.decode_steps;
+    }
+    const std::string ratio = b.baseline ? fmt::format("{:.0f}%", 100 * best.gen_tps / b.baseline->gen_tps) : "";
+    // The plan's prediction: one sequence takes the ring's latency per token; k sequences overlap
+    // up to the slowest stage.
+    std::string predicted_ms, predicted_tps;
+    if (pipeline.plan) {
+      const double latency = pipeline.plan->latency_seconds;
+      const double tps = std::min(k / latency, 1 / pipeline.plan->bottleneck_seconds);
+      predicted_ms = fmt::format("{:.2f}", latency * 1e3);
+      predicted_tps = fmt::format("{:.2f} ({:+.0f}%)", tps, 100 * (best.gen_tps / tps - 1));
+    }
+    std::printf("| %s | %s | %zu | %d | %d | %.2f | %.2f | %s | %.2f | %s | %s | %.1f |\n", b.name.c_str(), label.c_str(),
+                n_workers, b.threads, k, best.prompt_tps, best.gen_tps, ratio.c_str(), best.latency_ms,
+                predicted_ms.c_str(), predicted_tps.c_str(), steps ? bytes / 1024.0 / steps : 0.0);
+    std::fflush(stdout);
+    rounds.emplace_back(k, std::move(best));
+  }
+  return rounds;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_cluster_bench_command(CLI::App& app) {
@@ -118,12 +179,15 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->model.threads, "threads per process (workers and the single-process run)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
-  cmd->add_option("--devices", a->devices, "local workers described as for `demo --devices` (caps need root)");
+  cmd->add_option("--devices", a->devices,
+                  "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "
+                  "(caps and link rates need root)");
   cmd->add_option("--workers", a->remote.workers, "remote workers HOST:PORT,... instead")->delimiter(',');
   cmd->add_option("--worker-keys", a->remote.worker_keys, "their public keys, in order (KEY,... or a file)");
   cmd->add_option("--key", a->remote.key, "this head's key pair");
   cmd->add_flag("--insecure", a->remote.insecure, "plain-text links (loopback workers only)");
-  cmd->add_option("--cuts", a->remote.cuts, "segment cuts; default: even by layers");
+  cmd->add_option("--cuts", a->remote.cuts, "segment cuts, instead of planning");
+  add_planning_options(*cmd, a->remote.planning, /*allow_list=*/true);
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("-n,--n-gen", a->n_gen, "generated tokens per sequence")->capture_default_str()
       ->check(CLI::Range(2, 100000));
@@ -134,6 +198,9 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_flag("--no-baseline", a->no_baseline, "skip the single-process run");
   cmd->callback([a] {
     if (a->model.threads == 0) a->model.threads = 1;
+    const std::vector<std::string> planners = split_list(a->remote.planning.planner);
+    if (planners.empty()) fail("--planner lists no planner");
+    for (const auto& p : planners) planning_options(a->remote.planning, p, a->parallel);  // exits on a bad name
     auto model = load_model_or_exit(a->model);
     const auto& hp = model->hparams();
     const graph::Graph graph = graph::build_graph(*model);
@@ -147,15 +214,13 @@ void add_cluster_bench_command(CLI::App& app) {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
 
-    cluster::PipelineOptions p;
-    p.cuts = a->remote.cuts;
-    p.head.cancel = &g_interrupted;
-    p.load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
+    cluster::HeadOptions head_opts;
+    cluster::SegmentLoadOptions load;
+    load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
     std::unique_ptr<cluster::LocalCluster> local;
     std::string log_path;
     if (!a->remote.workers.empty()) {
-      p.head = head_options(a->remote);
-      p.head.cancel = &g_interrupted;
+      head_opts = head_options(a->remote);
     } else {
       std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
       auto devices = cluster::parse_devices(desc);
@@ -171,59 +236,88 @@ void add_cluster_bench_command(CLI::App& app) {
       if (!started.ok()) fail(started.error());
       local = std::move(started).value();
       for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());
-      p.head.workers = local->addresses();
-      p.head.keys = local->head_keys();
+      head_opts.workers = local->addresses();
+      head_opts.keys = local->head_keys();
     }
-    const size_t n_workers = p.head.workers.size();
-    auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
-    if (!pipeline.ok()) fail(pipeline.error());
-    cluster::Head& head = *pipeline->head;
+    head_opts.cancel = &g_interrupted;
 
+    BenchSettings b;
+    b.name = hp.name.empty() ? a->model.path : hp.name;
+    b.threads = a->model.threads;
+    b.n_prompt = a->n_prompt;
+    b.n_gen = a->n_gen;
+    b.parallel = a->parallel;
+    b.repetitions = a->repetitions;
     Speed base;
     if (!a->no_baseline) {
       std::fprintf(stderr, "single process, %d threads...\n", a->model.threads);
       base = single_process(*model, a->model.threads, tokens, a->n_prompt, a->n_gen, a->repetitions);
+      b.baseline = &base;
     }
-    std::fprintf(stderr, "cluster of %zu workers: warm-up...\n", n_workers);
-    cluster_round(head, tokens, std::min<int64_t>(a->n_prompt, 8), 2, 1);
-    std::vector<int> ks = {1};
-    if (a->parallel > 1) ks.push_back(a->parallel);
-    std::printf("| model | workers | threads/process | sequences | pp t/s | tg t/s | tg vs 1 process | ms/token "
-                "(round trip) | KiB/token on the wire |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    const std::string name = hp.name.empty() ? a->model.path : hp.name;
+    std::printf("| model | placement | workers | threads/process | sequences | pp t/s | tg t/s | tg vs 1 process | "
+                "ms/token (round trip) | predicted ms/token | predicted tg t/s (measured vs) | KiB/token on the wire |\n"
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     if (!a->no_baseline) {
-      std::printf("| %s | 1 process | %d | 1 | %.2f | %.2f | 100%% | %.2f | 0 |\n", name.c_str(), a->model.threads,
-                  base.prompt_tps, base.gen_tps, 1000.0 / base.gen_tps);
+      std::printf("| %s | 1 process | 1 | %d | 1 | %.2f | %.2f | 100%% | %.2f | | | 0 |\n", b.name.c_str(),
+                  a->model.threads, base.prompt_tps, base.gen_tps, 1000.0 / base.gen_tps);
     }
-    std::vector<std::pair<int, ClusterRound>> rounds;
-    for (int k : ks) {
-      std::fprintf(stderr, "cluster of %zu workers: %d sequence(s) x %d rounds...\n", n_workers, k, a->repetitions);
-      ClusterRound best;
-      for (int r = 0; r < a->repetitions; ++r) {
-        ClusterRound round = cluster_round(head, tokens, a->n_prompt, a->n_gen, k);
-        if (round.gen_tps > best.gen_tps) best = std::move(round);
+    std::fflush(stdout);
+
+    // Each placement: its label, its pipeline's rounds and stage reports.
+    struct Placement {
+      std::string label;
+      std::vector<std::pair<int, ClusterRound>> rounds;
+      std::string report;
+    };
+    std::vector<Placement> results;
+    auto run_one = [&](const std::string& label, cluster::Pipeline pipeline) {
+      Placement r{label, bench_pipeline(pipeline, label, tokens, b), ""};
+      for (const auto& [k, round] : r.rounds) {
+        char* buf = nullptr;
+        size_t len = 0;
+        std::FILE* mem = open_memstream(&buf, &len);
+        print_cluster_report(mem, *pipeline.head, graph, pipeline.segments, round.gens);
+        std::fclose(mem);
+        r.report += fmt::format("\n{}, {} sequence(s), per stage:\n{}", label, k, std::string(buf, len));
+        std::free(buf);
       }
-      uint64_t bytes = 0, steps = 0;
-      for (const auto& g : best.gens) {
-        bytes += g.wire_bytes;
-        steps += g.decode_steps;
+      if (pipeline.plan) r.report = "\n" + label + " plan:\n" + plan::format_plan(*pipeline.plan) + r.report;
+      results.push_back(std::move(r));
+    };
+    if (!a->remote.cuts.empty()) {
+      cluster::PipelineOptions p;
+      p.head = head_opts;
+      p.cuts = a->remote.cuts;
+      p.load = load;
+      auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
+      if (!pipeline.ok()) fail(pipeline.error());
+      run_one("cuts " + a->remote.cuts, std::move(pipeline).value());
+    } else {
+      const cluster::PlanningOptions first = planning_options(a->remote.planning, planners[0], a->parallel);
+      auto profile = cluster::profile_workers(a->model.path, head_opts, first, print_progress);
+      if (!profile.ok()) fail("profiling the workers: " + profile.error());
+      for (const std::string& name : planners) {
+        if (g_interrupted.load()) break;
+        const cluster::PlanningOptions planning = planning_options(a->remote.planning, name, a->parallel);
+        auto plan = cluster::plan_pipeline(*model, profile.value(), planning, load.n_ctx);
+        if (!plan.ok()) fail(name + ": " + plan.error());
+        auto pipeline = cluster::start_planned_pipeline(a->model.path, *model, head_opts, plan.value(), load);
+        if (!pipeline.ok()) fail(name + ": " + pipeline.error());
+        run_one(name, std::move(pipeline).value());
       }
-      std::string ratio = a->no_baseline ? "" : fmt::format("{:.0f}%", 100 * best.gen_tps / base.gen_tps);
-      std::printf("| %s | %zu | %d | %d | %.2f | %.2f | %s | %.2f | %.1f |\n", name.c_str(), n_workers, a->model.threads,
-                  k, best.prompt_tps, best.gen_tps, ratio.c_str(), best.latency_ms,
-                  steps ? bytes / 1024.0 / steps : 0.0);
-      rounds.emplace_back(k, std::move(best));
     }
-    for (const auto& [k, round] : rounds) {
-      std::printf("\n%d sequence(s), per stage:\n", k);
-      std::fflush(stdout);
-      print_cluster_report(stdout, head, graph, pipeline->segments, round.gens);
+    for (const Placement& r : results) std::printf("%s", r.report.c_str());
+    for (const Placement& r : results) {
+      if (r.rounds.size() == 2) {
+        std::printf("\n%s: %d sequences give %.2fx the generation throughput of one\n", r.label.c_str(),
+                    r.rounds[1].first, r.rounds[1].second.gen_tps / r.rounds[0].second.gen_tps);
+      }
     }
-    if (rounds.size() == 2) {
-      std::printf("\n%d sequences give %.2fx the generation throughput of one\n", rounds[1].first,
-                  rounds[1].second.gen_tps / rounds[0].second.gen_tps);
+    for (size_t i = 1; i < results.size(); ++i) {
+      const double first = results[0].rounds[0].second.gen_tps, other = results[i].rounds[0].second.gen_tps;
+      std::printf("%s generates %.2fx as fast as %s (one sequence)\n", results[0].label.c_str(), first / other,
+                  results[i].label.c_str());
     }
-    pipeline = Status::Error("done");
     if (local) local->stop();
     std::error_code ec;
     if (!log_path.empty()) fs::remove(log_path, ec);

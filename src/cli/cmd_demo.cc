@@ -48,21 +48,25 @@ void add_demo_command(CLI::App& app) {
     std::string prompt = "Once upon a time";
     int64_t n_predict = 128;
     std::string cuts;
+    PlanningArgs planning;
     SamplingOptions sampling;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("demo", "Run a model across worker processes on this machine (the quick start)");
   cmd->add_option("-m,--model", a->model.path, "model file (default: $LINGUALINKED_MODEL, then the shared stories260K)");
   cmd->add_option("--devices", a->devices,
-                  "number of devices, or descriptions like \"fast:cpu=1.0,mem=4G;slow:cpu=0.3,mem=1G\" "
-                  "(CPU share and memory caps need root)")
+                  "number of devices, or descriptions like "
+                  "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit\" (CPU share, memory caps and "
+                  "link rates in kbit, mbit or gbit; caps and rates need root)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(CLI::NonNegativeNumber);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
   cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->capture_default_str();
-  cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: even by layers");
+  cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
+                                     "devices' measured profiles");
+  add_planning_options(*cmd, a->planning);
   add_sampling_options(*cmd, a->sampling);
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
@@ -104,17 +108,20 @@ void add_demo_command(CLI::App& app) {
     p.head.keys = workers.head_keys();
     p.head.cancel = &g_interrupted;
     p.cuts = a->cuts;
+    p.planning = planning_options(a->planning, a->planning.planner, 1);
+    p.progress = print_progress;
     p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
     bool ok = pipeline.ok();
     if (!ok) {
       std::fprintf(stderr, "error: %s (see %s)\n", pipeline.error().c_str(), log_path.c_str());
     } else {
-      std::fprintf(stderr, "%s: %lld layers across %zu devices, CURVE-encrypted loopback links\n",
-                   a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), lo.devices.size());
+      std::fprintf(stderr, "%s: %lld layers across %zu of %zu devices, CURVE-encrypted links\n",
+                   a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), pipeline->segments.size(),
+                   lo.devices.size());
       for (size_t i = 0; i < pipeline->segments.size(); ++i) {
         const auto& w = pipeline->head->workers()[i];
-        std::fprintf(stderr, "  %-10s %-24s %-26s %u threads, %.0f MiB usable\n", lo.devices[i].name.c_str(),
+        std::fprintf(stderr, "  %-10s %-24s %-26s %u threads, %.0f MiB usable\n", w.name.c_str(),
                      w.address.endpoint.c_str(), cluster::describe_units(graph, pipeline->segments[i]).c_str(),
                      w.threads, w.memory_limit / 1048576.0);
       }

@@ -50,6 +50,23 @@ Result<uint64_t> parse_byte_size(const std::string& text) {
   return static_cast<uint64_t>(v * scale);
 }
 
+Result<uint64_t> parse_bit_rate(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Only units that mean bits per second: tc reads a bare number as bytes/s and "mbps" as megabytes/s.
+  double scale = 0;
+  if (unit == "kbit") scale = 1e3;
+  else if (unit == "mbit") scale = 1e6;
+  else if (unit == "gbit") scale = 1e9;
+  else return Status::Errorf("rate '{}': give bits per second as kbit, mbit or gbit, e.g. 20mbit", text);
+  LL_ASSIGN_OR_RETURN(double v, parse_number(text.substr(0, i), fmt::format("rate '{}'", text)));
+  const double bps = v * scale;
+  if (bps < 1e3 || bps > 1e11) return Status::Errorf("rate '{}': between 1kbit and 100gbit", text);
+  return static_cast<uint64_t>(std::llround(bps));
+}
+
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   std::vector<DeviceSpec> out;
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
@@ -81,8 +98,12 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
           LL_ASSIGN_OR_RETURN(double t, parse_number(value, "device " + d.name + " threads"));
           if (t < 1 || t > 256 || t != std::floor(t)) return Status::Errorf("device {}: threads 1..256", d.name);
           d.threads = static_cast<int>(t);
+        } else if (key == "bw") {
+          auto rate = parse_bit_rate(value);
+          if (!rate.ok()) return Status::Errorf("device {}: bw: {}", d.name, rate.error());
+          d.link_bps = rate.value();
         } else {
-          return Status::Errorf("device {}: unknown setting '{}' (cpu, mem, threads)", d.name, kv);
+          return Status::Errorf("device {}: unknown setting '{}' (cpu, mem, threads, bw)", d.name, kv);
         }
       }
     }

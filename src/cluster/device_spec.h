@@ -1,7 +1,7 @@
 #pragma once
 // Emulated devices for a cluster on one machine: "3" (three equal devices) or
-// "fast:cpu=1.0,mem=4G;slow:cpu=0.3,mem=1G[,threads=1]" (a name, then the share of one core
-// and the memory each may use).
+// "fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit[,threads=1]" (a name, then the
+// share of one core and the memory each may use, and the rate of its network link).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,10 +15,13 @@ struct DeviceSpec {
   double cpu = 0;           // cores (0: not capped)
   uint64_t memory = 0;      // bytes (0: not capped)
   int threads = 0;          // 0: the default
+  uint64_t link_bps = 0;    // link rate in bits per second, both directions (0: not shaped)
 };
 
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text);
 // "512M", "2G", "1.5GiB", "4096" (bytes) -> bytes.
 Result<uint64_t> parse_byte_size(const std::string& text);
+// "20mbit", "1.5gbit", "512kbit" (decimal, as tc writes rates) -> bits per second.
+Result<uint64_t> parse_bit_rate(const std::string& text);
 
 }  // namespace ll::cluster

@@ -150,6 +150,9 @@ Status Head::hello() {
     wire::Envelope e;
     e.set_request_id(next_request_++);
     e.mutable_hello()->set_client("lingualinked head");
+    for (size_t j = 0; j < clients_.size(); ++j) {
+      if (j != i && !options_.insecure) e.mutable_hello()->add_peer_keys(options_.workers[j].public_key);
+    }
     LL_RETURN_IF_ERROR(clients_[i]->send(e));
     all.push_back(i);
   }
@@ -170,6 +173,60 @@ Status Head::hello() {
                           st.message(), options_.keys.public_key);
   }
   return st;
+}
+
+// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers = the
+// other workers } -> worker i, one after the other; ProfileReply { device_json, links[] }.
+Result<plan::ClusterProfile> Head::profile(const std::string& model_path, const ProfileOptions& options,
+                                           const std::function<void(const std::string&)>& progress) {
+  const std::string absolute = std::filesystem::absolute(model_path).string();
+  std::vector<std::string> names(clients_.size());
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    names[i] = workers_[i].name.empty() ? workers_[i].address.endpoint : workers_[i].name;
+    for (size_t j = 0; j < i; ++j) {
+      if (names[j] == names[i]) names[i] += " " + workers_[i].address.endpoint;
+    }
+  }
+  plan::ClusterProfile cluster;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (progress) progress(fmt::format("profiling {} and its links...", describe(i)));
+    wire::Envelope e;
+    e.set_request_id(next_request_++);
+    wire::ProfileRequest* r = e.mutable_profile_request();
+    r->set_model_path(absolute);
+    r->set_prompt_chunk(static_cast<uint32_t>(options.prompt_chunk));
+    r->set_repetitions(static_cast<uint32_t>(options.repetitions));
+    r->set_decode_context(static_cast<uint32_t>(options.decode_context));
+    r->set_refresh(options.refresh);
+    for (size_t j = 0; j < clients_.size(); ++j) {
+      if (j == i) continue;
+      wire::Peer* peer = r->add_peers();
+      peer->set_endpoint(options_.workers[j].endpoint);
+      peer->set_public_key(options_.workers[j].public_key);
+    }
+    LL_RETURN_IF_ERROR(clients_[i]->send(e));
+    LL_RETURN_IF_ERROR(await_replies({i}, options.timeout, "profile", [&](size_t, net::Message& m) -> Status {
+      if (!m.envelope.has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
+      const wire::ProfileReply& reply = m.envelope.profile_reply();
+      const auto j = nlohmann::json::parse(reply.device_json(), nullptr, /*allow_exceptions=*/false);
+      LL_ASSIGN_OR_RETURN(plan::DeviceProfile device, plan::device_profile_from_json(j));
+      device.name = names[i];
+      cluster.devices.push_back(std::move(device));
+      for (const wire::LinkMeasurement& l : reply.links()) {
+        size_t to = clients_.size();
+        for (size_t k = 0; k < clients_.size(); ++k) {
+          if (k != i && options_.workers[k].endpoint == l.endpoint()) to = k;
+        }
+        if (to == clients_.size()) return Status::Errorf("{} measured a link to an unknown peer {}", describe(i), l.endpoint());
+        if (!(l.bandwidth_bytes_per_s() > 0) || !(l.rtt_seconds() >= 0)) {
+          return Status::Errorf("{} reports an impossible link to {}", describe(i), l.endpoint());
+        }
+        cluster.links.push_back({names[i], names[to], l.rtt_seconds(), l.bandwidth_bytes_per_s()});
+      }
+      return Status::Ok();
+    }));
+  }
+  return cluster;
 }
 
 // ShardData { shard_hash, total_bytes, offset, chunk_bytes } + [chunk] -> worker, in order, at

@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "model/units.h"
 #include "net/transport.h"
+#include "plan/profile.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
 
@@ -58,6 +59,14 @@ struct SegmentLoadOptions {
   std::string shard_dir;
 };
 
+struct ProfileOptions {
+  int repetitions = 3;
+  int64_t decode_context = 128;
+  int64_t prompt_chunk = 32;
+  bool refresh = false;  // measure again even where a worker has a profile for these settings
+  std::chrono::milliseconds timeout{180000};  // per worker: loading, timing and probing its links
+};
+
 struct Request {
   std::string prompt;
   std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
@@ -91,6 +100,11 @@ class Head {
   ~Head();
 
   const std::vector<WorkerInfo>& workers() const { return workers_; }
+  // Asks every worker, one at a time (so no timing competes with another), for its device
+  // profile for the model at `model_path` (a path the workers can open) and its links to every
+  // other worker. Device names are the workers' names, made unique with their endpoints.
+  Result<plan::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
+                                       const std::function<void(const std::string&)>& progress = {});
   // Assigns segments[i] to worker i and waits until every worker has loaded it. `model` is
   // the head's view of the same file (for the tokenizer and, with send_shards, the shards).
   Status load(const std::string& model_path, const model::Model& model, const std::vector<model::UnitRange>& segments,

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -72,6 +74,13 @@ void LocalCluster::kill_all_from_signal_handler() {
 
 Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions options) {
   if (options.devices.empty()) return Status::Error("a local cluster needs at least one device");
+  const bool shaped =
+      std::any_of(options.devices.begin(), options.devices.end(), [](const DeviceSpec& d) { return d.link_bps > 0; });
+  if (shaped && options.insecure) {
+    return Status::Error(
+        "bandwidth limits (bw=) put every worker in a network namespace, reached over a veth address that is not "
+        "loopback, and plain-text (--insecure) links are allowed only on loopback: drop bw= or --insecure");
+  }
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = std::move(options);
   c->head_keys_ = net::generate_keypair();
@@ -83,6 +92,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions op
   if (ec) return Status::Errorf("{}: {}", c->key_dir_, ec.message());
   fs::permissions(c->key_dir_, fs::perms::owner_all, ec);
   c->children_.resize(c->options_.devices.size());
+  if (shaped) c->make_links();
   for (size_t i = 0; i < c->children_.size(); ++i) {
     Status st = c->spawn(i);
     if (!st.ok()) {
@@ -93,12 +103,35 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions op
   return c;
 }
 
+// All links before any worker starts, so that on any failure every worker runs on loopback instead.
+void LocalCluster::make_links() {
+  Status st = ShapedLink::available();
+  for (size_t i = 0; i < children_.size() && st.ok(); ++i) {
+    auto link = ShapedLink::create(options_.devices[i].link_bps);
+    if (link.ok()) {
+      children_[i].link = std::move(link).value();
+    } else {
+      st = link.status();
+    }
+  }
+  for (size_t i = 0; i < children_.size(); ++i) {
+    const DeviceSpec& d = options_.devices[i];
+    if (!st.ok()) {
+      children_[i].link.reset();
+      if (d.link_bps > 0) notes_.push_back(fmt::format("{}: runs unshaped: {}", d.name, st.message()));
+    } else {
+      notes_.push_back(fmt::format("{}: {}", d.name, children_[i].link->description()));
+    }
+  }
+}
+
 Status LocalCluster::spawn(size_t i) {
   const DeviceSpec& d = options_.devices[i];
   Child& child = children_[i];
   net::KeyPair keys = net::generate_keypair();
   const std::string key_path = (fs::path(key_dir_) / (d.name + ".key")).string();
-  std::vector<std::string> args = {options_.cli_path, "worker", "--listen", "tcp://127.0.0.1:0", "--name", d.name,
+  const std::string listen = fmt::format("tcp://{}:0", child.link ? child.link->address() : "127.0.0.1");
+  std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
   if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
   if (options_.insecure) {
@@ -120,6 +153,14 @@ Status LocalCluster::spawn(size_t i) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  int netns_fd = -1;  // the child joins it before exec, so its pid stays the worker's
+  if (child.link) {
+    netns_fd = ::open(child.link->netns_path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) return Status::Errorf("{}: {}", child.link->netns_path(), std::strerror(errno));
+  }
+  const std::unique_ptr<int, void (*)(int*)> close_netns(&netns_fd, [](int* fd) {
+    if (*fd >= 0) ::close(*fd);  // when spawn returns; the child has its own copy
+  });
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Status::Errorf("pipe: {}", std::strerror(errno));
   int log_fd = -1;
@@ -137,6 +178,11 @@ Status LocalCluster::spawn(size_t i) {
     if (getppid() != parent) _exit(1);
     dup2(out[1], STDOUT_FILENO);
     if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
+      static const char kMessage[] = "worker: cannot enter its network namespace\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
@@ -169,21 +215,23 @@ void LocalCluster::stop() {
   }
   const auto deadline = Clock::now() + std::chrono::seconds(3);
   for (Child& c : children_) {
-    if (c.pid <= 0) continue;
-    int status;
-    while (waitpid(c.pid, &status, WNOHANG) == 0) {
-      if (Clock::now() >= deadline) {
-        ::kill(-c.pid, SIGKILL);
-        waitpid(c.pid, &status, 0);
-        break;
+    if (c.pid > 0) {
+      int status;
+      while (waitpid(c.pid, &status, WNOHANG) == 0) {
+        if (Clock::now() >= deadline) {
+          ::kill(-c.pid, SIGKILL);
+          waitpid(c.pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      unregister_child(c.pid);
+      c.pid = -1;
     }
-    unregister_child(c.pid);
-    c.pid = -1;
     if (c.stdout_fd >= 0) ::close(c.stdout_fd);
     c.stdout_fd = -1;
     c.cgroup.reset();
+    c.link.reset();  // also for a device whose worker never started
   }
   if (!key_dir_.empty()) {
     std::error_code ec;

@@ -1,8 +1,14 @@
 #pragma once
 // A cluster on this machine: `lingualinked worker` child processes on loopback, each with a
 // fresh key pair (allowing only this head's fresh key) and optionally its own cgroup caps.
+// When any device has a link rate (bw=), every worker runs in a network namespace of its own
+// (ShapedLink, netns.h) and listens on its namespace's address instead: a worker in a namespace
+// cannot reach the host's loopback, and workers send to each other, so all of them must be on
+// addresses every namespace reaches. Devices without a rate get an unshaped link. Shaping needs
+// root; without it the workers run unshaped on loopback, with a note saying why.
 // Every child runs in its own process group and dies with its parent; stop() (also run by the
-// destructor) terminates, kills and reaps them all and removes their cgroups and key files.
+// destructor) terminates, kills and reaps them all and removes their cgroups, namespaces and
+// key files.
 #include <sys/types.h>
 
 #include <chrono>
@@ -13,6 +19,7 @@
 #include "cluster/cgroup.h"
 #include "cluster/device_spec.h"
 #include "cluster/head.h"
+#include "cluster/netns.h"
 #include "core/status.h"
 #include "net/keys.h"
 
@@ -22,7 +29,7 @@ struct LocalClusterOptions {
   std::string cli_path;              // the lingualinked executable
   std::vector<DeviceSpec> devices;   // one worker each
   int default_threads = 1;           // for devices that do not say
-  bool insecure = false;             // plain-text loopback links (tests of the raw protocol)
+  bool insecure = false;             // plain-text loopback links (tests of the raw protocol); not with bw
   std::string log_path;              // the workers' stderr is appended here; empty: inherited
   std::chrono::milliseconds start_timeout{20000};
 };
@@ -36,7 +43,9 @@ class LocalCluster {
   const net::KeyPair& head_keys() const { return head_keys_; }
   const std::vector<WorkerAddress>& addresses() const { return addresses_; }
   pid_t pid(size_t i) const { return children_[i].pid; }
-  // One line per device on its caps (or why it runs uncapped).
+  // Worker i's network namespace and link, or null when it runs on loopback.
+  const ShapedLink* link(size_t i) const { return children_[i].link.get(); }
+  // One line per device on its caps and link (or why it runs uncapped or unshaped).
   const std::vector<std::string>& notes() const { return notes_; }
 
   // Kills the workers of every LocalCluster in this process. Async-signal-safe: for SIGINT and
@@ -48,8 +57,10 @@ class LocalCluster {
     pid_t pid = -1;
     int stdout_fd = -1;
     std::unique_ptr<Cgroup> cgroup;
+    std::unique_ptr<ShapedLink> link;  // removed only after the worker is reaped
   };
   LocalCluster() = default;
+  void make_links();
   Status spawn(size_t i);
 
   LocalClusterOptions options_;

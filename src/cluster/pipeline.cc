@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "graph/partition.h"
+#include "plan/cost_model.h"
+#include "plan/planners.h"
 
 namespace ll::cluster {
 
@@ -28,13 +32,84 @@ std::string describe_units(const graph::Graph& graph, model::UnitRange r) {
   return fmt::format("{} .. {}", graph.units[r.begin].name, graph.units[r.end - 1].name);
 }
 
-Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options) {
+Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
+                                             const PlanningOptions& planning, const Progress& progress) {
+  plan::ClusterProfile profile;
+  if (!planning.profiles_path.empty()) {
+    LL_ASSIGN_OR_RETURN(auto j, plan::read_json_file(planning.profiles_path));
+    auto c = plan::cluster_profile_from_json(j);
+    if (!c.ok()) return Status::Errorf("{}: {}", planning.profiles_path, c.error());
+    profile = std::move(c).value();
+    if (profile.devices.size() != head.workers.size()) {
+      return Status::Errorf("{} holds {} device profiles for {} workers", planning.profiles_path,
+                            profile.devices.size(), head.workers.size());
+    }
+    return profile;
+  }
+  LL_ASSIGN_OR_RETURN(auto h, Head::connect(head));
+  LL_ASSIGN_OR_RETURN(profile, h->profile(model_path, planning.profile, progress));
+  if (!planning.save_profiles.empty()) {
+    LL_RETURN_IF_ERROR(plan::write_json_file(planning.save_profiles, plan::to_json(profile)));
+  }
+  return profile;
+}
+
+Result<plan::Plan> plan_pipeline(const model::Model& model, const plan::ClusterProfile& profile,
+                                 const PlanningOptions& planning, int64_t n_ctx) {
   const graph::Graph graph = graph::build_graph(model);
+  for (const auto& d : profile.devices) {
+    if (d.decode_seconds.size() != graph.units.size()) {
+      return Status::Errorf("device {}: its profile has {} units, the model {}: profile it for this model", d.name,
+                            d.decode_seconds.size(), graph.units.size());
+    }
+  }
+  plan::CostOptions cost;
+  cost.n_ctx = n_ctx;
+  cost.n_parallel = planning.n_parallel;
+  int threads = 1;
+  for (const auto& d : profile.devices) threads = std::max(threads, d.threads);
+  // The head sends a prompt as one step, so a worker's buffers grow to the prompt's length.
+  cost.working_bytes = plan::working_buffer_bytes(model.hparams(), n_ctx, threads, std::min<int64_t>(n_ctx, 512));
+  plan::PlanOptions options;
+  options.planner = planning.planner;
+  options.objective = planning.objective.value_or(planning.n_parallel > 1 ? plan::Objective::Throughput
+                                                                          : plan::Objective::Latency);
+  options.pin_first = planning.pin_first;
+  return plan::make_plan(graph, profile.devices, profile.links, cost, options);
+}
+
+Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
+                                        const plan::Plan& plan, const SegmentLoadOptions& load) {
+  if (plan.devices.size() != head.workers.size()) {
+    return Status::Errorf("the plan is for {} devices but there are {} workers", plan.devices.size(), head.workers.size());
+  }
   Pipeline p;
-  LL_ASSIGN_OR_RETURN(p.segments, plan_segments(graph, options.head.workers.size(), options.cuts));
-  LL_ASSIGN_OR_RETURN(p.head, Head::connect(std::move(options.head)));
-  LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, options.load));
+  p.plan = plan;
+  std::vector<WorkerAddress> used;
+  for (int d : plan.used_devices()) {
+    used.push_back(head.workers[d]);
+    p.segments.push_back(plan.devices[d].units);
+  }
+  head.workers = std::move(used);
+  LL_ASSIGN_OR_RETURN(p.head, Head::connect(std::move(head)));
+  LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, load));
   return p;
+}
+
+Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options) {
+  if (!options.cuts.empty()) {
+    const graph::Graph graph = graph::build_graph(model);
+    Pipeline p;
+    LL_ASSIGN_OR_RETURN(p.segments, plan_segments(graph, options.head.workers.size(), options.cuts));
+    LL_ASSIGN_OR_RETURN(p.head, Head::connect(std::move(options.head)));
+    LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, options.load));
+    return p;
+  }
+  LL_ASSIGN_OR_RETURN(plan::ClusterProfile profile,
+                      profile_workers(model_path, options.head, options.planning, options.progress));
+  LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
+  if (options.progress) options.progress(plan::format_plan(plan));
+  return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load);
 }
 
 }  // namespace ll::cluster

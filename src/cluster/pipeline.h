@@ -1,8 +1,12 @@
 #pragma once
-// Setting up a pipeline: cut the model into one segment per worker (evenly by layers unless
-// cuts are given), connect the head and load the segments.
-#include <atomic>
+// Setting up a pipeline. Given cuts, the model is cut there, one segment per worker. Otherwise
+// the workers are profiled (per-unit compute times with their own threads and kernels, usable
+// memory, and the links between them, all measured over the network), a planner (milp by
+// default) assigns each worker one contiguous range of units or nothing, and the head connects
+// to the workers the plan uses and loads their segments.
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +14,8 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "model/model.h"
+#include "plan/plan.h"
+#include "plan/profile.h"
 
 namespace ll::cluster {
 
@@ -19,17 +25,43 @@ Result<std::vector<model::UnitRange>> plan_segments(const graph::Graph& graph, s
 // "embed attn[0] .. ffn[3]" style summary of a unit range.
 std::string describe_units(const graph::Graph& graph, model::UnitRange range);
 
+struct PlanningOptions {
+  std::string planner = "milp";               // milp, dp, even or memory
+  std::optional<plan::Objective> objective;   // default: latency for one sequence, throughput for more
+  int n_parallel = 1;                         // sequences in flight (KV caches to hold, objective)
+  bool pin_first = false;                     // the first worker (the head's own) holds the embedding
+  ProfileOptions profile;
+  std::string profiles_path;  // read the devices and links from this JSON instead of measuring
+  std::string save_profiles;  // write the measured profiles here
+};
+
+using Progress = std::function<void(const std::string&)>;
+
 struct PipelineOptions {
   HeadOptions head;
-  std::string cuts;
+  std::string cuts;  // given: cut there, one segment per worker, no profiling or planning
+  PlanningOptions planning;
   SegmentLoadOptions load;
+  Progress progress;
 };
 
 struct Pipeline {
   std::unique_ptr<Head> head;
-  std::vector<model::UnitRange> segments;  // segments[i] runs on worker i
+  std::vector<model::UnitRange> segments;  // segments[i] runs on head->workers()[i]
+  std::optional<plan::Plan> plan;          // what the planner predicted, when planned
 };
 
+// The workers' profiles, measured through a head connected to all of them, or read from
+// planning.profiles_path (one device per worker, in the same order).
+Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
+                                             const PlanningOptions& planning, const Progress& progress = {});
+// The plan for `model` on the profiled devices, for sequences of n_ctx positions.
+Result<plan::Plan> plan_pipeline(const model::Model& model, const plan::ClusterProfile& profile,
+                                 const PlanningOptions& planning, int64_t n_ctx);
+// Connects to the workers of `head.workers` that the plan uses and loads their segments.
+Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
+                                        const plan::Plan& plan, const SegmentLoadOptions& load);
+// Cuts given: start_pipeline over all workers; else profile, plan, and start the planned one.
 Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options);
 
 }  // namespace ll::cluster

@@ -9,8 +9,10 @@
 #include <sstream>
 #include <thread>
 
+#include "cluster/link_probe.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
+#include "plan/profile.h"
 
 namespace ll::cluster {
 namespace {
@@ -144,6 +146,8 @@ void Worker::handle(Pending& p) {
     case wire::Envelope::kLoadSegment: on_load(in); break;
     case wire::Envelope::kStep: on_step(in, p.read_at); break;
     case wire::Envelope::kFreeSequence: on_free(in); break;
+    case wire::Envelope::kProfileRequest: on_profile(in); break;
+    case wire::Envelope::kPing: on_ping(in); break;
     default:
       reply_error(in.peer, in.message.envelope.request_id(), 0, 0,
                   fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope.body_case())));
@@ -169,6 +173,9 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
 
 // HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
 void Worker::on_hello(const net::Incoming& in) {
+  for (const std::string& key : in.message.envelope.hello().peer_keys()) {
+    if (net::is_valid_z85_key(key)) server_->allow(key);
+  }
   wire::Envelope e;
   e.set_request_id(in.message.envelope.request_id());
   wire::HelloReply* r = e.mutable_hello_reply();
@@ -439,6 +446,83 @@ void Worker::on_downstream(uint64_t session, const net::Incoming& in) {
   auto it = sessions_.find(session);
   if (it == sessions_.end() || in.message.envelope.body_case() != wire::Envelope::kError) return;
   send(it->second->head_peer, in.message.envelope);
+}
+
+// Pong { payload_bytes } for Ping { payload_bytes } + [payload]
+void Worker::on_ping(const net::Incoming& in) {
+  const uint64_t bytes = in.message.envelope.ping().payload_bytes();
+  const auto& frames = in.message.frames;
+  const bool ok = bytes == 0 ? frames.empty() : frames.size() == 1 && frames[0].size() == bytes;
+  if (!ok) {
+    reply_error(in.peer, in.message.envelope.request_id(), 0, 0, fmt::format("ping declares {} bytes but carries {} frame(s)", bytes, frames.size()));
+    return;
+  }
+  wire::Envelope e;
+  e.set_request_id(in.message.envelope.request_id());
+  e.mutable_pong()->set_payload_bytes(bytes);
+  send(in.peer, e);
+}
+
+// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[] }
+//   -> ProfileReply { device_json, links[], cached }
+// Runs while nothing else does, so the timings see the device alone; the head asks one worker
+// at a time for the same reason.
+void Worker::on_profile(const net::Incoming& in) {
+  const wire::ProfileRequest& r = in.message.envelope.profile_request();
+  const uint64_t request_id = in.message.envelope.request_id();
+  if (r.repetitions() < 1 || r.repetitions() > 100 || r.prompt_chunk() < 1 || r.prompt_chunk() > 4096 ||
+      r.decode_context() > kMaxContext) {
+    reply_error(in.peer, request_id, 0, 0,
+                "profile request outside its limits (repetitions 1..100, prompt chunk 1..4096, context up to 2^20)");
+    return;
+  }
+  const std::string key = fmt::format("{}|{}|{}|{}", r.model_path(), r.prompt_chunk(), r.repetitions(), r.decode_context());
+  wire::Envelope e;
+  e.set_request_id(request_id);
+  wire::ProfileReply* reply = e.mutable_profile_reply();
+  auto cached = profiles_.find(key);
+  if (cached != profiles_.end() && !r.refresh()) {
+    reply->set_device_json(cached->second);
+    reply->set_cached(true);
+  } else {
+    fmt::print(stderr, "{}: profiling {} with {} thread(s)\n", options_.name, r.model_path(), threads_);
+    auto m = model::Model::load(r.model_path());
+    if (!m.ok()) {
+      reply_error(in.peer, request_id, 0, 0, m.error());
+      return;
+    }
+    plan::MeasureOptions mo;
+    mo.name = options_.name;
+    mo.decode_context = r.decode_context();
+    mo.prompt_chunk = r.prompt_chunk();
+    mo.memory_limit_bytes = memory_limit_;
+    auto p = plan::measure_device_profile(*m.value(), threads_, static_cast<int>(r.repetitions()), mo);
+    if (!p.ok()) {
+      reply_error(in.peer, request_id, 0, 0, p.error());
+      return;
+    }
+    profiles_[key] = plan::to_json(p.value()).dump();
+    reply->set_device_json(profiles_[key]);
+  }
+  for (const wire::Peer& peer : r.peers()) {
+    if (!options_.security.insecure && !net::is_valid_z85_key(peer.public_key())) {
+      reply_error(in.peer, request_id, 0, 0, fmt::format("no valid public key for peer {}", peer.endpoint()));
+      return;
+    }
+    net::SecurityOptions sec;
+    sec.insecure = options_.security.insecure;
+    sec.keys = options_.security.keys;
+    auto link = probe_link(peer.endpoint(), peer.public_key(), sec);
+    if (!link.ok()) {
+      reply_error(in.peer, request_id, 0, 0, link.error());
+      return;
+    }
+    wire::LinkMeasurement* l = reply->add_links();
+    l->set_endpoint(peer.endpoint());
+    l->set_rtt_seconds(link.value().rtt_seconds);
+    l->set_bandwidth_bytes_per_s(link.value().bandwidth_bytes_per_s);
+  }
+  send(in.peer, e);
 }
 
 }  // namespace ll::cluster

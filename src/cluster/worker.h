@@ -6,6 +6,8 @@
 //   head ── LoadSegment ────────► worker        LoadReply, or ErrorReply
 //   head/previous worker ─ Step ► worker ─ Step (hidden frame) ► next worker, or TokenResult ► head
 //   head ── FreeSequence ───────► worker        frees KV cache and sampler
+//   head ── ProfileRequest ─────► worker        ProfileReply: per-unit times (cached), links to peers
+//   peer ── Ping + [payload] ───► worker        Pong (link probes)
 //
 // Messages are processed one at a time in arrival order, so the steps of many sequences
 // interleave. A bad request is answered with an ErrorReply to the head of its session (or to
@@ -89,6 +91,8 @@ class Worker {
   void on_step(net::Incoming& in, Clock::time_point read_at);
   void on_free(const net::Incoming& in);
   void on_downstream(uint64_t session, const net::Incoming& in);
+  void on_profile(const net::Incoming& in);
+  void on_ping(const net::Incoming& in);
   Result<Session*> load_segment(const std::string& peer, const wire::LoadSegment& load);
   Status run_step(Session& s, net::Incoming& in, Clock::time_point read_at);
   // Drops least recently used sessions (never `keep`) until `bytes` more fit the memory limit
@@ -106,6 +110,7 @@ class Worker {
   uint64_t use_counter_ = 0;
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::deque<Pending> queue_;
+  std::map<std::string, std::string> profiles_;  // DeviceProfile JSON by model path and settings
 };
 
 }  // namespace ll::cluster

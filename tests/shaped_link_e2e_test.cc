@@ -1,0 +1,249 @@
+// Bandwidth-limited links for emulated devices: `bw=` in device descriptions, and a local
+// cluster whose workers run in network namespaces behind tbf-shaped veth pairs (needs root;
+// skipped without it).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "cluster/device_spec.h"
+#include "cluster/local_cluster.h"
+#include "cluster/netns.h"
+#include "cluster/pipeline.h"
+#include "model/model.h"
+#include "net/transport.h"
+#include "test_data.h"
+
+namespace ll {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using cluster::DeviceSpec;
+using cluster::LocalCluster;
+
+const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
+
+TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
+  auto d = cluster::parse_devices("fast:cpu=1.0,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit;plain");
+  ASSERT_TRUE(d.ok()) << d.error();
+  ASSERT_EQ(d->size(), 3u);
+  EXPECT_EQ((*d)[0].link_bps, 100'000'000u);
+  EXPECT_EQ((*d)[0].cpu, 1.0);
+  EXPECT_EQ((*d)[1].link_bps, 20'000'000u);
+  EXPECT_EQ((*d)[1].memory, 1024u * 1024 * 1024);
+  EXPECT_EQ((*d)[2].link_bps, 0u);
+  auto n = cluster::parse_devices("3");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ((*n)[0].link_bps, 0u);
+
+  const std::pair<const char*, uint64_t> good[] = {
+      {"512kbit", 512'000}, {"8mbit", 8'000'000}, {"8Mbit", 8'000'000}, {"1.5gbit", 1'500'000'000}, {"1kbit", 1000},
+      {"100gbit", 100'000'000'000}};
+  for (const auto& [text, bps] : good) {
+    auto r = cluster::parse_bit_rate(text);
+    ASSERT_TRUE(r.ok()) << text << ": " << r.error();
+    EXPECT_EQ(r.value(), bps) << text;
+  }
+}
+
+TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
+  // tc reads "mbps" as megabytes per second and a bare number as bytes: not accepted here.
+  for (const char* unit : {"100", "100mbps", "100mb", "100M", "100bit", "100 mbit", "1e3mbit", "-5mbit"}) {
+    auto r = cluster::parse_bit_rate(unit);
+    ASSERT_FALSE(r.ok()) << unit;
+    EXPECT_NE(r.error().find("kbit, mbit or gbit"), std::string::npos) << r.error();
+  }
+  for (const char* value : {"mbit", "1..2mbit"}) {
+    auto r = cluster::parse_bit_rate(value);
+    ASSERT_FALSE(r.ok()) << value;
+    EXPECT_NE(r.error().find("not a non-negative number"), std::string::npos) << r.error();
+  }
+  for (const char* value : {"0kbit", "0.5kbit", "101gbit"}) {
+    auto r = cluster::parse_bit_rate(value);
+    ASSERT_FALSE(r.ok()) << value;
+    EXPECT_NE(r.error().find("between 1kbit and 100gbit"), std::string::npos) << r.error();
+  }
+
+  auto bad = cluster::parse_devices("a:cpu=0.5;slow:bw=20mbps");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("device slow: bw: rate '20mbps'"), std::string::npos) << bad.error();
+  auto empty = cluster::parse_devices("slow:bw=");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
+  auto unknown = cluster::parse_devices("a:rate=20mbit");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw)"), std::string::npos) << unknown.error();
+}
+
+TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {
+  EXPECT_EQ(cluster::format_bit_rate(20'000'000), "20 Mbit/s");
+  EXPECT_EQ(cluster::format_bit_rate(1'500'000'000), "1.5 Gbit/s");
+  EXPECT_EQ(cluster::format_bit_rate(512'000), "512 kbit/s");
+}
+
+TEST(ShapedLinkE2E, PlainTextLinksAreRefusedWithShapedLinks) {
+  cluster::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  o.devices = {{"a"}, {"b"}};
+  o.devices[0].link_bps = 8'000'000;
+  o.insecure = true;
+  auto c = LocalCluster::start(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("loopback"), std::string::npos) << c.error();
+}
+
+// Namespaces and host-side veth ends this process has made and not removed.
+std::vector<std::string> leftovers() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  const std::string ns_prefix = fmt::format("ll-{}-", getpid()), if_prefix = fmt::format("ll{}-", getpid());
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    if (e.path().filename().string().starts_with(ns_prefix)) out.push_back(e.path().string());
+  }
+  for (const auto& e : std::filesystem::directory_iterator("/sys/class/net", ec)) {
+    if (e.path().filename().string().starts_with(if_prefix)) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+#define SKIP_WITHOUT_SHAPING()                                                         \
+  do {                                                                                 \
+    if (Status st = cluster::ShapedLink::available(); !st.ok()) GTEST_SKIP() << st.message(); \
+  } while (0)
+
+std::string command_output(const std::string& command) {
+  std::FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return "";
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+TEST(ShapedLinkE2E, LinksGetTheirOwnSubnetsAndLeaveNothingBehind) {
+  SKIP_WITHOUT_SHAPING();
+  {
+    auto a = cluster::ShapedLink::create(8'000'000);
+    ASSERT_TRUE(a.ok()) << a.error();
+    auto b = cluster::ShapedLink::create(0);
+    ASSERT_TRUE(b.ok()) << b.error();
+    EXPECT_NE((*a)->netns(), (*b)->netns());
+    EXPECT_NE((*a)->address(), (*b)->address());
+    EXPECT_TRUE(std::filesystem::exists((*a)->netns_path()));
+    EXPECT_NE((*a)->description().find("link shaped to 8 Mbit/s"), std::string::npos) << (*a)->description();
+    EXPECT_NE((*b)->description().find("link not shaped"), std::string::npos) << (*b)->description();
+    // Both ends of a shaped link have the qdisc; an unshaped one has none.
+    const std::string inner = command_output(fmt::format("tc -n {} qdisc show dev veth0", (*a)->netns()));
+    EXPECT_NE(inner.find("tbf"), std::string::npos) << inner;
+    EXPECT_NE(inner.find("rate 8Mbit"), std::string::npos) << inner;
+    const std::string unshaped = command_output(fmt::format("tc -n {} qdisc show dev veth0", (*b)->netns()));
+    EXPECT_EQ(unshaped.find("tbf"), std::string::npos) << unshaped;
+  }
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
+
+  // A cluster whose workers cannot start removes its namespaces too.
+  cluster::LocalClusterOptions o;
+  o.cli_path = "/nonexistent/lingualinked";
+  o.devices = {{"a"}, {"b"}};
+  o.devices[0].link_bps = 8'000'000;
+  auto c = LocalCluster::start(o);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
+}
+
+std::unique_ptr<LocalCluster> start_shaped(uint64_t slow_bps) {
+  cluster::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  o.devices = {{"slow"}, {"fast"}};
+  o.devices[0].link_bps = slow_bps;
+  auto c = LocalCluster::start(o);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+TEST(ShapedLinkE2E, Stories260KGreedyOverAShapedLinkEqualsReference) {
+  SKIP_WITHOUT_SHAPING();
+  {
+    auto workers = start_shaped(8'000'000);
+    ASSERT_TRUE(workers);
+    ASSERT_EQ(workers->notes().size(), 2u);
+    EXPECT_NE(workers->notes()[0].find("slow: link shaped to 8 Mbit/s (netns ll-"), std::string::npos)
+        << workers->notes()[0];
+    EXPECT_NE(workers->notes()[1].find("fast: link not shaped"), std::string::npos) << workers->notes()[1];
+    for (size_t i = 0; i < 2; ++i) {
+      ASSERT_NE(workers->link(i), nullptr);
+      EXPECT_EQ(workers->addresses()[i].endpoint.rfind("tcp://" + workers->link(i)->address() + ":", 0), 0u)
+          << workers->addresses()[i].endpoint;
+    }
+    auto m = model::Model::load(kStories);
+    ASSERT_TRUE(m.ok()) << m.error();
+    cluster::PipelineOptions p;
+    p.head.workers = workers->addresses();
+    p.head.keys = workers->head_keys();
+    p.cuts = "attn[2]";
+    p.load.n_ctx = 512;
+    // Worker 0 sends its hidden states to worker 1 through the host, so namespaces reach each other.
+    auto pipeline = cluster::start_pipeline(kStories, *m.value(), std::move(p));
+    ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+    cluster::Request r;
+    r.n_predict = 200;
+    r.sampling.temp = 0;
+    auto gens = pipeline->head->generate({r}, [](size_t, const std::string&) {});
+    ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+    EXPECT_EQ(gens[0].text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+  }
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
+}
+
+// Seconds from sending a Hello that carries a 1 MiB frame (which the worker ignores) to its reply:
+// the reply comes after the whole megabyte has crossed the link.
+double seconds_to_send_a_megabyte(const LocalCluster& workers, size_t i) {
+  net::SecurityOptions sec;
+  sec.keys = workers.head_keys();
+  auto client = net::Client::connect(workers.addresses()[i].endpoint, workers.addresses()[i].public_key, sec);
+  EXPECT_TRUE(client.ok()) << client.error();
+  if (!client.ok()) return 0;
+  auto round_trip = [&](uint64_t id, std::vector<zmq::message_t> frames) -> bool {
+    wire::Envelope e;
+    e.set_request_id(id);
+    e.mutable_hello()->set_client("shaped-link-test");
+    Status st = (*client)->send(e, std::move(frames));
+    EXPECT_TRUE(st.ok()) << st.message();
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (Clock::now() < deadline) {
+      auto m = (*client)->receive(std::chrono::milliseconds(100));
+      if (!m.ok()) break;
+      if (m.value() && m.value()->envelope.request_id() == id) return true;
+    }
+    ADD_FAILURE() << "no reply from " << workers.addresses()[i].endpoint;
+    return false;
+  };
+  if (!round_trip(1, {})) return 0;  // connected and authenticated before the clock starts
+  std::vector<zmq::message_t> frames;
+  frames.emplace_back(size_t{1} << 20);
+  std::memset(frames[0].data(), 0x5a, frames[0].size());
+  const auto t0 = Clock::now();
+  if (!round_trip(2, std::move(frames))) return 0;
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+TEST(ShapedLinkE2E, AMegabyteTakesAboutASecondAtEightMegabits) {
+  SKIP_WITHOUT_SHAPING();
+  auto workers = start_shaped(8'000'000);
+  ASSERT_TRUE(workers);
+  const double shaped = seconds_to_send_a_megabyte(*workers, 0);
+  const double unshaped = seconds_to_send_a_megabyte(*workers, 1);
+  // 8 Mbit / 8 Mbit/s = 1.05 s, less the 16 KiB burst; the unshaped veth is limited only by CURVE.
+  EXPECT_GT(shaped, 0.5);
+  EXPECT_LT(shaped, 5.0);
+  EXPECT_LT(unshaped, 0.3);
+  std::printf("1 MiB to the worker: %.3f s over 8 Mbit/s, %.3f s unshaped\n", shaped, unshaped);
+}
+
+}  // namespace
+}  // namespace ll
