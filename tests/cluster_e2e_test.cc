@@ -97,6 +97,27 @@ TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) 
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
 }
 
+TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
+  auto workers = start_workers(2);
+  ASSERT_TRUE(workers);
+  const std::string key_path = test::temp_path("head-own.key");
+  ASSERT_TRUE(net::save_keypair(key_path, workers->head_keys()).ok());
+  std::string endpoints, keys;
+  for (const auto& w : workers->addresses()) {
+    endpoints += (endpoints.empty() ? "" : ",") + w.endpoint.substr(6);
+    keys += (keys.empty() ? "" : ",") + w.public_key;
+  }
+  // Even placement, so that the head and both workers hold layers; stderr shows the report.
+  const std::string out = run_command(fmt::format(
+      "'{}' run -m '{}' --temp 0 -n 200 --workers {} --worker-keys '{}' --key '{}' --head-listen tcp://127.0.0.1:0 "
+      "--planner even 2>'{}'",
+      LL_CLI_PATH, kStories, endpoints, keys, key_path, test::temp_path("head-own.log")));
+  EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
+  const std::string log = test::read_text(test::temp_path("head-own.log"));
+  EXPECT_NE(log.find("head "), std::string::npos) << log;  // the head's own device is in the report
+  EXPECT_NE(log.find("embed .."), std::string::npos) << log;
+}
+
 TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText) {
   auto workers = start_workers(3);
   ASSERT_TRUE(workers);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cluster/in_process_worker.h"
 #include "cluster/pipeline.h"
 #include "net/keys.h"
 
@@ -87,6 +88,9 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
       ->check(CLI::Range(1, 256))->capture_default_str();
   cmd.add_flag("--insecure", o.insecure, "plain-text links (loopback workers only)");
   cmd.add_flag("--send-shards", o.send_shards, "stream each worker its shard instead of letting it open the model path");
+  cmd.add_option("--head-listen", o.head_listen,
+                 "the head holds the first segment (with the embedding) itself, reachable by the workers here: "
+                 "tcp://127.0.0.1:0 when they all run on this machine, else tcp://THIS_HOST:PORT");
   add_planning_options(cmd, o.planning);
 }
 
@@ -190,13 +194,24 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   p.head = head_options(c);
   p.cuts = c.cuts;
   p.planning = planning_options(c.planning, c.planning.planner, args.parallel);
+  std::unique_ptr<cluster::InProcessWorker> own;
+  if (!c.head_listen.empty()) {
+    const int threads = exec_options(model_options, model->hparams()).n_threads;
+    auto w = cluster::InProcessWorker::start(c.head_listen, p.head.keys, c.insecure, threads);
+    if (!w.ok()) fail("--head-listen " + c.head_listen + ": " + w.error());
+    own = std::move(w).value();
+    p.head.workers.insert(p.head.workers.begin(), own->address());
+    p.planning.pin_first = true;
+  }
   p.progress = print_progress;
   p.load.n_ctx = exec_options(model_options, model->hparams()).n_ctx;
   p.load.send_shards = c.send_shards;
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   const graph::Graph graph = graph::build_graph(*model);
-  if (!generate_on_cluster(*pipeline->head, graph, pipeline->segments, args)) throw CLI::RuntimeError(1);
+  const bool ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments, args);
+  pipeline = Status::Error("done");  // close the links before the head's own worker stops
+  if (!ok) throw CLI::RuntimeError(1);
 }
 
 }  // namespace ll::cli

@@ -40,6 +40,7 @@ struct ClusterRunOptions {
   int parallel = 1;
   bool insecure = false;
   bool send_shards = false;
+  std::string head_listen;  // the head holds the first segment, served here
   PlanningArgs planning;
 };
 

@@ -1,0 +1,39 @@
+#include "cluster/in_process_worker.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+namespace ll::cluster {
+
+Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::string& listen, const net::KeyPair& head_keys,
+                                                                bool insecure, int threads, const std::string& name) {
+  WorkerOptions o;
+  o.listen = listen;
+  o.name = name;
+  o.threads = threads;
+  o.security.insecure = insecure;
+  if (!insecure) {
+    o.security.keys = head_keys;
+    o.security.allowed = {head_keys.public_key};  // the head itself; its peers come with its hello
+  }
+  std::unique_ptr<InProcessWorker> w(new InProcessWorker());
+  w->insecure_ = insecure;
+  LL_ASSIGN_OR_RETURN(w->worker_, Worker::create(std::move(o)));
+  w->thread_ = std::thread([raw = w.get()] {
+    Status st = raw->worker_->serve(raw->stop_);
+    if (!st.ok()) fmt::print(stderr, "head's own worker stopped: {}\n", st.message());
+  });
+  return w;
+}
+
+InProcessWorker::~InProcessWorker() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+WorkerAddress InProcessWorker::address() const {
+  return {worker_->endpoint(), insecure_ ? std::string() : worker_->public_key()};
+}
+
+}  // namespace ll::cluster
