@@ -191,7 +191,8 @@ TEST(GgufWriter, CopyReproducesLlamaCppFiles) {
     for (const KeyValue& kv : f->metadata()) w.copy_kv(kv);
     for (const TensorInfo& t : f->tensors()) w.add_tensor_ref(t.name, t.type, t.dims, t.data, t.nbytes);
     const std::vector<uint8_t> bytes = w.to_bytes();
-    const std::vector<unsigned char> original = test::read_bytes(test::shared_data(rel));
+    std::vector<unsigned char> original;
+    ASSERT_NO_FATAL_FAILURE(original = test::read_bytes(test::shared_data(rel)));
     ASSERT_EQ(bytes.size(), original.size());
     EXPECT_TRUE(bytes == std::vector<uint8_t>(original.begin(), original.end()));
   }

@@ -154,6 +154,9 @@ TEST(Llama2cImport, ConvertWritesTheSameImage) {
 }
 
 TEST(Llama2cImport, LooksLikeLlama2c) {
+  ASSERT_TRUE(test::exists(kBin));
+  ASSERT_TRUE(test::exists(kTwin));
+  ASSERT_TRUE(test::exists(kTok));
   EXPECT_TRUE(looks_like_llama2c(kBin));
   EXPECT_FALSE(looks_like_llama2c(kTwin));
   EXPECT_FALSE(looks_like_llama2c(kTok));
@@ -161,7 +164,9 @@ TEST(Llama2cImport, LooksLikeLlama2c) {
 }
 
 TEST(Llama2cImport, TruncatedCheckpoint) {
-  const std::vector<unsigned char> full = test::read_bytes(kBin);
+  std::vector<unsigned char> full;
+  ASSERT_NO_FATAL_FAILURE(full = test::read_bytes(kBin));
+  ASSERT_TRUE(test::exists(kTok));
   const std::string path = test::temp_path("truncated.bin");
   write_file(path, full.data(), full.size() - 4);
   std::string e = error_of(path, kTok);
@@ -185,7 +190,10 @@ TEST(Llama2cImport, TruncatedCheckpoint) {
 }
 
 TEST(Llama2cImport, BadHeaders) {
-  std::vector<unsigned char> bytes = test::read_bytes(kBin);
+  std::vector<unsigned char> bytes;
+  ASSERT_NO_FATAL_FAILURE(bytes = test::read_bytes(kBin));
+  ASSERT_TRUE(test::exists(kTok));
+  ASSERT_TRUE(test::exists(kTwin));
   const std::string path = test::temp_path("bad_header.bin");
   auto with_field = [&](int index, int32_t value) {
     std::vector<unsigned char> b = bytes;
@@ -204,11 +212,15 @@ TEST(Llama2cImport, BadHeaders) {
 }
 
 TEST(Llama2cImport, TokenizerErrors) {
-  std::string e = error_of(kBin, test::shared_data("vocab/llama2c/tokenizer.bin"));
+  std::vector<unsigned char> tok;
+  ASSERT_NO_FATAL_FAILURE(tok = test::read_bytes(kTok));
+  ASSERT_TRUE(test::exists(kBin));
+  const std::string llama2_tok = test::shared_data("vocab/llama2c/tokenizer.bin");
+  ASSERT_TRUE(test::exists(llama2_tok));
+  std::string e = error_of(kBin, llama2_tok);
   EXPECT_NE(e.find("has 32000 tokens, but the checkpoint " + kBin + " has a vocabulary of 512"), std::string::npos)
       << e;
 
-  const std::vector<unsigned char> tok = test::read_bytes(kTok);
   const std::string path = test::temp_path("tok_truncated.bin");
   write_file(path, tok.data(), tok.size() - 3);  // cuts the last token's bytes
   e = error_of(kBin, path);

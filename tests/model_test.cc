@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "exec/generate.h"
@@ -27,13 +26,13 @@ std::unique_ptr<model::Model> load(const std::string& rel, const std::string& to
 
 // "pos P token T" header then 512 floats, three times.
 std::vector<std::vector<float>> reference_logits_260k() {
-  std::ifstream in(shared_data("derived/stories260K/greedy_t0_n200.logits_pos0-2.txt"));
+  std::istringstream in(test::read_text(shared_data("derived/stories260K/greedy_t0_n200.logits_pos0-2.txt")));
   std::vector<std::vector<float>> out;
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("pos", 0) == 0) {
       out.emplace_back();
-    } else if (!line.empty()) {
+    } else if (!line.empty() && !out.empty()) {
       out.back().push_back(std::stof(line));
     }
   }
@@ -66,7 +65,8 @@ class Stories260K : public ::testing::TestWithParam<const char*> {
 
 TEST_P(Stories260K, LogitsMatchLlama2cAtPositions0To2) {
   ASSERT_TRUE(model_);
-  auto ref = reference_logits_260k();
+  std::vector<std::vector<float>> ref;
+  ASSERT_NO_FATAL_FAILURE(ref = reference_logits_260k());
   ASSERT_EQ(ref.size(), 3u);
   exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 64, .n_threads = 2});
   ASSERT_TRUE(ex.create_sequence(0).ok());
@@ -119,21 +119,24 @@ TEST_P(Stories260K, SeededSamplingEqualsLlama2c) {
                {"sample_t1_p1_s42_n200.txt", 1.0f, 42, 200},
                {"sample_t1_p0.95_s42_n200.txt", 0.95f, 42, 200}};
   for (const Case& c : cases) {
+    std::string expected;
+    ASSERT_NO_FATAL_FAILURE(expected = test::read_text(shared_data(std::string("reference/stories260K/") + c.file)));
     exec::GenerateOptions o;
     o.n_predict = c.steps;
     o.sampling = {.temp = 1.0f, .top_k = 0, .top_p = c.top_p, .min_p = 0, .repeat_penalty = 1, .seed = c.seed};
-    EXPECT_EQ(generate_text(*model_, o), test::read_text(shared_data(std::string("reference/stories260K/") + c.file)))
-        << c.file;
+    EXPECT_EQ(generate_text(*model_, o), expected) << c.file;
   }
 }
 
 TEST_P(Stories260K, SeededSamplingWithPromptEqualsLlama2c) {
   ASSERT_TRUE(model_);
+  std::string expected;
+  ASSERT_NO_FATAL_FAILURE(
+      expected = test::read_text(shared_data("reference/stories260K/sample_t1_p0.95_s42_n200_prompt.txt")));
   exec::GenerateOptions o;
   o.prompt = "There was a big";
   o.n_predict = 200 - 6 + 1;  // run.c counts the 6 prompt positions (BOS + 5) in its 200 steps
   o.sampling = {.temp = 1.0f, .top_k = 0, .top_p = 0.95f, .min_p = 0, .repeat_penalty = 1, .seed = 42};
-  std::string expected = test::read_text(shared_data("reference/stories260K/sample_t1_p0.95_s42_n200_prompt.txt"));
   EXPECT_EQ(o.prompt + generate_text(*model_, o), expected);
 }
 
@@ -142,11 +145,15 @@ INSTANTIATE_TEST_SUITE_P(BothFormats, Stories260K, ::testing::Values("gguf", "ll
 TEST(TinyRandomLlama2, F16LogitsMatchLlamaCpp) {
   auto m = load("models/llama-2-tiny-random/llama-2-tiny-random.gguf");
   ASSERT_TRUE(m);
-  auto ref_bytes = test::read_bytes(shared_data("derived/llama-2-tiny-random/logits_step0-1.f32"));
+  std::vector<unsigned char> ref_bytes;
+  ASSERT_NO_FATAL_FAILURE(ref_bytes = test::read_bytes(shared_data("derived/llama-2-tiny-random/logits_step0-1.f32")));
   ASSERT_EQ(ref_bytes.size(), 2u * 32000 * 4);
   std::vector<float> ref(2 * 32000);
   std::memcpy(ref.data(), ref_bytes.data(), ref_bytes.size());
-  auto meta = nlohmann::json::parse(test::read_text(shared_data("derived/llama-2-tiny-random/greedy_once_upon_a_time_n32.json")));
+  std::string meta_text;
+  ASSERT_NO_FATAL_FAILURE(
+      meta_text = test::read_text(shared_data("derived/llama-2-tiny-random/greedy_once_upon_a_time_n32.json")));
+  auto meta = nlohmann::json::parse(meta_text);
   std::vector<int32_t> prompt = meta["prompt_ids"].get<std::vector<int32_t>>();
   int32_t next = meta["generated_ids"][0].get<int32_t>();
 
@@ -166,12 +173,14 @@ TEST(TinyRandomLlama2, F16LogitsMatchLlamaCpp) {
 }
 
 TEST(ModelErrors, UnknownArchitectureIsRefused) {
+  ASSERT_TRUE(test::exists(shared_data("vocab/llamacpp/ggml-vocab-gpt-2.gguf")));
   auto m = model::Model::load(shared_data("vocab/llamacpp/ggml-vocab-gpt-2.gguf"));
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.error().find("architecture 'gpt2' is not supported"), std::string::npos) << m.error();
 }
 
 TEST(ModelErrors, VocabOnlyFileHasNoWeights) {
+  ASSERT_TRUE(test::exists(shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")));
   auto m = model::Model::load(shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf"));
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.error().find("missing tensor 'token_embd.weight'"), std::string::npos) << m.error();

@@ -65,7 +65,7 @@ TEST(Partition, BadCutsAreRefused) {
 
 TEST(Graph, Stories260KUnitsAndCosts) {
   auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
-  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(m.ok()) << m.error();
   const Graph g = build_graph(*m.value());
   ASSERT_EQ(g.units.size(), 12u);
   EXPECT_EQ(g.units[0].name, "embed");
@@ -94,7 +94,7 @@ TEST(Graph, Stories260KUnitsAndCosts) {
 
 TEST(Graph, CutsByNameAndEvenLayers) {
   auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
-  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(m.ok()) << m.error();
   const Graph g = build_graph(*m.value());
   auto cuts = parse_cuts(g, "attn[2],8");
   ASSERT_TRUE(cuts.ok());

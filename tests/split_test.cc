@@ -110,26 +110,30 @@ TEST(SplitEquivalence, Stories260KEveryCutUpToSixSegments) {
   check_every_split(*m.value(), {1, 403, 407, 261, 378, 300});
 }
 
-std::string synthetic_model(const std::string& preset, const std::string& type) {
+// Written once per test process; the vocabulary comes from the shared data.
+Result<std::string> synthetic_model(const std::string& preset, const std::string& type) {
   const std::string path = test::temp_path(preset + "-" + type + ".gguf");
   if (!std::filesystem::exists(path)) {
     model::SynthOptions o{.preset = preset, .type = type,
                           .vocab_path = test::shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")};
     ThreadPool pool(2);
-    Status s = model::write_synthetic_model(o, path, pool);
-    EXPECT_TRUE(s.ok()) << s.message();
+    LL_RETURN_IF_ERROR(model::write_synthetic_model(o, path, pool));
   }
   return path;
 }
 
 TEST(SplitEquivalence, SyntheticFourLayersEveryCutUpToSixSegments) {
-  auto m = model::Model::load(synthetic_model("test-4l", "q4_0"));
+  auto path = synthetic_model("test-4l", "q4_0");
+  ASSERT_TRUE(path.ok()) << path.error();
+  auto m = model::Model::load(path.value());
   ASSERT_TRUE(m.ok()) << m.error();
   check_every_split(*m.value(), {1, 15043, 3186, 29892, 920});
 }
 
 TEST(SplitEquivalence, MultithreadedSegmentsEqualOneDevice) {
-  auto m = model::Model::load(synthetic_model("test-8l", "q4_k_m"));
+  auto path = synthetic_model("test-8l", "q4_k_m");
+  ASSERT_TRUE(path.ok()) << path.error();
+  auto m = model::Model::load(path.value());
   ASSERT_TRUE(m.ok()) << m.error();
   const auto& hp = m.value()->hparams();
   exec::SegmentExecutor whole(*m.value(), model::all_units(hp), {.n_ctx = 128, .n_threads = 2});
@@ -142,7 +146,7 @@ TEST(SplitEquivalence, MultithreadedSegmentsEqualOneDevice) {
 
 TEST(Shards, ThreeShardsOfStories260KGiveTheSameText) {
   auto full = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
-  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(full.ok()) << full.error();
   const graph::Graph g = graph::build_graph(*full.value());
   auto p = graph::partition_from_cuts(g, {4, 8});  // cut after ffn[0]... and between attn/ffn
   ASSERT_TRUE(p.ok());
@@ -176,7 +180,7 @@ TEST(Shards, ThreeShardsOfStories260KGiveTheSameText) {
 
 TEST(Shards, ShardWithoutATensorIsRefused) {
   auto full = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
-  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(full.ok()) << full.error();
   const auto& f = full.value()->file();
   gguf::GgufWriter w;
   for (const auto& kv : f.metadata()) w.copy_kv(kv);
@@ -207,13 +211,15 @@ TEST(Shards, ShardWithoutATensorIsRefused) {
 
 TEST(Shards, UnitsOutsideTheShardAreRefused) {
   auto full = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
-  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(full.ok()) << full.error();
   const graph::Graph g = graph::build_graph(*full.value());
   auto p = graph::partition_from_cuts(g, {6});
   ASSERT_TRUE(p.ok());
   auto paths = graph::write_shards(*full.value(), g, p.value(), test::temp_path("shards2"));
   ASSERT_TRUE(paths.ok()) << paths.error();
-  auto s = model::Model::load(paths.value()[1], {.units = model::UnitRange{0, 12}});
+  model::LoadOptions all_units;
+  all_units.units = model::UnitRange{0, 12};
+  auto s = model::Model::load(paths.value()[1], all_units);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().find("holds units 6..11, but units 0..11 were asked for"), std::string::npos) << s.error();
 }

@@ -1,19 +1,30 @@
 #include "test_data.h"
 
-#include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 namespace ll::test {
 
-std::string shared_data(const std::string& relative) { return std::string(LL_SHARED_DATA) + "/" + relative; }
+std::string shared_data(const std::string& relative) {
+  const char* env = std::getenv("LL_SHARED_DATA");
+  const std::string root = env != nullptr && *env != '\0' ? env : LL_SHARED_DATA;
+  return root + "/" + relative;
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  if (!in.good()) {
+    const std::string why = std::strerror(errno);
+    // FAIL() returns from the lambda only; the caller sees HasFatalFailure().
+    [&] { FAIL() << "cannot read test data " << path << ": " << why; }();
+    return {};
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -22,6 +33,12 @@ std::string read_text(const std::string& path) {
 std::vector<unsigned char> read_bytes(const std::string& path) {
   std::string s = read_text(path);
   return {s.begin(), s.end()};
+}
+
+::testing::AssertionResult exists(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "missing test data " << path;
 }
 
 std::string temp_path(const std::string& name) {

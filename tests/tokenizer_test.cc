@@ -65,8 +65,11 @@ void check_llamacpp_vectors(const std::string& vocab_relative) {
   auto tok = gguf_tokenizer(vocab_relative);
   ASSERT_TRUE(tok.ok()) << tok.error();
   const std::string base = test::shared_data(vocab_relative);
-  std::vector<std::string> inputs = split(test::read_text(base + ".inp"), "\n__ggml_vocab_test__\n");
-  std::vector<std::string> lines = split(test::read_text(base + ".out"), "\n");
+  std::string inp, out;
+  ASSERT_NO_FATAL_FAILURE(inp = test::read_text(base + ".inp"));
+  ASSERT_NO_FATAL_FAILURE(out = test::read_text(base + ".out"));
+  std::vector<std::string> inputs = split(inp, "\n__ggml_vocab_test__\n");
+  std::vector<std::string> lines = split(out, "\n");
   ASSERT_TRUE(inputs.back().empty() && lines.back().empty());
   inputs.pop_back();
   lines.pop_back();
@@ -92,7 +95,10 @@ TEST(Llama2cVectors, TestC) {
   auto tok = llama2c_tokenizer("vocab/llama2c/tokenizer.bin");
   ASSERT_TRUE(tok.ok()) << tok.error();
   EXPECT_EQ(tok->n_vocab(), 32000);
-  const auto j = nlohmann::json::parse(test::read_text(test::shared_data("reference/llama2c_tokenizer/test_c_vectors.json")));
+  std::string vectors;
+  ASSERT_NO_FATAL_FAILURE(
+      vectors = test::read_text(test::shared_data("reference/llama2c_tokenizer/test_c_vectors.json")));
+  const auto j = nlohmann::json::parse(vectors);
   ASSERT_EQ(j["cases"].size(), 5u);
   for (const auto& c : j["cases"]) {
     const std::string text = c["text"];
@@ -104,7 +110,10 @@ TEST(Llama2cVectors, TestC) {
 TEST(Llama2cVectors, SameIdsFromGguf) {
   auto tok = gguf_tokenizer("vocab/llamacpp/ggml-vocab-llama-spm.gguf");
   ASSERT_TRUE(tok.ok()) << tok.error();
-  const auto j = nlohmann::json::parse(test::read_text(test::shared_data("reference/llama2c_tokenizer/test_c_vectors.json")));
+  std::string vectors;
+  ASSERT_NO_FATAL_FAILURE(
+      vectors = test::read_text(test::shared_data("reference/llama2c_tokenizer/test_c_vectors.json")));
+  const auto j = nlohmann::json::parse(vectors);
   for (const auto& c : j["cases"]) {
     const std::string text = c["text"];
     EXPECT_EQ(tok->encode(text, true), c["expected_ids"].get<Ids>()) << std::quoted(text);
@@ -112,7 +121,9 @@ TEST(Llama2cVectors, SameIdsFromGguf) {
 }
 
 void check_tok512_encodings(const Tokenizer& tok) {
-  std::istringstream in(test::read_text(test::shared_data("derived/stories260K/tok512_prompt_encodings.tsv")));
+  std::string tsv;
+  ASSERT_NO_FATAL_FAILURE(tsv = test::read_text(test::shared_data("derived/stories260K/tok512_prompt_encodings.tsv")));
+  std::istringstream in(tsv);
   int cases = 0;
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
@@ -154,13 +165,17 @@ TEST(Stories260K, Llama2cVocabEqualsGgufVocab) {
 }
 
 void check_greedy_text(const Tokenizer& tok) {
-  const Ids ids = parse_ids(test::read_text(test::shared_data("derived/stories260K/greedy_t0_n200.token_ids.txt")));
+  std::string ids_text, expected;
+  ASSERT_NO_FATAL_FAILURE(
+      ids_text = test::read_text(test::shared_data("derived/stories260K/greedy_t0_n200.token_ids.txt")));
+  ASSERT_NO_FATAL_FAILURE(expected = test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+  const Ids ids = parse_ids(ids_text);
   ASSERT_EQ(ids.size(), 201u);
   Detokenizer detok(tok);
   std::string text;
   for (int32_t id : ids) text += detok.push(id);
   text += detok.flush();
-  EXPECT_EQ(text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+  EXPECT_EQ(text, expected);
 }
 
 TEST(Detokenizer, GreedyTextLlama2c) {
@@ -177,17 +192,24 @@ TEST(Detokenizer, GreedyTextGguf) {
 
 class LlamaSpm : public ::testing::Test {
  protected:
+  // A failed assertion here would mark the tests skipped, not failed: the error is kept and
+  // every test fails on it in SetUp.
   static void SetUpTestSuite() {
     auto t = gguf_tokenizer("vocab/llamacpp/ggml-vocab-llama-spm.gguf");
-    ASSERT_TRUE(t.ok()) << t.error();
-    tok_ = new Tokenizer(std::move(t).value());
+    if (t.ok()) {
+      tok_ = new Tokenizer(std::move(t).value());
+    } else {
+      load_error_ = t.error();
+    }
   }
   static void TearDownTestSuite() {
     delete tok_;
     tok_ = nullptr;
   }
+  void SetUp() override { ASSERT_NE(tok_, nullptr) << load_error_; }
   static int32_t byte_token(uint8_t b) { return 3 + b; }  // <0x00> is id 3
   static Tokenizer* tok_;
+  static inline std::string load_error_;
 };
 Tokenizer* LlamaSpm::tok_ = nullptr;
 

@@ -13,6 +13,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cli/demo_model.h"
 #include "cluster/local_cluster.h"
 #include "cluster/pipeline.h"
 
@@ -27,16 +28,12 @@ void on_signal(int) {
   cluster::LocalCluster::kill_all_from_signal_handler();
 }
 
-// $LINGUALINKED_MODEL, else the shared stories260K beside the checkout this binary was built in.
+// No -m: $LINGUALINKED_MODEL, a cached download, the shared stories260K, else stories15M
+// downloaded (demo_model.h); failing all, says how to get a model.
 std::string default_model() {
-  if (const char* env = std::getenv("LINGUALINKED_MODEL"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  for (fs::path dir = exe.parent_path(); !ec && !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
-    const fs::path candidate = dir.parent_path() / "shared/data/models/stories260K/stories260K.gguf";
-    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
-  }
-  return "";
+  auto found = find_or_fetch_demo_model();
+  if (!found.ok()) fail(found.error());
+  return found.value();
 }
 
 }  // namespace
@@ -53,7 +50,9 @@ void add_demo_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("demo", "Run a model across worker processes on this machine (the quick start)");
-  cmd->add_option("-m,--model", a->model.path, "model file (default: $LINGUALINKED_MODEL, then the shared stories260K)");
+  cmd->add_option("-m,--model", a->model.path,
+                  "model file (default: $LINGUALINKED_MODEL, a cached stories15M, the shared stories260K, "
+                  "else stories15M downloaded with curl)");
   cmd->add_option("--devices", a->devices,
                   "number of devices, or descriptions like "
                   "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit\" (CPU share, memory caps and "
@@ -70,11 +69,6 @@ void add_demo_command(CLI::App& app) {
   add_sampling_options(*cmd, a->sampling);
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
-    if (a->model.path.empty()) {
-      fail("no model. Pass -m MODEL.gguf or set LINGUALINKED_MODEL. Any Llama-family GGUF works, e.g. stories260K "
-           "or stories15M from Hugging Face (karpathy/tinyllamas, converted with `lingualinked convert`), or make "
-           "a random-weight one: lingualinked synth --preset test-4l --vocab VOCAB.gguf -o test.gguf");
-    }
     auto devices = cluster::parse_devices(a->devices);
     if (!devices.ok()) fail(devices.error());
     auto model = load_model_or_exit(a->model);

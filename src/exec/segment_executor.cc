@@ -13,6 +13,20 @@ namespace ll::exec {
 using model::Unit;
 using model::UnitKind;
 
+namespace {
+
+// out = `rows` rows of x ([rows, n_embd]), each RMS-normalized and scaled by `norm` ([n_embd], F32):
+// the input of the attention, the FFN and the head alike.
+void rmsnorm_rows(std::vector<float>& out, const float* x, int64_t rows, const model::WeightRef& norm,
+                  const model::HParams& hp) {
+  const int64_t e = hp.n_embd;
+  out.resize(rows * e);
+  const float* w = reinterpret_cast<const float*>(norm.data);
+  for (int64_t t = 0; t < rows; ++t) kernels::rmsnorm(&out[t * e], x + t * e, w, e, hp.rms_eps);
+}
+
+}  // namespace
+
 SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options)
     : model_(model), hp_(model.hparams()), range_(range), options_(options), pool_(options.n_threads) {
   // The model must have bound the weights of every unit we run.
@@ -121,13 +135,10 @@ void SegmentExecutor::rope(float* x, int64_t n_heads, int64_t pos, int64_t n) {
 void SegmentExecutor::attention(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos,
                                 float* hidden, int64_t n) {
   const int64_t e = hp_.n_embd, qd = hp_.q_dim(), hd = hp_.head_dim;
-  xn_.resize(n * e);
   q_.resize(n * qd);
   att_.resize(n * qd);
   out_.resize(n * e);
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::rmsnorm(&xn_[t * e], hidden + t * e, reinterpret_cast<const float*>(w.attn_norm.data), e, hp_.rms_eps);
-  }
+  rmsnorm_rows(xn_, hidden, n, w.attn_norm, hp_);
   // K and V go straight into the cache.
   matmul(w.wq, xn_.data(), n, q_.data());
   matmul(w.wk, xn_.data(), n, kv.k(slot, pos));
@@ -160,13 +171,10 @@ void SegmentExecutor::attention(const model::LayerWeights& w, KvCache& kv, int64
 
 void SegmentExecutor::ffn(const model::LayerWeights& w, float* hidden, int64_t n) {
   const int64_t e = hp_.n_embd, ff = hp_.n_ff;
-  xn_.resize(n * e);
   gate_.resize(n * ff);
   up_.resize(n * ff);
   out_.resize(n * e);
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::rmsnorm(&xn_[t * e], hidden + t * e, reinterpret_cast<const float*>(w.ffn_norm.data), e, hp_.rms_eps);
-  }
+  rmsnorm_rows(xn_, hidden, n, w.ffn_norm, hp_);
   matmul(w.ffn_gate, xn_.data(), n, gate_.data());
   matmul(w.ffn_up, xn_.data(), n, up_.data());
   kernels::silu_mul(gate_.data(), up_.data(), n * ff);
@@ -178,9 +186,7 @@ void SegmentExecutor::head(const float* hidden, int64_t n, float* logits, bool a
   const int64_t e = hp_.n_embd;
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t rows = n - first;
-  xn_.resize(rows * e);
-  const float* norm = reinterpret_cast<const float*>(model_.weights().output_norm.data);
-  for (int64_t t = 0; t < rows; ++t) kernels::rmsnorm(&xn_[t * e], hidden + (first + t) * e, norm, e, hp_.rms_eps);
+  rmsnorm_rows(xn_, hidden + first * e, rows, model_.weights().output_norm, hp_);
   matmul(model_.weights().output, xn_.data(), rows, logits);
 }
 

@@ -16,13 +16,6 @@ namespace ll::kernels {
 namespace detail {
 namespace {
 
-int nearest_int(float v) {
-  float biased = v + 12582912.f;
-  uint32_t u;
-  std::memcpy(&u, &biased, 4);
-  return static_cast<int>(u & 0x007fffff) - 0x00400000;
-}
-
 uint16_t load_u16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -41,31 +34,10 @@ void quantize_q8_0_row(const float* x, int64_t nb, int8_t* qs, float* d) {
   }
 }
 
-// ggml's quantize_row_q8_K_ref, one token row.
+// ggml's quantize_row_q8_K_ref, one token row (the block quantizer of quantize.cc).
 void quantize_q8_k_row(const float* x, int64_t nb, int8_t* qs, float* d, int16_t* bsums) {
-  for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += 16) {
-    float max = 0;
-    float amax = 0;
-    for (int j = 0; j < kQK_K; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (!amax) {
-      d[b] = 0;
-      std::fill(qs, qs + kQK_K, 0);
-      std::fill(bsums, bsums + 16, 0);
-      continue;
-    }
-    const float iscale = -127.f / max;
-    for (int j = 0; j < kQK_K; ++j) qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
-    for (int g = 0; g < 16; ++g) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += qs[16 * g + l];
-      bsums[g] = static_cast<int16_t>(sum);
-    }
-    d[b] = 1 / iscale;
+  for (int64_t b = 0; b < nb; ++b, x += kQK_K, qs += kQK_K, bsums += kQK_K / 16) {
+    quantize_block_q8_k(x, qs, d + b, bsums);
   }
 }
 

@@ -318,26 +318,7 @@ void quantize_q6_k(const float* x, void* dst, int64_t nb) {
 void quantize_q8_k(const float* x, void* dst, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
     BlockQ8_K b;
-    std::memset(&b, 0, sizeof(b));
-    float max = 0;
-    float amax = 0;
-    for (int j = 0; j < kQK_K; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (amax) {
-      // -127 rather than -128 keeps every quant in [-127, 127] (symmetric, as ggml does).
-      const float iscale = -127.f / max;
-      for (int j = 0; j < kQK_K; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
-      for (int j = 0; j < kQK_K / 16; ++j) {
-        int sum = 0;
-        for (int l = 0; l < 16; ++l) sum += b.qs[16 * j + l];
-        b.bsums[j] = static_cast<int16_t>(sum);
-      }
-      b.d = 1 / iscale;
-    }
+    quantize_block_q8_k(x, b.qs, &b.d, b.bsums);
     store_block(dst, i, b);
   }
 }
@@ -462,6 +443,32 @@ uint16_t fp32_to_bf16(float f) {
   const uint32_t x = float_bits(f);
   if ((x & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((x >> 16) | 64);  // quiet NaN
   return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+void quantize_block_q8_k(const float* x, int8_t* qs, float* d, int16_t* bsums) {
+  float max = 0;
+  float amax = 0;
+  for (int j = 0; j < kQK_K; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  if (!amax) {
+    *d = 0;
+    std::fill(qs, qs + kQK_K, 0);
+    std::fill(bsums, bsums + kQK_K / 16, 0);
+    return;
+  }
+  // -127 rather than -128 keeps every quant in [-127, 127] (symmetric, as ggml does).
+  const float iscale = -127.f / max;
+  for (int j = 0; j < kQK_K; ++j) qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+  for (int j = 0; j < kQK_K / 16; ++j) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += qs[16 * j + l];
+    bsums[j] = static_cast<int16_t>(sum);
+  }
+  *d = 1 / iscale;
 }
 
 bool is_quantized(DType t) { return dtype_info(t).block_elems > 1; }
