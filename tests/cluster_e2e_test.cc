@@ -128,7 +128,7 @@ TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText)
   head.keys = workers->head_keys();
   cluster::PlanningOptions planning;
   planning.profile.repetitions = 2;
-  auto profile = cluster::profile_workers(kStories, head, planning);
+  auto profile = cluster::profile_workers(kStories, head, planning, 512);
   ASSERT_TRUE(profile.ok()) << profile.error();
   const graph::Graph g = graph::build_graph(*m);
   ASSERT_EQ(profile->devices.size(), 3u);
@@ -146,7 +146,7 @@ TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText)
     EXPECT_GT(l.bandwidth_bytes_per_s, 10e6) << l.from << " -> " << l.to;
   }
   // Asked again, each worker answers from its cache with the same numbers.
-  auto again = cluster::profile_workers(kStories, head, planning);
+  auto again = cluster::profile_workers(kStories, head, planning, 512);
   ASSERT_TRUE(again.ok()) << again.error();
   EXPECT_EQ(again->devices[1].decode_seconds, profile->devices[1].decode_seconds);
 

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "plan/memory_limit.h"
 #include "core/memory_bandwidth.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
@@ -53,19 +54,6 @@ uint64_t bytes_per_token(const model::Model& m) {
   add(w.output_norm);
   add(w.output);
   return total;
-}
-
-// Resident set size of this process, from /proc/self/status.
-uint64_t resident_bytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  uint64_t kb = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "VmRSS: %lu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb * 1024;
 }
 
 model::UnitRange parse_units(const std::string& text, const model::HParams& hp) {
@@ -168,7 +156,7 @@ void add_bench_command(CLI::App& app) {
       }
     }
 
-    const uint64_t rss = resident_bytes();
+    const uint64_t rss = plan::resident_bytes();
     std::string model_name = hp.name.empty() ? a->model.path : hp.name;
     if (!a->units.empty()) model_name += " units " + a->units;
     if (a->output == "json") {

@@ -294,7 +294,7 @@ void add_cluster_bench_command(CLI::App& app) {
       run_one("cuts " + a->remote.cuts, std::move(pipeline).value());
     } else {
       const cluster::PlanningOptions first = planning_options(a->remote.planning, planners[0], a->parallel);
-      auto profile = cluster::profile_workers(a->model.path, head_opts, first, print_progress);
+      auto profile = cluster::profile_workers(a->model.path, head_opts, first, load.n_ctx, print_progress);
       if (!profile.ok()) fail("profiling the workers: " + profile.error());
       for (const std::string& name : planners) {
         if (g_interrupted.load()) break;

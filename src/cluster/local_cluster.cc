@@ -140,8 +140,13 @@ Status LocalCluster::spawn(size_t i) {
     LL_RETURN_IF_ERROR(net::save_keypair(key_path, keys));
     args.insert(args.end(), {"--key", key_path, "--allow", head_keys_.public_key});
   }
-  if (d.cpu > 0 || d.memory > 0) {
-    auto g = Cgroup::create(d.name, d.cpu, d.memory);
+  // A share of at least one core per thread is what the threads get uncapped; a quota would
+  // only add throttling of the worker's helper threads (measured: 63-94% of a core).
+  const int threads = d.threads > 0 ? d.threads : options_.default_threads;
+  const double cpu = d.cpu >= threads ? 0.0 : d.cpu;
+  if (d.cpu > 0 && cpu == 0) notes_.push_back(fmt::format("{}: cpu {:.2f} covers its {} thread(s): no quota", d.name, d.cpu, threads));
+  if (cpu > 0 || d.memory > 0) {
+    auto g = Cgroup::create(d.name, cpu, d.memory);
     if (g.ok()) {
       child.cgroup = std::move(g).value();
       notes_.push_back(fmt::format("{}: {}", d.name, child.cgroup->description()));

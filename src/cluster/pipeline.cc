@@ -33,7 +33,8 @@ std::string describe_units(const graph::Graph& graph, model::UnitRange r) {
 }
 
 Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
-                                             const PlanningOptions& planning, const Progress& progress) {
+                                             const PlanningOptions& planning, int64_t n_ctx,
+                                             const Progress& progress) {
   plan::ClusterProfile profile;
   if (!planning.profiles_path.empty()) {
     LL_ASSIGN_OR_RETURN(auto j, plan::read_json_file(planning.profiles_path));
@@ -47,7 +48,9 @@ Result<plan::ClusterProfile> profile_workers(const std::string& model_path, cons
     return profile;
   }
   LL_ASSIGN_OR_RETURN(auto h, Head::connect(head));
-  LL_ASSIGN_OR_RETURN(profile, h->profile(model_path, planning.profile, progress));
+  ProfileOptions measure = planning.profile;
+  measure.decode_context = std::clamp<int64_t>(n_ctx / 2, 1, measure.decode_context);
+  LL_ASSIGN_OR_RETURN(profile, h->profile(model_path, measure, progress));
   if (!planning.save_profiles.empty()) {
     LL_RETURN_IF_ERROR(plan::write_json_file(planning.save_profiles, plan::to_json(profile)));
   }
@@ -106,7 +109,7 @@ Result<Pipeline> start_pipeline(const std::string& model_path, const model::Mode
     return p;
   }
   LL_ASSIGN_OR_RETURN(plan::ClusterProfile profile,
-                      profile_workers(model_path, options.head, options.planning, options.progress));
+                      profile_workers(model_path, options.head, options.planning, options.load.n_ctx, options.progress));
   LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
   if (options.progress) options.progress(plan::format_plan(plan));
   return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load);

@@ -52,9 +52,11 @@ struct Pipeline {
 };
 
 // The workers' profiles, measured through a head connected to all of them, or read from
-// planning.profiles_path (one device per worker, in the same order).
+// planning.profiles_path (one device per worker, in the same order). Decoding is timed at
+// half the context of n_ctx positions the run will use (at most planning.profile's).
 Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
-                                             const PlanningOptions& planning, const Progress& progress = {});
+                                             const PlanningOptions& planning, int64_t n_ctx,
+                                             const Progress& progress = {});
 // The plan for `model` on the profiled devices, for sequences of n_ctx positions.
 Result<plan::Plan> plan_pipeline(const model::Model& model, const plan::ClusterProfile& profile,
                                  const PlanningOptions& planning, int64_t n_ctx);

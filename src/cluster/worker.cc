@@ -12,6 +12,7 @@
 #include "cluster/link_probe.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
+#include "plan/memory_limit.h"
 #include "plan/profile.h"
 
 namespace ll::cluster {
@@ -45,20 +46,6 @@ constexpr uint32_t kMaxContext = 1u << 20;
 
 }  // namespace
 
-uint64_t available_memory() {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("MemAvailable:", 0) == 0) {
-      std::istringstream fields(line.substr(13));
-      uint64_t kib = 0;
-      fields >> kib;
-      return kib * 1024;
-    }
-  }
-  return 0;
-}
-
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
   if (options.cache_dir.empty()) options.cache_dir = ShardCache::default_dir();
   LL_ASSIGN_OR_RETURN(ShardCache cache, ShardCache::open(options.cache_dir));
@@ -69,10 +56,13 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
 Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
     : options_(std::move(options)), server_(std::move(server)), cache_(std::move(cache)) {
   threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const uint64_t free_bytes = available_memory();
-  memory_limit_ = options_.memory_limit == 0 ? free_bytes
-                  : free_bytes == 0          ? options_.memory_limit
-                                             : std::min(options_.memory_limit, free_bytes);
+  // What segments may use: the free memory, the cgroup's and the user's limits, less what this
+  // process already holds and a reserve for messages in flight and allocator slack (a segment
+  // filling its limit to the last byte would have its weights evicted and read again).
+  constexpr uint64_t kReserve = 16ull << 20;
+  const uint64_t usable = plan::usable_memory_bytes(options_.memory_limit);
+  const uint64_t own = plan::resident_bytes() + kReserve;
+  memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
 }
 

@@ -35,15 +35,13 @@ struct WorkerOptions {
   std::string listen = "tcp://0.0.0.0:7070";
   std::string name;              // for logs and HelloReply (default: the endpoint)
   int threads = 0;               // 0: all hardware threads
-  uint64_t memory_limit = 0;     // bytes; 0: the free memory. Never more than the free memory.
+  uint64_t memory_limit = 0;     // bytes; 0: the free memory. Never more than the free memory or the cgroup's limit.
   net::SecurityOptions security;
   std::string cache_dir;         // default: ShardCache::default_dir()
   size_t max_sessions = 4;       // loading one more drops the least recently used
   size_t max_sequences = 256;    // per session
 };
 
-// Bytes of memory available now (MemAvailable in /proc/meminfo), 0 when unknown.
-uint64_t available_memory();
 
 class Worker {
  public:

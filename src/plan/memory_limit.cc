@@ -94,4 +94,18 @@ uint64_t usable_memory_bytes(uint64_t cap) {
   return usable == UINT64_MAX ? 0 : usable;
 }
 
+uint64_t resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      uint64_t kib = 0;
+      fields >> kib;
+      return kib * 1024;
+    }
+  }
+  return 0;
+}
+
 }  // namespace ll::plan

@@ -14,5 +14,7 @@ std::optional<uint64_t> parse_mem_available(const std::string& meminfo);
 std::optional<uint64_t> cgroup_memory_limit();
 // min(MemAvailable, the cgroup limit, `cap` if non-zero).
 uint64_t usable_memory_bytes(uint64_t cap = 0);
+// Resident set size of this process (VmRSS), 0 when unknown.
+uint64_t resident_bytes();
 
 }  // namespace ll::plan

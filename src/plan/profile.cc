@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "exec/segment_executor.h"
 #include "kernels/matmul.h"
@@ -42,20 +43,23 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // Median time of one call of `fn`, after a warm-up. Each repetition makes enough calls to
-// last about 50 ms: longer than a CPU quota's period (a capped device runs at full speed for
-// its quota, then waits), so throttling is averaged in rather than dodged by short samples,
-// and well above the clock's and the scheduler's noise.
+// last about 20 ms, longer than a CPU quota's period, so throttling is averaged in rather than
+// dodged by short samples, and is followed by an idle gap as long as itself: a pipeline stage
+// computes one step and then waits for the others, and a device under a CPU quota (or one
+// that heats up) runs such bursts faster than it runs nonstop.
 template <typename Fn>
 Result<double> median_seconds(int repetitions, Fn&& fn) {
   auto t0 = std::chrono::steady_clock::now();
   LL_RETURN_IF_ERROR(fn());
   const double once = std::max(seconds_since(t0), 1e-9);
-  const int calls = static_cast<int>(std::clamp(50e-3 / once, 1.0, 1000.0));
+  const int calls = static_cast<int>(std::clamp(20e-3 / once, 1.0, 1000.0));
   std::vector<double> samples;
   for (int r = 0; r < repetitions; ++r) {
     t0 = std::chrono::steady_clock::now();
     for (int c = 0; c < calls; ++c) LL_RETURN_IF_ERROR(fn());
-    samples.push_back(seconds_since(t0) / calls);
+    const double took = seconds_since(t0);
+    samples.push_back(took / calls);
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::min(took, 50e-3)));
   }
   std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
   return samples[samples.size() / 2];
