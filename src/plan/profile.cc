@@ -296,6 +296,22 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
       if (decode > 0) p.decode_seconds[u] *= block.decode / decode;
       if (prompt > 0) p.prompt_seconds_per_token[u] *= block.prompt_per_token / prompt;
     }
+    // The head, timed alone, also stays partly cached (its output matrix is about the size of a
+    // last-level cache): time it behind the layers of the same block, as the last stage runs it,
+    // and keep what it adds to their scaled times.
+    const int64_t tail = std::max(first, last_layer_unit - (end - first));
+    LL_ASSIGN_OR_RETURN(const UnitTimes with_head, time_range(m, {tail, n_units}, threads, repetitions,
+                                                              options.decode_context, options.prompt_chunk));
+    double layers_decode = 0, layers_prompt = 0;
+    for (int64_t u = tail; u < last_layer_unit; ++u) {
+      layers_decode += p.decode_seconds[u];
+      layers_prompt += p.prompt_seconds_per_token[u];
+    }
+    // Never below the head timed alone: the difference of two noisy timings may undershoot.
+    double& head_decode = p.decode_seconds[last_layer_unit];
+    double& head_prompt = p.prompt_seconds_per_token[last_layer_unit];
+    head_decode = std::max(head_decode, with_head.decode - layers_decode);
+    head_prompt = std::max(head_prompt, with_head.prompt_per_token - layers_prompt);
   }
   return p;
 }
