@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "graph/graph.h"
@@ -143,6 +144,8 @@ plan::DeviceProfile measure_or_exit(const model::Model& m, int threads, int repe
 
 struct PlanArgs {
   std::string model;
+  ClusterRunOptions cluster;  // --workers: profile these workers over the network
+  std::string save_profiles;
   std::string profiles;
   std::string devices;
   std::string link = "rtt=0.5ms,bw=117M";
@@ -175,7 +178,15 @@ void run_plan(const PlanArgs& a) {
   // Profiles from the file; --devices makes what-if devices from one profile (the file's
   // only device, or this machine measured now).
   plan::ClusterProfile cluster;
-  if (!a.profiles.empty()) {
+  if (!a.cluster.workers.empty()) {
+    if (!a.profiles.empty() || !a.devices.empty()) fail("--workers measures the devices: drop --profiles and --devices");
+    ll::cluster::PlanningOptions planning;
+    planning.save_profiles = a.save_profiles;
+    const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+    auto c = ll::cluster::profile_workers(a.model, head_options(a.cluster), planning, n_ctx, print_progress);
+    if (!c.ok()) fail("profiling the workers: " + c.error());
+    cluster = std::move(c).value();
+  } else if (!a.profiles.empty()) {
     auto j = plan::read_json_file(a.profiles);
     if (!j.ok()) fail(j.error());
     auto c = plan::cluster_profile_from_json(j.value());
@@ -268,6 +279,12 @@ void add_plan_commands(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   CLI::App* cmd = app.add_subcommand("plan", "Assign the model's units to devices and predict the pipeline's speed");
   cmd->add_option("-m,--model", a->model, "model file")->required();
+  cmd->add_option("--workers", a->cluster.workers, "profile these workers (HOST:PORT,...) and their links over the network")
+      ->delimiter(',');
+  cmd->add_option("--worker-keys", a->cluster.worker_keys, "the workers' public keys, in order (KEY,... or a file)");
+  cmd->add_option("--key", a->cluster.key, "this head's key pair, allowed by the workers");
+  cmd->add_flag("--insecure", a->cluster.insecure, "plain-text links (loopback workers only)");
+  cmd->add_option("--save-profiles", a->save_profiles, "with --workers: write the measured profiles to this JSON");
   cmd->add_option("--profiles", a->profiles,
                   "device and link profiles, {\"devices\": [...], \"links\": [...]}, or one device's profile "
                   "(default: this machine, measured now)");

@@ -485,12 +485,12 @@ void Worker::on_profile(const net::Incoming& in) {
     mo.name = options_.name;
     mo.decode_context = r.decode_context();
     mo.prompt_chunk = r.prompt_chunk();
-    mo.memory_limit_bytes = memory_limit_;
     auto p = plan::measure_device_profile(*m.value(), threads_, static_cast<int>(r.repetitions()), mo);
     if (!p.ok()) {
       reply_error(in.peer, request_id, 0, 0, p.error());
       return;
     }
+    p.value().usable_memory_bytes = memory_limit_;  // what this worker will accept segments up to
     profiles_[key] = plan::to_json(p.value()).dump();
     reply->set_device_json(profiles_[key]);
   }
