@@ -113,6 +113,11 @@ void add_demo_command(CLI::App& app) {
       std::fprintf(stderr, "%s: %lld layers across %zu of %zu devices, CURVE-encrypted links\n",
                    a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), pipeline->segments.size(),
                    lo.devices.size());
+      if (pipeline->segments.size() < lo.devices.size()) {
+        std::fprintf(stderr, "  (the %s plan leaves %zu device(s) out: they would slow generation down; "
+                             "--planner even spreads the layers over all of them)\n",
+                     a->planning.planner.c_str(), lo.devices.size() - pipeline->segments.size());
+      }
       for (size_t i = 0; i < pipeline->segments.size(); ++i) {
         const auto& w = pipeline->head->workers()[i];
         std::fprintf(stderr, "  %-10s %-24s %-26s %u threads, %.0f MiB usable\n", w.name.c_str(),
