@@ -97,6 +97,16 @@ struct UnitTimes {
   double prompt_per_token = 0;
 };
 
+// The profile's times of units [begin, end) added up.
+UnitTimes sum_times(const DeviceProfile& p, int64_t begin, int64_t end) {
+  UnitTimes t;
+  for (int64_t u = begin; u < end; ++u) {
+    t.decode += p.decode_seconds[u];
+    t.prompt_per_token += p.prompt_seconds_per_token[u];
+  }
+  return t;
+}
+
 // A block of layers timed together weighs at least this much, so its weights stream from
 // memory as in a real pass instead of sitting in the last-level cache between calls.
 constexpr uint64_t kStreamedBytes = 96ull << 20;
@@ -287,14 +297,10 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   if (end > first) {
     LL_ASSIGN_OR_RETURN(const UnitTimes block, time_range(m, {first, end}, threads, repetitions,
                                                           options.decode_context, options.prompt_chunk));
-    double decode = 0, prompt = 0;
-    for (int64_t u = first; u < end; ++u) {
-      decode += p.decode_seconds[u];
-      prompt += p.prompt_seconds_per_token[u];
-    }
+    const UnitTimes hot = sum_times(p, first, end);
     for (int64_t u = first; u < last_layer_unit; ++u) {
-      if (decode > 0) p.decode_seconds[u] *= block.decode / decode;
-      if (prompt > 0) p.prompt_seconds_per_token[u] *= block.prompt_per_token / prompt;
+      if (hot.decode > 0) p.decode_seconds[u] *= block.decode / hot.decode;
+      if (hot.prompt_per_token > 0) p.prompt_seconds_per_token[u] *= block.prompt_per_token / hot.prompt_per_token;
     }
     // The head, timed alone, also stays partly cached (its output matrix is about the size of a
     // last-level cache): time it behind the layers of the same block, as the last stage runs it,
@@ -302,16 +308,12 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
     const int64_t tail = std::max(first, last_layer_unit - (end - first));
     LL_ASSIGN_OR_RETURN(const UnitTimes with_head, time_range(m, {tail, n_units}, threads, repetitions,
                                                               options.decode_context, options.prompt_chunk));
-    double layers_decode = 0, layers_prompt = 0;
-    for (int64_t u = tail; u < last_layer_unit; ++u) {
-      layers_decode += p.decode_seconds[u];
-      layers_prompt += p.prompt_seconds_per_token[u];
-    }
+    const UnitTimes layers = sum_times(p, tail, last_layer_unit);
     // Never below the head timed alone: the difference of two noisy timings may undershoot.
     double& head_decode = p.decode_seconds[last_layer_unit];
     double& head_prompt = p.prompt_seconds_per_token[last_layer_unit];
-    head_decode = std::max(head_decode, with_head.decode - layers_decode);
-    head_prompt = std::max(head_prompt, with_head.prompt_per_token - layers_prompt);
+    head_decode = std::max(head_decode, with_head.decode - layers.decode);
+    head_prompt = std::max(head_prompt, with_head.prompt_per_token - layers.prompt_per_token);
   }
   return p;
 }
