@@ -1,7 +1,9 @@
 // `lingualinked cluster-bench`: speed of a pipeline of workers against a single process
 // measured in the same run with the same threads per process: prompt and generation tokens/s,
 // per-token latency, time per stage (compute, queue, send) and on the links, and bytes on the
-// wire per token, for 1 and K concurrent sequences.
+// wire per token, for 1 and K concurrent sequences. The placement is planned from the workers'
+// measured profiles (several planners are compared side by side, each row with the plan's
+// predicted time per token beside the measured one), or given as cuts.
 #include <signal.h>
 #include <unistd.h>
 
