@@ -81,37 +81,40 @@ std::string run_command(const std::string& command) {
 
 bool alive(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) == 0; }
 
-TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) {
-  auto workers = start_workers(3);
-  ASSERT_TRUE(workers);
-  const std::string key_path = test::temp_path("head.key");
-  ASSERT_TRUE(net::save_keypair(key_path, workers->head_keys()).ok());
+// "--workers HOST:PORT,... --worker-keys KEY,... --key FILE" for the run command, with the
+// head's key pair saved as `key_name`; empty (and a test failure) when it cannot be saved.
+std::string cluster_flags(const LocalCluster& workers, const std::string& key_name) {
+  const std::string key_path = test::temp_path(key_name);
+  const Status saved = net::save_keypair(key_path, workers.head_keys());
+  EXPECT_TRUE(saved.ok()) << saved.message();
+  if (!saved.ok()) return "";
   std::string endpoints, keys;
-  for (const auto& w : workers->addresses()) {
+  for (const auto& w : workers.addresses()) {
     endpoints += (endpoints.empty() ? "" : ",") + w.endpoint.substr(6);  // HOST:PORT
     keys += (keys.empty() ? "" : ",") + w.public_key;
   }
-  const std::string out = run_command(fmt::format("'{}' run -m '{}' --temp 0 -n 200 --workers {} --worker-keys '{}' "
-                                                  "--key '{}' 2>/dev/null",
-                                                  LL_CLI_PATH, kStories, endpoints, keys, key_path));
+  return fmt::format("--workers {} --worker-keys '{}' --key '{}'", endpoints, keys, key_path);
+}
+
+TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  const std::string flags = cluster_flags(*workers, "head.key");
+  ASSERT_FALSE(flags.empty());
+  const std::string out =
+      run_command(fmt::format("'{}' run -m '{}' --temp 0 -n 200 {} 2>/dev/null", LL_CLI_PATH, kStories, flags));
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
 }
 
 TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
   auto workers = start_workers(2);
   ASSERT_TRUE(workers);
-  const std::string key_path = test::temp_path("head-own.key");
-  ASSERT_TRUE(net::save_keypair(key_path, workers->head_keys()).ok());
-  std::string endpoints, keys;
-  for (const auto& w : workers->addresses()) {
-    endpoints += (endpoints.empty() ? "" : ",") + w.endpoint.substr(6);
-    keys += (keys.empty() ? "" : ",") + w.public_key;
-  }
+  const std::string flags = cluster_flags(*workers, "head-own.key");
+  ASSERT_FALSE(flags.empty());
   // Even placement, so that the head and both workers hold layers; stderr shows the report.
-  const std::string out = run_command(fmt::format(
-      "'{}' run -m '{}' --temp 0 -n 200 --workers {} --worker-keys '{}' --key '{}' --head-listen tcp://127.0.0.1:0 "
-      "--planner even 2>'{}'",
-      LL_CLI_PATH, kStories, endpoints, keys, key_path, test::temp_path("head-own.log")));
+  const std::string out = run_command(
+      fmt::format("'{}' run -m '{}' --temp 0 -n 200 {} --head-listen tcp://127.0.0.1:0 --planner even 2>'{}'",
+                  LL_CLI_PATH, kStories, flags, test::temp_path("head-own.log")));
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
   const std::string log = test::read_text(test::temp_path("head-own.log"));
   EXPECT_NE(log.find("head "), std::string::npos) << log;  // the head's own device is in the report
