@@ -3,14 +3,17 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "cluster/head.h"
 #include "cluster/local_cluster.h"
@@ -452,7 +455,31 @@ TEST(ClusterE2E, ConcurrentSequencesEqualSequentialRuns) {
     EXPECT_EQ(together[i].text, alone[0].text) << "sequence " << i;
     EXPECT_EQ(streamed[i], together[i].text);
     EXPECT_FALSE(together[i].text.empty());
+    EXPECT_EQ(together[i].token_seconds.size(), together[i].tokens.size());
+    EXPECT_TRUE(std::is_sorted(together[i].token_seconds.begin(), together[i].token_seconds.end()));
   }
+}
+
+TEST(ClusterE2E, DeviceGivenCoresRunsOnlyOnThem) {
+  cluster::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  o.devices = {{.name = "pinned", .cores = {0}}, {.name = "free"}};
+  auto workers = LocalCluster::start(o);
+  ASSERT_TRUE(workers.ok()) << workers.error();
+  auto allowed_cores = [](pid_t pid) {
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    std::string line;
+    while (std::getline(status, line)) {
+      std::istringstream words(line);
+      std::string key, value;
+      if (words >> key >> value && key == "Cpus_allowed_list:") return value;
+    }
+    return std::string("(not found)");
+  };
+  EXPECT_EQ(allowed_cores((*workers)->pid(0)), "0");
+  EXPECT_EQ(allowed_cores((*workers)->pid(1)), allowed_cores(getpid()));
+  const auto& notes = (*workers)->notes();
+  EXPECT_NE(std::find(notes.begin(), notes.end(), "pinned: runs on core 0"), notes.end());
 }
 
 }  // namespace

@@ -26,64 +26,6 @@ using cluster::LocalCluster;
 
 const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
 
-TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
-  auto d = cluster::parse_devices("fast:cpu=1.0,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit;plain");
-  ASSERT_TRUE(d.ok()) << d.error();
-  ASSERT_EQ(d->size(), 3u);
-  EXPECT_EQ((*d)[0].link_bps, 100'000'000u);
-  EXPECT_EQ((*d)[0].cpu, 1.0);
-  EXPECT_EQ((*d)[1].link_bps, 20'000'000u);
-  EXPECT_EQ((*d)[1].memory, 1024u * 1024 * 1024);
-  EXPECT_EQ((*d)[2].link_bps, 0u);
-  auto n = cluster::parse_devices("3");
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ((*n)[0].link_bps, 0u);
-
-  const std::pair<const char*, uint64_t> good[] = {
-      {"512kbit", 512'000}, {"8mbit", 8'000'000}, {"8Mbit", 8'000'000}, {"1.5gbit", 1'500'000'000}, {"1kbit", 1000},
-      {"100gbit", 100'000'000'000}};
-  for (const auto& [text, bps] : good) {
-    auto r = cluster::parse_bit_rate(text);
-    ASSERT_TRUE(r.ok()) << text << ": " << r.error();
-    EXPECT_EQ(r.value(), bps) << text;
-  }
-}
-
-TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
-  // tc reads "mbps" as megabytes per second and a bare number as bytes: not accepted here.
-  for (const char* unit : {"100", "100mbps", "100mb", "100M", "100bit", "100 mbit", "1e3mbit", "-5mbit"}) {
-    auto r = cluster::parse_bit_rate(unit);
-    ASSERT_FALSE(r.ok()) << unit;
-    EXPECT_NE(r.error().find("kbit, mbit or gbit"), std::string::npos) << r.error();
-  }
-  for (const char* value : {"mbit", "1..2mbit"}) {
-    auto r = cluster::parse_bit_rate(value);
-    ASSERT_FALSE(r.ok()) << value;
-    EXPECT_NE(r.error().find("not a non-negative number"), std::string::npos) << r.error();
-  }
-  for (const char* value : {"0kbit", "0.5kbit", "101gbit"}) {
-    auto r = cluster::parse_bit_rate(value);
-    ASSERT_FALSE(r.ok()) << value;
-    EXPECT_NE(r.error().find("between 1kbit and 100gbit"), std::string::npos) << r.error();
-  }
-
-  auto bad = cluster::parse_devices("a:cpu=0.5;slow:bw=20mbps");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().find("device slow: bw: rate '20mbps'"), std::string::npos) << bad.error();
-  auto empty = cluster::parse_devices("slow:bw=");
-  ASSERT_FALSE(empty.ok());
-  EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
-  auto unknown = cluster::parse_devices("a:rate=20mbit");
-  ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw)"), std::string::npos) << unknown.error();
-}
-
-TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {
-  EXPECT_EQ(cluster::format_bit_rate(20'000'000), "20 Mbit/s");
-  EXPECT_EQ(cluster::format_bit_rate(1'500'000'000), "1.5 Gbit/s");
-  EXPECT_EQ(cluster::format_bit_rate(512'000), "512 kbit/s");
-}
-
 TEST(ShapedLinkE2E, PlainTextLinksAreRefusedWithShapedLinks) {
   cluster::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "cli/cluster_run.h"
@@ -67,10 +68,29 @@ Speed single_process(const model::Model& m, int threads, const std::vector<int32
 
 struct ClusterRound {
   double prompt_tps = 0;  // prompt tokens of all sequences / time to the last first token
-  double gen_tps = 0;     // generated tokens after the first, all sequences / decode time
+  double gen_tps = 0;     // steady-state generation: see steady_generation_tps
   double latency_ms = 0;  // mean decode round trip
   std::vector<cluster::Generation> gens;
 };
+
+// Tokens per second while every sequence is generating: from the last sequence's first token
+// (before it, some stages still work on other prompts) to the first sequence's last token
+// (after it, fewer sequences fill the pipeline), counting the tokens all sequences produced in
+// between. With one sequence: its tokens after the first over its decode time.
+double steady_generation_tps(const std::vector<cluster::Generation>& gens) {
+  double from = 0, to = std::numeric_limits<double>::infinity();
+  for (const auto& g : gens) {
+    if (g.token_seconds.size() < 2) fail("a sequence generated fewer than 2 tokens: no generation speed to measure");
+    from = std::max(from, g.token_seconds.front());
+    to = std::min(to, g.token_seconds.back());
+  }
+  uint64_t tokens = 0;
+  for (const auto& g : gens) {
+    for (double t : g.token_seconds) tokens += t > from && t <= to;
+  }
+  if (to <= from || tokens == 0) fail("the sequences never generated at the same time: use a larger -n");
+  return tokens / (to - from);
+}
 
 ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen,
                            int k) {
@@ -84,18 +104,16 @@ ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& toke
   }
   ClusterRound r;
   r.gens = head.generate(rq, [](size_t, const std::string&) {});
-  double first = 0, decode = 0;
-  uint64_t generated = 0, steps = 0, rtt = 0;
+  double first = 0;
+  uint64_t steps = 0, rtt = 0;
   for (const auto& g : r.gens) {
     if (!g.status.ok()) fail(g.status.message());
     first = std::max(first, g.prompt_seconds);
-    decode = std::max(decode, g.generate_seconds);
-    generated += g.tokens.size() - 1;
     steps += g.decode_steps;
     rtt += g.round_trip_us;
   }
   r.prompt_tps = k * n_prompt / first;
-  r.gen_tps = generated / decode;
+  r.gen_tps = steady_generation_tps(r.gens);
   r.latency_ms = steps ? rtt / 1000.0 / steps : 0;
   return r;
 }

@@ -1,6 +1,7 @@
 #include "cluster/device_spec.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <cctype>
 #include <cmath>
@@ -67,12 +68,37 @@ Result<uint64_t> parse_bit_rate(const std::string& text) {
   return static_cast<uint64_t>(std::llround(bps));
 }
 
+namespace {
+
+// "2" or "0-1": one core or a range of them, each one this process may run on.
+Result<std::vector<int>> parse_cores(const std::string& text, const std::string& device) {
+  const size_t dash = text.find('-');
+  LL_ASSIGN_OR_RETURN(double first, parse_number(text.substr(0, dash), "device " + device + " cores"));
+  double last = first;
+  if (dash != std::string::npos) {
+    LL_ASSIGN_OR_RETURN(last, parse_number(text.substr(dash + 1), "device " + device + " cores"));
+  }
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  if (first < 0 || last < first || last >= CPU_SETSIZE || first != std::floor(first) || last != std::floor(last)) {
+    return Status::Errorf("device {}: cores '{}': give a core number or a range such as 0-1", device, text);
+  }
+  std::vector<int> cores;
+  for (int c = static_cast<int>(first); c <= static_cast<int>(last); ++c) {
+    if (!CPU_ISSET(c, &allowed)) return Status::Errorf("device {}: core {} is not one this machine lets us use", device, c);
+    cores.push_back(c);
+  }
+  return cores;
+}
+
+}  // namespace
+
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   std::vector<DeviceSpec> out;
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     const int n = std::atoi(text.c_str());
     if (n < 1 || n > 64) return Status::Errorf("--devices {}: between 1 and 64 devices", text);
-    for (int i = 0; i < n; ++i) out.push_back({fmt::format("dev{}", i + 1)});
+    for (int i = 0; i < n; ++i) out.push_back({.name = fmt::format("dev{}", i + 1)});
     return out;
   }
   std::set<std::string> names;
@@ -102,8 +128,10 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
           auto rate = parse_bit_rate(value);
           if (!rate.ok()) return Status::Errorf("device {}: bw: {}", d.name, rate.error());
           d.link_bps = rate.value();
+        } else if (key == "cores") {
+          LL_ASSIGN_OR_RETURN(d.cores, parse_cores(value, d.name));
         } else {
-          return Status::Errorf("device {}: unknown setting '{}' (cpu, mem, threads, bw)", d.name, kv);
+          return Status::Errorf("device {}: unknown setting '{}' (cpu, mem, threads, bw, cores)", d.name, kv);
         }
       }
     }

@@ -336,6 +336,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
 
 std::vector<Generation> Head::generate(const std::vector<Request>& requests,
                                        const std::function<void(size_t, const std::string&)>& on_text) {
+  const auto began = Clock::now();
   std::vector<Generation> out(requests.size());
   if (!tokenizer_) {
     for (auto& g : out) g.status = Status::Error("no model loaded");
@@ -551,6 +552,7 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests,
           continue;
         }
         g.tokens.push_back(token);
+        g.token_seconds.push_back(std::chrono::duration<double>(received - began).count());
         std::string piece = a.detok->push(token);
         if (!piece.empty()) {
           g.text += piece;

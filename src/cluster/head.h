@@ -87,6 +87,7 @@ struct Generation {
   std::string text;
   double prompt_seconds = 0;    // until the first token came back
   double generate_seconds = 0;  // from then to the last token
+  std::vector<double> token_seconds;  // when each generated token arrived, seconds after generate() began
   std::vector<StageStats> stages;  // per worker, decode steps only
   uint64_t decode_steps = 0;
   uint64_t round_trip_us = 0;  // decode steps, head to head

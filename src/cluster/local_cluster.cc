@@ -154,6 +154,11 @@ Status LocalCluster::spawn(size_t i) {
       notes_.push_back(g.error());
     }
   }
+  if (!d.cores.empty()) {
+    notes_.push_back(fmt::format("{}: runs on core{} {}", d.name, d.cores.size() > 1 ? "s" : "",
+                                 d.cores.size() > 1 ? fmt::format("{}-{}", d.cores.front(), d.cores.back())
+                                                    : std::to_string(d.cores.front())));
+  }
 
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -173,6 +178,9 @@ Status LocalCluster::spawn(size_t i) {
     log_fd = ::open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return Status::Errorf("{}: {}", options_.log_path, std::strerror(errno));
   }
+  cpu_set_t cores;
+  CPU_ZERO(&cores);
+  for (int c : d.cores) CPU_SET(c, &cores);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) return Status::Errorf("fork: {}", std::strerror(errno));
@@ -183,6 +191,11 @@ Status LocalCluster::spawn(size_t i) {
     if (getppid() != parent) _exit(1);
     dup2(out[1], STDOUT_FILENO);
     if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
+    if (!d.cores.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) {
+      static const char kMessage[] = "worker: cannot run on its cores\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(126);
+    }
     if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
       static const char kMessage[] = "worker: cannot enter its network namespace\n";
       (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
