@@ -55,8 +55,8 @@ void add_demo_command(CLI::App& app) {
                   "else stories15M downloaded with curl)");
   cmd->add_option("--devices", a->devices,
                   "number of devices, or descriptions like "
-                  "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit\" (CPU share, memory caps and "
-                  "link rates in kbit, mbit or gbit; caps and rates need root)")
+                  "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (CPU share, memory caps, "
+                  "link rates in kbit, mbit or gbit, and the cores to run on; caps and rates need root)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
       ->check(CLI::NonNegativeNumber);
