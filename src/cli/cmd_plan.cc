@@ -9,6 +9,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cluster/device_spec.h"
 #include "graph/graph.h"
 #include "plan/cost_model.h"
 #include "plan/planners.h"
@@ -16,26 +17,6 @@
 
 namespace ll::cli {
 namespace {
-
-// "4G", "512M", "1.5GiB", "100000": bytes, with binary K/M/G/T suffixes.
-Result<uint64_t> parse_bytes(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::string suffix(end);
-  for (std::string_view tail : {"iB", "B"}) {
-    if (suffix.ends_with(tail)) suffix.resize(suffix.size() - tail.size());
-  }
-  double scale = 0;
-  if (suffix.empty()) scale = 1;
-  if (suffix == "K" || suffix == "k") scale = 1024.0;
-  if (suffix == "M") scale = 1024.0 * 1024;
-  if (suffix == "G") scale = 1024.0 * 1024 * 1024;
-  if (suffix == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  if (end == text.c_str() || scale == 0 || !(v >= 0)) {
-    return Status::Errorf("'{}' is not a size such as 4G, 512M or 1.5GiB", text);
-  }
-  return static_cast<uint64_t>(v * scale);
-}
 
 // "0.5ms", "2us", "0.001s", "0.001": seconds.
 Result<double> parse_seconds(const std::string& text) {
@@ -112,7 +93,7 @@ Result<std::vector<plan::DeviceProfile>> parse_devices(const std::string& text, 
           speed = std::strtod(value.c_str(), &end);
           if (*end != '\0' || !(speed > 0)) return Status::Errorf("device '{}': speed must be > 0", d.name);
         } else if (key == "mem") {
-          LL_ASSIGN_OR_RETURN(d.usable_memory_bytes, parse_bytes(value));
+          LL_ASSIGN_OR_RETURN(d.usable_memory_bytes, cluster::parse_byte_size(value));
         } else {
           return Status::Errorf("device '{}': unknown field '{}': use speed and mem", d.name, key);
         }
@@ -246,7 +227,7 @@ void run_profile(const ProfileArgs& a) {
   plan::MeasureOptions o;
   o.name = a.name;
   if (!a.mem.empty()) {
-    auto cap = parse_bytes(a.mem);
+    auto cap = cluster::parse_byte_size(a.mem);
     if (!cap.ok()) fail(cap.error());
     o.memory_limit_bytes = cap.value();
   }
