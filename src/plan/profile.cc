@@ -38,8 +38,17 @@ Status check_times(const std::vector<double>& v, const char* key) {
   return Status::Ok();
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// What a timing counts: time on the wall, or CPU time this process used (which a CPU quota
+// does not stretch: a throttled process uses none).
+enum class Clock { Wall, Cpu };
+
+double now_seconds(Clock clock) {
+  if (clock == Clock::Wall) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 // Median time of one call of `fn`, after a warm-up. Each repetition makes enough calls to
@@ -48,18 +57,19 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // computes one step and then waits for the others, and a device under a CPU quota (or one
 // that heats up) runs such bursts faster than it runs nonstop.
 template <typename Fn>
-Result<double> median_seconds(int repetitions, Fn&& fn) {
-  auto t0 = std::chrono::steady_clock::now();
+Result<double> median_seconds(Clock clock, int repetitions, Fn&& fn) {
+  double t0 = now_seconds(clock);
   LL_RETURN_IF_ERROR(fn());
-  const double once = std::max(seconds_since(t0), 1e-9);
+  const double once = std::max(now_seconds(clock) - t0, 1e-9);
   const int calls = static_cast<int>(std::clamp(20e-3 / once, 1.0, 1000.0));
   std::vector<double> samples;
   for (int r = 0; r < repetitions; ++r) {
-    t0 = std::chrono::steady_clock::now();
+    const auto wall0 = std::chrono::steady_clock::now();
+    t0 = now_seconds(clock);
     for (int c = 0; c < calls; ++c) LL_RETURN_IF_ERROR(fn());
-    const double took = seconds_since(t0);
-    samples.push_back(took / calls);
-    std::this_thread::sleep_for(std::chrono::duration<double>(std::min(took, 50e-3)));
+    samples.push_back((now_seconds(clock) - t0) / calls);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - wall0;
+    std::this_thread::sleep_for(std::min(took, std::chrono::duration<double>(50e-3)));
   }
   std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
   return samples[samples.size() / 2];
@@ -114,8 +124,8 @@ constexpr uint64_t kStreamedBytes = 96ull << 20;
 // Times a contiguous range of units as a pipeline stage runs it: a decode step with `ctx`
 // positions already in the KV cache, and a prompt chunk of `chunk` tokens from position 0.
 // Returns the time of the whole range (decode: per step; prompt: per token).
-Result<UnitTimes> time_range(const model::Model& m, model::UnitRange range, int threads, int repetitions, int64_t ctx,
-                             int64_t chunk) {
+Result<UnitTimes> time_range(Clock clock, const model::Model& m, model::UnitRange range, int threads, int repetitions,
+                             int64_t ctx, int64_t chunk) {
   const auto& hp = m.hparams();
   exec::SegmentExecutor ex(m, range, {std::max(ctx, chunk) + 1, threads});
   LL_RETURN_IF_ERROR(ex.create_sequence(0));
@@ -133,8 +143,8 @@ Result<UnitTimes> time_range(const model::Model& m, model::UnitRange range, int 
   };
   if (ctx > 0) LL_RETURN_IF_ERROR(run(0, ctx));  // fills the cache; later steps rewind to ctx
   UnitTimes t;
-  LL_ASSIGN_OR_RETURN(t.decode, median_seconds(repetitions, [&] { return run(ctx, 1); }));
-  LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(repetitions, [&] { return run(0, chunk); }));
+  LL_ASSIGN_OR_RETURN(t.decode, median_seconds(clock, repetitions, [&] { return run(ctx, 1); }));
+  LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(clock, repetitions, [&] { return run(0, chunk); }));
   t.prompt_per_token = chunk_seconds / static_cast<double>(chunk);
   return t;
 }
@@ -273,13 +283,16 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   p.model = hp.name.empty() ? hp.arch : hp.name;
   p.decode_context = options.decode_context;
   p.prompt_chunk = options.prompt_chunk;
-  // One unit of each shape, timed alone: the split between the kinds of unit.
+  // One unit of each shape, timed alone: the split between the kinds of unit. In CPU time: a
+  // unit's calls last a few quota periods, and on the wall how many throttled periods fall
+  // into them varies by several times between identical capped devices, where the CPU time
+  // does not. The wall-clock block below puts them on the wall's scale.
   std::map<std::string, UnitTimes> measured;
   std::vector<std::string> keys;
   for (int64_t u = 0; u < n_units; ++u) {
     keys.push_back(shape_key(m, u));
     if (measured.count(keys.back()) == 0) {
-      LL_ASSIGN_OR_RETURN(measured[keys.back()], time_range(m, {u, u + 1}, threads, repetitions,
+      LL_ASSIGN_OR_RETURN(measured[keys.back()], time_range(Clock::Cpu, m, {u, u + 1}, threads, repetitions,
                                                             options.decode_context, options.prompt_chunk));
     }
   }
@@ -295,7 +308,7 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   uint64_t bytes = 0;
   while (end < last_layer_unit && (bytes < kStreamedBytes || (end - first) % 2 != 0)) bytes += g.units[end++].weight_bytes;
   if (end > first) {
-    LL_ASSIGN_OR_RETURN(const UnitTimes block, time_range(m, {first, end}, threads, repetitions,
+    LL_ASSIGN_OR_RETURN(const UnitTimes block, time_range(Clock::Wall, m, {first, end}, threads, repetitions,
                                                           options.decode_context, options.prompt_chunk));
     const UnitTimes hot = sum_times(p, first, end);
     for (int64_t u = first; u < last_layer_unit; ++u) {
@@ -306,7 +319,7 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
     // last-level cache): time it behind the layers of the same block, as the last stage runs it,
     // and keep what it adds to their scaled times.
     const int64_t tail = std::max(first, last_layer_unit - (end - first));
-    LL_ASSIGN_OR_RETURN(const UnitTimes with_head, time_range(m, {tail, n_units}, threads, repetitions,
+    LL_ASSIGN_OR_RETURN(const UnitTimes with_head, time_range(Clock::Wall, m, {tail, n_units}, threads, repetitions,
                                                               options.decode_context, options.prompt_chunk));
     const UnitTimes layers = sum_times(p, tail, last_layer_unit);
     // Never below the head timed alone: the difference of two noisy timings may undershoot.
