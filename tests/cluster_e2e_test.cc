@@ -216,6 +216,39 @@ std::string synthetic_model() {
   return path;
 }
 
+// "| a | b c |" -> {"a", "b c"}
+std::vector<std::string> table_cells(const std::string& line) {
+  std::vector<std::string> cells;
+  std::istringstream row(line);
+  std::string cell;
+  std::getline(row, cell, '|');  // before the first bar
+  while (std::getline(row, cell, '|')) {
+    const size_t first = cell.find_first_not_of(' '), last = cell.find_last_not_of(' ');
+    cells.push_back(first == std::string::npos ? "" : cell.substr(first, last - first + 1));
+  }
+  return cells;
+}
+
+TEST(ClusterE2E, ClusterBenchReportsOneAndTwoSequencesAgainstOneProcess) {
+  const std::string out = run_command(fmt::format(
+      "'{}' cluster-bench -m '{}' -t 1 --local-cluster 2 --planner even -p 4 -n 16 --parallel 2 -r 2 2>/dev/null",
+      LL_CLI_PATH, kStories));
+  // | model | placement | workers | threads/process | sequences | pp t/s | tg t/s | ...
+  std::map<std::string, double> tg;  // "placement xSEQUENCES" -> tg t/s
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::vector<std::string> cells = table_cells(line);
+    if (cells.size() == 12 && cells[0] == "llama") tg[cells[1] + " x" + cells[4]] = std::atof(cells[6].c_str());
+  }
+  EXPECT_EQ(tg.size(), 3u) << out;
+  EXPECT_GT(tg["1 process x1"], 0) << out;
+  EXPECT_GT(tg["even x1"], 0) << out;
+  EXPECT_GT(tg["even x2"], 0) << out;
+  EXPECT_NE(out.find("even: 2 sequences give"), std::string::npos) << out;
+  EXPECT_NE(out.find("even, 2 sequence(s), per stage:"), std::string::npos) << out;
+}
+
 TEST(ClusterE2E, SyntheticModelCutInsideAndBetweenLayersEqualsOneDevice) {
   const std::string path = synthetic_model();
   auto m = load(path);
