@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <string_view>
 #include <thread>
 
 #include "cli/cluster_run.h"
