@@ -1,5 +1,6 @@
 // The cluster end to end: `lingualinked worker` processes on loopback TCP, driven by a head in
 // this process (or by `lingualinked run --workers`), against the single-device references.
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -91,12 +92,13 @@ std::string cluster_flags(const LocalCluster& workers, const std::string& key_na
   const Status saved = net::save_keypair(key_path, workers.head_keys());
   EXPECT_TRUE(saved.ok()) << saved.message();
   if (!saved.ok()) return "";
-  std::string endpoints, keys;
+  std::vector<std::string> endpoints, keys;
   for (const auto& w : workers.addresses()) {
-    endpoints += (endpoints.empty() ? "" : ",") + w.endpoint.substr(6);  // HOST:PORT
-    keys += (keys.empty() ? "" : ",") + w.public_key;
+    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
+    keys.push_back(w.public_key);
   }
-  return fmt::format("--workers {} --worker-keys '{}' --key '{}'", endpoints, keys, key_path);
+  return fmt::format("--workers {} --worker-keys '{}' --key '{}'", fmt::join(endpoints, ","), fmt::join(keys, ","),
+                     key_path);
 }
 
 TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) {
