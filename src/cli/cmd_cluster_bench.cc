@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <limits>
 #include <random>
 
 #include "cli/cluster_run.h"
@@ -19,6 +18,7 @@
 #include "cli/common_options.h"
 #include "cluster/local_cluster.h"
 #include "cluster/pipeline.h"
+#include "cluster/throughput.h"
 #include "exec/segment_executor.h"
 
 namespace ll::cli {
@@ -91,29 +91,10 @@ class SingleProcess {
 
 struct ClusterRound {
   double prompt_tps = 0;  // prompt tokens of all sequences / time to the last first token
-  double gen_tps = 0;     // steady-state generation: see steady_generation_tps
+  double gen_tps = 0;     // while all sequences generate: cluster::steady_generation_tps
   double latency_ms = 0;  // mean decode round trip
   std::vector<cluster::Generation> gens;
 };
-
-// Tokens per second while every sequence is generating: from the last sequence's first token
-// (before it, some stages still work on other prompts) to the first sequence's last token
-// (after it, fewer sequences fill the pipeline), counting the tokens all sequences produced in
-// between. With one sequence: its tokens after the first over its decode time.
-double steady_generation_tps(const std::vector<cluster::Generation>& gens) {
-  double from = 0, to = std::numeric_limits<double>::infinity();
-  for (const auto& g : gens) {
-    if (g.token_seconds.size() < 2) fail("a sequence generated fewer than 2 tokens: no generation speed to measure");
-    from = std::max(from, g.token_seconds.front());
-    to = std::min(to, g.token_seconds.back());
-  }
-  uint64_t tokens = 0;
-  for (const auto& g : gens) {
-    for (double t : g.token_seconds) tokens += t > from && t <= to;
-  }
-  if (to <= from || tokens == 0) fail("the sequences never generated at the same time: use a larger -n");
-  return tokens / (to - from);
-}
 
 ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen,
                            int k) {
@@ -136,7 +117,9 @@ ClusterRound cluster_round(cluster::Head& head, const std::vector<int32_t>& toke
     rtt += g.round_trip_us;
   }
   r.prompt_tps = k * n_prompt / first;
-  r.gen_tps = steady_generation_tps(r.gens);
+  auto steady = cluster::steady_generation_tps(r.gens);
+  if (!steady.ok()) fail(steady.error() + " (try a larger -n)");
+  r.gen_tps = steady.value();
   r.latency_ms = steps ? rtt / 1000.0 / steps : 0;
   return r;
 }
