@@ -8,6 +8,7 @@
 
 #include "cluster/in_process_worker.h"
 #include "cluster/pipeline.h"
+#include "cluster/throughput.h"
 #include "net/keys.h"
 
 namespace ll::cli {
@@ -98,8 +99,7 @@ void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph
                           const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens) {
   const size_t n = head.workers().size();
   std::vector<cluster::StageStats> stages(n);
-  uint64_t steps = 0, rtt = 0, bytes = 0, tokens = 0;
-  double gen_seconds = 0;
+  uint64_t steps = 0, rtt = 0, bytes = 0;
   for (const auto& g : gens) {
     for (size_t s = 0; s < n && s < g.stages.size(); ++s) {
       stages[s].steps += g.stages[s].steps;
@@ -110,8 +110,6 @@ void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph
     steps += g.decode_steps;
     rtt += g.round_trip_us;
     bytes += g.wire_bytes;
-    tokens += g.tokens.size();
-    gen_seconds = std::max(gen_seconds, g.generate_seconds);
   }
   auto ms = [](uint64_t us, uint64_t count) { return count == 0 ? 0.0 : us / 1000.0 / count; };
   std::fprintf(out, "%-28s %-26s %9s %9s %9s   (ms per token)\n", "device", "units", "compute", "queue", "send");
@@ -125,10 +123,12 @@ void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph
     busy += stages[s].compute_us + stages[s].queue_us;
   }
   if (steps > 0) {
+    // The same figure as cluster-bench's: tokens/s while every sequence was generating.
+    const auto tps = cluster::steady_generation_tps(gens);
     std::fprintf(out, "round trip %.2f ms per token, of which %.2f ms outside compute and queues (links, hand-offs, head); %.1f KiB on the wire "
-                      "per token; %.2f tokens/s over %zu sequence(s)\n",
+                      "per token%s\n",
                  ms(rtt, steps), ms(rtt > busy ? rtt - busy : 0, steps), bytes / 1024.0 / steps,
-                 gen_seconds > 0 ? (tokens - gens.size()) / gen_seconds : 0.0, gens.size());
+                 tps.ok() ? fmt::format("; {:.2f} tokens/s over {} sequence(s)", tps.value(), gens.size()).c_str() : "");
   }
 }
 
