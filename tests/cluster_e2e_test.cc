@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "cluster/head.h"
-#include "cluster/local_cluster.h"
+#include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
 #include "core/thread_pool.h"
 #include "exec/generate.h"
@@ -30,12 +30,12 @@ namespace ll {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using cluster::LocalCluster;
+using emulate::LocalCluster;
 
 const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
 
 std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false) {
-  cluster::LocalClusterOptions o;
+  emulate::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
   for (size_t i = 0; i < n; ++i) o.devices.push_back({fmt::format("w{}", i + 1)});
   o.insecure = insecure;
@@ -496,7 +496,7 @@ TEST(ClusterE2E, ConcurrentSequencesEqualSequentialRuns) {
 }
 
 TEST(ClusterE2E, DeviceGivenCoresRunsOnlyOnThem) {
-  cluster::LocalClusterOptions o;
+  emulate::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
   o.devices = {{.name = "pinned", .cores = {0}}, {.name = "free"}};
   auto workers = LocalCluster::start(o);

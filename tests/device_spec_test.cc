@@ -1,16 +1,16 @@
 // Emulated device descriptions (`--devices`): caps, link rates and cores, and their errors.
-#include "cluster/device_spec.h"
+#include "emulate/device_spec.h"
 
 #include <gtest/gtest.h>
 #include <sched.h>
 
-#include "cluster/netns.h"
+#include "emulate/netns.h"
 
 namespace ll {
 namespace {
 
 TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
-  auto d = cluster::parse_devices("fast:cpu=1.0,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit;plain");
+  auto d = emulate::parse_devices("fast:cpu=1.0,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit;plain");
   ASSERT_TRUE(d.ok()) << d.error();
   ASSERT_EQ(d->size(), 3u);
   EXPECT_EQ((*d)[0].link_bps, 100'000'000u);
@@ -18,7 +18,7 @@ TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
   EXPECT_EQ((*d)[1].link_bps, 20'000'000u);
   EXPECT_EQ((*d)[1].memory, 1024u * 1024 * 1024);
   EXPECT_EQ((*d)[2].link_bps, 0u);
-  auto n = cluster::parse_devices("3");
+  auto n = emulate::parse_devices("3");
   ASSERT_TRUE(n.ok());
   EXPECT_EQ((*n)[0].link_bps, 0u);
 
@@ -26,7 +26,7 @@ TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
       {"512kbit", 512'000}, {"8mbit", 8'000'000}, {"8Mbit", 8'000'000}, {"1.5gbit", 1'500'000'000}, {"1kbit", 1000},
       {"100gbit", 100'000'000'000}};
   for (const auto& [text, bps] : good) {
-    auto r = cluster::parse_bit_rate(text);
+    auto r = emulate::parse_bit_rate(text);
     ASSERT_TRUE(r.ok()) << text << ": " << r.error();
     EXPECT_EQ(r.value(), bps) << text;
   }
@@ -35,40 +35,40 @@ TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
 TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
   // tc reads "mbps" as megabytes per second and a bare number as bytes: not accepted here.
   for (const char* unit : {"100", "100mbps", "100mb", "100M", "100bit", "100 mbit", "1e3mbit", "-5mbit"}) {
-    auto r = cluster::parse_bit_rate(unit);
+    auto r = emulate::parse_bit_rate(unit);
     ASSERT_FALSE(r.ok()) << unit;
     EXPECT_NE(r.error().find("kbit, mbit or gbit"), std::string::npos) << r.error();
   }
   for (const char* value : {"mbit", "1..2mbit"}) {
-    auto r = cluster::parse_bit_rate(value);
+    auto r = emulate::parse_bit_rate(value);
     ASSERT_FALSE(r.ok()) << value;
     EXPECT_NE(r.error().find("not a non-negative number"), std::string::npos) << r.error();
   }
   for (const char* value : {"0kbit", "0.5kbit", "101gbit"}) {
-    auto r = cluster::parse_bit_rate(value);
+    auto r = emulate::parse_bit_rate(value);
     ASSERT_FALSE(r.ok()) << value;
     EXPECT_NE(r.error().find("between 1kbit and 100gbit"), std::string::npos) << r.error();
   }
 
-  auto bad = cluster::parse_devices("a:cpu=0.5;slow:bw=20mbps");
+  auto bad = emulate::parse_devices("a:cpu=0.5;slow:bw=20mbps");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("device slow: bw: rate '20mbps'"), std::string::npos) << bad.error();
-  auto empty = cluster::parse_devices("slow:bw=");
+  auto empty = emulate::parse_devices("slow:bw=");
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
-  auto unknown = cluster::parse_devices("a:rate=20mbit");
+  auto unknown = emulate::parse_devices("a:rate=20mbit");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores)"), std::string::npos) << unknown.error();
 }
 
 TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {
-  EXPECT_EQ(cluster::format_bit_rate(20'000'000), "20 Mbit/s");
-  EXPECT_EQ(cluster::format_bit_rate(1'500'000'000), "1.5 Gbit/s");
-  EXPECT_EQ(cluster::format_bit_rate(512'000), "512 kbit/s");
+  EXPECT_EQ(emulate::format_bit_rate(20'000'000), "20 Mbit/s");
+  EXPECT_EQ(emulate::format_bit_rate(1'500'000'000), "1.5 Gbit/s");
+  EXPECT_EQ(emulate::format_bit_rate(512'000), "512 kbit/s");
 }
 
 TEST(DeviceSpecCores, OneCoreOrARange) {
-  auto d = cluster::parse_devices("a:cpu=0.25,cores=0;b:cores=0-0;c");
+  auto d = emulate::parse_devices("a:cpu=0.25,cores=0;b:cores=0-0;c");
   ASSERT_TRUE(d.ok()) << d.error();
   EXPECT_EQ((*d)[0].cores, std::vector<int>{0});
   EXPECT_EQ((*d)[1].cores, std::vector<int>{0});
@@ -77,7 +77,7 @@ TEST(DeviceSpecCores, OneCoreOrARange) {
 
 TEST(DeviceSpecCores, BadOrUnavailableCoresAreRejected) {
   for (const char* value : {"", "x", "1-0", "0.5", "-1", "99999"}) {
-    auto r = cluster::parse_devices(std::string("a:cores=") + value);
+    auto r = emulate::parse_devices(std::string("a:cores=") + value);
     ASSERT_FALSE(r.ok()) << value;
     EXPECT_NE(r.error().find("device a"), std::string::npos) << r.error();
   }
@@ -87,7 +87,7 @@ TEST(DeviceSpecCores, BadOrUnavailableCoresAreRejected) {
   int missing = 0;
   while (missing < CPU_SETSIZE && CPU_ISSET(missing, &allowed)) ++missing;
   ASSERT_LT(missing, CPU_SETSIZE);
-  auto r = cluster::parse_devices("a:cores=" + std::to_string(missing));
+  auto r = emulate::parse_devices("a:cores=" + std::to_string(missing));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("is not one this machine lets us use"), std::string::npos) << r.error();
 }

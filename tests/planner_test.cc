@@ -13,6 +13,8 @@
 namespace ll::plan {
 namespace {
 
+using namespace ll::profile;
+
 // A Llama-shaped graph: embed, attn/ffn pairs, head; every tensor of the chain has its own size.
 graph::Graph llama_graph(int n_layers, std::mt19937& rng) {
   std::uniform_int_distribution<uint64_t> weights(1 << 20, 64 << 20), hidden(1024, 16384);

@@ -3,12 +3,14 @@
 
 #include "graph/graph.h"
 #include "plan/cost_model.h"
-#include "plan/memory_limit.h"
-#include "plan/profile.h"
+#include "core/system_memory.h"
+#include "profile/measure.h"
 #include "test_data.h"
 
 namespace ll::plan {
 namespace {
+
+using namespace ll::profile;
 
 DeviceProfile sample_profile() {
   DeviceProfile p;

@@ -9,9 +9,9 @@
 #include <cstring>
 #include <filesystem>
 
-#include "cluster/device_spec.h"
-#include "cluster/local_cluster.h"
-#include "cluster/netns.h"
+#include "emulate/device_spec.h"
+#include "emulate/local_cluster.h"
+#include "emulate/netns.h"
 #include "cluster/pipeline.h"
 #include "model/model.h"
 #include "net/transport.h"
@@ -21,13 +21,13 @@ namespace ll {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using cluster::DeviceSpec;
-using cluster::LocalCluster;
+using emulate::DeviceSpec;
+using emulate::LocalCluster;
 
 const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
 
 TEST(ShapedLinkE2E, PlainTextLinksAreRefusedWithShapedLinks) {
-  cluster::LocalClusterOptions o;
+  emulate::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
   o.devices = {{"a"}, {"b"}};
   o.devices[0].link_bps = 8'000'000;
@@ -53,7 +53,7 @@ std::vector<std::string> leftovers() {
 
 #define SKIP_WITHOUT_SHAPING()                                                         \
   do {                                                                                 \
-    if (Status st = cluster::ShapedLink::available(); !st.ok()) GTEST_SKIP() << st.message(); \
+    if (Status st = emulate::ShapedLink::available(); !st.ok()) GTEST_SKIP() << st.message(); \
   } while (0)
 
 std::string command_output(const std::string& command) {
@@ -70,9 +70,9 @@ std::string command_output(const std::string& command) {
 TEST(ShapedLinkE2E, LinksGetTheirOwnSubnetsAndLeaveNothingBehind) {
   SKIP_WITHOUT_SHAPING();
   {
-    auto a = cluster::ShapedLink::create(8'000'000);
+    auto a = emulate::ShapedLink::create(8'000'000);
     ASSERT_TRUE(a.ok()) << a.error();
-    auto b = cluster::ShapedLink::create(0);
+    auto b = emulate::ShapedLink::create(0);
     ASSERT_TRUE(b.ok()) << b.error();
     EXPECT_NE((*a)->netns(), (*b)->netns());
     EXPECT_NE((*a)->address(), (*b)->address());
@@ -89,7 +89,7 @@ TEST(ShapedLinkE2E, LinksGetTheirOwnSubnetsAndLeaveNothingBehind) {
   EXPECT_EQ(leftovers(), std::vector<std::string>{});
 
   // A cluster whose workers cannot start removes its namespaces too.
-  cluster::LocalClusterOptions o;
+  emulate::LocalClusterOptions o;
   o.cli_path = "/nonexistent/lingualinked";
   o.devices = {{"a"}, {"b"}};
   o.devices[0].link_bps = 8'000'000;
@@ -99,7 +99,7 @@ TEST(ShapedLinkE2E, LinksGetTheirOwnSubnetsAndLeaveNothingBehind) {
 }
 
 std::unique_ptr<LocalCluster> start_shaped(uint64_t slow_bps) {
-  cluster::LocalClusterOptions o;
+  emulate::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
   o.devices = {{"slow"}, {"fast"}};
   o.devices[0].link_bps = slow_bps;

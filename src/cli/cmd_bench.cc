@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "plan/memory_limit.h"
+#include "core/system_memory.h"
 #include "core/memory_bandwidth.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
@@ -156,7 +156,7 @@ void add_bench_command(CLI::App& app) {
       }
     }
 
-    const uint64_t rss = plan::resident_bytes();
+    const uint64_t rss = resident_bytes();
     std::string model_name = hp.name.empty() ? a->model.path : hp.name;
     if (!a->units.empty()) model_name += " units " + a->units;
     if (a->output == "json") {

@@ -16,7 +16,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cluster/local_cluster.h"
+#include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
 #include "exec/segment_executor.h"
@@ -31,7 +31,7 @@ std::atomic<bool> g_interrupted{false};
 
 void on_signal(int) {
   g_interrupted.store(true);
-  cluster::LocalCluster::kill_all_from_signal_handler();
+  emulate::LocalCluster::kill_all_from_signal_handler();
 }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -251,22 +251,22 @@ void add_cluster_bench_command(CLI::App& app) {
     cluster::HeadOptions head_opts;
     cluster::SegmentLoadOptions load;
     load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
-    std::unique_ptr<cluster::LocalCluster> local;
+    std::unique_ptr<emulate::LocalCluster> local;
     std::string log_path;
     if (!a->remote.workers.empty()) {
       head_opts = head_options(a->remote);
     } else {
       std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
-      auto devices = cluster::parse_devices(desc);
+      auto devices = emulate::parse_devices(desc);
       if (!devices.ok()) fail(devices.error());
       std::error_code ec;
-      cluster::LocalClusterOptions lo;
+      emulate::LocalClusterOptions lo;
       lo.cli_path = fs::read_symlink("/proc/self/exe", ec).string();
       lo.devices = devices.value();
       lo.default_threads = a->model.threads;
       log_path = (fs::temp_directory_path() / fmt::format("lingualinked-bench-{}.log", getpid())).string();
       lo.log_path = log_path;
-      auto started = cluster::LocalCluster::start(lo);
+      auto started = emulate::LocalCluster::start(lo);
       if (!started.ok()) fail(started.error());
       local = std::move(started).value();
       for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());

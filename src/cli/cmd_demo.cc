@@ -14,7 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "cli/demo_model.h"
-#include "cluster/local_cluster.h"
+#include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
 
 namespace ll::cli {
@@ -25,7 +25,7 @@ std::atomic<bool> g_interrupted{false};
 
 void on_signal(int) {
   g_interrupted.store(true);
-  cluster::LocalCluster::kill_all_from_signal_handler();
+  emulate::LocalCluster::kill_all_from_signal_handler();
 }
 
 // No -m: $LINGUALINKED_MODEL, a cached download, the shared stories260K, else stories15M
@@ -69,7 +69,7 @@ void add_demo_command(CLI::App& app) {
   add_sampling_options(*cmd, a->sampling);
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
-    auto devices = cluster::parse_devices(a->devices);
+    auto devices = emulate::parse_devices(a->devices);
     if (!devices.ok()) fail(devices.error());
     auto model = load_model_or_exit(a->model);
     const graph::Graph graph = graph::build_graph(*model);
@@ -78,7 +78,7 @@ void add_demo_command(CLI::App& app) {
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (ec) fail("cannot find this executable: " + ec.message());
     const std::string log_path = (fs::temp_directory_path() / fmt::format("lingualinked-demo-{}.log", getpid())).string();
-    cluster::LocalClusterOptions lo;
+    emulate::LocalClusterOptions lo;
     lo.cli_path = exe.string();
     lo.devices = devices.value();
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -92,9 +92,9 @@ void add_demo_command(CLI::App& app) {
     sigaction(SIGTERM, &sa, nullptr);
 
     std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), log_path.c_str());
-    auto local = cluster::LocalCluster::start(lo);
+    auto local = emulate::LocalCluster::start(lo);
     if (!local.ok()) fail(local.error() + " (see " + log_path + ")");
-    cluster::LocalCluster& workers = *local.value();
+    emulate::LocalCluster& workers = *local.value();
     for (const std::string& note : workers.notes()) std::fprintf(stderr, "  %s\n", note.c_str());
 
     cluster::PipelineOptions p;

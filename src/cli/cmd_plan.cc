@@ -8,11 +8,11 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cluster/device_spec.h"
+#include "emulate/device_spec.h"
 #include "graph/graph.h"
 #include "plan/cost_model.h"
 #include "plan/planners.h"
-#include "plan/profile.h"
+#include "profile/measure.h"
 
 namespace ll::cli {
 namespace {
@@ -55,8 +55,8 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_pairs(const std::
 }
 
 // "rtt=0.5ms,bw=125M" -> a link used between every pair of devices not measured.
-Result<plan::LinkProfile> parse_link(const std::string& text) {
-  plan::LinkProfile l;
+Result<profile::LinkProfile> parse_link(const std::string& text) {
+  profile::LinkProfile l;
   LL_ASSIGN_OR_RETURN(auto pairs, parse_pairs(text));
   for (const auto& [key, value] : pairs) {
     if (key == "rtt") {
@@ -73,14 +73,14 @@ Result<plan::LinkProfile> parse_link(const std::string& text) {
 
 // "a:speed=1.0,mem=4G;b:speed=0.5,mem=1G": what-if devices made from one measured profile,
 // their times divided by `speed`; memory defaults to the measured one.
-Result<std::vector<plan::DeviceProfile>> parse_devices(const std::string& text, const plan::DeviceProfile& here) {
-  std::vector<plan::DeviceProfile> devices;
+Result<std::vector<profile::DeviceProfile>> parse_devices(const std::string& text, const profile::DeviceProfile& here) {
+  std::vector<profile::DeviceProfile> devices;
   std::stringstream ss(text);
   std::string entry;
   while (std::getline(ss, entry, ';')) {
     if (entry.empty()) continue;
     const size_t colon = entry.find(':');
-    plan::DeviceProfile d = here;
+    profile::DeviceProfile d = here;
     d.name = entry.substr(0, colon);
     if (d.name.empty()) return Status::Errorf("device '{}' has no name", entry);
     double speed = 1.0;
@@ -92,7 +92,7 @@ Result<std::vector<plan::DeviceProfile>> parse_devices(const std::string& text, 
           speed = std::strtod(value.c_str(), &end);
           if (*end != '\0' || !(speed > 0)) return Status::Errorf("device '{}': speed must be > 0", d.name);
         } else if (key == "mem") {
-          LL_ASSIGN_OR_RETURN(d.usable_memory_bytes, cluster::parse_byte_size(value));
+          LL_ASSIGN_OR_RETURN(d.usable_memory_bytes, emulate::parse_byte_size(value));
         } else {
           return Status::Errorf("device '{}': unknown field '{}': use speed and mem", d.name, key);
         }
@@ -114,10 +114,10 @@ std::unique_ptr<model::Model> load_or_exit(const std::string& path) {
   return load_model_or_exit(o);
 }
 
-plan::DeviceProfile measure_or_exit(const model::Model& m, int threads, int repetitions,
-                                    const plan::MeasureOptions& o) {
+profile::DeviceProfile measure_or_exit(const model::Model& m, int threads, int repetitions,
+                                    const profile::MeasureOptions& o) {
   std::fprintf(stderr, "profiling this device with %d thread(s)...\n", threads);
-  auto p = plan::measure_device_profile(m, threads, repetitions, o);
+  auto p = profile::measure_device_profile(m, threads, repetitions, o);
   if (!p.ok()) fail(p.error());
   return std::move(p).value();
 }
@@ -157,7 +157,7 @@ void run_plan(const PlanArgs& a) {
 
   // Profiles from the file; --devices makes what-if devices from one profile (the file's
   // only device, or this machine measured now).
-  plan::ClusterProfile cluster;
+  profile::ClusterProfile cluster;
   if (!a.cluster.workers.empty()) {
     if (!a.profiles.empty() || !a.devices.empty()) fail("--workers measures the devices: drop --profiles and --devices");
     ll::cluster::PlanningOptions planning;
@@ -167,9 +167,9 @@ void run_plan(const PlanArgs& a) {
     if (!c.ok()) fail("profiling the workers: " + c.error());
     cluster = std::move(c).value();
   } else if (!a.profiles.empty()) {
-    auto j = plan::read_json_file(a.profiles);
+    auto j = profile::read_json_file(a.profiles);
     if (!j.ok()) fail(j.error());
-    auto c = plan::cluster_profile_from_json(j.value());
+    auto c = profile::cluster_profile_from_json(j.value());
     if (!c.ok()) fail(a.profiles + ": " + c.error());
     cluster = std::move(c).value();
   }
@@ -177,7 +177,7 @@ void run_plan(const PlanArgs& a) {
     fail(fmt::format("--devices scales one device's profile, but {} holds {}", a.profiles, cluster.devices.size()));
   }
   if (cluster.devices.empty() || !a.devices.empty()) {
-    const plan::DeviceProfile base = cluster.devices.empty()
+    const profile::DeviceProfile base = cluster.devices.empty()
                                          ? measure_or_exit(*m, a.threads > 0 ? a.threads : default_threads(), 3, {})
                                          : cluster.devices[0];
     cluster = {{base}, {}};
@@ -209,7 +209,7 @@ void run_plan(const PlanArgs& a) {
   if (!p.ok()) fail(p.error());
   std::printf("%s", plan::format_plan(p.value()).c_str());
   if (!a.json.empty()) {
-    const Status s = plan::write_json_file(a.json, plan::to_json(p.value()));
+    const Status s = profile::write_json_file(a.json, plan::to_json(p.value()));
     if (!s.ok()) fail(s.message());
     std::printf("wrote %s\n", a.json.c_str());
   }
@@ -223,14 +223,14 @@ void run_plan(const PlanArgs& a) {
 void run_profile(const ProfileArgs& a) {
   auto m = load_or_exit(a.model);
   const graph::Graph g = graph::build_graph(*m);
-  plan::MeasureOptions o;
+  profile::MeasureOptions o;
   o.name = a.name;
   if (!a.mem.empty()) {
-    auto cap = cluster::parse_byte_size(a.mem);
+    auto cap = emulate::parse_byte_size(a.mem);
     if (!cap.ok()) fail(cap.error());
     o.memory_limit_bytes = cap.value();
   }
-  const plan::DeviceProfile p = measure_or_exit(*m, a.threads > 0 ? a.threads : default_threads(), a.repetitions, o);
+  const profile::DeviceProfile p = measure_or_exit(*m, a.threads > 0 ? a.threads : default_threads(), a.repetitions, o);
   std::printf("device %s: %d thread(s), SIMD %s, usable memory %s\n", p.name.c_str(), p.threads, p.simd.c_str(),
               plan::format_mib(p.usable_memory_bytes).c_str());
   std::printf("%-5s %-10s %14s %22s\n", "#", "unit", "decode ms", "prompt ms/token");
@@ -247,7 +247,7 @@ void run_profile(const ProfileArgs& a) {
       decode * 1e3, 1 / decode, static_cast<long long>(p.decode_context), 1 / prompt,
       static_cast<long long>(p.prompt_chunk));
   if (!a.json.empty()) {
-    const Status s = plan::write_json_file(a.json, plan::to_json(p));
+    const Status s = profile::write_json_file(a.json, profile::to_json(p));
     if (!s.ok()) fail(s.message());
     std::printf("wrote %s\n", a.json.c_str());
   }

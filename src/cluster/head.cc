@@ -177,7 +177,7 @@ Status Head::hello() {
 
 // ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers = the
 // other workers } -> worker i, one after the other; ProfileReply { device_json, links[] }.
-Result<plan::ClusterProfile> Head::profile(const std::string& model_path, const ProfileOptions& options,
+Result<profile::ClusterProfile> Head::profile(const std::string& model_path, const ProfileOptions& options,
                                            const std::function<void(const std::string&)>& progress) {
   const std::string absolute = std::filesystem::absolute(model_path).string();
   std::vector<std::string> names(clients_.size());
@@ -187,7 +187,7 @@ Result<plan::ClusterProfile> Head::profile(const std::string& model_path, const 
       if (names[j] == names[i]) names[i] += " " + workers_[i].address.endpoint;
     }
   }
-  plan::ClusterProfile cluster;
+  profile::ClusterProfile cluster;
   for (size_t i = 0; i < clients_.size(); ++i) {
     if (progress) progress(fmt::format("profiling {} and its links...", describe(i)));
     wire::Envelope e;
@@ -209,7 +209,7 @@ Result<plan::ClusterProfile> Head::profile(const std::string& model_path, const 
       if (!m.envelope.has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
       const wire::ProfileReply& reply = m.envelope.profile_reply();
       const auto j = nlohmann::json::parse(reply.device_json(), nullptr, /*allow_exceptions=*/false);
-      LL_ASSIGN_OR_RETURN(plan::DeviceProfile device, plan::device_profile_from_json(j));
+      LL_ASSIGN_OR_RETURN(profile::DeviceProfile device, profile::device_profile_from_json(j));
       device.name = names[i];
       cluster.devices.push_back(std::move(device));
       for (const wire::LinkMeasurement& l : reply.links()) {

@@ -21,7 +21,7 @@
 #include "model/model.h"
 #include "model/units.h"
 #include "net/transport.h"
-#include "plan/profile.h"
+#include "profile/device_profile.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
 
@@ -104,7 +104,7 @@ class Head {
   // Asks every worker, one at a time (so no timing competes with another), for its device
   // profile for the model at `model_path` (a path the workers can open) and its links to every
   // other worker. Device names are the workers' names, made unique with their endpoints.
-  Result<plan::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
+  Result<profile::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
                                        const std::function<void(const std::string&)>& progress = {});
   // Assigns segments[i] to worker i and waits until every worker has loaded it. `model` is
   // the head's view of the same file (for the tokenizer and, with send_shards, the shards).

@@ -32,13 +32,13 @@ std::string describe_units(const graph::Graph& graph, model::UnitRange r) {
   return fmt::format("{} .. {}", graph.units[r.begin].name, graph.units[r.end - 1].name);
 }
 
-Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
+Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
                                              const PlanningOptions& planning, int64_t n_ctx,
                                              const Progress& progress) {
-  plan::ClusterProfile profile;
+  profile::ClusterProfile profile;
   if (!planning.profiles_path.empty()) {
-    LL_ASSIGN_OR_RETURN(auto j, plan::read_json_file(planning.profiles_path));
-    auto c = plan::cluster_profile_from_json(j);
+    LL_ASSIGN_OR_RETURN(auto j, profile::read_json_file(planning.profiles_path));
+    auto c = profile::cluster_profile_from_json(j);
     if (!c.ok()) return Status::Errorf("{}: {}", planning.profiles_path, c.error());
     profile = std::move(c).value();
     if (profile.devices.size() != head.workers.size()) {
@@ -52,12 +52,12 @@ Result<plan::ClusterProfile> profile_workers(const std::string& model_path, cons
   measure.decode_context = std::clamp<int64_t>(n_ctx / 2, 1, measure.decode_context);
   LL_ASSIGN_OR_RETURN(profile, h->profile(model_path, measure, progress));
   if (!planning.save_profiles.empty()) {
-    LL_RETURN_IF_ERROR(plan::write_json_file(planning.save_profiles, plan::to_json(profile)));
+    LL_RETURN_IF_ERROR(profile::write_json_file(planning.save_profiles, profile::to_json(profile)));
   }
   return profile;
 }
 
-Result<plan::Plan> plan_pipeline(const model::Model& model, const plan::ClusterProfile& profile,
+Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
                                  const PlanningOptions& planning, int64_t n_ctx) {
   const graph::Graph graph = graph::build_graph(model);
   for (const auto& d : profile.devices) {
@@ -108,7 +108,7 @@ Result<Pipeline> start_pipeline(const std::string& model_path, const model::Mode
     LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, options.load));
     return p;
   }
-  LL_ASSIGN_OR_RETURN(plan::ClusterProfile profile,
+  LL_ASSIGN_OR_RETURN(profile::ClusterProfile profile,
                       profile_workers(model_path, options.head, options.planning, options.load.n_ctx, options.progress));
   LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
   if (options.progress) options.progress(plan::format_plan(plan));

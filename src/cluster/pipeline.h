@@ -15,7 +15,7 @@
 #include "graph/graph.h"
 #include "model/model.h"
 #include "plan/plan.h"
-#include "plan/profile.h"
+#include "profile/device_profile.h"
 
 namespace ll::cluster {
 
@@ -54,11 +54,11 @@ struct Pipeline {
 // The workers' profiles, measured through a head connected to all of them, or read from
 // planning.profiles_path (one device per worker, in the same order). Decoding is timed at
 // half the context of n_ctx positions the run will use (at most planning.profile's).
-Result<plan::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
+Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
                                              const PlanningOptions& planning, int64_t n_ctx,
                                              const Progress& progress = {});
 // The plan for `model` on the profiled devices, for sequences of n_ctx positions.
-Result<plan::Plan> plan_pipeline(const model::Model& model, const plan::ClusterProfile& profile,
+Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
                                  const PlanningOptions& planning, int64_t n_ctx);
 // Connects to the workers of `head.workers` that the plan uses and loads their segments.
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,

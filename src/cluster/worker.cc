@@ -10,8 +10,8 @@
 #include "cluster/link_probe.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
-#include "plan/memory_limit.h"
-#include "plan/profile.h"
+#include "core/system_memory.h"
+#include "profile/measure.h"
 
 namespace ll::cluster {
 namespace {
@@ -58,8 +58,8 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   // process already holds and a reserve for messages in flight and allocator slack (a segment
   // filling its limit to the last byte would have its weights evicted and read again).
   constexpr uint64_t kReserve = 16ull << 20;
-  const uint64_t usable = plan::usable_memory_bytes(options_.memory_limit);
-  const uint64_t own = plan::resident_bytes() + kReserve;
+  const uint64_t usable = usable_memory_bytes(options_.memory_limit);
+  const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
 }
@@ -479,17 +479,17 @@ void Worker::on_profile(const net::Incoming& in) {
       reply_error(in.peer, request_id, 0, 0, m.error());
       return;
     }
-    plan::MeasureOptions mo;
+    profile::MeasureOptions mo;
     mo.name = options_.name;
     mo.decode_context = r.decode_context();
     mo.prompt_chunk = r.prompt_chunk();
-    auto p = plan::measure_device_profile(*m.value(), threads_, static_cast<int>(r.repetitions()), mo);
+    auto p = profile::measure_device_profile(*m.value(), threads_, static_cast<int>(r.repetitions()), mo);
     if (!p.ok()) {
       reply_error(in.peer, request_id, 0, 0, p.error());
       return;
     }
     p.value().usable_memory_bytes = memory_limit_;  // what this worker will accept segments up to
-    profiles_[key] = plan::to_json(p.value()).dump();
+    profiles_[key] = profile::to_json(p.value()).dump();
     reply->set_device_json(profiles_[key]);
   }
   for (const wire::Peer& peer : r.peers()) {

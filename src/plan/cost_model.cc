@@ -9,8 +9,8 @@ uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, int threa
   return static_cast<uint64_t>(floats) * sizeof(float);
 }
 
-Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<DeviceProfile>& devices,
-                                    const std::vector<LinkProfile>& links, const CostOptions& options) {
+Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<profile::DeviceProfile>& devices,
+                                    const std::vector<profile::LinkProfile>& links, const CostOptions& options) {
   const int64_t n = static_cast<int64_t>(g.units.size());
   if (n == 0) return Status::Error("the model has no units");
   if (devices.empty()) return Status::Error("no devices to plan for");
@@ -37,11 +37,11 @@ Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<Dev
 
   // Links: the measured direction, else the reverse one, else the default.
   const size_t nd = devices.size();
-  c.link_.assign(nd, std::vector<LinkProfile>(nd));
+  c.link_.assign(nd, std::vector<profile::LinkProfile>(nd));
   for (size_t a = 0; a < nd; ++a) {
     for (size_t b = 0; b < nd; ++b) {
       if (a == b) continue;
-      const LinkProfile* found = nullptr;
+      const profile::LinkProfile* found = nullptr;
       for (const auto& l : links) {
         if (l.from == devices[a].name && l.to == devices[b].name) found = &l;
       }
@@ -96,7 +96,7 @@ uint64_t CostModel::capacity_bytes(int d) const {
 
 double CostModel::transfer_seconds(uint64_t bytes, int from, int to) const {
   if (from == to) return 0.0;
-  const LinkProfile& l = link_[from][to];
+  const profile::LinkProfile& l = link_[from][to];
   return static_cast<double>(bytes) / l.bandwidth_bytes_per_s + l.rtt_seconds / 2;
 }
 

@@ -18,7 +18,7 @@
 #include "graph/graph.h"
 #include "model/hparams.h"
 #include "model/units.h"
-#include "plan/profile.h"
+#include "profile/device_profile.h"
 
 namespace ll::plan {
 
@@ -28,7 +28,7 @@ struct CostOptions {
   uint64_t working_bytes = 0;  // scratch of a device that holds units (working_buffer_bytes)
   // Used for device pairs with no measured link in either direction; without it such a pair
   // is an error.
-  std::optional<LinkProfile> default_link;
+  std::optional<profile::LinkProfile> default_link;
 };
 
 // The executor's scratch for batches of up to `batch` tokens: 4 bytes x (batch x (3 n_embd +
@@ -54,13 +54,13 @@ struct Evaluation {
 
 class CostModel {
  public:
-  static Result<CostModel> create(const graph::Graph& g, const std::vector<DeviceProfile>& devices,
-                                  const std::vector<LinkProfile>& links, const CostOptions& options);
+  static Result<CostModel> create(const graph::Graph& g, const std::vector<profile::DeviceProfile>& devices,
+                                  const std::vector<profile::LinkProfile>& links, const CostOptions& options);
 
   int64_t n_units() const { return static_cast<int64_t>(graph_.units.size()); }
   int n_devices() const { return static_cast<int>(devices_.size()); }
   const graph::Graph& graph() const { return graph_; }
-  const DeviceProfile& device(int d) const { return devices_[d]; }
+  const profile::DeviceProfile& device(int d) const { return devices_[d]; }
   const CostOptions& options() const { return options_; }
 
   double compute_seconds(int64_t u, int d) const { return devices_[d].decode_seconds[u]; }
@@ -79,7 +79,7 @@ class CostModel {
 
   uint64_t cut_bytes(int64_t u) const { return cut_bytes_[u]; }  // between units u and u + 1
   uint64_t return_bytes() const { return return_bytes_; }
-  const LinkProfile& link(int from, int to) const { return link_[from][to]; }
+  const profile::LinkProfile& link(int from, int to) const { return link_[from][to]; }
   double transfer_seconds(uint64_t bytes, int from, int to) const;
   double cut_seconds(int64_t u, int from, int to) const { return transfer_seconds(cut_bytes_[u], from, to); }
   double return_seconds(int from, int to) const { return from == to ? 0.0 : transfer_seconds(return_bytes_, from, to); }
@@ -90,9 +90,9 @@ class CostModel {
 
  private:
   graph::Graph graph_;
-  std::vector<DeviceProfile> devices_;
+  std::vector<profile::DeviceProfile> devices_;
   CostOptions options_;
-  std::vector<std::vector<LinkProfile>> link_;       // [from][to], resolved
+  std::vector<std::vector<profile::LinkProfile>> link_;       // [from][to], resolved
   std::vector<std::vector<double>> compute_prefix_;  // [device][unit + 1]
   std::vector<uint64_t> memory_prefix_;              // [unit + 1]
   std::vector<uint64_t> cut_bytes_;

@@ -108,8 +108,8 @@ Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options) {
   return p;
 }
 
-Result<Plan> make_plan(const graph::Graph& g, const std::vector<DeviceProfile>& devices,
-                       const std::vector<LinkProfile>& links, const CostOptions& cost, const PlanOptions& options) {
+Result<Plan> make_plan(const graph::Graph& g, const std::vector<profile::DeviceProfile>& devices,
+                       const std::vector<profile::LinkProfile>& links, const CostOptions& cost, const PlanOptions& options) {
   LL_ASSIGN_OR_RETURN(CostModel c, CostModel::create(g, devices, links, cost));
   return make_plan(c, options);
 }

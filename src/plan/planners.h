@@ -16,7 +16,7 @@
 #include "model/units.h"
 #include "plan/cost_model.h"
 #include "plan/plan.h"
-#include "plan/profile.h"
+#include "profile/device_profile.h"
 
 namespace ll::plan {
 
@@ -36,8 +36,8 @@ struct Assignment {
 };
 
 // The entry point: profiles and links in, a plan out.
-Result<Plan> make_plan(const graph::Graph& g, const std::vector<DeviceProfile>& devices,
-                       const std::vector<LinkProfile>& links, const CostOptions& cost, const PlanOptions& options);
+Result<Plan> make_plan(const graph::Graph& g, const std::vector<profile::DeviceProfile>& devices,
+                       const std::vector<profile::LinkProfile>& links, const CostOptions& cost, const PlanOptions& options);
 Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options);
 
 Result<Assignment> plan_milp(const CostModel& cost, const PlanOptions& options);

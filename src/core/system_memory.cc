@@ -1,11 +1,13 @@
-#include "plan/memory_limit.h"
+#include "core/system_memory.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-namespace ll::plan {
+#include "core/proc_cgroup.h"
+
+namespace ll {
 namespace {
 
 namespace fs = std::filesystem;
@@ -61,27 +63,17 @@ std::optional<uint64_t> parse_mem_available(const std::string& meminfo) {
 }
 
 std::optional<uint64_t> cgroup_memory_limit() {
-  std::istringstream in(read_file("/proc/self/cgroup"));
   std::optional<uint64_t> best;
   auto take = [&](std::optional<uint64_t> v) {
     if (v) best = best ? std::min(*best, *v) : *v;
   };
-  std::string line;
-  while (std::getline(in, line)) {
-    // "hierarchy-id:controllers:path"; v2 has id 0 and no controllers.
-    const size_t a = line.find(':'), b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.empty()) {
+  for (const CgroupMembership& g : own_cgroups()) {
+    if (g.controllers.empty()) {
       const fs::path root =
           fs::exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
-      take(tightest_limit(root, path, "memory.max"));
-    } else {
-      std::istringstream names(controllers);
-      std::string name;
-      while (std::getline(names, name, ',')) {
-        if (name == "memory") take(tightest_limit("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes"));
-      }
+      take(tightest_limit(root, g.path, "memory.max"));
+    } else if (std::find(g.controllers.begin(), g.controllers.end(), "memory") != g.controllers.end()) {
+      take(tightest_limit("/sys/fs/cgroup/memory", g.path, "memory.limit_in_bytes"));
     }
   }
   return best;
@@ -108,4 +100,4 @@ uint64_t resident_bytes() {
   return 0;
 }
 
-}  // namespace ll::plan
+}  // namespace ll

@@ -1,4 +1,4 @@
-#include "cluster/local_cluster.h"
+#include "emulate/local_cluster.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-namespace ll::cluster {
+namespace ll::emulate {
 namespace fs = std::filesystem;
 namespace {
 
@@ -259,4 +259,4 @@ void LocalCluster::stop() {
 
 LocalCluster::~LocalCluster() { stop(); }
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

@@ -1,4 +1,4 @@
-#include "cluster/device_spec.h"
+#include "emulate/device_spec.h"
 
 #include <fmt/format.h>
 #include <sched.h>
@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-namespace ll::cluster {
+namespace ll::emulate {
 namespace {
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -141,4 +141,4 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   return out;
 }
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

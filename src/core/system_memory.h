@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-namespace ll::plan {
+namespace ll {
 
 // MemAvailable of a /proc/meminfo text, in bytes.
 std::optional<uint64_t> parse_mem_available(const std::string& meminfo);
@@ -17,4 +17,4 @@ uint64_t usable_memory_bytes(uint64_t cap = 0);
 // Resident set size of this process (VmRSS), 0 when unknown.
 uint64_t resident_bytes();
 
-}  // namespace ll::plan
+}  // namespace ll

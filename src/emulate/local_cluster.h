@@ -16,14 +16,14 @@
 #include <string>
 #include <vector>
 
-#include "cluster/cgroup.h"
-#include "cluster/device_spec.h"
+#include "emulate/cgroup.h"
+#include "emulate/device_spec.h"
 #include "cluster/head.h"
-#include "cluster/netns.h"
+#include "emulate/netns.h"
 #include "core/status.h"
 #include "net/keys.h"
 
-namespace ll::cluster {
+namespace ll::emulate {
 
 struct LocalClusterOptions {
   std::string cli_path;              // the lingualinked executable
@@ -41,7 +41,7 @@ class LocalCluster {
   void stop();
 
   const net::KeyPair& head_keys() const { return head_keys_; }
-  const std::vector<WorkerAddress>& addresses() const { return addresses_; }
+  const std::vector<cluster::WorkerAddress>& addresses() const { return addresses_; }
   pid_t pid(size_t i) const { return children_[i].pid; }
   // Worker i's network namespace and link, or null when it runs on loopback.
   const ShapedLink* link(size_t i) const { return children_[i].link.get(); }
@@ -67,8 +67,8 @@ class LocalCluster {
   net::KeyPair head_keys_;
   std::string key_dir_;
   std::vector<Child> children_;
-  std::vector<WorkerAddress> addresses_;
+  std::vector<cluster::WorkerAddress> addresses_;
   std::vector<std::string> notes_;
 };
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

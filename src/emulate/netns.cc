@@ -1,4 +1,4 @@
-#include "cluster/netns.h"
+#include "emulate/netns.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -24,7 +24,7 @@
 
 extern char** environ;
 
-namespace ll::cluster {
+namespace ll::emulate {
 namespace fs = std::filesystem;
 namespace {
 
@@ -258,4 +258,4 @@ ShapedLink::~ShapedLink() {
   if (netns_created_) (void)run("ip", {"netns", "del", netns_});
 }
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

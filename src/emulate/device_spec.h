@@ -9,7 +9,7 @@
 
 #include "core/status.h"
 
-namespace ll::cluster {
+namespace ll::emulate {
 
 struct DeviceSpec {
   std::string name;
@@ -29,4 +29,4 @@ Result<uint64_t> parse_byte_size(const std::string& text);
 // "20mbit", "1.5gbit", "512kbit" (decimal, as tc writes rates) -> bits per second.
 Result<uint64_t> parse_bit_rate(const std::string& text);
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

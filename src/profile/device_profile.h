@@ -10,9 +10,8 @@
 
 #include "core/status.h"
 #include "graph/graph.h"
-#include "model/model.h"
 
-namespace ll::plan {
+namespace ll::profile {
 
 struct DeviceProfile {
   std::string name;
@@ -50,21 +49,9 @@ Result<ClusterProfile> cluster_profile_from_json(const nlohmann::json& j);
 Result<nlohmann::json> read_json_file(const std::string& path);
 Status write_json_file(const std::string& path, const nlohmann::json& j);
 
-struct MeasureOptions {
-  std::string name;                 // default: the host name
-  int64_t decode_context = 128;     // positions filled before timing one decode step
-  int64_t prompt_chunk = 32;        // tokens per timed prompt chunk
-  uint64_t memory_limit_bytes = 0;  // a user's cap (--mem); 0: none
-};
-
-// Times every unit of `m` (which must have all its units bound) on this device with the
-// real kernels and the model's own weights: a warm-up, then the median of `repetitions`.
-Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads, int repetitions,
-                                             const MeasureOptions& options = {});
-
 // A roofline device for tests and what-ifs: each unit takes the longer of its FLOPs at
 // `flops_per_s` and its bytes (weights, plus the KV cache it reads) at `bytes_per_s`.
 DeviceProfile synthetic_profile(const graph::Graph& g, double flops_per_s, double bytes_per_s, uint64_t memory_bytes,
                                 const std::string& name = "synthetic");
 
-}  // namespace ll::plan
+}  // namespace ll::profile

@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 
-namespace ll::cluster {
+namespace ll::emulate {
 
 class ShapedLink {
  public:
@@ -44,4 +44,4 @@ class ShapedLink {
 // "20 Mbit/s", "1.5 Gbit/s", "512 kbit/s".
 std::string format_bit_rate(uint64_t bps);
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

@@ -1,4 +1,4 @@
-#include "cluster/cgroup.h"
+#include "emulate/cgroup.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -11,7 +11,9 @@
 #include <fstream>
 #include <thread>
 
-namespace ll::cluster {
+#include "core/proc_cgroup.h"
+
+namespace ll::emulate {
 namespace fs = std::filesystem;
 namespace {
 
@@ -22,21 +24,6 @@ constexpr const char* kRoot = "/sys/fs/cgroup";
 // profile; with 4 ms it runs at its share. The quota is never below the kernel's 1 ms.
 constexpr int64_t kPeriodUs = 4000;
 constexpr int64_t kMinQuotaUs = 1000;
-
-// This process's cgroup in the v1 hierarchy that has `controller`, from /proc/self/cgroup.
-std::string own_cgroup(const std::string& controller) {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    // hierarchy-ID:controller-list:path
-    const size_t a = line.find(':'), b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    std::string list = ",";
-    list.append(line, a + 1, b - a - 1).append(",");
-    if (list.find(fmt::format(",{},", controller)) != std::string::npos) return line.substr(b + 1);
-  }
-  return "/";
-}
 
 Status write_file(const std::string& path, const std::string& value) {
   std::ofstream out(path);
@@ -51,7 +38,7 @@ Result<std::string> make_dir(const std::string& controller, const std::string& n
   if (!fs::exists(base / "cgroup.procs")) {
     return Status::Errorf("no cgroup v1 '{}' hierarchy at {}", controller, base.string());
   }
-  const fs::path dir = base / fs::path(own_cgroup(controller)).relative_path() / ("lingualinked-" + name);
+  const fs::path dir = base / fs::path(own_cgroup_path(controller)).relative_path() / ("lingualinked-" + name);
   std::error_code ec;
   fs::create_directory(dir, ec);
   if (ec) return Status::Errorf("cannot create {}: {}", dir.string(), ec.message());
@@ -102,4 +89,4 @@ Cgroup::~Cgroup() {
   }
 }
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate

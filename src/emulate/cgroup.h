@@ -11,7 +11,7 @@
 
 #include "core/status.h"
 
-namespace ll::cluster {
+namespace ll::emulate {
 
 class Cgroup {
  public:
@@ -27,4 +27,4 @@ class Cgroup {
   std::string description_;
 };
 
-}  // namespace ll::cluster
+}  // namespace ll::emulate
