@@ -317,6 +317,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   auto seq_it = s.sequences.find(seq);
   const bool is_new = seq_it == s.sequences.end();
   auto& frames = in.message.frames;
+  // Everything is checked before any state is touched.
   LL_RETURN_IF_ERROR(validate_step(step, frames,
                                    StepLimits{.session = s.id,
                                               .n_ctx = ex.n_ctx(),
