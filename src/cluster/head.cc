@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <random>
 
 #include "cluster/content_hash.h"
@@ -21,42 +20,8 @@ using std::chrono::milliseconds;
 
 constexpr size_t kShardChunk = size_t{4} << 20;
 constexpr uint64_t kShardWindow = 8;  // chunks in flight per upload
-// Until a step has been measured, deadlines assume this pessimistic pipeline speed.
-constexpr double kSlowestFlops = 1e9;
-// A step is declared lost after this many times its expected round trip.
-constexpr double kDeadlineFactor = 10;
-constexpr milliseconds kProbeTimeout{1500};
-
-uint64_t micros(Clock::duration d) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-}
-
-void set_sampler(const text::SamplerParams& p, wire::SamplerParams* w) {
-  w->set_temp(p.temp);
-  w->set_top_k(p.top_k);
-  w->set_top_p(p.top_p);
-  w->set_min_p(p.min_p);
-  w->set_repeat_penalty(p.repeat_penalty);
-  w->set_repeat_last_n(p.repeat_last_n);
-  w->set_seed(p.seed);
-}
 
 }  // namespace
-
-struct Head::Active {
-  size_t index = 0;
-  uint64_t sequence = 0;
-  std::vector<int32_t> pending;  // the tokens of the step in flight
-  int64_t position = 0;          // of the step in flight
-  bool end_sent = false;         // the step in flight frees the sequence on every worker
-  Clock::time_point sent_at, started;
-  Clock::time_point deadline;
-  bool first_token_seen = false;
-  Clock::time_point first_token_at;
-  std::unique_ptr<text::Detokenizer> detok;
-  uint64_t step_bytes = 0;  // payload of the step in flight over every link
-  bool done = false;
-};
 
 Result<std::unique_ptr<Head>> Head::connect(HeadOptions options) {
   if (options.workers.empty()) return Status::Error("no workers given");
@@ -93,21 +58,6 @@ std::string Head::describe(size_t i) const {
                                     : fmt::format("worker {} '{}' ({})", i + 1, name, ep);
 }
 
-std::vector<size_t> Head::poll(milliseconds timeout) {
-  std::vector<zmq::pollitem_t> items;
-  for (auto& c : clients_) items.push_back({c->socket().handle(), 0, ZMQ_POLLIN, 0});
-  try {
-    zmq::poll(items.data(), items.size(), timeout);
-  } catch (const zmq::error_t&) {
-    return {};  // EINTR: a signal; the caller checks for cancellation
-  }
-  std::vector<size_t> ready;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].revents & ZMQ_POLLIN) ready.push_back(i);
-  }
-  return ready;
-}
-
 Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, const char* what,
                            const std::function<Status(size_t, net::Message&)>& on_reply) {
   const auto deadline = Clock::now() + timeout;
@@ -124,7 +74,7 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
       for (size_t i : pending) names += (names.empty() ? "" : ", ") + describe(i);
       return Status::Errorf("no {} reply within {:.1f} s from {}", what, timeout.count() / 1000.0, names);
     }
-    for (size_t i : poll(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(deadline - now)))) {
+    for (size_t i : links_.poll(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(deadline - now)))) {
       while (true) {
         auto r = clients_[i]->receive(milliseconds(0));
         if (!r.ok()) return Status::Errorf("{}: {}", describe(i), r.error());
@@ -148,7 +98,7 @@ Status Head::hello() {
   std::vector<size_t> all;
   for (size_t i = 0; i < clients_.size(); ++i) {
     wire::Envelope e;
-    e.set_request_id(next_request_++);
+    e.set_request_id(counters_.next_request++);
     e.mutable_hello()->set_client("lingualinked head");
     for (size_t j = 0; j < clients_.size(); ++j) {
       if (j != i && !options_.insecure) e.mutable_hello()->add_peer_keys(options_.workers[j].public_key);
@@ -191,7 +141,7 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
   for (size_t i = 0; i < clients_.size(); ++i) {
     if (progress) progress(fmt::format("profiling {} and its links...", describe(i)));
     wire::Envelope e;
-    e.set_request_id(next_request_++);
+    e.set_request_id(counters_.next_request++);
     wire::ProfileRequest* r = e.mutable_profile_request();
     r->set_model_path(absolute);
     r->set_prompt_chunk(static_cast<uint32_t>(options.prompt_chunk));
@@ -240,7 +190,7 @@ Status Head::send_shard(size_t i, const std::string& path, const std::string& ha
     while (sent < total && sent < acked + kShardWindow * kShardChunk) {
       const uint64_t n = std::min<uint64_t>(kShardChunk, total - sent);
       wire::Envelope e;
-      e.set_request_id(next_request_++);
+      e.set_request_id(counters_.next_request++);
       wire::ShardData* d = e.mutable_shard_data();
       d->set_shard_hash(hash);
       d->set_total_bytes(total);
@@ -307,7 +257,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   const std::string absolute = std::filesystem::absolute(model_path).string();
   for (size_t i = clients_.size(); i-- > 0;) {
     wire::Envelope e;
-    e.set_request_id(next_request_++);
+    e.set_request_id(counters_.next_request++);
     wire::LoadSegment* l = e.mutable_load_segment();
     l->set_session(session_);
     if (options.send_shards) {
@@ -334,241 +284,19 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   return Status::Ok();
 }
 
-std::vector<Generation> Head::generate(const std::vector<Request>& requests,
-                                       const std::function<void(size_t, const std::string&)>& on_text) {
-  const auto began = Clock::now();
-  std::vector<Generation> out(requests.size());
+std::vector<Generation> Head::generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text) {
   if (!tokenizer_) {
+    std::vector<Generation> out(requests.size());
     for (auto& g : out) g.status = Status::Error("no model loaded");
     return out;
   }
-  const text::Vocab& vocab = tokenizer_->vocab();
-  const size_t n_workers = clients_.size();
-  std::vector<Active> active(requests.size());
-  std::map<uint64_t, size_t> by_sequence;
-
-  auto expected_us = [&](int64_t n_tokens) {
-    const double per_step = step_ema_us_ > 0 ? step_ema_us_ : flops_per_token_ / kSlowestFlops * 1e6;
-    return per_step * static_cast<double>(n_tokens);
-  };
-  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence } -> worker 0
-  auto send_step = [&](Active& a, std::vector<int32_t> tokens, int64_t position) -> Status {
-    const Request& rq = requests[a.index];
-    Generation& g = out[a.index];
-    wire::Envelope e;
-    e.set_request_id(next_request_++);
-    wire::Step* s = e.mutable_step();
-    s->set_session(session_);
-    s->set_sequence(a.sequence);
-    s->set_position(static_cast<uint32_t>(position));
-    s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
-    for (int32_t t : tokens) s->add_tokens(t);
-    if (position == 0) set_sampler(rq.sampling, s->mutable_sampler());
-    // The last token this sequence needs: every worker frees it after this step.
-    a.end_sent = static_cast<int64_t>(g.tokens.size()) + 1 >= rq.n_predict ||
-                 position + static_cast<int64_t>(tokens.size()) >= n_ctx_;
-    s->set_end_sequence(a.end_sent);
-    const uint64_t envelope = e.ByteSizeLong();
-    a.step_bytes = envelope + (n_workers - 1) * (envelope + tokens.size() * n_embd_ * sizeof(float));
-    a.pending = std::move(tokens);
-    a.position = position;
-    a.sent_at = Clock::now();
-    const double timeout_us = std::max<double>(options_.min_step_timeout.count() * 1000.0,
-                                               kDeadlineFactor * expected_us(static_cast<int64_t>(a.pending.size())));
-    a.deadline = a.sent_at + std::chrono::microseconds(static_cast<int64_t>(timeout_us));
-    return clients_[0]->send(e);
-  };
-  // FreeSequence { session, sequence } -> every worker still connected
-  auto free_sequence = [&](const Active& a) {
-    for (auto& c : clients_) {
-      if (c->disconnected()) continue;
-      wire::Envelope e;
-      e.set_request_id(next_request_++);
-      e.mutable_free_sequence()->set_session(session_);
-      e.mutable_free_sequence()->set_sequence(a.sequence);
-      (void)c->send(e);  // best effort: a worker that is gone has freed it anyway
-    }
-  };
-  auto finish = [&](Active& a, Status status) {
-    if (a.done) return;
-    a.done = true;
-    Generation& g = out[a.index];
-    g.status = std::move(status);
-    if (a.detok) {
-      std::string rest = a.detok->flush();
-      if (!rest.empty() && g.status.ok()) {
-        g.text += rest;
-        on_text(a.index, rest);
-      }
-    }
-    if (a.first_token_seen) g.generate_seconds = std::chrono::duration<double>(Clock::now() - a.first_token_at).count();
-    if (!g.status.ok() || !a.end_sent) free_sequence(a);
-    by_sequence.erase(a.sequence);
-  };
-  auto fail_all = [&](const std::string& message) {
-    for (Active& a : active) finish(a, Status::Error(message));
-  };
-
-  // Start every request.
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const Request& rq = requests[i];
-    Active& a = active[i];
-    Generation& g = out[i];
-    a.index = i;
-    a.sequence = next_sequence_++;
-    g.stages.resize(n_workers);
-    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_->encode(rq.prompt, vocab.add_bos) : rq.prompt_tokens;
-    if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
-    a.detok = std::make_unique<text::Detokenizer>(*tokenizer_);
-    for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
-    a.started = Clock::now();
-    if (static_cast<int64_t>(g.prompt_tokens.size()) >= n_ctx_) {
-      a.done = true;
-      g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), n_ctx_);
-      continue;
-    }
-    if (rq.n_predict <= 0) {
-      a.done = true;
-      continue;
-    }
-    by_sequence[a.sequence] = i;
-    Status st = send_step(a, g.prompt_tokens, 0);
-    if (!st.ok()) finish(a, Status::Errorf("{}: {}", describe(0), st.message()));
-  }
-
-  bool probing = false;
-  Clock::time_point probe_until{};
-  std::vector<bool> probe_answered(n_workers);
-  while (!by_sequence.empty()) {
-    if (cancelled()) {
-      fail_all("interrupted");
-      break;
-    }
-    bool lost = false;
-    for (size_t w = 0; w < n_workers && !lost; ++w) {
-      if (clients_[w]->disconnected()) {
-        fail_all(fmt::format("{}: {}", describe(w), clients_[w]->disconnect_reason()));
-        lost = true;
-      }
-    }
-    if (lost) break;
-    auto now = Clock::now();
-    Clock::time_point earliest = now + milliseconds(100);
-    if (probing) {
-      earliest = std::min(earliest, probe_until);
-    } else {
-      for (const auto& [seq, i] : by_sequence) earliest = std::min(earliest, active[i].deadline);
-    }
-
-    // A step is overdue: ask every worker whether it still answers, then blame the silent ones.
-    if (now >= earliest && !probing) {
-      for (size_t w = 0; w < n_workers; ++w) {
-        wire::Envelope e;
-        e.set_request_id(next_request_++);
-        e.mutable_hello()->set_client("lingualinked head (probe)");
-        probe_answered[w] = false;
-        (void)clients_[w]->send(e);  // a worker we cannot even send to stays silent
-      }
-      probing = true;
-      probe_until = now + std::max(kProbeTimeout, milliseconds(static_cast<int64_t>(2 * step_ema_us_ / 1000)));
-      continue;
-    }
-    if (probing && now >= probe_until) {
-      std::string silent;
-      for (size_t w = 0; w < n_workers; ++w) {
-        if (!probe_answered[w]) silent += (silent.empty() ? "" : ", ") + describe(w);
-      }
-      std::string why = silent.empty()
-                            ? "every worker still answers, so a message was lost or rejected on the way"
-                            : silent + " stopped responding";
-      for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence)) {
-        Active& a = active[i];
-        if (silent.empty() && a.deadline > now) continue;
-        finish(a, Status::Errorf("sequence {}: no reply within {:.1f} s: {}", a.sequence,
-                                 std::chrono::duration<double>(now - a.sent_at).count(), why));
-      }
-      probing = false;
-      continue;
-    }
-
-    for (size_t w : poll(std::chrono::duration_cast<milliseconds>(std::max(earliest - now, Clock::duration::zero())))) {
-      for (int reads = 0; reads < 64; ++reads) {
-        auto r = clients_[w]->receive(milliseconds(0));
-        if (!r.ok()) {
-          fail_all(fmt::format("{}: {}", describe(w), r.error()));
-          break;
-        }
-        if (!r.value()) break;
-        const wire::Envelope& e = r.value()->envelope;
-        if (e.has_hello_reply()) {
-          probe_answered[w] = true;
-          continue;
-        }
-        if (e.has_error()) {
-          const wire::ErrorReply& err = e.error();
-          auto it = by_sequence.find(err.sequence());
-          if (it != by_sequence.end()) {
-            finish(active[it->second], Status::Error(err.message()));
-          } else if (err.sequence() == 0) {
-            fail_all(err.message());
-          }
-          continue;
-        }
-        if (!e.has_token() || e.token().session() != session_) continue;
-        const wire::TokenResult& tr = e.token();
-        auto it = by_sequence.find(tr.sequence());
-        if (it == by_sequence.end()) continue;  // a sequence that already ended
-        Active& a = active[it->second];
-        Generation& g = out[a.index];
-        const Request& rq = requests[a.index];
-        const auto received = Clock::now();
-        const int32_t token = tr.token();
-        if (w != n_workers - 1 || token < 0 || token >= n_vocab_ || tr.timings_size() != static_cast<int>(n_workers)) {
-          finish(a, Status::Errorf("{} sent an invalid token result (token {}, {} stage timings)", describe(w), token,
-                                   tr.timings_size()));
-          continue;
-        }
-        if (a.first_token_seen) {
-          // Decode step statistics.
-          const uint64_t rtt = micros(received - a.sent_at);
-          step_ema_us_ = step_ema_us_ == 0 ? rtt : 0.8 * step_ema_us_ + 0.2 * rtt;
-          g.decode_steps++;
-          g.round_trip_us += rtt;
-          g.wire_bytes += a.step_bytes + e.ByteSizeLong();
-          for (int s = 0; s < tr.timings_size(); ++s) {
-            StageStats& st = g.stages[s];
-            st.steps++;
-            st.compute_us += tr.timings(s).compute_us();
-            st.queue_us += tr.timings(s).queue_us();
-            st.send_us += tr.timings(s).send_us();
-          }
-        } else {
-          a.first_token_seen = true;
-          a.first_token_at = received;
-          g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();
-        }
-        if (!rq.ignore_eos && (token == vocab.eos || token == vocab.bos)) {
-          finish(a, Status::Ok());
-          continue;
-        }
-        g.tokens.push_back(token);
-        g.token_seconds.push_back(std::chrono::duration<double>(received - began).count());
-        std::string piece = a.detok->push(token);
-        if (!piece.empty()) {
-          g.text += piece;
-          on_text(a.index, piece);
-        }
-        const int64_t position = a.position + static_cast<int64_t>(a.pending.size());
-        if (static_cast<int64_t>(g.tokens.size()) >= rq.n_predict || position >= n_ctx_) {
-          finish(a, Status::Ok());
-          continue;
-        }
-        Status st = send_step(a, {token}, position);
-        if (!st.ok()) finish(a, Status::Errorf("{}: {}", describe(0), st.message()));
-      }
-    }
-  }
-  return out;
+  PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
+                      .flops_per_token = flops_per_token_};
+  for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
+  GenerationRun run(links_, *tokenizer_, std::move(shape), counters_,
+                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel}, requests,
+                    on_text);
+  return run.run();
 }
 
 }  // namespace ll::cluster

@@ -7,7 +7,8 @@
 //
 // Failures are values: a worker that disconnects, stops answering (no reply within a deadline
 // derived from the measured step time) or sends something wrong ends the affected requests
-// with an error naming it; generate() always returns.
+// with an error naming it; generate() always returns. Each generate() is a GenerationRun.
+// Threading: not thread-safe; one thread at a time calls a Head (its sockets are ZeroMQ's).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/client_links.h"
+#include "cluster/generation_run.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "model/units.h"
@@ -67,33 +70,6 @@ struct ProfileOptions {
   std::chrono::milliseconds timeout{180000};  // per worker: loading, timing and probing its links
 };
 
-struct Request {
-  std::string prompt;
-  std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
-  int64_t n_predict = 128;
-  bool ignore_eos = false;  // benchmarks: always generate n_predict tokens
-  text::SamplerParams sampling;
-};
-
-struct StageStats {
-  uint64_t steps = 0;
-  uint64_t compute_us = 0, queue_us = 0, send_us = 0;
-};
-
-struct Generation {
-  Status status;
-  std::vector<int32_t> prompt_tokens;
-  std::vector<int32_t> tokens;  // generated
-  std::string text;
-  double prompt_seconds = 0;    // until the first token came back
-  double generate_seconds = 0;  // from then to the last token
-  std::vector<double> token_seconds;  // when each generated token arrived, seconds after generate() began
-  std::vector<StageStats> stages;  // per worker, decode steps only
-  uint64_t decode_steps = 0;
-  uint64_t round_trip_us = 0;  // decode steps, head to head
-  uint64_t wire_bytes = 0;     // decode steps: payload bytes over every link
-};
-
 class Head {
  public:
   // Connects and says hello to every worker.
@@ -111,33 +87,27 @@ class Head {
   Status load(const std::string& model_path, const model::Model& model, const std::vector<model::UnitRange>& segments,
               const SegmentLoadOptions& options);
   // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
-  std::vector<Generation> generate(const std::vector<Request>& requests,
-                                   const std::function<void(size_t, const std::string&)>& on_text);
+  std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
 
  private:
-  struct Active;
-  using Clock = std::chrono::steady_clock;
   Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
   Status hello();
   Status send_shard(size_t worker, const std::string& path, const std::string& hash);
   // Waits for one reply per listed worker, calling on_reply(worker, message); true to accept it.
   Status await_replies(std::vector<size_t> pending, std::chrono::milliseconds timeout, const char* what,
                        const std::function<Status(size_t, net::Message&)>& on_reply);
-  // Indices of the clients with input within `timeout`.
-  std::vector<size_t> poll(std::chrono::milliseconds timeout);
   std::string describe(size_t worker) const;
   bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
 
   HeadOptions options_;
   std::vector<std::unique_ptr<net::Client>> clients_;
+  ClientLinks links_{clients_};
   std::vector<WorkerInfo> workers_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   uint64_t session_ = 0;
   int64_t n_ctx_ = 0, n_embd_ = 0, n_vocab_ = 0;
   double flops_per_token_ = 0;
-  uint64_t next_sequence_ = 1;
-  uint64_t next_request_ = 1;
-  double step_ema_us_ = 0;  // round trip of one decode step, 0 until measured
+  RunCounters counters_;
 };
 
 }  // namespace ll::cluster

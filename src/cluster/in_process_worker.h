@@ -2,6 +2,8 @@
 // A worker served from a thread of this process: lets the head hold a segment itself. It is
 // an ordinary Worker on a real socket (so the pipeline, its encryption and the planner treat
 // it like any other device), whose identity is the head's own key pair.
+// Threading: it owns the Worker and the thread serving it; its owner calls address() and
+// destroys it from any one thread, never touching the Worker itself.
 #include <atomic>
 #include <memory>
 #include <string>

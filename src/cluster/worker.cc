@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "cluster/link_probe.h"
+#include "cluster/sampler_wire.h"
+#include "cluster/step_validation.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
 #include "core/system_memory.h"
@@ -22,18 +24,9 @@ uint64_t micros(Clock::duration d) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
+// The library defaults when the head sent none.
 text::SamplerParams sampler_params(const wire::Step& step) {
-  text::SamplerParams p;  // the library defaults when the head sent none
-  if (!step.has_sampler()) return p;
-  const wire::SamplerParams& w = step.sampler();
-  p.temp = w.temp();
-  p.top_k = w.top_k();
-  p.top_p = w.top_p();
-  p.min_p = w.min_p();
-  p.repeat_penalty = w.repeat_penalty();
-  p.repeat_last_n = w.repeat_last_n();
-  p.seed = w.seed();
-  return p;
+  return step.has_sampler() ? sampler_from_wire(step.sampler()) : text::SamplerParams{};
 }
 
 // Most messages handled before the sockets are read again, so one busy peer cannot starve the others.
@@ -321,38 +314,25 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   const int64_t n = step.n_tokens(), pos = step.position();
   const int64_t n_vocab = ex.n_vocab();
 
-  // Validate everything before touching any state.
-  if (n < 1 || n > ex.n_ctx()) return Status::Errorf("sequence {}: {} tokens in one step (1..{} allowed)", seq, n, ex.n_ctx());
-  if (step.tokens_size() != n) return Status::Errorf("sequence {}: {} token ids for {} tokens", seq, step.tokens_size(), n);
-  if (pos + n > ex.n_ctx()) {
-    return Status::Errorf("sequence {}: positions {}..{} exceed the context of {}", seq, pos, pos + n - 1, ex.n_ctx());
-  }
-  for (int32_t t : step.tokens()) {
-    if (t < 0 || t >= n_vocab) return Status::Errorf("sequence {}: token id {} outside the vocabulary (0..{})", seq, t, n_vocab - 1);
-  }
   auto seq_it = s.sequences.find(seq);
   const bool is_new = seq_it == s.sequences.end();
-  if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);
-  if (!is_new && pos > ex.sequence_length(seq)) {
-    return Status::Errorf("sequence {}: position {} is past its end ({})", seq, pos, ex.sequence_length(seq));
-  }
-  if (is_new && s.sequences.size() >= options_.max_sequences) {
-    return Status::Errorf("too many sequences in session {} ({})", s.id, options_.max_sequences);
-  }
-  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * ex.n_embd() * sizeof(float);
   auto& frames = in.message.frames;
+  // Everything is checked before any state is touched.
+  LL_RETURN_IF_ERROR(validate_step(step, frames,
+                                   StepLimits{.session = s.id,
+                                              .n_ctx = ex.n_ctx(),
+                                              .n_vocab = n_vocab,
+                                              .n_embd = ex.n_embd(),
+                                              .takes_tokens = ex.has_embed(),
+                                              .sequence_length = is_new ? std::nullopt
+                                                                        : std::optional(ex.sequence_length(seq)),
+                                              .n_sequences = s.sequences.size(),
+                                              .max_sequences = options_.max_sequences}));
+  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * ex.n_embd() * sizeof(float);
   zmq::message_t hidden;
   if (ex.has_embed()) {
-    if (step.hidden_bytes() != 0 || !frames.empty()) {
-      return Status::Errorf("sequence {}: the first segment takes token ids, not a hidden state", seq);
-    }
     hidden.rebuild(hidden_bytes);
   } else {
-    if (frames.size() != 1 || step.hidden_bytes() != hidden_bytes || frames[0].size() != hidden_bytes) {
-      return Status::Errorf("sequence {}: expected one hidden-state frame of {} tokens x {} floats = {} bytes, got "
-                            "{} frame(s), declared {} bytes",
-                            seq, n, ex.n_embd(), hidden_bytes, frames.size(), step.hidden_bytes());
-    }
     hidden = std::move(frames[0]);
     // The executor works on floats in place; a received buffer is not guaranteed to be aligned for them.
     if (reinterpret_cast<uintptr_t>(hidden.data()) % alignof(float) != 0) {

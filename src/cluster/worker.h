@@ -12,6 +12,8 @@
 // Messages are processed one at a time in arrival order, so the steps of many sequences
 // interleave. A bad request is answered with an ErrorReply to the head of its session (or to
 // its sender) and never ends the worker; sessions outlive their head's connection.
+// Threading: serve() runs on one thread, which alone touches the sessions and sockets; the
+// accessors read what create() fixed and may be called from any thread.
 #include <atomic>
 #include <chrono>
 #include <cstdint>

@@ -1,0 +1,25 @@
+#pragma once
+// PipelineLinks over the head's net::Client connections, one per worker.
+// Threading: as net::Client, one thread at a time; `clients` must outlive this object.
+#include <memory>
+#include <vector>
+
+#include "cluster/pipeline_links.h"
+
+namespace ll::cluster {
+
+class ClientLinks final : public PipelineLinks {
+ public:
+  explicit ClientLinks(std::vector<std::unique_ptr<net::Client>>& clients) : clients_(clients) {}
+  size_t size() const override { return clients_.size(); }
+  Status send(size_t worker, const wire::Envelope& e) override { return clients_[worker]->send(e); }
+  Result<std::optional<net::Message>> receive(size_t worker) override;
+  std::vector<size_t> poll(std::chrono::milliseconds timeout) override;
+  bool disconnected(size_t worker) override { return clients_[worker]->disconnected(); }
+  std::string disconnect_reason(size_t worker) override { return clients_[worker]->disconnect_reason(); }
+
+ private:
+  std::vector<std::unique_ptr<net::Client>>& clients_;
+};
+
+}  // namespace ll::cluster

@@ -1,0 +1,308 @@
+#include "cluster/generation_run.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cluster/sampler_wire.h"
+
+namespace ll::cluster {
+namespace {
+
+using Clock = GenerationRun::Clock;
+using std::chrono::milliseconds;
+
+// Until a step has been measured, deadlines assume this pessimistic pipeline speed.
+constexpr double kSlowestFlops = 1e9;
+// A step is declared lost after this many times its expected round trip.
+constexpr double kDeadlineFactor = 10;
+constexpr milliseconds kProbeTimeout{1500};
+// Most messages taken from one worker before the others are looked at again.
+constexpr int kMaxReadsPerWorker = 64;
+
+uint64_t micros(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+RunOptions with_clock(RunOptions options) {
+  if (!options.clock) options.clock = [] { return Clock::now(); };
+  return options;
+}
+
+}  // namespace
+
+struct GenerationRun::Sequence {
+  uint64_t sequence = 0;
+  std::vector<int32_t> pending;  // the tokens of the step in flight
+  int64_t position = 0;          // of the step in flight
+  bool end_sent = false;         // the step in flight frees the sequence on every worker
+  Clock::time_point sent_at, started;
+  Clock::time_point deadline;
+  bool first_token_seen = false;
+  Clock::time_point first_token_at;
+  std::unique_ptr<text::Detokenizer> detok;
+  uint64_t step_bytes = 0;  // payload of the step in flight over every link
+  bool done = false;
+};
+
+GenerationRun::GenerationRun(PipelineLinks& links, const text::Tokenizer& tokenizer, PipelineShape shape,
+                             RunCounters& counters, RunOptions options, const std::vector<Request>& requests,
+                             OnText on_text)
+    : links_(links),
+      tokenizer_(tokenizer),
+      shape_(std::move(shape)),
+      counters_(counters),
+      options_(with_clock(std::move(options))),
+      requests_(requests),
+      on_text_(std::move(on_text)),
+      n_workers_(links.size()),
+      began_(options_.clock()),
+      sequences_(requests.size()),
+      out_(requests.size()),
+      probe_answered_(links.size()) {}
+
+GenerationRun::~GenerationRun() = default;
+
+std::vector<Generation> GenerationRun::run() {
+  start();
+  while (active()) turn();
+  return std::move(out_);
+}
+
+void GenerationRun::start() {
+  const text::Vocab& vocab = tokenizer_.vocab();
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    const Request& rq = requests_[i];
+    Sequence& a = sequences_[i];
+    Generation& g = out_[i];
+    a.sequence = counters_.next_sequence++;
+    g.stages.resize(n_workers_);
+    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, vocab.add_bos) : rq.prompt_tokens;
+    if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
+    a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
+    for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
+    a.started = options_.clock();
+    if (static_cast<int64_t>(g.prompt_tokens.size()) >= shape_.n_ctx) {
+      a.done = true;
+      g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
+      continue;
+    }
+    if (rq.n_predict <= 0) {
+      a.done = true;
+      continue;
+    }
+    by_sequence_[a.sequence] = i;
+    Status st = send_step(i, g.prompt_tokens, 0);
+    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(0), st.message()));
+  }
+}
+
+double GenerationRun::expected_us(int64_t n_tokens) const {
+  const double per_step =
+      counters_.step_ema_us > 0 ? counters_.step_ema_us : shape_.flops_per_token / kSlowestFlops * 1e6;
+  return per_step * static_cast<double>(n_tokens);
+}
+
+Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int64_t position) {
+  const Request& rq = requests_[request];
+  Generation& g = out_[request];
+  Sequence& a = sequences_[request];
+  wire::Envelope e;
+  e.set_request_id(counters_.next_request++);
+  wire::Step* s = e.mutable_step();
+  s->set_session(shape_.session);
+  s->set_sequence(a.sequence);
+  s->set_position(static_cast<uint32_t>(position));
+  s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
+  for (int32_t t : tokens) s->add_tokens(t);
+  if (position == 0) sampler_to_wire(rq.sampling, s->mutable_sampler());
+  // The last token this sequence needs: every worker frees it after this step.
+  a.end_sent = static_cast<int64_t>(g.tokens.size()) + 1 >= rq.n_predict ||
+               position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
+  s->set_end_sequence(a.end_sent);
+  const uint64_t envelope = e.ByteSizeLong();
+  a.step_bytes = envelope + (n_workers_ - 1) * (envelope + tokens.size() * shape_.n_embd * sizeof(float));
+  a.pending = std::move(tokens);
+  a.position = position;
+  a.sent_at = options_.clock();
+  const double timeout_us = std::max<double>(options_.min_step_timeout.count() * 1000.0,
+                                             kDeadlineFactor * expected_us(static_cast<int64_t>(a.pending.size())));
+  a.deadline = a.sent_at + std::chrono::microseconds(static_cast<int64_t>(timeout_us));
+  return links_.send(0, e);
+}
+
+void GenerationRun::free_sequence(const Sequence& a) {
+  for (size_t w = 0; w < n_workers_; ++w) {
+    if (links_.disconnected(w)) continue;
+    wire::Envelope e;
+    e.set_request_id(counters_.next_request++);
+    e.mutable_free_sequence()->set_session(shape_.session);
+    e.mutable_free_sequence()->set_sequence(a.sequence);
+    (void)links_.send(w, e);  // best effort: a worker that is gone has freed it anyway
+  }
+}
+
+void GenerationRun::finish(size_t request, Status status) {
+  Sequence& a = sequences_[request];
+  if (a.done) return;
+  a.done = true;
+  Generation& g = out_[request];
+  g.status = std::move(status);
+  if (a.detok) {
+    std::string rest = a.detok->flush();
+    if (!rest.empty() && g.status.ok()) {
+      g.text += rest;
+      on_text_(request, rest);
+    }
+  }
+  if (a.first_token_seen) g.generate_seconds = std::chrono::duration<double>(options_.clock() - a.first_token_at).count();
+  if (!g.status.ok() || !a.end_sent) free_sequence(a);
+  by_sequence_.erase(a.sequence);
+}
+
+void GenerationRun::fail_all(const std::string& message) {
+  for (size_t i = 0; i < sequences_.size(); ++i) finish(i, Status::Error(message));
+}
+
+Clock::time_point GenerationRun::next_wakeup(Clock::time_point now) const {
+  Clock::time_point earliest = now + milliseconds(100);
+  if (probing_) return std::min(earliest, probe_until_);
+  for (const auto& [seq, i] : by_sequence_) earliest = std::min(earliest, sequences_[i].deadline);
+  return earliest;
+}
+
+void GenerationRun::turn() {
+  if (cancelled()) return fail_all("interrupted");
+  for (size_t w = 0; w < n_workers_; ++w) {
+    if (links_.disconnected(w)) return fail_all(fmt::format("{}: {}", describe(w), links_.disconnect_reason(w)));
+  }
+  const Clock::time_point now = options_.clock();
+  if (check_deadlines(now)) return;
+  const auto wait = std::max(next_wakeup(now) - now, Clock::duration::zero());
+  for (size_t w : links_.poll(std::chrono::duration_cast<milliseconds>(wait))) take_replies(w);
+}
+
+bool GenerationRun::check_deadlines(Clock::time_point now) {
+  if (probing_) {
+    if (now < probe_until_) return false;
+    end_probe(now);
+    return true;
+  }
+  if (now < next_wakeup(now)) return false;
+  probe(now);
+  return true;
+}
+
+void GenerationRun::probe(Clock::time_point now) {
+  for (size_t w = 0; w < n_workers_; ++w) {
+    wire::Envelope e;
+    e.set_request_id(counters_.next_request++);
+    e.mutable_hello()->set_client("lingualinked head (probe)");
+    probe_answered_[w] = false;
+    (void)links_.send(w, e);  // a worker we cannot even send to stays silent
+  }
+  probing_ = true;
+  probe_until_ = now + std::max(kProbeTimeout, milliseconds(static_cast<int64_t>(2 * counters_.step_ema_us / 1000)));
+}
+
+void GenerationRun::end_probe(Clock::time_point now) {
+  std::string silent;
+  for (size_t w = 0; w < n_workers_; ++w) {
+    if (!probe_answered_[w]) silent += (silent.empty() ? "" : ", ") + describe(w);
+  }
+  const std::string why = silent.empty() ? "every worker still answers, so a message was lost or rejected on the way"
+                                         : silent + " stopped responding";
+  for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence_)) {
+    const Sequence& a = sequences_[i];
+    if (silent.empty() && a.deadline > now) continue;
+    finish(i, Status::Errorf("sequence {}: no reply within {:.1f} s: {}", a.sequence,
+                             std::chrono::duration<double>(now - a.sent_at).count(), why));
+  }
+  probing_ = false;
+}
+
+void GenerationRun::take_replies(size_t w) {
+  for (int reads = 0; reads < kMaxReadsPerWorker; ++reads) {
+    auto r = links_.receive(w);
+    if (!r.ok()) {
+      fail_all(fmt::format("{}: {}", describe(w), r.error()));
+      break;
+    }
+    if (!r.value()) break;
+    const wire::Envelope& e = r.value()->envelope;
+    if (e.has_hello_reply()) {
+      probe_answered_[w] = true;
+    } else if (e.has_error()) {
+      take_error(e.error());
+    } else {
+      take_token(w, e);
+    }
+  }
+}
+
+void GenerationRun::take_error(const wire::ErrorReply& err) {
+  auto it = by_sequence_.find(err.sequence());
+  if (it != by_sequence_.end()) {
+    finish(it->second, Status::Error(err.message()));
+  } else if (err.sequence() == 0) {
+    fail_all(err.message());
+  }
+}
+
+void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
+  if (!e.has_token() || e.token().session() != shape_.session) return;
+  const wire::TokenResult& tr = e.token();
+  auto it = by_sequence_.find(tr.sequence());
+  if (it == by_sequence_.end()) return;  // a sequence that already ended
+  const size_t request = it->second;
+  Sequence& a = sequences_[request];
+  Generation& g = out_[request];
+  const Request& rq = requests_[request];
+  const text::Vocab& vocab = tokenizer_.vocab();
+  const auto received = options_.clock();
+  const int32_t token = tr.token();
+  if (w != n_workers_ - 1 || token < 0 || token >= shape_.n_vocab || tr.timings_size() != static_cast<int>(n_workers_)) {
+    finish(request, Status::Errorf("{} sent an invalid token result (token {}, {} stage timings)", describe(w), token,
+                                   tr.timings_size()));
+    return;
+  }
+  if (a.first_token_seen) {
+    // Decode step statistics.
+    const uint64_t rtt = micros(received - a.sent_at);
+    counters_.step_ema_us = counters_.step_ema_us == 0 ? rtt : 0.8 * counters_.step_ema_us + 0.2 * rtt;
+    g.decode_steps++;
+    g.round_trip_us += rtt;
+    g.wire_bytes += a.step_bytes + e.ByteSizeLong();
+    for (int s = 0; s < tr.timings_size(); ++s) {
+      StageStats& st = g.stages[s];
+      st.steps++;
+      st.compute_us += tr.timings(s).compute_us();
+      st.queue_us += tr.timings(s).queue_us();
+      st.send_us += tr.timings(s).send_us();
+    }
+  } else {
+    a.first_token_seen = true;
+    a.first_token_at = received;
+    g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();
+  }
+  if (!rq.ignore_eos && (token == vocab.eos || token == vocab.bos)) {
+    finish(request, Status::Ok());
+    return;
+  }
+  g.tokens.push_back(token);
+  g.token_seconds.push_back(std::chrono::duration<double>(received - began_).count());
+  std::string piece = a.detok->push(token);
+  if (!piece.empty()) {
+    g.text += piece;
+    on_text_(request, piece);
+  }
+  const int64_t position = a.position + static_cast<int64_t>(a.pending.size());
+  if (static_cast<int64_t>(g.tokens.size()) >= rq.n_predict || position >= shape_.n_ctx) {
+    finish(request, Status::Ok());
+    return;
+  }
+  Status st = send_step(request, {token}, position);
+  if (!st.ok()) finish(request, Status::Errorf("{}: {}", describe(0), st.message()));
+}
+
+}  // namespace ll::cluster

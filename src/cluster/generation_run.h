@@ -1,0 +1,142 @@
+#pragma once
+// One generation run: the requests a head drives through its pipeline at once, one sequence
+// each. Its state is the table of sequences; each step of the protocol is a method, so that
+// whatever watches the pipeline can hook into it:
+//
+//   start ─► send_step: Step ─► worker 0 ─► … ─► last worker: TokenResult ─► take_token ─► send_step …
+//   a step past its deadline ─► probe: Hello ─► every worker ─► end_probe: the silent are blamed
+//
+// Failures are values: a worker that disconnects, stops answering (no reply within a deadline
+// derived from the measured step time) or sends something wrong ends the affected sequences
+// with an error naming it; run() always returns.
+// Threading: not thread-safe; one thread drives a run. The links, the tokenizer, the requests
+// and the counters must outlive it.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/pipeline_links.h"
+#include "core/status.h"
+#include "text/sampler.h"
+#include "text/tokenizer.h"
+
+namespace ll::cluster {
+
+struct Request {
+  std::string prompt;
+  std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
+  int64_t n_predict = 128;
+  bool ignore_eos = false;  // benchmarks: always generate n_predict tokens
+  text::SamplerParams sampling;
+};
+
+struct StageStats {
+  uint64_t steps = 0;
+  uint64_t compute_us = 0, queue_us = 0, send_us = 0;
+};
+
+struct Generation {
+  Status status;
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;  // generated
+  std::string text;
+  double prompt_seconds = 0;    // until the first token came back
+  double generate_seconds = 0;  // from then to the last token
+  std::vector<double> token_seconds;  // when each generated token arrived, seconds after generate() began
+  std::vector<StageStats> stages;  // per worker, decode steps only
+  uint64_t decode_steps = 0;
+  uint64_t round_trip_us = 0;  // decode steps, head to head
+  uint64_t wire_bytes = 0;     // decode steps: payload bytes over every link
+};
+
+// The pipeline a run drives, as the head loaded it.
+struct PipelineShape {
+  uint64_t session = 0;
+  int64_t n_ctx = 0, n_embd = 0, n_vocab = 0;
+  double flops_per_token = 0;             // the whole model's; sets deadlines until a step was measured
+  std::vector<std::string> worker_names;  // one per link, for messages: "worker 1 'a' (tcp://...)"
+};
+
+// What outlives a run: the head's counters, updated by each run.
+struct RunCounters {
+  uint64_t next_sequence = 1;
+  uint64_t next_request = 1;
+  double step_ema_us = 0;  // round trip of one decode step, 0 until measured
+};
+
+struct RunOptions {
+  std::chrono::milliseconds min_step_timeout{3000};  // a step's deadline is never shorter
+  const std::atomic<bool>* cancel = nullptr;        // set (e.g. by a signal handler) to stop
+  std::function<std::chrono::steady_clock::time_point()> clock;  // default: steady_clock::now
+};
+
+class GenerationRun {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using OnText = std::function<void(size_t, const std::string&)>;
+
+  // on_text(i, text) streams request i.
+  GenerationRun(PipelineLinks& links, const text::Tokenizer& tokenizer, PipelineShape shape, RunCounters& counters,
+                RunOptions options, const std::vector<Request>& requests, OnText on_text);
+  ~GenerationRun();
+
+  // start(), then turns until every sequence ended; one Generation per request.
+  std::vector<Generation> run();
+
+  // The steps of run().
+  // Tokenizes every request and sends its prompt (or ends it at once: empty budget, prompt too long).
+  void start();
+  bool active() const { return !by_sequence_.empty(); }
+  // One turn of the loop: cancellation, lost links, deadlines, then waiting for and taking replies.
+  void turn();
+  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence } -> worker 0
+  Status send_step(size_t request, std::vector<int32_t> tokens, int64_t position);
+  // Reads what `worker` has sent: tokens, errors, probe answers.
+  void take_replies(size_t worker);
+  void take_token(size_t worker, const wire::Envelope& e);
+  void take_error(const wire::ErrorReply& error);
+  // Starts a probe when a step is overdue and ends it when its window has closed; true when it did.
+  bool check_deadlines(Clock::time_point now);
+  // Hello -> every worker, to learn which still answer.
+  void probe(Clock::time_point now);
+  // Ends the sequences the probe condemns: all when a worker stayed silent (naming it), else the overdue ones.
+  void end_probe(Clock::time_point now);
+  bool probing() const { return probing_; }
+  void finish(size_t request, Status status);
+  void fail_all(const std::string& message);
+
+  const std::vector<Generation>& generations() const { return out_; }
+
+ private:
+  struct Sequence;
+  // The next time the loop must look at the clock: a deadline, the probe's end, or 100 ms.
+  Clock::time_point next_wakeup(Clock::time_point now) const;
+  double expected_us(int64_t n_tokens) const;
+  // FreeSequence { session, sequence } -> every worker still connected
+  void free_sequence(const Sequence& a);
+  const std::string& describe(size_t worker) const { return shape_.worker_names[worker]; }
+  bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
+
+  PipelineLinks& links_;
+  const text::Tokenizer& tokenizer_;
+  const PipelineShape shape_;
+  RunCounters& counters_;
+  const RunOptions options_;
+  const std::vector<Request>& requests_;
+  const OnText on_text_;
+  const size_t n_workers_;
+  const Clock::time_point began_;
+  std::vector<Sequence> sequences_;  // by request
+  std::vector<Generation> out_;      // by request
+  std::map<uint64_t, size_t> by_sequence_;  // the sequences still running -> their request
+  bool probing_ = false;
+  Clock::time_point probe_until_{};
+  std::vector<bool> probe_answered_;
+};
+
+}  // namespace ll::cluster

@@ -1,0 +1,38 @@
+#include "cluster/step_validation.h"
+
+namespace ll::cluster {
+
+Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& frames, const StepLimits& limits) {
+  const uint64_t seq = step.sequence();
+  const int64_t n = step.n_tokens(), pos = step.position();
+  const int64_t n_ctx = limits.n_ctx, n_vocab = limits.n_vocab;
+  if (n < 1 || n > n_ctx) return Status::Errorf("sequence {}: {} tokens in one step (1..{} allowed)", seq, n, n_ctx);
+  if (step.tokens_size() != n) return Status::Errorf("sequence {}: {} token ids for {} tokens", seq, step.tokens_size(), n);
+  if (pos + n > n_ctx) {
+    return Status::Errorf("sequence {}: positions {}..{} exceed the context of {}", seq, pos, pos + n - 1, n_ctx);
+  }
+  for (int32_t t : step.tokens()) {
+    if (t < 0 || t >= n_vocab) return Status::Errorf("sequence {}: token id {} outside the vocabulary (0..{})", seq, t, n_vocab - 1);
+  }
+  const bool is_new = !limits.sequence_length.has_value();
+  if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);
+  if (!is_new && pos > *limits.sequence_length) {
+    return Status::Errorf("sequence {}: position {} is past its end ({})", seq, pos, *limits.sequence_length);
+  }
+  if (is_new && limits.n_sequences >= limits.max_sequences) {
+    return Status::Errorf("too many sequences in session {} ({})", limits.session, limits.max_sequences);
+  }
+  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * limits.n_embd * sizeof(float);
+  if (limits.takes_tokens) {
+    if (step.hidden_bytes() != 0 || !frames.empty()) {
+      return Status::Errorf("sequence {}: the first segment takes token ids, not a hidden state", seq);
+    }
+  } else if (frames.size() != 1 || step.hidden_bytes() != hidden_bytes || frames[0].size() != hidden_bytes) {
+    return Status::Errorf("sequence {}: expected one hidden-state frame of {} tokens x {} floats = {} bytes, got "
+                          "{} frame(s), declared {} bytes",
+                          seq, n, limits.n_embd, hidden_bytes, frames.size(), step.hidden_bytes());
+  }
+  return Status::Ok();
+}
+
+}  // namespace ll::cluster

@@ -1,0 +1,465 @@
+// A generation run against a fake pipeline: scripted workers, a clock that only moves when the
+// run waits, no processes or sockets.
+#include "cluster/generation_run.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+namespace ll {
+namespace {
+
+using cluster::Generation;
+using cluster::GenerationRun;
+using cluster::Request;
+using Clock = GenerationRun::Clock;
+using std::chrono::milliseconds;
+
+constexpr uint64_t kSession = 77;
+constexpr int32_t kBos = 1, kEos = 2;
+
+// Links to scripted workers. Whatever the run sends is recorded and handed to `on_send`, which
+// may queue replies; poll() with nothing queued moves the clock on by the time it was asked to wait.
+class FakeLinks final : public cluster::PipelineLinks {
+ public:
+  FakeLinks(size_t n, Clock::time_point& now) : inbox_(n), lost_(n), now_(now) {}
+
+  size_t size() const override { return inbox_.size(); }
+  Status send(size_t worker, const wire::Envelope& e) override {
+    sent.emplace_back(worker, e);
+    if (on_send) on_send(worker, e);
+    return Status::Ok();
+  }
+  Result<std::optional<net::Message>> receive(size_t worker) override {
+    if (inbox_[worker].empty()) return std::optional<net::Message>();
+    net::Message m;
+    m.envelope = std::move(inbox_[worker].front());
+    inbox_[worker].pop_front();
+    return std::optional<net::Message>(std::move(m));
+  }
+  std::vector<size_t> poll(milliseconds timeout) override {
+    std::vector<size_t> ready;
+    for (size_t w = 0; w < inbox_.size(); ++w) {
+      if (!inbox_[w].empty()) ready.push_back(w);
+    }
+    if (ready.empty()) now_ += std::max(timeout, milliseconds(1));
+    if (++polls_ > 100000) lose(0, "the test's run never ended");
+    return ready;
+  }
+  bool disconnected(size_t worker) override { return !lost_[worker].empty(); }
+  std::string disconnect_reason(size_t worker) override { return lost_[worker]; }
+
+  void reply(size_t worker, wire::Envelope e) { inbox_[worker].push_back(std::move(e)); }
+  void lose(size_t worker, std::string reason) { lost_[worker] = std::move(reason); }
+
+  // The envelopes sent to `worker` with the given body.
+  std::vector<wire::Envelope> sent_to(size_t worker, wire::Envelope::BodyCase body) const {
+    std::vector<wire::Envelope> out;
+    for (const auto& [w, e] : sent) {
+      if (w == worker && e.body_case() == body) out.push_back(e);
+    }
+    return out;
+  }
+
+  std::vector<std::pair<size_t, wire::Envelope>> sent;
+  std::function<void(size_t, const wire::Envelope&)> on_send;
+
+ private:
+  std::vector<std::deque<wire::Envelope>> inbox_;
+  std::vector<std::string> lost_;
+  Clock::time_point& now_;
+  int polls_ = 0;
+};
+
+wire::Envelope token_result(uint64_t sequence, int32_t token, int timings, uint64_t session = kSession) {
+  wire::Envelope e;
+  wire::TokenResult* t = e.mutable_token();
+  t->set_session(session);
+  t->set_sequence(sequence);
+  t->set_token(token);
+  for (int s = 0; s < timings; ++s) {
+    wire::StageTiming* st = t->add_timings();
+    st->set_stage(static_cast<uint32_t>(s));
+    st->set_compute_us(100 * (s + 1));
+    st->set_queue_us(10);
+    st->set_send_us(1);
+  }
+  return e;
+}
+
+wire::Envelope hello_reply(const std::string& name) {
+  wire::Envelope e;
+  e.mutable_hello_reply()->set_worker(name);
+  return e;
+}
+
+wire::Envelope error_reply(uint64_t sequence, const std::string& message) {
+  wire::Envelope e;
+  e.mutable_error()->set_message(message);
+  e.mutable_error()->set_session(kSession);
+  e.mutable_error()->set_sequence(sequence);
+  return e;
+}
+
+text::Tokenizer tiny_tokenizer() {
+  text::Vocab v;
+  v.tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a", "\xE2\x96\x81" "b", "c"};
+  v.scores.assign(v.tokens.size(), 0);
+  v.types = {text::TokenType::Unknown, text::TokenType::Control, text::TokenType::Control,
+             text::TokenType::Normal,  text::TokenType::Normal,  text::TokenType::Normal};
+  v.bos = kBos;
+  v.eos = kEos;
+  auto tok = text::Tokenizer::create(std::move(v));
+  EXPECT_TRUE(tok.ok()) << tok.error();
+  return std::move(tok).value();
+}
+
+// A two-worker pipeline (n_ctx 16, 6 tokens) whose clock starts at an hour.
+struct Pipeline {
+  Clock::time_point now = Clock::time_point{} + std::chrono::hours(1);
+  FakeLinks links{2, now};
+  text::Tokenizer tokenizer = tiny_tokenizer();
+  cluster::RunCounters counters;
+  std::atomic<bool> cancel{false};
+  std::vector<Request> requests;
+  std::map<size_t, std::string> streamed;
+  std::unique_ptr<GenerationRun> run;
+
+  GenerationRun& make(int64_t n_ctx = 16) {
+    cluster::PipelineShape shape{.session = kSession, .n_ctx = n_ctx, .n_embd = 4, .n_vocab = 6,
+                                 .flops_per_token = 1e6,  // 1 ms a step until measured: the 3 s minimum rules
+                                 .worker_names = {"worker 1 (tcp://a)", "worker 2 'b' (tcp://b)"}};
+    cluster::RunOptions options{.min_step_timeout = milliseconds(3000), .cancel = &cancel, .clock = [this] { return now; }};
+    run = std::make_unique<GenerationRun>(links, tokenizer, shape, counters, options, requests,
+                                          [this](size_t i, const std::string& text) { streamed[i] += text; });
+    return *run;
+  }
+
+  // The last worker answers each step of sequence s with the next of tokens[s] (nothing once
+  // they run out), `step_time` after it was sent; every worker answers probes unless silent.
+  void script(std::map<uint64_t, std::deque<int32_t>> tokens, milliseconds step_time = milliseconds(0),
+              std::set<size_t> silent = {}) {
+    links.on_send = [this, tokens, step_time, silent](size_t w, const wire::Envelope& e) mutable {
+      if (e.has_hello() && silent.count(w) == 0) links.reply(w, hello_reply(fmt::format("w{}", w)));
+      if (!e.has_step()) return;
+      auto& next = tokens[e.step().sequence()];
+      if (next.empty()) return;
+      now += step_time;
+      links.reply(1, token_result(e.step().sequence(), next.front(), 2));
+      next.pop_front();
+    };
+  }
+};
+
+Request request(std::vector<int32_t> prompt, int64_t n_predict) {
+  Request r;
+  r.prompt_tokens = std::move(prompt);
+  r.n_predict = n_predict;
+  return r;
+}
+
+TEST(GenerationRun, StreamsTheTokensInOrderAndSendsTheRightSteps) {
+  Pipeline p;
+  Request r = request({kBos, 3}, 3);
+  r.sampling.temp = 0.5f;
+  r.sampling.seed = 9;
+  p.requests = {r};
+  p.script({{1, {4, 5, 3}}}, milliseconds(5));
+  const std::vector<Generation> out = p.make().run();
+
+  ASSERT_EQ(out.size(), 1u);
+  const Generation& g = out[0];
+  ASSERT_TRUE(g.status.ok()) << g.status.message();
+  EXPECT_EQ(g.prompt_tokens, (std::vector<int32_t>{kBos, 3}));
+  EXPECT_EQ(g.tokens, (std::vector<int32_t>{4, 5, 3}));
+  EXPECT_EQ(g.text, " bc a");
+  EXPECT_EQ(p.streamed[0], g.text);
+
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(p.links.sent.size(), 3u) << "only steps, all to the first worker";
+  const std::vector<std::vector<int32_t>> tokens = {{kBos, 3}, {4}, {5}};
+  const std::vector<uint32_t> positions = {0, 2, 3};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const wire::Step& s = steps[i].step();
+    EXPECT_EQ(s.session(), kSession);
+    EXPECT_EQ(s.sequence(), 1u);
+    EXPECT_EQ(s.position(), positions[i]);
+    EXPECT_EQ(s.n_tokens(), tokens[i].size());
+    EXPECT_EQ(std::vector<int32_t>(s.tokens().begin(), s.tokens().end()), tokens[i]);
+    EXPECT_EQ(s.has_sampler(), i == 0) << "the sampler travels with the first step only";
+    EXPECT_EQ(s.end_sequence(), i == 2) << "the last step frees the sequence";
+    EXPECT_EQ(s.hidden_bytes(), 0u);
+    if (i > 0) EXPECT_GT(steps[i].request_id(), steps[i - 1].request_id());
+  }
+  EXPECT_EQ(steps[0].step().sampler().temp(), 0.5f);
+  EXPECT_EQ(steps[0].step().sampler().seed(), 9u);
+
+  // The first token answers the prompt; the two after it are decode steps of 5 ms each.
+  EXPECT_DOUBLE_EQ(g.prompt_seconds, 0.005);
+  EXPECT_DOUBLE_EQ(g.generate_seconds, 0.010);
+  EXPECT_EQ(g.token_seconds, (std::vector<double>{0.005, 0.010, 0.015}));
+  EXPECT_EQ(g.decode_steps, 2u);
+  EXPECT_EQ(g.round_trip_us, 10000u);
+  EXPECT_DOUBLE_EQ(p.counters.step_ema_us, 5000);
+  EXPECT_GT(g.wire_bytes, 2 * 2 * 4 * sizeof(float)) << "the hidden state between the workers counts";
+  ASSERT_EQ(g.stages.size(), 2u);
+  EXPECT_EQ(g.stages[0].steps, 2u);
+  EXPECT_EQ(g.stages[0].compute_us, 200u);
+  EXPECT_EQ(g.stages[1].compute_us, 400u);
+  EXPECT_EQ(g.stages[1].queue_us, 20u);
+  EXPECT_EQ(p.counters.next_sequence, 2u);
+}
+
+TEST(GenerationRun, AStepPastItsDeadlineProbesEveryWorker) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4)};
+  p.script({});  // no tokens ever
+  GenerationRun& run = p.make();
+  const Clock::time_point began = p.now;
+  run.start();
+  while (!run.probing()) run.turn();
+  EXPECT_EQ(p.now, began + milliseconds(3000)) << "the minimum step timeout, as no step was measured";
+  for (size_t w = 0; w < 2; ++w) {
+    const auto hellos = p.links.sent_to(w, wire::Envelope::kHello);
+    ASSERT_EQ(hellos.size(), 1u) << "worker " << w;
+    EXPECT_EQ(hellos[0].hello().client(), "lingualinked head (probe)");
+  }
+  EXPECT_TRUE(run.active());
+}
+
+TEST(GenerationRun, AWorkerSilentThroughTheProbeEndsEverySequenceNamingIt) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4), request({kBos, 4}, 4)};
+  // Sequence 2 gets its first token 2 s in, so its step in flight is not overdue at the probe.
+  p.script({}, milliseconds(0), /*silent=*/{1});
+  GenerationRun& run = p.make();
+  run.start();
+  const Clock::time_point began = p.now;
+  while (p.now < began + milliseconds(2000)) run.turn();
+  p.links.reply(1, token_result(2, 5, 2));
+  while (run.active()) run.turn();
+  const std::vector<Generation>& out = run.generations();
+  EXPECT_EQ(out[0].status.message(),
+            "sequence 1: no reply within 4.5 s: worker 2 'b' (tcp://b) stopped responding");
+  EXPECT_EQ(out[1].status.message(),
+            "sequence 2: no reply within 2.5 s: worker 2 'b' (tcp://b) stopped responding");
+  EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{5}));
+  // Both freed on every worker: their ends were never sent.
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 2u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 2u);
+}
+
+TEST(GenerationRun, WhenEveryWorkerAnswersOnlyOverdueSequencesEnd) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4), request({kBos, 4}, 2)};
+  p.script({});
+  GenerationRun& run = p.make();
+  run.start();
+  const Clock::time_point began = p.now;
+  p.now = began + milliseconds(3000);
+  run.turn();
+  ASSERT_TRUE(run.probing());
+  // During the probe: every worker answers, and sequence 2's token arrives (its next step is sent).
+  p.links.reply(1, token_result(2, 5, 2));
+  run.turn();
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kStep).size(), 3u);
+  p.now = began + milliseconds(4500);
+  run.turn();
+  EXPECT_FALSE(run.probing());
+  const std::vector<Generation>& out = run.generations();
+  EXPECT_EQ(out[0].status.message(),
+            "sequence 1: no reply within 4.5 s: every worker still answers, so a message was lost or rejected on "
+            "the way");
+  EXPECT_TRUE(out[1].status.ok());
+  EXPECT_TRUE(run.active()) << "sequence 2 waits for its next token";
+  p.links.reply(1, token_result(2, 3, 2));
+  while (run.active()) run.turn();
+  EXPECT_TRUE(out[1].status.ok()) << out[1].status.message();
+  EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{5, 3}));
+}
+
+TEST(GenerationRun, AMeasuredStepSetsALongerProbeWindow) {
+  Pipeline p;
+  p.counters.step_ema_us = 2e6;  // 2 s a token: the prompt's deadline is 40 s, the probe 4 s
+  p.requests = {request({kBos, 3}, 4)};
+  p.script({});
+  GenerationRun& run = p.make();
+  const Clock::time_point began = p.now;
+  run.start();
+  while (!run.probing()) run.turn();
+  EXPECT_EQ(p.now, began + milliseconds(2 * 10 * 2000));  // the prompt is two tokens
+  while (run.active()) run.turn();
+  EXPECT_EQ(run.generations()[0].status.message(),
+            "sequence 1: no reply within 44.0 s: every worker still answers, so a message was lost or rejected on "
+            "the way");
+}
+
+TEST(GenerationRun, ADisconnectedWorkerFailsEverySequence) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4), request({kBos, 4}, 4)};
+  p.script({});
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.lose(1, "the connection was closed");
+  while (run.active()) run.turn();
+  for (const Generation& g : run.generations()) {
+    EXPECT_EQ(g.status.message(), "worker 2 'b' (tcp://b): the connection was closed");
+  }
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 2u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u) << "nothing goes to a lost worker";
+}
+
+TEST(GenerationRun, AnErrorForOneSequenceEndsOnlyThatOne) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 2), request({kBos, 4}, 2)};
+  p.script({{2, {5, 3}}});
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.reply(1, error_reply(1, "worker b: sequence 1: out of memory"));
+  while (run.active()) run.turn();
+  const std::vector<Generation>& out = run.generations();
+  EXPECT_EQ(out[0].status.message(), "worker b: sequence 1: out of memory");
+  EXPECT_TRUE(out[1].status.ok()) << out[1].status.message();
+  EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{5, 3}));
+}
+
+TEST(GenerationRun, AnErrorForNoSequenceEndsThemAll) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 2), request({kBos, 4}, 2)};
+  p.script({});
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.reply(0, error_reply(0, "worker a: unknown session 77"));
+  while (run.active()) run.turn();
+  for (const Generation& g : run.generations()) EXPECT_EQ(g.status.message(), "worker a: unknown session 77");
+}
+
+struct BadResult {
+  size_t from;
+  wire::Envelope envelope;
+  std::string message;
+};
+
+TEST(GenerationRun, RefusesInvalidTokenResults) {
+  const std::vector<BadResult> cases = {
+      {0, token_result(1, 4, 2), "worker 1 (tcp://a) sent an invalid token result (token 4, 2 stage timings)"},
+      {1, token_result(1, 6, 2), "worker 2 'b' (tcp://b) sent an invalid token result (token 6, 2 stage timings)"},
+      {1, token_result(1, -1, 2), "worker 2 'b' (tcp://b) sent an invalid token result (token -1, 2 stage timings)"},
+      {1, token_result(1, 4, 1), "worker 2 'b' (tcp://b) sent an invalid token result (token 4, 1 stage timings)"},
+  };
+  for (const BadResult& c : cases) {
+    Pipeline p;
+    p.requests = {request({kBos, 3}, 4)};
+    p.script({});
+    GenerationRun& run = p.make();
+    run.start();
+    p.links.reply(c.from, c.envelope);
+    while (run.active()) run.turn();
+    EXPECT_EQ(run.generations()[0].status.message(), c.message);
+    EXPECT_TRUE(run.generations()[0].tokens.empty());
+    EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 1u);
+  }
+}
+
+TEST(GenerationRun, IgnoresResultsOfOtherSessionsAndEndedSequences) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 1)};
+  p.script({{1, {4}}});
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.reply(1, token_result(1, 5, 2, /*session=*/kSession + 1));
+  p.links.reply(1, token_result(9, 5, 2));
+  while (run.active()) run.turn();
+  EXPECT_TRUE(run.generations()[0].status.ok());
+  EXPECT_EQ(run.generations()[0].tokens, (std::vector<int32_t>{4}));
+}
+
+TEST(GenerationRun, EndsAtEndOfTextUnlessIgnoringIt) {
+  for (int32_t end : {kEos, kBos}) {
+    Pipeline p;
+    p.requests = {request({kBos, 3}, 4)};
+    p.script({{1, {4, end, 5}}});
+    const std::vector<Generation> out = p.make().run();
+    EXPECT_TRUE(out[0].status.ok());
+    EXPECT_EQ(out[0].tokens, (std::vector<int32_t>{4})) << "end token " << end;
+    EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 1u) << "its end was never sent";
+  }
+  Pipeline p;
+  Request r = request({kBos, 3}, 3);
+  r.ignore_eos = true;
+  p.requests = {r};
+  p.script({{1, {kEos, kBos, 4}}});
+  const std::vector<Generation> out = p.make().run();
+  EXPECT_TRUE(out[0].status.ok());
+  EXPECT_EQ(out[0].tokens, (std::vector<int32_t>{kEos, kBos, 4}));
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u);
+}
+
+TEST(GenerationRun, EndsWhenTheContextIsFull) {
+  Pipeline p;
+  p.requests = {request({kBos, 3, 4, 5}, 100)};
+  p.script({{1, {3, 4, 5, 3, 4}}});
+  const std::vector<Generation> out = p.make(/*n_ctx=*/6).run();
+  ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+  // Positions 0..3 hold the prompt, 4 and 5 the first two tokens; the third has no room.
+  EXPECT_EQ(out[0].tokens, (std::vector<int32_t>{3, 4, 5}));
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[2].step().position(), 5u);
+  EXPECT_TRUE(steps[2].step().end_sequence());
+  EXPECT_FALSE(steps[1].step().end_sequence());
+}
+
+TEST(GenerationRun, NothingToPredictSendsNothing) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 0), request({}, -1)};
+  const std::vector<Generation> out = p.make().run();
+  for (const Generation& g : out) {
+    EXPECT_TRUE(g.status.ok());
+    EXPECT_TRUE(g.tokens.empty());
+  }
+  EXPECT_EQ(out[1].prompt_tokens, (std::vector<int32_t>{kBos})) << "an empty prompt is the start of text";
+  EXPECT_TRUE(p.links.sent.empty());
+}
+
+TEST(GenerationRun, RefusesAPromptTheContextCannotHold) {
+  Pipeline p;
+  p.requests = {request({kBos, 3, 4, 5, 3, 4}, 4), request({kBos, 3}, 1)};
+  p.script({{2, {4}}});
+  const std::vector<Generation> out = p.make(/*n_ctx=*/6).run();
+  EXPECT_EQ(out[0].status.message(), "the prompt has 6 tokens but the context holds 6");
+  EXPECT_TRUE(out[1].status.ok());
+  EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{4}));
+  for (const auto& e : p.links.sent_to(0, wire::Envelope::kStep)) EXPECT_EQ(e.step().sequence(), 2u);
+}
+
+TEST(GenerationRun, TokenizesTextPrompts) {
+  Pipeline p;
+  Request r;
+  r.prompt = "a b";
+  r.n_predict = 1;
+  p.requests = {r};
+  p.script({{1, {5}}});
+  const std::vector<Generation> out = p.make().run();
+  EXPECT_EQ(out[0].prompt_tokens, (std::vector<int32_t>{kBos, 3, 4}));
+  EXPECT_EQ(out[0].text, "c");
+}
+
+TEST(GenerationRun, CancellingEndsEverySequence) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4)};
+  p.script({});
+  GenerationRun& run = p.make();
+  run.start();
+  p.cancel = true;
+  run.turn();
+  EXPECT_FALSE(run.active());
+  EXPECT_EQ(run.generations()[0].status.message(), "interrupted");
+}
+
+}  // namespace
+}  // namespace ll
