@@ -50,7 +50,8 @@ Status bench_pipeline(Pipeline& pipeline, PlacementBench& placement, const Clust
   placement.plan = pipeline.plan;
   const std::string& label = placement.label;
   if (o.progress) o.progress(fmt::format("{}: {} workers: warm-up...", label, placement.workers.size()));
-  LL_RETURN_IF_ERROR(bench_round(head, o.tokens, std::min<int64_t>(o.n_prompt, 8), 2, 1).status());
+  auto warm_up = bench_round(head, o.tokens, std::min<int64_t>(o.n_prompt, 8), 2, 1);
+  if (!warm_up.ok()) return warm_up.status();
   std::vector<int> ks = {1};
   if (o.parallel > 1) ks.push_back(o.parallel);
   for (int k : ks) {
@@ -82,7 +83,8 @@ Result<std::unique_ptr<SingleProcessBench>> SingleProcessBench::start(const mode
                                                                       const std::vector<int32_t>& tokens,
                                                                       int64_t n_prompt, int64_t n_gen) {
   std::unique_ptr<SingleProcessBench> b(new SingleProcessBench(m, threads, tokens, n_prompt, n_gen));
-  LL_RETURN_IF_ERROR(b->run().status());  // pages the weights in; not counted
+  auto paging_in = b->run();  // not counted
+  if (!paging_in.ok()) return paging_in.status();
   return b;
 }
 

@@ -94,7 +94,8 @@ Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOpt
     SegmentExecutor ex(m, o.units, {.n_ctx = max_tokens + 1, .n_threads = t});
     o.progress(fmt::format("threads {}: measuring memory bandwidth...", t));
     const double bw = measure_read_bandwidth(ex.pool());
-    LL_RETURN_IF_ERROR(run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1).status());  // page in the weights
+    auto warm_up = run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1);  // pages the weights in
+    if (!warm_up.ok()) return warm_up.status();
     for (int64_t np : o.n_prompt) {
       if (np <= 0) continue;
       o.progress(fmt::format("threads {}: pp{} x {}", t, np, o.repetitions));
