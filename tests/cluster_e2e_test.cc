@@ -57,7 +57,7 @@ cluster::Pipeline start(LocalCluster& workers, const model::Model& m, const std:
   p.head.keys = workers.head_keys();
   p.head.insecure = insecure;
   p.cuts = cuts;
-  p.planning.planner = "even";  // every worker holds a segment, whatever the profiles say
+  p.planning.planner = plan::Planner::Even;  // every worker holds a segment, whatever the profiles say
   p.load.n_ctx = 512;
   auto r = cluster::start_pipeline(path, m, std::move(p));
   EXPECT_TRUE(r.ok()) << r.error();
@@ -184,7 +184,7 @@ TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
     cluster::PipelineOptions p;
     p.head.workers = workers->addresses();
     p.head.keys = workers->head_keys();
-    p.planning.planner = "even";
+    p.planning.planner = plan::Planner::Even;
     p.load.n_ctx = 512;
     p.load.send_shards = true;
     p.load.shard_dir = test::temp_path("shards-out");

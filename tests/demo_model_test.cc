@@ -1,6 +1,6 @@
 // Where `lingualinked demo` finds a model without -m: environment, cache, shared data, download.
 // Downloads go through a stand-in curl on PATH, so no test touches the network.
-#include "cli/demo_model.h"
+#include "model/demo_model.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 
 #include "test_data.h"
 
-namespace ll::cli {
+namespace ll::model {
 namespace {
 
 namespace fs = std::filesystem;
@@ -192,4 +192,4 @@ TEST_F(DemoModel, DownloadIsConvertedIntoTheCache) {
 }
 
 }  // namespace
-}  // namespace ll::cli
+}  // namespace ll::model

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include "emulate/netns.h"
+#include "core/quantity.h"
 
 namespace ll {
 namespace {
@@ -26,7 +27,7 @@ TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
       {"512kbit", 512'000}, {"8mbit", 8'000'000}, {"8Mbit", 8'000'000}, {"1.5gbit", 1'500'000'000}, {"1kbit", 1000},
       {"100gbit", 100'000'000'000}};
   for (const auto& [text, bps] : good) {
-    auto r = emulate::parse_bit_rate(text);
+    auto r = parse_bit_rate(text);
     ASSERT_TRUE(r.ok()) << text << ": " << r.error();
     EXPECT_EQ(r.value(), bps) << text;
   }
@@ -35,17 +36,17 @@ TEST(DeviceSpecBandwidth, RatesAreBitsPerSecond) {
 TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
   // tc reads "mbps" as megabytes per second and a bare number as bytes: not accepted here.
   for (const char* unit : {"100", "100mbps", "100mb", "100M", "100bit", "100 mbit", "1e3mbit", "-5mbit"}) {
-    auto r = emulate::parse_bit_rate(unit);
+    auto r = parse_bit_rate(unit);
     ASSERT_FALSE(r.ok()) << unit;
     EXPECT_NE(r.error().find("kbit, mbit or gbit"), std::string::npos) << r.error();
   }
   for (const char* value : {"mbit", "1..2mbit"}) {
-    auto r = emulate::parse_bit_rate(value);
+    auto r = parse_bit_rate(value);
     ASSERT_FALSE(r.ok()) << value;
     EXPECT_NE(r.error().find("not a non-negative number"), std::string::npos) << r.error();
   }
   for (const char* value : {"0kbit", "0.5kbit", "101gbit"}) {
-    auto r = emulate::parse_bit_rate(value);
+    auto r = parse_bit_rate(value);
     ASSERT_FALSE(r.ok()) << value;
     EXPECT_NE(r.error().find("between 1kbit and 100gbit"), std::string::npos) << r.error();
   }

@@ -144,7 +144,7 @@ void check_against_brute_force(const std::string& planner) {
       SCOPED_TRACE(fmt::format("seed {} planner {} objective {} devices {} units {} pinned {}", seed, planner,
                                objective_name(objective), c.n_devices(), c.n_units(), in.pin_first));
       PlanOptions o;
-      o.planner = planner;
+      o.planner = parse_planner(planner).value();
       o.objective = objective;
       o.pin_first = in.pin_first;
       auto plan = make_plan(c, o);
@@ -184,7 +184,7 @@ TEST(Planner, BaselinesStayWithinMemoryOrSayWhy) {
     const CostModel c = cost_model(in);
     for (const char* planner : {"even", "memory"}) {
       PlanOptions o;
-      o.planner = planner;
+      o.planner = parse_planner(planner).value();
       auto plan = make_plan(c, o);
       if (plan.ok()) {
         expect_within_memory(plan.value());
@@ -210,7 +210,7 @@ TEST(Planner, BaselineSplits) {
   in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
   const CostModel c = cost_model(in);
   PlanOptions o;
-  o.planner = "even";
+  o.planner = Planner::Even;
   auto even = make_plan(c, o);
   ASSERT_TRUE(even.ok()) << even.error();
   // Two layers each; the embedding with the first, the head with the last.
@@ -218,7 +218,7 @@ TEST(Planner, BaselineSplits) {
   EXPECT_EQ(even->devices[0].first_unit, "embed");
   EXPECT_EQ(even->devices[3].last_unit, "head");
   for (const auto& d : even->devices) EXPECT_EQ(d.layers, 2);
-  o.planner = "memory";
+  o.planner = Planner::Memory;
   auto memory = make_plan(c, o);
   ASSERT_TRUE(memory.ok()) << memory.error();
   // 12:4:4:4 GiB -> 4, 4/3, 4/3, 4/3 layers: cumulative 4, 5.33, 6.67, 8 -> 4, 5, 7, 8.
@@ -241,7 +241,7 @@ TEST(Planner, InfeasibleSaysWhatIsNeededAndWhatToDo) {
   in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
   for (const char* planner : {"milp", "dp"}) {
     PlanOptions o;
-    o.planner = planner;
+    o.planner = parse_planner(planner).value();
     auto plan = make_plan(cost_model(in), o);
     ASSERT_FALSE(plan.ok());
     const std::string& e = plan.error();
@@ -269,7 +269,7 @@ TEST(Planner, SlowDevicesAndSlowLinksAreLeftOut) {
   in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
   for (const char* planner : {"milp", "dp"}) {
     PlanOptions o;
-    o.planner = planner;
+    o.planner = parse_planner(planner).value();
     auto plan = make_plan(cost_model(in), o);
     ASSERT_TRUE(plan.ok()) << plan.error();
     // With room for everything, the fastest ring is one device: no transfers at all.
@@ -316,7 +316,7 @@ TEST(Planner, MilpSolves8DevicesBy130UnitsUnderTwoSeconds) {
     EXPECT_LT(seconds, 2.0) << objective_name(objective);
     EXPECT_TRUE(milp->proven_optimal);
     expect_within_memory(milp.value());
-    o.planner = "dp";
+    o.planner = Planner::Dp;
     auto dp = make_plan(c, o);
     ASSERT_TRUE(dp.ok()) << dp.error();
     const double a = objective == Objective::Latency ? milp->latency_seconds : milp->bottleneck_seconds;
@@ -328,7 +328,7 @@ TEST(Planner, MilpSolves8DevicesBy130UnitsUnderTwoSeconds) {
 TEST(Plan, JsonRoundTripPartitionAndSvg) {
   const Instance in = random_instance(42, 4, 5);
   PlanOptions o;
-  o.planner = "dp";
+  o.planner = Planner::Dp;
   Instance fits = in;
   for (auto& d : fits.devices) d.usable_memory_bytes = 1ull << 40;
   auto plan = make_plan(cost_model(fits), o);

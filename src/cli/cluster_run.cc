@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cluster/in_process_worker.h"
 #include "cluster/pipeline.h"
@@ -15,29 +12,6 @@ namespace ll::cli {
 namespace {
 
 std::string to_endpoint(const std::string& w) { return w.find("://") == std::string::npos ? "tcp://" + w : w; }
-
-std::vector<std::string> parse_worker_keys(const std::string& text) {
-  std::vector<std::string> keys;
-  if (std::filesystem::is_regular_file(text)) {
-    std::ifstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-      line.erase(0, line.find_first_not_of(" \t"));
-      line.erase(line.find_last_not_of(" \t\r") + 1);
-      if (!line.empty() && line[0] != '#') keys.push_back(line);
-    }
-  } else {
-    std::stringstream ss(text);
-    std::string k;
-    while (std::getline(ss, k, ',')) {
-      if (!k.empty()) keys.push_back(k);
-    }
-  }
-  for (const auto& k : keys) {
-    if (!net::is_valid_z85_key(k)) fail("--worker-keys: '" + k + "' is not a Z85 public key");
-  }
-  return keys;
-}
 
 }  // namespace
 
@@ -56,10 +30,7 @@ void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list) {
       ->check(CLI::Range(1, 100))->capture_default_str();
 }
 
-cluster::PlanningOptions planning_options(const PlanningArgs& a, const std::string& planner, int n_parallel) {
-  if (planner != "milp" && planner != "dp" && planner != "even" && planner != "memory") {
-    fail("unknown planner '" + planner + "': use milp, dp, even or memory");
-  }
+cluster::PlanningOptions planning_options(const PlanningArgs& a, plan::Planner planner, int n_parallel) {
   cluster::PlanningOptions p;
   p.planner = planner;
   if (!a.objective.empty()) {
@@ -73,10 +44,6 @@ cluster::PlanningOptions planning_options(const PlanningArgs& a, const std::stri
   p.profile.refresh = a.reprofile;
   p.profile.repetitions = a.profile_repetitions;
   return p;
-}
-
-void print_progress(const std::string& message) {
-  std::fprintf(stderr, "%s%s", message.c_str(), message.ends_with('\n') ? "" : "\n");
 }
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
@@ -95,27 +62,17 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
   add_planning_options(cmd, o.planning);
 }
 
-void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph::Graph& graph,
+void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
                           const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens) {
-  const size_t n = head.workers().size();
-  std::vector<cluster::StageStats> stages(n);
-  uint64_t steps = 0, rtt = 0, bytes = 0;
-  for (const auto& g : gens) {
-    for (size_t s = 0; s < n && s < g.stages.size(); ++s) {
-      stages[s].steps += g.stages[s].steps;
-      stages[s].compute_us += g.stages[s].compute_us;
-      stages[s].queue_us += g.stages[s].queue_us;
-      stages[s].send_us += g.stages[s].send_us;
-    }
-    steps += g.decode_steps;
-    rtt += g.round_trip_us;
-    bytes += g.wire_bytes;
-  }
+  const size_t n = workers.size();
+  const cluster::GenerationTotals totals = cluster::total_generations(gens, n);
+  const auto& stages = totals.stages;
+  const uint64_t steps = totals.decode_steps, rtt = totals.round_trip_us, bytes = totals.wire_bytes;
   auto ms = [](uint64_t us, uint64_t count) { return count == 0 ? 0.0 : us / 1000.0 / count; };
   std::fprintf(out, "%-28s %-26s %9s %9s %9s   (ms per token)\n", "device", "units", "compute", "queue", "send");
   uint64_t busy = 0;
   for (size_t s = 0; s < n; ++s) {
-    const auto& w = head.workers()[s];
+    const auto& w = workers[s];
     const std::string name = w.name == w.address.endpoint ? w.name : w.name + " " + w.address.endpoint;
     std::fprintf(out, "%-28s %-26s %9.2f %9.2f %9.2f\n", name.c_str(), cluster::describe_units(graph, segments[s]).c_str(),
                  ms(stages[s].compute_us, stages[s].steps), ms(stages[s].queue_us, stages[s].steps),
@@ -163,7 +120,7 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const s
     std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", g.tokens.size(), g.generate_seconds,
                  g.tokens.size() > 1 ? (g.tokens.size() - 1) / std::max(g.generate_seconds, 1e-9) : 0.0);
   }
-  print_cluster_report(stderr, head, graph, segments, gens);
+  print_cluster_report(stderr, head.workers(), graph, segments, gens);
   return ok;
 }
 
@@ -176,7 +133,9 @@ cluster::HeadOptions head_options(const ClusterRunOptions& c) {
     auto k = net::load_keypair(c.key);
     if (!k.ok()) fail(k.error());
     h.keys = k.value();
-    keys = parse_worker_keys(c.worker_keys);
+    auto parsed = net::parse_public_key_list(c.worker_keys);
+    if (!parsed.ok()) fail("--worker-keys: " + parsed.error());
+    keys = std::move(parsed).value();
     if (keys.size() != c.workers.size()) {
       fail(fmt::format("{} workers but {} --worker-keys: give each worker's public key, in order", c.workers.size(),
                        keys.size()));
@@ -193,7 +152,7 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   cluster::PipelineOptions p;
   p.head = head_options(c);
   p.cuts = c.cuts;
-  p.planning = planning_options(c.planning, c.planning.planner, args.parallel);
+  p.planning = planning_options(c.planning, or_exit(plan::parse_planner(c.planning.planner)), args.parallel);
   std::unique_ptr<cluster::InProcessWorker> own;
   if (!c.head_listen.empty()) {
     const int threads = exec_options(model_options, model->hparams()).n_threads;

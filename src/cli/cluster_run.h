@@ -27,10 +27,8 @@ struct PlanningArgs {
 // --planner (one name, or with `allow_list` several to compare), --objective, --profiles,
 // --save-profiles, --reprofile.
 void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list = false);
-// The planning options for one planner name; exits on a bad objective.
-cluster::PlanningOptions planning_options(const PlanningArgs& a, const std::string& planner, int n_parallel);
-// Prints the planner's progress and its plan to stderr.
-void print_progress(const std::string& message);
+// The planning options for one planner; exits on a bad objective.
+cluster::PlanningOptions planning_options(const PlanningArgs& a, plan::Planner planner, int n_parallel);
 
 struct ClusterRunOptions {
   std::vector<std::string> workers;  // HOST:PORT or tcp://HOST:PORT
@@ -61,7 +59,7 @@ struct GenerationArgs {
 bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
                          const GenerationArgs& args);
 
-void print_cluster_report(std::FILE* out, const cluster::Head& head, const graph::Graph& graph,
+void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
                           const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens);
 
 void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model, const GenerationArgs& args);

@@ -8,14 +8,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
 
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "cli/demo_model.h"
 #include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
+#include "core/thread_pool.h"
+#include "model/demo_model.h"
 
 namespace ll::cli {
 namespace fs = std::filesystem;
@@ -29,9 +29,9 @@ void on_signal(int) {
 }
 
 // No -m: $LINGUALINKED_MODEL, a cached download, the shared stories260K, else stories15M
-// downloaded (demo_model.h); failing all, says how to get a model.
+// downloaded (model/demo_model.h); failing all, says how to get a model.
 std::string default_model() {
-  auto found = find_or_fetch_demo_model();
+  auto found = model::find_or_fetch_demo_model({.progress = print_progress});
   if (!found.ok()) fail(found.error());
   return found.value();
 }
@@ -55,8 +55,8 @@ void add_demo_command(CLI::App& app) {
                   "else stories15M downloaded with curl)");
   cmd->add_option("--devices", a->devices,
                   "number of devices, or descriptions like "
-                  "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (CPU share, memory caps, "
-                  "link rates in kbit, mbit or gbit, and the cores to run on; caps and rates need root)")
+                  "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (settings: cpu share, mem "
+                  "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads; caps and rates need root)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
       ->check(CLI::NonNegativeNumber);
@@ -69,6 +69,7 @@ void add_demo_command(CLI::App& app) {
   add_sampling_options(*cmd, a->sampling);
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
+    const plan::Planner planner = or_exit(plan::parse_planner(a->planning.planner));
     auto devices = emulate::parse_devices(a->devices);
     if (!devices.ok()) fail(devices.error());
     auto model = load_model_or_exit(a->model);
@@ -81,7 +82,7 @@ void add_demo_command(CLI::App& app) {
     emulate::LocalClusterOptions lo;
     lo.cli_path = exe.string();
     lo.devices = devices.value();
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = default_thread_count();
     lo.default_threads = a->model.threads > 0 ? a->model.threads : std::max(1, cores / static_cast<int>(lo.devices.size()));
     lo.log_path = log_path;
 
@@ -102,7 +103,7 @@ void add_demo_command(CLI::App& app) {
     p.head.keys = workers.head_keys();
     p.head.cancel = &g_interrupted;
     p.cuts = a->cuts;
-    p.planning = planning_options(a->planning, a->planning.planner, 1);
+    p.planning = planning_options(a->planning, planner, 1);
     p.progress = print_progress;
     p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
@@ -116,7 +117,7 @@ void add_demo_command(CLI::App& app) {
       if (pipeline->segments.size() < lo.devices.size()) {
         std::fprintf(stderr, "  (the %s plan leaves %zu device(s) out: they would slow generation down; "
                              "--planner even spreads the layers over all of them)\n",
-                     a->planning.planner.c_str(), lo.devices.size() - pipeline->segments.size());
+                     plan::planner_name(planner), lo.devices.size() - pipeline->segments.size());
       }
       for (size_t i = 0; i < pipeline->segments.size(); ++i) {
         const auto& w = pipeline->head->workers()[i];

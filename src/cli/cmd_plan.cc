@@ -1,112 +1,20 @@
 // `lingualinked plan`: assign the model's units to devices and print the predicted pipeline;
 // `lingualinked profile`: measure this device's per-unit times and usable memory.
 #include <cstdio>
-#include <cstdlib>
-#include <sstream>
-#include <thread>
 
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "emulate/device_spec.h"
+#include "core/quantity.h"
+#include "core/thread_pool.h"
 #include "graph/graph.h"
 #include "plan/cost_model.h"
 #include "plan/planners.h"
 #include "profile/measure.h"
+#include "plan/what_if.h"
 
 namespace ll::cli {
 namespace {
-
-// "0.5ms", "2us", "0.001s", "0.001": seconds.
-Result<double> parse_seconds(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string suffix(end);
-  const double scale = suffix == "ms" ? 1e-3 : suffix == "us" ? 1e-6 : (suffix == "s" || suffix.empty()) ? 1 : 0;
-  if (end == text.c_str() || scale == 0 || !(v >= 0)) return Status::Errorf("'{}' is not a time such as 0.5ms", text);
-  return v * scale;
-}
-
-// "125M", "1G", "1e9": bytes per second, decimal K/M/G (as network rates are quoted).
-Result<double> parse_rate(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::string suffix(end);
-  if (suffix.ends_with("B/s")) suffix.resize(suffix.size() - 3);
-  const double scale = suffix == "K" ? 1e3 : suffix == "M" ? 1e6 : suffix == "G" ? 1e9 : suffix.empty() ? 1 : 0;
-  if (end == text.c_str() || scale == 0 || !(v > 0)) {
-    return Status::Errorf("'{}' is not a rate in bytes per second such as 125M", text);
-  }
-  return v * scale;
-}
-
-// "key=value,key=value" -> pairs, in order.
-Result<std::vector<std::pair<std::string, std::string>>> parse_pairs(const std::string& text) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) return Status::Errorf("'{}' is not key=value", item);
-    out.push_back({item.substr(0, eq), item.substr(eq + 1)});
-  }
-  return out;
-}
-
-// "rtt=0.5ms,bw=125M" -> a link used between every pair of devices not measured.
-Result<profile::LinkProfile> parse_link(const std::string& text) {
-  profile::LinkProfile l;
-  LL_ASSIGN_OR_RETURN(auto pairs, parse_pairs(text));
-  for (const auto& [key, value] : pairs) {
-    if (key == "rtt") {
-      LL_ASSIGN_OR_RETURN(l.rtt_seconds, parse_seconds(value));
-    } else if (key == "bw") {
-      LL_ASSIGN_OR_RETURN(l.bandwidth_bytes_per_s, parse_rate(value));
-    } else {
-      return Status::Errorf("unknown link field '{}': use rtt and bw", key);
-    }
-  }
-  if (l.bandwidth_bytes_per_s <= 0) return Status::Error("--link needs bw=..., e.g. rtt=0.5ms,bw=125M");
-  return l;
-}
-
-// "a:speed=1.0,mem=4G;b:speed=0.5,mem=1G": what-if devices made from one measured profile,
-// their times divided by `speed`; memory defaults to the measured one.
-Result<std::vector<profile::DeviceProfile>> parse_devices(const std::string& text, const profile::DeviceProfile& here) {
-  std::vector<profile::DeviceProfile> devices;
-  std::stringstream ss(text);
-  std::string entry;
-  while (std::getline(ss, entry, ';')) {
-    if (entry.empty()) continue;
-    const size_t colon = entry.find(':');
-    profile::DeviceProfile d = here;
-    d.name = entry.substr(0, colon);
-    if (d.name.empty()) return Status::Errorf("device '{}' has no name", entry);
-    double speed = 1.0;
-    if (colon != std::string::npos) {
-      LL_ASSIGN_OR_RETURN(auto pairs, parse_pairs(entry.substr(colon + 1)));
-      for (const auto& [key, value] : pairs) {
-        if (key == "speed") {
-          char* end = nullptr;
-          speed = std::strtod(value.c_str(), &end);
-          if (*end != '\0' || !(speed > 0)) return Status::Errorf("device '{}': speed must be > 0", d.name);
-        } else if (key == "mem") {
-          LL_ASSIGN_OR_RETURN(d.usable_memory_bytes, emulate::parse_byte_size(value));
-        } else {
-          return Status::Errorf("device '{}': unknown field '{}': use speed and mem", d.name, key);
-        }
-      }
-    }
-    for (double& t : d.decode_seconds) t /= speed;
-    for (double& t : d.prompt_seconds_per_token) t /= speed;
-    devices.push_back(std::move(d));
-  }
-  if (devices.empty()) return Status::Error("--devices lists no device");
-  return devices;
-}
-
-int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 std::unique_ptr<model::Model> load_or_exit(const std::string& path) {
   ModelOptions o;
@@ -151,6 +59,7 @@ struct ProfileArgs {
 };
 
 void run_plan(const PlanArgs& a) {
+  const plan::Planner planner = or_exit(plan::parse_planner(a.planner));
   auto m = load_or_exit(a.model);
   const auto& hp = m->hparams();
   const graph::Graph g = graph::build_graph(*m);
@@ -162,7 +71,7 @@ void run_plan(const PlanArgs& a) {
     if (!a.profiles.empty() || !a.devices.empty()) fail("--workers measures the devices: drop --profiles and --devices");
     ll::cluster::PlanningOptions planning;
     planning.save_profiles = a.save_profiles;
-    const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+    const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : model::default_context(hp);
     auto c = ll::cluster::profile_workers(a.model, head_options(a.cluster), planning, n_ctx, print_progress);
     if (!c.ok()) fail("profiling the workers: " + c.error());
     cluster = std::move(c).value();
@@ -178,29 +87,27 @@ void run_plan(const PlanArgs& a) {
   }
   if (cluster.devices.empty() || !a.devices.empty()) {
     const profile::DeviceProfile base = cluster.devices.empty()
-                                         ? measure_or_exit(*m, a.threads > 0 ? a.threads : default_threads(), 3, {})
+                                         ? measure_or_exit(*m, a.threads > 0 ? a.threads : default_thread_count(), 3, {})
                                          : cluster.devices[0];
     cluster = {{base}, {}};
     if (!a.devices.empty()) {
-      auto d = parse_devices(a.devices, base);
-      if (!d.ok()) fail(d.error());
-      cluster.devices = std::move(d).value();
+      cluster.devices = or_exit(plan::what_if_devices(a.devices, base));
     }
   }
 
-  auto link = parse_link(a.link);
-  if (!link.ok()) fail(link.error());
+  auto link = plan::parse_link(a.link);
+  if (!link.ok()) fail("--link: " + link.error());
   auto objective = plan::parse_objective(a.objective);
   if (!objective.ok()) fail(objective.error());
   plan::CostOptions cost;
-  cost.n_ctx = a.n_ctx > 0 ? a.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+  cost.n_ctx = a.n_ctx > 0 ? a.n_ctx : model::default_context(hp);
   cost.n_parallel = a.n_parallel;
   int max_threads = 1;
   for (const auto& d : cluster.devices) max_threads = std::max(max_threads, d.threads);
   cost.working_bytes = plan::working_buffer_bytes(hp, cost.n_ctx, max_threads, a.batch);
   cost.default_link = link.value();
   plan::PlanOptions options;
-  options.planner = a.planner;
+  options.planner = planner;
   options.objective = objective.value();
   options.pin_first = a.pin_head;
   options.time_limit_seconds = a.time_limit;
@@ -226,11 +133,11 @@ void run_profile(const ProfileArgs& a) {
   profile::MeasureOptions o;
   o.name = a.name;
   if (!a.mem.empty()) {
-    auto cap = emulate::parse_byte_size(a.mem);
+    auto cap = parse_byte_size(a.mem);
     if (!cap.ok()) fail(cap.error());
     o.memory_limit_bytes = cap.value();
   }
-  const profile::DeviceProfile p = measure_or_exit(*m, a.threads > 0 ? a.threads : default_threads(), a.repetitions, o);
+  const profile::DeviceProfile p = measure_or_exit(*m, a.threads > 0 ? a.threads : default_thread_count(), a.repetitions, o);
   std::printf("device %s: %d thread(s), SIMD %s, usable memory %s\n", p.name.c_str(), p.threads, p.simd.c_str(),
               plan::format_mib(p.usable_memory_bytes).c_str());
   std::printf("%-5s %-10s %14s %22s\n", "#", "unit", "decode ms", "prompt ms/token");
@@ -269,16 +176,17 @@ void add_plan_commands(CLI::App& app) {
                   "device and link profiles, {\"devices\": [...], \"links\": [...]}, or one device's profile "
                   "(default: this machine, measured now)");
   cmd->add_option("--devices", a->devices,
-                  "what-if devices scaled from one profile (--profiles with one device, else this machine measured): "
+                  "what-if devices scaled from one profile (--profiles with one device, else this machine measured), "
+                  "in the grammar of `demo --devices` with the settings speed and mem: "
                   "\"a:speed=1.0,mem=4G;b:speed=0.5,mem=1G\"");
   cmd->add_option("--link", a->link, "link for device pairs without a measured one")->capture_default_str();
   cmd->add_option("--planner", a->planner, "milp, dp, even or memory")
-      ->check(CLI::IsMember({"milp", "dp", "even", "memory"}))
       ->capture_default_str();
   cmd->add_option("--objective", a->objective, "latency (one sequence) or throughput (pipelined sequences)")
       ->check(CLI::IsMember({"latency", "throughput"}))
       ->capture_default_str();
-  cmd->add_option("-c,--ctx", a->n_ctx, "context length per sequence (default: the model's, at most 4096)")
+  cmd->add_option("-c,--ctx", a->n_ctx,
+                  fmt::format("context length per sequence (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--parallel", a->n_parallel, "sequences in flight")
       ->check(CLI::PositiveNumber)

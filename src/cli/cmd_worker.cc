@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "emulate/device_spec.h"
+#include "core/quantity.h"
 #include "cluster/worker.h"
 #include "net/keys.h"
 
@@ -48,7 +48,7 @@ void add_worker_command(CLI::App& app) {
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
     if (!a->mem.empty()) {
-      auto bytes = emulate::parse_byte_size(a->mem);
+      auto bytes = parse_byte_size(a->mem);
       if (!bytes.ok()) fail(bytes.error());
       o.memory_limit = bytes.value();
     }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
-#include <thread>
 
+#include "core/thread_pool.h"
 #include "kernels/matmul.h"
 
 namespace ll::cli {
@@ -13,7 +13,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-m,--model", o.path, "model file (GGUF, or a llama2.c .bin checkpoint)")->required();
   cmd.add_option("--tokenizer", o.tokenizer, "tokenizer.bin for a llama2.c checkpoint (default: found beside it)");
   cmd.add_option("-t,--threads", o.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("-c,--ctx-size", o.n_ctx, "context length (default: the model's, at most 4096)")
+  cmd.add_option("-c,--ctx-size", o.n_ctx,
+                 fmt::format("context length (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(CLI::NonNegativeNumber);
 }
 
@@ -32,6 +33,10 @@ void fail(const std::string& message) {
   throw CLI::RuntimeError(1);
 }
 
+void print_progress(const std::string& message) {
+  std::fprintf(stderr, "%s%s", message.c_str(), message.ends_with('\n') ? "" : "\n");
+}
+
 std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
@@ -43,8 +48,8 @@ std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
 
 exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp) {
   exec::ExecOptions e;
-  e.n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  e.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+  e.n_threads = o.threads > 0 ? o.threads : default_thread_count();
+  e.n_ctx = o.n_ctx > 0 ? o.n_ctx : model::default_context(hp);
   return e;
 }
 

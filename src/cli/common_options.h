@@ -16,8 +16,8 @@ namespace ll::cli {
 struct ModelOptions {
   std::string path;
   std::string tokenizer;  // llama2.c checkpoints only
-  int threads = 0;        // 0: all hardware threads
-  int64_t n_ctx = 0;      // 0: the model's training context, at most 4096
+  int threads = 0;        // 0: default_thread_count()
+  int64_t n_ctx = 0;      // 0: model::default_context()
   std::optional<model::UnitRange> units;  // bind only these units
 };
 
@@ -36,6 +36,14 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
 
 // Prints "error: ..." and ends the command with exit status 1.
 [[noreturn]] void fail(const std::string& message);
+// A library's progress message on stderr, one line each.
+void print_progress(const std::string& message);
+// The value, or fail() with the error.
+template <typename T>
+T or_exit(Result<T> r) {
+  if (!r.ok()) fail(r.error());
+  return std::move(r).value();
+}
 std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o);
 exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp);
 text::SamplerParams sampler_params(const SamplingOptions& o);

@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "model/model.h"
 #include "plan/plan.h"
+#include "plan/planner_name.h"
 #include "profile/device_profile.h"
 
 namespace ll::cluster {
@@ -26,7 +27,7 @@ Result<std::vector<model::UnitRange>> plan_segments(const graph::Graph& graph, s
 std::string describe_units(const graph::Graph& graph, model::UnitRange range);
 
 struct PlanningOptions {
-  std::string planner = "milp";               // milp, dp, even or memory
+  plan::Planner planner = plan::Planner::Milp;
   std::optional<plan::Objective> objective;   // default: latency for one sequence, throughput for more
   int n_parallel = 1;                         // sequences in flight (KV caches to hold, objective)
   bool pin_first = false;                     // the first worker (the head's own) holds the embedding

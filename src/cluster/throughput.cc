@@ -23,4 +23,21 @@ Result<double> steady_generation_tps(const std::vector<Generation>& gens) {
   return static_cast<double>(tokens) / (to - from);
 }
 
+GenerationTotals total_generations(const std::vector<Generation>& gens, size_t n_stages) {
+  GenerationTotals t;
+  t.stages.resize(n_stages);
+  for (const Generation& g : gens) {
+    for (size_t s = 0; s < n_stages && s < g.stages.size(); ++s) {
+      t.stages[s].steps += g.stages[s].steps;
+      t.stages[s].compute_us += g.stages[s].compute_us;
+      t.stages[s].queue_us += g.stages[s].queue_us;
+      t.stages[s].send_us += g.stages[s].send_us;
+    }
+    t.decode_steps += g.decode_steps;
+    t.round_trip_us += g.round_trip_us;
+    t.wire_bytes += g.wire_bytes;
+  }
+  return t;
+}
+
 }  // namespace ll::cluster

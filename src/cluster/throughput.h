@@ -14,4 +14,13 @@ namespace ll::cluster {
 // sequence has fewer than two tokens or the sequences never generated at the same time.
 Result<double> steady_generation_tps(const std::vector<Generation>& gens);
 
+// The decode steps of sequences that ran together, summed per stage and over the pipeline.
+struct GenerationTotals {
+  std::vector<StageStats> stages;  // one per stage of the pipeline
+  uint64_t decode_steps = 0;
+  uint64_t round_trip_us = 0;
+  uint64_t wire_bytes = 0;
+};
+GenerationTotals total_generations(const std::vector<Generation>& gens, size_t n_stages);
+
 }  // namespace ll::cluster

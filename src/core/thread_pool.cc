@@ -13,6 +13,8 @@
 #endif
 
 namespace ll {
+
+int default_thread_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 namespace {
 // Spin this long before sleeping: a decode step issues jobs back to back, microseconds apart.
 constexpr auto kSpinTime = std::chrono::microseconds(200);

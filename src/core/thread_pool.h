@@ -9,6 +9,9 @@
 
 namespace ll {
 
+// The thread count when none is given: every hardware thread.
+int default_thread_count();
+
 class ThreadPool {
  public:
   // n_threads counts the calling thread: ThreadPool(2) starts one extra thread.

@@ -1,5 +1,6 @@
 #pragma once
-// Emulated devices for a cluster on one machine: "3" (three equal devices) or
+// Emulated devices for a cluster on one machine, described in the grammar of `--devices`
+// (core/device_list.h): "3" (three equal devices) or
 // "fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit[,threads=1][,cores=0-1]" (a name,
 // then the share of one core and the memory each may use, the rate of its network link, and
 // the cores it may run on).
@@ -24,9 +25,5 @@ struct DeviceSpec {
 };
 
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text);
-// "512M", "2G", "1.5GiB", "4096" (bytes) -> bytes.
-Result<uint64_t> parse_byte_size(const std::string& text);
-// "20mbit", "1.5gbit", "512kbit" (decimal, as tc writes rates) -> bits per second.
-Result<uint64_t> parse_bit_rate(const std::string& text);
 
 }  // namespace ll::emulate

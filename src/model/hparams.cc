@@ -1,5 +1,6 @@
 #include "model/hparams.h"
 
+#include <algorithm>
 #include <array>
 
 namespace ll::model {
@@ -72,5 +73,7 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
   }
   return hp;
 }
+
+int64_t default_context(const HParams& hp) { return std::min<int64_t>(hp.n_ctx_train, kMaxDefaultContext); }
 
 }  // namespace ll::model

@@ -33,4 +33,8 @@ bool is_llama_family(const std::string& arch);
 
 Result<HParams> read_hparams(const gguf::GgufFile& file);
 
+// Positions per sequence when none are given: the training context, at most this many.
+inline constexpr int64_t kMaxDefaultContext = 4096;
+int64_t default_context(const HParams& hp);
+
 }  // namespace ll::model

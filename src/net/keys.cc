@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -138,6 +140,29 @@ Result<std::set<std::string>> load_allowed_keys(const std::string& path) {
       return Status::Errorf("{}:{}: unexpected text after the key: \"{}\"", path, number, rest);
     }
     keys.emplace(key);
+  }
+  return keys;
+}
+
+Result<std::vector<std::string>> parse_public_key_list(const std::string& text) {
+  std::vector<std::string> keys;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(text, ec)) {
+    std::ifstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      const std::string_view key = trim(line);
+      if (!key.empty() && key.front() != '#') keys.emplace_back(key);
+    }
+  } else {
+    std::stringstream ss(text);
+    std::string k;
+    while (std::getline(ss, k, ',')) {
+      if (!k.empty()) keys.push_back(k);
+    }
+  }
+  for (const auto& k : keys) {
+    if (!is_valid_z85_key(k)) return Status::Errorf("'{}' is not a Z85 public key", k);
   }
   return keys;
 }

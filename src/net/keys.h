@@ -2,6 +2,7 @@
 // CURVE key pairs (Z85 text, 40 characters each) and the files they live in.
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -20,6 +21,8 @@ Result<KeyPair> load_keypair(const std::string& path);
 // One Z85 public key per line; '#' comments and blank lines ignored. Each key is validated.
 Result<std::set<std::string>> load_allowed_keys(const std::string& path);
 bool is_valid_z85_key(const std::string& key);
+// Public keys in order: "KEY,KEY,..." or a file with one key per line ('#' lines ignored).
+Result<std::vector<std::string>> parse_public_key_list(const std::string& text);
 // Both keys valid Z85 and the public key derived from the secret one.
 Status validate_keypair(const KeyPair& keys);
 

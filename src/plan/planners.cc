@@ -79,30 +79,25 @@ Status infeasible_error(const CostModel& cost, const PlanOptions& options) {
 
 Result<Plan> make_plan(const CostModel& cost, const PlanOptions& options) {
   Result<Assignment> a = Status::Error("");
-  if (options.planner == "milp") {
-    a = plan_milp(cost, options);
-  } else if (options.planner == "dp") {
-    a = plan_dp(cost, options);
-  } else if (options.planner == "even") {
-    a = plan_even(cost, options);
-  } else if (options.planner == "memory") {
-    a = plan_memory(cost, options);
-  } else {
-    return Status::Errorf("unknown planner '{}': use milp, dp, even or memory", options.planner);
+  switch (options.planner) {
+    case Planner::Milp: a = plan_milp(cost, options); break;
+    case Planner::Dp: a = plan_dp(cost, options); break;
+    case Planner::Even: a = plan_even(cost, options); break;
+    case Planner::Memory: a = plan_memory(cost, options); break;
   }
   if (!a.ok()) return a.status();
   LL_RETURN_IF_ERROR(cost.check_assignment(a->ranges));
   if (options.pin_first && a->ranges[0].empty()) {
     return Status::Errorf("the {} split leaves the first device, '{}', empty, but it is pinned to hold the embedding",
-                          options.planner, cost.device(0).name);
+                          planner_name(options.planner), cost.device(0).name);
   }
-  Plan p = build_plan(cost, a.value(), options.planner, options.objective);
+  Plan p = build_plan(cost, a.value(), planner_name(options.planner), options.objective);
   for (const auto& d : p.devices) {
     if (d.memory_bytes > d.memory_limit_bytes) {
       return Status::Errorf(
           "the {} split puts {} ({}) on '{}', over its {}; the milp and dp planners split within every device's "
           "memory",
-          options.planner, d.span(), format_mib(d.memory_bytes), d.name, format_mib(d.memory_limit_bytes));
+          planner_name(options.planner), d.span(), format_mib(d.memory_bytes), d.name, format_mib(d.memory_limit_bytes));
     }
   }
   return p;

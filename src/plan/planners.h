@@ -16,12 +16,13 @@
 #include "model/units.h"
 #include "plan/cost_model.h"
 #include "plan/plan.h"
+#include "plan/planner_name.h"
 #include "profile/device_profile.h"
 
 namespace ll::plan {
 
 struct PlanOptions {
-  std::string planner = "milp";
+  Planner planner = Planner::Milp;
   Objective objective = Objective::Latency;
   // The first device in the ring (the head: it tokenizes and gets the sampled tokens back)
   // holds the embedding.

@@ -1,16 +1,19 @@
 #pragma once
 // Where `lingualinked demo` gets a model when none is given with -m.
+#include <functional>
 #include <string>
 
 #include "core/status.h"
 
-namespace ll::cli {
+namespace ll::model {
 
 struct DemoModelOptions {
   bool allow_download = true;
   // The checkout's shared models are looked for as shared/data/... beside every ancestor of
   // this file's directory; "" skips them (tests, which must not find the real ones).
   std::string exe_path = "/proc/self/exe";
+  // Told what a download is doing (where it goes, what it wrote); curl draws its own progress bar on stderr.
+  std::function<void(const std::string&)> progress = [](const std::string&) {};
 };
 
 // In order: $LINGUALINKED_MODEL (an error naming it if it is not a file); stories15M.gguf in
@@ -23,4 +26,4 @@ Result<std::string> find_or_fetch_demo_model(const DemoModelOptions& options = {
 // The cache directory above; "" when neither XDG_CACHE_HOME (absolute) nor HOME is set.
 std::string demo_model_cache_dir();
 
-}  // namespace ll::cli
+}  // namespace ll::model

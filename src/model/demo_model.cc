@@ -1,4 +1,4 @@
-#include "cli/demo_model.h"
+#include "model/demo_model.h"
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace ll::cli {
+namespace ll::model {
 namespace fs = std::filesystem;
 namespace {
 
@@ -111,12 +111,13 @@ Status download(const std::string& curl, const std::string& url, const fs::path&
 }
 
 // stories15M.bin and tokenizer.bin into `dir`, converted there to stories15M.gguf.
-Result<std::string> fetch_stories15m(const fs::path& dir, const std::string& curl) {
+Result<std::string> fetch_stories15m(const fs::path& dir, const std::string& curl,
+                                     const DemoModelOptions& options) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::Errorf("cannot create the model cache {}: {}", dir.string(), ec.message());
   const fs::path bin = dir / "stories15M.bin", tok = dir / "tokenizer.bin", gguf = dir / kCachedModel;
-  std::fprintf(stderr, "no model given: downloading stories15M (60 MB) into %s\n", dir.c_str());
+  options.progress(fmt::format("no model given: downloading stories15M (60 MB) into {}", dir.string()));
   for (const auto& [url, path] : {std::pair{kCheckpointUrl, bin}, std::pair{kTokenizerUrl, tok}}) {
     if (is_file(path)) continue;  // complete (renamed), left by a run that stopped after it
     LL_RETURN_IF_ERROR(download(curl, url, path));
@@ -126,7 +127,7 @@ Result<std::string> fetch_stories15m(const fs::path& dir, const std::string& cur
   fs::remove(bin, ec);
   fs::remove(tok, ec);
   if (!converted.ok()) return Status::Errorf("converting the download failed: {}", converted.message());
-  std::fprintf(stderr, "wrote %s\n", gguf.c_str());
+  options.progress("wrote " + gguf.string());
   return gguf.string();
 }
 
@@ -171,7 +172,7 @@ Result<std::string> find_or_fetch_demo_model(const DemoModelOptions& options) {
   } else if (const std::string curl = find_on_path("curl"); curl.empty()) {
     why = "curl is not on PATH to download one";
   } else {
-    auto fetched = fetch_stories15m(cache, curl);
+    auto fetched = fetch_stories15m(cache, curl, options);
     if (fetched.ok()) return fetched;
     why = "downloading one failed: " + fetched.error();
   }
@@ -182,4 +183,4 @@ Result<std::string> find_or_fetch_demo_model(const DemoModelOptions& options) {
       how_to_get_a_model(cache));
 }
 
-}  // namespace ll::cli
+}  // namespace ll::model

@@ -1,0 +1,139 @@
+#include "core/device_list.h"
+
+#include <fmt/format.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "core/quantity.h"
+
+namespace ll {
+namespace {
+
+constexpr std::pair<DeviceSetting, const char*> kSettingNames[] = {
+    {DeviceSetting::Cpu, "cpu"},         {DeviceSetting::Speed, "speed"}, {DeviceSetting::Mem, "mem"},
+    {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"}};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// "2" or "0-1": one core or a range of them, each one this process may run on.
+Result<std::vector<int>> parse_cores(const std::string& text, const std::string& device) {
+  const size_t dash = text.find('-');
+  LL_ASSIGN_OR_RETURN(double first, parse_non_negative(text.substr(0, dash), "device " + device + " cores"));
+  double last = first;
+  if (dash != std::string::npos) {
+    LL_ASSIGN_OR_RETURN(last, parse_non_negative(text.substr(dash + 1), "device " + device + " cores"));
+  }
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  if (first < 0 || last < first || last >= CPU_SETSIZE || first != std::floor(first) || last != std::floor(last)) {
+    return Status::Errorf("device {}: cores '{}': give a core number or a range such as 0-1", device, text);
+  }
+  std::vector<int> cores;
+  for (int c = static_cast<int>(first); c <= static_cast<int>(last); ++c) {
+    if (!CPU_ISSET(c, &allowed)) return Status::Errorf("device {}: core {} is not one this machine lets us use", device, c);
+    cores.push_back(c);
+  }
+  return cores;
+}
+
+Result<double> parse_positive(const std::string& value, const std::string& device, const std::string& key) {
+  LL_ASSIGN_OR_RETURN(double v, parse_non_negative(value, "device " + device + " " + key));
+  if (v <= 0) return Status::Errorf("device {}: {} must be above 0", device, key);
+  return v;
+}
+
+Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::string& value) {
+  switch (setting) {
+    case DeviceSetting::Cpu: {
+      LL_ASSIGN_OR_RETURN(d.cpu, parse_positive(value, d.name, "cpu"));
+      break;
+    }
+    case DeviceSetting::Speed: {
+      LL_ASSIGN_OR_RETURN(d.speed, parse_positive(value, d.name, "speed"));
+      break;
+    }
+    case DeviceSetting::Mem: {
+      LL_ASSIGN_OR_RETURN(d.memory, parse_byte_size(value));
+      break;
+    }
+    case DeviceSetting::Threads: {
+      LL_ASSIGN_OR_RETURN(double t, parse_non_negative(value, "device " + d.name + " threads"));
+      if (t < 1 || t > 256 || t != std::floor(t)) return Status::Errorf("device {}: threads 1..256", d.name);
+      d.threads = static_cast<int>(t);
+      break;
+    }
+    case DeviceSetting::Bw: {
+      auto rate = parse_bit_rate(value);
+      if (!rate.ok()) return Status::Errorf("device {}: bw: {}", d.name, rate.error());
+      d.link_bps = rate.value();
+      break;
+    }
+    case DeviceSetting::Cores: {
+      LL_ASSIGN_OR_RETURN(d.cores, parse_cores(value, d.name));
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<DeviceDescription>> parse_device_list(const std::string& text,
+                                                         std::initializer_list<DeviceSetting> honoured) {
+  std::vector<DeviceDescription> out;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    const int n = std::atoi(text.c_str());
+    if (n < 1 || n > 64) return Status::Errorf("--devices {}: between 1 and 64 devices", text);
+    for (int i = 0; i < n; ++i) out.push_back({.name = fmt::format("dev{}", i + 1)});
+    return out;
+  }
+  std::vector<std::string> honoured_names;
+  for (const auto& [setting, name] : kSettingNames) {
+    if (std::find(honoured.begin(), honoured.end(), setting) != honoured.end()) honoured_names.push_back(name);
+  }
+  const std::string usable = fmt::format("{}", fmt::join(honoured_names, ", "));
+  std::set<std::string> names;
+  for (const std::string& item : split(text, ';')) {
+    DeviceDescription d;
+    const size_t colon = item.find(':');
+    d.name = item.substr(0, colon);
+    if (d.name.empty() || d.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+                              std::string::npos) {
+      return Status::Errorf("device '{}': a name of letters, digits, '-' and '_' comes first", item);
+    }
+    if (!names.insert(d.name).second) return Status::Errorf("device name '{}' is used twice", d.name);
+    if (colon != std::string::npos) {
+      for (const std::string& kv : split(item.substr(colon + 1), ',')) {
+        const size_t eq = kv.find('=');
+        const std::string key = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        const auto* known = std::find_if(std::begin(kSettingNames), std::end(kSettingNames),
+                                         [&](const auto& s) { return key == s.second; });
+        if (known == std::end(kSettingNames)) {
+          return Status::Errorf("device {}: unknown setting '{}' ({})", d.name, kv, usable);
+        }
+        if (std::find(honoured.begin(), honoured.end(), known->first) == honoured.end()) {
+          return Status::Errorf("device {}: this command cannot use {}= (it uses {})", d.name, key, usable);
+        }
+        LL_RETURN_IF_ERROR(apply_setting(d, known->first, value));
+      }
+    }
+    out.push_back(std::move(d));
+  }
+  if (out.empty()) return Status::Error("no devices described");
+  return out;
+}
+
+}  // namespace ll

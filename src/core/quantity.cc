@@ -1,0 +1,86 @@
+#include "core/quantity.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+namespace ll {
+namespace {
+
+// The digits and points that begin `text`: the number before a unit.
+size_t number_length(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  return i;
+}
+
+}  // namespace
+
+Result<double> parse_non_negative(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < 0) {
+    return Status::Errorf("{}: '{}' is not a non-negative number", what, text);
+  }
+  return v;
+}
+
+Result<uint64_t> parse_byte_size(const std::string& text) {
+  const size_t i = number_length(text);
+  LL_ASSIGN_OR_RETURN(double v, parse_non_negative(text.substr(0, i), "size"));
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
+  if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
+  double scale = 1;
+  if (unit == "K") scale = 1024.0;
+  else if (unit == "M") scale = 1024.0 * 1024;
+  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B") return Status::Errorf("size '{}': unknown unit (use K, M, G or T)", text);
+  if (v * scale >= 1.8e19) return Status::Errorf("size '{}' is too large", text);
+  return static_cast<uint64_t>(v * scale);
+}
+
+Result<uint64_t> parse_bit_rate(const std::string& text) {
+  const size_t i = number_length(text);
+  std::string unit = text.substr(i);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Only units that mean bits per second: tc reads a bare number as bytes/s and "mbps" as megabytes/s.
+  double scale = 0;
+  if (unit == "kbit") scale = 1e3;
+  else if (unit == "mbit") scale = 1e6;
+  else if (unit == "gbit") scale = 1e9;
+  else return Status::Errorf("rate '{}': give bits per second as kbit, mbit or gbit, e.g. 20mbit", text);
+  LL_ASSIGN_OR_RETURN(double v, parse_non_negative(text.substr(0, i), fmt::format("rate '{}'", text)));
+  const double bps = v * scale;
+  if (bps < 1e3 || bps > 1e11) return Status::Errorf("rate '{}': between 1kbit and 100gbit", text);
+  return static_cast<uint64_t>(std::llround(bps));
+}
+
+Result<double> parse_byte_rate(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  std::string suffix(end);
+  if (suffix.ends_with("B/s")) suffix.resize(suffix.size() - 3);
+  const double scale = suffix == "K" ? 1e3 : suffix == "M" ? 1e6 : suffix == "G" ? 1e9 : suffix.empty() ? 1 : 0;
+  if (end == text.c_str() || scale == 0 || !(v > 0) || !std::isfinite(v)) {
+    return Status::Errorf("'{}' is not a rate in bytes per second such as 125M", text);
+  }
+  return v * scale;
+}
+
+Result<double> parse_duration(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string suffix(end);
+  const double scale = suffix == "ms" ? 1e-3 : suffix == "us" ? 1e-6 : (suffix == "s" || suffix.empty()) ? 1 : 0;
+  if (end == text.c_str() || scale == 0 || !(v >= 0) || !std::isfinite(v)) {
+    return Status::Errorf("'{}' is not a time such as 0.5ms", text);
+  }
+  return v * scale;
+}
+
+}  // namespace ll

@@ -1,0 +1,120 @@
+#include "exec/bench.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+
+#include "core/memory_bandwidth.h"
+#include "exec/segment_executor.h"
+
+namespace ll::exec {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void mean_stddev(const std::vector<double>& v, double& mean, double& sd) {
+  mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  double sq = 0;
+  for (double x : v) sq += (x - mean) * (x - mean);
+  sd = v.size() > 1 ? std::sqrt(sq / (v.size() - 1)) : 0.0;
+}
+
+// Tokens per second of each repetition; every repetition starts from an empty context.
+Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int32_t>& tokens, int64_t n_prompt,
+                                     int64_t n_gen, int reps) {
+  std::vector<float> hidden(static_cast<size_t>(std::max<int64_t>(n_prompt, 1) * ex.n_embd()));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<float> logits(static_cast<size_t>(ex.n_vocab()));
+  std::vector<double> speeds;
+  for (int r = 0; r < reps; ++r) {
+    ex.free_sequence(0);
+    if (!ex.create_sequence(0).ok()) return Status::Error("cannot create a sequence");
+    // A segment without the embedding starts from a hidden state.
+    if (!ex.has_embed()) {
+      for (auto& x : hidden) x = normal(rng);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Status s;
+    if (n_prompt > 0) {
+      s = ex.forward(0, 0, {tokens.data(), static_cast<size_t>(n_prompt)}, hidden.data(), n_prompt, logits.data());
+    } else {
+      for (int64_t i = 0; i < n_gen && s.ok(); ++i) s = ex.forward(0, i, {&tokens[i], 1}, hidden.data(), 1, logits.data());
+    }
+    LL_RETURN_IF_ERROR(s);
+    speeds.push_back(static_cast<double>(n_prompt > 0 ? n_prompt : n_gen) / seconds_since(t0));
+  }
+  ex.free_sequence(0);
+  return speeds;
+}
+
+}  // namespace
+
+uint64_t bytes_per_token(const model::Model& m) {
+  const auto& w = m.weights();
+  uint64_t total = 0;
+  auto add = [&](const model::WeightRef& r) { total += r.present() ? r.tensor->nbytes : 0; };
+  for (const auto& L : w.layers) {
+    for (const auto* r : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
+      add(*r);
+    }
+  }
+  add(w.output_norm);
+  add(w.output);
+  return total;
+}
+
+Result<model::UnitRange> parse_unit_range(const std::string& text, const model::HParams& hp) {
+  if (text.empty()) return model::all_units(hp);
+  long long b = 0, e = 0;
+  if (std::sscanf(text.c_str(), "%lld:%lld", &b, &e) != 2 || b < 0 || e <= b || e > model::unit_count(hp)) {
+    return Status::Errorf("'{}' must be BEGIN:END with 0 <= BEGIN < END <= {}", text, model::unit_count(hp));
+  }
+  return model::UnitRange{b, e};
+}
+
+Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOptions& o) {
+  const auto& hp = m.hparams();
+  const int64_t max_tokens = std::max(*std::max_element(o.n_prompt.begin(), o.n_prompt.end()),
+                                      *std::max_element(o.n_gen.begin(), o.n_gen.end()));
+  std::mt19937 rng(1234);
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max<int64_t>(max_tokens, 1)));
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(hp.n_vocab));
+  const uint64_t per_token = bytes_per_token(m);
+
+  std::vector<BenchResult> rows;
+  for (int t : o.threads) {
+    SegmentExecutor ex(m, o.units, {.n_ctx = max_tokens + 1, .n_threads = t});
+    o.progress(fmt::format("threads {}: measuring memory bandwidth...", t));
+    const double bw = measure_read_bandwidth(ex.pool());
+    auto warm_up = run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1);  // pages the weights in
+    if (!warm_up.ok()) return warm_up.status();
+    for (int64_t np : o.n_prompt) {
+      if (np <= 0) continue;
+      o.progress(fmt::format("threads {}: pp{} x {}", t, np, o.repetitions));
+      BenchResult r{"pp" + std::to_string(np), t, 0, 0, bw, 0};
+      LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, np, 0, o.repetitions));
+      mean_stddev(speeds, r.mean, r.stddev);
+      rows.push_back(r);
+    }
+    for (int64_t ng : o.n_gen) {
+      if (ng <= 0) continue;
+      o.progress(fmt::format("threads {}: tg{} x {}", t, ng, o.repetitions));
+      BenchResult r{"tg" + std::to_string(ng), t, 0, 0, bw, 0};
+      LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, 0, ng, o.repetitions));
+      mean_stddev(speeds, r.mean, r.stddev);
+      r.bandwidth_fraction = static_cast<double>(per_token) * r.mean / bw;
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+}  // namespace ll::exec
