@@ -41,18 +41,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Bytes a decode step reads: every bound matrix, but only one row of the embedding.
+// Bytes a decode step reads: every bound weight, but only one row of the embedding.
 uint64_t bytes_per_token(const model::Model& m) {
-  const auto& w = m.weights();
   uint64_t total = 0;
-  auto add = [&](const model::WeightRef& r) { total += r.present() ? r.tensor->nbytes : 0; };
-  for (const auto& L : w.layers) {
-    for (const auto* r : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
-      add(*r);
-    }
+  for (const auto& t : model::weight_instances(m.arch(), m.hparams().n_layer)) {
+    const model::WeightRef& r = model::weight_ref(m.weights(), t);
+    if (t.spec->unit != model::UnitKind::Embed && r.present()) total += r.tensor->nbytes;
   }
-  add(w.output_norm);
-  add(w.output);
   return total;
 }
 
