@@ -41,12 +41,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Bytes a decode step reads: every bound weight, but only one row of the embedding.
+// Bytes a decode step reads: every bound weight, but only one row of the embedding, and the
+// rope frequency factors not at all (they are read once, when the executor starts).
 uint64_t bytes_per_token(const model::Model& m) {
   uint64_t total = 0;
   for (const auto& t : model::weight_instances(m.arch(), m.hparams().n_layer)) {
     const model::WeightRef& r = model::weight_ref(m.weights(), t);
-    if (t.spec->unit != model::UnitKind::Embed && r.present()) total += r.tensor->nbytes;
+    const bool streamed = t.spec->unit != model::UnitKind::Embed && t.spec->role != model::WeightRole::RopeFreqs;
+    if (streamed && r.present()) total += r.tensor->nbytes;
   }
   return total;
 }

@@ -33,7 +33,7 @@ void add_info_command(CLI::App& app) {
     std::printf("file:            %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", f.name().c_str(), f.version(),
                 f.tensors().size(), f.metadata().size());
     if (m->is_shard()) {
-      std::printf("shard:           %s; below, only what the shard holds\n",
+      std::printf("shard:           %s; parameters, tensors and memory count only these\n",
                   model::describe_units(hp, m->file_units()).c_str());
     }
     std::printf("architecture:    %s%s%s\n", hp.arch.c_str(), hp.name.empty() ? "" : " - ", hp.name.c_str());
