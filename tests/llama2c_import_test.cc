@@ -1,5 +1,5 @@
 // llama2.c checkpoint + tokenizer.bin import, checked against the GGUF twins.
-#include "gguf/llama2c_import.h"
+#include "model/llama2c_import.h"
 
 #include <gtest/gtest.h>
 
@@ -9,8 +9,12 @@
 #include "gguf/gguf_file.h"
 #include "test_data.h"
 
-namespace ll::gguf {
+namespace ll::model {
 namespace {
+
+using gguf::GgufFile;
+using gguf::TensorInfo;
+using gguf::ValueType;
 
 const std::string kBin = test::shared_data("models/stories260K/stories260K.bin");
 const std::string kTok = test::shared_data("models/stories260K/tok512.bin");
@@ -304,4 +308,4 @@ TEST(Llama2cImport, SeparateClassifier) {
 }
 
 }  // namespace
-}  // namespace ll::gguf
+}  // namespace ll::model

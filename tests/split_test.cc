@@ -224,5 +224,31 @@ TEST(Shards, UnitsOutsideTheShardAreRefused) {
   EXPECT_NE(s.error().find("holds units 6..11, but units 0..11 were asked for"), std::string::npos) << s.error();
 }
 
+// Generation runs every unit; a shard loaded for it is an error that says what the file is.
+TEST(Shards, AShardIsNotAWholeModel) {
+  auto full = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(full.ok()) << full.error();
+  const graph::Graph g = graph::build_graph(*full.value());
+  auto p = graph::partition_from_cuts(g, {3});
+  ASSERT_TRUE(p.ok());
+  auto paths = graph::write_shards(*full.value(), g, p.value(), test::temp_path("shards-whole"));
+  ASSERT_TRUE(paths.ok()) << paths.error();
+  model::LoadOptions whole;
+  whole.whole_model = true;
+  for (const std::string& path : paths.value()) {
+    auto s = model::Model::load(path, whole);
+    ASSERT_FALSE(s.ok()) << path;
+    EXPECT_NE(s.error().find("is a shard holding units"), std::string::npos) << s.error();
+  }
+  auto first = model::Model::load(paths.value()[0], whole);
+  EXPECT_NE(first.error().find("units 0..2 (embed to ffn[0]) of 12, not a whole model"), std::string::npos)
+      << first.error();
+  auto shard = model::Model::load(paths.value()[1]);
+  ASSERT_TRUE(shard.ok()) << shard.error();
+  EXPECT_TRUE(shard.value()->is_shard());
+  EXPECT_FALSE(full.value()->is_shard());
+  EXPECT_TRUE(model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"), whole).ok());
+}
+
 }  // namespace
 }  // namespace ll

@@ -9,12 +9,15 @@
 #include <tuple>
 
 #include "gguf/gguf_file.h"
+#include "model/llama2c_import.h"
 #include "test_data.h"
 #include "text/tokenizer.h"
 #include "text/vocab.h"
 
 namespace ll::text {
 namespace {
+
+using model::vocab_from_llama2c;
 
 using Ids = std::vector<int32_t>;
 

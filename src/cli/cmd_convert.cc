@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "gguf/llama2c_import.h"
+#include "model/llama2c_import.h"
 
 namespace ll::cli {
 
@@ -16,7 +16,7 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer, "llama2.c tokenizer.bin")->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--output", args->output, "output GGUF file")->required();
   cmd->callback([args] {
-    Status s = gguf::convert_llama2c(args->checkpoint, args->tokenizer, args->output);
+    Status s = model::convert_llama2c(args->checkpoint, args->tokenizer, args->output);
     if (!s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.message().c_str());
       throw CLI::RuntimeError(1);

@@ -29,13 +29,17 @@ void add_info_command(CLI::App& app) {
     }
     const int64_t n_ctx = args->n_ctx > 0 ? args->n_ctx : model::default_context(hp);
     const double mib = 1024.0 * 1024.0;
-    const uint64_t kv_per_token = static_cast<uint64_t>(2 * hp.n_layer * hp.kv_dim()) * sizeof(float);
+    const uint64_t kv_per_token = model::kv_bytes_per_token(hp, m->file_units());
     std::printf("file:            %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", f.name().c_str(), f.version(),
                 f.tensors().size(), f.metadata().size());
+    if (m->is_shard()) {
+      std::printf("shard:           %s; parameters, tensors and memory count only these\n",
+                  model::describe_units(hp, m->file_units()).c_str());
+    }
     std::printf("architecture:    %s%s%s\n", hp.arch.c_str(), hp.name.empty() ? "" : " - ", hp.name.c_str());
     std::printf("parameters:      %.2f M\n", n_params / 1e6);
-    std::printf("vocabulary:      %lld tokens (%s tokenizer)\n", static_cast<long long>(hp.n_vocab),
-                m->vocab().model.c_str());
+    std::printf("vocabulary:      %lld tokens (%s)\n", static_cast<long long>(hp.n_vocab),
+                m->has_vocab() ? (m->vocab().model + " tokenizer").c_str() : "no tokenizer in this file");
     std::printf("layers:          %lld (units: %lld = embed + attn/ffn per layer + head)\n",
                 static_cast<long long>(hp.n_layer), static_cast<long long>(model::unit_count(hp)));
     std::printf("embedding:       %lld, ffn %lld, heads %lld (kv %lld), head dim %lld, rope dims %lld\n",

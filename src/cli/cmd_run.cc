@@ -37,6 +37,7 @@ void add_run_command(CLI::App& app) {
       return;
     }
     auto t_load = std::chrono::steady_clock::now();
+    args->model.whole_model = true;
     auto loaded = load_model_or_exit(args->model);
     model::Model& m = *loaded;
     exec::SegmentExecutor executor(m, model::all_units(m.hparams()), exec_options(args->model, m.hparams()));

@@ -41,6 +41,7 @@ std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   lo.units = o.units;
+  lo.whole_model = o.whole_model;
   auto m = model::Model::load(o.path, lo);
   if (!m.ok()) fail(m.error());
   return std::move(m).value();

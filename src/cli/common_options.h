@@ -19,6 +19,7 @@ struct ModelOptions {
   int threads = 0;        // 0: default_thread_count()
   int64_t n_ctx = 0;      // 0: model::default_context()
   std::optional<model::UnitRange> units;  // bind only these units
+  bool whole_model = false;               // refuse a shard: the command runs every unit
 };
 
 struct SamplingOptions {

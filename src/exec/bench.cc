@@ -11,6 +11,8 @@
 
 #include "core/memory_bandwidth.h"
 #include "exec/segment_executor.h"
+#include "model/arch.h"
+#include "model/llama_weights.h"
 
 namespace ll::exec {
 namespace {
@@ -58,16 +60,12 @@ Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int3
 }  // namespace
 
 uint64_t bytes_per_token(const model::Model& m) {
-  const auto& w = m.weights();
   uint64_t total = 0;
-  auto add = [&](const model::WeightRef& r) { total += r.present() ? r.tensor->nbytes : 0; };
-  for (const auto& L : w.layers) {
-    for (const auto* r : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) {
-      add(*r);
-    }
+  for (const auto& t : model::weight_instances(m.arch(), m.hparams().n_layer)) {
+    const model::WeightRef& r = model::weight_ref(m.weights(), t);
+    const bool streamed = t.spec->unit != model::UnitKind::Embed && t.spec->role != model::WeightRole::RopeFreqs;
+    if (streamed && r.present()) total += r.tensor->nbytes;
   }
-  add(w.output_norm);
-  add(w.output);
   return total;
 }
 

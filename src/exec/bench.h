@@ -34,7 +34,8 @@ struct BenchResult {
 
 Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOptions& options);
 
-// Bytes a decode step reads: every bound matrix, but only one row of the embedding.
+// Bytes a decode step reads: every bound weight, but only one row of the embedding, and the
+// rope frequency factors not at all (they are read once, when the executor starts).
 uint64_t bytes_per_token(const model::Model& m);
 
 // "BEGIN:END" -> units [BEGIN, END) of the model; "" -> all of them.

@@ -30,30 +30,13 @@ Graph build_graph(const model::Model& m) {
     GraphUnit u;
     u.unit = model::unit_at(hp, i);
     u.name = model::unit_name(u.unit);
-    switch (u.unit.kind) {
-      case model::UnitKind::Embed:
-        add_weight(u, w.token_embd);
-        break;
-      case model::UnitKind::Attention: {
-        const auto& L = w.layers[u.unit.layer];
-        for (const auto* x : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo}) add_weight(u, *x);
-        add_weight(u, w.rope_freqs);
-        u.flops_fixed_per_token = matmul_flops(L.wq) + matmul_flops(L.wk) + matmul_flops(L.wv) + matmul_flops(L.wo);
-        u.flops_per_token_per_ctx = 4.0 * hp.n_head * hp.head_dim;
-        u.kv_bytes_per_token = 2 * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
-        break;
-      }
-      case model::UnitKind::Ffn: {
-        const auto& L = w.layers[u.unit.layer];
-        for (const auto* x : {&L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) add_weight(u, *x);
-        u.flops_fixed_per_token = matmul_flops(L.ffn_gate) + matmul_flops(L.ffn_up) + matmul_flops(L.ffn_down);
-        break;
-      }
-      case model::UnitKind::Head:
-        add_weight(u, w.output_norm);
-        add_weight(u, w.output);
-        u.flops_fixed_per_token = matmul_flops(w.output);
-        break;
+    for (const model::UnitWeight& uw : model::unit_weights(m.arch(), w, u.unit)) {
+      add_weight(u, *uw.ref);
+      if (uw.instance.spec->matvec) u.flops_fixed_per_token += matmul_flops(*uw.ref);
+    }
+    if (u.unit.kind == model::UnitKind::Attention) {
+      u.flops_per_token_per_ctx = 4.0 * hp.n_head * hp.head_dim;
+      u.kv_bytes_per_token = model::kv_bytes_per_token(hp, {i, i + 1});
     }
     u.inputs = {previous};
     const bool is_head = u.unit.kind == model::UnitKind::Head;

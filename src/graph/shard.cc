@@ -26,7 +26,7 @@ Result<std::vector<std::string>> write_shards(const model::Model& m, const Graph
       if (!needs_tokenizer && kv.key.rfind("tokenizer.", 0) == 0) continue;
       w.copy_kv(kv);
     }
-    w.set_uint32(m.hparams().arch + ".vocab_size", static_cast<uint32_t>(m.hparams().n_vocab));
+    w.set_uint32(model::key_name(m.hparams().arch, model::Key::VocabSize), static_cast<uint32_t>(m.hparams().n_vocab));
     w.set_uint32(model::kShardUnitBegin, static_cast<uint32_t>(r.begin));
     w.set_uint32(model::kShardUnitEnd, static_cast<uint32_t>(r.end));
     std::set<std::string> added;

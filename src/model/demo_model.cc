@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "gguf/llama2c_import.h"
+#include "model/llama2c_import.h"
 
 extern char** environ;
 
@@ -122,7 +122,7 @@ Result<std::string> fetch_stories15m(const fs::path& dir, const std::string& cur
     if (is_file(path)) continue;  // complete (renamed), left by a run that stopped after it
     LL_RETURN_IF_ERROR(download(curl, url, path));
   }
-  const Status converted = gguf::convert_llama2c(bin.string(), tok.string(), gguf.string());
+  const Status converted = model::convert_llama2c(bin.string(), tok.string(), gguf.string());
   // The GGUF holds both inputs; and inputs that failed to convert should be fetched afresh.
   fs::remove(bin, ec);
   fs::remove(tok, ec);

@@ -3,38 +3,33 @@
 #include <algorithm>
 #include <array>
 
-namespace ll::model {
+#include "model/arch.h"
 
-bool is_llama_family(const std::string& arch) {
-  static constexpr std::array<const char*, 2> kArchs = {"llama", "mistral"};
-  for (const char* a : kArchs) {
-    if (arch == a) return true;
-  }
-  return false;
-}
+namespace ll::model {
 
 Result<HParams> read_hparams(const gguf::GgufFile& f) {
   HParams hp;
   LL_ASSIGN_OR_RETURN(hp.arch, f.get_string("general.architecture"));
-  if (!is_llama_family(hp.arch)) {
-    return Status::Errorf("{}: architecture '{}' is not supported (supported: llama, mistral)", f.name(), hp.arch);
+  if (find_arch(hp.arch) == nullptr) {
+    return Status::Errorf("{}: architecture '{}' is not supported (supported: {})", f.name(), hp.arch,
+                          supported_archs());
   }
   LL_ASSIGN_OR_RETURN(hp.name, f.get_string_or("general.name", ""));
-  const std::string a = hp.arch + ".";
-  auto uint_key = [&](const std::string& key, int64_t& out) -> Status {
-    auto v = f.get_uint(a + key);
+  auto k = [&](Key key) { return key_name(hp.arch, key); };
+  auto uint_key = [&](Key key, int64_t& out) -> Status {
+    auto v = f.get_uint(k(key));
     if (!v.ok()) return v.status();
     out = static_cast<int64_t>(v.value());
     return Status::Ok();
   };
-  LL_RETURN_IF_ERROR(uint_key("embedding_length", hp.n_embd));
-  LL_RETURN_IF_ERROR(uint_key("block_count", hp.n_layer));
-  LL_RETURN_IF_ERROR(uint_key("feed_forward_length", hp.n_ff));
-  LL_RETURN_IF_ERROR(uint_key("attention.head_count", hp.n_head));
-  LL_ASSIGN_OR_RETURN(uint64_t n_head_kv, f.get_uint_or(a + "attention.head_count_kv", hp.n_head));
-  LL_ASSIGN_OR_RETURN(uint64_t n_ctx, f.get_uint_or(a + "context_length", 2048));
-  LL_ASSIGN_OR_RETURN(double eps, f.get_float_or(a + "attention.layer_norm_rms_epsilon", 1e-5));
-  LL_ASSIGN_OR_RETURN(double base, f.get_float_or(a + "rope.freq_base", 10000.0));
+  LL_RETURN_IF_ERROR(uint_key(Key::EmbeddingLength, hp.n_embd));
+  LL_RETURN_IF_ERROR(uint_key(Key::BlockCount, hp.n_layer));
+  LL_RETURN_IF_ERROR(uint_key(Key::FeedForwardLength, hp.n_ff));
+  LL_RETURN_IF_ERROR(uint_key(Key::HeadCount, hp.n_head));
+  LL_ASSIGN_OR_RETURN(uint64_t n_head_kv, f.get_uint_or(k(Key::HeadCountKv), hp.n_head));
+  LL_ASSIGN_OR_RETURN(uint64_t n_ctx, f.get_uint_or(k(Key::ContextLength), 2048));
+  LL_ASSIGN_OR_RETURN(double eps, f.get_float_or(k(Key::RmsEpsilon), 1e-5));
+  LL_ASSIGN_OR_RETURN(double base, f.get_float_or(k(Key::RopeFreqBase), 10000.0));
   hp.n_head_kv = static_cast<int64_t>(n_head_kv);
   hp.n_ctx_train = static_cast<int64_t>(n_ctx);
   hp.rms_eps = static_cast<float>(eps);
@@ -51,20 +46,20 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     return Status::Errorf("{}: head_count {} is not a multiple of head_count_kv {}", f.name(), hp.n_head,
                           hp.n_head_kv);
   }
-  LL_ASSIGN_OR_RETURN(uint64_t head_dim, f.get_uint_or(a + "attention.key_length", hp.n_embd / hp.n_head));
+  LL_ASSIGN_OR_RETURN(uint64_t head_dim, f.get_uint_or(k(Key::KeyLength), hp.n_embd / hp.n_head));
   hp.head_dim = static_cast<int64_t>(head_dim);
   if (hp.head_dim <= 0 || hp.head_dim > 4096 || hp.head_dim % 2 != 0) {
     return Status::Errorf("{}: head dimension {} is not a positive even number", f.name(), hp.head_dim);
   }
-  LL_ASSIGN_OR_RETURN(uint64_t n_rot, f.get_uint_or(a + "rope.dimension_count", hp.head_dim));
+  LL_ASSIGN_OR_RETURN(uint64_t n_rot, f.get_uint_or(k(Key::RopeDimensionCount), hp.head_dim));
   hp.n_rot = static_cast<int64_t>(n_rot);
   if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
     return Status::Errorf("{}: rope.dimension_count {} must be even and at most the head dimension {}", f.name(),
                           hp.n_rot, hp.head_dim);
   }
-  LL_ASSIGN_OR_RETURN(std::string scaling, f.get_string_or(a + "rope.scaling.type", "none"));
+  LL_ASSIGN_OR_RETURN(std::string scaling, f.get_string_or(k(Key::RopeScalingType), "none"));
   if (scaling == "linear") {
-    LL_ASSIGN_OR_RETURN(double factor, f.get_float_or(a + "rope.scaling.factor", 1.0));
+    LL_ASSIGN_OR_RETURN(double factor, f.get_float_or(k(Key::RopeScalingFactor), 1.0));
     if (!(factor > 0.0)) return Status::Errorf("{}: rope.scaling.factor {} must be positive", f.name(), factor);
     hp.rope_freq_scale = static_cast<float>(1.0 / factor);
   } else if (scaling != "none" && scaling != "llama3") {

@@ -1,5 +1,5 @@
 #pragma once
-// Hyper-parameters of a Llama-family model, read from GGUF metadata ("<arch>.*" keys).
+// Hyper-parameters of a model, read from GGUF metadata ("<arch>.*" keys, see model/arch.h).
 #include <cstdint>
 #include <string>
 
@@ -27,9 +27,6 @@ struct HParams {
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
 };
-
-// Architectures that share the Llama block (RMSNorm, RoPE, GQA attention, SwiGLU FFN).
-bool is_llama_family(const std::string& arch);
 
 Result<HParams> read_hparams(const gguf::GgufFile& file);
 

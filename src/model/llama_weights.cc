@@ -33,10 +33,57 @@ Status bind(const gguf::GgufFile& f, const std::string& name, std::vector<int64_
   return Status::Ok();
 }
 
+// The field each role binds to; a new role needs a field here and in LlamaWeights.
+template <typename Weights>  // LlamaWeights, const or not
+auto field(Weights& w, const WeightInstance& instance) -> decltype(&w.token_embd) {
+  auto* L = instance.layer >= 0 ? &w.layers[static_cast<size_t>(instance.layer)] : nullptr;
+  switch (instance.spec->role) {
+    case WeightRole::TokenEmbd: return &w.token_embd;
+    case WeightRole::OutputNorm: return &w.output_norm;
+    case WeightRole::Output: return &w.output;
+    case WeightRole::RopeFreqs: return &w.rope_freqs;
+    case WeightRole::AttnNorm: return &L->attn_norm;
+    case WeightRole::AttnQ: return &L->wq;
+    case WeightRole::AttnK: return &L->wk;
+    case WeightRole::AttnV: return &L->wv;
+    case WeightRole::AttnOutput: return &L->wo;
+    case WeightRole::FfnNorm: return &L->ffn_norm;
+    case WeightRole::FfnGate: return &L->ffn_gate;
+    case WeightRole::FfnUp: return &L->ffn_up;
+    case WeightRole::FfnDown: return &L->ffn_down;
+  }
+  return nullptr;
+}
+
+Result<const ArchSpec*> arch_of(const gguf::GgufFile& f, const HParams& hp) {
+  const ArchSpec* arch = find_arch(hp.arch);
+  if (arch == nullptr) return Status::Errorf("{}: architecture '{}' is not supported", f.name(), hp.arch);
+  return arch;
+}
+
 }  // namespace
 
+const WeightRef& weight_ref(const LlamaWeights& w, const WeightInstance& instance) {
+  return *field(w, instance);
+}
+
+std::vector<UnitWeight> unit_weights(const ArchSpec& arch, const LlamaWeights& w, const Unit& unit) {
+  std::vector<UnitWeight> out;
+  for (const WeightSpec& spec : arch.weights) {
+    if (spec.unit != unit.kind) continue;
+    const WeightInstance instance{&spec, spec.per_layer() ? unit.layer : -1};
+    out.push_back({instance, &weight_ref(w, instance)});
+  }
+  return out;
+}
+
 Result<int64_t> vocab_size(const gguf::GgufFile& f, const HParams& hp) {
-  for (const char* name : {"token_embd.weight", "output.weight"}) {
+  LL_ASSIGN_OR_RETURN(const ArchSpec* arch, arch_of(f, hp));
+  const WeightSpec* first = nullptr;
+  for (const WeightSpec& spec : arch->weights) {
+    if (spec.per_layer() || spec.shape != std::vector<Dim>{Dim::Embd, Dim::Vocab}) continue;
+    if (first == nullptr) first = &spec;
+    const std::string name(spec.name);
     const gguf::TensorInfo* t = f.find_tensor(name);
     if (t == nullptr) continue;
     if (t->dims.size() != 2 || t->dims[0] != hp.n_embd) {
@@ -45,49 +92,30 @@ Result<int64_t> vocab_size(const gguf::GgufFile& f, const HParams& hp) {
     }
     return t->dims[1];
   }
-  auto n = f.get_uint(hp.arch + ".vocab_size");
-  if (!n.ok()) return Status::Errorf("{}: missing tensor 'token_embd.weight'", f.name());
+  auto n = f.get_uint(key_name(hp.arch, Key::VocabSize));
+  if (!n.ok()) return Status::Errorf("{}: missing tensor '{}'", f.name(), first != nullptr ? first->name : "");
   return static_cast<int64_t>(n.value());
 }
 
 Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& f, const HParams& hp, UnitRange units) {
+  LL_ASSIGN_OR_RETURN(const ArchSpec* arch, arch_of(f, hp));
   LlamaWeights w;
-  const int64_t e = hp.n_embd, q = hp.q_dim(), kv = hp.kv_dim(), ff = hp.n_ff;
-  const int64_t head_unit = unit_count(hp) - 1;
-  if (units.contains(0)) LL_RETURN_IF_ERROR(bind(f, "token_embd.weight", {e, hp.n_vocab}, true, false, w.token_embd));
-  if (units.contains(head_unit)) {
-    LL_RETURN_IF_ERROR(bind(f, "output_norm.weight", {e}, true, true, w.output_norm));
-    LL_RETURN_IF_ERROR(bind(f, "output.weight", {e, hp.n_vocab}, false, false, w.output));
-    if (!w.output.present()) {  // tied embeddings
-      LL_RETURN_IF_ERROR(bind(f, "token_embd.weight", {e, hp.n_vocab}, true, false, w.output));
-    }
-  }
-  LL_RETURN_IF_ERROR(bind(f, "rope_freqs.weight", {hp.n_rot / 2}, false, true, w.rope_freqs));
-
   w.layers.resize(static_cast<size_t>(hp.n_layer));
-  for (int64_t l = 0; l < hp.n_layer; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    const std::string p = fmt::format("blk.{}.", l);
-    struct Binding {
-      const char* name;
-      std::vector<int64_t> shape;
-      bool f32;
-      WeightRef* out;
-    };
-    const Binding attention[] = {
-        {"attn_norm.weight", {e}, true, &L.attn_norm}, {"attn_q.weight", {e, q}, false, &L.wq},
-        {"attn_k.weight", {e, kv}, false, &L.wk},      {"attn_v.weight", {e, kv}, false, &L.wv},
-        {"attn_output.weight", {q, e}, false, &L.wo},
-    };
-    const Binding ffn[] = {
-        {"ffn_norm.weight", {e}, true, &L.ffn_norm},      {"ffn_gate.weight", {e, ff}, false, &L.ffn_gate},
-        {"ffn_up.weight", {e, ff}, false, &L.ffn_up},     {"ffn_down.weight", {ff, e}, false, &L.ffn_down},
-    };
-    if (units.contains(1 + 2 * l)) {
-      for (const Binding& b : attention) LL_RETURN_IF_ERROR(bind(f, p + b.name, b.shape, true, b.f32, *b.out));
+  auto in_range = [&](const WeightInstance& instance) {
+    for (int64_t i = units.begin; i < units.end; ++i) {
+      if (unit_reads(unit_at(hp, i), instance)) return true;
     }
-    if (units.contains(2 + 2 * l)) {
-      for (const Binding& b : ffn) LL_RETURN_IF_ERROR(bind(f, p + b.name, b.shape, true, b.f32, *b.out));
+    return false;
+  };
+  for (const WeightInstance& instance : weight_instances(*arch, hp.n_layer)) {
+    if (!in_range(instance)) continue;
+    const WeightSpec& spec = *instance.spec;
+    WeightRef& out = *field(w, instance);
+    LL_RETURN_IF_ERROR(bind(f, instance.name(), weight_shape(spec, hp), spec.required, spec.f32, out));
+    if (!out.present() && spec.fallback) {
+      const WeightInstance stand_in{&arch->weight(*spec.fallback), instance.layer};
+      const WeightSpec& s = *stand_in.spec;
+      LL_RETURN_IF_ERROR(bind(f, stand_in.name(), weight_shape(s, hp), true, s.f32, out));
     }
   }
   return w;

@@ -1,12 +1,13 @@
 #pragma once
-// The Llama-family weights, bound by a table (name, shape, required) to tensors of a GGUF
-// file. Nothing is copied: every WeightRef points into the mapped file.
+// The Llama-family weights, bound to tensors of a GGUF file by the architecture's table
+// (model/arch.h). Nothing is copied: every WeightRef points into the mapped file.
 #include <cstdint>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/status.h"
 #include "gguf/gguf_file.h"
+#include "model/arch.h"
 #include "model/hparams.h"
 #include "model/units.h"
 
@@ -41,12 +42,23 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
 };
 
+// The field a table entry binds to (a layer's field for per-layer weights).
+const WeightRef& weight_ref(const LlamaWeights& w, const WeightInstance& instance);
+
+// The weights a unit reads, in table order, with what is bound to each (absent ones included).
+struct UnitWeight {
+  WeightInstance instance;
+  const WeightRef* ref;
+};
+std::vector<UnitWeight> unit_weights(const ArchSpec& arch, const LlamaWeights& w, const Unit& unit);
+
 // Binds and validates the tensors of the units in `units` (presence, shape, computable
 // type, F32 norms); the others stay unbound, so a shard holding some units loads too.
 // hp.n_vocab must be set.
 Result<LlamaWeights> bind_llama_weights(const gguf::GgufFile& file, const HParams& hp, UnitRange units);
 
-// The vocabulary size: rows of the embedding or the output head, else <arch>.vocab_size.
+// The vocabulary size: from the first tensor of the table shaped by it (the embedding, else
+// the output head), else <arch>.vocab_size.
 Result<int64_t> vocab_size(const gguf::GgufFile& file, const HParams& hp);
 
 }  // namespace ll::model

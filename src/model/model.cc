@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "gguf/llama2c_import.h"
+#include "model/llama2c_import.h"
 
 namespace ll::model {
 namespace {
@@ -25,18 +25,19 @@ std::string find_llama2c_tokenizer(const std::string& checkpoint) {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
   std::unique_ptr<Model> m(new Model());
-  if (gguf::looks_like_llama2c(path)) {
+  if (looks_like_llama2c(path)) {
     std::string tok = options.tokenizer_path.empty() ? find_llama2c_tokenizer(path) : options.tokenizer_path;
     if (tok.empty()) {
       return Status::Errorf("{}: llama2.c checkpoint without a tokenizer; pass --tokenizer tokenizer.bin", path);
     }
-    LL_ASSIGN_OR_RETURN(std::vector<uint8_t> image, gguf::llama2c_to_gguf(path, tok));
+    LL_ASSIGN_OR_RETURN(std::vector<uint8_t> image, llama2c_to_gguf(path, tok));
     LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::from_bytes(std::move(image), path));
   } else {
     LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::open(path));
   }
   const gguf::GgufFile& f = *m->file_;
   LL_ASSIGN_OR_RETURN(m->hp_, read_hparams(f));
+  m->arch_ = find_arch(m->hp_.arch);  // read_hparams refused any other
   LL_ASSIGN_OR_RETURN(m->hp_.n_vocab, vocab_size(f, m->hp_));
   m->file_units_ = all_units(m->hp_);
   if (f.find(kShardUnitBegin) != nullptr) {
@@ -47,6 +48,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
                             unit_count(m->hp_));
     }
     m->file_units_ = {static_cast<int64_t>(begin), static_cast<int64_t>(end)};
+  }
+  if (options.whole_model && m->is_shard()) {
+    return Status::Errorf("{}: is a shard holding {}, not a whole model; run it as a segment on a worker, "
+                          "or run the full model file", path, describe_units(m->hp_, m->file_units_));
   }
   m->units_ = options.units.value_or(m->file_units_);
   if (m->units_.empty() || m->units_.begin < m->file_units_.begin || m->units_.end > m->file_units_.end) {

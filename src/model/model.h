@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "gguf/gguf_file.h"
+#include "model/arch.h"
 #include "model/hparams.h"
 #include "model/llama_weights.h"
 #include "model/units.h"
@@ -20,6 +21,8 @@ struct LoadOptions {
   std::string tokenizer_path;
   // Units to bind (default: all the file holds). Weights of other units are never touched.
   std::optional<UnitRange> units;
+  // The caller runs every unit (generation on this device): a shard is refused with an error.
+  bool whole_model = false;
 };
 
 // Metadata keys of a shard: the unit range [begin, end) whose tensors it holds.
@@ -33,17 +36,20 @@ class Model {
 
   const gguf::GgufFile& file() const { return *file_; }
   const HParams& hparams() const { return hp_; }
+  const ArchSpec& arch() const { return *arch_; }
   const LlamaWeights& weights() const { return weights_; }
   const text::Vocab& vocab() const { return vocab_; }
   bool has_vocab() const { return !vocab_.tokens.empty(); }
   UnitRange file_units() const { return file_units_; }  // what the file holds
   UnitRange units() const { return units_; }            // what was bound
+  bool is_shard() const { return file_units_.begin != 0 || file_units_.end != unit_count(hp_); }
   uint64_t weight_bytes() const;  // bytes of all tensors
 
  private:
   Model() = default;
   std::unique_ptr<gguf::GgufFile> file_;
   HParams hp_;
+  const ArchSpec* arch_ = nullptr;
   LlamaWeights weights_;
   text::Vocab vocab_;
   UnitRange file_units_, units_;

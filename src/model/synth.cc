@@ -8,6 +8,7 @@
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/quantize.h"
+#include "model/arch.h"
 
 namespace ll::model {
 namespace {
@@ -39,10 +40,28 @@ uint64_t hash_name(const std::string& s, uint64_t seed) {
 
 struct TensorPlan {
   std::string name;
+  WeightRole role;
   std::vector<int64_t> dims;
   DType type;
   float mean, std;  // norms are ~1, matrices ~N(0, 0.02)
 };
+
+HParams preset_hparams(const SynthPreset& p, int64_t n_layer) {
+  HParams hp;
+  hp.arch = "llama";
+  hp.name = p.name;
+  hp.n_vocab = p.n_vocab;
+  hp.n_embd = p.n_embd;
+  hp.n_layer = n_layer;
+  hp.n_head = p.n_head;
+  hp.n_head_kv = p.n_head_kv;
+  hp.n_ff = p.n_ff;
+  hp.head_dim = p.n_embd / p.n_head;
+  hp.n_rot = hp.head_dim;
+  hp.n_ctx_train = p.n_ctx;
+  hp.rope_freq_base = p.rope_freq_base;
+  return hp;
+}
 
 }  // namespace
 
@@ -87,21 +106,22 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
                           p->n_vocab);
   }
   const int64_t n_layer = o.n_layer_override > 0 ? o.n_layer_override : p->n_layer;
-  const int64_t head_dim = p->n_embd / p->n_head, kv_dim = head_dim * p->n_head_kv;
+  const HParams hp = preset_hparams(*p, n_layer);
+  auto key = [&hp](Key k) { return key_name(hp.arch, k); };
 
   gguf::GgufWriter w;
-  w.set_string("general.architecture", "llama");
+  w.set_string("general.architecture", hp.arch);
   w.set_string("general.name", fmt::format("synthetic {} {}", p->name, o.type));
   w.set_uint32("general.file_type", static_cast<uint32_t>(matrix_type));
-  w.set_uint32("llama.context_length", static_cast<uint32_t>(p->n_ctx));
-  w.set_uint32("llama.embedding_length", static_cast<uint32_t>(p->n_embd));
-  w.set_uint32("llama.feed_forward_length", static_cast<uint32_t>(p->n_ff));
-  w.set_uint32("llama.block_count", static_cast<uint32_t>(n_layer));
-  w.set_uint32("llama.attention.head_count", static_cast<uint32_t>(p->n_head));
-  w.set_uint32("llama.attention.head_count_kv", static_cast<uint32_t>(p->n_head_kv));
-  w.set_uint32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
-  w.set_float32("llama.rope.freq_base", p->rope_freq_base);
-  w.set_float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  w.set_uint32(key(Key::ContextLength), static_cast<uint32_t>(hp.n_ctx_train));
+  w.set_uint32(key(Key::EmbeddingLength), static_cast<uint32_t>(hp.n_embd));
+  w.set_uint32(key(Key::FeedForwardLength), static_cast<uint32_t>(hp.n_ff));
+  w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
+  w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
+  w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
+  w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
+  w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
+  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
   // Copy the tokenizer; pad to the preset's vocabulary with unused tokens if it is larger.
   for (const auto& kv : vocab_file->metadata()) {
     if (kv.key.rfind("tokenizer.", 0) == 0) w.copy_kv(kv);
@@ -123,31 +143,25 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
 
   // Q4_K_M as llama.cpp makes it: Q6_K for the output head and for every other layer's
   // attn_v and ffn_down, Q4_K elsewhere.
-  auto type_for = [&](const std::string& role, int64_t layer) {
+  auto type_for = [&](WeightRole role, int64_t layer) {
     if (!q4_k_m) return matrix_type;
-    if (role == "output") return DType::Q6_K;
-    if ((role == "attn_v" || role == "ffn_down") && layer % 2 == 0) return DType::Q6_K;
+    if (role == WeightRole::Output) return DType::Q6_K;
+    if ((role == WeightRole::AttnV || role == WeightRole::FfnDown) && layer % 2 == 0) return DType::Q6_K;
     return DType::Q4_K;
   };
+  // The optional tensors a preset has: an untied output head, Llama 3 frequency factors.
+  auto has_optional = [&](WeightRole role) {
+    return (role == WeightRole::Output && !p->tied_output) || (role == WeightRole::RopeFreqs && p->llama3_rope);
+  };
   std::vector<TensorPlan> plan;
-  plan.push_back({"token_embd.weight", {p->n_embd, p->n_vocab}, type_for("token_embd", -1), 0, kWeightStd});
-  for (int64_t l = 0; l < n_layer; ++l) {
-    auto name = [&](const char* s) { return fmt::format("blk.{}.{}.weight", l, s); };
-    plan.push_back({name("attn_norm"), {p->n_embd}, DType::F32, 1, 0.05f});
-    plan.push_back({name("attn_q"), {p->n_embd, p->n_embd}, type_for("attn_q", l), 0, kWeightStd});
-    plan.push_back({name("attn_k"), {p->n_embd, kv_dim}, type_for("attn_k", l), 0, kWeightStd});
-    plan.push_back({name("attn_v"), {p->n_embd, kv_dim}, type_for("attn_v", l), 0, kWeightStd});
-    plan.push_back({name("attn_output"), {p->n_embd, p->n_embd}, type_for("attn_output", l), 0, kWeightStd});
-    plan.push_back({name("ffn_norm"), {p->n_embd}, DType::F32, 1, 0.05f});
-    plan.push_back({name("ffn_gate"), {p->n_embd, p->n_ff}, type_for("ffn_gate", l), 0, kWeightStd});
-    plan.push_back({name("ffn_up"), {p->n_embd, p->n_ff}, type_for("ffn_up", l), 0, kWeightStd});
-    plan.push_back({name("ffn_down"), {p->n_ff, p->n_embd}, type_for("ffn_down", l), 0, kWeightStd});
-  }
-  plan.push_back({"output_norm.weight", {p->n_embd}, DType::F32, 1, 0.05f});
-  if (!p->tied_output) plan.push_back({"output.weight", {p->n_embd, p->n_vocab}, type_for("output", -1), 0, kWeightStd});
-  if (p->llama3_rope) {
-    // Llama 3 frequency factors: 1 for high frequencies, up to 8 for the lowest.
-    plan.push_back({"rope_freqs.weight", {head_dim / 2}, DType::F32, 0, 0});
+  for (const WeightInstance& t : weight_instances(*find_arch(hp.arch), n_layer)) {
+    const WeightSpec& spec = *t.spec;
+    if (!spec.required && !has_optional(spec.role)) continue;
+    if (spec.f32) {
+      plan.push_back({t.name(), spec.role, weight_shape(spec, hp), DType::F32, 1, 0.05f});
+    } else {
+      plan.push_back({t.name(), spec.role, weight_shape(spec, hp), type_for(spec.role, t.layer), 0, kWeightStd});
+    }
   }
 
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -156,7 +170,8 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     const int64_t rb = row_bytes(t.type, cols);
     std::vector<uint8_t> data(static_cast<size_t>(rb * rows));
     const uint64_t base_seed = hash_name(t.name, o.seed);
-    const bool rope_factors = t.name == "rope_freqs.weight";
+    // Llama 3 frequency factors: 1 for high frequencies, up to 8 for the lowest.
+    const bool rope_factors = t.role == WeightRole::RopeFreqs;
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1) {
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = r0; r < r1; ++r) {

@@ -44,4 +44,20 @@ struct UnitRange {
 
 inline UnitRange all_units(const HParams& hp) { return {0, unit_count(hp)}; }
 
+// "units 3..6 (attn[1] to ffn[2]) of 12": the range with its first and last unit named.
+inline std::string describe_units(const HParams& hp, UnitRange r) {
+  return "units " + std::to_string(r.begin) + ".." + std::to_string(r.end - 1) + " (" + unit_name(unit_at(hp, r.begin)) +
+         " to " + unit_name(unit_at(hp, r.end - 1)) + ") of " + std::to_string(unit_count(hp));
+}
+
+// Bytes of K and V (F32) one position adds to the cache of the units in `r`: attention units
+// keep a cache, the others none.
+inline uint64_t kv_bytes_per_token(const HParams& hp, UnitRange r) {
+  uint64_t total = 0;
+  for (int64_t i = r.begin; i < r.end; ++i) {
+    if (unit_at(hp, i).kind == UnitKind::Attention) total += 2 * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
+  }
+  return total;
+}
+
 }  // namespace ll::model

@@ -2,8 +2,6 @@
 
 #include <cstdint>
 
-#include "gguf/llama2c_import.h"
-
 namespace ll::text {
 
 Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file) {
@@ -52,21 +50,6 @@ Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file) {
   v.unk = static_cast<int32_t>(unk);
   LL_ASSIGN_OR_RETURN(v.add_bos, file.get_bool_or("tokenizer.ggml.add_bos_token", spm));
   LL_ASSIGN_OR_RETURN(v.add_space_prefix, file.get_bool_or("tokenizer.ggml.add_space_prefix", spm));
-  return v;
-}
-
-// The file format and the GGUF spelling are the importer's; the vocabulary adds its ids.
-Result<Vocab> vocab_from_llama2c(const std::string& path) {
-  LL_ASSIGN_OR_RETURN(gguf::Llama2cTokenizer tok, gguf::read_llama2c_tokenizer(path));
-  // llama2.c tokenizers always carry <unk>, <s>, </s> as ids 0, 1, 2.
-  if (tok.tokens.size() < 3) {
-    return Status::Errorf("{}: only {} tokens; <unk>, <s> and </s> are missing", path, tok.tokens.size());
-  }
-  Vocab v;
-  v.model = "llama";
-  v.tokens = std::move(tok.tokens);
-  v.scores = std::move(tok.scores);
-  for (int32_t t : tok.types) v.types.push_back(static_cast<TokenType>(t));
   return v;
 }
 

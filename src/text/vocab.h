@@ -1,5 +1,6 @@
 #pragma once
-// A tokenizer vocabulary as read from GGUF metadata (tokenizer.ggml.*) or a llama2.c tokenizer.bin.
+// A tokenizer vocabulary as read from GGUF metadata (tokenizer.ggml.*); imports such as
+// llama2.c's tokenizer.bin build one too (model/llama2c_import.h).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,8 +24,5 @@ struct Vocab {
 };
 
 Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file);
-// llama2.c tokenizer.bin: spaces become "▁", "\n<s>\n" / "\n</s>\n" become "<s>" / "</s>",
-// "<0xNN>" tokens are byte tokens.
-Result<Vocab> vocab_from_llama2c(const std::string& path);
 
 }  // namespace ll::text

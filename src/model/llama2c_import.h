@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "core/status.h"
-#include "gguf/gguf_writer.h"
+#include "text/vocab.h"
 
-namespace ll::gguf {
+namespace ll::model {
 
 // True when the file does not start with the GGUF magic but looks like a llama2.c checkpoint:
 // a valid header whose implied size is exactly the file size.
@@ -34,4 +34,7 @@ struct Llama2cTokenizer {
 };
 Result<Llama2cTokenizer> read_llama2c_tokenizer(const std::string& path);
 
-}  // namespace ll::gguf
+// The same tokenizer as a vocabulary, with llama2.c's fixed ids: <unk> 0, <s> 1, </s> 2.
+Result<text::Vocab> vocab_from_llama2c(const std::string& path);
+
+}  // namespace ll::model

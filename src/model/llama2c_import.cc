@@ -1,4 +1,4 @@
-#include "gguf/llama2c_import.h"
+#include "model/llama2c_import.h"
 
 #include <fmt/format.h>
 
@@ -7,8 +7,10 @@
 #include <memory>
 
 #include "core/mapped_file.h"
+#include "gguf/gguf_writer.h"
+#include "model/arch.h"
 
-namespace ll::gguf {
+namespace ll::model {
 namespace {
 
 constexpr uint64_t kHeaderBytes = 7 * 4;
@@ -29,6 +31,21 @@ struct Config {
   bool shared_classifier;  // vocab_size was positive: output.weight is token_embd.weight
   int64_t head_size() const { return dim / n_heads; }
   int64_t kv_dim() const { return dim * n_kv_heads / n_heads; }
+
+  HParams hparams() const {
+    HParams hp;
+    hp.arch = "llama";
+    hp.n_vocab = vocab_size;
+    hp.n_embd = dim;
+    hp.n_layer = n_layers;
+    hp.n_head = n_heads;
+    hp.n_head_kv = n_kv_heads;
+    hp.n_ff = hidden_dim;
+    hp.head_dim = head_size();
+    hp.n_rot = head_size();
+    hp.n_ctx_train = seq_len;
+    return hp;
+  }
 
   std::string describe() const {
     return fmt::format("dim {}, hidden_dim {}, n_layers {}, n_heads {}, n_kv_heads {}, vocab_size {}, seq_len {}", dim,
@@ -105,7 +122,7 @@ std::string gguf_spelling(std::string_view raw) {
 // The writer references the mapped checkpoint, so both travel together.
 struct Conversion {
   std::unique_ptr<MappedFile> checkpoint;
-  GgufWriter writer;
+  gguf::GgufWriter writer;
 };
 
 Result<Conversion> prepare(const std::string& checkpoint_path, const std::string& tokenizer_path) {
@@ -118,19 +135,21 @@ Result<Conversion> prepare(const std::string& checkpoint_path, const std::string
                           tok.tokens.size(), checkpoint_path, c.vocab_size);
   }
 
-  GgufWriter& w = conv.writer;
-  w.set_string("general.architecture", "llama");
+  gguf::GgufWriter& w = conv.writer;
+  const HParams hp = c.hparams();
+  auto key = [&hp](Key k) { return key_name(hp.arch, k); };
+  w.set_string("general.architecture", hp.arch);
   w.set_string("general.name", std::filesystem::path(checkpoint_path).stem().string());
   w.set_uint32("general.file_type", 0);  // all F32
-  w.set_uint32("llama.context_length", static_cast<uint32_t>(c.seq_len));
-  w.set_uint32("llama.embedding_length", static_cast<uint32_t>(c.dim));
-  w.set_uint32("llama.feed_forward_length", static_cast<uint32_t>(c.hidden_dim));
-  w.set_uint32("llama.block_count", static_cast<uint32_t>(c.n_layers));
-  w.set_uint32("llama.attention.head_count", static_cast<uint32_t>(c.n_heads));
-  w.set_uint32("llama.attention.head_count_kv", static_cast<uint32_t>(c.n_kv_heads));
-  w.set_uint32("llama.rope.dimension_count", static_cast<uint32_t>(c.head_size()));
-  w.set_float32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_float32("llama.rope.freq_base", 10000.0f);
+  w.set_uint32(key(Key::ContextLength), static_cast<uint32_t>(hp.n_ctx_train));
+  w.set_uint32(key(Key::EmbeddingLength), static_cast<uint32_t>(hp.n_embd));
+  w.set_uint32(key(Key::FeedForwardLength), static_cast<uint32_t>(hp.n_ff));
+  w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
+  w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
+  w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
+  w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
+  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
+  w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
   w.set_string("tokenizer.ggml.model", "llama");
   w.set_string_array("tokenizer.ggml.tokens", tok.tokens);
   w.set_float32_array("tokenizer.ggml.scores", tok.scores);
@@ -162,26 +181,29 @@ Result<Conversion> prepare(const std::string& checkpoint_path, const std::string
   take(c.seq_len * c.head_size());       // freq_cis_real, freq_cis_imag: RoPE is computed instead
   const uint8_t* wcls = c.shared_classifier ? tok_emb : take(v * d);  // [vocab, dim]
 
-  // Same order as llama.cpp's converter, so the data section matches its GGUF byte for byte.
-  auto add = [&w](const std::string& name, std::vector<int64_t> dims, const uint8_t* data) {
+  // Same order as llama.cpp's converter, so the data section matches its GGUF byte for byte;
+  // names and shapes come from the architecture's table.
+  const ArchSpec& arch = *find_arch(hp.arch);
+  auto add = [&](WeightRole role, int64_t layer, const uint8_t* data) {
+    const WeightInstance t{&arch.weight(role), layer};
+    std::vector<int64_t> dims = weight_shape(*t.spec, hp);
     int64_t n = 1;
     for (int64_t x : dims) n *= x;
-    w.add_tensor_ref(name, DType::F32, std::move(dims), data, static_cast<size_t>(n) * 4);
+    w.add_tensor_ref(t.name(), DType::F32, std::move(dims), data, static_cast<size_t>(n) * 4);
   };
-  add("token_embd.weight", {d, v}, tok_emb);
-  add("output_norm.weight", {d}, rms_final);
-  add("output.weight", {d, v}, wcls);
+  add(WeightRole::TokenEmbd, -1, tok_emb);
+  add(WeightRole::OutputNorm, -1, rms_final);
+  add(WeightRole::Output, -1, wcls);
   for (int64_t l = 0; l < L; ++l) {
-    const std::string blk = fmt::format("blk.{}.", l);
-    add(blk + "attn_q.weight", {d, d}, wq + l * d * d * 4);
-    add(blk + "attn_k.weight", {d, kv}, wk + l * kv * d * 4);
-    add(blk + "attn_v.weight", {d, kv}, wv + l * kv * d * 4);
-    add(blk + "attn_output.weight", {d, d}, wo + l * d * d * 4);
-    add(blk + "attn_norm.weight", {d}, rms_att + l * d * 4);
-    add(blk + "ffn_gate.weight", {d, h}, w1 + l * h * d * 4);
-    add(blk + "ffn_down.weight", {h, d}, w2 + l * d * h * 4);
-    add(blk + "ffn_up.weight", {d, h}, w3 + l * h * d * 4);
-    add(blk + "ffn_norm.weight", {d}, rms_ffn + l * d * 4);
+    add(WeightRole::AttnQ, l, wq + l * d * d * 4);
+    add(WeightRole::AttnK, l, wk + l * kv * d * 4);
+    add(WeightRole::AttnV, l, wv + l * kv * d * 4);
+    add(WeightRole::AttnOutput, l, wo + l * d * d * 4);
+    add(WeightRole::AttnNorm, l, rms_att + l * d * 4);
+    add(WeightRole::FfnGate, l, w1 + l * h * d * 4);
+    add(WeightRole::FfnDown, l, w2 + l * d * h * 4);
+    add(WeightRole::FfnUp, l, w3 + l * h * d * 4);
+    add(WeightRole::FfnNorm, l, rms_ffn + l * d * 4);
   }
   return conv;
 }
@@ -249,4 +271,19 @@ Status convert_llama2c(const std::string& checkpoint_path, const std::string& to
   return conv.writer.write(out_path);
 }
 
-}  // namespace ll::gguf
+// The file format and the GGUF spelling are the importer's; the vocabulary adds its ids.
+Result<text::Vocab> vocab_from_llama2c(const std::string& path) {
+  LL_ASSIGN_OR_RETURN(Llama2cTokenizer tok, read_llama2c_tokenizer(path));
+  // llama2.c tokenizers always carry <unk>, <s>, </s> as ids 0, 1, 2.
+  if (tok.tokens.size() < 3) {
+    return Status::Errorf("{}: only {} tokens; <unk>, <s> and </s> are missing", path, tok.tokens.size());
+  }
+  text::Vocab v;
+  v.model = "llama";
+  v.tokens = std::move(tok.tokens);
+  v.scores = std::move(tok.scores);
+  for (int32_t t : tok.types) v.types.push_back(static_cast<text::TokenType>(t));
+  return v;
+}
+
+}  // namespace ll::model
