@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "cluster/head.h"
 #include "emulate/local_cluster.h"
@@ -231,24 +233,78 @@ std::vector<std::string> table_cells(const std::string& line) {
   return cells;
 }
 
+// The figure that follows `prefix` in `text` (NaN when absent).
+double number_after(const std::string& text, const std::string& prefix) {
+  const size_t at = text.find(prefix);
+  return at == std::string::npos ? std::nan("") : std::atof(text.c_str() + at + prefix.size());
+}
+
+// The text between `prefix` and the next occurrence of `end` ("" when absent).
+std::string text_between(const std::string& text, const std::string& prefix, const std::string& end) {
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return "";
+  const size_t from = at + prefix.size();
+  return text.substr(from, text.find(end, from) - from);
+}
+
 TEST(ClusterE2E, ClusterBenchReportsOneAndTwoSequencesAgainstOneProcess) {
   const std::string out = run_command(fmt::format(
       "'{}' cluster-bench -m '{}' -t 1 --local-cluster 2 --planner even -p 4 -n 16 --parallel 2 -r 2 2>/dev/null",
       LL_CLI_PATH, kStories));
-  // | model | placement | workers | threads/process | sequences | pp t/s | tg t/s | ...
-  std::map<std::string, double> tg;  // "placement xSEQUENCES" -> tg t/s
+  // | model | placement | workers | threads/process | sequences | pp t/s | tg t/s | tg vs 1 process |
+  //   ms/token (round trip) | predicted ms/token | predicted tg t/s (measured vs) | KiB/token on the wire |
+  std::map<std::string, std::vector<std::string>> rows;  // "placement xSEQUENCES" -> cells
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
     const std::vector<std::string> cells = table_cells(line);
-    if (cells.size() == 12 && cells[0] == "llama") tg[cells[1] + " x" + cells[4]] = std::atof(cells[6].c_str());
+    if (cells.size() == 12 && cells[0] == "llama") rows[cells[1] + " x" + cells[4]] = cells;
   }
-  EXPECT_EQ(tg.size(), 3u) << out;
-  EXPECT_GT(tg["1 process x1"], 0) << out;
-  EXPECT_GT(tg["even x1"], 0) << out;
-  EXPECT_GT(tg["even x2"], 0) << out;
-  EXPECT_NE(out.find("even: 2 sequences give"), std::string::npos) << out;
-  EXPECT_NE(out.find("even, 2 sequence(s), per stage:"), std::string::npos) << out;
+  ASSERT_EQ(rows.size(), 3u) << out;
+  ASSERT_TRUE(rows.count("1 process x1") && rows.count("even x1") && rows.count("even x2")) << out;
+  auto number = [&](const std::string& row, size_t cell) { return std::atof(rows[row][cell].c_str()); };
+
+  // What was asked: one process, then 2 workers with 1 thread each, 1 and 2 sequences.
+  for (const auto& [row, workers, sequences] : {std::tuple{"1 process x1", "1", "1"}, std::tuple{"even x1", "2", "1"},
+                                                std::tuple{"even x2", "2", "2"}}) {
+    EXPECT_EQ(rows[row][2], workers) << row << "\n" << out;
+    EXPECT_EQ(rows[row][3], "1") << row << "\n" << out;
+    EXPECT_EQ(rows[row][4], sequences) << row << "\n" << out;
+    // Speeds a 260K-parameter model can reach on one thread: positive, finite, not absurd.
+    EXPECT_GT(number(row, 5), 0) << row << "\n" << out;
+    EXPECT_LT(number(row, 5), 1e7) << row << "\n" << out;
+    EXPECT_GT(number(row, 6), 0) << row << "\n" << out;
+    EXPECT_LT(number(row, 6), 1e6) << row << "\n" << out;
+    EXPECT_GT(number(row, 8), 0) << row << "\n" << out;  // ms per token
+  }
+  const double base_tg = number("1 process x1", 6);
+  // One process: the reference of the ratio column, a round trip of 1 / tg, nothing on the wire.
+  EXPECT_EQ(rows["1 process x1"][7], "100%") << out;
+  EXPECT_NEAR(number("1 process x1", 8), 1000 / base_tg, 0.01 * 1000 / base_tg + 0.01) << out;
+  EXPECT_EQ(rows["1 process x1"][11], "0") << out;
+  for (const char* row : {"even x1", "even x2"}) {
+    // The ratio column is this row's tg over the single process's, in percent.
+    EXPECT_NEAR(number(row, 7), 100 * number(row, 6) / base_tg, 1) << row << "\n" << out;
+    // Every token's hidden state (64 floats of stories260K) crosses the cut between the workers.
+    EXPECT_GE(number(row, 11), 0.25) << row << "\n" << out;
+    // The plan's prediction is filled in.
+    EXPECT_GT(number(row, 9), 0) << row << "\n" << out;
+  }
+  EXPECT_NEAR(number_after(out, "even: 2 sequences give "), number("even x2", 6) / number("even x1", 6), 0.01) << out;
+
+  // The per-stage reports state the table's figures: the same round trip and tokens/s, over as
+  // many sequences, with the two workers holding the model from the embedding to the head.
+  for (const auto& [k, row] : {std::pair{1, "even x1"}, std::pair{2, "even x2"}}) {
+    const std::string report = text_between(out, fmt::format("even, {} sequence(s), per stage:\n", k), "\n\n");
+    ASSERT_FALSE(report.empty()) << out;
+    EXPECT_NE(report.find(fmt::format("round trip {} ms per token", rows[row][8])), std::string::npos) << report;
+    EXPECT_NE(report.find(fmt::format("; {} tokens/s over {} sequence(s)", rows[row][6], k)), std::string::npos)
+        << report;
+    EXPECT_NE(report.find(fmt::format("{:.1f} KiB on the wire per token", number(row, 11))), std::string::npos)
+        << report;
+    EXPECT_NE(report.find(" embed .. "), std::string::npos) << report;
+    EXPECT_NE(report.find(" .. head "), std::string::npos) << report;
+  }
 }
 
 TEST(ClusterE2E, SyntheticModelCutInsideAndBetweenLayersEqualsOneDevice) {

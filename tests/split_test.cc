@@ -1,5 +1,6 @@
 // Split equivalence: a model run as 1..6 segments, cut anywhere (also between a layer's
 // attention and its FFN), gives byte-identical logits and text to the unsplit run.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -176,6 +177,40 @@ TEST(Shards, ThreeShardsOfStories260KGiveTheSameText) {
   ASSERT_TRUE(first.ok());
   EXPECT_NE(first.value()->find_tensor("token_embd.weight"), nullptr);
   EXPECT_EQ(first.value()->find_tensor("blk.4.attn_q.weight"), nullptr);
+}
+
+// `lingualinked split` prints the partition, then the files written: segment k of the
+// printout must be the file named seg<k>of<n>, and that file must hold the printed units.
+TEST(Shards, DescribedSegmentsNameTheFilesWritten) {
+  auto full = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(full.ok()) << full.error();
+  const graph::Graph g = graph::build_graph(*full.value());
+  auto p = graph::partition_from_cuts(g, {4, 8});
+  ASSERT_TRUE(p.ok());
+  const std::string dir = test::temp_path("shards-named");
+  auto paths = graph::write_shards(*full.value(), g, p.value(), dir);
+  ASSERT_TRUE(paths.ok()) << paths.error();
+  ASSERT_EQ(paths->size(), 3u);
+
+  const std::string description = p->describe(g);
+  EXPECT_EQ(description.substr(0, description.find("  ")),
+            "segment 1: units 0..3 (embed .. attn[1])\n"
+            "segment 2: units 4..7 (ffn[1] .. attn[3])\n"
+            "segment 3: units 8..11 (ffn[3] .. head)\n");
+  EXPECT_NE(description.find("  input -> segment 1: "), std::string::npos) << description;
+  EXPECT_NE(description.find("  segment 1 -> segment 2: "), std::string::npos) << description;
+  EXPECT_NE(description.find("  segment 2 -> segment 3: "), std::string::npos) << description;
+  EXPECT_EQ(description.find("segment 0"), std::string::npos) << description;
+
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_EQ(paths.value()[s], (std::filesystem::path(dir) / fmt::format("stories260K.seg{}of3.gguf", s + 1)).string());
+    EXPECT_EQ(std::filesystem::path(paths.value()[s]).filename().string(),
+              graph::shard_file_name("stories260K", s, 3));
+    auto shard = model::Model::load(paths.value()[s]);
+    ASSERT_TRUE(shard.ok()) << shard.error();
+    EXPECT_EQ(shard.value()->file_units().begin, p->segments[s].begin);
+    EXPECT_EQ(shard.value()->file_units().end, p->segments[s].end);
+  }
 }
 
 TEST(Shards, ShardWithoutATensorIsRefused) {

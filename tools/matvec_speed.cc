@@ -1,6 +1,5 @@
-// Speed of matmul against the machine's memory read bandwidth. Not built by CMake:
-//   g++ -std=c++20 -O3 -DNDEBUG -Isrc tools/matvec_speed.cc src/kernels/*.cc src/core/dtype.cc \
-//       src/core/thread_pool.cc -lhwy -pthread -o /tmp/matvec_speed && /tmp/matvec_speed
+// Speed of matmul against the machine's memory read bandwidth. Built with -DLL_BUILD_TOOLS=ON:
+//   tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON && build/matvec_speed [q4_0 ...] [decode] [threads=N]
 // Weights rotate through enough copies to exceed the last-level cache, so n = 1 streams
 // them from DRAM as decoding a real model does; "hot" repeats one matrix (cache resident).
 #include <algorithm>

@@ -9,6 +9,8 @@
 
 namespace ll {
 
+// Owns the mapping: every pointer from data() (tensor data, weight references, string views
+// of a GgufFile) is valid only while this object lives. Read-only, so any thread may read it.
 class MappedFile {
  public:
   static Result<std::unique_ptr<MappedFile>> open(const std::string& path);

@@ -12,6 +12,7 @@ namespace ll {
 // The thread count when none is given: every hardware thread.
 int default_thread_count();
 
+// Driven by one thread at a time (its owner); its worker threads belong to it alone.
 class ThreadPool {
  public:
   // n_threads counts the calling thread: ThreadPool(2) starts one extra thread.
@@ -22,6 +23,8 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
   // Calls fn(ith, nth) once on every thread (ith = 0 is the caller) and waits for all.
+  // Not thread-safe and not reentrant: one caller at a time, and fn must not call run or
+  // parallel_for of this pool (a kernel called from fn gets no pool or another one).
   void run(const std::function<void(int ith, int nth)>& fn);
   // Splits [0, n) into contiguous chunks, one per thread: fn(begin, end).
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);

@@ -10,6 +10,8 @@
 
 namespace ll::exec {
 
+// Owns its memory; the pointers from k() and v() are valid while it lives. Not synchronized:
+// it belongs to one sequence of one SegmentExecutor, which alone uses it.
 class KvCache {
  public:
   static Result<std::unique_ptr<KvCache>> create(int64_t n_layers, int64_t n_ctx, int64_t kv_dim);

@@ -23,6 +23,9 @@ struct ExecOptions {
 
 using SeqId = uint64_t;
 
+// `model` must outlive the executor: it reads the model's hyper-parameters and weights (which
+// point into the model's mapped file) in place. Not thread-safe: one thread at a time calls
+// it; forward() runs on the executor's own thread pool, with the calling thread as thread 0.
 class SegmentExecutor {
  public:
   SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options);

@@ -35,16 +35,19 @@ std::vector<const Dependency*> Partition::outputs_of(int s) const {
 }
 
 std::string Partition::describe(const Graph& g) const {
+  // Numbered from 1, as the shard files of the segments are (shard_file_name).
   std::ostringstream os;
   for (size_t s = 0; s < segments.size(); ++s) {
     const auto& r = segments[s];
-    os << fmt::format("segment {}: units {}..{} ({} .. {})\n", s, r.begin, r.end - 1, g.units[r.begin].name,
+    os << fmt::format("segment {}: units {}..{} ({} .. {})\n", s + 1, r.begin, r.end - 1, g.units[r.begin].name,
                       g.units[r.end - 1].name);
   }
   for (const auto& d : dependencies) {
-    std::string from = d.producer_segment < 0 ? "input" : fmt::format("segment {}", d.producer_segment);
-    os << fmt::format("  {} -> segment {}: '{}' ({} bytes/token)\n", from, fmt::join(d.consumer_segments, ","),
-                      d.tensor, d.bytes_per_token);
+    std::string from = d.producer_segment < 0 ? "input" : fmt::format("segment {}", d.producer_segment + 1);
+    std::vector<int> consumers = d.consumer_segments;
+    for (int& c : consumers) ++c;
+    os << fmt::format("  {} -> segment {}: '{}' ({} bytes/token)\n", from, fmt::join(consumers, ","), d.tensor,
+                      d.bytes_per_token);
   }
   return os.str();
 }

@@ -27,7 +27,8 @@ struct Partition {
   // Tensors segment s must receive / send, in dependency-map order.
   std::vector<const Dependency*> inputs_of(int s) const;
   std::vector<const Dependency*> outputs_of(int s) const;
-  std::string describe(const Graph& g) const;  // one line per segment and per dependency
+  // One line per segment and per dependency; segments are numbered from 1 there.
+  std::string describe(const Graph& g) const;
 };
 
 // cuts: the first unit of every segment but the first, strictly increasing, inside (0, units).

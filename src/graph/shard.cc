@@ -1,11 +1,17 @@
 #include "graph/shard.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <set>
 
 #include "gguf/gguf_writer.h"
 
 namespace ll::graph {
+
+std::string shard_file_name(const std::string& stem, int segment, int n_segments) {
+  return fmt::format("{}.seg{}of{}.gguf", stem, segment + 1, n_segments);
+}
 
 Result<std::vector<std::string>> write_shards(const model::Model& m, const Graph& g, const Partition& p,
                                               const std::string& dir) {
@@ -38,7 +44,7 @@ Result<std::vector<std::string>> write_shards(const model::Model& m, const Graph
         w.add_tensor_ref(t->name, t->type, t->dims, t->data, t->nbytes);
       }
     }
-    const std::string path = (fs::path(dir) / fmt::format("{}.seg{}of{}.gguf", stem, s + 1, n)).string();
+    const std::string path = (fs::path(dir) / shard_file_name(stem, s, n)).string();
     LL_RETURN_IF_ERROR(w.write(path));
     paths.push_back(path);
   }

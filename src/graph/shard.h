@@ -12,7 +12,12 @@
 
 namespace ll::graph {
 
-// Writes DIR/<stem>.seg<i>of<n>.gguf for every segment; returns the paths.
+// "<stem>.seg<s + 1>of<n>.gguf": the file of segment s (from 0) of n, numbered from 1 as
+// Partition::describe numbers the segments.
+std::string shard_file_name(const std::string& stem, int segment, int n_segments);
+
+// Writes DIR/shard_file_name(stem of the model file, s, n) for every segment s; returns the
+// paths in segment order.
 Result<std::vector<std::string>> write_shards(const model::Model& model, const Graph& graph,
                                               const Partition& partition, const std::string& dir);
 

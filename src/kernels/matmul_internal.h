@@ -1,6 +1,6 @@
 #pragma once
-// Shared between matmul.cc (driver), matmul_simd.cc (Highway kernels) and
-// matmul_reference.cc (scalar twins). Not part of the public kernel API; tests use it to
+// Shared between matmul.cc (driver), matmul_simd.cc with its -inl.h files (Highway kernels)
+// and matmul_reference.cc (scalar twins). Not part of the public kernel API; tests use it to
 // compare the SIMD activation quantizers with their twins.
 #include <algorithm>
 #include <atomic>

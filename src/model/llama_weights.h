@@ -13,6 +13,8 @@
 
 namespace ll::model {
 
+// Points into the tensor data (the mapped file) of the model that bound it: that model must
+// outlive it.
 struct WeightRef {
   const gguf::TensorInfo* tensor = nullptr;  // null when an optional tensor is absent
   DType type = DType::F32;
