@@ -12,6 +12,7 @@
 #include "exec/segment_executor.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
+#include "model/llama_weights.h"
 
 namespace ll::profile {
 namespace {
@@ -57,25 +58,10 @@ Result<double> median_seconds(Clock clock, int repetitions, Fn&& fn) {
 // timed and the others reuse their numbers, so profiling a 22-layer model takes seconds.
 std::string shape_key(const model::Model& m, int64_t index) {
   const model::Unit u = model::unit_at(m.hparams(), index);
-  std::vector<const model::WeightRef*> refs;
-  const auto& w = m.weights();
-  switch (u.kind) {
-    case model::UnitKind::Embed: refs = {&w.token_embd}; break;
-    case model::UnitKind::Head: refs = {&w.output_norm, &w.output}; break;
-    case model::UnitKind::Attention: {
-      const auto& L = w.layers[u.layer];
-      refs = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo};
-      break;
-    }
-    case model::UnitKind::Ffn: {
-      const auto& L = w.layers[u.layer];
-      refs = {&L.ffn_norm, &L.ffn_gate, &L.ffn_up, &L.ffn_down};
-      break;
-    }
-  }
   std::string key = std::to_string(static_cast<int>(u.kind));
-  for (const auto* r : refs) {
-    key += fmt::format("|{}:{}x{}", r->present() ? dtype_name(r->type) : "-", r->rows, r->cols);
+  for (const model::UnitWeight& w : model::unit_weights(m.arch(), m.weights(), u)) {
+    const model::WeightRef& r = *w.ref;
+    key += fmt::format("|{}:{}x{}", r.present() ? dtype_name(r.type) : "-", r.rows, r.cols);
   }
   return key;
 }
