@@ -71,4 +71,17 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
 
 int64_t default_context(const HParams& hp) { return std::min<int64_t>(hp.n_ctx_train, kMaxDefaultContext); }
 
+void write_hparams(const HParams& hp, gguf::GgufWriter& w) {
+  auto key = [&hp](Key k) { return key_name(hp.arch, k); };
+  w.set_uint32(key(Key::ContextLength), static_cast<uint32_t>(hp.n_ctx_train));
+  w.set_uint32(key(Key::EmbeddingLength), static_cast<uint32_t>(hp.n_embd));
+  w.set_uint32(key(Key::FeedForwardLength), static_cast<uint32_t>(hp.n_ff));
+  w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
+  w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
+  w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
+  w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
+  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
+  w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
+}
+
 }  // namespace ll::model

@@ -5,6 +5,7 @@
 
 #include "core/status.h"
 #include "gguf/gguf_file.h"
+#include "gguf/gguf_writer.h"
 
 namespace ll::model {
 
@@ -29,6 +30,9 @@ struct HParams {
 };
 
 Result<HParams> read_hparams(const gguf::GgufFile& file);
+// Writes the "<arch>.*" keys read_hparams reads back (general.* and the tokenizer are the
+// caller's), in the order llama.cpp's converters write them.
+void write_hparams(const HParams& hp, gguf::GgufWriter& w);
 
 // Positions per sequence when none are given: the training context, at most this many.
 inline constexpr int64_t kMaxDefaultContext = 4096;

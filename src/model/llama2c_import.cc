@@ -137,19 +137,10 @@ Result<Conversion> prepare(const std::string& checkpoint_path, const std::string
 
   gguf::GgufWriter& w = conv.writer;
   const HParams hp = c.hparams();
-  auto key = [&hp](Key k) { return key_name(hp.arch, k); };
   w.set_string("general.architecture", hp.arch);
   w.set_string("general.name", std::filesystem::path(checkpoint_path).stem().string());
   w.set_uint32("general.file_type", 0);  // all F32
-  w.set_uint32(key(Key::ContextLength), static_cast<uint32_t>(hp.n_ctx_train));
-  w.set_uint32(key(Key::EmbeddingLength), static_cast<uint32_t>(hp.n_embd));
-  w.set_uint32(key(Key::FeedForwardLength), static_cast<uint32_t>(hp.n_ff));
-  w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
-  w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
-  w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
-  w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
-  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
-  w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
+  write_hparams(hp, w);
   w.set_string("tokenizer.ggml.model", "llama");
   w.set_string_array("tokenizer.ggml.tokens", tok.tokens);
   w.set_float32_array("tokenizer.ggml.scores", tok.scores);

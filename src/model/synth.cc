@@ -107,21 +107,12 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   }
   const int64_t n_layer = o.n_layer_override > 0 ? o.n_layer_override : p->n_layer;
   const HParams hp = preset_hparams(*p, n_layer);
-  auto key = [&hp](Key k) { return key_name(hp.arch, k); };
 
   gguf::GgufWriter w;
   w.set_string("general.architecture", hp.arch);
   w.set_string("general.name", fmt::format("synthetic {} {}", p->name, o.type));
   w.set_uint32("general.file_type", static_cast<uint32_t>(matrix_type));
-  w.set_uint32(key(Key::ContextLength), static_cast<uint32_t>(hp.n_ctx_train));
-  w.set_uint32(key(Key::EmbeddingLength), static_cast<uint32_t>(hp.n_embd));
-  w.set_uint32(key(Key::FeedForwardLength), static_cast<uint32_t>(hp.n_ff));
-  w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
-  w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
-  w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
-  w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
-  w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
-  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
+  write_hparams(hp, w);
   // Copy the tokenizer; pad to the preset's vocabulary with unused tokens if it is larger.
   for (const auto& kv : vocab_file->metadata()) {
     if (kv.key.rfind("tokenizer.", 0) == 0) w.copy_kv(kv);
