@@ -27,6 +27,7 @@
 #include "model/synth.h"
 #include "net/transport.h"
 #include "test_data.h"
+#include "wire.pb.h"
 
 namespace ll {
 namespace {

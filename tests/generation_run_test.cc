@@ -36,7 +36,7 @@ class FakeLinks final : public cluster::PipelineLinks {
   Result<std::optional<net::Message>> receive(size_t worker) override {
     if (inbox_[worker].empty()) return std::optional<net::Message>();
     net::Message m;
-    m.envelope = std::move(inbox_[worker].front());
+    m.envelope() = std::move(inbox_[worker].front());
     inbox_[worker].pop_front();
     return std::optional<net::Message>(std::move(m));
   }

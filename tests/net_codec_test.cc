@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "net/transport.h"
+#include "wire.pb.h"
 
 namespace ll::net {
 namespace {
@@ -59,7 +60,7 @@ TEST(NetCodec, RoundTripWithFramesMovesTensorBytes) {
   ASSERT_TRUE(decoded.ok()) << decoded.error();
 
   sent.set_version(wire::PROTOCOL_VERSION);
-  EXPECT_EQ(decoded->envelope.SerializeAsString(), sent.SerializeAsString());
+  EXPECT_EQ(decoded->envelope().SerializeAsString(), sent.SerializeAsString());
   ASSERT_EQ(decoded->frames.size(), 2u);
   EXPECT_EQ(decoded->frames[0].data(), tensor_bytes);  // moved through encode and decode, never copied
   EXPECT_TRUE(decoded->frames[0] == bytes_frame(4096, 1));
@@ -75,8 +76,8 @@ TEST(NetCodec, EncodeSetsTheProtocolVersion) {
   ASSERT_EQ(parts.size(), 1u);
   auto decoded = decode(parts, Limits{});
   ASSERT_TRUE(decoded.ok()) << decoded.error();
-  EXPECT_EQ(decoded->envelope.version(), static_cast<uint32_t>(wire::PROTOCOL_VERSION));
-  EXPECT_EQ(decoded->envelope.hello().client(), "head");
+  EXPECT_EQ(decoded->envelope().version(), static_cast<uint32_t>(wire::PROTOCOL_VERSION));
+  EXPECT_EQ(decoded->envelope().hello().client(), "head");
   EXPECT_TRUE(decoded->frames.empty());
 }
 

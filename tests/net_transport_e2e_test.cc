@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "net/transport.h"
+#include "wire.pb.h"
 
 namespace ll::net {
 namespace {
@@ -72,13 +73,13 @@ void expect_round_trip(Server& server, Client& client) {
   ASSERT_TRUE(client.send(hello("round-trip")).ok());
   auto in = receive_within(server, 2000ms);
   ASSERT_TRUE(in.has_value()) << "server got nothing";
-  EXPECT_EQ(in->message.envelope.hello().client(), "round-trip");
+  EXPECT_EQ(in->message.envelope().hello().client(), "round-trip");
   wire::Envelope reply;
   reply.mutable_hello_reply()->set_worker("w");
   ASSERT_TRUE(server.send(in->peer, reply).ok());
   auto back = receive_within(client, 2000ms);
   ASSERT_TRUE(back.has_value()) << "client got no reply";
-  EXPECT_EQ(back->envelope.hello_reply().worker(), "w");
+  EXPECT_EQ(back->envelope().hello_reply().worker(), "w");
 }
 
 // A client that sent a message must learn within ~2 s that it was refused, while the server sees nothing.
@@ -125,7 +126,7 @@ TEST(NetTransport, SecureRoundTripWithMegabyteFrames) {
   ASSERT_TRUE((*server)->send(in->peer, token, frames_of(pattern_frame(kMiB, 3))).ok());
   auto back = receive_within(**client, 3000ms);
   ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(back->envelope.token().token(), 99);
+  EXPECT_EQ(back->envelope().token().token(), 99);
   ASSERT_EQ(back->frames.size(), 1u);
   EXPECT_TRUE(back->frames[0] == pattern_frame(kMiB, 3));
   EXPECT_FALSE((*client)->disconnected()) << (*client)->disconnect_reason();
@@ -336,7 +337,7 @@ std::string capture(bool plain_text) {
   auto in2 = receive_within(**server, 2000ms);
   EXPECT_TRUE(in2.has_value());
   if (!in || !in2) return {};
-  EXPECT_EQ(in2->message.envelope.hello().client(), patterns.request_text);
+  EXPECT_EQ(in2->message.envelope().hello().client(), patterns.request_text);
   wire::Envelope reply;
   reply.mutable_error()->set_message(patterns.reply_text);
   EXPECT_TRUE((*server)->send(in->peer, reply).ok());
@@ -389,7 +390,7 @@ void expect_rejection(Server& server, uint64_t before) {
 void expect_hello(Server& server, const std::string& name) {
   auto in = receive_within(server, 2000ms);
   ASSERT_TRUE(in.has_value()) << "the server stopped serving";
-  EXPECT_EQ(in->message.envelope.hello().client(), name);
+  EXPECT_EQ(in->message.envelope().hello().client(), name);
 }
 
 TEST(NetTransport, MalformedAndOversizedMessagesAreDroppedAndServingGoesOn) {

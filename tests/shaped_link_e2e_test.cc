@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "net/transport.h"
 #include "test_data.h"
+#include "wire.pb.h"
 
 namespace ll {
 namespace {
@@ -160,7 +161,7 @@ double seconds_to_send_a_megabyte(const LocalCluster& workers, size_t i) {
     while (Clock::now() < deadline) {
       auto m = (*client)->receive(std::chrono::milliseconds(100));
       if (!m.ok()) break;
-      if (m.value() && m.value()->envelope.request_id() == id) return true;
+      if (m.value() && m.value()->envelope().request_id() == id) return true;
     }
     ADD_FAILURE() << "no reply from " << workers.addresses()[i].endpoint;
     return false;

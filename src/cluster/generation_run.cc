@@ -229,7 +229,7 @@ void GenerationRun::take_replies(size_t w) {
       break;
     }
     if (!r.value()) break;
-    const wire::Envelope& e = r.value()->envelope;
+    const wire::Envelope& e = r.value()->envelope();
     if (e.has_hello_reply()) {
       probe_answered_[w] = true;
     } else if (e.has_error()) {

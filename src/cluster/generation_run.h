@@ -24,6 +24,7 @@
 #include "core/status.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 

@@ -11,6 +11,7 @@
 #include "graph/graph.h"
 #include "graph/partition.h"
 #include "graph/shard.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 namespace {
@@ -64,8 +65,8 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
   while (!pending.empty()) {
     if (cancelled()) return Status::Error("interrupted");
     for (size_t i : pending) {
-      if (clients_[i]->disconnected()) {
-        return Status::Errorf("{} during {}: {}", describe(i), what, clients_[i]->disconnect_reason());
+      if (links_.disconnected(i)) {
+        return Status::Errorf("{} during {}: {}", describe(i), what, links_.disconnect_reason(i));
       }
     }
     const auto now = Clock::now();
@@ -76,11 +77,11 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
     }
     for (size_t i : links_.poll(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(deadline - now)))) {
       while (true) {
-        auto r = clients_[i]->receive(milliseconds(0));
+        auto r = links_.receive(i);
         if (!r.ok()) return Status::Errorf("{}: {}", describe(i), r.error());
         if (!r.value()) break;
         net::Message& m = *r.value();
-        if (m.envelope.has_error()) return Status::Error(m.envelope.error().message());
+        if (m.envelope().has_error()) return Status::Error(m.envelope().error().message());
         auto it = std::find(pending.begin(), pending.end(), i);
         if (it == pending.end()) continue;
         Status st = on_reply(i, m);
@@ -107,8 +108,8 @@ Status Head::hello() {
     all.push_back(i);
   }
   Status st = await_replies(all, options_.hello_timeout, "hello", [&](size_t i, net::Message& m) {
-    if (!m.envelope.has_hello_reply()) return Status::Errorf("{} answered hello with something else", describe(i));
-    const wire::HelloReply& r = m.envelope.hello_reply();
+    if (!m.envelope().has_hello_reply()) return Status::Errorf("{} answered hello with something else", describe(i));
+    const wire::HelloReply& r = m.envelope().hello_reply();
     WorkerInfo& w = workers_[i];
     w.name = r.worker();
     w.threads = r.threads();
@@ -156,8 +157,8 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
     }
     LL_RETURN_IF_ERROR(clients_[i]->send(e));
     LL_RETURN_IF_ERROR(await_replies({i}, options.timeout, "profile", [&](size_t, net::Message& m) -> Status {
-      if (!m.envelope.has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
-      const wire::ProfileReply& reply = m.envelope.profile_reply();
+      if (!m.envelope().has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
+      const wire::ProfileReply& reply = m.envelope().profile_reply();
       const auto j = nlohmann::json::parse(reply.device_json(), nullptr, /*allow_exceptions=*/false);
       LL_ASSIGN_OR_RETURN(profile::DeviceProfile device, profile::device_profile_from_json(j));
       device.name = names[i];
@@ -202,10 +203,10 @@ Status Head::send_shard(size_t i, const std::string& path, const std::string& ha
       sent += n;
     }
     LL_RETURN_IF_ERROR(await_replies({i}, milliseconds(30000), "shard", [&](size_t, net::Message& m) {
-      if (!m.envelope.has_shard_data() || m.envelope.shard_data().shard_hash() != hash) {
+      if (!m.envelope().has_shard_data() || m.envelope().shard_data().shard_hash() != hash) {
         return Status::Errorf("{} answered a shard chunk with something else", describe(i));
       }
-      acked = m.envelope.shard_data().offset();
+      acked = m.envelope().shard_data().offset();
       return Status::Ok();
     }));
   }
@@ -275,7 +276,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     if (i > 0 && !options_.insecure) l->add_allow_keys(workers_[i - 1].address.public_key);
     LL_RETURN_IF_ERROR(clients_[i]->send(e));
     LL_RETURN_IF_ERROR(await_replies({i}, milliseconds(120000), "load", [&](size_t, net::Message& m) {
-      if (!m.envelope.has_load_reply() || m.envelope.load_reply().session() != session_) {
+      if (!m.envelope().has_load_reply() || m.envelope().load_reply().session() != session_) {
         return Status::Errorf("{} answered the segment assignment with something else", describe(i));
       }
       return Status::Ok();

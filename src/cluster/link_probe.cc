@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "wire.pb.h"
+
 namespace ll::cluster {
 namespace {
 
@@ -27,8 +29,8 @@ Result<double> ping(net::Client& client, size_t payload, std::chrono::millisecon
     if (client.disconnected()) return Status::Errorf("link lost: {}", client.disconnect_reason());
     LL_ASSIGN_OR_RETURN(auto reply, client.receive(std::chrono::milliseconds(50)));
     if (!reply) continue;
-    if (reply->envelope.has_error()) return Status::Error(reply->envelope.error().message());
-    if (!reply->envelope.has_pong() || reply->envelope.pong().payload_bytes() != payload) {
+    if (reply->envelope().has_error()) return Status::Error(reply->envelope().error().message());
+    if (!reply->envelope().has_pong() || reply->envelope().pong().payload_bytes() != payload) {
       return Status::Error("answered a ping with something else");
     }
     return std::chrono::duration<double>(Clock::now() - t0).count();

@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "net/transport.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 

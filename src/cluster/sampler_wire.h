@@ -1,8 +1,8 @@
 #pragma once
 // The sampler settings of a request as they travel to the last worker (in a sequence's first
 // Step): the one conversion between text::SamplerParams and wire::SamplerParams.
-#include "net/transport.h"
 #include "text/sampler.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 

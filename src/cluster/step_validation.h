@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "net/transport.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 

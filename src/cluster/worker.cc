@@ -121,7 +121,7 @@ void Worker::handle(Pending& p) {
     on_downstream(*p.from_next, in);
     return;
   }
-  switch (in.message.envelope.body_case()) {
+  switch (in.message.envelope().body_case()) {
     case wire::Envelope::kHello: on_hello(in); break;
     case wire::Envelope::kShardData: on_shard_data(in); break;
     case wire::Envelope::kLoadSegment: on_load(in); break;
@@ -130,8 +130,8 @@ void Worker::handle(Pending& p) {
     case wire::Envelope::kProfileRequest: on_profile(in); break;
     case wire::Envelope::kPing: on_ping(in); break;
     default:
-      reply_error(in.peer, in.message.envelope.request_id(), 0, 0,
-                  fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope.body_case())));
+      reply_error(in.peer, in.message.envelope().request_id(), 0, 0,
+                  fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope().body_case())));
   }
 }
 
@@ -154,11 +154,11 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
 
 // HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
 void Worker::on_hello(const net::Incoming& in) {
-  for (const std::string& key : in.message.envelope.hello().peer_keys()) {
+  for (const std::string& key : in.message.envelope().hello().peer_keys()) {
     if (net::is_valid_z85_key(key)) server_->allow(key);
   }
   wire::Envelope e;
-  e.set_request_id(in.message.envelope.request_id());
+  e.set_request_id(in.message.envelope().request_id());
   wire::HelloReply* r = e.mutable_hello_reply();
   r->set_worker(options_.name);
   r->set_threads(static_cast<uint32_t>(threads_));
@@ -171,7 +171,7 @@ void Worker::on_hello(const net::Incoming& in) {
 // ShardData { shard_hash, total_bytes, offset, chunk_bytes } + [chunk bytes]; acknowledged by
 // ShardData { shard_hash, total_bytes, offset = bytes received so far } without a frame.
 void Worker::on_shard_data(net::Incoming& in) {
-  const wire::Envelope& e = in.message.envelope;
+  const wire::Envelope& e = in.message.envelope();
   const wire::ShardData& d = e.shard_data();
   auto& frames = in.message.frames;
   if (frames.size() != 1 || frames[0].size() != d.chunk_bytes()) {
@@ -272,11 +272,11 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
 
 // LoadReply { session, weight_bytes, load_seconds }
 void Worker::on_load(const net::Incoming& in) {
-  const wire::LoadSegment& load = in.message.envelope.load_segment();
+  const wire::LoadSegment& load = in.message.envelope().load_segment();
   const auto t0 = Clock::now();
   auto s = load_segment(in.peer, load);
   if (!s.ok()) {
-    reply_error(in.peer, in.message.envelope.request_id(), load.session(), 0, s.error());
+    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, s.error());
     return;
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -284,7 +284,7 @@ void Worker::on_load(const net::Incoming& in) {
              load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
              load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
   wire::Envelope e;
-  e.set_request_id(in.message.envelope.request_id());
+  e.set_request_id(in.message.envelope().request_id());
   wire::LoadReply* r = e.mutable_load_reply();
   r->set_session(load.session());
   r->set_weight_bytes(s.value()->weight_bytes);
@@ -293,21 +293,21 @@ void Worker::on_load(const net::Incoming& in) {
 }
 
 void Worker::on_step(net::Incoming& in, Clock::time_point read_at) {
-  const wire::Step& step = in.message.envelope.step();
+  const wire::Step& step = in.message.envelope().step();
   auto it = sessions_.find(step.session());
   if (it == sessions_.end()) {
-    reply_error(in.peer, in.message.envelope.request_id(), step.session(), step.sequence(),
+    reply_error(in.peer, in.message.envelope().request_id(), step.session(), step.sequence(),
                 fmt::format("unknown session {}", step.session()));
     return;
   }
   Session& s = *it->second;
   s.last_used = ++use_counter_;
   Status st = run_step(s, in, read_at);
-  if (!st.ok()) reply_error(s.head_peer, in.message.envelope.request_id(), step.session(), step.sequence(), st.message());
+  if (!st.ok()) reply_error(s.head_peer, in.message.envelope().request_id(), step.session(), step.sequence(), st.message());
 }
 
 Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at) {
-  wire::Envelope& envelope = in.message.envelope;
+  wire::Envelope& envelope = in.message.envelope();
   wire::Step& step = *envelope.mutable_step();
   exec::SegmentExecutor& ex = *s.executor;
   const uint64_t seq = step.sequence();
@@ -402,7 +402,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
 }
 
 void Worker::on_free(const net::Incoming& in) {
-  const wire::FreeSequence& f = in.message.envelope.free_sequence();
+  const wire::FreeSequence& f = in.message.envelope().free_sequence();
   auto it = sessions_.find(f.session());
   if (it == sessions_.end()) return;  // already gone: freeing is idempotent
   it->second->executor->free_sequence(f.sequence());
@@ -412,21 +412,21 @@ void Worker::on_free(const net::Incoming& in) {
 // Errors of a downstream worker about our session's steps go on to the session's head.
 void Worker::on_downstream(uint64_t session, const net::Incoming& in) {
   auto it = sessions_.find(session);
-  if (it == sessions_.end() || in.message.envelope.body_case() != wire::Envelope::kError) return;
-  send(it->second->head_peer, in.message.envelope);
+  if (it == sessions_.end() || in.message.envelope().body_case() != wire::Envelope::kError) return;
+  send(it->second->head_peer, in.message.envelope());
 }
 
 // Pong { payload_bytes } for Ping { payload_bytes } + [payload]
 void Worker::on_ping(const net::Incoming& in) {
-  const uint64_t bytes = in.message.envelope.ping().payload_bytes();
+  const uint64_t bytes = in.message.envelope().ping().payload_bytes();
   const auto& frames = in.message.frames;
   const bool ok = bytes == 0 ? frames.empty() : frames.size() == 1 && frames[0].size() == bytes;
   if (!ok) {
-    reply_error(in.peer, in.message.envelope.request_id(), 0, 0, fmt::format("ping declares {} bytes but carries {} frame(s)", bytes, frames.size()));
+    reply_error(in.peer, in.message.envelope().request_id(), 0, 0, fmt::format("ping declares {} bytes but carries {} frame(s)", bytes, frames.size()));
     return;
   }
   wire::Envelope e;
-  e.set_request_id(in.message.envelope.request_id());
+  e.set_request_id(in.message.envelope().request_id());
   e.mutable_pong()->set_payload_bytes(bytes);
   send(in.peer, e);
 }
@@ -436,8 +436,8 @@ void Worker::on_ping(const net::Incoming& in) {
 // Runs while nothing else does, so the timings see the device alone; the head asks one worker
 // at a time for the same reason.
 void Worker::on_profile(const net::Incoming& in) {
-  const wire::ProfileRequest& r = in.message.envelope.profile_request();
-  const uint64_t request_id = in.message.envelope.request_id();
+  const wire::ProfileRequest& r = in.message.envelope().profile_request();
+  const uint64_t request_id = in.message.envelope().request_id();
   if (r.repetitions() < 1 || r.repetitions() > 100 || r.prompt_chunk() < 1 || r.prompt_chunk() > 4096 ||
       r.decode_context() > kMaxContext) {
     reply_error(in.peer, request_id, 0, 0,

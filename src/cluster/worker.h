@@ -30,6 +30,7 @@
 #include "model/model.h"
 #include "net/transport.h"
 #include "text/sampler.h"
+#include "wire.pb.h"
 
 namespace ll::cluster {
 

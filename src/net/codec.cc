@@ -2,8 +2,14 @@
 #include <fmt/ranges.h>
 
 #include "net/transport.h"
+#include "wire.pb.h"
 
 namespace ll::net {
+
+Message::Message() : envelope_(std::make_unique<wire::Envelope>()) {}
+Message::Message(Message&&) noexcept = default;
+Message& Message::operator=(Message&&) noexcept = default;
+Message::~Message() = default;
 
 // Wire layout of one ZeroMQ message (each item is one ZeroMQ frame):
 //   [Envelope]   protobuf ll.wire.Envelope, version = PROTOCOL_VERSION, at most limits.max_envelope_bytes
@@ -36,14 +42,14 @@ Result<Message> decode(std::vector<zmq::message_t>& parts, const Limits& limits)
                           limits.max_envelope_bytes);
   }
   Message message;
-  if (!message.envelope.ParseFromArray(head.data(), static_cast<int>(head.size()))) {
+  if (!message.envelope().ParseFromArray(head.data(), static_cast<int>(head.size()))) {
     return Status::Errorf("unparsable envelope ({} bytes are not a valid ll.wire.Envelope)", head.size());
   }
-  if (message.envelope.version() != wire::PROTOCOL_VERSION) {
-    if (message.envelope.version() == wire::VERSION_UNSPECIFIED) {
+  if (message.envelope().version() != wire::PROTOCOL_VERSION) {
+    if (message.envelope().version() == wire::VERSION_UNSPECIFIED) {
       return Status::Errorf("envelope has no protocol version (expected version {})", +wire::PROTOCOL_VERSION);
     }
-    return Status::Errorf("protocol version {} received, expected version {}", message.envelope.version(),
+    return Status::Errorf("protocol version {} received, expected version {}", message.envelope().version(),
                           +wire::PROTOCOL_VERSION);
   }
   const size_t n_frames = parts.size() - 1;

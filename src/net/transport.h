@@ -4,6 +4,8 @@
 // which is only allowed on loopback endpoints. The server accepts only clients whose public
 // keys are in its allow-list (checked by a ZAP handler). Message = one Envelope frame plus
 // tensor frames; sizes are checked against limits before anything is allocated.
+// This header needs no protobuf: the Envelope is only declared here, and the code that builds
+// or reads envelopes includes the wire contract ("wire.pb.h") itself.
 // Threading: a Server or Client (and its socket()) belongs to one thread at a time, as ZeroMQ
 // sockets do; only Server::allow and the rejected() counters may be called from any thread.
 // Liveness: heartbeats every 1 s; a link silent for 3 s is dropped. Sends wait at most
@@ -21,7 +23,10 @@
 
 #include "core/status.h"
 #include "net/keys.h"
-#include "wire.pb.h"
+
+namespace ll::wire {
+class Envelope;
+}  // namespace ll::wire
 
 namespace ll::net {
 
@@ -32,9 +37,21 @@ struct Limits {
   std::chrono::milliseconds send_timeout{5000};  // send fails when the peer's queue stays full this long
 };
 
+// The Envelope is held behind a pointer so that this header needs only its declaration. A
+// moved-from Message may only be destroyed or assigned to.
 struct Message {
-  wire::Envelope envelope;
+  Message();  // an empty Envelope, no frames
+  Message(Message&&) noexcept;
+  Message& operator=(Message&&) noexcept;
+  ~Message();
+
+  wire::Envelope& envelope() { return *envelope_; }
+  const wire::Envelope& envelope() const { return *envelope_; }
+
   std::vector<zmq::message_t> frames;  // tensor frames, sizes validated against the envelope by the caller
+
+ private:
+  std::unique_ptr<wire::Envelope> envelope_;
 };
 
 struct Incoming {
