@@ -63,6 +63,15 @@ TEST(Partition, BadCutsAreRefused) {
   }
 }
 
+TEST(Partition, DescribeNamesEachSegmentsFile) {
+  auto p = partition_from_cuts(skip_graph(), {3});
+  ASSERT_TRUE(p.ok()) << p.error();
+  const std::string text = p->describe(skip_graph(), {"dir/m.seg1of2.gguf", "dir/m.seg2of2.gguf"});
+  EXPECT_NE(text.find("segment 1: units 0..2 (u0 .. u2) in dir/m.seg1of2.gguf\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("segment 2: units 3..5 (u3 .. u5) in dir/m.seg2of2.gguf\n"), std::string::npos) << text;
+  EXPECT_NE(p->describe(skip_graph()).find("segment 2: units 3..5 (u3 .. u5)\n"), std::string::npos);
+}
+
 TEST(Graph, Stories260KUnitsAndCosts) {
   auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
   ASSERT_TRUE(m.ok()) << m.error();

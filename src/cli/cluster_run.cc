@@ -2,18 +2,12 @@
 
 #include <fmt/format.h>
 
-
+#include "cluster/head_setup.h"
 #include "cluster/in_process_worker.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
-#include "net/keys.h"
 
 namespace ll::cli {
-namespace {
-
-std::string to_endpoint(const std::string& w) { return w.find("://") == std::string::npos ? "tcp://" + w : w; }
-
-}  // namespace
 
 void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list) {
   const char* planners = allow_list ? "planners, compared side by side: milp, dp, even, memory (e.g. milp,even,memory)"
@@ -125,26 +119,7 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const s
 }
 
 cluster::HeadOptions head_options(const ClusterRunOptions& c) {
-  cluster::HeadOptions h;
-  h.insecure = c.insecure;
-  std::vector<std::string> keys;
-  if (!c.insecure) {
-    if (c.key.empty()) fail("--key FILE: the head's key pair (lingualinked keygen -o head.key), allowed by the workers");
-    auto k = net::load_keypair(c.key);
-    if (!k.ok()) fail(k.error());
-    h.keys = k.value();
-    auto parsed = net::parse_public_key_list(c.worker_keys);
-    if (!parsed.ok()) fail("--worker-keys: " + parsed.error());
-    keys = std::move(parsed).value();
-    if (keys.size() != c.workers.size()) {
-      fail(fmt::format("{} workers but {} --worker-keys: give each worker's public key, in order", c.workers.size(),
-                       keys.size()));
-    }
-  }
-  for (size_t i = 0; i < c.workers.size(); ++i) {
-    h.workers.push_back({to_endpoint(c.workers[i]), c.insecure ? std::string() : keys[i]});
-  }
-  return h;
+  return or_exit(cluster::head_options({c.workers, c.worker_keys, c.key, c.insecure}));
 }
 
 void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {

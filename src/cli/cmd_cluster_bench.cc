@@ -4,10 +4,10 @@
 // profiles (several planners are compared side by side, each row with the plan's predicted time
 // per token beside the measured one), or given as cuts.
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/cluster_run.h"
@@ -15,6 +15,7 @@
 #include "cli/common_options.h"
 #include "cluster/cluster_bench.h"
 #include "emulate/local_cluster.h"
+#include "emulate/local_setup.h"
 
 namespace ll::cli {
 namespace fs = std::filesystem;
@@ -112,15 +113,10 @@ void add_cluster_bench_command(CLI::App& app) {
     if (!a->remote.workers.empty()) {
       o.head = head_options(a->remote);
     } else {
-      std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
-      std::error_code ec;
-      emulate::LocalClusterOptions lo;
-      lo.cli_path = fs::read_symlink("/proc/self/exe", ec).string();
-      lo.devices = or_exit(emulate::parse_devices(desc));
-      lo.default_threads = a->model.threads;
-      log_path = (fs::temp_directory_path() / fmt::format("lingualinked-bench-{}.log", getpid())).string();
-      lo.log_path = log_path;
-      local = or_exit(emulate::LocalCluster::start(lo));
+      const std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
+      emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(desc, a->model.threads, "bench"));
+      log_path = lo.log_path;
+      local = or_exit(emulate::LocalCluster::start(std::move(lo)));
       for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());
       o.head.workers = local->addresses();
       o.head.keys = local->head_keys();

@@ -2,19 +2,17 @@
 // loopback with fresh keys (optionally each under its own CPU and memory caps), shows which
 // device holds which layers, generates text and reports each device's time per token.
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
-#include "core/thread_pool.h"
+#include "emulate/local_cluster.h"
+#include "emulate/local_setup.h"
 #include "model/demo_model.h"
 
 namespace ll::cli {
@@ -70,21 +68,10 @@ void add_demo_command(CLI::App& app) {
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
     const plan::Planner planner = or_exit(plan::parse_planner(a->planning.planner));
-    auto devices = emulate::parse_devices(a->devices);
-    if (!devices.ok()) fail(devices.error());
+    const emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "demo"));
+    const std::string& log_path = lo.log_path;
     auto model = load_model_or_exit(a->model);
     const graph::Graph graph = graph::build_graph(*model);
-
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) fail("cannot find this executable: " + ec.message());
-    const std::string log_path = (fs::temp_directory_path() / fmt::format("lingualinked-demo-{}.log", getpid())).string();
-    emulate::LocalClusterOptions lo;
-    lo.cli_path = exe.string();
-    lo.devices = devices.value();
-    const int cores = default_thread_count();
-    lo.default_threads = a->model.threads > 0 ? a->model.threads : std::max(1, cores / static_cast<int>(lo.devices.size()));
-    lo.log_path = log_path;
 
     struct sigaction sa {};
     sa.sa_handler = on_signal;
@@ -137,6 +124,7 @@ void add_demo_command(CLI::App& app) {
       throw CLI::RuntimeError(130);
     }
     if (!ok) throw CLI::RuntimeError(1);
+    std::error_code ec;
     fs::remove(log_path, ec);
   });
 }

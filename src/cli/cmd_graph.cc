@@ -1,38 +1,14 @@
 // `lingualinked graph` prints the units and their costs; `lingualinked split` writes shards.
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "graph/graph.h"
+#include "graph/graph_json.h"
 #include "graph/partition.h"
 #include "graph/shard.h"
 
 namespace ll::cli {
-namespace {
-
-nlohmann::json graph_json(const graph::Graph& g, int64_t n_ctx) {
-  nlohmann::json units = nlohmann::json::array();
-  for (size_t i = 0; i < g.units.size(); ++i) {
-    const auto& u = g.units[i];
-    nlohmann::json weights = nlohmann::json::array();
-    for (const auto& w : u.weights) weights.push_back({{"name", w.name}, {"type", dtype_name(w.type)}, {"bytes", w.bytes}});
-    units.push_back({{"index", i}, {"name", u.name}, {"weights", weights}, {"weight_bytes", u.weight_bytes},
-                     {"kv_bytes_per_token", u.kv_bytes_per_token},
-                     {"flops_decode", u.decode_flops(n_ctx)}, {"flops_prompt_64", u.prompt_flops(64, 0)},
-                     {"flops_fixed_per_token", u.flops_fixed_per_token},
-                     {"flops_per_token_per_ctx", u.flops_per_token_per_ctx}, {"inputs", u.inputs},
-                     {"outputs", u.outputs}});
-  }
-  nlohmann::json tensors = nlohmann::json::array();
-  for (const auto& t : g.tensors) {
-    tensors.push_back({{"name", t.name}, {"producer", t.producer}, {"bytes_per_token", t.bytes_per_token}});
-  }
-  return {{"context_for_decode_flops", n_ctx}, {"units", units}, {"tensors", tensors}};
-}
-
-}  // namespace
 
 void add_graph_commands(CLI::App& app) {
   struct GraphArgs {
@@ -49,7 +25,7 @@ void add_graph_commands(CLI::App& app) {
     const graph::Graph g = graph::build_graph(*m);
     const int64_t n_ctx = a->model.n_ctx > 0 ? a->model.n_ctx : 512;
     if (a->json) {
-      std::printf("%s\n", graph_json(g, n_ctx).dump(1).c_str());
+      std::printf("%s\n", graph::to_json(g, n_ctx).dump(1).c_str());
       return;
     }
     std::printf("%-5s %-10s %12s %10s %14s %14s %10s  %s\n", "#", "unit", "weights", "types", "MFLOP/token",
@@ -96,10 +72,9 @@ void add_graph_commands(CLI::App& app) {
     }
     auto p = graph::partition_from_cuts(g, cuts);
     if (!p.ok()) fail(p.error());
-    std::printf("%s", p->describe(g).c_str());
     auto paths = graph::write_shards(*m, g, p.value(), s->output);
     if (!paths.ok()) fail(paths.error());
-    for (const auto& path : paths.value()) std::printf("wrote %s\n", path.c_str());
+    std::printf("%s", p->describe(g, paths.value()).c_str());
   });
 }
 

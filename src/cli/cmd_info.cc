@@ -27,7 +27,7 @@ void add_info_command(CLI::App& app) {
       e.second += t.nbytes;
       n_params += t.n_elements;
     }
-    const int64_t n_ctx = args->n_ctx > 0 ? args->n_ctx : model::default_context(hp);
+    const int64_t n_ctx = model::context_or_default(hp, args->n_ctx);
     const double mib = 1024.0 * 1024.0;
     const uint64_t kv_per_token = model::kv_bytes_per_token(hp, m->file_units());
     std::printf("file:            %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", f.name().c_str(), f.version(),

@@ -5,6 +5,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cluster/plan_profiles.h"
 #include "core/quantity.h"
 #include "core/thread_pool.h"
 #include "graph/graph.h"
@@ -25,9 +26,7 @@ std::unique_ptr<model::Model> load_or_exit(const std::string& path) {
 profile::DeviceProfile measure_or_exit(const model::Model& m, int threads, int repetitions,
                                     const profile::MeasureOptions& o) {
   std::fprintf(stderr, "profiling this device with %d thread(s)...\n", threads);
-  auto p = profile::measure_device_profile(m, threads, repetitions, o);
-  if (!p.ok()) fail(p.error());
-  return std::move(p).value();
+  return or_exit(profile::measure_device_profile(m, threads, repetitions, o));
 }
 
 struct PlanArgs {
@@ -64,47 +63,23 @@ void run_plan(const PlanArgs& a) {
   const auto& hp = m->hparams();
   const graph::Graph g = graph::build_graph(*m);
 
-  // Profiles from the file; --devices makes what-if devices from one profile (the file's
-  // only device, or this machine measured now).
-  profile::ClusterProfile cluster;
-  if (!a.cluster.workers.empty()) {
-    if (!a.profiles.empty() || !a.devices.empty()) fail("--workers measures the devices: drop --profiles and --devices");
-    ll::cluster::PlanningOptions planning;
-    planning.save_profiles = a.save_profiles;
-    const int64_t n_ctx = a.n_ctx > 0 ? a.n_ctx : model::default_context(hp);
-    auto c = ll::cluster::profile_workers(a.model, head_options(a.cluster), planning, n_ctx, print_progress);
-    if (!c.ok()) fail("profiling the workers: " + c.error());
-    cluster = std::move(c).value();
-  } else if (!a.profiles.empty()) {
-    auto j = profile::read_json_file(a.profiles);
-    if (!j.ok()) fail(j.error());
-    auto c = profile::cluster_profile_from_json(j.value());
-    if (!c.ok()) fail(a.profiles + ": " + c.error());
-    cluster = std::move(c).value();
-  }
-  if (!a.devices.empty() && cluster.devices.size() > 1) {
-    fail(fmt::format("--devices scales one device's profile, but {} holds {}", a.profiles, cluster.devices.size()));
-  }
-  if (cluster.devices.empty() || !a.devices.empty()) {
-    const profile::DeviceProfile base = cluster.devices.empty()
-                                         ? measure_or_exit(*m, a.threads > 0 ? a.threads : default_thread_count(), 3, {})
-                                         : cluster.devices[0];
-    cluster = {{base}, {}};
-    if (!a.devices.empty()) {
-      cluster.devices = or_exit(plan::what_if_devices(a.devices, base));
-    }
-  }
+  const int64_t n_ctx = model::context_or_default(hp, a.n_ctx);
+  ll::cluster::PlanProfileSource source;
+  source.workers = {a.cluster.workers, a.cluster.worker_keys, a.cluster.key, a.cluster.insecure};
+  source.save_profiles = a.save_profiles;
+  source.local.profiles_path = a.profiles;
+  source.local.what_if = a.devices;
+  source.local.threads = a.threads;
+  const profile::ClusterProfile cluster = or_exit(ll::cluster::plan_profiles(a.model, *m, source, n_ctx, print_progress));
 
   auto link = plan::parse_link(a.link);
   if (!link.ok()) fail("--link: " + link.error());
   auto objective = plan::parse_objective(a.objective);
   if (!objective.ok()) fail(objective.error());
   plan::CostOptions cost;
-  cost.n_ctx = a.n_ctx > 0 ? a.n_ctx : model::default_context(hp);
+  cost.n_ctx = n_ctx;
   cost.n_parallel = a.n_parallel;
-  int max_threads = 1;
-  for (const auto& d : cluster.devices) max_threads = std::max(max_threads, d.threads);
-  cost.working_bytes = plan::working_buffer_bytes(hp, cost.n_ctx, max_threads, a.batch);
+  cost.working_bytes = plan::working_buffer_bytes(hp, n_ctx, cluster.devices, a.batch);
   cost.default_link = link.value();
   plan::PlanOptions options;
   options.planner = planner;
@@ -137,7 +112,7 @@ void run_profile(const ProfileArgs& a) {
     if (!cap.ok()) fail(cap.error());
     o.memory_limit_bytes = cap.value();
   }
-  const profile::DeviceProfile p = measure_or_exit(*m, a.threads > 0 ? a.threads : default_thread_count(), a.repetitions, o);
+  const profile::DeviceProfile p = measure_or_exit(*m, thread_count_or_default(a.threads), a.repetitions, o);
   std::printf("device %s: %d thread(s), SIMD %s, usable memory %s\n", p.name.c_str(), p.threads, p.simd.c_str(),
               plan::format_mib(p.usable_memory_bytes).c_str());
   std::printf("%-5s %-10s %14s %22s\n", "#", "unit", "decode ms", "prompt ms/token");

@@ -1,6 +1,5 @@
 // `lingualinked synth`: write a random-weight model of a real shape.
 #include <cstdio>
-#include <thread>
 
 #include <unistd.h>
 
@@ -25,7 +24,7 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "seed of the random weights")->capture_default_str();
   cmd->add_option("-o,--output", *output, "output GGUF file")->required();
   cmd->callback([o, output] {
-    ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    ThreadPool pool(default_thread_count());
     // A live counter on a terminal; a line per tenth of the work in a log.
     const bool tty = isatty(STDERR_FILENO) != 0;
     Status s = model::write_synthetic_model(*o, *output, pool, [tty](size_t done, size_t total) {

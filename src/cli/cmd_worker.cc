@@ -6,7 +6,7 @@
 #include "cli/common_options.h"
 #include "core/quantity.h"
 #include "cluster/worker.h"
-#include "net/keys.h"
+#include "cluster/worker_security.h"
 
 namespace ll::cli {
 namespace {
@@ -47,34 +47,8 @@ void add_worker_command(CLI::App& app) {
     o.name = a->name;
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
-    if (!a->mem.empty()) {
-      auto bytes = parse_byte_size(a->mem);
-      if (!bytes.ok()) fail(bytes.error());
-      o.memory_limit = bytes.value();
-    }
-    o.security.insecure = a->insecure;
-    if (!a->insecure) {
-      if (a->key.empty()) {
-        o.security.keys = net::generate_keypair();
-      } else {
-        auto keys = net::load_keypair(a->key);
-        if (!keys.ok()) fail(keys.error());
-        o.security.keys = keys.value();
-      }
-      for (const std::string& k : a->allow) {
-        if (!net::is_valid_z85_key(k)) fail("--allow " + k + ": not a Z85 public key");
-        o.security.allowed.insert(k);
-      }
-      if (!a->allow_file.empty()) {
-        auto keys = net::load_allowed_keys(a->allow_file);
-        if (!keys.ok()) fail(keys.error());
-        o.security.allowed.insert(keys->begin(), keys->end());
-      }
-      if (o.security.allowed.empty()) {
-        fail("no head may connect: give its public key with --allow KEY or --allow-file FILE "
-             "(or use --insecure on a loopback endpoint)");
-      }
-    }
+    if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
+    o.security = or_exit(cluster::worker_security({a->key, a->allow, a->allow_file, a->insecure}));
     auto worker = cluster::Worker::create(std::move(o));
     if (!worker.ok()) fail(worker.error());
     cluster::Worker& w = *worker.value();

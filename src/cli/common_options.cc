@@ -49,8 +49,8 @@ std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
 
 exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp) {
   exec::ExecOptions e;
-  e.n_threads = o.threads > 0 ? o.threads : default_thread_count();
-  e.n_ctx = o.n_ctx > 0 ? o.n_ctx : model::default_context(hp);
+  e.n_threads = thread_count_or_default(o.threads);
+  e.n_ctx = model::context_or_default(hp, o.n_ctx);
   return e;
 }
 

@@ -69,10 +69,9 @@ Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::Clust
   plan::CostOptions cost;
   cost.n_ctx = n_ctx;
   cost.n_parallel = planning.n_parallel;
-  int threads = 1;
-  for (const auto& d : profile.devices) threads = std::max(threads, d.threads);
   // The head sends a prompt as one step, so a worker's buffers grow to the prompt's length.
-  cost.working_bytes = plan::working_buffer_bytes(model.hparams(), n_ctx, threads, std::min<int64_t>(n_ctx, 512));
+  cost.working_bytes =
+      plan::working_buffer_bytes(model.hparams(), n_ctx, profile.devices, std::min<int64_t>(n_ctx, 512));
   plan::PlanOptions options;
   options.planner = planning.planner;
   options.objective = planning.objective.value_or(planning.n_parallel > 1 ? plan::Objective::Throughput

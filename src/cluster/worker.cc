@@ -46,7 +46,7 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
 
 Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
     : options_(std::move(options)), server_(std::move(server)), cache_(std::move(cache)) {
-  threads_ = options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = options_.threads > 0 ? options_.threads : ll::default_thread_count();
   // What segments may use: the free memory, the cgroup's and the user's limits, less what this
   // process already holds and a reserve for messages in flight and allocator slack (a segment
   // filling its limit to the last byte would have its weights evicted and read again).

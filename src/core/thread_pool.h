@@ -11,6 +11,8 @@ namespace ll {
 
 // The thread count when none is given: every hardware thread.
 int default_thread_count();
+// `requested` threads, or default_thread_count() when it is 0 (not given).
+inline int thread_count_or_default(int requested) { return requested > 0 ? requested : default_thread_count(); }
 
 // Driven by one thread at a time (its owner); its worker threads belong to it alone.
 class ThreadPool {

@@ -34,13 +34,15 @@ std::vector<const Dependency*> Partition::outputs_of(int s) const {
   return out;
 }
 
-std::string Partition::describe(const Graph& g) const {
+std::string Partition::describe(const Graph& g, const std::vector<std::string>& segment_files) const {
   // Numbered from 1, as the shard files of the segments are (shard_file_name).
   std::ostringstream os;
   for (size_t s = 0; s < segments.size(); ++s) {
     const auto& r = segments[s];
-    os << fmt::format("segment {}: units {}..{} ({} .. {})\n", s + 1, r.begin, r.end - 1, g.units[r.begin].name,
+    os << fmt::format("segment {}: units {}..{} ({} .. {})", s + 1, r.begin, r.end - 1, g.units[r.begin].name,
                       g.units[r.end - 1].name);
+    if (s < segment_files.size()) os << " in " << segment_files[s];
+    os << '\n';
   }
   for (const auto& d : dependencies) {
     std::string from = d.producer_segment < 0 ? "input" : fmt::format("segment {}", d.producer_segment + 1);

@@ -27,8 +27,9 @@ struct Partition {
   // Tensors segment s must receive / send, in dependency-map order.
   std::vector<const Dependency*> inputs_of(int s) const;
   std::vector<const Dependency*> outputs_of(int s) const;
-  // One line per segment and per dependency; segments are numbered from 1 there.
-  std::string describe(const Graph& g) const;
+  // One line per segment and per dependency; segments are numbered from 1 there. Given one
+  // file per segment (its shard), each segment's line names its file.
+  std::string describe(const Graph& g, const std::vector<std::string>& segment_files = {}) const;
 };
 
 // cuts: the first unit of every segment but the first, strictly increasing, inside (0, units).

@@ -37,5 +37,9 @@ void write_hparams(const HParams& hp, gguf::GgufWriter& w);
 // Positions per sequence when none are given: the training context, at most this many.
 inline constexpr int64_t kMaxDefaultContext = 4096;
 int64_t default_context(const HParams& hp);
+// `requested` positions, or default_context(hp) when it is 0 (not given).
+inline int64_t context_or_default(const HParams& hp, int64_t requested) {
+  return requested > 0 ? requested : default_context(hp);
+}
 
 }  // namespace ll::model

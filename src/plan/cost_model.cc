@@ -9,6 +9,13 @@ uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, int threa
   return static_cast<uint64_t>(floats) * sizeof(float);
 }
 
+uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, const std::vector<profile::DeviceProfile>& devices,
+                              int64_t batch) {
+  int threads = 1;
+  for (const auto& d : devices) threads = std::max(threads, d.threads);
+  return working_buffer_bytes(hp, n_ctx, threads, batch);
+}
+
 Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<profile::DeviceProfile>& devices,
                                     const std::vector<profile::LinkProfile>& links, const CostOptions& options) {
   const int64_t n = static_cast<int64_t>(g.units.size());

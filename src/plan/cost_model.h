@@ -34,6 +34,9 @@ struct CostOptions {
 // The executor's scratch for batches of up to `batch` tokens: 4 bytes x (batch x (3 n_embd +
 // 2 q_dim + 2 n_ff) + threads x n_ctx attention scores + n_vocab logits).
 uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, int threads, int64_t batch);
+// The largest scratch among `devices`: that of the one with the most threads.
+uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, const std::vector<profile::DeviceProfile>& devices,
+                              int64_t batch);
 
 // The cost of one device's stage for one token.
 struct StageCost {
