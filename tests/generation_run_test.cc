@@ -461,5 +461,24 @@ TEST(GenerationRun, CancellingEndsEverySequence) {
   EXPECT_EQ(run.generations()[0].status.message(), "interrupted");
 }
 
+TEST(GenerationRun, ParallelRequestsShareThePromptWithConsecutiveSeeds) {
+  text::SamplerParams sampling;
+  sampling.temp = 0.5f;
+  sampling.top_k = 7;
+  sampling.seed = 41;
+  const std::vector<Request> requests = cluster::parallel_requests("Once upon a time", 20, sampling, 3);
+  ASSERT_EQ(requests.size(), 3u);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].prompt, "Once upon a time");
+    EXPECT_TRUE(requests[i].prompt_tokens.empty());
+    EXPECT_EQ(requests[i].n_predict, 20);
+    EXPECT_FALSE(requests[i].ignore_eos);
+    EXPECT_EQ(requests[i].sampling.temp, 0.5f);
+    EXPECT_EQ(requests[i].sampling.top_k, 7);
+    EXPECT_EQ(requests[i].sampling.seed, 41u + i);
+  }
+  EXPECT_TRUE(cluster::parallel_requests("x", 1, sampling, 0).empty());
+}
+
 }  // namespace
 }  // namespace ll

@@ -113,5 +113,35 @@ TEST(Graph, CutsByNameAndEvenLayers) {
   EXPECT_EQ(even_layer_cuts(g, 5).size(), 4u);
 }
 
+TEST(Partition, FromCutsOrASegmentCount) {
+  auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(m.ok()) << m.error();
+  const Graph g = build_graph(*m.value());
+  using Segments = std::vector<std::pair<int64_t, int64_t>>;
+  auto ranges = [](const Partition& p) {
+    Segments out;
+    for (const auto& r : p.segments) out.emplace_back(r.begin, r.end);
+    return out;
+  };
+  auto by_cuts = partition_from_cuts_or_count(g, "attn[2],8", 0);
+  ASSERT_TRUE(by_cuts.ok()) << by_cuts.error();
+  EXPECT_EQ(ranges(by_cuts.value()), (Segments{{0, 5}, {5, 8}, {8, 12}}));
+  auto by_count = partition_from_cuts_or_count(g, "", 2);
+  ASSERT_TRUE(by_count.ok()) << by_count.error();
+  EXPECT_EQ(ranges(by_count.value()), (Segments{{0, 5}, {5, 12}}));
+  auto cuts_win = partition_from_cuts_or_count(g, "3", 4);  // the cuts, when both are given
+  ASSERT_TRUE(cuts_win.ok()) << cuts_win.error();
+  EXPECT_EQ(ranges(cuts_win.value()), (Segments{{0, 3}, {3, 12}}));
+  auto neither = partition_from_cuts_or_count(g, "", 0);
+  ASSERT_FALSE(neither.ok());
+  EXPECT_EQ(neither.error(), "give --cuts or --segments");
+  auto bad_name = partition_from_cuts_or_count(g, "mlp[1]", 0);
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_EQ(bad_name.error(), parse_cuts(g, "mlp[1]").error());
+  auto bad_order = partition_from_cuts_or_count(g, "8,5", 0);
+  ASSERT_FALSE(bad_order.ok());
+  EXPECT_EQ(bad_order.error(), partition_from_cuts(g, {8, 5}).error());
+}
+
 }  // namespace
 }  // namespace ll::graph

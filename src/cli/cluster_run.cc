@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "cluster/head_setup.h"
-#include "cluster/in_process_worker.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
 
@@ -85,13 +84,8 @@ void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>
 
 bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
                          const GenerationArgs& args) {
-  std::vector<cluster::Request> requests(static_cast<size_t>(args.parallel));
-  for (size_t i = 0; i < requests.size(); ++i) {
-    requests[i].prompt = args.prompt;
-    requests[i].n_predict = args.n_predict;
-    requests[i].sampling = args.sampling;
-    requests[i].sampling.seed = args.sampling.seed + i;
-  }
+  const std::vector<cluster::Request> requests =
+      cluster::parallel_requests(args.prompt, args.n_predict, args.sampling, static_cast<size_t>(args.parallel));
   const bool stream = requests.size() == 1;
   auto gens = head.generate(requests, [&](size_t, const std::string& piece) {
     if (!stream) return;
@@ -128,23 +122,16 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   p.head = head_options(c);
   p.cuts = c.cuts;
   p.planning = planning_options(c.planning, or_exit(plan::parse_planner(c.planning.planner)), args.parallel);
-  std::unique_ptr<cluster::InProcessWorker> own;
-  if (!c.head_listen.empty()) {
-    const int threads = exec_options(model_options, model->hparams()).n_threads;
-    auto w = cluster::InProcessWorker::start(c.head_listen, p.head.keys, c.insecure, threads);
-    if (!w.ok()) fail("--head-listen " + c.head_listen + ": " + w.error());
-    own = std::move(w).value();
-    p.head.workers.insert(p.head.workers.begin(), own->address());
-    p.planning.pin_first = true;
-  }
+  const exec::ExecOptions exec = exec_options(model_options, model->hparams());
+  p.head_listen = c.head_listen;
+  p.head_threads = exec.n_threads;
   p.progress = print_progress;
-  p.load.n_ctx = exec_options(model_options, model->hparams()).n_ctx;
+  p.load.n_ctx = exec.n_ctx;
   p.load.send_shards = c.send_shards;
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   const graph::Graph graph = graph::build_graph(*model);
   const bool ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments, args);
-  pipeline = Status::Error("done");  // close the links before the head's own worker stops
   if (!ok) throw CLI::RuntimeError(1);
 }
 

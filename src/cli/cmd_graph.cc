@@ -60,17 +60,7 @@ void add_graph_commands(CLI::App& app) {
   split->callback([s] {
     auto m = load_model_or_exit(s->model);
     const graph::Graph g = graph::build_graph(*m);
-    std::vector<int64_t> cuts;
-    if (!s->cuts.empty()) {
-      auto parsed = graph::parse_cuts(g, s->cuts);
-      if (!parsed.ok()) fail(parsed.error());
-      cuts = parsed.value();
-    } else if (s->segments > 0) {
-      cuts = graph::even_layer_cuts(g, s->segments);
-    } else {
-      fail("give --cuts or --segments");
-    }
-    auto p = graph::partition_from_cuts(g, cuts);
+    auto p = graph::partition_from_cuts_or_count(g, s->cuts, s->segments);
     if (!p.ok()) fail(p.error());
     auto paths = graph::write_shards(*m, g, p.value(), s->output);
     if (!paths.ok()) fail(paths.error());

@@ -1,10 +1,10 @@
 // `lingualinked info`: what a model file holds and what it needs to run.
 #include <cstdio>
-#include <map>
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "model/model.h"
+#include "model/summary.h"
 #include "model/units.h"
 
 namespace ll::cli {
@@ -19,14 +19,7 @@ void add_info_command(CLI::App& app) {
     auto m = load_model_or_exit(*args);
     const auto& hp = m->hparams();
     const auto& f = m->file();
-    std::map<std::string, std::pair<int, uint64_t>> by_type;  // type -> (tensors, bytes)
-    int64_t n_params = 0;
-    for (const auto& t : f.tensors()) {
-      auto& e = by_type[std::string(dtype_name(t.type))];
-      e.first++;
-      e.second += t.nbytes;
-      n_params += t.n_elements;
-    }
+    const model::ModelSummary summary = model::summarize(*m);
     const int64_t n_ctx = model::context_or_default(hp, args->n_ctx);
     const double mib = 1024.0 * 1024.0;
     const uint64_t kv_per_token = model::kv_bytes_per_token(hp, m->file_units());
@@ -37,7 +30,7 @@ void add_info_command(CLI::App& app) {
                   model::describe_units(hp, m->file_units()).c_str());
     }
     std::printf("architecture:    %s%s%s\n", hp.arch.c_str(), hp.name.empty() ? "" : " - ", hp.name.c_str());
-    std::printf("parameters:      %.2f M\n", n_params / 1e6);
+    std::printf("parameters:      %.2f M\n", summary.n_params / 1e6);
     std::printf("vocabulary:      %lld tokens (%s)\n", static_cast<long long>(hp.n_vocab),
                 m->has_vocab() ? (m->vocab().model + " tokenizer").c_str() : "no tokenizer in this file");
     std::printf("layers:          %lld (units: %lld = embed + attn/ffn per layer + head)\n",
@@ -50,8 +43,8 @@ void add_info_command(CLI::App& app) {
                 m->weights().rope_freqs.present() ? ", frequency factors" : "");
     std::printf("context:         %lld trained\n", static_cast<long long>(hp.n_ctx_train));
     std::printf("tensor types:\n");
-    for (const auto& [name, e] : by_type) {
-      std::printf("  %-8s %4d tensors %10.2f MiB\n", name.c_str(), e.first, e.second / mib);
+    for (const auto& [name, totals] : summary.by_type) {
+      std::printf("  %-8s %4d tensors %10.2f MiB\n", name.c_str(), totals.tensors, totals.bytes / mib);
     }
     std::printf("memory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at %lld positions (F32, %.1f KiB/token)\n",
                 m->weight_bytes() / mib, kv_per_token * n_ctx / mib, static_cast<long long>(n_ctx),

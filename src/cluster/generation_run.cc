@@ -31,6 +31,18 @@ RunOptions with_clock(RunOptions options) {
 
 }  // namespace
 
+std::vector<Request> parallel_requests(const std::string& prompt, int64_t n_predict,
+                                       const text::SamplerParams& sampling, size_t k) {
+  std::vector<Request> requests(k);
+  for (size_t i = 0; i < k; ++i) {
+    requests[i].prompt = prompt;
+    requests[i].n_predict = n_predict;
+    requests[i].sampling = sampling;
+    requests[i].sampling.seed = sampling.seed + i;
+  }
+  return requests;
+}
+
 struct GenerationRun::Sequence {
   uint64_t sequence = 0;
   std::vector<int32_t> pending;  // the tokens of the step in flight

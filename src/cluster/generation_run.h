@@ -36,6 +36,11 @@ struct Request {
   text::SamplerParams sampling;
 };
 
+// `k` requests for the same prompt whose samplers are seeded sampling.seed, sampling.seed + 1, ...
+// so that sampled sequences differ and each can be reproduced alone.
+std::vector<Request> parallel_requests(const std::string& prompt, int64_t n_predict,
+                                       const text::SamplerParams& sampling, size_t k);
+
 struct StageStats {
   uint64_t steps = 0;
   uint64_t compute_us = 0, queue_us = 0, send_us = 0;

@@ -98,7 +98,9 @@ Result<Pipeline> start_planned_pipeline(const std::string& model_path, const mod
   return p;
 }
 
-Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options) {
+namespace {
+
+Result<Pipeline> start_on_workers(const std::string& model_path, const model::Model& model, PipelineOptions options) {
   if (!options.cuts.empty()) {
     const graph::Graph graph = graph::build_graph(model);
     Pipeline p;
@@ -112,6 +114,22 @@ Result<Pipeline> start_pipeline(const std::string& model_path, const model::Mode
   LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
   if (options.progress) options.progress(plan::format_plan(plan));
   return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load);
+}
+
+}  // namespace
+
+Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options) {
+  std::unique_ptr<InProcessWorker> own;
+  if (!options.head_listen.empty()) {
+    auto w = InProcessWorker::start(options.head_listen, options.head.keys, options.head.insecure, options.head_threads);
+    if (!w.ok()) return Status::Errorf("--head-listen {}: {}", options.head_listen, w.error());
+    own = std::move(w).value();
+    options.head.workers.insert(options.head.workers.begin(), own->address());
+    options.planning.pin_first = true;
+  }
+  LL_ASSIGN_OR_RETURN(Pipeline p, start_on_workers(model_path, model, std::move(options)));
+  p.own_worker = std::move(own);
+  return p;
 }
 
 }  // namespace ll::cluster

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cluster/head.h"
+#include "cluster/in_process_worker.h"
 #include "core/status.h"
 #include "graph/graph.h"
 #include "model/model.h"
@@ -41,12 +42,19 @@ using Progress = std::function<void(const std::string&)>;
 struct PipelineOptions {
   HeadOptions head;
   std::string cuts;  // given: cut there, one segment per worker, no profiling or planning
+  // Given: the head holds the first segment (with the embedding) itself, on a worker of its own
+  // served here with `head_threads` threads and put ahead of head.workers (see InProcessWorker).
+  std::string head_listen;
+  int head_threads = 1;
   PlanningOptions planning;
   SegmentLoadOptions load;
   Progress progress;
 };
 
 struct Pipeline {
+  // The head's own worker, when it holds the first segment; declared before the head so that it
+  // stops only after the head closed its links.
+  std::unique_ptr<InProcessWorker> own_worker;
   std::unique_ptr<Head> head;
   std::vector<model::UnitRange> segments;  // segments[i] runs on head->workers()[i]
   std::optional<plan::Plan> plan;          // what the planner predicted, when planned
@@ -64,7 +72,8 @@ Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::Clust
 // Connects to the workers of `head.workers` that the plan uses and loads their segments.
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
                                         const plan::Plan& plan, const SegmentLoadOptions& load);
-// Cuts given: start_pipeline over all workers; else profile, plan, and start the planned one.
+// Starts the head's own worker when asked to; then, cuts given: the pipeline over all workers;
+// else profile, plan, and start the planned one.
 Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options);
 
 }  // namespace ll::cluster

@@ -129,4 +129,16 @@ std::vector<int64_t> even_layer_cuts(const Graph& g, int n_segments) {
   return cuts;
 }
 
+Result<Partition> partition_from_cuts_or_count(const Graph& g, const std::string& cuts_text, int n_segments) {
+  std::vector<int64_t> cuts;
+  if (!cuts_text.empty()) {
+    LL_ASSIGN_OR_RETURN(cuts, parse_cuts(g, cuts_text));
+  } else if (n_segments > 0) {
+    cuts = even_layer_cuts(g, n_segments);
+  } else {
+    return Status::Error("give --cuts or --segments");
+  }
+  return partition_from_cuts(g, cuts);
+}
+
 }  // namespace ll::graph

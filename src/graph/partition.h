@@ -39,5 +39,8 @@ Result<std::vector<int64_t>> parse_cuts(const Graph& graph, const std::string& t
 // Cuts that give `n_segments` segments with layers spread evenly (embedding with the first
 // layers, head with the last).
 std::vector<int64_t> even_layer_cuts(const Graph& graph, int n_segments);
+// Cut at `cuts_text` (as for parse_cuts) when given, else into `n_segments` even by layers;
+// neither is an error.
+Result<Partition> partition_from_cuts_or_count(const Graph& graph, const std::string& cuts_text, int n_segments);
 
 }  // namespace ll::graph
