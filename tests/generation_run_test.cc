@@ -193,7 +193,9 @@ TEST(GenerationRun, StreamsTheTokensInOrderAndSendsTheRightSteps) {
     EXPECT_EQ(s.has_sampler(), i == 0) << "the sampler travels with the first step only";
     EXPECT_EQ(s.end_sequence(), i == 2) << "the last step frees the sequence";
     EXPECT_EQ(s.hidden_bytes(), 0u);
-    if (i > 0) EXPECT_GT(steps[i].request_id(), steps[i - 1].request_id());
+    if (i > 0) {
+      EXPECT_GT(steps[i].request_id(), steps[i - 1].request_id());
+    }
   }
   EXPECT_EQ(steps[0].step().sampler().temp(), 0.5f);
   EXPECT_EQ(steps[0].step().sampler().seed(), 9u);

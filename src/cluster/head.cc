@@ -292,10 +292,10 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     return out;
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
-                      .flops_per_token = flops_per_token_};
+                      .flops_per_token = flops_per_token_, .worker_names = {}};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
   GenerationRun run(links_, *tokenizer_, std::move(shape), counters_,
-                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel}, requests,
+                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {}}, requests,
                     on_text);
   return run.run();
 }
