@@ -28,6 +28,7 @@ void add_worker_command(CLI::App& app) {
     std::string allow_file;
     std::string cache_dir;
     bool insecure = false;
+    double session_lease = 30;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("worker", "Serve a segment of a model to heads (one per device)");
@@ -40,6 +41,10 @@ void add_worker_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
   cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
+  cmd->add_option("--session-lease", a->session_lease,
+                  "seconds without a message after which a session may be reclaimed by another head's load")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
   cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
   cmd->callback([a] {
     cluster::WorkerOptions o;
@@ -47,6 +52,7 @@ void add_worker_command(CLI::App& app) {
     o.name = a->name;
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
+    o.session_lease = std::chrono::milliseconds(static_cast<int64_t>(a->session_lease * 1000));
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
     o.security = or_exit(cluster::worker_security({a->key, a->allow, a->allow_file, a->insecure}));
     auto worker = cluster::Worker::create(std::move(o));

@@ -21,6 +21,9 @@ using std::chrono::milliseconds;
 
 constexpr size_t kShardChunk = size_t{4} << 20;
 constexpr uint64_t kShardWindow = 8;  // chunks in flight per upload
+// How long the head waits for the workers to confirm a session's end; one that does not frees
+// it when the session's lease runs out.
+constexpr milliseconds kEndSessionWait{1000};
 
 }  // namespace
 
@@ -50,7 +53,29 @@ Head::Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> client
   session_ = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
 }
 
-Head::~Head() = default;
+Head::~Head() { end_session(); }
+
+// EndSession { session } -> every worker; each echoes it.
+void Head::end_session() {
+  if (!session_loaded_) return;
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (links_.disconnected(i)) continue;
+    wire::Envelope e;
+    e.set_request_id(counters_.next_request++);
+    e.mutable_end_session()->set_session(session_);
+    if (clients_[i]->send(e).ok()) pending.push_back(i);
+  }
+  const auto deadline = Clock::now() + kEndSessionWait;
+  while (!pending.empty() && Clock::now() < deadline) {
+    for (size_t i : links_.poll(milliseconds(50))) {
+      for (auto r = links_.receive(i); r.ok() && r.value(); r = links_.receive(i)) {
+        if (r.value()->envelope().has_end_session()) std::erase(pending, i);
+      }
+    }
+    std::erase_if(pending, [&](size_t i) { return links_.disconnected(i); });
+  }
+}
 
 std::string Head::describe(size_t i) const {
   const std::string& name = workers_[i].name;
@@ -256,6 +281,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   // From the last worker back to the first: a worker allows its upstream peer's key while it
   // loads, so that peer's connection to it, made when the peer loads, is never refused.
   const std::string absolute = std::filesystem::absolute(model_path).string();
+  session_loaded_ = true;
   for (size_t i = clients_.size(); i-- > 0;) {
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);

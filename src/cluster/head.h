@@ -74,7 +74,7 @@ class Head {
  public:
   // Connects and says hello to every worker.
   static Result<std::unique_ptr<Head>> connect(HeadOptions options);
-  ~Head();
+  ~Head();  // ends its session on the workers, so that it and its peers' rights do not linger
 
   const std::vector<WorkerInfo>& workers() const { return workers_; }
   // Asks every worker, one at a time (so no timing competes with another), for its device
@@ -92,6 +92,7 @@ class Head {
  private:
   Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
   Status hello();
+  void end_session();
   Status send_shard(size_t worker, const std::string& path, const std::string& hash);
   // Waits for one reply per listed worker, calling on_reply(worker, message); true to accept it.
   Status await_replies(std::vector<size_t> pending, std::chrono::milliseconds timeout, const char* what,
@@ -105,6 +106,7 @@ class Head {
   std::vector<WorkerInfo> workers_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   uint64_t session_ = 0;
+  bool session_loaded_ = false;  // some worker may hold session_
   int64_t n_ctx_ = 0, n_embd_ = 0, n_vocab_ = 0;
   double flops_per_token_ = 0;
   RunCounters counters_;

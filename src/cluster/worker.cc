@@ -45,7 +45,10 @@ Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
 }
 
 Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
-    : options_(std::move(options)), server_(std::move(server)), cache_(std::move(cache)) {
+    : options_(std::move(options)),
+      server_(std::move(server)),
+      cache_(std::move(cache)),
+      roles_(options_.security.allowed, options_.security.insecure, options_.session_lease) {
   threads_ = options_.threads > 0 ? options_.threads : ll::default_thread_count();
   // What segments may use: the free memory, the cgroup's and the user's limits, less what this
   // process already holds and a reserve for messages in flight and allocator slack (a segment
@@ -55,12 +58,17 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
+  error_log_ = LogLimiter({.what = "error replies", .sources = "peers"},
+                          [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); });
 }
 
 Worker::~Worker() = default;
 
 Status Worker::serve(const std::atomic<bool>& stop) {
   while (!stop.load()) {
+    roles_.expire(Clock::now());
+    sync_admitted();
+    error_log_.flush();
     // Block only when there is nothing left to do; otherwise just pick up what has arrived,
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
     if (queue_.size() < kMaxQueued) {
@@ -121,7 +129,14 @@ void Worker::handle(Pending& p) {
     on_downstream(*p.from_next, in);
     return;
   }
-  switch (in.message.envelope().body_case()) {
+  const wire::Envelope& e = in.message.envelope();
+  if (Status allowed = roles_.check(in.peer_key, e); !allowed.ok()) {
+    reply_error(in.peer, e.request_id(), e.has_step() ? e.step().session() : 0, e.has_step() ? e.step().sequence() : 0,
+                allowed.message());
+    return;
+  }
+  roles_.heard_from(in.peer_key, Clock::now());
+  switch (e.body_case()) {
     case wire::Envelope::kHello: on_hello(in); break;
     case wire::Envelope::kShardData: on_shard_data(in); break;
     case wire::Envelope::kLoadSegment: on_load(in); break;
@@ -129,6 +144,7 @@ void Worker::handle(Pending& p) {
     case wire::Envelope::kFreeSequence: on_free(in); break;
     case wire::Envelope::kProfileRequest: on_profile(in); break;
     case wire::Envelope::kPing: on_ping(in); break;
+    case wire::Envelope::kEndSession: on_end_session(in); break;
     default:
       reply_error(in.peer, in.message.envelope().request_id(), 0, 0,
                   fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope().body_case())));
@@ -142,7 +158,7 @@ void Worker::send(const std::string& peer, const wire::Envelope& e, std::vector<
 
 void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
                          const std::string& message) {
-  fmt::print(stderr, "{}: {}\n", options_.name, message);
+  error_log_.log(peer, message);
   wire::Envelope e;
   e.set_request_id(request_id);
   wire::ErrorReply* err = e.mutable_error();
@@ -154,9 +170,12 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
 
 // HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
 void Worker::on_hello(const net::Incoming& in) {
+  std::vector<std::string> peers;
   for (const std::string& key : in.message.envelope().hello().peer_keys()) {
-    if (net::is_valid_z85_key(key)) server_->allow(key);
+    if (net::is_valid_z85_key(key)) peers.push_back(key);
   }
+  roles_.set_probe_peers(in.peer_key, peers, Clock::now());
+  sync_admitted();  // before the reply: the head may have the peers probe this worker at once
   wire::Envelope e;
   e.set_request_id(in.message.envelope().request_id());
   wire::HelloReply* r = e.mutable_hello_reply();
@@ -195,24 +214,65 @@ void Worker::on_shard_data(net::Incoming& in) {
   send(in.peer, ack);
 }
 
-void Worker::make_room(uint64_t bytes, uint64_t keep) {
+Status Worker::make_room(uint64_t bytes, uint64_t keep, const std::string& head) {
+  const auto now = Clock::now();
   auto used = [&] {
     uint64_t sum = 0;
     for (const auto& [id, s] : sessions_) sum += id == keep ? 0 : s->weight_bytes;
     return sum;
   };
   auto others = [&] { return sessions_.size() - sessions_.count(keep); };
+  auto silent = [&](const Session& s) { return now - s.last_active >= options_.session_lease; };
   while (others() > 0 && (others() >= options_.max_sessions || used() + bytes > memory_limit_)) {
     auto victim = sessions_.end();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-      if (it->first != keep && (victim == sessions_.end() || it->second->last_used < victim->second->last_used)) victim = it;
+      const Session& s = *it->second;
+      if (it->first == keep || (s.head_key != head && !silent(s))) continue;
+      if (victim == sessions_.end() || s.last_active < victim->second->last_active) victim = it;
     }
-    fmt::print(stderr, "{}: dropping least recently used session {}\n", options_.name, victim->first);
-    sessions_.erase(victim);
+    const double lease_s = std::chrono::duration<double>(options_.session_lease).count();
+    if (victim == sessions_.end()) {
+      const std::string full = others() >= options_.max_sessions
+                                   ? fmt::format("at most {} sessions fit", options_.max_sessions)
+                                   : fmt::format("their weights leave no room for {:.1f} MiB more within {:.1f} MiB",
+                                                 bytes / 1048576.0, memory_limit_ / 1048576.0);
+      return Status::Errorf("worker busy: {} sessions of other heads are live and {}; try again later (a session "
+                            "is reclaimed once its head has been silent for {:.0f} s) or use another worker",
+                            others(), full, lease_s);
+    }
+    const Session& v = *victim->second;
+    drop_session(victim, silent(v) ? fmt::format("reclaimed: silent for {:.0f} s",
+                                                 std::chrono::duration<double>(now - v.last_active).count())
+                                   : fmt::format("dropped: its head loads session {} and the worker is full", keep));
   }
+  return Status::Ok();
 }
 
-Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wire::LoadSegment& load) {
+void Worker::drop_session(std::map<uint64_t, std::unique_ptr<Session>>::iterator it, const std::string& why) {
+  fmt::print(stderr, "{}: session {} of head {}: {}\n", options_.name, it->first,
+             it->second->head_key.empty() ? "(insecure)" : it->second->head_key, why);
+  roles_.end_session(it->first);
+  sessions_.erase(it);
+  sync_admitted();
+}
+
+void Worker::sync_admitted() {
+  if (roles_.version() == admitted_version_) return;
+  admitted_version_ = roles_.version();
+  std::set<std::string> keys = roles_.admitted();
+  for (const std::string& k : keys) {
+    if (admitted_.count(k) == 0) server_->allow(k);
+  }
+  for (const std::string& k : admitted_) {
+    if (keys.count(k) == 0) server_->disallow(k);
+  }
+  admitted_ = std::move(keys);
+}
+
+Result<Worker::Session*> Worker::load_segment(const net::Incoming& in, const wire::LoadSegment& load) {
+  if (auto it = sessions_.find(load.session()); it != sessions_.end() && it->second->head_key != in.peer_key) {
+    return Status::Errorf("session {} belongs to another head; choose another session id", load.session());
+  }
   std::string path;
   switch (load.source_case()) {
     case wire::LoadSegment::kModelPath: path = load.model_path(); break;
@@ -238,7 +298,8 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
 
   auto session = std::make_unique<Session>();
   session->id = load.session();
-  session->head_peer = peer;
+  session->head_peer = in.peer;
+  session->head_key = in.peer_key;
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(path, lo));
@@ -246,7 +307,7 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
   for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
     session->weight_bytes += g.units[u].weight_bytes;
   }
-  make_room(session->weight_bytes, load.session());
+  LL_RETURN_IF_ERROR(make_room(session->weight_bytes, load.session(), in.peer_key));
   uint64_t others = 0;
   for (const auto& [id, s] : sessions_) others += id == load.session() ? 0 : s->weight_bytes;
   if (others + session->weight_bytes > memory_limit_) {
@@ -263,10 +324,12 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
   session->executor = std::make_unique<exec::SegmentExecutor>(
       *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
       exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads_});
-  for (const std::string& key : load.allow_keys()) server_->allow(key);
-  session->last_used = ++use_counter_;
+  session->last_active = Clock::now();
   Session* raw = session.get();
   sessions_[load.session()] = std::move(session);
+  // Before the reply: the upstream peer connects as soon as the head has it load its segment.
+  roles_.add_session(load.session(), in.peer_key, {load.allow_keys().begin(), load.allow_keys().end()});
+  sync_admitted();
   return raw;
 }
 
@@ -274,7 +337,7 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
 void Worker::on_load(const net::Incoming& in) {
   const wire::LoadSegment& load = in.message.envelope().load_segment();
   const auto t0 = Clock::now();
-  auto s = load_segment(in.peer, load);
+  auto s = load_segment(in, load);
   if (!s.ok()) {
     reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, s.error());
     return;
@@ -301,7 +364,7 @@ void Worker::on_step(net::Incoming& in, Clock::time_point read_at) {
     return;
   }
   Session& s = *it->second;
-  s.last_used = ++use_counter_;
+  s.last_active = Clock::now();
   Status st = run_step(s, in, read_at);
   if (!st.ok()) reply_error(s.head_peer, in.message.envelope().request_id(), step.session(), step.sequence(), st.message());
 }
@@ -405,6 +468,7 @@ void Worker::on_free(const net::Incoming& in) {
   const wire::FreeSequence& f = in.message.envelope().free_sequence();
   auto it = sessions_.find(f.session());
   if (it == sessions_.end()) return;  // already gone: freeing is idempotent
+  it->second->last_active = Clock::now();
   it->second->executor->free_sequence(f.sequence());
   it->second->sequences.erase(f.sequence());
 }
@@ -414,6 +478,20 @@ void Worker::on_downstream(uint64_t session, const net::Incoming& in) {
   auto it = sessions_.find(session);
   if (it == sessions_.end() || in.message.envelope().body_case() != wire::Envelope::kError) return;
   send(it->second->head_peer, in.message.envelope());
+}
+
+// EndSession { session } -> the same EndSession once the session is gone
+void Worker::on_end_session(const net::Incoming& in) {
+  const uint64_t id = in.message.envelope().end_session().session();
+  if (auto it = sessions_.find(id); it != sessions_.end()) {
+    if (it->second->head_key != in.peer_key) {
+      reply_error(in.peer, in.message.envelope().request_id(), id, 0,
+                  fmt::format("session {} belongs to another head, which alone may end it", id));
+      return;
+    }
+    drop_session(it, "ended by its head");
+  }
+  send(in.peer, in.message.envelope());
 }
 
 // Pong { payload_bytes } for Ping { payload_bytes } + [payload]

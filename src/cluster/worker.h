@@ -8,6 +8,12 @@
 //   head ── FreeSequence ───────► worker        frees KV cache and sampler
 //   head ── ProfileRequest ─────► worker        ProfileReply: per-unit times (cached), links to peers
 //   peer ── Ping + [payload] ───► worker        Pong (link probes)
+//   head ── EndSession ─────────► worker        frees the session; echoed
+//
+// Keys have roles (see KeyRoles): only the owner's allowed keys command the worker; the peers a
+// head introduces may only send steps of their session, or link probes. A session holds its
+// place while it is live: a new load that finds no room takes only the loading head's own
+// sessions and sessions silent for `session_lease`, and is refused as busy otherwise.
 //
 // Messages are processed one at a time in arrival order, so the steps of many sequences
 // interleave. A bad request is answered with an ErrorReply to the head of its session (or to
@@ -21,10 +27,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "cluster/key_roles.h"
 #include "cluster/shard_cache.h"
+#include "core/log_limiter.h"
 #include "core/status.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
@@ -41,8 +50,11 @@ struct WorkerOptions {
   uint64_t memory_limit = 0;     // bytes; 0: the free memory. Never more than the free memory or the cgroup's limit.
   net::SecurityOptions security;
   std::string cache_dir;         // default: ShardCache::default_dir()
-  size_t max_sessions = 4;       // loading one more drops the least recently used
+  size_t max_sessions = 4;       // a load beyond them waits until one ends or falls silent (busy)
   size_t max_sequences = 256;    // per session
+  // A session without any message for it (from its head or its step peers) for this long may be
+  // reclaimed by another head's load; also how long a silent head's probe peers keep their rights.
+  std::chrono::milliseconds session_lease{30000};
 };
 
 
@@ -68,11 +80,12 @@ class Worker {
   struct Session {
     uint64_t id = 0;
     std::string head_peer;  // routing id of the head that loaded it
+    std::string head_key;   // its public key (empty when insecure)
     std::unique_ptr<model::Model> model;
     std::unique_ptr<exec::SegmentExecutor> executor;
     std::unique_ptr<net::Client> next;  // null at the last segment: tokens go to the head
     uint64_t weight_bytes = 0;
-    uint64_t last_used = 0;
+    Clock::time_point last_active{};  // the last message for it
     uint64_t last_send_us = 0;  // how long the previous hand-off took (reported with the next step)
     std::map<uint64_t, Sequence> sequences;
     std::vector<float> logits;
@@ -94,11 +107,16 @@ class Worker {
   void on_downstream(uint64_t session, const net::Incoming& in);
   void on_profile(const net::Incoming& in);
   void on_ping(const net::Incoming& in);
-  Result<Session*> load_segment(const std::string& peer, const wire::LoadSegment& load);
+  void on_end_session(const net::Incoming& in);
+  Result<Session*> load_segment(const net::Incoming& in, const wire::LoadSegment& load);
   Status run_step(Session& s, net::Incoming& in, Clock::time_point read_at);
-  // Drops least recently used sessions (never `keep`) until `bytes` more fit the memory limit
-  // and a session slot is free.
-  void make_room(uint64_t bytes, uint64_t keep);
+  // Frees a session slot and room for `bytes` more weights for session `keep` of `head`: takes
+  // the head's own other sessions and silent ones (least recently active first), never the live
+  // sessions of other heads; an error ("worker busy") when they are in the way.
+  Status make_room(uint64_t bytes, uint64_t keep, const std::string& head);
+  void drop_session(std::map<uint64_t, std::unique_ptr<Session>>::iterator it, const std::string& why);
+  // Brings the ZAP allow-list in line with the roles (owners' keys stay on it).
+  void sync_admitted();
   void reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
                    const std::string& message);
   void send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames = {});
@@ -108,7 +126,10 @@ class Worker {
   ShardCache cache_;
   uint64_t memory_limit_ = 0;
   int threads_ = 1;
-  uint64_t use_counter_ = 0;
+  KeyRoles roles_;
+  std::set<std::string> admitted_;  // keys besides the owners' on the ZAP allow-list
+  uint64_t admitted_version_ = ~uint64_t{0};
+  LogLimiter error_log_{{.what = "error replies", .sources = "peers"}};  // named once the worker has a name
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::deque<Pending> queue_;
   std::map<std::string, std::string> profiles_;  // DeviceProfile JSON by model path and settings

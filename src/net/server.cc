@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 
+#include "core/log_limiter.h"
 #include "net/socket_setup.h"
 #include "net/transport.h"
 #include "net/zap_authenticator.h"
@@ -16,6 +17,8 @@ struct Server::Impl {
   std::string endpoint;
   std::string zap_domain;  // empty when insecure
   std::atomic<uint64_t> rejected{0};
+  // A peer may send garbage as fast as it likes; the log may not grow as fast.
+  LogLimiter rejections{{.what = "rejected messages", .sources = "peers"}};  // named once bound
 
   ~Impl() {
     socket.close();
@@ -45,6 +48,10 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, Securi
     }
     impl->socket.bind(endpoint);
     impl->endpoint = impl->socket.get(zmq::sockopt::last_endpoint);
+    impl->rejections = LogLimiter({.what = "rejected messages", .sources = "peers"},
+                                  [endpoint = impl->endpoint](const std::string& line) {
+                                    fmt::print(stderr, "net: server {}: {}\n", endpoint, line);
+                                  });
   } catch (const zmq::error_t& e) {
     return Status::Errorf("cannot bind {}: {}", endpoint, e.what());
   }
@@ -66,10 +73,15 @@ void Server::allow(const std::string& public_key) {
   ZapAuthenticator::instance().allow(impl_->zap_domain, public_key);
 }
 
+void Server::disallow(const std::string& public_key) {
+  if (!impl_->zap_domain.empty()) ZapAuthenticator::instance().disallow(impl_->zap_domain, public_key);
+}
+
 const std::string& Server::endpoint() const { return impl_->endpoint; }
 
 Result<std::optional<Incoming>> Server::receive(std::chrono::milliseconds timeout) {
   std::vector<zmq::message_t> parts;
+  impl_->rejections.flush();
   try {
     if (!detail::receive_parts(impl_->socket, timeout, parts)) return std::optional<Incoming>();
   } catch (const zmq::error_t& e) {
@@ -87,9 +99,10 @@ Result<std::optional<Incoming>> Server::receive(std::chrono::milliseconds timeou
   auto message = decode(parts, impl_->limits);
   if (!message.ok()) {
     impl_->rejected.fetch_add(1, std::memory_order_relaxed);
-    fmt::print(stderr, "net: server {} rejected a message from peer {} ({}{}{}): {}\n", impl_->endpoint,
-               detail::hex(in.peer), in.peer_address.empty() ? "unknown address" : in.peer_address,
-               in.peer_key.empty() ? "" : ", key ", in.peer_key, message.error());
+    impl_->rejections.log(in.peer_key.empty() ? in.peer_address + in.peer : in.peer_key,
+                          fmt::format("rejected a message from peer {} ({}{}{}): {}", detail::hex(in.peer),
+                                      in.peer_address.empty() ? "unknown address" : in.peer_address,
+                                      in.peer_key.empty() ? "" : ", key ", in.peer_key, message.error()));
     return std::optional<Incoming>();
   }
   in.message = std::move(message).value();

@@ -81,7 +81,8 @@ class Server {
   static Result<std::unique_ptr<Server>> bind(const std::string& endpoint, SecurityOptions security,
                                               Limits limits = {});
   ~Server();
-  void allow(const std::string& public_key);  // add a client key at run time (thread-safe)
+  void allow(const std::string& public_key);     // add a client key at run time (thread-safe)
+  void disallow(const std::string& public_key);  // later handshakes with it fail; open connections stay
   const std::string& endpoint() const;        // the resolved endpoint (port 0 -> actual port)
   // Waits up to `timeout` for a message. A malformed or oversized message is logged and
   // dropped (returns nullopt with `rejected` incremented), never an exception. A frame larger

@@ -15,7 +15,8 @@ namespace {
 
 constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";  // fixed by RFC 27
 constexpr size_t kCurveKeyBytes = 32;
-constexpr size_t kMaxLoggedRefusals = 1024;  // per server, so a flood of random keys cannot grow the log set
+// How often the handler wakes without requests, so that refusal summaries are printed even when the refusals stop.
+constexpr int kFlushMillis = 1000;
 
 }  // namespace
 
@@ -30,6 +31,7 @@ ZapAuthenticator::ZapAuthenticator() {
   try {
     socket_ = zmq::socket_t(context(), zmq::socket_type::rep);
     socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::rcvtimeo, kFlushMillis);
     socket_.bind(kZapEndpoint);
   } catch (const zmq::error_t& e) {
     started_ = Status::Errorf("cannot start the ZAP handler on {}: {}", kZapEndpoint, e.what());
@@ -42,18 +44,31 @@ Result<std::string> ZapAuthenticator::add_domain(std::set<std::string> allowed) 
   if (!started_.ok()) return started_;
   std::lock_guard lock(mu_);
   std::string domain = fmt::format("ll-server-{}", next_domain_++);
-  domains_[domain] = Domain{domain, std::move(allowed), {}};
+  domains_.emplace(domain, Domain{domain, std::move(allowed), refusal_log(domain)});
   return domain;
+}
+
+LogLimiter ZapAuthenticator::refusal_log(const std::string& label) {
+  return LogLimiter({.what = "refused handshakes", .sources = "keys"},
+                    [label](const std::string& line) { fmt::print(stderr, "net: {}: {}\n", label, line); });
 }
 
 void ZapAuthenticator::set_label(const std::string& domain, const std::string& label) {
   std::lock_guard lock(mu_);
-  if (auto it = domains_.find(domain); it != domains_.end()) it->second.label = label;
+  if (auto it = domains_.find(domain); it != domains_.end()) {
+    it->second.label = label;
+    it->second.refusals = refusal_log(label);
+  }
 }
 
 void ZapAuthenticator::allow(const std::string& domain, const std::string& public_key) {
   std::lock_guard lock(mu_);
   if (auto it = domains_.find(domain); it != domains_.end()) it->second.allowed.insert(public_key);
+}
+
+void ZapAuthenticator::disallow(const std::string& domain, const std::string& public_key) {
+  std::lock_guard lock(mu_);
+  if (auto it = domains_.find(domain); it != domains_.end()) it->second.allowed.erase(public_key);
 }
 
 void ZapAuthenticator::remove_domain(const std::string& domain) {
@@ -65,7 +80,11 @@ void ZapAuthenticator::run() {
   for (;;) {
     std::vector<zmq::message_t> request;
     try {
-      if (!zmq::recv_multipart(socket_, std::back_inserter(request))) continue;
+      if (!zmq::recv_multipart(socket_, std::back_inserter(request))) {
+        std::lock_guard lock(mu_);
+        for (auto& [name, d] : domains_) d.refusals.flush();
+        continue;
+      }
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) return;
       continue;  // EINTR
@@ -110,10 +129,7 @@ std::vector<zmq::message_t> ZapAuthenticator::answer(const std::vector<zmq::mess
   if (it == domains_.end()) return reply("400", "unknown server");
   Domain& d = it->second;
   if (d.allowed.count(key) != 0) return reply("200", "OK", key);
-  if (d.refusals_logged.size() < kMaxLoggedRefusals && d.refusals_logged.insert(key).second) {
-    fmt::print(stderr, "net: {} refused client key {} from {}: not in the allow-list (logged once per key)\n",
-               d.label, key, address);
-  }
+  d.refusals.log(key, fmt::format("refused client key {} from {}: not in the allow-list", key, address));
   return reply("400", "client key not allowed");
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log_limiter.h"
 #include "core/status.h"
 
 namespace ll::net {
@@ -25,14 +26,16 @@ class ZapAuthenticator {
   Result<std::string> add_domain(std::set<std::string> allowed);
   void set_label(const std::string& domain, const std::string& label);  // how logs name the server
   void allow(const std::string& domain, const std::string& public_key);
+  void disallow(const std::string& domain, const std::string& public_key);  // later handshakes fail
   void remove_domain(const std::string& domain);
 
  private:
   struct Domain {
     std::string label;
     std::set<std::string> allowed;
-    std::set<std::string> refusals_logged;  // each refused key is logged once
+    LogLimiter refusals;
   };
+  static LogLimiter refusal_log(const std::string& label);
 
   ZapAuthenticator();
   void run();
