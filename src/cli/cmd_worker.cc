@@ -27,6 +27,7 @@ void add_worker_command(CLI::App& app) {
     std::vector<std::string> allow;
     std::string allow_file;
     std::string cache_dir;
+    std::vector<std::string> models;
     bool insecure = false;
   };
   auto a = std::make_shared<Args>();
@@ -40,6 +41,9 @@ void add_worker_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
   cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
+  cmd->add_option("--models", a->models,
+                  "directory heads may load model files from (repeatable; default: the shard cache and the "
+                  "directory the worker was started in)");
   cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
   cmd->callback([a] {
     cluster::WorkerOptions o;
@@ -47,6 +51,7 @@ void add_worker_command(CLI::App& app) {
     o.name = a->name;
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
+    o.model_dirs = a->models;
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
     o.security = or_exit(cluster::worker_security({a->key, a->allow, a->allow_file, a->insecure}));
     auto worker = cluster::Worker::create(std::move(o));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cluster/link_probe.h"
@@ -40,12 +41,18 @@ constexpr uint32_t kMaxContext = 1u << 20;
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
   if (options.cache_dir.empty()) options.cache_dir = ShardCache::default_dir();
   LL_ASSIGN_OR_RETURN(ShardCache cache, ShardCache::open(options.cache_dir));
+  if (options.model_dirs.empty()) options.model_dirs = {options.cache_dir, std::filesystem::current_path().string()};
+  LL_ASSIGN_OR_RETURN(ModelAccess model_access, ModelAccess::create(options.model_dirs));
   LL_ASSIGN_OR_RETURN(auto server, net::Server::bind(options.listen, options.security));
-  return std::unique_ptr<Worker>(new Worker(std::move(options), std::move(server), std::move(cache)));
+  return std::unique_ptr<Worker>(
+      new Worker(std::move(options), std::move(server), std::move(cache), std::move(model_access)));
 }
 
-Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
-    : options_(std::move(options)), server_(std::move(server)), cache_(std::move(cache)) {
+Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache, ModelAccess model_access)
+    : options_(std::move(options)),
+      server_(std::move(server)),
+      cache_(std::move(cache)),
+      model_access_(std::move(model_access)) {
   threads_ = options_.threads > 0 ? options_.threads : ll::default_thread_count();
   // What segments may use: the free memory, the cgroup's and the user's limits, less what this
   // process already holds and a reserve for messages in flight and allocator slack (a segment
@@ -63,9 +70,12 @@ Status Worker::serve(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     // Block only when there is nothing left to do; otherwise just pick up what has arrived,
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
+    // While segments load, wait only briefly, so each is answered soon after it is ready.
     if (queue_.size() < kMaxQueued) {
-      read_available(queue_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0));
+      const auto idle_wait = loading_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5);
+      read_available(queue_.empty() ? idle_wait : std::chrono::milliseconds(0));
     }
+    finish_loads();
     if (queue_.empty()) continue;
     Pending p = std::move(queue_.front());
     queue_.pop_front();
@@ -212,10 +222,13 @@ void Worker::make_room(uint64_t bytes, uint64_t keep) {
   }
 }
 
-Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wire::LoadSegment& load) {
+Result<std::string> Worker::check_load(const wire::LoadSegment& load) {
   std::string path;
   switch (load.source_case()) {
-    case wire::LoadSegment::kModelPath: path = load.model_path(); break;
+    case wire::LoadSegment::kModelPath: {
+      LL_ASSIGN_OR_RETURN(path, model_access_.resolve(load.model_path()));
+      break;
+    }
     case wire::LoadSegment::kShardHash: {
       LL_ASSIGN_OR_RETURN(path, cache_.verified_path(load.shard_hash()));
       break;
@@ -231,14 +244,22 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
   for (const std::string& key : load.allow_keys()) {
     if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
   }
-  const bool secure = !options_.security.insecure;
-  if (!load.next_endpoint().empty() && secure && !net::is_valid_z85_key(load.next_public_key())) {
+  if (!load.next_endpoint().empty() && !options_.security.insecure && !net::is_valid_z85_key(load.next_public_key())) {
     return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
   }
+  if (loading_.count(load.session()) != 0) {
+    return Status::Errorf("session {} is still loading; wait for its LoadReply before loading it again", load.session());
+  }
+  if (loading_.size() >= options_.max_sessions) {
+    return Status::Errorf("{} segments are loading already; wait for their LoadReply", loading_.size());
+  }
+  return path;
+}
 
+Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const std::string& path, const wire::LoadSegment& load,
+                                                              int threads, net::SecurityOptions next_security) {
   auto session = std::make_unique<Session>();
   session->id = load.session();
-  session->head_peer = peer;
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(path, lo));
@@ -246,6 +267,16 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
   for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
     session->weight_bytes += g.units[u].weight_bytes;
   }
+  if (!load.next_endpoint().empty()) {
+    LL_ASSIGN_OR_RETURN(session->next, net::Client::connect(load.next_endpoint(), load.next_public_key(), next_security));
+  }
+  session->executor = std::make_unique<exec::SegmentExecutor>(
+      *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
+      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads});
+  return session;
+}
+
+Result<Worker::Session*> Worker::install_session(std::unique_ptr<Session> session, const wire::LoadSegment& load) {
   make_room(session->weight_bytes, load.session());
   uint64_t others = 0;
   for (const auto& [id, s] : sessions_) others += id == load.session() ? 0 : s->weight_bytes;
@@ -254,15 +285,6 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
                           load.unit_begin(), load.unit_end() - 1, session->weight_bytes / 1048576.0,
                           memory_limit_ / 1048576.0);
   }
-  if (!load.next_endpoint().empty()) {
-    net::SecurityOptions sec;
-    sec.insecure = !secure;
-    sec.keys = options_.security.keys;
-    LL_ASSIGN_OR_RETURN(session->next, net::Client::connect(load.next_endpoint(), load.next_public_key(), sec));
-  }
-  session->executor = std::make_unique<exec::SegmentExecutor>(
-      *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
-      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads_});
   for (const std::string& key : load.allow_keys()) server_->allow(key);
   session->last_used = ++use_counter_;
   Session* raw = session.get();
@@ -270,26 +292,55 @@ Result<Worker::Session*> Worker::load_segment(const std::string& peer, const wir
   return raw;
 }
 
-// LoadReply { session, weight_bytes, load_seconds }
+// Starts reading the model in the background; finish_loads() answers.
 void Worker::on_load(const net::Incoming& in) {
   const wire::LoadSegment& load = in.message.envelope().load_segment();
-  const auto t0 = Clock::now();
-  auto s = load_segment(in.peer, load);
-  if (!s.ok()) {
-    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, s.error());
+  auto path = check_load(load);
+  if (!path.ok()) {
+    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, path.error());
     return;
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
-             load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
-             load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
-  wire::Envelope e;
-  e.set_request_id(in.message.envelope().request_id());
-  wire::LoadReply* r = e.mutable_load_reply();
-  r->set_session(load.session());
-  r->set_weight_bytes(s.value()->weight_bytes);
-  r->set_load_seconds(seconds);
-  send(in.peer, e);
+  net::SecurityOptions next_security;
+  next_security.insecure = options_.security.insecure;
+  next_security.keys = options_.security.keys;
+  Loading& l = loading_[load.session()];
+  l.peer = in.peer;
+  l.request_id = in.message.envelope().request_id();
+  l.load = load;
+  l.started = Clock::now();
+  l.session = std::async(std::launch::async, &Worker::load_segment, std::move(path).value(), l.load, threads_,
+                         std::move(next_security));
+}
+
+// LoadReply { session, weight_bytes, load_seconds }
+void Worker::finish_loads() {
+  for (auto it = loading_.begin(); it != loading_.end();) {
+    if (it->second.session.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      ++it;
+      continue;
+    }
+    Loading l = std::move(it->second);
+    it = loading_.erase(it);
+    const wire::LoadSegment& load = l.load;
+    auto built = l.session.get();
+    Result<Session*> s = built.ok() ? install_session(std::move(built).value(), load) : Result<Session*>(built.status());
+    if (!s.ok()) {
+      reply_error(l.peer, l.request_id, load.session(), 0, s.error());
+      continue;
+    }
+    s.value()->head_peer = l.peer;
+    const double seconds = std::chrono::duration<double>(Clock::now() - l.started).count();
+    fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
+               load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
+               load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
+    wire::Envelope e;
+    e.set_request_id(l.request_id);
+    wire::LoadReply* r = e.mutable_load_reply();
+    r->set_session(load.session());
+    r->set_weight_bytes(s.value()->weight_bytes);
+    r->set_load_seconds(seconds);
+    send(l.peer, e);
+  }
 }
 
 void Worker::on_step(net::Incoming& in, Clock::time_point read_at) {
@@ -433,8 +484,8 @@ void Worker::on_ping(const net::Incoming& in) {
 
 // ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[] }
 //   -> ProfileReply { device_json, links[], cached }
-// Runs while nothing else does, so the timings see the device alone; the head asks one worker
-// at a time for the same reason.
+// Runs on the serving thread, unlike a load, while nothing else does, so the timings see the
+// device alone; the head asks one worker at a time for the same reason.
 void Worker::on_profile(const net::Incoming& in) {
   const wire::ProfileRequest& r = in.message.envelope().profile_request();
   const uint64_t request_id = in.message.envelope().request_id();
@@ -444,7 +495,13 @@ void Worker::on_profile(const net::Incoming& in) {
                 "profile request outside its limits (repetitions 1..100, prompt chunk 1..4096, context up to 2^20)");
     return;
   }
-  const std::string key = fmt::format("{}|{}|{}|{}", r.model_path(), r.prompt_chunk(), r.repetitions(), r.decode_context());
+  // The same rules as a load's model path.
+  auto path = model_access_.resolve(r.model_path());
+  if (!path.ok()) {
+    reply_error(in.peer, request_id, 0, 0, path.error());
+    return;
+  }
+  const std::string key = fmt::format("{}|{}|{}|{}", path.value(), r.prompt_chunk(), r.repetitions(), r.decode_context());
   wire::Envelope e;
   e.set_request_id(request_id);
   wire::ProfileReply* reply = e.mutable_profile_reply();
@@ -454,7 +511,7 @@ void Worker::on_profile(const net::Incoming& in) {
     reply->set_cached(true);
   } else {
     fmt::print(stderr, "{}: profiling {} with {} thread(s)\n", options_.name, r.model_path(), threads_);
-    auto m = model::Model::load(r.model_path());
+    auto m = model::Model::load(path.value());
     if (!m.ok()) {
       reply_error(in.peer, request_id, 0, 0, m.error());
       return;
