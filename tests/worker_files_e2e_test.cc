@@ -1,6 +1,7 @@
 // A worker opens model files only inside the directories its owner allowed and only regular
 // files, refuses everything else with a reason while it keeps serving, and answers while it loads.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,15 +149,22 @@ TEST(WorkerFilesE2E, PingIsAnsweredWhileSegmentsLoad) {
   ASSERT_TRUE(client);
   constexpr int kLoads = 4;
   for (int i = 0; i < kLoads; ++i) ASSERT_TRUE(client->send(load_envelope(1 + i, 1 + i, path)).ok());
+  ASSERT_TRUE(client->send(load_envelope(50, 1, path)).ok());  // session 1 again, while it loads
   ASSERT_TRUE(client->send(ping_envelope(99)).ok());
   // In order of arrival: the pong comes before the last load is done (a worker loading on its
   // serving thread answers every load first).
   std::vector<std::string> order;
-  for (int i = 0; i < kLoads + 1; ++i) {
+  for (int i = 0; i < kLoads + 2; ++i) {
     const wire::Envelope e = receive(*client);
+    if (e.has_error()) {
+      EXPECT_EQ(e.request_id(), 50u);
+      EXPECT_EQ(e.error().message(), "worker w1: session 1 is still loading; wait for its LoadReply before loading it again");
+      continue;
+    }
     ASSERT_TRUE(e.has_pong() || e.has_load_reply()) << e.DebugString();
     order.push_back(e.has_pong() ? "pong" : fmt::format("load {}", e.load_reply().session()));
   }
+  ASSERT_EQ(order.size(), kLoads + 1u) << fmt::format("{}", fmt::join(order, ", "));
   EXPECT_NE(order.back(), "pong") << fmt::format("{}", fmt::join(order, ", "));
 }
 
