@@ -1,7 +1,6 @@
 // A worker opens model files only inside the directories its owner allowed and only regular
-// files, refuses everything else with a reason while it keeps serving, and answers while it loads.
+// files, and refuses everything else with a reason while it keeps serving.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,10 +11,8 @@
 #include <fstream>
 
 #include "cluster/pipeline.h"
-#include "core/thread_pool.h"
 #include "emulate/local_cluster.h"
 #include "model/model.h"
-#include "model/synth.h"
 #include "net/transport.h"
 #include "test_data.h"
 #include "wire.pb.h"
@@ -134,38 +131,6 @@ TEST(WorkerFilesE2E, ForbiddenModelPathsAreRefusedWhileTheWorkerKeepsServing) {
   auto gens = pipeline->head->generate({greedy}, [](size_t, const std::string&) {});
   ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
   EXPECT_EQ(gens[0].text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
-}
-
-TEST(WorkerFilesE2E, PingIsAnsweredWhileSegmentsLoad) {
-  // A model with a real 32000-token vocabulary, whose loads take far longer than a ping.
-  const std::string path = test::temp_path("slow-load-test-4l.gguf");
-  model::SynthOptions o{.preset = "test-4l", .type = "q4_0",
-                        .vocab_path = test::shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")};
-  ThreadPool pool(2);
-  ASSERT_TRUE(model::write_synthetic_model(o, path, pool).ok());
-  auto workers = start_worker({fs::path(path).parent_path().string()});
-  ASSERT_TRUE(workers);
-  auto client = connect(*workers);
-  ASSERT_TRUE(client);
-  constexpr int kLoads = 4;
-  for (int i = 0; i < kLoads; ++i) ASSERT_TRUE(client->send(load_envelope(1 + i, 1 + i, path)).ok());
-  ASSERT_TRUE(client->send(load_envelope(50, 1, path)).ok());  // session 1 again, while it loads
-  ASSERT_TRUE(client->send(ping_envelope(99)).ok());
-  // In order of arrival: the pong comes before the last load is done (a worker loading on its
-  // serving thread answers every load first).
-  std::vector<std::string> order;
-  for (int i = 0; i < kLoads + 2; ++i) {
-    const wire::Envelope e = receive(*client);
-    if (e.has_error()) {
-      EXPECT_EQ(e.request_id(), 50u);
-      EXPECT_EQ(e.error().message(), "worker w1: session 1 is still loading; wait for its LoadReply before loading it again");
-      continue;
-    }
-    ASSERT_TRUE(e.has_pong() || e.has_load_reply()) << e.DebugString();
-    order.push_back(e.has_pong() ? "pong" : fmt::format("load {}", e.load_reply().session()));
-  }
-  ASSERT_EQ(order.size(), kLoads + 1u) << fmt::format("{}", fmt::join(order, ", "));
-  EXPECT_NE(order.back(), "pong") << fmt::format("{}", fmt::join(order, ", "));
 }
 
 TEST(WorkerFilesE2E, RunWithAFifoAsModelFailsFast) {
