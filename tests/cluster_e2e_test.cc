@@ -42,6 +42,8 @@ std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false) {
   o.cli_path = LL_CLI_PATH;
   for (size_t i = 0; i < n; ++i) o.devices.push_back({fmt::format("w{}", i + 1)});
   o.insecure = insecure;
+  // The shared models and the synthetic ones the tests write.
+  o.model_dirs = {test::shared_data("models"), std::filesystem::path(test::temp_path("x")).parent_path().string()};
   auto c = LocalCluster::start(o);
   EXPECT_TRUE(c.ok()) << c.error();
   return c.ok() ? std::move(c).value() : nullptr;

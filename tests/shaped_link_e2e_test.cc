@@ -12,6 +12,7 @@
 #include "emulate/device_spec.h"
 #include "emulate/local_cluster.h"
 #include "emulate/netns.h"
+#include "cluster/model_access.h"
 #include "cluster/pipeline.h"
 #include "model/model.h"
 #include "net/transport.h"
@@ -104,6 +105,7 @@ std::unique_ptr<LocalCluster> start_shaped(uint64_t slow_bps) {
   o.cli_path = LL_CLI_PATH;
   o.devices = {{"slow"}, {"fast"}};
   o.devices[0].link_bps = slow_bps;
+  o.model_dirs = {cluster::model_directory(kStories)};
   auto c = LocalCluster::start(o);
   EXPECT_TRUE(c.ok()) << c.error();
   return c.ok() ? std::move(c).value() : nullptr;

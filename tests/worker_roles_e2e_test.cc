@@ -36,6 +36,7 @@ class RunningWorker {
     o.security.keys = net::generate_keypair();
     o.security.allowed = std::move(allowed);
     o.cache_dir = test::temp_path("roles-cache");
+    o.model_dirs = {test::shared_data("models")};
     o.max_sessions = max_sessions;
     o.session_lease = lease;
     auto w = cluster::Worker::create(std::move(o));

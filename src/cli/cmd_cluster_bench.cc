@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "cluster/cluster_bench.h"
+#include "cluster/model_access.h"
 #include "emulate/local_cluster.h"
 #include "emulate/local_setup.h"
 
@@ -115,6 +116,7 @@ void add_cluster_bench_command(CLI::App& app) {
     } else {
       const std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
       emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(desc, a->model.threads, "bench"));
+      lo.model_dirs = {cluster::model_directory(a->model.path)};
       log_path = lo.log_path;
       local = or_exit(emulate::LocalCluster::start(std::move(lo)));
       for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());

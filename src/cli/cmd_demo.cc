@@ -10,6 +10,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cluster/model_access.h"
 #include "cluster/pipeline.h"
 #include "emulate/local_cluster.h"
 #include "emulate/local_setup.h"
@@ -68,7 +69,8 @@ void add_demo_command(CLI::App& app) {
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
     const plan::Planner planner = or_exit(plan::parse_planner(a->planning.planner));
-    const emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "demo"));
+    emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "demo"));
+    lo.model_dirs = {cluster::model_directory(a->model.path)};
     const std::string& log_path = lo.log_path;
     auto model = load_model_or_exit(a->model);
     const graph::Graph graph = graph::build_graph(*model);

@@ -27,6 +27,7 @@ void add_worker_command(CLI::App& app) {
     std::vector<std::string> allow;
     std::string allow_file;
     std::string cache_dir;
+    std::vector<std::string> models;
     bool insecure = false;
     double session_lease = 30;
   };
@@ -45,6 +46,9 @@ void add_worker_command(CLI::App& app) {
                   "seconds without a message after which a session may be reclaimed by another head's load")
       ->check(CLI::Range(0.1, 86400.0))
       ->capture_default_str();
+  cmd->add_option("--models", a->models,
+                  "directory heads may load model files from (repeatable; default: the shard cache and the "
+                  "directory the worker was started in)");
   cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
   cmd->callback([a] {
     cluster::WorkerOptions o;
@@ -53,6 +57,7 @@ void add_worker_command(CLI::App& app) {
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
     o.session_lease = std::chrono::milliseconds(static_cast<int64_t>(a->session_lease * 1000));
+    o.model_dirs = a->models;
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
     o.security = or_exit(cluster::worker_security({a->key, a->allow, a->allow_file, a->insecure}));
     auto worker = cluster::Worker::create(std::move(o));

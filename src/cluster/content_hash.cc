@@ -1,12 +1,13 @@
 #include "cluster/content_hash.h"
 
 #include <sodium.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <memory>
 #include <vector>
+
+#include "core/regular_file.h"
 
 namespace ll::cluster {
 namespace {
@@ -32,14 +33,17 @@ void init_sodium() {
 
 Result<std::string> sha256_file(const std::string& path) {
   init_sodium();
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::Errorf("{}: {}", path, std::strerror(errno));
+  LL_ASSIGN_OR_RETURN(RegularFile file, RegularFile::open(path));
   crypto_hash_sha256_state state;
   crypto_hash_sha256_init(&state);
   std::vector<unsigned char> buffer(size_t{1} << 20);
-  size_t n;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) crypto_hash_sha256_update(&state, buffer.data(), n);
-  if (std::ferror(f.get())) return Status::Errorf("{}: read error", path);
+  while (true) {
+    const ssize_t n = ::read(file.fd(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Errorf("{}: read error: {}", path, std::strerror(errno));
+    if (n == 0) break;
+    crypto_hash_sha256_update(&state, buffer.data(), static_cast<size_t>(n));
+  }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&state, digest);
   return to_hex(digest);

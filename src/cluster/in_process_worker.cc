@@ -7,8 +7,11 @@
 namespace ll::cluster {
 
 Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::string& listen, const net::KeyPair& head_keys,
-                                                                bool insecure, int threads, const std::string& name) {
+                                                                bool insecure, int threads,
+                                                                std::vector<std::string> model_dirs,
+                                                                const std::string& name) {
   WorkerOptions o;
+  o.model_dirs = std::move(model_dirs);
   o.listen = listen;
   o.name = name;
   o.threads = threads;

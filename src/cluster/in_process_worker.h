@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/head.h"
 #include "cluster/worker.h"
@@ -19,8 +20,11 @@ class InProcessWorker {
  public:
   // `listen`: where the other workers can reach it (tcp://0.0.0.0:PORT is not an address they
   // can use; give the host's own address, or tcp://127.0.0.1:0 when all are local).
+  // `model_dirs`: where the head may name model files (WorkerOptions::model_dirs).
   static Result<std::unique_ptr<InProcessWorker>> start(const std::string& listen, const net::KeyPair& head_keys,
-                                                        bool insecure, int threads, const std::string& name = "head");
+                                                        bool insecure, int threads,
+                                                        std::vector<std::string> model_dirs,
+                                                        const std::string& name = "head");
   ~InProcessWorker();  // stops serving and joins the thread
 
   // Its address for HeadOptions::workers (pinned to the head's own public key).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cluster/model_access.h"
 #include "graph/partition.h"
 #include "plan/cost_model.h"
 #include "plan/planners.h"
@@ -121,7 +122,8 @@ Result<Pipeline> start_on_workers(const std::string& model_path, const model::Mo
 Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options) {
   std::unique_ptr<InProcessWorker> own;
   if (!options.head_listen.empty()) {
-    auto w = InProcessWorker::start(options.head_listen, options.head.keys, options.head.insecure, options.head_threads);
+    auto w = InProcessWorker::start(options.head_listen, options.head.keys, options.head.insecure, options.head_threads,
+                                    {model_directory(model_path)});
     if (!w.ok()) return Status::Errorf("--head-listen {}: {}", options.head_listen, w.error());
     own = std::move(w).value();
     options.head.workers.insert(options.head.workers.begin(), own->address());

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cluster/link_probe.h"
@@ -40,14 +41,18 @@ constexpr uint32_t kMaxContext = 1u << 20;
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
   if (options.cache_dir.empty()) options.cache_dir = ShardCache::default_dir();
   LL_ASSIGN_OR_RETURN(ShardCache cache, ShardCache::open(options.cache_dir));
+  if (options.model_dirs.empty()) options.model_dirs = {options.cache_dir, std::filesystem::current_path().string()};
+  LL_ASSIGN_OR_RETURN(ModelAccess model_access, ModelAccess::create(options.model_dirs));
   LL_ASSIGN_OR_RETURN(auto server, net::Server::bind(options.listen, options.security));
-  return std::unique_ptr<Worker>(new Worker(std::move(options), std::move(server), std::move(cache)));
+  return std::unique_ptr<Worker>(
+      new Worker(std::move(options), std::move(server), std::move(cache), std::move(model_access)));
 }
 
-Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache)
+Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache, ModelAccess model_access)
     : options_(std::move(options)),
       server_(std::move(server)),
       cache_(std::move(cache)),
+      model_access_(std::move(model_access)),
       roles_(options_.security.allowed, options_.security.insecure, options_.session_lease) {
   threads_ = options_.threads > 0 ? options_.threads : ll::default_thread_count();
   // What segments may use: the free memory, the cgroup's and the user's limits, less what this
@@ -71,9 +76,12 @@ Status Worker::serve(const std::atomic<bool>& stop) {
     error_log_.flush();
     // Block only when there is nothing left to do; otherwise just pick up what has arrived,
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
+    // While segments load, wait only briefly, so each is answered soon after it is ready.
     if (queue_.size() < kMaxQueued) {
-      read_available(queue_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(0));
+      const auto idle_wait = loading_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5);
+      read_available(queue_.empty() ? idle_wait : std::chrono::milliseconds(0));
     }
+    finish_loads();
     if (queue_.empty()) continue;
     Pending p = std::move(queue_.front());
     queue_.pop_front();
@@ -269,13 +277,16 @@ void Worker::sync_admitted() {
   admitted_ = std::move(keys);
 }
 
-Result<Worker::Session*> Worker::load_segment(const net::Incoming& in, const wire::LoadSegment& load) {
+Result<std::string> Worker::check_load(const net::Incoming& in, const wire::LoadSegment& load) {
   if (auto it = sessions_.find(load.session()); it != sessions_.end() && it->second->head_key != in.peer_key) {
     return Status::Errorf("session {} belongs to another head; choose another session id", load.session());
   }
   std::string path;
   switch (load.source_case()) {
-    case wire::LoadSegment::kModelPath: path = load.model_path(); break;
+    case wire::LoadSegment::kModelPath: {
+      LL_ASSIGN_OR_RETURN(path, model_access_.resolve(load.model_path()));
+      break;
+    }
     case wire::LoadSegment::kShardHash: {
       LL_ASSIGN_OR_RETURN(path, cache_.verified_path(load.shard_hash()));
       break;
@@ -291,15 +302,22 @@ Result<Worker::Session*> Worker::load_segment(const net::Incoming& in, const wir
   for (const std::string& key : load.allow_keys()) {
     if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
   }
-  const bool secure = !options_.security.insecure;
-  if (!load.next_endpoint().empty() && secure && !net::is_valid_z85_key(load.next_public_key())) {
+  if (!load.next_endpoint().empty() && !options_.security.insecure && !net::is_valid_z85_key(load.next_public_key())) {
     return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
   }
+  if (loading_.count(load.session()) != 0) {
+    return Status::Errorf("session {} is still loading; wait for its LoadReply before loading it again", load.session());
+  }
+  if (loading_.size() >= options_.max_sessions) {
+    return Status::Errorf("{} segments are loading already; wait for their LoadReply", loading_.size());
+  }
+  return path;
+}
 
+Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const std::string& path, const wire::LoadSegment& load,
+                                                              int threads, net::SecurityOptions next_security) {
   auto session = std::make_unique<Session>();
   session->id = load.session();
-  session->head_peer = in.peer;
-  session->head_key = in.peer_key;
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(path, lo));
@@ -307,7 +325,20 @@ Result<Worker::Session*> Worker::load_segment(const net::Incoming& in, const wir
   for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
     session->weight_bytes += g.units[u].weight_bytes;
   }
-  LL_RETURN_IF_ERROR(make_room(session->weight_bytes, load.session(), in.peer_key));
+  if (!load.next_endpoint().empty()) {
+    LL_ASSIGN_OR_RETURN(session->next, net::Client::connect(load.next_endpoint(), load.next_public_key(), next_security));
+  }
+  session->executor = std::make_unique<exec::SegmentExecutor>(
+      *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
+      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads});
+  return session;
+}
+
+Result<Worker::Session*> Worker::install_session(std::unique_ptr<Session> session, const wire::LoadSegment& load,
+                                                 const std::string& head_peer, const std::string& head_key) {
+  session->head_peer = head_peer;
+  session->head_key = head_key;
+  LL_RETURN_IF_ERROR(make_room(session->weight_bytes, load.session(), head_key));
   uint64_t others = 0;
   for (const auto& [id, s] : sessions_) others += id == load.session() ? 0 : s->weight_bytes;
   if (others + session->weight_bytes > memory_limit_) {
@@ -315,44 +346,64 @@ Result<Worker::Session*> Worker::load_segment(const net::Incoming& in, const wir
                           load.unit_begin(), load.unit_end() - 1, session->weight_bytes / 1048576.0,
                           memory_limit_ / 1048576.0);
   }
-  if (!load.next_endpoint().empty()) {
-    net::SecurityOptions sec;
-    sec.insecure = !secure;
-    sec.keys = options_.security.keys;
-    LL_ASSIGN_OR_RETURN(session->next, net::Client::connect(load.next_endpoint(), load.next_public_key(), sec));
-  }
-  session->executor = std::make_unique<exec::SegmentExecutor>(
-      *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
-      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads_});
   session->last_active = Clock::now();
   Session* raw = session.get();
   sessions_[load.session()] = std::move(session);
   // Before the reply: the upstream peer connects as soon as the head has it load its segment.
-  roles_.add_session(load.session(), in.peer_key, {load.allow_keys().begin(), load.allow_keys().end()});
+  roles_.add_session(load.session(), head_key, {load.allow_keys().begin(), load.allow_keys().end()});
   sync_admitted();
   return raw;
 }
 
-// LoadReply { session, weight_bytes, load_seconds }
+// Starts reading the model in the background; finish_loads() answers.
 void Worker::on_load(const net::Incoming& in) {
   const wire::LoadSegment& load = in.message.envelope().load_segment();
-  const auto t0 = Clock::now();
-  auto s = load_segment(in, load);
-  if (!s.ok()) {
-    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, s.error());
+  auto path = check_load(in, load);
+  if (!path.ok()) {
+    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, path.error());
     return;
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
-             load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
-             load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
-  wire::Envelope e;
-  e.set_request_id(in.message.envelope().request_id());
-  wire::LoadReply* r = e.mutable_load_reply();
-  r->set_session(load.session());
-  r->set_weight_bytes(s.value()->weight_bytes);
-  r->set_load_seconds(seconds);
-  send(in.peer, e);
+  net::SecurityOptions next_security;
+  next_security.insecure = options_.security.insecure;
+  next_security.keys = options_.security.keys;
+  Loading& l = loading_[load.session()];
+  l.peer = in.peer;
+  l.peer_key = in.peer_key;
+  l.request_id = in.message.envelope().request_id();
+  l.load = load;
+  l.started = Clock::now();
+  l.session = std::async(std::launch::async, &Worker::load_segment, std::move(path).value(), l.load, threads_,
+                         std::move(next_security));
+}
+
+// LoadReply { session, weight_bytes, load_seconds }
+void Worker::finish_loads() {
+  for (auto it = loading_.begin(); it != loading_.end();) {
+    if (it->second.session.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      ++it;
+      continue;
+    }
+    Loading l = std::move(it->second);
+    it = loading_.erase(it);
+    const wire::LoadSegment& load = l.load;
+    auto built = l.session.get();
+    Result<Session*> s = built.ok() ? install_session(std::move(built).value(), load, l.peer, l.peer_key) : Result<Session*>(built.status());
+    if (!s.ok()) {
+      reply_error(l.peer, l.request_id, load.session(), 0, s.error());
+      continue;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - l.started).count();
+    fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
+               load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
+               load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
+    wire::Envelope e;
+    e.set_request_id(l.request_id);
+    wire::LoadReply* r = e.mutable_load_reply();
+    r->set_session(load.session());
+    r->set_weight_bytes(s.value()->weight_bytes);
+    r->set_load_seconds(seconds);
+    send(l.peer, e);
+  }
 }
 
 void Worker::on_step(net::Incoming& in, Clock::time_point read_at) {
@@ -511,8 +562,8 @@ void Worker::on_ping(const net::Incoming& in) {
 
 // ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[] }
 //   -> ProfileReply { device_json, links[], cached }
-// Runs while nothing else does, so the timings see the device alone; the head asks one worker
-// at a time for the same reason.
+// Runs on the serving thread, unlike a load, while nothing else does, so the timings see the
+// device alone; the head asks one worker at a time for the same reason.
 void Worker::on_profile(const net::Incoming& in) {
   const wire::ProfileRequest& r = in.message.envelope().profile_request();
   const uint64_t request_id = in.message.envelope().request_id();
@@ -522,7 +573,13 @@ void Worker::on_profile(const net::Incoming& in) {
                 "profile request outside its limits (repetitions 1..100, prompt chunk 1..4096, context up to 2^20)");
     return;
   }
-  const std::string key = fmt::format("{}|{}|{}|{}", r.model_path(), r.prompt_chunk(), r.repetitions(), r.decode_context());
+  // The same rules as a load's model path.
+  auto path = model_access_.resolve(r.model_path());
+  if (!path.ok()) {
+    reply_error(in.peer, request_id, 0, 0, path.error());
+    return;
+  }
+  const std::string key = fmt::format("{}|{}|{}|{}", path.value(), r.prompt_chunk(), r.repetitions(), r.decode_context());
   wire::Envelope e;
   e.set_request_id(request_id);
   wire::ProfileReply* reply = e.mutable_profile_reply();
@@ -532,7 +589,7 @@ void Worker::on_profile(const net::Incoming& in) {
     reply->set_cached(true);
   } else {
     fmt::print(stderr, "{}: profiling {} with {} thread(s)\n", options_.name, r.model_path(), threads_);
-    auto m = model::Model::load(r.model_path());
+    auto m = model::Model::load(path.value());
     if (!m.ok()) {
       reply_error(in.peer, request_id, 0, 0, m.error());
       return;

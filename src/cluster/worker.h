@@ -3,7 +3,7 @@
 //
 //   head ── Hello ──────────────► worker        HelloReply: threads, SIMD target, memory limit, cached shards
 //   head ── ShardData* ─────────► worker        streamed shard chunks (acknowledged by ShardData echoes)
-//   head ── LoadSegment ────────► worker        LoadReply, or ErrorReply
+//   head ── LoadSegment ────────► worker        LoadReply, or ErrorReply (once the model is read, in the background)
 //   head/previous worker ─ Step ► worker ─ Step (hidden frame) ► next worker, or TokenResult ► head
 //   head ── FreeSequence ───────► worker        frees KV cache and sampler
 //   head ── ProfileRequest ─────► worker        ProfileReply: per-unit times (cached), links to peers
@@ -16,7 +16,10 @@
 // sessions and sessions silent for `session_lease`, and is refused as busy otherwise.
 //
 // Messages are processed one at a time in arrival order, so the steps of many sequences
-// interleave. A bad request is answered with an ErrorReply to the head of its session (or to
+// interleave. Loading a segment is the exception: its model is read and its executor built on
+// a thread of its own, so the worker keeps answering while it loads; the session is installed
+// and the head answered back on the serving thread. Model files are opened only inside the
+// directories the owner allowed (ModelAccess). A bad request is answered with an ErrorReply to the head of its session (or to
 // its sender) and never ends the worker; sessions outlive their head's connection.
 // Threading: serve() runs on one thread, which alone touches the sessions and sockets; the
 // accessors read what create() fixed and may be called from any thread.
@@ -24,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "cluster/key_roles.h"
+#include "cluster/model_access.h"
 #include "cluster/shard_cache.h"
 #include "core/log_limiter.h"
 #include "core/status.h"
@@ -50,6 +55,7 @@ struct WorkerOptions {
   uint64_t memory_limit = 0;     // bytes; 0: the free memory. Never more than the free memory or the cgroup's limit.
   net::SecurityOptions security;
   std::string cache_dir;         // default: ShardCache::default_dir()
+  std::vector<std::string> model_dirs;  // where heads may name model files; default: cache_dir and the working directory
   size_t max_sessions = 4;       // a load beyond them waits until one ends or falls silent (busy)
   size_t max_sequences = 256;    // per session
   // A session without any message for it (from its head or its step peers) for this long may be
@@ -90,13 +96,22 @@ class Worker {
     std::map<uint64_t, Sequence> sequences;
     std::vector<float> logits;
   };
+  // A LoadSegment whose session is being built on a background thread.
+  struct Loading {
+    std::string peer;
+    std::string peer_key;  // the loading head's key
+    uint64_t request_id = 0;
+    wire::LoadSegment load;
+    Clock::time_point started;
+    std::future<Result<std::unique_ptr<Session>>> session;
+  };
   struct Pending {
     net::Incoming in;
     std::optional<uint64_t> from_next;  // the session whose downstream worker sent it
     Clock::time_point read_at;
   };
 
-  Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache);
+  Worker(WorkerOptions options, std::unique_ptr<net::Server> server, ShardCache cache, ModelAccess model_access);
   void read_available(std::chrono::milliseconds timeout);
   void handle(Pending& p);
   void on_hello(const net::Incoming& in);
@@ -108,7 +123,15 @@ class Worker {
   void on_profile(const net::Incoming& in);
   void on_ping(const net::Incoming& in);
   void on_end_session(const net::Incoming& in);
-  Result<Session*> load_segment(const net::Incoming& in, const wire::LoadSegment& load);
+  // The file a LoadSegment may open, after checking every field (serving thread).
+  Result<std::string> check_load(const net::Incoming& in, const wire::LoadSegment& load);
+  // Reads the model and builds the session (background thread: touches nothing of the worker).
+  static Result<std::unique_ptr<Session>> load_segment(const std::string& path, const wire::LoadSegment& load,
+                                                       int threads, net::SecurityOptions next_security);
+  // Installs the sessions whose loads have finished and answers their heads (serving thread).
+  void finish_loads();
+  Result<Session*> install_session(std::unique_ptr<Session> session, const wire::LoadSegment& load,
+                                   const std::string& head_peer, const std::string& head_key);
   Status run_step(Session& s, net::Incoming& in, Clock::time_point read_at);
   // Frees a session slot and room for `bytes` more weights for session `keep` of `head`: takes
   // the head's own other sessions and silent ones (least recently active first), never the live
@@ -124,6 +147,7 @@ class Worker {
   WorkerOptions options_;
   std::unique_ptr<net::Server> server_;
   ShardCache cache_;
+  ModelAccess model_access_;
   uint64_t memory_limit_ = 0;
   int threads_ = 1;
   KeyRoles roles_;
@@ -131,6 +155,7 @@ class Worker {
   uint64_t admitted_version_ = ~uint64_t{0};
   LogLimiter error_log_{{.what = "error replies", .sources = "peers"}};  // named once the worker has a name
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  std::map<uint64_t, Loading> loading_;  // by session
   std::deque<Pending> queue_;
   std::map<std::string, std::string> profiles_;  // DeviceProfile JSON by model path and settings
 };

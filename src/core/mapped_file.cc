@@ -1,35 +1,25 @@
 #include "core/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "core/regular_file.h"
+
 namespace ll {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Errorf("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::Errorf("{}: not a regular file", path);
-  }
+  LL_ASSIGN_OR_RETURN(RegularFile file, RegularFile::open(path));
   std::unique_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
-  f->size_ = static_cast<size_t>(st.st_size);
+  f->size_ = static_cast<size_t>(file.size());
   if (f->size_ > 0) {
-    void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      ::close(fd);
-      return Status::Errorf("{}: mmap failed: {}", path, std::strerror(errno));
-    }
+    void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+    if (p == MAP_FAILED) return Status::Errorf("{}: mmap failed: {}", path, std::strerror(errno));
     f->data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);
   return f;
 }
 

@@ -1,8 +1,9 @@
 #include "core/proc_cgroup.h"
 
 #include <algorithm>
-#include <fstream>
 #include <sstream>
+
+#include "core/regular_file.h"
 
 namespace ll {
 
@@ -26,10 +27,8 @@ std::vector<CgroupMembership> parse_proc_cgroup(const std::string& text) {
 }
 
 std::vector<CgroupMembership> own_cgroups() {
-  std::ifstream in("/proc/self/cgroup");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_proc_cgroup(text.str());
+  auto text = read_regular_file("/proc/self/cgroup");
+  return text.ok() ? parse_proc_cgroup(text.value()) : std::vector<CgroupMembership>{};
 }
 
 std::string own_cgroup_path(const std::string& controller) {

@@ -2,26 +2,25 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "core/proc_cgroup.h"
+#include "core/regular_file.h"
 
 namespace ll {
 namespace {
 
 namespace fs = std::filesystem;
 
+// "" when the file cannot be read: the kernel files read here are absent on some systems.
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = read_regular_file(path.string());
+  return text.ok() ? std::move(text).value() : std::string();
 }
 
 // A limit file holds a byte count, or "max" (v2) / a value near 2^63 (v1) for no limit.
 std::optional<uint64_t> read_limit(const fs::path& path) {
-  std::ifstream in(path);
+  std::istringstream in(read_file(path));
   std::string text;
   if (!(in >> text) || text == "max") return std::nullopt;
   try {
@@ -87,7 +86,7 @@ uint64_t usable_memory_bytes(uint64_t cap) {
 }
 
 uint64_t resident_bytes() {
-  std::ifstream in("/proc/self/status");
+  std::istringstream in(read_file("/proc/self/status"));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("VmRSS:", 0) == 0) {

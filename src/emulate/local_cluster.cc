@@ -134,6 +134,7 @@ Status LocalCluster::spawn(size_t i) {
   std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
   if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
+  for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});
   if (options_.insecure) {
     args.push_back("--insecure");
   } else {

@@ -31,6 +31,7 @@ struct LocalClusterOptions {
   int default_threads = 1;           // for devices that do not say
   bool insecure = false;             // plain-text loopback links (tests of the raw protocol); not with bw
   std::string log_path;              // the workers' stderr is appended here; empty: inherited
+  std::vector<std::string> model_dirs;  // where the head may name model files (worker --models); empty: the worker's default
   std::chrono::milliseconds start_timeout{20000};
 };
 

@@ -9,12 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string_view>
 #include <utility>
 
 #include "core/check.h"
+#include "core/regular_file.h"
 
 namespace ll::net {
 namespace {
@@ -97,8 +97,8 @@ Result<KeyPair> load_keypair(const std::string& path) {
     return Status::Errorf("{}: permissions {:04o} are too open for a secret key; run chmod 600 {}", path,
                           st.st_mode & 07777, path);
   }
-  std::ifstream in(path);
-  if (!in) return Status::Errorf("{}: cannot open", path);
+  LL_ASSIGN_OR_RETURN(const std::string content, read_regular_file(path));
+  std::istringstream in(content);
   KeyPair keys;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -124,8 +124,8 @@ Result<KeyPair> load_keypair(const std::string& path) {
 }
 
 Result<std::set<std::string>> load_allowed_keys(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::Errorf("{}: cannot open: {}", path, std::strerror(errno));
+  LL_ASSIGN_OR_RETURN(const std::string content, read_regular_file(path));
+  std::istringstream in(content);
   std::set<std::string> keys;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -148,7 +148,8 @@ Result<std::vector<std::string>> parse_public_key_list(const std::string& text) 
   std::vector<std::string> keys;
   std::error_code ec;
   if (std::filesystem::is_regular_file(text, ec)) {
-    std::ifstream in(text);
+    LL_ASSIGN_OR_RETURN(const std::string content, read_regular_file(text));
+    std::istringstream in(content);
     std::string line;
     while (std::getline(in, line)) {
       const std::string_view key = trim(line);

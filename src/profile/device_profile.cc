@@ -3,6 +3,8 @@
 #include <cmath>
 #include <fstream>
 
+#include "core/regular_file.h"
+
 namespace ll::profile {
 namespace {
 
@@ -123,9 +125,8 @@ Result<ClusterProfile> cluster_profile_from_json(const json& j) {
 }
 
 Result<json> read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::Errorf("cannot open {}", path);
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  LL_ASSIGN_OR_RETURN(const std::string text, read_regular_file(path));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::Errorf("{} is not valid JSON", path);
   return j;
 }
