@@ -140,12 +140,21 @@ TEST_F(CliErrors, DamagedLlama2cCheckpointGetsTheImportersError) {
   }
 }
 
+TEST_F(CliErrors, DirectoryAsModelSaysSo) {
+  for (const std::string& command : {"info '" + dir_ + "'", "run -n 1 -m '" + dir_ + "'"}) {
+    const Outcome o = run_cli(command);
+    EXPECT_EQ(o.exit_code, 1) << command << "\n" << o.output;
+    EXPECT_TRUE(contains(o.output, dir_ + ": is a directory; give the path of a file in it")) << o.output;
+  }
+}
+
 TEST_F(CliErrors, NeitherGgufNorLlama2cSaysBoth) {
   const std::string text = dir_ + "/notes.txt";
   std::ofstream(text) << "hello, this is not a model\n";
   const Outcome o = run_cli("info '" + text + "'");
   EXPECT_EQ(o.exit_code, 1) << o.output;
-  EXPECT_TRUE(contains(o.output, "neither a GGUF file nor a llama2.c checkpoint")) << o.output;
+  EXPECT_TRUE(contains(o.output, "neither a GGUF file")) << o.output;
+  EXPECT_TRUE(contains(o.output, "nor a llama2.c checkpoint (truncated at byte 27")) << o.output;
 }
 
 // Port of a socket that was bound and closed: nothing listens there.

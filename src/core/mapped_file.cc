@@ -16,6 +16,7 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
+    if (S_ISDIR(st.st_mode)) return Status::Errorf("{}: is a directory; give the path of a file in it", path);
     return Status::Errorf("{}: not a regular file", path);
   }
   std::unique_ptr<MappedFile> f(new MappedFile());
