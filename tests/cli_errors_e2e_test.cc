@@ -176,7 +176,7 @@ TEST_F(CliErrors, ClosedPortIsSaidAtOnceWithoutTheKeyQuestion) {
   EXPECT_EQ(o.exit_code, 1) << o.output;
   EXPECT_LT(o.seconds, 2.5) << o.output;
   EXPECT_TRUE(contains(o.output, "nothing is listening at tcp://" + endpoint)) << o.output;
-  EXPECT_TRUE(contains(o.output, "is the worker running")) << o.output;
+  EXPECT_TRUE(contains(o.output, "is it running")) << o.output;
   EXPECT_FALSE(contains(o.output, "allow this head's public key")) << o.output;
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 
+#include "net/endpoint.h"
 #include "net/socket_setup.h"
 #include "net/transport.h"
 #include "net/zap_authenticator.h"
@@ -24,6 +25,7 @@ struct Server::Impl {
 };
 
 Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, SecurityOptions security, Limits limits) {
+  LL_RETURN_IF_ERROR(check_endpoint(endpoint, /*for_bind=*/true));
   LL_RETURN_IF_ERROR(detail::check_security(endpoint, security));
   if (!security.insecure) {
     for (const auto& key : security.allowed) {
@@ -43,7 +45,8 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, Securi
       impl->socket.set(zmq::sockopt::curve_server, true);
       impl->socket.set(zmq::sockopt::curve_secretkey, security.keys.secret_key);
     }
-    impl->socket.bind(endpoint);
+    if (is_ipv6_endpoint(endpoint)) impl->socket.set(zmq::sockopt::ipv6, true);
+    impl->socket.bind(bindable_endpoint(endpoint));
     impl->endpoint = impl->socket.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
     return Status::Errorf("cannot bind {}: {}", endpoint, e.what());
