@@ -84,6 +84,7 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint, con
                                                 SecurityOptions security, Limits limits) {
   LL_RETURN_IF_ERROR(check_endpoint(endpoint, /*for_bind=*/false));
   LL_RETURN_IF_ERROR(detail::check_security(endpoint, security));
+  LL_RETURN_IF_ERROR(resolve_endpoint_host(endpoint));
   if (!security.insecure && !is_valid_z85_key(server_public_key)) {
     return Status::Errorf("server key \"{}\" for {} is not 40 characters of Z85", server_public_key, endpoint);
   }

@@ -57,7 +57,12 @@ Status check_endpoint(const std::string& endpoint, bool for_bind) {
     return Status::Errorf("{}: port '{}' is not a number from 1 to 65535{}", endpoint, a.port,
                           for_bind ? " (or 0: any free port)" : "");
   }
-  if (for_bind) return Status::Ok();  // a bind host may also be * or an interface name
+  return Status::Ok();
+}
+
+Status resolve_endpoint_host(const std::string& endpoint) {
+  if (!endpoint.starts_with("tcp://")) return Status::Ok();
+  const TcpAddress a = tcp_address(endpoint);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;

@@ -8,8 +8,10 @@
 namespace ll::net {
 
 // tcp://HOST:PORT (HOST a name, an IPv4 address or [IPv6]; for a bind also * or an interface),
-// ipc://PATH or inproc://NAME. For a connect, HOST must resolve now.
+// ipc://PATH or inproc://NAME: the syntax only.
 Status check_endpoint(const std::string& endpoint, bool for_bind);
+// For a connect: the HOST of a tcp:// endpoint resolves now (libzmq would retry forever).
+Status resolve_endpoint_host(const std::string& endpoint);
 // What libzmq binds for `endpoint`: "localhost" becomes 127.0.0.1, since libzmq binds only
 // addresses and interface names.
 std::string bindable_endpoint(const std::string& endpoint);
