@@ -60,7 +60,7 @@ TEST(RegularFile, DeviceAndDirectoryAreRefusedWithTheirType) {
   const std::string dir = std::filesystem::path(test::temp_path("x")).parent_path().string();
   auto d = RegularFile::open(dir);
   ASSERT_FALSE(d.ok());
-  EXPECT_EQ(d.error(), dir + " is a directory, not a regular file");
+  EXPECT_EQ(d.error(), dir + " is a directory, not a regular file; give the path of a file in it");
   auto missing = RegularFile::open(test::temp_path("missing"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("No such file"), std::string::npos) << missing.error();

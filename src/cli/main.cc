@@ -1,6 +1,9 @@
 // lingualinked: run one language model across several small devices.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <string>
+
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +21,20 @@ int main(int argc, char** argv) {
   ll::cli::add_demo_command(app);
   ll::cli::add_cluster_bench_command(app);
   ll::cli::add_plan_commands(app);
+  // CLI11 would call an unknown first word a missing subcommand.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "error: unknown subcommand '%s'; the subcommands are %s; see lingualinked --help\n",
+                   argv[1], names.c_str());
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
+  }
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -143,7 +143,10 @@ Status Head::hello() {
     w.cached_shards = {r.cached_shards().begin(), r.cached_shards().end()};
     return Status::Ok();
   });
-  if (!st.ok() && !options_.insecure) {
+  // The key question only when every worker was reached: otherwise the links are what failed.
+  const bool all_reached =
+      std::all_of(clients_.begin(), clients_.end(), [](const auto& c) { return c->ever_connected(); });
+  if (!st.ok() && !options_.insecure && all_reached) {
     return Status::Errorf("{}. Does the worker allow this head's public key {} (worker --allow), and is the "
                           "worker key given here its public key?",
                           st.message(), options_.keys.public_key);

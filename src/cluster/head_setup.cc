@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "net/endpoint.h"
 #include "net/keys.h"
 
 namespace ll::cluster {
@@ -15,6 +16,20 @@ Result<HeadOptions> head_options(const HeadSetup& setup) {
   HeadOptions h;
   h.insecure = setup.insecure;
   if (setup.workers.empty()) return h;
+  for (size_t i = 0; i < setup.workers.size(); ++i) {
+    if (setup.workers[i].empty()) return Status::Error("--workers: an empty entry; give HOST:PORT,HOST:PORT,...");
+    const std::string endpoint = to_endpoint(setup.workers[i]);
+    if (auto s = net::check_endpoint(endpoint, /*for_bind=*/false); !s.ok()) {
+      return Status::Error("--workers: " + s.message());
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (to_endpoint(setup.workers[j]) == endpoint) {
+        return Status::Errorf("{} is listed more than once in --workers (as worker {} and {}); "
+                              "list each worker once",
+                              endpoint, j + 1, i + 1);
+      }
+    }
+  }
   std::vector<std::string> keys;
   if (!setup.insecure) {
     if (setup.key_path.empty()) {

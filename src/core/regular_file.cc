@@ -34,6 +34,7 @@ Result<RegularFile> RegularFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
+    if (S_ISDIR(st.st_mode)) return Status::Errorf("{} is a directory, not a regular file; give the path of a file in it", path);
     return Status::Errorf("{} is {}, not a regular file", path, file_type_name(st.st_mode));
   }
   return RegularFile(fd, static_cast<uint64_t>(st.st_size));

@@ -13,12 +13,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <sstream>
 #include <thread>
 
 namespace ll::emulate {
-namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -84,13 +82,6 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions op
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = std::move(options);
   c->head_keys_ = net::generate_keypair();
-  std::error_code ec;
-  c->key_dir_ = (fs::temp_directory_path() / fmt::format("lingualinked-keys-{}-{}", getpid(),
-                                                         reinterpret_cast<uintptr_t>(c.get())))
-                    .string();
-  fs::create_directories(c->key_dir_, ec);
-  if (ec) return Status::Errorf("{}: {}", c->key_dir_, ec.message());
-  fs::permissions(c->key_dir_, fs::perms::owner_all, ec);
   c->children_.resize(c->options_.devices.size());
   if (shaped) c->make_links();
   for (size_t i = 0; i < c->children_.size(); ++i) {
@@ -128,8 +119,6 @@ void LocalCluster::make_links() {
 Status LocalCluster::spawn(size_t i) {
   const DeviceSpec& d = options_.devices[i];
   Child& child = children_[i];
-  net::KeyPair keys = net::generate_keypair();
-  const std::string key_path = (fs::path(key_dir_) / (d.name + ".key")).string();
   const std::string listen = fmt::format("tcp://{}:0", child.link ? child.link->address() : "127.0.0.1");
   std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
@@ -138,8 +127,9 @@ Status LocalCluster::spawn(size_t i) {
   if (options_.insecure) {
     args.push_back("--insecure");
   } else {
-    LL_RETURN_IF_ERROR(net::save_keypair(key_path, keys));
-    args.insert(args.end(), {"--key", key_path, "--allow", head_keys_.public_key});
+    // No --key: the worker makes its own key pair and reports the public key, so no secret key
+    // is ever on disk, not even when this process is killed before it could clean up.
+    args.insert(args.end(), {"--allow", head_keys_.public_key});
   }
   // A share of at least one core per thread is what the threads get uncapped; a quota would
   // only add throttling of the worker's helper threads (measured: 63-94% of a core).
@@ -221,8 +211,8 @@ Status LocalCluster::spawn(size_t i) {
   std::string listening, endpoint, key_word, key;
   words >> listening >> endpoint >> key_word >> key;
   if (listening != "listening" || key_word != "key") return Status::Errorf("unexpected first line '{}'", line);
-  if (!options_.insecure && key != keys.public_key) return Status::Errorf("reports key {}, not {}", key, keys.public_key);
-  addresses_.push_back({endpoint, options_.insecure ? std::string() : keys.public_key});
+  if (!options_.insecure && !net::is_valid_z85_key(key)) return Status::Errorf("reports key '{}', not a Z85 public key", key);
+  addresses_.push_back({endpoint, options_.insecure ? std::string() : key});
   return Status::Ok();
 }
 
@@ -251,10 +241,6 @@ void LocalCluster::stop() {
     c.stdout_fd = -1;
     c.cgroup.reset();
     c.link.reset();  // also for a device whose worker never started
-  }
-  if (!key_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(key_dir_, ec);
   }
 }
 

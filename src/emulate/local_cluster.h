@@ -1,14 +1,14 @@
 #pragma once
 // A cluster on this machine: `lingualinked worker` child processes on loopback, each with a
-// fresh key pair (allowing only this head's fresh key) and optionally its own cgroup caps.
+// fresh key pair it makes itself and reports (so no secret key is ever on disk), allowing only
+// this head's fresh key, and optionally its own cgroup caps.
 // When any device has a link rate (bw=), every worker runs in a network namespace of its own
 // (ShapedLink, netns.h) and listens on its namespace's address instead: a worker in a namespace
 // cannot reach the host's loopback, and workers send to each other, so all of them must be on
 // addresses every namespace reaches. Devices without a rate get an unshaped link. Shaping needs
 // root; without it the workers run unshaped on loopback, with a note saying why.
 // Every child runs in its own process group and dies with its parent; stop() (also run by the
-// destructor) terminates, kills and reaps them all and removes their cgroups, namespaces and
-// key files.
+// destructor) terminates, kills and reaps them all and removes their cgroups and namespaces.
 #include <sys/types.h>
 
 #include <chrono>
@@ -66,7 +66,6 @@ class LocalCluster {
 
   LocalClusterOptions options_;
   net::KeyPair head_keys_;
-  std::string key_dir_;
   std::vector<Child> children_;
   std::vector<cluster::WorkerAddress> addresses_;
   std::vector<std::string> notes_;

@@ -246,9 +246,12 @@ Result<Llama2cTokenizer> read_llama2c_tokenizer(const std::string& path) {
   return tok;
 }
 
-bool looks_like_llama2c(const std::string& path) {
-  Result<std::unique_ptr<MappedFile>> file = MappedFile::open(path);
-  return file.ok() && parse_header((*file)->data(), (*file)->size(), path).ok();
+bool looks_like_llama2c(const std::string& path) { return check_llama2c_checkpoint(path).ok(); }
+
+Status check_llama2c_checkpoint(const std::string& path) {
+  LL_ASSIGN_OR_RETURN(const std::unique_ptr<MappedFile> file, MappedFile::open(path));
+  const Result<Config> header = parse_header(file->data(), file->size(), path);
+  return header.ok() ? Status::Ok() : header.status();
 }
 
 Result<std::vector<uint8_t>> llama2c_to_gguf(const std::string& checkpoint_path, const std::string& tokenizer_path) {

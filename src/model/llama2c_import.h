@@ -14,6 +14,8 @@ namespace ll::model {
 // True when the file does not start with the GGUF magic but looks like a llama2.c checkpoint:
 // a valid header whose implied size is exactly the file size.
 bool looks_like_llama2c(const std::string& path);
+// Why the file is not a llama2.c checkpoint (its header, or a size that does not match it); Ok when it is one.
+Status check_llama2c_checkpoint(const std::string& path);
 
 // Builds the GGUF for a checkpoint + tokenizer. Errors name the file and the problem
 // (sizes that do not match the header, a truncated file, ...).

@@ -1,6 +1,8 @@
 #include "model/model.h"
 
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 
 #include "model/llama2c_import.h"
 
@@ -21,6 +23,22 @@ std::string find_llama2c_tokenizer(const std::string& checkpoint) {
   return "";
 }
 
+// A regular file that GGUF refuses and that lacks the GGUF magic: more likely a damaged llama2.c
+// checkpoint than anything else, so the importer's reason is given too.
+Status not_a_model_file(const std::string& path, const Status& gguf_error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return gguf_error;
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof magic);
+  if (std::string_view(magic, sizeof magic) == "GGUF") return gguf_error;
+  std::string why = check_llama2c_checkpoint(path).message();
+  if (why.starts_with(path + ": ")) why.erase(0, path.size() + 2);
+  return Status::Errorf("{}: neither a GGUF file (it does not start with \"GGUF\") nor a llama2.c checkpoint ({}); "
+                        "give a GGUF model or a llama2.c .bin checkpoint",
+                        path, why);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
@@ -33,7 +51,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
     LL_ASSIGN_OR_RETURN(std::vector<uint8_t> image, llama2c_to_gguf(path, tok));
     LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::from_bytes(std::move(image), path));
   } else {
-    LL_ASSIGN_OR_RETURN(m->file_, gguf::GgufFile::open(path));
+    auto file = gguf::GgufFile::open(path);
+    if (!file.ok()) return not_a_model_file(path, file.status());
+    m->file_ = std::move(file).value();
   }
   const gguf::GgufFile& f = *m->file_;
   LL_ASSIGN_OR_RETURN(m->hp_, read_hparams(f));

@@ -5,17 +5,23 @@
 #include <cstdio>
 #include <cstring>
 
+#include "net/endpoint.h"
 #include "net/socket_setup.h"
 #include "net/transport.h"
 
 namespace ll::net {
 namespace {
 
-constexpr int kMonitoredEvents = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+constexpr int kMonitoredEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
-std::string describe_event(uint16_t event, uint32_t value) {
+std::string describe_event(uint16_t event, uint32_t value, const std::string& endpoint) {
   switch (event) {
+    case ZMQ_EVENT_CONNECT_RETRIED:
+      return fmt::format("nothing is listening at {} (the connection was refused or failed): is it running, "
+                         "listening on that port, and reachable from here?",
+                         endpoint);
     case ZMQ_EVENT_DISCONNECTED:
       return "connection closed by the server or lost (heartbeat timeout)";
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
@@ -35,6 +41,7 @@ struct Client::Impl {
   Limits limits;
   std::string endpoint;
   std::string disconnect_reason;  // empty while the link is believed alive
+  bool ever_connected = false;    // a TCP connection was made (the handshake may still fail)
   std::atomic<uint64_t> rejected{0};
 
   ~Impl() {
@@ -59,7 +66,13 @@ struct Client::Impl {
         uint32_t value;
         std::memcpy(&id, event.data(), sizeof(id));
         std::memcpy(&value, static_cast<const char*>(event.data()) + sizeof(id), sizeof(value));
-        disconnect_reason = describe_event(id, value);
+        if (id == ZMQ_EVENT_CONNECTED) {
+          ever_connected = true;
+          continue;
+        }
+        // A retry after a connection was made is libzmq reconnecting; the disconnection already said why.
+        if (id == ZMQ_EVENT_CONNECT_RETRIED && ever_connected) continue;
+        disconnect_reason = describe_event(id, value, endpoint);
       }
     } catch (const zmq::error_t& e) {
       if (disconnect_reason.empty()) disconnect_reason = fmt::format("connection monitor failed: {}", e.what());
@@ -69,7 +82,9 @@ struct Client::Impl {
 
 Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint, const std::string& server_public_key,
                                                 SecurityOptions security, Limits limits) {
+  LL_RETURN_IF_ERROR(check_endpoint(endpoint, /*for_bind=*/false));
   LL_RETURN_IF_ERROR(detail::check_security(endpoint, security));
+  LL_RETURN_IF_ERROR(resolve_endpoint_host(endpoint));
   if (!security.insecure && !is_valid_z85_key(server_public_key)) {
     return Status::Errorf("server key \"{}\" for {} is not 40 characters of Z85", server_public_key, endpoint);
   }
@@ -93,6 +108,7 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint, con
     impl->monitor = zmq::socket_t(context(), zmq::socket_type::pair);
     impl->monitor.set(zmq::sockopt::linger, 0);
     impl->monitor.connect(monitor_endpoint);
+    if (is_ipv6_endpoint(endpoint)) impl->socket.set(zmq::sockopt::ipv6, true);
     impl->socket.connect(endpoint);
   } catch (const zmq::error_t& e) {
     return Status::Errorf("cannot connect to {}: {}", endpoint, e.what());
@@ -134,6 +150,11 @@ bool Client::disconnected() {
 std::string Client::disconnect_reason() {
   impl_->drain_events();
   return impl_->disconnect_reason;
+}
+
+bool Client::ever_connected() {
+  impl_->drain_events();
+  return impl_->ever_connected;
 }
 
 uint64_t Client::rejected() const { return impl_->rejected.load(std::memory_order_relaxed); }

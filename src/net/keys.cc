@@ -92,6 +92,7 @@ Status save_keypair(const std::string& path, const KeyPair& keys) {
 Result<KeyPair> load_keypair(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Status::Errorf("{}: cannot open: {}", path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return Status::Errorf("{}: is a directory, not a key file (lingualinked keygen -o FILE)", path);
   // Like ssh: a secret key that others can read is no longer secret.
   if ((st.st_mode & 077) != 0) {
     return Status::Errorf("{}: permissions {:04o} are too open for a secret key; run chmod 600 {}", path,

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/log_limiter.h"
+#include "net/endpoint.h"
 #include "net/socket_setup.h"
 #include "net/transport.h"
 #include "net/zap_authenticator.h"
@@ -27,6 +28,7 @@ struct Server::Impl {
 };
 
 Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, SecurityOptions security, Limits limits) {
+  LL_RETURN_IF_ERROR(check_endpoint(endpoint, /*for_bind=*/true));
   LL_RETURN_IF_ERROR(detail::check_security(endpoint, security));
   if (!security.insecure) {
     for (const auto& key : security.allowed) {
@@ -46,7 +48,8 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, Securi
       impl->socket.set(zmq::sockopt::curve_server, true);
       impl->socket.set(zmq::sockopt::curve_secretkey, security.keys.secret_key);
     }
-    impl->socket.bind(endpoint);
+    if (is_ipv6_endpoint(endpoint)) impl->socket.set(zmq::sockopt::ipv6, true);
+    impl->socket.bind(bindable_endpoint(endpoint));
     impl->endpoint = impl->socket.get(zmq::sockopt::last_endpoint);
     impl->rejections = LogLimiter({.what = "rejected messages", .sources = "peers"},
                                   [endpoint = impl->endpoint](const std::string& line) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "net/endpoint.h"
 #include "net/socket_setup.h"
 
 namespace ll::net {
@@ -29,13 +30,7 @@ constexpr int kHandshakeIvlMs = 5000;      // a peer that never completes the ha
 }  // namespace
 
 Status check_security(const std::string& endpoint, const SecurityOptions& security) {
-  if (security.insecure) {
-    if (is_loopback_endpoint(endpoint)) return Status::Ok();
-    return Status::Errorf(
-        "refusing unencrypted transport on {}: it is not a loopback endpoint; use CURVE keys (insecure = false) "
-        "or a loopback endpoint (127.0.0.1, ::1, localhost, ipc://, inproc://)",
-        endpoint);
-  }
+  if (security.insecure) return check_plain_text_allowed(endpoint);
   if (!zmq_has("curve")) {
     return Status::Error("this libzmq was built without CURVE; encrypted transport is unavailable");
   }

@@ -112,6 +112,9 @@ class Client {
   // it stays true: make a new Client to try again.
   bool disconnected();
   std::string disconnect_reason();  // why disconnected() turned true; empty while connected
+  // True once a connection to the server was made; a connection never made (nothing listening)
+  // makes disconnected() true at the first failed attempt.
+  bool ever_connected();
   uint64_t rejected() const;        // malformed or oversized replies dropped
   const std::string& endpoint() const;
   zmq::socket_t& socket();
