@@ -32,7 +32,8 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-n,--n-gen", a->n_gen, "generation lengths to test (comma-separated)")->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',');
+  cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',')
+      ->check(thread_range());
   cmd->add_option("-r,--repetitions", a->repetitions, "repetitions of each test")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--units", a->units, "run only units BEGIN:END (a segment), e.g. 0:12")->capture_default_str();
