@@ -56,6 +56,11 @@ TEST(CliParams, AbsurdThreadCountsAreRefused) {
   expect_refused("plan profile " + kModel + " -t 513", "--threads: Value 513 not in range 0 to 512");
 }
 
+TEST(CliParams, AbsurdContextSizesAreRefused) {
+  expect_refused("run " + kModel + " -c 99999999999", "--ctx-size: Value 99999999999 not in range 0 to 16777216");
+  expect_refused("bench " + kModel + " -p 64,-1", "--n-prompt: Value -1 not in range 0 to 16777216");
+}
+
 TEST(CliParams, NPredictBelowMinus2IsRefused) {
   expect_refused("run " + kModel + " -n -3", "--n-predict: n-predict -3 is below -2");
 }

@@ -162,7 +162,7 @@ void add_plan_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--ctx", a->n_ctx,
                   fmt::format("context length per sequence (default: the model's, at most {})", model::kMaxDefaultContext))
-      ->check(CLI::NonNegativeNumber);
+      ->check(context_range());
   cmd->add_option("--parallel", a->n_parallel, "sequences in flight")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -16,7 +16,7 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-t,--threads", o.threads, "threads (default: all cores)")->check(thread_range());
   cmd.add_option("-c,--ctx-size", o.n_ctx,
                  fmt::format("context length (default: the model's, at most {})", model::kMaxDefaultContext))
-      ->check(CLI::NonNegativeNumber);
+      ->check(context_range());
 }
 
 namespace {
@@ -55,6 +55,11 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
 
 CLI::Validator thread_range() {
   return CLI::Range(0, kMaxThreads).description(fmt::format("threads: 1 to {} (0 = all cores)", kMaxThreads));
+}
+
+CLI::Validator context_range() {
+  return CLI::Range(int64_t{0}, model::kMaxContextLength)
+      .description(fmt::format("positions: 0 to {} (0 = the default)", model::kMaxContextLength));
 }
 
 void add_n_predict_option(CLI::App& cmd, int64_t& n_predict) {
