@@ -54,12 +54,12 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
 }
 
 CLI::Validator thread_range() {
-  return CLI::Range(0, kMaxThreads).description(fmt::format("threads: 1 to {} (0 = all cores)", kMaxThreads));
+  return CLI::Range(0, kMaxThreads).description(fmt::format("0..{}", kMaxThreads));
 }
 
 CLI::Validator context_range() {
   return CLI::Range(int64_t{0}, model::kMaxContextLength)
-      .description(fmt::format("positions: 0 to {} (0 = the default)", model::kMaxContextLength));
+      .description(fmt::format("0..{}", model::kMaxContextLength));
 }
 
 void add_n_predict_option(CLI::App& cmd, int64_t& n_predict) {
