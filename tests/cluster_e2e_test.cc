@@ -21,6 +21,7 @@
 #include "cluster/head.h"
 #include "emulate/local_cluster.h"
 #include "cluster/pipeline.h"
+#include "cluster/sampler_wire.h"
 #include "core/thread_pool.h"
 #include "exec/generate.h"
 #include "model/model.h"
@@ -391,7 +392,9 @@ wire::Envelope step_envelope(uint64_t session, uint64_t seq, uint32_t pos, std::
   s->set_position(pos);
   s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
   for (int32_t t : tokens) s->add_tokens(t);
-  s->mutable_sampler()->set_temp(0);
+  text::SamplerParams greedy;
+  greedy.temp = 0;
+  cluster::sampler_to_wire(greedy, s->mutable_sampler());
   return e;
 }
 
@@ -440,6 +443,7 @@ TEST(ClusterE2E, MalformedMessagesAreRejectedAndTheWorkerStillServes) {
     const char* what;
     wire::Envelope e;
     std::vector<zmq::message_t> frames;
+    std::string error = "";  // a part of the expected message, when the test names one
   };
   std::vector<Bad> bad;
   bad.push_back({"unknown session", step_envelope(43, 1, 0, {1}), {}});
@@ -455,6 +459,12 @@ TEST(ClusterE2E, MalformedMessagesAreRejectedAndTheWorkerStillServes) {
   std::vector<zmq::message_t> frame;
   frame.emplace_back(256);
   bad.push_back({"hidden state to the first segment", hidden_to_first, std::move(frame)});
+  wire::Envelope min_p_2 = step_envelope(42, 6, 0, {1});
+  min_p_2.mutable_step()->mutable_sampler()->set_min_p(2);
+  bad.push_back({"min-p 2", min_p_2, {}, "sequence 6: min-p 2 is outside 0..1 (0 = off)"});
+  wire::Envelope temp_nan = step_envelope(42, 7, 0, {1});
+  temp_nan.mutable_step()->mutable_sampler()->set_temp(std::nanf(""));
+  bad.push_back({"temperature NaN", temp_nan, {}, "sequence 7: temperature nan is not a finite number"});
   wire::Envelope shard;
   shard.mutable_shard_data()->set_shard_hash("../../etc/passwd");
   shard.mutable_shard_data()->set_total_bytes(4);
@@ -467,6 +477,7 @@ TEST(ClusterE2E, MalformedMessagesAreRejectedAndTheWorkerStillServes) {
     auto r = peer.receive();
     ASSERT_TRUE(r) << b.what << ": no reply";
     EXPECT_TRUE(r->has_error()) << b.what << ": " << r->DebugString();
+    EXPECT_NE(r->error().message().find(b.error), std::string::npos) << b.what << ": " << r->DebugString();
   }
   ASSERT_TRUE(alive(workers->pid(0)));
 

@@ -418,13 +418,24 @@ TEST(GenerationRun, EndsWhenTheContextIsFull) {
 
 TEST(GenerationRun, NothingToPredictSendsNothing) {
   Pipeline p;
-  p.requests = {request({kBos, 3}, 0), request({}, -1)};
+  p.requests = {request({kBos, 3}, 0), request({}, 0)};
   const std::vector<Generation> out = p.make().run();
   for (const Generation& g : out) {
     EXPECT_TRUE(g.status.ok());
     EXPECT_TRUE(g.tokens.empty());
   }
   EXPECT_EQ(out[1].prompt_tokens, (std::vector<int32_t>{kBos})) << "an empty prompt is the start of text";
+  EXPECT_TRUE(p.links.sent.empty());
+}
+
+TEST(GenerationRun, RefusesOutOfRangeSettingsAndSendsNothing) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, -3), request({kBos, 3}, 2)};
+  p.requests[1].sampling.min_p = 2;
+  const std::vector<Generation> out = p.make().run();
+  EXPECT_EQ(out[0].status.message(),
+            "n-predict -3 is below -2 (-1 = until the end of the text or context, -2 = until the context is full)");
+  EXPECT_EQ(out[1].status.message(), "min-p 2 is outside 0..1 (0 = off)");
   EXPECT_TRUE(p.links.sent.empty());
 }
 

@@ -107,6 +107,30 @@ TEST_P(Stories260K, Greedy200TokensEqualLlama2cWithTwoThreads) {
             test::read_text(shared_data("reference/stories260K/greedy_t0_n200.txt")));
 }
 
+// llama.cpp's -n -1 (until the end of the text or context) and -2 (until the context is full):
+// in a context of 256, 256 tokens (the last one sampled from position 255), run.c's 256 steps.
+TEST_P(Stories260K, GreedyUntilTheContextIsFullEqualsLlama2c) {
+  ASSERT_TRUE(model_);
+  for (int64_t n_predict : {-1, -2}) {
+    SCOPED_TRACE(n_predict);
+    exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 256, .n_threads = 1});
+    auto tok = text::Tokenizer::create(model_->vocab());
+    ASSERT_TRUE(tok.ok());
+    std::string text;
+    auto r = exec::generate(ex, tok.value(), greedy(n_predict), [&](const std::string& s) { text += s; });
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r.value().tokens.size(), 256u);
+    EXPECT_EQ(text, test::read_text(shared_data("reference/stories260K/greedy_t0_n256.txt")));
+  }
+}
+
+TEST(GenerateOptions, NPredictBelowMinus2IsRefused) {
+  EXPECT_TRUE(exec::validate_n_predict(-2).ok());
+  EXPECT_TRUE(exec::validate_n_predict(0).ok());
+  EXPECT_EQ(exec::validate_n_predict(-3).message(),
+            "n-predict -3 is below -2 (-1 = until the end of the text or context, -2 = until the context is full)");
+}
+
 // Seeded sampling reproduces run.c's text (temperature 1, top-p, xorshift RNG).
 TEST_P(Stories260K, SeededSamplingEqualsLlama2c) {
   ASSERT_TRUE(model_);

@@ -143,6 +143,67 @@ TEST(Sampler, MinP) {
   EXPECT_EQ(survivors(p, logits), (std::set<int32_t>{0, 1}));
 }
 
+TEST(Sampler, MinPAboveOneKeepsOnlyTheMostLikelyToken) {
+  // Settings validate() refuses: the sampler itself must still draw from a non-empty list.
+  const auto logits = log_of({0.2f, 0.5f, 0.3f});
+  for (float min_p : {1.0f, 2.0f, 1e30f}) {
+    SCOPED_TRACE(min_p);
+    SamplerParams p = plain(1.0f, 5);
+    p.min_p = min_p;
+    EXPECT_EQ(survivors(p, logits), (std::set<int32_t>{1}));
+    p.top_p = 0.9f;
+    EXPECT_EQ(survivors(p, logits), (std::set<int32_t>{1}));
+    Sampler s(p, 3);
+    for (int i = 0; i < 20; ++i) {
+      std::vector<float> l = logits;
+      EXPECT_EQ(s.sample(l.data()), 1);
+    }
+  }
+}
+
+TEST(Sampler, ValidateRefusesEverySettingOutsideItsRange) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  struct Case {
+    SamplerParams params;
+    std::string error;
+  };
+  auto with = [](auto set) {
+    SamplerParams p;
+    set(p);
+    return p;
+  };
+  const std::vector<Case> cases = {
+      {with([&](SamplerParams& p) { p.temp = nan; }), "temperature nan is not a finite number"},
+      {with([&](SamplerParams& p) { p.temp = inf; }), "temperature inf is not a finite number"},
+      {with([](SamplerParams& p) { p.top_k = -1; }), "top-k -1 is negative"},
+      {with([](SamplerParams& p) { p.top_p = 2; }), "top-p 2 is outside 0..1"},
+      {with([](SamplerParams& p) { p.top_p = -0.5f; }), "top-p -0.5 is outside 0..1"},
+      {with([&](SamplerParams& p) { p.top_p = nan; }), "top-p nan is outside 0..1"},
+      {with([](SamplerParams& p) { p.min_p = 2; }), "min-p 2 is outside 0..1"},
+      {with([&](SamplerParams& p) { p.min_p = nan; }), "min-p nan is outside 0..1"},
+      {with([](SamplerParams& p) { p.repeat_penalty = 0; }), "repeat penalty 0 is not a finite number above 0"},
+      {with([](SamplerParams& p) { p.repeat_penalty = -1; }), "repeat penalty -1 is not"},
+      {with([&](SamplerParams& p) { p.repeat_penalty = inf; }), "repeat penalty inf is not"},
+      {with([](SamplerParams& p) { p.repeat_last_n = -2; }), "repeat-last-n -2 is below -1"},
+  };
+  for (const Case& c : cases) {
+    Status st = validate(c.params);
+    ASSERT_FALSE(st.ok()) << c.error;
+    EXPECT_NE(st.message().find(c.error), std::string::npos) << st.message();
+  }
+  // The edges of every range, and llama.cpp's "off" and "greedy" values.
+  for (auto set : std::vector<void (*)(SamplerParams&)>{
+           [](SamplerParams&) {}, [](SamplerParams& p) { p.temp = 0; }, [](SamplerParams& p) { p.temp = -1; },
+           [](SamplerParams& p) { p.top_k = 0; }, [](SamplerParams& p) { p.top_p = 0; },
+           [](SamplerParams& p) { p.top_p = 1; }, [](SamplerParams& p) { p.min_p = 0; },
+           [](SamplerParams& p) { p.min_p = 1; }, [](SamplerParams& p) { p.repeat_last_n = -1; },
+           [](SamplerParams& p) { p.repeat_last_n = 0; }}) {
+    SamplerParams p;
+    set(p);
+    EXPECT_TRUE(validate(p).ok()) << validate(p).message();
+  }
+}
+
 TEST(Sampler, RepetitionPenalty) {
   SamplerParams p = plain(0.0f);
   p.repeat_penalty = 2.0f;

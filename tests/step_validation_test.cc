@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "cluster/sampler_wire.h"
+
 namespace ll {
 namespace {
 
@@ -109,6 +113,18 @@ TEST(ValidateStep, RefusesHiddenStatesOfAnotherSizeLater) {
   s.set_hidden_bytes(16);
   EXPECT_EQ(error_of(s, hidden_frame(32), later_segment()),
             "sequence 3: expected one hidden-state frame of 2 tokens x 4 floats = 32 bytes, got 1 frame(s), declared 16 bytes");
+}
+
+TEST(ValidateStep, RefusesSamplerSettingsOutsideTheirRanges) {
+  wire::Step s = step(0, {1});
+  text::SamplerParams p;
+  cluster::sampler_to_wire(p, s.mutable_sampler());
+  EXPECT_EQ(error_of(s, {}, first_segment()), "ok");
+  s.mutable_sampler()->set_min_p(2);
+  EXPECT_EQ(error_of(s, {}, first_segment()), "sequence 3: min-p 2 is outside 0..1 (0 = off)");
+  cluster::sampler_to_wire(p, s.mutable_sampler());
+  s.mutable_sampler()->set_temp(std::nanf(""));
+  EXPECT_EQ(error_of(s, {}, first_segment()), "sequence 3: temperature nan is not a finite number (0 or less = greedy)");
 }
 
 }  // namespace

@@ -29,10 +29,11 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed against the memory bandwidth");
   cmd->add_option("-m,--model", a->model.path, "model file")->required();
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt lengths to test (comma-separated)")->delimiter(',')
-      ->capture_default_str();
+      ->capture_default_str()->check(context_range());
   cmd->add_option("-n,--n-gen", a->n_gen, "generation lengths to test (comma-separated)")->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',');
+      ->capture_default_str()->check(context_range());
+  cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',')
+      ->check(thread_range());
   cmd->add_option("-r,--repetitions", a->repetitions, "repetitions of each test")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--units", a->units, "run only units BEGIN:END (a segment), e.g. 0:12")->capture_default_str();

@@ -73,7 +73,7 @@ void add_cluster_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("cluster-bench", "Measure a pipeline of workers against one process");
   cmd->add_option("-m,--model", a->model.path, "model file")->required();
   cmd->add_option("-t,--threads", a->model.threads, "threads per process (workers and the single-process run)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)->check(thread_range());
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
   cmd->add_option("--devices", a->devices,
                   "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "

@@ -58,10 +58,10 @@ void add_demo_command(CLI::App& app) {
                   "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads; caps and rates need root)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(CLI::NonNegativeNumber);
+      ->check(thread_range());
+  cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(context_range());
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
-  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate")->capture_default_str();
+  add_n_predict_option(*cmd, a->n_predict);
   cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
                                      "devices' measured profiles");
   add_planning_options(*cmd, a->planning);

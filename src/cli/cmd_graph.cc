@@ -18,7 +18,8 @@ void add_graph_commands(CLI::App& app) {
   auto a = std::make_shared<GraphArgs>();
   CLI::App* cmd = app.add_subcommand("graph", "Print the model's units with their weights, FLOPs and KV-cache bytes");
   cmd->add_option("model", a->model.path, "model file")->required();
-  cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length for the decode FLOPs (default 512)");
+  cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length for the decode FLOPs (default 512)")
+      ->check(context_range());
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a] {
     auto m = load_model_or_exit(a->model);

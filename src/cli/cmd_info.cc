@@ -14,7 +14,7 @@ void add_info_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Print a model's architecture, sizes, tensor types and memory needs");
   cmd->add_option("model", args->path, "model file (GGUF or llama2.c .bin)")->required();
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
-  cmd->add_option("-c,--ctx-size", args->n_ctx, "context length for the KV-cache estimate");
+  cmd->add_option("-c,--ctx-size", args->n_ctx, "context length for the KV-cache estimate")->check(context_range());
   cmd->callback([args] {
     auto m = load_model_or_exit(*args);
     const auto& hp = m->hparams();

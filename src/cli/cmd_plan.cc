@@ -162,7 +162,7 @@ void add_plan_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--ctx", a->n_ctx,
                   fmt::format("context length per sequence (default: the model's, at most {})", model::kMaxDefaultContext))
-      ->check(CLI::NonNegativeNumber);
+      ->check(context_range());
   cmd->add_option("--parallel", a->n_parallel, "sequences in flight")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -171,7 +171,7 @@ void add_plan_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--pin-head", a->pin_head, "the first device (the head) holds the embedding");
   cmd->add_option("-t,--threads", a->threads, "threads when profiling this machine (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(thread_range());
   cmd->add_option("--time-limit", a->time_limit, "seconds the MILP solver may branch")->capture_default_str();
   cmd->add_option("--json", a->json, "write the plan as JSON");
   cmd->add_option("--svg", a->svg, "draw the pipeline as SVG");
@@ -180,7 +180,7 @@ void add_plan_commands(CLI::App& app) {
   auto p = std::make_shared<ProfileArgs>();
   CLI::App* prof = app.add_subcommand("profile", "Measure this device's time per unit and its usable memory");
   prof->add_option("-m,--model", p->model, "model file")->required();
-  prof->add_option("-t,--threads", p->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  prof->add_option("-t,--threads", p->threads, "threads (default: all cores)")->check(thread_range());
   prof->add_option("-r,--repetitions", p->repetitions, "timed repetitions per unit (the median is kept)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -25,7 +25,7 @@ void add_run_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   add_model_options(*cmd, args->model);
   cmd->add_option("-p,--prompt", args->prompt, "prompt text (default: empty, generation starts from BOS)");
-  cmd->add_option("-n,--n-predict", args->n_predict, "tokens to generate")->capture_default_str();
+  add_n_predict_option(*cmd, args->n_predict);
   cmd->add_option("-b,--batch-size", args->n_batch, "prompt tokens per forward pass")->capture_default_str()
       ->check(CLI::PositiveNumber);
   add_sampling_options(*cmd, args->sampling);

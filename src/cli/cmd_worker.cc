@@ -35,7 +35,7 @@ void add_worker_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("worker", "Serve a segment of a model to heads (one per device)");
   cmd->add_option("--listen", a->listen, "endpoint to bind (port 0: any free port)")->capture_default_str();
   cmd->add_option("--name", a->name, "name in logs and hello replies (default: the endpoint)");
-  cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)")->check(thread_range());
   cmd->add_option("--mem", a->mem, "memory for weights, e.g. 2G (default and at most: the free memory)");
   cmd->add_option("--key", a->key, "this worker's key pair (from `lingualinked keygen`; default: a new one)");
   cmd->add_option("--allow", a->allow, "public key of a head (or upstream worker) allowed to connect")

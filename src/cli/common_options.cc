@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/thread_pool.h"
+#include "exec/generate.h"
 #include "kernels/matmul.h"
 
 namespace ll::cli {
@@ -12,20 +13,67 @@ namespace ll::cli {
 void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-m,--model", o.path, "model file (GGUF, or a llama2.c .bin checkpoint)")->required();
   cmd.add_option("--tokenizer", o.tokenizer, "tokenizer.bin for a llama2.c checkpoint (default: found beside it)");
-  cmd.add_option("-t,--threads", o.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("-t,--threads", o.threads, "threads (default: all cores)")->check(thread_range());
   cmd.add_option("-c,--ctx-size", o.n_ctx,
                  fmt::format("context length (default: the model's, at most {})", model::kMaxDefaultContext))
-      ->check(CLI::NonNegativeNumber);
+      ->check(context_range());
 }
 
+namespace {
+
+// A sampling flag's range is text::validate's: the value is checked alone, over the defaults.
+template <typename T>
+CLI::Validator sampler_range(T text::SamplerParams::*field) {
+  return CLI::Validator(
+      [field](std::string& value) -> std::string {
+        T v{};
+        if (!CLI::detail::lexical_cast(value, v)) return "";  // the option's own conversion reports it
+        text::SamplerParams p;
+        p.*field = v;
+        const Status st = text::validate(p);
+        return st.ok() ? "" : st.message();
+      },
+      "");
+}
+
+}  // namespace
+
 void add_sampling_options(CLI::App& cmd, SamplingOptions& o) {
-  cmd.add_option("--temp", o.temp, "temperature; 0 = greedy")->capture_default_str();
-  cmd.add_option("--top-k", o.top_k, "top-k sampling; 0 = off")->capture_default_str();
-  cmd.add_option("--top-p", o.top_p, "top-p (nucleus) sampling; 1 = off")->capture_default_str();
-  cmd.add_option("--min-p", o.min_p, "min-p sampling; 0 = off")->capture_default_str();
-  cmd.add_option("--repeat-penalty", o.repeat_penalty, "repetition penalty; 1 = off")->capture_default_str();
-  cmd.add_option("--repeat-last-n", o.repeat_last_n, "tokens the repetition penalty looks back")->capture_default_str();
+  using P = text::SamplerParams;
+  cmd.add_option("--temp", o.temp, "temperature; 0 or less = greedy")->capture_default_str()->check(sampler_range(&P::temp));
+  cmd.add_option("--top-k", o.top_k, "top-k sampling; 0 = off")->capture_default_str()->check(sampler_range(&P::top_k));
+  cmd.add_option("--top-p", o.top_p, "top-p (nucleus) sampling, 0..1; 1 = off")->capture_default_str()
+      ->check(sampler_range(&P::top_p));
+  cmd.add_option("--min-p", o.min_p, "min-p sampling, 0..1; 0 = off")->capture_default_str()
+      ->check(sampler_range(&P::min_p));
+  cmd.add_option("--repeat-penalty", o.repeat_penalty, "repetition penalty, above 0; 1 = off")->capture_default_str()
+      ->check(sampler_range(&P::repeat_penalty));
+  cmd.add_option("--repeat-last-n", o.repeat_last_n, "tokens the repetition penalty looks back; 0 = off, -1 = all")
+      ->capture_default_str()->check(sampler_range(&P::repeat_last_n));
   cmd.add_option("-s,--seed", o.seed, "random seed; -1 = random")->capture_default_str();
+}
+
+CLI::Validator thread_range() {
+  return CLI::Range(0, kMaxThreads).description(fmt::format("0..{}", kMaxThreads));
+}
+
+CLI::Validator context_range() {
+  return CLI::Range(int64_t{0}, model::kMaxContextLength)
+      .description(fmt::format("0..{}", model::kMaxContextLength));
+}
+
+void add_n_predict_option(CLI::App& cmd, int64_t& n_predict) {
+  cmd.add_option("-n,--n-predict", n_predict,
+                 "tokens to generate; -1 = until the end of the text or context, -2 = until the context is full")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            int64_t v = 0;
+            if (!CLI::detail::lexical_cast(value, v)) return "";  // the option's own conversion reports it
+            const Status st = exec::validate_n_predict(v);
+            return st.ok() ? "" : st.message();
+          },
+          ""));
 }
 
 void fail(const std::string& message) {

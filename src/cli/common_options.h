@@ -33,6 +33,12 @@ struct SamplingOptions {
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& o);
+// The check of every -t/--threads flag: 0 (all cores) to kMaxThreads.
+CLI::Validator thread_range();
+// The check of every context length (and token count) flag: 0 (the default) to model::kMaxContextLength.
+CLI::Validator context_range();
+// The -n/--n-predict flag of the commands that generate text (exec::validate_n_predict's range).
+void add_n_predict_option(CLI::App& cmd, int64_t& n_predict);
 void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
 
 // Prints "error: ..." and ends the command with exit status 1.

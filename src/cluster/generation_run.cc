@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cluster/sampler_wire.h"
+#include "exec/generate.h"
 
 namespace ll::cluster {
 namespace {
@@ -99,7 +100,14 @@ void GenerationRun::start() {
       g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
       continue;
     }
-    if (rq.n_predict <= 0) {
+    Status valid = exec::validate_n_predict(rq.n_predict);
+    if (valid.ok()) valid = text::validate(rq.sampling);
+    if (!valid.ok()) {
+      a.done = true;
+      g.status = std::move(valid);
+      continue;
+    }
+    if (exec::predicted_all(0, rq.n_predict)) {
       a.done = true;
       continue;
     }
@@ -129,7 +137,7 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
   for (int32_t t : tokens) s->add_tokens(t);
   if (position == 0) sampler_to_wire(rq.sampling, s->mutable_sampler());
   // The last token this sequence needs: every worker frees it after this step.
-  a.end_sent = static_cast<int64_t>(g.tokens.size()) + 1 >= rq.n_predict ||
+  a.end_sent = exec::predicted_all(static_cast<int64_t>(g.tokens.size()) + 1, rq.n_predict) ||
                position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
   s->set_end_sequence(a.end_sent);
   const uint64_t envelope = e.ByteSizeLong();
@@ -309,7 +317,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     on_text_(request, piece);
   }
   const int64_t position = a.position + static_cast<int64_t>(a.pending.size());
-  if (static_cast<int64_t>(g.tokens.size()) >= rq.n_predict || position >= shape_.n_ctx) {
+  if (exec::predicted_all(static_cast<int64_t>(g.tokens.size()), rq.n_predict) || position >= shape_.n_ctx) {
     finish(request, Status::Ok());
     return;
   }

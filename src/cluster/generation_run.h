@@ -31,7 +31,7 @@ namespace ll::cluster {
 struct Request {
   std::string prompt;
   std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
-  int64_t n_predict = 128;
+  int64_t n_predict = 128;  // as in exec::GenerateOptions: -1 and -2 = until EOS or a full context
   bool ignore_eos = false;  // benchmarks: always generate n_predict tokens
   text::SamplerParams sampling;
 };

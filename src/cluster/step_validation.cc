@@ -1,5 +1,7 @@
 #include "cluster/step_validation.h"
 
+#include "cluster/sampler_wire.h"
+
 namespace ll::cluster {
 
 Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& frames, const StepLimits& limits) {
@@ -13,6 +15,10 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
   }
   for (int32_t t : step.tokens()) {
     if (t < 0 || t >= n_vocab) return Status::Errorf("sequence {}: token id {} outside the vocabulary (0..{})", seq, t, n_vocab - 1);
+  }
+  if (step.has_sampler()) {
+    const Status sampler = text::validate(sampler_from_wire(step.sampler()));
+    if (!sampler.ok()) return Status::Errorf("sequence {}: {}", seq, sampler.message());
   }
   const bool is_new = !limits.sequence_length.has_value();
   if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);

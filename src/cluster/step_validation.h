@@ -1,6 +1,7 @@
 #pragma once
 // The checks a worker makes on an incoming Step before it touches any state: every count,
-// position, token id and frame size against what its segment and session allow.
+// position, token id and frame size against what its segment and session allow, and its
+// sampler settings against their ranges (text::validate).
 #include <zmq.hpp>
 
 #include <cstddef>

@@ -9,6 +9,8 @@
 
 namespace ll {
 
+// The most threads a pool may have (llama.cpp's GGML_MAX_N_THREADS): more is a typo, not a machine.
+inline constexpr int kMaxThreads = 512;
 // The thread count when none is given: every hardware thread.
 int default_thread_count();
 // `requested` threads, or default_thread_count() when it is 0 (not given).

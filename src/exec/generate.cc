@@ -5,12 +5,23 @@
 
 namespace ll::exec {
 
+Status validate_n_predict(int64_t n_predict) {
+  if (n_predict < -2) {
+    return Status::Errorf("n-predict {} is below -2 (-1 = until the end of the text or context, -2 = until the "
+                          "context is full)",
+                          n_predict);
+  }
+  return Status::Ok();
+}
+
 Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer& tokenizer,
                                 const GenerateOptions& options, const std::function<void(const std::string&)>& on_text) {
   using Clock = std::chrono::steady_clock;
   if (!executor.has_embed() || !executor.has_head()) {
     return Status::Error("generation on one device needs the whole model");
   }
+  LL_RETURN_IF_ERROR(validate_n_predict(options.n_predict));
+  LL_RETURN_IF_ERROR(text::validate(options.sampling));
   const text::Vocab& vocab = tokenizer.vocab();
   const int64_t n_embd = executor.n_embd();
 
@@ -47,14 +58,14 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   r.prompt_seconds = std::chrono::duration<double>(t1 - t0).count();
 
   int64_t pos = n_prompt;
-  for (int64_t step = 0; step < options.n_predict; ++step) {
+  for (int64_t step = 0; !predicted_all(step, options.n_predict); ++step) {
     const int32_t token = sampler.sample(logits.data());
     if (token == vocab.eos || token == vocab.bos) break;
     r.tokens.push_back(token);
     sampler.accept(token);
     std::string text = detok.push(token);
     if (!text.empty()) on_text(text);
-    if (step + 1 == options.n_predict || pos >= executor.n_ctx()) break;
+    if (predicted_all(step + 1, options.n_predict) || pos >= executor.n_ctx()) break;
     LL_RETURN_IF_ERROR(executor.forward(kSeq, pos, {&token, 1}, hidden.data(), 1, logits.data()));
     ++pos;
   }

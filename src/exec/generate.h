@@ -13,9 +13,16 @@
 
 namespace ll::exec {
 
+// n_predict as in llama.cpp: N >= 0 tokens at most, -1 until EOS or the end of the context, -2
+// until the context is full. The two are the same here: the context is never shifted, and EOS
+// (or BOS) always ends a generation.
+Status validate_n_predict(int64_t n_predict);
+// Whether `generated` tokens are all that n_predict asks for.
+inline bool predicted_all(int64_t generated, int64_t n_predict) { return n_predict >= 0 && generated >= n_predict; }
+
 struct GenerateOptions {
   std::string prompt;
-  int64_t n_predict = 128;  // tokens to generate; generation also ends at EOS/BOS or a full context
+  int64_t n_predict = 128;  // see validate_n_predict; generation also ends at EOS/BOS or a full context
   int64_t n_batch = 512;    // prompt tokens per forward pass
   text::SamplerParams sampling;
 };

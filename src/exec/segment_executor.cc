@@ -98,6 +98,17 @@ Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t>
     }
   }
   s.length = pos + n;
+  if (has_head()) {
+    // A NaN or inf logit (broken weights, a NaN from a bad file) would otherwise turn into
+    // arbitrary tokens; it costs one pass over the vocabulary to refuse it.
+    const int64_t n_logits = (all_logits ? n : 1) * hp_.n_vocab;
+    for (int64_t i = 0; i < n_logits; ++i) {
+      if (!std::isfinite(logits[i])) {
+        return Status::Errorf("the model computed a non-finite logit ({}) at position {}; its weights or "
+                              "hyper-parameters are damaged", logits[i], pos + (all_logits ? i / hp_.n_vocab : n - 1));
+      }
+    }
+  }
   return Status::Ok();
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <optional>
 
 #include "model/arch.h"
 
@@ -16,52 +18,56 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
   }
   LL_ASSIGN_OR_RETURN(hp.name, f.get_string_or("general.name", ""));
   auto k = [&](Key key) { return key_name(hp.arch, key); };
-  auto uint_key = [&](Key key, int64_t& out) -> Status {
-    auto v = f.get_uint(k(key));
+  // Every value is bounded, so that later size arithmetic stays far from overflow and a damaged
+  // file is refused here, naming the key, rather than failing somewhere in the forward pass.
+  auto out_of_range = [&](Key key, auto value, std::string_view range) {
+    return Status::Errorf("{}: {} = {} is out of range ({}); the file is damaged or not a model this program reads",
+                          f.name(), k(key), value, range);
+  };
+  auto int_key = [&](Key key, std::optional<uint64_t> fallback, int64_t lo, int64_t hi, int64_t& out) -> Status {
+    auto v = fallback ? f.get_uint_or(k(key), *fallback) : f.get_uint(k(key));
     if (!v.ok()) return v.status();
+    if (v.value() < static_cast<uint64_t>(lo) || v.value() > static_cast<uint64_t>(hi)) {
+      return out_of_range(key, v.value(), fmt::format("{}..{}", lo, hi));
+    }
     out = static_cast<int64_t>(v.value());
     return Status::Ok();
   };
-  LL_RETURN_IF_ERROR(uint_key(Key::EmbeddingLength, hp.n_embd));
-  LL_RETURN_IF_ERROR(uint_key(Key::BlockCount, hp.n_layer));
-  LL_RETURN_IF_ERROR(uint_key(Key::FeedForwardLength, hp.n_ff));
-  LL_RETURN_IF_ERROR(uint_key(Key::HeadCount, hp.n_head));
-  LL_ASSIGN_OR_RETURN(uint64_t n_head_kv, f.get_uint_or(k(Key::HeadCountKv), hp.n_head));
-  LL_ASSIGN_OR_RETURN(uint64_t n_ctx, f.get_uint_or(k(Key::ContextLength), 2048));
-  LL_ASSIGN_OR_RETURN(double eps, f.get_float_or(k(Key::RmsEpsilon), 1e-5));
-  LL_ASSIGN_OR_RETURN(double base, f.get_float_or(k(Key::RopeFreqBase), 10000.0));
-  hp.n_head_kv = static_cast<int64_t>(n_head_kv);
-  hp.n_ctx_train = static_cast<int64_t>(n_ctx);
-  hp.rms_eps = static_cast<float>(eps);
-  hp.rope_freq_base = static_cast<float>(base);
-
-  // Sanity bounds keep later size arithmetic far from overflow.
-  constexpr int64_t kMaxDim = 1 << 20;
-  if (hp.n_embd <= 0 || hp.n_embd > kMaxDim || hp.n_ff <= 0 || hp.n_ff > kMaxDim || hp.n_layer <= 0 ||
-      hp.n_layer > 4096 || hp.n_head <= 0 || hp.n_head > 4096) {
-    return Status::Errorf("{}: implausible hyper-parameters (embedding {}, ffn {}, layers {}, heads {})", f.name(),
-                          hp.n_embd, hp.n_ff, hp.n_layer, hp.n_head);
-  }
-  if (hp.n_head_kv <= 0 || hp.n_head % hp.n_head_kv != 0) {
+  // A float key that must be finite and above 0 as the float the model computes with.
+  auto positive_key = [&](Key key, double fallback, float& out) -> Status {
+    auto v = f.get_float_or(k(key), fallback);
+    if (!v.ok()) return v.status();
+    const auto as_float = static_cast<float>(v.value());
+    if (!(std::isfinite(as_float) && as_float > 0.0f)) return out_of_range(key, v.value(), "a finite number above 0");
+    out = as_float;
+    return Status::Ok();
+  };
+  LL_RETURN_IF_ERROR(int_key(Key::EmbeddingLength, std::nullopt, 1, kMaxDim, hp.n_embd));
+  LL_RETURN_IF_ERROR(int_key(Key::BlockCount, std::nullopt, 1, kMaxLayers, hp.n_layer));
+  LL_RETURN_IF_ERROR(int_key(Key::FeedForwardLength, std::nullopt, 1, kMaxDim, hp.n_ff));
+  LL_RETURN_IF_ERROR(int_key(Key::HeadCount, std::nullopt, 1, kMaxHeads, hp.n_head));
+  LL_RETURN_IF_ERROR(int_key(Key::HeadCountKv, static_cast<uint64_t>(hp.n_head), 1, hp.n_head, hp.n_head_kv));
+  LL_RETURN_IF_ERROR(int_key(Key::ContextLength, 2048, 1, kMaxContextLength, hp.n_ctx_train));
+  LL_RETURN_IF_ERROR(positive_key(Key::RmsEpsilon, 1e-5, hp.rms_eps));
+  LL_RETURN_IF_ERROR(positive_key(Key::RopeFreqBase, 10000.0, hp.rope_freq_base));
+  if (hp.n_head % hp.n_head_kv != 0) {
     return Status::Errorf("{}: head_count {} is not a multiple of head_count_kv {}", f.name(), hp.n_head,
                           hp.n_head_kv);
   }
-  LL_ASSIGN_OR_RETURN(uint64_t head_dim, f.get_uint_or(k(Key::KeyLength), hp.n_embd / hp.n_head));
-  hp.head_dim = static_cast<int64_t>(head_dim);
-  if (hp.head_dim <= 0 || hp.head_dim > 4096 || hp.head_dim % 2 != 0) {
+  LL_RETURN_IF_ERROR(int_key(Key::KeyLength, static_cast<uint64_t>(hp.n_embd / hp.n_head), 1, kMaxHeadDim, hp.head_dim));
+  if (hp.head_dim % 2 != 0) {
     return Status::Errorf("{}: head dimension {} is not a positive even number", f.name(), hp.head_dim);
   }
-  LL_ASSIGN_OR_RETURN(uint64_t n_rot, f.get_uint_or(k(Key::RopeDimensionCount), hp.head_dim));
-  hp.n_rot = static_cast<int64_t>(n_rot);
-  if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
+  LL_RETURN_IF_ERROR(int_key(Key::RopeDimensionCount, static_cast<uint64_t>(hp.head_dim), 1, hp.head_dim, hp.n_rot));
+  if (hp.n_rot % 2 != 0) {
     return Status::Errorf("{}: rope.dimension_count {} must be even and at most the head dimension {}", f.name(),
                           hp.n_rot, hp.head_dim);
   }
   LL_ASSIGN_OR_RETURN(std::string scaling, f.get_string_or(k(Key::RopeScalingType), "none"));
   if (scaling == "linear") {
-    LL_ASSIGN_OR_RETURN(double factor, f.get_float_or(k(Key::RopeScalingFactor), 1.0));
-    if (!(factor > 0.0)) return Status::Errorf("{}: rope.scaling.factor {} must be positive", f.name(), factor);
-    hp.rope_freq_scale = static_cast<float>(1.0 / factor);
+    float factor = 1.0f;
+    LL_RETURN_IF_ERROR(positive_key(Key::RopeScalingFactor, 1.0, factor));
+    hp.rope_freq_scale = 1.0f / factor;
   } else if (scaling != "none" && scaling != "llama3") {
     // llama3 scaling is carried by the rope_freqs.weight tensor.
     return Status::Errorf("{}: rope scaling type '{}' is not supported", f.name(), scaling);

@@ -29,6 +29,15 @@ struct HParams {
   int64_t kv_dim() const { return n_head_kv * head_dim; }
 };
 
+// The bounds read_hparams puts on a file's values (far above any real model).
+inline constexpr int64_t kMaxDim = 1 << 20;            // embedding and FFN sizes
+inline constexpr int64_t kMaxLayers = 4096;
+inline constexpr int64_t kMaxHeads = 4096;
+inline constexpr int64_t kMaxHeadDim = 4096;
+inline constexpr int64_t kMaxContextLength = 1 << 24;  // also the largest context a user may ask for
+inline constexpr int64_t kMaxVocab = 1 << 24;
+
+// Every value is checked: an out-of-range one is an error naming its key and value.
 Result<HParams> read_hparams(const gguf::GgufFile& file);
 // Writes the "<arch>.*" keys read_hparams reads back (general.* and the tokenizer are the
 // caller's), in the order llama.cpp's converters write them.

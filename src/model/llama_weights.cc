@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstring>
 #include <string>
 
 namespace ll::model {
@@ -24,6 +26,17 @@ Status bind(const gguf::GgufFile& f, const std::string& name, std::vector<int64_
   if (!dtype_info(t->type).computable || (must_be_f32 && t->type != DType::F32)) {
     return Status::Errorf("{}: tensor '{}' has type {}, which is not supported here{}", f.name(), name,
                           dtype_name(t->type), must_be_f32 ? " (expected F32)" : "");
+  }
+  if (must_be_f32) {
+    // The F32 tensors are the small ones (norm weights, RoPE factors): checking them costs nothing,
+    // and a NaN in them would silently turn every later value into NaN.
+    for (int64_t i = 0; i < t->n_elements; ++i) {
+      float v;
+      std::memcpy(&v, t->data + i * sizeof(float), sizeof v);  // general.alignment may be below 4
+      if (!std::isfinite(v)) {
+        return Status::Errorf("{}: tensor '{}' holds {} at index {}; the file is damaged", f.name(), name, v, i);
+      }
+    }
   }
   out.tensor = t;
   out.type = t->type;
@@ -94,6 +107,10 @@ Result<int64_t> vocab_size(const gguf::GgufFile& f, const HParams& hp) {
   }
   auto n = f.get_uint(key_name(hp.arch, Key::VocabSize));
   if (!n.ok()) return Status::Errorf("{}: missing tensor '{}'", f.name(), first != nullptr ? first->name : "");
+  if (n.value() < 1 || n.value() > static_cast<uint64_t>(kMaxVocab)) {
+    return Status::Errorf("{}: {} = {} is out of range (1..{}); the file is damaged", f.name(),
+                          key_name(hp.arch, Key::VocabSize), n.value(), kMaxVocab);
+  }
   return static_cast<int64_t>(n.value());
 }
 

@@ -7,6 +7,21 @@
 
 namespace ll::text {
 
+Status validate(const SamplerParams& p) {
+  // Written so that NaN fails every range (each comparison with NaN is false).
+  if (!std::isfinite(p.temp)) return Status::Errorf("temperature {} is not a finite number (0 or less = greedy)", p.temp);
+  if (p.top_k < 0) return Status::Errorf("top-k {} is negative (0 = off)", p.top_k);
+  if (!(p.top_p >= 0.0f && p.top_p <= 1.0f)) return Status::Errorf("top-p {} is outside 0..1 (1 = off)", p.top_p);
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return Status::Errorf("min-p {} is outside 0..1 (0 = off)", p.min_p);
+  if (!(p.repeat_penalty > 0.0f && std::isfinite(p.repeat_penalty))) {
+    return Status::Errorf("repeat penalty {} is not a finite number above 0 (1 = off)", p.repeat_penalty);
+  }
+  if (p.repeat_last_n < -1) {
+    return Status::Errorf("repeat-last-n {} is below -1 (-1 = every token, 0 = off)", p.repeat_last_n);
+  }
+  return Status::Ok();
+}
+
 Sampler::Sampler(SamplerParams params, int32_t n_vocab) : params_(params), n_vocab_(n_vocab), rng_state_(params.seed) {
   LL_CHECK(n_vocab > 0);
 }
@@ -98,7 +113,8 @@ bool Sampler::filter(float* logits, std::vector<TokenProb>& out) const {
   if (params_.min_p > 0.0f) {
     float max_p = 0.0f;
     for (const auto& c : out) max_p = std::max(max_p, c.p);
-    const float threshold = params_.min_p * max_p;
+    // The most likely token always stays (llama.cpp's min_keep = 1), even for min_p > 1.
+    const float threshold = std::min(params_.min_p * max_p, max_p);
     const size_t before = out.size();
     std::erase_if(out, [&](const TokenProb& c) { return c.p < threshold; });
     truncated = truncated || out.size() != before;

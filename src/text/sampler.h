@@ -7,17 +7,24 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/status.h"
+
 namespace ll::text {
 
+// The ranges are validate()'s, as in llama.cpp.
 struct SamplerParams {
-  float temp = 0.8f;
-  int32_t top_k = 40;       // 0 = off
-  float top_p = 0.95f;      // 1 = off
-  float min_p = 0.05f;      // 0 = off
-  float repeat_penalty = 1.0f;  // 1 = off
-  int32_t repeat_last_n = 64;   // 0 = off, < 0 = every accepted token
+  float temp = 0.8f;        // finite; <= 0 = greedy
+  int32_t top_k = 40;       // >= 0; 0 = off
+  float top_p = 0.95f;      // 0..1; 1 = off
+  float min_p = 0.05f;      // 0..1; 0 = off
+  float repeat_penalty = 1.0f;  // finite, > 0; 1 = off
+  int32_t repeat_last_n = 64;   // >= -1; 0 = off, -1 = every accepted token
   uint64_t seed = 0;
 };
+
+// Ok, or an error naming the first setting outside its range. The one check of sampler settings,
+// made where they come from a user (the CLI) and from the network (a worker's Step check).
+Status validate(const SamplerParams& params);
 
 struct TokenProb {
   int32_t id;
