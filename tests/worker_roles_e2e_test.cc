@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cluster/head.h"
+#include "cluster/sampler_wire.h"
 #include "cluster/worker.h"
 #include "graph/graph.h"
 #include "model/model.h"
@@ -130,7 +131,7 @@ wire::Envelope step_envelope(uint64_t session, uint64_t seq) {
   s->set_position(0);
   s->set_n_tokens(1);
   s->add_tokens(1);  // BOS; the reference's first token is then 403 ("Once")
-  s->mutable_sampler()->set_temp(0);
+  cluster::sampler_to_wire(text::SamplerParams{.temp = 0}, s->mutable_sampler());
   return e;
 }
 
