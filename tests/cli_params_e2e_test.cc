@@ -61,6 +61,13 @@ TEST(CliParams, AbsurdContextSizesAreRefused) {
   expect_refused("bench " + kModel + " -p 64,-1", "--n-prompt: Value -1 not in range 0 to 16777216");
 }
 
+TEST(CliParams, DurationsOutsideTheirRangesAreRefused) {
+  expect_refused("plan " + kModel + " --time-limit -5", "--time-limit: -5 is not a number of seconds in 0.001..86400");
+  expect_refused("plan " + kModel + " --time-limit nan", "--time-limit: nan is not a number of seconds in 0.001..86400");
+  expect_refused("worker --insecure --listen tcp://127.0.0.1:0 --session-lease inf",
+                 "--session-lease: inf is not a number of seconds in 0.1..86400");
+}
+
 TEST(CliParams, NPredictBelowMinus2IsRefused) {
   expect_refused("run " + kModel + " -n -3", "--n-predict: n-predict -3 is below -2");
 }

@@ -172,7 +172,9 @@ void add_plan_commands(CLI::App& app) {
   cmd->add_flag("--pin-head", a->pin_head, "the first device (the head) holds the embedding");
   cmd->add_option("-t,--threads", a->threads, "threads when profiling this machine (default: all cores)")
       ->check(thread_range());
-  cmd->add_option("--time-limit", a->time_limit, "seconds the MILP solver may branch")->capture_default_str();
+  cmd->add_option("--time-limit", a->time_limit, "seconds the MILP solver may branch")
+      ->check(seconds_range(0.001, 86400))
+      ->capture_default_str();
   cmd->add_option("--json", a->json, "write the plan as JSON");
   cmd->add_option("--svg", a->svg, "draw the pipeline as SVG");
   cmd->callback([a] { run_plan(*a); });

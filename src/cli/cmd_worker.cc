@@ -44,7 +44,7 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
   cmd->add_option("--session-lease", a->session_lease,
                   "seconds without a message after which a session may be reclaimed by another head's load")
-      ->check(CLI::Range(0.1, 86400.0))
+      ->check(seconds_range(0.1, 86400))
       ->capture_default_str();
   cmd->add_option("--models", a->models,
                   "directory heads may load model files from (repeatable; default: the shard cache and the "

@@ -1,6 +1,7 @@
 #include "cli/common_options.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 
@@ -60,6 +61,17 @@ CLI::Validator thread_range() {
 CLI::Validator context_range() {
   return CLI::Range(int64_t{0}, model::kMaxContextLength)
       .description(fmt::format("0..{}", model::kMaxContextLength));
+}
+
+CLI::Validator seconds_range(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& value) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(value, v)) return "";  // the option's own conversion reports it
+        if (std::isfinite(v) && v >= min && v <= max) return "";
+        return fmt::format("{} is not a number of seconds in {}..{}", value, min, max);
+      },
+      fmt::format("{}..{} s", min, max));
 }
 
 void add_n_predict_option(CLI::App& cmd, int64_t& n_predict) {

@@ -37,6 +37,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& o);
 CLI::Validator thread_range();
 // The check of every context length (and token count) flag: 0 (the default) to model::kMaxContextLength.
 CLI::Validator context_range();
+// Seconds in min..max; refuses NaN and infinities, which CLI::Range lets through.
+CLI::Validator seconds_range(double min, double max);
 // The -n/--n-predict flag of the commands that generate text (exec::validate_n_predict's range).
 void add_n_predict_option(CLI::App& cmd, int64_t& n_predict);
 void add_sampling_options(CLI::App& cmd, SamplingOptions& o);
