@@ -1,9 +1,10 @@
 // Fuzzes what a worker does with a message from an authenticated peer before it touches any
 // state: net::decode of the multipart message (envelope + tensor frames), then for a Step the
 // worker's checks (validate_step against fuzzed segment limits) and its sampler settings
-// (sampler_from_wire, then the candidates they keep; the draw itself is the sampler target's),
-// for ShardData and Ping the declared frame sizes. A decoded message must encode and decode
-// again unchanged.
+// (sampler_from_wire, then the candidates they keep; the draw itself is the sampler target's).
+// For ShardData and Ping the worker compares declared and carried bytes in its handlers; here
+// net::expect_frame_bytes makes the same comparison. A decoded message must encode and decode
+// again with as many frames.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <google/protobuf/stubs/logging.h>
 
