@@ -10,15 +10,13 @@ stage "Release build and every test"
 tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON  # the tools too, so that they keep compiling
 (cd build && ctest --output-on-failure -j "$(nproc)")
 
-# The parsers, kernels and text code see untrusted input: run their tests sanitized too, and
-# fuzz each decoder briefly from its corpus. Built with clang, so the fuzz targets (libFuzzer)
-# share the tests' objects.
+# The parsers, kernels and text code see untrusted input: run their tests sanitized too (and,
+# at the end, fuzz each decoder briefly from its corpus). Built with clang, so the fuzz targets
+# (libFuzzer) share the tests' objects.
 stage "ASan+UBSan build (clang), unit tests"
 tools/bootstrap.sh build-asan -DLL_SANITIZE=ON -DLL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++
 (cd build-asan && ctest --output-on-failure -j "$(nproc)" -L unit)
-stage "fuzz targets under ASan+UBSan"
-tools/fuzz.sh build-asan 20
 
 # Threads meet in the thread pool (threaded kernels and segments), the transport (sockets
 # served from a background thread) and the head's generation run: only those tests are built.
@@ -29,4 +27,7 @@ cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}"
 stage "threaded tests under ThreadSanitizer"
 (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j "$(nproc)" \
   -R 'Thread|threaded|NetTransport|GenerationRun')
+# Last, so that a finding does not hide the other stages' results.
+stage "fuzz targets under ASan+UBSan"
+tools/fuzz.sh build-asan 20
 stage "done"
