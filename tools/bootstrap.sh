@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libhwy-dev libfmt-dev nlohmann-json3-dev libcli11-dev
-          libspdlog-dev libgtest-dev libbenchmark-dev libzmq3-dev cppzmq-dev protobuf-compiler
+          libspdlog-dev libgtest-dev clang libclang-rt-14-dev libbenchmark-dev libzmq3-dev cppzmq-dev protobuf-compiler
           libprotobuf-dev libsodium-dev coinor-libcbc-dev libcpp-httplib-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
 # Builds LinguaLinked and runs every test: the Release build, then the unit tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer. Needs ../shared/data beside the checkout.
+# under AddressSanitizer and UndefinedBehaviorSanitizer together with a short run of every fuzz
+# target, then the threaded tests under ThreadSanitizer. Needs ../shared/data beside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stage() { echo "== $(date +%T) $*" >&2; }
+
+stage "Release build and every test"
 tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON  # the tools too, so that they keep compiling
 (cd build && ctest --output-on-failure -j "$(nproc)")
 
-# The parsers, kernels and text code see untrusted input: run their tests sanitized too.
-tools/bootstrap.sh build-asan -DLL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The parsers, kernels and text code see untrusted input: run their tests sanitized too (and,
+# at the end, fuzz each decoder briefly from its corpus). Built with clang, so the fuzz targets
+# (libFuzzer) share the tests' objects.
+stage "ASan+UBSan build (clang), unit tests"
+tools/bootstrap.sh build-asan -DLL_SANITIZE=ON -DLL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER=clang++
 (cd build-asan && ctest --output-on-failure -j "$(nproc)" -L unit)
+
+# Threads meet in the thread pool (threaded kernels and segments), the transport (sockets
+# served from a background thread) and the head's generation run: only those tests are built.
+# tools/tsan.supp silences libzmq's and libsodium's thread hand-offs, which the sanitizer cannot see.
+stage "ThreadSanitizer build of the threaded tests"
+tsan_tests=(matmul_test model_test split_test net_transport_e2e_test generation_run_test)
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLL_SANITIZE_THREAD=ON >/dev/null
+cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}"
+stage "threaded tests under ThreadSanitizer"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp"
+(cd build-tsan && ctest --output-on-failure -j "$(nproc)" -R 'Thread|threaded|NetTransport|GenerationRun')
+# Last, so that a finding does not hide the other stages' results.
+stage "fuzz targets under ASan+UBSan"
+tools/fuzz.sh build-asan 20
+stage "done"

@@ -1,0 +1,103 @@
+// Fuzzes what a worker does with a message from an authenticated peer before it touches any
+// state: net::decode of the multipart message (envelope + tensor frames), then for a Step the
+// worker's checks (validate_step against fuzzed segment limits) and its sampler settings
+// (sampler_from_wire, then the candidates they keep; the draw itself is the sampler target's).
+// For ShardData and Ping the worker compares declared and carried bytes in its handlers; here
+// net::expect_frame_bytes makes the same comparison. A decoded message must encode and decode
+// again with as many frames.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <google/protobuf/stubs/logging.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cluster/sampler_wire.h"
+#include "cluster/step_validation.h"
+#include "net/transport.h"
+#include "text/sampler.h"
+#include "wire.pb.h"
+
+namespace {
+
+// The worker's own limits are large; small ones here let the fuzzer reach both sides of each.
+ll::net::Limits fuzz_limits() {
+  ll::net::Limits limits;
+  limits.max_envelope_bytes = 4096;
+  limits.max_frame_bytes = 4096;
+  limits.max_frames = 4;
+  return limits;
+}
+
+std::vector<zmq::message_t> split_into_parts(FuzzedDataProvider& in) {
+  std::vector<zmq::message_t> parts;
+  const int n_parts = in.ConsumeIntegralInRange<int>(0, 6);
+  for (int i = 0; i < n_parts; ++i) {
+    const std::vector<uint8_t> bytes = in.ConsumeBytes<uint8_t>(in.ConsumeIntegralInRange<size_t>(0, 5000));
+    parts.emplace_back(bytes.data(), bytes.size());
+  }
+  return parts;
+}
+
+ll::cluster::StepLimits step_limits(FuzzedDataProvider& in, uint64_t session) {
+  ll::cluster::StepLimits limits;
+  limits.session = session;
+  limits.n_ctx = in.ConsumeIntegralInRange<int64_t>(0, 1 << 20);
+  limits.n_vocab = in.ConsumeIntegralInRange<int64_t>(1, 64);
+  limits.n_embd = in.ConsumeIntegralInRange<int64_t>(0, 64);
+  limits.takes_tokens = in.ConsumeBool();
+  if (in.ConsumeBool()) limits.sequence_length = in.ConsumeIntegralInRange<int64_t>(0, 1 << 20);
+  limits.max_sequences = in.ConsumeIntegralInRange<size_t>(0, 16);
+  limits.n_sequences = in.ConsumeIntegralInRange<size_t>(0, 16);
+  return limits;
+}
+
+void check_step(const ll::wire::Step& step, const std::vector<zmq::message_t>& frames, FuzzedDataProvider& in) {
+  const ll::cluster::StepLimits limits = step_limits(in, step.session());
+  if (!ll::cluster::validate_step(step, frames, limits).ok()) return;
+  // What validation promises the executor.
+  if (step.n_tokens() < 1 || step.position() + int64_t{step.n_tokens()} > limits.n_ctx) __builtin_trap();
+  for (int32_t t : step.tokens()) {
+    if (t < 0 || t >= limits.n_vocab) __builtin_trap();
+  }
+  const auto n_vocab = static_cast<int32_t>(limits.n_vocab);
+  ll::text::Sampler sampler(ll::cluster::sampler_from_wire(step.sampler()), n_vocab);
+  for (int32_t t : step.tokens()) sampler.accept(t);
+  std::vector<float> logits(static_cast<size_t>(n_vocab));
+  for (float& l : logits) l = in.ConsumeFloatingPoint<float>();
+  for (const ll::text::TokenProb& c : sampler.candidates(logits.data())) {
+    if (c.id < 0 || c.id >= n_vocab) __builtin_trap();
+  }
+}
+
+}  // namespace
+
+// Protobuf logs every string field that is not UTF-8 before refusing the message; millions of
+// such lines would only slow the fuzzer down.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider in(data, size);
+  std::vector<zmq::message_t> parts = split_into_parts(in);
+  auto decoded = ll::net::decode(parts, fuzz_limits());
+  if (!decoded.ok()) return 0;
+  ll::net::Message& message = decoded.value();
+  const ll::wire::Envelope& e = message.envelope();
+  switch (e.body_case()) {
+    case ll::wire::Envelope::kStep: check_step(e.step(), message.frames, in); break;
+    case ll::wire::Envelope::kShardData: (void)ll::net::expect_frame_bytes(message, {e.shard_data().chunk_bytes()}); break;
+    case ll::wire::Envelope::kPing: (void)ll::net::expect_frame_bytes(message, {e.ping().payload_bytes()}); break;
+    default: break;
+  }
+
+  std::vector<zmq::message_t> frames;
+  for (const zmq::message_t& f : message.frames) frames.emplace_back(f.data(), f.size());
+  std::vector<zmq::message_t> again = ll::net::encode(e, std::move(frames));
+  ll::net::Limits roomy = fuzz_limits();
+  roomy.max_envelope_bytes = again[0].size();  // re-serializing may spell fields differently
+  auto round_trip = ll::net::decode(again, roomy);
+  if (!round_trip.ok() || round_trip.value().frames.size() != message.frames.size()) __builtin_trap();
+  return 0;
+}
