@@ -157,5 +157,22 @@ TEST(NetCodec, RejectsOversizedFrame) {
                   "tensor frame 1 of 17 bytes exceeds the limit of 16 bytes");
 }
 
+// Protobuf logs a line for every string field that is not UTF-8 before it refuses the message; a
+// stranger sending such messages at will must not write the worker's log, so decode() is silent
+// and the refusal is reported once, by its caller's rate-limited log.
+TEST(NetCodec, InvalidUtf8IsRefusedWithoutALogLine) {
+  // Envelope { version: 1, hello { client: "\xff\xfe" } }, encoded by hand: protobuf would log
+  // while serializing it, too.
+  const uint8_t bytes[] = {0x08, 0x01, 0x52, 0x04, 0x0a, 0x02, 0xff, 0xfe};
+  std::vector<zmq::message_t> parts;
+  parts.emplace_back(bytes, sizeof bytes);
+  testing::internal::CaptureStderr();
+  auto m = decode(parts, Limits{});
+  const std::string logged = testing::internal::GetCapturedStderr();
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().find("not a valid ll.wire.Envelope"), std::string::npos) << m.error();
+  EXPECT_EQ(logged, "");
+}
+
 }  // namespace
 }  // namespace ll::net

@@ -19,15 +19,16 @@ tools/bootstrap.sh build-asan -DLL_SANITIZE=ON -DLL_FUZZ=ON -DCMAKE_BUILD_TYPE=R
 (cd build-asan && ctest --output-on-failure -j "$(nproc)" -L unit)
 
 # Threads meet in the thread pool (threaded kernels and segments), the transport (sockets
-# served from a background thread) and the head's generation run: only those tests are built.
+# served from a background thread), the head's generation run and a worker serving on a thread
+# of its own while its segments load on others: only those tests are built.
 # tools/tsan.supp silences libzmq's and libsodium's thread hand-offs, which the sanitizer cannot see.
 stage "ThreadSanitizer build of the threaded tests"
-tsan_tests=(matmul_test model_test split_test net_transport_e2e_test generation_run_test)
+tsan_tests=(matmul_test model_test split_test net_transport_e2e_test generation_run_test worker_roles_e2e_test)
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLL_SANITIZE_THREAD=ON >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}"
 stage "threaded tests under ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp"
-(cd build-tsan && ctest --output-on-failure -j "$(nproc)" -R 'Thread|threaded|NetTransport|GenerationRun')
+(cd build-tsan && ctest --output-on-failure -j "$(nproc)" -R 'Thread|threaded|NetTransport|GenerationRun|WorkerRoles')
 # Last, so that a finding does not hide the other stages' results.
 stage "fuzz targets under ASan+UBSan"
 tools/fuzz.sh build-asan 20

@@ -1,5 +1,6 @@
 // The message codec: one protobuf Envelope frame followed by raw tensor frames.
 #include <fmt/ranges.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "net/transport.h"
 #include "wire.pb.h"
@@ -42,6 +43,9 @@ Result<Message> decode(std::vector<zmq::message_t>& parts, const Limits& limits)
                           limits.max_envelope_bytes);
   }
   Message message;
+  // Protobuf would log each string field that is not UTF-8 before refusing it; the caller
+  // reports the refusal through its rate-limited log instead.
+  const google::protobuf::LogSilencer silent;
   if (!message.envelope().ParseFromArray(head.data(), static_cast<int>(head.size()))) {
     return Status::Errorf("unparsable envelope ({} bytes are not a valid ll.wire.Envelope)", head.size());
   }
