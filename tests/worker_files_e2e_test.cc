@@ -1,5 +1,6 @@
 // A worker opens model files only inside the directories its owner allowed and only regular
-// files, and refuses everything else with a reason while it keeps serving.
+// files, and refuses everything else with a reason while it keeps serving; it reads and hashes
+// them without keeping its network waiting.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -47,6 +49,30 @@ std::unique_ptr<emulate::LocalCluster> start_worker(const std::vector<std::strin
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
+// A shard cache holding a shard this process has not hashed yet and that takes a while to hash
+// (0.8 s or more: the worker hashes 150-250 MB/s): a sparse file of zeros named by a hash it does not
+// have, so loading it ends, after the hash, in an ErrorReply.
+struct SlowShard {
+  static constexpr uint64_t kBytes = 192ull << 20;
+  fs::path xdg_cache = fs::path(test::temp_path("xdg-cache"));
+  std::string hash = std::string(64, 'a');
+  fs::path file = xdg_cache / "lingualinked" / (hash + ".gguf");
+  SlowShard() {
+    fs::remove_all(xdg_cache);
+    fs::create_directories(file.parent_path());
+    std::ofstream(file).close();
+    fs::resize_file(file, kBytes);
+  }
+  ~SlowShard() { fs::remove_all(xdg_cache); }
+};
+
+std::unique_ptr<emulate::LocalCluster> start_worker_with_cache(const SlowShard& shard) {
+  setenv("XDG_CACHE_HOME", shard.xdg_cache.c_str(), 1);  // the worker inherits it
+  auto worker = start_worker({});
+  unsetenv("XDG_CACHE_HOME");
+  return worker;
+}
+
 // A second head-keyed connection to the worker, sending raw requests.
 std::unique_ptr<net::Client> connect(const emulate::LocalCluster& c) {
   net::SecurityOptions sec;
@@ -65,6 +91,12 @@ wire::Envelope load_envelope(uint64_t request_id, uint64_t session, const std::s
   l->set_unit_begin(0);
   l->set_unit_end(1);
   l->set_n_ctx(64);
+  return e;
+}
+
+wire::Envelope shard_load_envelope(uint64_t request_id, uint64_t session, const std::string& hash) {
+  wire::Envelope e = load_envelope(request_id, session, "");
+  e.mutable_load_segment()->set_shard_hash(hash);  // instead of the model path
   return e;
 }
 
@@ -131,6 +163,46 @@ TEST(WorkerFilesE2E, ForbiddenModelPathsAreRefusedWhileTheWorkerKeepsServing) {
   auto gens = pipeline->head->generate({greedy}, [](size_t, const std::string&) {});
   ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
   EXPECT_EQ(gens[0].text, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")));
+}
+
+// The corrupt shard's ErrorReply to LoadSegment `request_id`, which ends its load.
+void expect_corrupt_shard_refused(const wire::Envelope& reply, uint64_t request_id, const SlowShard& shard) {
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_EQ(reply.request_id(), request_id);
+  const std::string& message = reply.error().message();
+  EXPECT_EQ(message.rfind("worker w1: cached shard " + shard.hash + " was corrupt (its SHA-256 is ", 0), 0u) << message;
+  EXPECT_TRUE(message.ends_with("); removed")) << message;
+  EXPECT_FALSE(fs::exists(shard.file));
+}
+
+TEST(WorkerFilesE2E, APingIsAnsweredWhileACachedShardIsHashed) {
+  SlowShard shard;
+  auto worker = start_worker_with_cache(shard);
+  ASSERT_TRUE(worker);
+  auto client = connect(*worker);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->send(shard_load_envelope(1, 5, shard.hash)).ok());
+  ASSERT_TRUE(client->send(ping_envelope(2)).ok());
+  const wire::Envelope pong = receive(*client);
+  EXPECT_TRUE(pong.has_pong()) << pong.DebugString();
+  EXPECT_EQ(pong.request_id(), 2u);
+  expect_corrupt_shard_refused(pong.has_pong() ? receive(*client) : pong, 1, shard);
+}
+
+TEST(WorkerFilesE2E, ASessionStillLoadingIsNotLoadedAgain) {
+  SlowShard shard;
+  auto worker = start_worker_with_cache(shard);
+  ASSERT_TRUE(worker);
+  auto client = connect(*worker);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->send(shard_load_envelope(1, 5, shard.hash)).ok());
+  ASSERT_TRUE(client->send(shard_load_envelope(2, 5, shard.hash)).ok());
+  const wire::Envelope refused = receive(*client);
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_EQ(refused.request_id(), 2u) << refused.DebugString();
+  EXPECT_EQ(refused.error().message(),
+            "worker w1: session 5 is still loading; wait for its LoadReply before loading it again");
+  expect_corrupt_shard_refused(refused.request_id() == 2 ? receive(*client) : refused, 1, shard);
 }
 
 TEST(WorkerFilesE2E, RunWithAFifoAsModelFailsFast) {

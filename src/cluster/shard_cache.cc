@@ -48,20 +48,22 @@ std::vector<std::string> ShardCache::hashes() const {
   return out;
 }
 
-Result<std::string> ShardCache::verified_path(const std::string& hash) {
+Result<ShardCache::Cached> ShardCache::find(const std::string& hash) const {
   if (!is_content_hash(hash)) return Status::Errorf("'{}' is not a SHA-256 content hash", hash);
   const std::string path = path_of(hash, ".gguf");
   std::error_code ec;
   if (!fs::exists(path, ec)) return Status::Errorf("shard {} is not in the cache", hash);
-  if (verified_.count(hash) == 0) {
-    LL_ASSIGN_OR_RETURN(std::string actual, sha256_file(path));
-    if (actual != hash) {
-      fs::remove(path, ec);
-      return Status::Errorf("cached shard {} was corrupt (its SHA-256 is {}); removed", hash, actual);
-    }
-    verified_.insert(hash);
+  return Cached{path, verified_.count(hash) != 0};
+}
+
+Status ShardCache::verify(const std::string& path, const std::string& hash) {
+  LL_ASSIGN_OR_RETURN(std::string actual, sha256_file(path));
+  if (actual != hash) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    return Status::Errorf("cached shard {} was corrupt (its SHA-256 is {}); removed", hash, actual);
   }
-  return path;
+  return Status::Ok();
 }
 
 void ShardCache::drop_partial(const std::string& hash) {

@@ -25,8 +25,16 @@ class ShardCache {
   ~ShardCache();
 
   std::vector<std::string> hashes() const;  // complete shards present
-  // The path of a complete shard, hashed again the first time this process uses it.
-  Result<std::string> verified_path(const std::string& hash);
+  // A complete shard in the cache, and whether this process has hashed it already.
+  struct Cached {
+    std::string path;
+    bool verified = false;
+  };
+  Result<Cached> find(const std::string& hash) const;
+  // Hashes the shard at `path` and removes it when its SHA-256 is not `hash`. Static so that a
+  // background load can hash while the owner's thread alone touches the cache (mark_verified).
+  static Status verify(const std::string& path, const std::string& hash);
+  void mark_verified(const std::string& hash) { verified_.insert(hash); }
   // Appends the chunk at `offset` (chunks arrive in order). Returns the bytes received so far;
   // when that reaches `total` the shard has been verified and moved into place.
   Result<uint64_t> write_chunk(const std::string& hash, uint64_t total, uint64_t offset,

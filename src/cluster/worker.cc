@@ -277,18 +277,20 @@ void Worker::sync_admitted() {
   admitted_ = std::move(keys);
 }
 
-Result<std::string> Worker::check_load(const net::Incoming& in, const wire::LoadSegment& load) {
+Result<Worker::LoadFile> Worker::check_load(const net::Incoming& in, const wire::LoadSegment& load) {
   if (auto it = sessions_.find(load.session()); it != sessions_.end() && it->second->head_key != in.peer_key) {
     return Status::Errorf("session {} belongs to another head; choose another session id", load.session());
   }
-  std::string path;
+  LoadFile file;
   switch (load.source_case()) {
     case wire::LoadSegment::kModelPath: {
-      LL_ASSIGN_OR_RETURN(path, model_access_.resolve(load.model_path()));
+      LL_ASSIGN_OR_RETURN(file.path, model_access_.resolve(load.model_path()));
       break;
     }
     case wire::LoadSegment::kShardHash: {
-      LL_ASSIGN_OR_RETURN(path, cache_.verified_path(load.shard_hash()));
+      LL_ASSIGN_OR_RETURN(ShardCache::Cached cached, cache_.find(load.shard_hash()));
+      file.path = std::move(cached.path);
+      if (!cached.verified) file.unverified_shard = load.shard_hash();
       break;
     }
     default: return Status::Error("LoadSegment names neither a model path nor a shard");
@@ -311,16 +313,18 @@ Result<std::string> Worker::check_load(const net::Incoming& in, const wire::Load
   if (loading_.size() >= options_.max_sessions) {
     return Status::Errorf("{} segments are loading already; wait for their LoadReply", loading_.size());
   }
-  return path;
+  return file;
 }
 
-Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const std::string& path, const wire::LoadSegment& load,
+Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& file, const wire::LoadSegment& load,
                                                               int threads, net::SecurityOptions next_security) {
+  // A multi-GB shard takes seconds to hash: here, not on the thread that answers the network.
+  if (!file.unverified_shard.empty()) LL_RETURN_IF_ERROR(ShardCache::verify(file.path, file.unverified_shard));
   auto session = std::make_unique<Session>();
   session->id = load.session();
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
-  LL_ASSIGN_OR_RETURN(session->model, model::Model::load(path, lo));
+  LL_ASSIGN_OR_RETURN(session->model, model::Model::load(file.path, lo));
   const graph::Graph g = graph::build_graph(*session->model);
   for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
     session->weight_bytes += g.units[u].weight_bytes;
@@ -358,9 +362,9 @@ Result<Worker::Session*> Worker::install_session(std::unique_ptr<Session> sessio
 // Starts reading the model in the background; finish_loads() answers.
 void Worker::on_load(const net::Incoming& in) {
   const wire::LoadSegment& load = in.message.envelope().load_segment();
-  auto path = check_load(in, load);
-  if (!path.ok()) {
-    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, path.error());
+  auto file = check_load(in, load);
+  if (!file.ok()) {
+    reply_error(in.peer, in.message.envelope().request_id(), load.session(), 0, file.error());
     return;
   }
   net::SecurityOptions next_security;
@@ -371,8 +375,9 @@ void Worker::on_load(const net::Incoming& in) {
   l.peer_key = in.peer_key;
   l.request_id = in.message.envelope().request_id();
   l.load = load;
+  l.unverified_shard = file->unverified_shard;
   l.started = Clock::now();
-  l.session = std::async(std::launch::async, &Worker::load_segment, std::move(path).value(), l.load, threads_,
+  l.session = std::async(std::launch::async, &Worker::load_segment, std::move(file).value(), l.load, threads_,
                          std::move(next_security));
 }
 
@@ -387,6 +392,7 @@ void Worker::finish_loads() {
     it = loading_.erase(it);
     const wire::LoadSegment& load = l.load;
     auto built = l.session.get();
+    if (built.ok() && !l.unverified_shard.empty()) cache_.mark_verified(l.unverified_shard);
     Result<Session*> s = built.ok() ? install_session(std::move(built).value(), load, l.peer, l.peer_key) : Result<Session*>(built.status());
     if (!s.ok()) {
       reply_error(l.peer, l.request_id, load.session(), 0, s.error());

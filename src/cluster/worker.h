@@ -102,6 +102,7 @@ class Worker {
     std::string peer_key;  // the loading head's key
     uint64_t request_id = 0;
     wire::LoadSegment load;
+    std::string unverified_shard;  // hashed by the load; marked verified when it succeeds
     Clock::time_point started;
     std::future<Result<std::unique_ptr<Session>>> session;
   };
@@ -123,10 +124,16 @@ class Worker {
   void on_profile(const net::Incoming& in);
   void on_ping(const net::Incoming& in);
   void on_end_session(const net::Incoming& in);
-  // The file a LoadSegment may open, after checking every field (serving thread).
-  Result<std::string> check_load(const net::Incoming& in, const wire::LoadSegment& load);
-  // Reads the model and builds the session (background thread: touches nothing of the worker).
-  static Result<std::unique_ptr<Session>> load_segment(const std::string& path, const wire::LoadSegment& load,
+  // The file a LoadSegment may open, after checking every field (serving thread), and the
+  // cached shard's hash when this process has not hashed that file yet (else empty).
+  struct LoadFile {
+    std::string path;
+    std::string unverified_shard;
+  };
+  Result<LoadFile> check_load(const net::Incoming& in, const wire::LoadSegment& load);
+  // Hashes an unverified shard, reads the model and builds the session (background thread:
+  // touches nothing of the worker).
+  static Result<std::unique_ptr<Session>> load_segment(const LoadFile& file, const wire::LoadSegment& load,
                                                        int threads, net::SecurityOptions next_security);
   // Installs the sessions whose loads have finished and answers their heads (serving thread).
   void finish_loads();
