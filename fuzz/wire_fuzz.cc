@@ -2,15 +2,15 @@
 // state: net::decode of the multipart message (envelope + tensor frames), then for a Step the
 // worker's checks (validate_step against fuzzed segment limits) and its sampler settings
 // (sampler_from_wire, then the candidates they keep; the draw itself is the sampler target's).
-// For ShardData and Ping the worker compares declared and carried bytes in its handlers; here
-// net::expect_frame_bytes makes the same comparison. A decoded message must encode and decode
-// again with as many frames.
+// For ShardData, Ping, LoadSegment and ProfileRequest the worker's own request checks
+// (request_validation.h). A decoded message must encode and decode again with as many frames.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <google/protobuf/stubs/logging.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
 #include "net/transport.h"
@@ -87,8 +87,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ll::wire::Envelope& e = message.envelope();
   switch (e.body_case()) {
     case ll::wire::Envelope::kStep: check_step(e.step(), message.frames, in); break;
-    case ll::wire::Envelope::kShardData: (void)ll::net::expect_frame_bytes(message, {e.shard_data().chunk_bytes()}); break;
-    case ll::wire::Envelope::kPing: (void)ll::net::expect_frame_bytes(message, {e.ping().payload_bytes()}); break;
+    case ll::wire::Envelope::kShardData: {
+      // What the check promises the cache: exactly the declared bytes in one frame.
+      if (ll::cluster::validate_shard_chunk(e.shard_data(), message.frames).ok() &&
+          message.frames[0].size() != e.shard_data().chunk_bytes()) {
+        __builtin_trap();
+      }
+      break;
+    }
+    case ll::wire::Envelope::kPing: (void)ll::cluster::validate_ping(e.ping(), message.frames); break;
+    case ll::wire::Envelope::kLoadSegment: {
+      const bool insecure = in.ConsumeBool();
+      const ll::wire::LoadSegment& load = e.load_segment();
+      if (ll::cluster::validate_load_fields(load, insecure).ok() &&
+          (load.unit_begin() >= load.unit_end() || load.n_ctx() == 0 || load.n_ctx() > ll::cluster::kMaxWorkerContext)) {
+        __builtin_trap();
+      }
+      break;
+    }
+    case ll::wire::Envelope::kProfileRequest:
+      (void)ll::cluster::validate_profile_request(e.profile_request(), in.ConsumeBool());
+      break;
     default: break;
   }
 

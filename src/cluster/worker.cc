@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cluster/link_probe.h"
+#include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
 #include "graph/graph.h"
@@ -33,8 +34,6 @@ text::SamplerParams sampler_params(const wire::Step& step) {
 // Most messages handled before the sockets are read again, so one busy peer cannot starve the others.
 constexpr int kMaxReadsPerSocket = 64;
 constexpr size_t kMaxQueued = 256;
-// Largest context a head may ask for; the KV cache is mapped lazily, but its address space is not free.
-constexpr uint32_t kMaxContext = 1u << 20;
 
 }  // namespace
 
@@ -201,10 +200,8 @@ void Worker::on_shard_data(net::Incoming& in) {
   const wire::Envelope& e = in.message.envelope();
   const wire::ShardData& d = e.shard_data();
   auto& frames = in.message.frames;
-  if (frames.size() != 1 || frames[0].size() != d.chunk_bytes()) {
-    reply_error(in.peer, e.request_id(), 0, 0,
-                fmt::format("shard chunk declares {} bytes but carries {} frame(s) of {} bytes", d.chunk_bytes(),
-                            frames.size(), frames.empty() ? 0 : frames[0].size()));
+  if (Status st = validate_shard_chunk(d, frames); !st.ok()) {
+    reply_error(in.peer, e.request_id(), 0, 0, st.message());
     return;
   }
   auto received = cache_.write_chunk(d.shard_hash(), d.total_bytes(), d.offset(),
@@ -295,18 +292,7 @@ Result<Worker::LoadFile> Worker::check_load(const net::Incoming& in, const wire:
     }
     default: return Status::Error("LoadSegment names neither a model path nor a shard");
   }
-  if (load.n_ctx() == 0 || load.n_ctx() > kMaxContext) {
-    return Status::Errorf("context of {} positions is outside 1..{}", load.n_ctx(), kMaxContext);
-  }
-  if (load.unit_begin() >= load.unit_end()) {
-    return Status::Errorf("empty unit range {}..{}", load.unit_begin(), load.unit_end());
-  }
-  for (const std::string& key : load.allow_keys()) {
-    if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
-  }
-  if (!load.next_endpoint().empty() && !options_.security.insecure && !net::is_valid_z85_key(load.next_public_key())) {
-    return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
-  }
+  LL_RETURN_IF_ERROR(validate_load_fields(load, options_.security.insecure));
   if (loading_.count(load.session()) != 0) {
     return Status::Errorf("session {} is still loading; wait for its LoadReply before loading it again", load.session());
   }
@@ -554,10 +540,8 @@ void Worker::on_end_session(const net::Incoming& in) {
 // Pong { payload_bytes } for Ping { payload_bytes } + [payload]
 void Worker::on_ping(const net::Incoming& in) {
   const uint64_t bytes = in.message.envelope().ping().payload_bytes();
-  const auto& frames = in.message.frames;
-  const bool ok = bytes == 0 ? frames.empty() : frames.size() == 1 && frames[0].size() == bytes;
-  if (!ok) {
-    reply_error(in.peer, in.message.envelope().request_id(), 0, 0, fmt::format("ping declares {} bytes but carries {} frame(s)", bytes, frames.size()));
+  if (Status st = validate_ping(in.message.envelope().ping(), in.message.frames); !st.ok()) {
+    reply_error(in.peer, in.message.envelope().request_id(), 0, 0, st.message());
     return;
   }
   wire::Envelope e;
@@ -573,10 +557,8 @@ void Worker::on_ping(const net::Incoming& in) {
 void Worker::on_profile(const net::Incoming& in) {
   const wire::ProfileRequest& r = in.message.envelope().profile_request();
   const uint64_t request_id = in.message.envelope().request_id();
-  if (r.repetitions() < 1 || r.repetitions() > 100 || r.prompt_chunk() < 1 || r.prompt_chunk() > 4096 ||
-      r.decode_context() > kMaxContext) {
-    reply_error(in.peer, request_id, 0, 0,
-                "profile request outside its limits (repetitions 1..100, prompt chunk 1..4096, context up to 2^20)");
+  if (Status st = validate_profile_request(r, options_.security.insecure); !st.ok()) {
+    reply_error(in.peer, request_id, 0, 0, st.message());
     return;
   }
   // The same rules as a load's model path.
@@ -614,10 +596,6 @@ void Worker::on_profile(const net::Incoming& in) {
     reply->set_device_json(profiles_[key]);
   }
   for (const wire::Peer& peer : r.peers()) {
-    if (!options_.security.insecure && !net::is_valid_z85_key(peer.public_key())) {
-      reply_error(in.peer, request_id, 0, 0, fmt::format("no valid public key for peer {}", peer.endpoint()));
-      return;
-    }
     net::SecurityOptions sec;
     sec.insecure = options_.security.insecure;
     sec.keys = options_.security.keys;
