@@ -1,0 +1,52 @@
+#pragma once
+// What a head records while it generates, for the timeline (`--timeline`) and the balancer's
+// reports: every decode token with the time each stage took for it, and every rebalance.
+// Times are seconds since the run began. Plain data.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/units.h"
+
+namespace ll::cluster {
+
+struct StageTime {
+  size_t worker = 0;          // index among the head's workers
+  double compute_seconds = 0;
+  double send_seconds = 0;    // the hand-off to the next stage (as reported with the following step)
+};
+
+struct TokenTrace {
+  double seconds = 0;  // when the token reached the head
+  size_t request = 0;
+  std::vector<StageTime> stages;  // in pipeline order
+};
+
+struct RebalanceEvent {
+  double detected_seconds = 0;  // the monitor first saw the change that led to it
+  double decided_seconds = 0;   // the policy chose the new placement; preparing began
+  double switched_seconds = 0;  // the new placement runs (or the attempt was given up)
+  double stall_seconds = 0;     // no step in flight: from the pipeline drained to its restart
+  double predicted_gain = 0;    // fraction of the per-token time (or the slowest stage) saved
+  std::vector<model::UnitRange> before, after;  // per worker; empty: holds nothing
+  uint64_t weight_bytes = 0;    // weights a worker had to read or receive
+  uint64_t kv_bytes = 0;        // KV caches moved between workers
+  std::string summary;          // "attn[5]..ffn[7] b -> c; head c -> a"
+  bool aborted = false;
+  std::string why;              // the reason for it, or why it was given up
+};
+
+struct RunTrace {
+  std::vector<std::string> worker_names;
+  std::vector<TokenTrace> tokens;
+  std::vector<RebalanceEvent> rebalances;
+  // Changes of an emulated device's speed during the run (see emulate::SpeedSchedule), as text
+  // for the chart: "b: cpu 0.15".
+  struct Mark {
+    double seconds = 0;
+    std::string label;
+  };
+  std::vector<Mark> marks;
+};
+
+}  // namespace ll::cluster
