@@ -33,6 +33,7 @@ class FakeLinks final : public cluster::PipelineLinks {
     if (on_send) on_send(worker, e);
     return Status::Ok();
   }
+  Status send(size_t worker, const wire::Envelope& e, std::vector<zmq::message_t>) override { return send(worker, e); }
   Result<std::optional<net::Message>> receive(size_t worker) override {
     if (inbox_[worker].empty()) return std::optional<net::Message>();
     net::Message m;
@@ -131,7 +132,8 @@ struct Pipeline {
   GenerationRun& make(int64_t n_ctx = 16) {
     cluster::PipelineShape shape{.session = kSession, .n_ctx = n_ctx, .n_embd = 4, .n_vocab = 6,
                                  .flops_per_token = 1e6,  // 1 ms a step until measured: the 3 s minimum rules
-                                 .worker_names = {"worker 1 (tcp://a)", "worker 2 'b' (tcp://b)"}};
+                                 .worker_names = {"worker 1 (tcp://a)", "worker 2 'b' (tcp://b)"},
+                                 .stages = {}};
     cluster::RunOptions options{.min_step_timeout = milliseconds(3000), .cancel = &cancel, .clock = [this] { return now; }};
     run = std::make_unique<GenerationRun>(links, tokenizer, shape, counters, options, requests,
                                           [this](size_t i, const std::string& text) { streamed[i] += text; });

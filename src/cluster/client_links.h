@@ -13,6 +13,9 @@ class ClientLinks final : public PipelineLinks {
   explicit ClientLinks(std::vector<std::unique_ptr<net::Client>>& clients) : clients_(clients) {}
   size_t size() const override { return clients_.size(); }
   Status send(size_t worker, const wire::Envelope& e) override { return clients_[worker]->send(e); }
+  Status send(size_t worker, const wire::Envelope& e, std::vector<zmq::message_t> frames) override {
+    return clients_[worker]->send(e, std::move(frames));
+  }
   Result<std::optional<net::Message>> receive(size_t worker) override;
   std::vector<size_t> poll(std::chrono::milliseconds timeout) override;
   bool disconnected(size_t worker) override { return clients_[worker]->disconnected(); }

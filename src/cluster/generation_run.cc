@@ -55,6 +55,7 @@ struct GenerationRun::Sequence {
   Clock::time_point first_token_at;
   std::unique_ptr<text::Detokenizer> detok;
   uint64_t step_bytes = 0;  // payload of the step in flight over every link
+  bool in_flight = false;
   bool done = false;
 };
 
@@ -72,7 +73,13 @@ GenerationRun::GenerationRun(PipelineLinks& links, const text::Tokenizer& tokeni
       began_(options_.clock()),
       sequences_(requests.size()),
       out_(requests.size()),
-      probe_answered_(links.size()) {}
+      probe_answered_(links.size()) {
+  stages_ = shape_.stages;
+  lost_reported_.assign(n_workers_, false);
+  if (stages_.empty()) {
+    for (size_t w = 0; w < n_workers_; ++w) stages_.push_back(w);
+  }
+}
 
 GenerationRun::~GenerationRun() = default;
 
@@ -113,7 +120,7 @@ void GenerationRun::start() {
     }
     by_sequence_[a.sequence] = i;
     Status st = send_step(i, g.prompt_tokens, 0);
-    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(0), st.message()));
+    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
   }
 }
 
@@ -141,14 +148,15 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
                position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
   s->set_end_sequence(a.end_sent);
   const uint64_t envelope = e.ByteSizeLong();
-  a.step_bytes = envelope + (n_workers_ - 1) * (envelope + tokens.size() * shape_.n_embd * sizeof(float));
+  a.step_bytes = envelope + (stages_.size() - 1) * (envelope + tokens.size() * shape_.n_embd * sizeof(float));
   a.pending = std::move(tokens);
   a.position = position;
   a.sent_at = options_.clock();
   const double timeout_us = std::max<double>(options_.min_step_timeout.count() * 1000.0,
                                              kDeadlineFactor * expected_us(static_cast<int64_t>(a.pending.size())));
   a.deadline = a.sent_at + std::chrono::microseconds(static_cast<int64_t>(timeout_us));
-  return links_.send(0, e);
+  a.in_flight = true;
+  return links_.send(stages_.front(), e);
 }
 
 void GenerationRun::free_sequence(const Sequence& a) {
@@ -187,14 +195,32 @@ void GenerationRun::fail_all(const std::string& message) {
 Clock::time_point GenerationRun::next_wakeup(Clock::time_point now) const {
   Clock::time_point earliest = now + milliseconds(100);
   if (probing_) return std::min(earliest, probe_until_);
-  for (const auto& [seq, i] : by_sequence_) earliest = std::min(earliest, sequences_[i].deadline);
+  for (const auto& [seq, i] : by_sequence_) {
+    if (sequences_[i].in_flight) earliest = std::min(earliest, sequences_[i].deadline);
+  }
+  if (controller_ != nullptr) earliest = std::min(earliest, controller_->next_wakeup(now));
   return earliest;
 }
 
 void GenerationRun::turn() {
   if (cancelled()) return fail_all("interrupted");
   for (size_t w = 0; w < n_workers_; ++w) {
-    if (links_.disconnected(w)) return fail_all(fmt::format("{}: {}", describe(w), links_.disconnect_reason(w)));
+    if (!links_.disconnected(w)) continue;
+    if (in_pipeline(w)) return fail_all(fmt::format("{}: {}", describe(w), links_.disconnect_reason(w)));
+    if (controller_ != nullptr && !lost_reported_[w]) controller_->lost(*this, w);
+    lost_reported_[w] = true;
+  }
+  if (controller_ != nullptr) {
+    controller_->tick(*this);
+    if (!controller_->holding()) {
+      drained_reported_ = false;
+      send_held();
+    } else if (!drained_reported_ && steps_in_flight() == 0) {
+      drained_reported_ = true;
+      controller_->drained(*this);
+      if (!controller_->holding()) send_held();
+    }
+    if (!active()) return;
   }
   const Clock::time_point now = options_.clock();
   if (check_deadlines(now)) return;
@@ -213,8 +239,43 @@ bool GenerationRun::check_deadlines(Clock::time_point now) {
   return true;
 }
 
+bool GenerationRun::in_pipeline(size_t worker) const {
+  return std::find(stages_.begin(), stages_.end(), worker) != stages_.end();
+}
+
+void GenerationRun::set_stages(std::vector<size_t> stages) { stages_ = std::move(stages); }
+
+size_t GenerationRun::steps_in_flight() const {
+  size_t n = 0;
+  for (const auto& [seq, i] : by_sequence_) n += sequences_[i].in_flight ? 1 : 0;
+  return n;
+}
+
+std::vector<LiveSequence> GenerationRun::live_sequences() const {
+  std::vector<LiveSequence> out;
+  for (const auto& [seq, i] : by_sequence_) {
+    const Sequence& a = sequences_[i];
+    const int64_t position = a.position + static_cast<int64_t>(a.pending.size());
+    const int64_t n_predict = requests_[i].n_predict;
+    const int64_t to_context = shape_.n_ctx - position;
+    const int64_t budget = n_predict < 0 ? to_context : n_predict - static_cast<int64_t>(out_[i].tokens.size());
+    out.push_back({seq, position, std::max<int64_t>(0, std::min(budget, to_context))});
+  }
+  return out;
+}
+
+void GenerationRun::send_held() {
+  std::vector<HeldStep> held = std::move(held_);
+  held_.clear();
+  for (const HeldStep& h : held) {
+    if (sequences_[h.request].done) continue;
+    Status st = send_step(h.request, {h.token}, h.position);
+    if (!st.ok()) finish(h.request, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
+  }
+}
+
 void GenerationRun::probe(Clock::time_point now) {
-  for (size_t w = 0; w < n_workers_; ++w) {
+  for (size_t w : stages_) {
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
     e.mutable_hello()->set_client("lingualinked head (probe)");
@@ -227,14 +288,14 @@ void GenerationRun::probe(Clock::time_point now) {
 
 void GenerationRun::end_probe(Clock::time_point now) {
   std::string silent;
-  for (size_t w = 0; w < n_workers_; ++w) {
+  for (size_t w : stages_) {
     if (!probe_answered_[w]) silent += (silent.empty() ? "" : ", ") + describe(w);
   }
   const std::string why = silent.empty() ? "every worker still answers, so a message was lost or rejected on the way"
                                          : silent + " stopped responding";
   for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence_)) {
     const Sequence& a = sequences_[i];
-    if (silent.empty() && a.deadline > now) continue;
+    if (silent.empty() && (!a.in_flight || a.deadline > now)) continue;
     finish(i, Status::Errorf("sequence {}: no reply within {:.1f} s: {}", a.sequence,
                              std::chrono::duration<double>(now - a.sent_at).count(), why));
   }
@@ -250,6 +311,7 @@ void GenerationRun::take_replies(size_t w) {
     }
     if (!r.value()) break;
     const wire::Envelope& e = r.value()->envelope();
+    if (controller_ != nullptr && controller_->take_message(*this, w, e)) continue;
     if (e.has_hello_reply()) {
       probe_answered_[w] = true;
     } else if (e.has_error()) {
@@ -280,8 +342,10 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   const Request& rq = requests_[request];
   const text::Vocab& vocab = tokenizer_.vocab();
   const auto received = options_.clock();
+  a.in_flight = false;
   const int32_t token = tr.token();
-  if (w != n_workers_ - 1 || token < 0 || token >= shape_.n_vocab || tr.timings_size() != static_cast<int>(n_workers_)) {
+  if (w != stages_.back() || token < 0 || token >= shape_.n_vocab ||
+      tr.timings_size() != static_cast<int>(stages_.size())) {
     finish(request, Status::Errorf("{} sent an invalid token result (token {}, {} stage timings)", describe(w), token,
                                    tr.timings_size()));
     return;
@@ -293,13 +357,17 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     g.decode_steps++;
     g.round_trip_us += rtt;
     g.wire_bytes += a.step_bytes + e.ByteSizeLong();
+    TokenTrace traced{.seconds = std::chrono::duration<double>(received - began_).count(), .request = request, .stages = {}};
     for (int s = 0; s < tr.timings_size(); ++s) {
-      StageStats& st = g.stages[s];
+      StageStats& st = g.stages[stages_[s]];
       st.steps++;
       st.compute_us += tr.timings(s).compute_us();
       st.queue_us += tr.timings(s).queue_us();
       st.send_us += tr.timings(s).send_us();
+      traced.stages.push_back({stages_[s], tr.timings(s).compute_us() / 1e6, tr.timings(s).send_us() / 1e6});
     }
+    if (options_.trace != nullptr) options_.trace->tokens.push_back(std::move(traced));
+    if (controller_ != nullptr) controller_->on_token(*this, tr);
   } else {
     a.first_token_seen = true;
     a.first_token_at = received;
@@ -321,8 +389,12 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     finish(request, Status::Ok());
     return;
   }
+  if (controller_ != nullptr && controller_->holding()) {
+    held_.push_back({request, token, position});
+    return;
+  }
   Status st = send_step(request, {token}, position);
-  if (!st.ok()) finish(request, Status::Errorf("{}: {}", describe(0), st.message()));
+  if (!st.ok()) finish(request, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
 }
 
 }  // namespace ll::cluster

@@ -6,9 +6,14 @@
 //   start ─► send_step: Step ─► worker 0 ─► … ─► last worker: TokenResult ─► take_token ─► send_step …
 //   a step past its deadline ─► probe: Hello ─► every worker ─► end_probe: the silent are blamed
 //
-// Failures are values: a worker that disconnects, stops answering (no reply within a deadline
-// derived from the measured step time) or sends something wrong ends the affected sequences
-// with an error naming it; run() always returns.
+// A RunController (the balancer) may change the pipeline while it runs: it sees every message
+// and every token first, may hold the next steps back until no step is in flight (a token
+// boundary for all sequences at once), and then changes which workers form the pipeline.
+//
+// Failures are values: a worker of the pipeline that disconnects, stops answering (no reply
+// within a deadline derived from the measured step time) or sends something wrong ends the
+// affected sequences with an error naming it; run() always returns. A worker outside the
+// pipeline that is lost concerns only the controller.
 // Threading: not thread-safe; one thread drives a run. The links, the tokenizer, the requests
 // and the counters must outlive it.
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "cluster/pipeline_links.h"
+#include "cluster/run_trace.h"
 #include "core/status.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -66,6 +72,7 @@ struct PipelineShape {
   int64_t n_ctx = 0, n_embd = 0, n_vocab = 0;
   double flops_per_token = 0;             // the whole model's; sets deadlines until a step was measured
   std::vector<std::string> worker_names;  // one per link, for messages: "worker 1 'a' (tcp://...)"
+  std::vector<size_t> stages;             // the links that form the pipeline, in order; empty: all
 };
 
 // What outlives a run: the head's counters, updated by each run.
@@ -79,6 +86,38 @@ struct RunOptions {
   std::chrono::milliseconds min_step_timeout{3000};  // a step's deadline is never shorter
   const std::atomic<bool>* cancel = nullptr;        // set (e.g. by a signal handler) to stop
   std::function<std::chrono::steady_clock::time_point()> clock;  // default: steady_clock::now
+  RunTrace* trace = nullptr;  // when given, every decode token is recorded in it
+};
+
+class GenerationRun;
+
+// What a sequence still needs, for the balancer's estimate of the remaining work.
+struct LiveSequence {
+  uint64_t sequence = 0;
+  int64_t position = 0;   // positions in its KV caches once its step in flight is done
+  int64_t remaining = 0;  // tokens it may still generate (its budget, or until the context is full)
+};
+
+// Changes the pipeline of a running generation (see GenerationRun). All calls come from the
+// thread that drives the run.
+class RunController {
+ public:
+  using Clock = std::chrono::steady_clock;
+  virtual ~RunController() = default;
+  // Every message from a worker, before the run looks at it; true when it was the controller's.
+  virtual bool take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) = 0;
+  // Every decode token, with its stages' timings (timings(s) is from run.stages()[s]).
+  virtual void on_token(GenerationRun& run, const wire::TokenResult& token) = 0;
+  // Once per turn of the run's loop.
+  virtual void tick(GenerationRun& run) = 0;
+  // While true, a sequence whose token arrived waits with its next step.
+  virtual bool holding() const = 0;
+  // While holding, once no step is in flight any more.
+  virtual void drained(GenerationRun& run) = 0;
+  // A worker outside the pipeline was lost (a worker of the pipeline ends the run instead).
+  virtual void lost(GenerationRun& run, size_t worker) = 0;
+  // The latest time the run may wait before the next tick.
+  virtual Clock::time_point next_wakeup(Clock::time_point now) const = 0;
 };
 
 class GenerationRun {
@@ -118,6 +157,19 @@ class GenerationRun {
 
   const std::vector<Generation>& generations() const { return out_; }
 
+  // For the controller.
+  void set_controller(RunController* controller) { controller_ = controller; }
+  const std::vector<size_t>& stages() const { return stages_; }
+  // Only while no step is in flight.
+  void set_stages(std::vector<size_t> stages);
+  size_t steps_in_flight() const;
+  std::vector<LiveSequence> live_sequences() const;
+  const PipelineShape& shape() const { return shape_; }
+  Clock::time_point now() const { return options_.clock(); }
+  double seconds_since_start(Clock::time_point t) const { return std::chrono::duration<double>(t - began_).count(); }
+  uint64_t next_request_id() { return counters_.next_request++; }
+  PipelineLinks& links() { return links_; }
+
  private:
   struct Sequence;
   // The next time the loop must look at the clock: a deadline, the probe's end, or 100 ms.
@@ -140,6 +192,20 @@ class GenerationRun {
   std::vector<Sequence> sequences_;  // by request
   std::vector<Generation> out_;      // by request
   std::map<uint64_t, size_t> by_sequence_;  // the sequences still running -> their request
+  // Steps kept back while the controller holds: (request, token, position).
+  struct HeldStep {
+    size_t request;
+    int32_t token;
+    int64_t position;
+  };
+  void send_held();
+  bool in_pipeline(size_t worker) const;
+
+  std::vector<size_t> stages_;
+  RunController* controller_ = nullptr;
+  std::vector<HeldStep> held_;
+  bool drained_reported_ = false;
+  std::vector<bool> lost_reported_;
   bool probing_ = false;
   Clock::time_point probe_until_{};
   std::vector<bool> probe_answered_;

@@ -260,32 +260,33 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   flops_per_token_ = 0;
   for (const auto& u : g.units) flops_per_token_ += u.decode_flops(0);
 
-  std::vector<std::string> shard_hashes;
+  std::vector<size_t> stages;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (!segments[i].empty()) stages.push_back(i);
+  }
+  if (stages.empty()) return Status::Error("no worker holds any units");
+  model_ = &model;
+  shard_dir_ = options.shard_dir.empty()
+                   ? (std::filesystem::temp_directory_path() / fmt::format("lingualinked-shards-{}", session_)).string()
+                   : options.shard_dir;
+  std::vector<std::string> shard_hashes(segments.size());
   if (options.send_shards) {
-    std::vector<int64_t> cuts;
-    for (size_t s = 1; s < segments.size(); ++s) cuts.push_back(segments[s].begin);
-    LL_ASSIGN_OR_RETURN(graph::Partition partition, graph::partition_from_cuts(g, cuts));
-    const std::string dir = options.shard_dir.empty() ? (std::filesystem::temp_directory_path() /
-                                                         fmt::format("lingualinked-shards-{}", session_)).string()
-                                                      : options.shard_dir;
-    LL_ASSIGN_OR_RETURN(auto paths, graph::write_shards(model, g, partition, dir));
-    Status sent;
-    for (size_t i = 0; i < paths.size() && sent.ok(); ++i) {
-      auto hash = sha256_file(paths[i]);
-      sent = hash.ok() ? Status::Ok() : hash.status();
-      if (sent.ok() && workers_[i].cached_shards.count(hash.value()) == 0) sent = send_shard(i, paths[i], hash.value());
-      if (sent.ok()) shard_hashes.push_back(hash.value());
+    for (size_t i : stages) {
+      LL_ASSIGN_OR_RETURN(BalancerSetup::ShardFile shard, write_shard(segments[i]));
+      Status sent = workers_[i].cached_shards.count(shard.hash) == 0 ? send_shard(i, shard.path, shard.hash) : Status::Ok();
+      // The worker keeps it in its cache; this copy was only the source.
+      std::error_code ec;
+      std::filesystem::remove(shard.path, ec);
+      LL_RETURN_IF_ERROR(sent);
+      shard_hashes[i] = shard.hash;
     }
-    // The workers keep them in their caches; these copies were only the source.
-    std::error_code ec;
-    for (const std::string& path : paths) std::filesystem::remove(path, ec);
-    LL_RETURN_IF_ERROR(sent);
   }
   // From the last worker back to the first: a worker allows its upstream peer's key while it
   // loads, so that peer's connection to it, made when the peer loads, is never refused.
   const std::string absolute = std::filesystem::absolute(model_path).string();
   session_loaded_ = true;
-  for (size_t i = clients_.size(); i-- > 0;) {
+  for (size_t k = stages.size(); k-- > 0;) {
+    const size_t i = stages[k];
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
     wire::LoadSegment* l = e.mutable_load_segment();
@@ -298,11 +299,11 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     l->set_unit_begin(static_cast<uint32_t>(segments[i].begin));
     l->set_unit_end(static_cast<uint32_t>(segments[i].end));
     l->set_n_ctx(static_cast<uint32_t>(options.n_ctx));
-    if (i + 1 < clients_.size()) {
-      l->set_next_endpoint(workers_[i + 1].address.endpoint);
-      l->set_next_public_key(workers_[i + 1].address.public_key);
+    if (k + 1 < stages.size()) {
+      l->set_next_endpoint(workers_[stages[k + 1]].address.endpoint);
+      l->set_next_public_key(workers_[stages[k + 1]].address.public_key);
     }
-    if (i > 0 && !options_.insecure) l->add_allow_keys(workers_[i - 1].address.public_key);
+    if (k > 0 && !options_.insecure) l->add_allow_keys(workers_[stages[k - 1]].address.public_key);
     LL_RETURN_IF_ERROR(clients_[i]->send(e));
     LL_RETURN_IF_ERROR(await_replies({i}, milliseconds(120000), "load", [&](size_t, net::Message& m) {
       if (!m.envelope().has_load_reply() || m.envelope().load_reply().session() != session_) {
@@ -311,7 +312,46 @@ Status Head::load(const std::string& model_path, const model::Model& model,
       return Status::Ok();
     }));
   }
+  BalancerSetup setup;
+  setup.session = session_;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    setup.workers.push_back(workers_[i].address);
+    setup.names.push_back(workers_[i].name.empty() ? describe(i) : workers_[i].name);
+  }
+  setup.insecure = options_.insecure;
+  setup.n_ctx = options.n_ctx;
+  setup.graph = g;
+  setup.model_path = absolute;
+  if (options.send_shards) {
+    setup.write_shard = [this](model::UnitRange r) { return write_shard(r); };
+    setup.cached_shards = [this](size_t i) -> std::set<std::string>& { return workers_[i].cached_shards; };
+  }
+  setup.planning = planning_;
+  balancer_ = std::make_unique<Rebalancer>(std::move(setup), balance_, segments);
   return Status::Ok();
+}
+
+void Head::set_balancing(BalanceOptions options, std::optional<BalancePlanning> planning) {
+  balance_ = std::move(options);
+  planning_ = std::move(planning);
+}
+
+const std::vector<model::UnitRange>& Head::segments() const {
+  static const std::vector<model::UnitRange> kNone;
+  return balancer_ ? balancer_->ranges() : kNone;
+}
+
+// "<stem>.units<begin>-<end>.gguf" in the shard directory, with its content hash.
+Result<BalancerSetup::ShardFile> Head::write_shard(model::UnitRange range) {
+  std::error_code ec;
+  std::filesystem::create_directories(shard_dir_, ec);
+  if (ec) return Status::Errorf("{}: cannot create directory: {}", shard_dir_, ec.message());
+  const std::string stem = std::filesystem::path(model_->file().name()).stem().string();
+  BalancerSetup::ShardFile shard;
+  shard.path = (std::filesystem::path(shard_dir_) / fmt::format("{}.units{}-{}.gguf", stem, range.begin, range.end - 1)).string();
+  LL_RETURN_IF_ERROR(graph::write_shard(*model_, graph::build_graph(*model_), range, shard.path));
+  LL_ASSIGN_OR_RETURN(shard.hash, sha256_file(shard.path));
+  return shard;
 }
 
 std::vector<Generation> Head::generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text) {
@@ -321,12 +361,23 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     return out;
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
-                      .flops_per_token = flops_per_token_, .worker_names = {}};
+                      .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages()};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
+  trace_ = RunTrace{};
+  for (size_t i = 0; i < clients_.size(); ++i) trace_.worker_names.push_back(workers_[i].name.empty() ? describe(i) : workers_[i].name);
   GenerationRun run(links_, *tokenizer_, std::move(shape), counters_,
-                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {}}, requests,
-                    on_text);
-  return run.run();
+                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {},
+                               .trace = &trace_},
+                    requests, on_text);
+  const bool balancing = (balance_.enabled && planning_) || !balance_.forced.empty();
+  if (balancing) {
+    balancer_->begin_run(&trace_);
+    run.set_controller(balancer_.get());
+  }
+  run.start();
+  while (run.active()) run.turn();
+  if (balancing) balancer_->end_run(run);
+  return run.generations();
 }
 
 }  // namespace ll::cluster

@@ -20,6 +20,9 @@
 
 #include "cluster/client_links.h"
 #include "cluster/generation_run.h"
+#include "cluster/rebalancer.h"
+#include "cluster/run_trace.h"
+#include "cluster/worker_address.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "model/units.h"
@@ -29,11 +32,6 @@
 #include "text/tokenizer.h"
 
 namespace ll::cluster {
-
-struct WorkerAddress {
-  std::string endpoint;    // tcp://host:port
-  std::string public_key;  // Z85, pinned; unused when insecure
-};
 
 struct HeadOptions {
   std::vector<WorkerAddress> workers;  // pipeline order
@@ -82,18 +80,28 @@ class Head {
   // other worker. Device names are the workers' names, made unique with their endpoints.
   Result<profile::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
                                        const std::function<void(const std::string&)>& progress = {});
-  // Assigns segments[i] to worker i and waits until every worker has loaded it. `model` is
-  // the head's view of the same file (for the tokenizer and, with send_shards, the shards).
+  // How generate() balances: set before load(). Without `planning` (the profiles the plan was
+  // made from) only forced moves happen.
+  void set_balancing(BalanceOptions options, std::optional<BalancePlanning> planning);
+  // Assigns segments[i] to worker i and waits until every worker has loaded it; a worker with an
+  // empty segment holds nothing (the balancer may give it units later). `model` is the head's
+  // view of the same file (for the tokenizer and, with send_shards, the shards); it must outlive
+  // the head when shards are sent.
   Status load(const std::string& model_path, const model::Model& model, const std::vector<model::UnitRange>& segments,
               const SegmentLoadOptions& options);
+  // What each worker holds now (the balancer changes it while generating).
+  const std::vector<model::UnitRange>& segments() const;
   // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
   std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
+  // The last generate()'s tokens, stage times and rebalances.
+  const RunTrace& trace() const { return trace_; }
 
  private:
   Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
   Status hello();
   void end_session();
   Status send_shard(size_t worker, const std::string& path, const std::string& hash);
+  Result<BalancerSetup::ShardFile> write_shard(model::UnitRange range);
   // Waits for one reply per listed worker, calling on_reply(worker, message); true to accept it.
   Status await_replies(std::vector<size_t> pending, std::chrono::milliseconds timeout, const char* what,
                        const std::function<Status(size_t, net::Message&)>& on_reply);
@@ -110,6 +118,12 @@ class Head {
   int64_t n_ctx_ = 0, n_embd_ = 0, n_vocab_ = 0;
   double flops_per_token_ = 0;
   RunCounters counters_;
+  const model::Model* model_ = nullptr;
+  std::string shard_dir_;  // where shards for the balancer's moves are written, with send_shards
+  BalanceOptions balance_ = [] { BalanceOptions o; o.enabled = false; return o; }();
+  std::optional<BalancePlanning> planning_;
+  std::unique_ptr<Rebalancer> balancer_;
+  RunTrace trace_;
 };
 
 }  // namespace ll::cluster

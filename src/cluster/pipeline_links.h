@@ -20,6 +20,8 @@ class PipelineLinks {
   virtual ~PipelineLinks() = default;
   virtual size_t size() const = 0;
   virtual Status send(size_t worker, const wire::Envelope& e) = 0;
+  // With tensor frames (a streamed shard's chunks).
+  virtual Status send(size_t worker, const wire::Envelope& e, std::vector<zmq::message_t> frames) = 0;
   // A message that has already arrived from `worker`, or nullopt; never waits.
   virtual Result<std::optional<net::Message>> receive(size_t worker) = 0;
   // The workers with input within `timeout` (none when a signal interrupted the wait).

@@ -26,7 +26,7 @@ struct RebalanceEvent {
   double detected_seconds = 0;  // the monitor first saw the change that led to it
   double decided_seconds = 0;   // the policy chose the new placement; preparing began
   double switched_seconds = 0;  // the new placement runs (or the attempt was given up)
-  double stall_seconds = 0;     // no step in flight: from the pipeline drained to its restart
+  double stall_seconds = 0;     // steps held back: from the first held to the restart on the new pipeline
   double predicted_gain = 0;    // fraction of the per-token time (or the slowest stage) saved
   std::vector<model::UnitRange> before, after;  // per worker; empty: holds nothing
   uint64_t weight_bytes = 0;    // weights a worker had to read or receive

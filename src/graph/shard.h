@@ -16,6 +16,9 @@ namespace ll::graph {
 // Partition::describe numbers the segments.
 std::string shard_file_name(const std::string& stem, int segment, int n_segments);
 
+// Writes the shard of units `r` to `path` (with the tokenizer when it holds the embedding or the head).
+Status write_shard(const model::Model& model, const Graph& graph, model::UnitRange r, const std::string& path);
+
 // Writes DIR/shard_file_name(stem of the model file, s, n) for every segment s; returns the
 // paths in segment order.
 Result<std::vector<std::string>> write_shards(const model::Model& model, const Graph& graph,

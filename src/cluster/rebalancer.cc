@@ -1,0 +1,381 @@
+#include "cluster/rebalancer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace ll::cluster {
+namespace {
+
+using Clock = RunController::Clock;
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The unit's name as `graph` prints it: "attn[3]".
+std::string unit_label(const graph::Graph& g, int64_t u) { return g.units[static_cast<size_t>(u)].name; }
+
+}  // namespace
+
+Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<model::UnitRange> ranges)
+    : setup_(std::move(setup)), options_(std::move(options)), ranges_(std::move(ranges)) {}
+
+std::vector<size_t> Rebalancer::stages() const {
+  std::vector<size_t> out;
+  for (size_t w = 0; w < ranges_.size(); ++w) {
+    if (!ranges_[w].empty()) out.push_back(w);
+  }
+  return out;
+}
+
+void Rebalancer::report(const std::string& line) const {
+  if (options_.report) options_.report(line);
+}
+
+Status Rebalancer::send(GenerationRun& run, size_t worker, wire::Envelope& e) {
+  e.set_request_id(run.next_request_id());
+  attempt_->request_worker[e.request_id()] = worker;
+  return run.links().send(worker, e);
+}
+
+std::vector<Rebalancer::Move> Rebalancer::moves(const std::vector<model::UnitRange>& after) const {
+  std::vector<Move> out;
+  auto owner = [](const std::vector<model::UnitRange>& ranges, int64_t u) {
+    for (size_t w = 0; w < ranges.size(); ++w) {
+      if (ranges[w].contains(u)) return w;
+    }
+    return ranges.size();
+  };
+  const int64_t n_units = static_cast<int64_t>(setup_.graph.units.size());
+  for (int64_t u = 0; u < n_units; ++u) {
+    const size_t from = owner(ranges_, u), to = owner(after, u);
+    if (from == to) continue;
+    if (!out.empty() && out.back().from == from && out.back().to == to && out.back().units.end == u) {
+      out.back().units.end = u + 1;
+    } else {
+      out.push_back({from, to, {u, u + 1}});
+    }
+  }
+  return out;
+}
+
+std::string Rebalancer::summary(const std::vector<model::UnitRange>& after) const {
+  std::string out;
+  for (const Move& m : moves(after)) {
+    const std::string units = m.units.end - m.units.begin == 1
+                                  ? unit_label(setup_.graph, m.units.begin)
+                                  : unit_label(setup_.graph, m.units.begin) + ".." + unit_label(setup_.graph, m.units.end - 1);
+    out += fmt::format("{}{} {} -> {}", out.empty() ? "" : "; ", units, setup_.names[m.from], setup_.names[m.to]);
+  }
+  return out.empty() ? "nothing moves" : out;
+}
+
+void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
+  (void)run;
+  (void)token;
+  ++tokens_seen_;
+}
+
+void Rebalancer::tick(GenerationRun& run) {
+  const Clock::time_point now = run.now();
+  if (phase_ == Phase::Idle) {
+    if (next_forced_ < options_.forced.size() && tokens_seen_ >= options_.forced[next_forced_].after_tokens) {
+      const BalanceOptions::Forced& f = options_.forced[next_forced_++];
+      RebalanceEvent event;
+      event.detected_seconds = event.decided_seconds = run.seconds_since_start(now);
+      event.why = fmt::format("forced after {} tokens", f.after_tokens);
+      begin(run, f.ranges, std::move(event));
+    }
+    return;
+  }
+  if (phase_ != Phase::Idle && now >= attempt_->deadline) {
+    std::string names;
+    for (size_t w : attempt_->waiting) names += (names.empty() ? "" : ", ") + setup_.names[w];
+    give_up(run, fmt::format("no answer within the deadline from {}", names.empty() ? "the workers" : names));
+  }
+}
+
+Clock::time_point Rebalancer::next_wakeup(Clock::time_point now) const {
+  if (phase_ == Phase::Idle) return now + options_.decide_every;
+  return std::min(now + std::chrono::milliseconds(50), attempt_->deadline);
+}
+
+void Rebalancer::begin(GenerationRun& run, std::vector<model::UnitRange> after, RebalanceEvent event) {
+  event.before = ranges_;
+  event.after = after;
+  event.summary = summary(after);
+  event.weight_bytes = 0;
+  for (const Move& m : moves(after)) {
+    for (int64_t u = m.units.begin; u < m.units.end; ++u) event.weight_bytes += setup_.graph.units[u].weight_bytes;
+  }
+  attempt_.emplace();
+  attempt_->after = std::move(after);
+  attempt_->event = std::move(event);
+  attempt_->deadline = run.now() + options_.prepare_timeout;
+  phase_ = Phase::Preparing;
+  report(fmt::format("rebalance: {} ({}); preparing", attempt_->event.summary, attempt_->event.why));
+  send_reshapes(run);
+}
+
+// Reshape { session, model_path | shard_hash, unit range, n_ctx, next hop, allow_keys = the
+// upstream worker and the workers that send it units } -> every worker of the old or new pipeline.
+void Rebalancer::send_reshapes(GenerationRun& run) {
+  const std::vector<model::UnitRange>& after = attempt_->after;
+  std::vector<size_t> next_stage(after.size(), after.size()), previous_stage(after.size(), after.size());
+  size_t previous = after.size();
+  for (size_t w = 0; w < after.size(); ++w) {
+    if (after[w].empty()) continue;
+    if (previous != after.size()) {
+      next_stage[previous] = w;
+      previous_stage[w] = previous;
+    }
+    previous = w;
+  }
+  const std::vector<Move> moved = moves(after);
+  for (size_t w = 0; w < after.size(); ++w) {
+    if (after[w].empty() && ranges_[w].empty()) continue;
+    wire::Envelope e;
+    wire::Reshape* r = e.mutable_reshape();
+    r->set_session(setup_.session);
+    std::optional<BalancerSetup::ShardFile> upload;
+    if (!after[w].empty()) {
+      if (setup_.write_shard) {
+        auto shard = setup_.write_shard(after[w]);
+        if (!shard.ok()) return give_up(run, fmt::format("a shard for {}: {}", setup_.names[w], shard.error()));
+        r->set_shard_hash(shard->hash);
+        if (setup_.cached_shards(w).count(shard->hash) == 0) upload = std::move(shard).value();
+      } else {
+        r->set_model_path(setup_.model_path);
+      }
+    }
+    r->set_unit_begin(static_cast<uint32_t>(after[w].begin));
+    r->set_unit_end(static_cast<uint32_t>(after[w].end));
+    r->set_n_ctx(static_cast<uint32_t>(setup_.n_ctx));
+    if (next_stage[w] != after.size()) {
+      r->set_next_endpoint(setup_.workers[next_stage[w]].endpoint);
+      r->set_next_public_key(setup_.workers[next_stage[w]].public_key);
+    }
+    if (!setup_.insecure) {
+      std::set<size_t> allowed;
+      if (previous_stage[w] != after.size()) allowed.insert(previous_stage[w]);
+      for (const Move& m : moved) {
+        if (m.to == w) allowed.insert(m.from);
+      }
+      for (size_t a : allowed) r->add_allow_keys(setup_.workers[a].public_key);
+    }
+    attempt_->waiting.insert(w);
+    if (upload) {
+      auto file = MappedFile::open(upload->path);
+      if (!file.ok()) return give_up(run, file.error());
+      attempt_->uploads.push_back({w, upload->path, upload->hash, std::move(file).value(), 0, 0, std::move(e)});
+      continue;
+    }
+    if (Status st = send(run, w, e); !st.ok()) return give_up(run, fmt::format("{}: {}", setup_.names[w], st.message()));
+  }
+  pump_uploads(run);
+}
+
+// ShardData { shard_hash, total_bytes, offset, chunk_bytes } + [chunk] -> worker, at most
+// kShardWindow chunks ahead of its acknowledgements (ShardData { offset = received }).
+void Rebalancer::pump_uploads(GenerationRun& run) {
+  constexpr uint64_t kChunk = uint64_t{4} << 20;
+  constexpr uint64_t kWindow = 4;
+  for (Upload& u : attempt_->uploads) {
+    const uint64_t total = u.file->size();
+    while (u.sent < total && u.sent < u.acked + kWindow * kChunk) {
+      const uint64_t n = std::min(kChunk, total - u.sent);
+      wire::Envelope e;
+      wire::ShardData* d = e.mutable_shard_data();
+      d->set_shard_hash(u.hash);
+      d->set_total_bytes(total);
+      d->set_offset(u.sent);
+      d->set_chunk_bytes(n);
+      std::vector<zmq::message_t> frames;
+      frames.emplace_back(u.file->data() + u.sent, n);
+      e.set_request_id(run.next_request_id());
+      attempt_->request_worker[e.request_id()] = u.worker;
+      if (Status st = run.links().send(u.worker, e, std::move(frames)); !st.ok()) {
+        return give_up(run, fmt::format("streaming a shard to {}: {}", setup_.names[u.worker], st.message()));
+      }
+      u.sent += n;
+    }
+  }
+}
+
+bool Rebalancer::take_shard_ack(GenerationRun& run, size_t worker, const wire::Envelope& e) {
+  for (auto it = attempt_->uploads.begin(); it != attempt_->uploads.end(); ++it) {
+    if (it->worker != worker || it->hash != e.shard_data().shard_hash()) continue;
+    it->acked = e.shard_data().offset();
+    if (it->acked < it->file->size()) {
+      pump_uploads(run);
+      return true;
+    }
+    setup_.cached_shards(worker).insert(it->hash);
+    std::error_code ec;
+    std::filesystem::remove(it->path, ec);  // the worker keeps it in its cache; this copy was only the source
+    wire::Envelope reshape = std::move(it->reshape);
+    attempt_->uploads.erase(it);
+    if (Status st = send(run, worker, reshape); !st.ok()) give_up(run, fmt::format("{}: {}", setup_.names[worker], st.message()));
+    return true;
+  }
+  return true;
+}
+
+void Rebalancer::drained(GenerationRun& run) {
+  if (phase_ != Phase::Holding) return;
+  attempt_->deadline = run.now() + options_.switch_timeout;
+  send_kv(run);
+}
+
+// SendKv { session, units, to_endpoint, to_public_key } -> the worker that gives the units away.
+void Rebalancer::send_kv(GenerationRun& run) {
+  phase_ = Phase::Moving;
+  attempt_->waiting.clear();
+  attempt_->kv_expected = 0;
+  for (const Move& m : moves(attempt_->after)) {
+    if (m.from == ranges_.size() || m.to == ranges_.size()) continue;
+    wire::Envelope e;
+    wire::SendKv* k = e.mutable_send_kv();
+    k->set_session(setup_.session);
+    k->set_unit_begin(static_cast<uint32_t>(m.units.begin));
+    k->set_unit_end(static_cast<uint32_t>(m.units.end));
+    k->set_to_endpoint(setup_.workers[m.to].endpoint);
+    k->set_to_public_key(setup_.workers[m.to].public_key);
+    if (Status st = send(run, m.from, e); !st.ok()) {
+      return give_up(run, fmt::format("{}: {}", setup_.names[m.from], st.message()));
+    }
+    attempt_->waiting.insert(m.to);
+    attempt_->kv_expected++;
+  }
+  if (attempt_->kv_expected == 0) send_switch(run, false);
+}
+
+// SwitchSegment { session, abort } -> every worker of the old or new pipeline.
+void Rebalancer::send_switch(GenerationRun& run, bool abort) {
+  phase_ = abort ? Phase::Aborting : Phase::Switching;
+  attempt_->waiting.clear();
+  for (size_t w = 0; w < ranges_.size(); ++w) {
+    if (attempt_->after[w].empty() && ranges_[w].empty()) continue;
+    if (run.links().disconnected(w)) continue;
+    wire::Envelope e;
+    e.mutable_switch_segment()->set_session(setup_.session);
+    e.mutable_switch_segment()->set_abort(abort);
+    if (Status st = send(run, w, e); !st.ok()) {
+      if (!abort) return give_up(run, fmt::format("{}: {}", setup_.names[w], st.message()));
+      continue;
+    }
+    attempt_->waiting.insert(w);
+  }
+  if (attempt_->waiting.empty()) abort ? (void)(phase_ = Phase::Idle, attempt_.reset()) : complete(run);
+}
+
+void Rebalancer::give_up(GenerationRun& run, const std::string& why) {
+  if (!attempt_ || phase_ == Phase::Aborting) return;
+  if (phase_ == Phase::Switching) {
+    // Some workers may run the new segments already: the pipeline is no longer whole.
+    report(fmt::format("rebalance: {} failed while switching: {}", attempt_->event.summary, why));
+  }
+  RebalanceEvent event = attempt_->event;
+  event.aborted = true;
+  event.why = why;
+  event.switched_seconds = run.seconds_since_start(run.now());
+  events_.push_back(event);
+  if (trace_ != nullptr) trace_->rebalances.push_back(event);
+  report(fmt::format("rebalance: {} given up: {}", event.summary, why));
+  const bool was_switching = phase_ == Phase::Switching;
+  attempt_->deadline = run.now() + options_.switch_timeout;
+  send_switch(run, /*abort=*/true);
+  if (was_switching) run.fail_all(fmt::format("rebalancing failed while switching: {}", why));
+}
+
+void Rebalancer::complete(GenerationRun& run) {
+  const Clock::time_point now = run.now();
+  ranges_ = attempt_->after;
+  run.set_stages(stages());
+  RebalanceEvent event = std::move(attempt_->event);
+  event.switched_seconds = run.seconds_since_start(now);
+  event.stall_seconds = seconds(now - attempt_->held_at);
+  events_.push_back(event);
+  if (trace_ != nullptr) trace_->rebalances.push_back(event);
+  report(fmt::format("rebalance: {} switched at {:.2f} s; {:.1f} KiB of KV moved; stall {:.0f} ms", event.summary,
+                     event.switched_seconds, event.kv_bytes / 1024.0, event.stall_seconds * 1000));
+  attempt_.reset();
+  phase_ = Phase::Idle;
+}
+
+bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) {
+  if (!attempt_) return false;
+  const bool ours = attempt_->request_worker.count(e.request_id()) != 0;
+  if (e.has_error()) {
+    if (!ours) return false;
+    give_up(run, e.error().message());
+    return true;
+  }
+  switch (e.body_case()) {
+    case wire::Envelope::kShardData:
+      return phase_ == Phase::Preparing ? take_shard_ack(run, worker, e) : true;
+    case wire::Envelope::kReshapeReply:
+      if (phase_ != Phase::Preparing || e.reshape_reply().session() != setup_.session) return true;
+      attempt_->waiting.erase(worker);
+      if (attempt_->waiting.empty()) {
+        phase_ = Phase::Holding;
+        attempt_->held_at = run.now();
+        report(fmt::format("rebalance: {} prepared in {:.2f} s; holding the next steps", attempt_->event.summary,
+                           run.seconds_since_start(run.now()) - attempt_->event.decided_seconds));
+      }
+      return true;
+    case wire::Envelope::kKvReceived:
+      if (phase_ != Phase::Moving || e.kv_received().session() != setup_.session) return true;
+      attempt_->event.kv_bytes += e.kv_received().bytes();
+      if (attempt_->kv_expected > 0 && --attempt_->kv_expected == 0) send_switch(run, false);
+      return true;
+    case wire::Envelope::kSwitchReply:
+      if (e.switch_reply().session() != setup_.session) return true;
+      attempt_->waiting.erase(worker);
+      if (attempt_->waiting.empty()) {
+        if (phase_ == Phase::Switching) {
+          complete(run);
+        } else {
+          attempt_.reset();
+          phase_ = Phase::Idle;
+        }
+      }
+      return true;
+    default: return false;
+  }
+}
+
+void Rebalancer::lost(GenerationRun& run, size_t worker) {
+  if (!attempt_) return;
+  if (attempt_->after[worker].empty() && ranges_[worker].empty()) return;
+  if (phase_ == Phase::Aborting) {
+    attempt_->waiting.erase(worker);
+    if (attempt_->waiting.empty()) {
+      attempt_.reset();
+      phase_ = Phase::Idle;
+    }
+    return;
+  }
+  give_up(run, fmt::format("{} was lost: {}", setup_.names[worker], run.links().disconnect_reason(worker)));
+}
+
+// The workers' SwitchReply echoes are awaited here, so that none is left for whoever reads the
+// links next.
+void Rebalancer::end_run(GenerationRun& run) {
+  if (!attempt_) return;
+  if (phase_ != Phase::Aborting) give_up(run, "the generation ended first");
+  while (attempt_ && run.now() < attempt_->deadline) {
+    for (size_t w : run.links().poll(std::chrono::milliseconds(50))) {
+      for (auto r = run.links().receive(w); r.ok() && r.value(); r = run.links().receive(w)) {
+        take_message(run, w, r.value()->envelope());
+      }
+    }
+    for (size_t w = 0; w < ranges_.size() && attempt_; ++w) {
+      if (run.links().disconnected(w)) lost(run, w);
+    }
+  }
+  attempt_.reset();
+  phase_ = Phase::Idle;
+}
+
+}  // namespace ll::cluster

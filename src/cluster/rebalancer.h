@@ -1,0 +1,156 @@
+#pragma once
+// The runtime balancer: re-plans the pipeline while it generates (a RunController).
+//
+//   monitor  every decode token's stage timings -> SpeedMonitor: each worker's speed against its profile
+//   decide   every `decide_every`: decide_rebalance() under the observed speeds, or a forced move
+//   prepare  Reshape -> every worker of the old and the new pipeline; steps keep flowing meanwhile
+//   hold     once every worker is ready the run holds new steps; when none is in flight (drained):
+//   move     SendKv -> each worker that gives units away; KvReceived <- each worker that gains them
+//   switch   SwitchSegment -> every worker; SwitchReply <- each; the run goes on over the new stages
+//
+// The KV caches move rather than being rebuilt by replaying the tokens: a boundary shift moves a
+// few layers' caches (kilobytes to a few MB) over one link, while a replay would run every
+// moved layer over every past position of every sequence on the device that was just found slow.
+// Anything that fails before the switch (an error reply, a timeout, a worker lost) gives the
+// attempt up (SwitchSegment{abort}) and generation goes on over the old pipeline; a worker of the
+// pipeline lost at any time ends the run as before.
+// Threading: used by the thread that drives the head; not thread-safe.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/generation_run.h"
+#include "cluster/worker_address.h"
+#include "core/mapped_file.h"
+#include "cluster/run_trace.h"
+#include "graph/graph.h"
+#include "model/units.h"
+#include "plan/cost_model.h"
+#include "plan/planners.h"
+#include "profile/device_profile.h"
+
+namespace ll::cluster {
+
+// How a head balances; `--balance on|off` and the tests' forced moves.
+struct BalanceOptions {
+  bool enabled = true;  // monitor and re-plan (needs the workers' profiles)
+  // Switch to `ranges` (one per worker) once `after_tokens` decode tokens of this head's runs
+  // have arrived, whatever the monitor says. For tests and demonstrations.
+  struct Forced {
+    uint64_t after_tokens = 0;
+    std::vector<model::UnitRange> ranges;
+  };
+  std::vector<Forced> forced;
+  std::chrono::milliseconds decide_every{250};
+  std::chrono::milliseconds prepare_timeout{120000};  // loading or streaming the new segments
+  std::chrono::milliseconds switch_timeout{10000};    // moving the caches and switching
+  std::function<void(const std::string&)> report;     // one line per event, as it happens
+};
+
+// The planner's inputs as the pipeline was planned: profiles of every worker (ring order) and
+// their links, and the options the plan was made with.
+struct BalancePlanning {
+  profile::ClusterProfile profile;
+  plan::CostOptions cost;
+  plan::PlanOptions plan;
+};
+
+// What the balancer needs to know of the loaded pipeline.
+struct BalancerSetup {
+  uint64_t session = 0;
+  std::vector<WorkerAddress> workers;  // every worker the head holds a link to, in ring order
+  std::vector<std::string> names;      // short names for summaries ("a", "b")
+  bool insecure = false;
+  int64_t n_ctx = 0;
+  graph::Graph graph;
+  // The source of a prepared segment: the model file (a path the workers open), or, when
+  // `write_shard` is set, a shard of exactly that range, streamed into the worker's cache in the
+  // background (while steps flow) unless `cached_shards` says it holds it already.
+  std::string model_path;
+  struct ShardFile {
+    std::string path, hash;
+  };
+  std::function<Result<ShardFile>(model::UnitRange range)> write_shard;
+  std::function<std::set<std::string>&(size_t worker)> cached_shards;  // kept up to date
+  // What re-planning needs; without it only forced moves happen.
+  std::optional<BalancePlanning> planning;
+};
+
+class Rebalancer final : public RunController {
+ public:
+  Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<model::UnitRange> ranges);
+
+  const std::vector<model::UnitRange>& ranges() const { return ranges_; }
+  // The workers that hold units, in ring order.
+  std::vector<size_t> stages() const;
+  const std::vector<RebalanceEvent>& events() const { return events_; }
+  // Where this run records its rebalances (also kept in events()).
+  void begin_run(RunTrace* trace) { trace_ = trace; }
+  // Gives up an attempt the run left unfinished, so that no worker keeps a prepared segment.
+  void end_run(GenerationRun& run);
+
+  bool take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) override;
+  void on_token(GenerationRun& run, const wire::TokenResult& token) override;
+  void tick(GenerationRun& run) override;
+  bool holding() const override { return phase_ == Phase::Holding || phase_ == Phase::Moving || phase_ == Phase::Switching; }
+  void drained(GenerationRun& run) override;
+  void lost(GenerationRun& run, size_t worker) override;
+  Clock::time_point next_wakeup(Clock::time_point now) const override;
+
+ private:
+  enum class Phase { Idle, Preparing, Holding, Moving, Switching, Aborting };
+  // A shard streamed to a worker: ShardData chunks up to a window ahead of its acknowledgements.
+  struct Upload {
+    size_t worker = 0;
+    std::string path, hash;
+    std::unique_ptr<MappedFile> file;
+    uint64_t sent = 0, acked = 0;
+    wire::Envelope reshape;  // sent once the shard is in
+  };
+  struct Attempt {
+    std::vector<Upload> uploads;
+    std::vector<model::UnitRange> after;
+    RebalanceEvent event;
+    std::set<size_t> waiting;                   // workers whose reply the phase waits for
+    std::map<uint64_t, size_t> request_worker;  // our requests, to match error replies
+    size_t kv_expected = 0;
+    Clock::time_point deadline;
+    Clock::time_point held_at;  // the first step held back: the stall runs from here to the switch
+  };
+
+  void begin(GenerationRun& run, std::vector<model::UnitRange> after, RebalanceEvent event);
+  void send_reshapes(GenerationRun& run);
+  void pump_uploads(GenerationRun& run);
+  bool take_shard_ack(GenerationRun& run, size_t worker, const wire::Envelope& e);
+  void send_kv(GenerationRun& run);
+  void send_switch(GenerationRun& run, bool abort);
+  void give_up(GenerationRun& run, const std::string& why);
+  void complete(GenerationRun& run);
+  Status send(GenerationRun& run, size_t worker, wire::Envelope& e);
+  void report(const std::string& line) const;
+  // The moves of state between workers: (from, to, units) for every unit whose owner changes.
+  struct Move {
+    size_t from, to;
+    model::UnitRange units;
+  };
+  std::vector<Move> moves(const std::vector<model::UnitRange>& after) const;
+  std::string summary(const std::vector<model::UnitRange>& after) const;
+
+  BalancerSetup setup_;
+  BalanceOptions options_;
+  std::vector<model::UnitRange> ranges_;
+  Phase phase_ = Phase::Idle;
+  std::optional<Attempt> attempt_;
+  std::vector<RebalanceEvent> events_;
+  RunTrace* trace_ = nullptr;
+  uint64_t tokens_seen_ = 0;
+  size_t next_forced_ = 0;
+};
+
+}  // namespace ll::cluster
