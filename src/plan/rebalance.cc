@@ -98,7 +98,7 @@ Result<RebalanceDecision> decide_rebalance(const graph::Graph& g, const Rebalanc
   }
   LL_ASSIGN_OR_RETURN(CostModel cost, CostModel::create(g, scaled, in.links, in.cost));
   if (Status s = cost.check_assignment(in.current); !s.ok()) {
-    return Status::Errorf("the current placement is not a placement of this model: {}", s.error());
+    return Status::Errorf("the current placement is not a placement of this model: {}", s.message());
   }
   const Objective objective = in.plan.objective;
   const Evaluation current = cost.evaluate(in.current);
