@@ -2,7 +2,8 @@
 // How fast each worker runs now compared with its profile, from the per-step timings the head
 // receives. A sample is (time, observed compute seconds, expected compute seconds): expected is
 // what the worker's profile predicts for the units it holds, so the ratio observed / expected
-// (the slowdown) does not depend on how many units it holds and survives a change of range.
+// (the slowdown) compares workers whatever they hold. Profiles time attention at their decode
+// context: a much longer context reads as a mild slowdown of the workers holding attention units.
 //
 // The window: the samples of the last `window_seconds`, or the last `window_tokens` samples when
 // those reach further back (the longer of the two). A worker's slowdown is the median of the
@@ -50,13 +51,15 @@ class SpeedMonitor {
 
   // The median observed / expected over the window; nullopt until a full window was seen.
   std::optional<double> slowdown(size_t w, double now) const;
-  // Every worker's slowdown, or nullopt while any of them is unknown.
+  // Every worker's slowdown, or nullopt while any of them is unknown (an idle worker is known
+  // only through a probe).
   std::optional<std::vector<double>> slowdowns(double now) const;
   // The median send seconds of the link from -> to over the window (no full window needed:
   // links are not reset by a switch); nullopt with fewer than min_samples.
   std::optional<double> send_seconds(size_t from, size_t to, double now) const;
 
-  // Forget worker w's compute samples and probe (its range or its device changed).
+  // Forget worker w's compute samples and probe (its range or its device changed); idle
+  // workers then need a new probe. Link samples stay.
   void reset(size_t w);
   void reset_all();
 

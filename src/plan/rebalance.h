@@ -9,9 +9,10 @@
 // THE RULE: switch only when both hold
 //   1. gain = (current - target) / current >= min_gain (10%), and
 //   2. (current - target) x remaining tokens >= payback x predicted stall (payback = 3), where
-//      the stall (the pipeline drained, no step in flight) is one token at the current cost
-//      + for each pair of workers, the KV bytes it moves / that link's bandwidth + rtt / 2
-//      + 2 x the largest round-trip time among the workers involved.
+//      the stall (from the last step's start until the pipeline restarts) is one token through
+//      the current placement (the drain) + for each pair of workers that moves KV, its bytes /
+//      that link's bandwidth + rtt / 2, summed (pairs that could send at once are not credited)
+//      + 2 x the largest round-trip time among the workers involved (SendKv, SwitchSegment).
 // Hysteresis: a plan less than 10% better is never taken, so two placements of nearly equal cost
 // do not alternate; and after a switch the head resets the SpeedMonitor, whose slowdowns stay
 // unknown (no decision) until a full fresh window was measured on the new placement.
@@ -56,7 +57,7 @@ struct WorkerMove {
 
 struct RebalanceDecision {
   bool switch_now = false;
-  std::vector<model::UnitRange> target;  // per device; equal to current when nothing is better
+  std::vector<model::UnitRange> target;  // per device: the planner's placement, taken only on switch_now
   double current_cost_seconds = 0;       // per token, under the observed slowdowns
   double target_cost_seconds = 0;
   double gain = 0;  // (current - target) / current
