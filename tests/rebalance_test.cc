@@ -96,7 +96,6 @@ struct Simulation {
   cluster::SpeedMonitor monitor;
   double now = 0, next_decision = 0.25;
   std::vector<RebalanceDecision> switches;
-  std::vector<int64_t> switch_tokens;
 
   void run(int64_t from_token, int64_t to_token) {
     auto plain = CostModel::create(g, in.devices, in.links, in.cost);
@@ -117,7 +116,8 @@ struct Simulation {
       token.seconds = now;
       monitor.add_token(token, expected);
       for (size_t d = 0; d < in.devices.size(); ++d) {
-        if (in.current[d].empty()) monitor.set_idle_probe(d, true_slowdown(static_cast<int>(d), static_cast<int>(t)) * noise(rng));
+        const double probe = true_slowdown(static_cast<int>(d), static_cast<int>(t)) * noise(rng);
+        if (in.current[d].empty()) monitor.set_idle_probe(d, probe);
       }
       if (now < next_decision) continue;
       next_decision = now + 0.25;
@@ -131,7 +131,6 @@ struct Simulation {
       if (!d->switch_now) continue;
       in.current = d->target;
       switches.push_back(d.value());
-      switch_tokens.push_back(t);
       monitor.reset_all();
     }
   }
@@ -255,9 +254,7 @@ TEST(Rebalance, ReportsWhatEachWorkerReceivesAndTheStall) {
   EXPECT_LT(units_of(d->target, 1), 4);
   EXPECT_EQ(d->workers[1].before.begin, 4);
   EXPECT_EQ(d->workers[1].after.end - d->workers[1].after.begin, units_of(d->target, 1));
-  // The stall: at least one token at the current cost and the round trips.
-  auto c = CostModel::create(g, in.devices, in.links, in.cost);
-  ASSERT_TRUE(c.ok());
+  // The stall: at least the round trips and the caches over the 100 MB/s links.
   EXPECT_GE(d->predicted_stall_seconds, 2e-3 + static_cast<double>(kv) / 100e6);
   EXPECT_NE(d->reason.find("slowdowns a 1.00x, b 10.00x, c 1.00x"), std::string::npos) << d->reason;
 }
@@ -352,7 +349,9 @@ TEST(Rebalance, PlannerTimeAt46UnitsAnd4Devices) {
                   planner_name(planner), objective_name(objective), best * 1e3, last.plan_seconds * 1e3);
       // The policy runs every 250 ms: dp takes a small share of that (milp is printed, not held to
       // it: tens of ms, and more under the sanitizers).
-      if (planner == Planner::Dp) EXPECT_LT(best, 0.025);
+      if (planner == Planner::Dp) {
+        EXPECT_LT(best, 0.025);
+      }
       cost[planner == Planner::Milp] = last.target_cost_seconds;
     }
     EXPECT_NEAR(cost[0], cost[1], 1e-9 * cost[0]);

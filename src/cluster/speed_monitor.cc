@@ -53,7 +53,9 @@ void SpeedMonitor::add_send(size_t from, size_t to, double now, double seconds) 
 void SpeedMonitor::add_token(const TokenTrace& token, const std::vector<double>& expected_seconds) {
   for (size_t i = 0; i < token.stages.size(); ++i) {
     const StageTime& s = token.stages[i];
-    if (s.worker < expected_seconds.size()) add_compute(s.worker, token.seconds, s.compute_seconds, expected_seconds[s.worker]);
+    if (s.worker < expected_seconds.size()) {
+      add_compute(s.worker, token.seconds, s.compute_seconds, expected_seconds[s.worker]);
+    }
     if (i + 1 < token.stages.size()) add_send(s.worker, token.stages[i + 1].worker, token.seconds, s.send_seconds);
   }
 }

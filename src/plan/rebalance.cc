@@ -25,7 +25,8 @@ std::vector<int> owners(const std::vector<model::UnitRange>& ranges, int64_t n_u
   return owner;
 }
 
-std::string describe_slowdowns(const std::vector<profile::DeviceProfile>& devices, const std::vector<double>& slowdown) {
+std::string describe_slowdowns(const std::vector<profile::DeviceProfile>& devices,
+                               const std::vector<double>& slowdown) {
   std::string out;
   for (size_t d = 0; d < devices.size(); ++d) {
     out += fmt::format("{}{} {:.2f}x", d ? ", " : "", devices[d].name, slowdown[d]);
