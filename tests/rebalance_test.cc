@@ -98,16 +98,13 @@ struct Simulation {
   std::vector<RebalanceDecision> switches;
 
   void run(int64_t from_token, int64_t to_token) {
-    auto plain = CostModel::create(g, in.devices, in.links, in.cost);
-    ASSERT_TRUE(plain.ok()) << plain.error();
     std::uniform_real_distribution<double> noise(0.9, 1.1);
     for (int64_t t = from_token; t < to_token; ++t) {
       cluster::TokenTrace token;
-      std::vector<double> expected(in.devices.size(), 0.0);
+      const std::vector<double> expected = cluster::expected_compute_seconds(in.devices, in.current);
       double token_seconds = 0;
       for (size_t d = 0; d < in.devices.size(); ++d) {
         if (in.current[d].empty()) continue;
-        expected[d] = plain->compute_seconds(in.current[d], static_cast<int>(d));
         const double compute = expected[d] * true_slowdown(static_cast<int>(d), static_cast<int>(t)) * noise(rng);
         token.stages.push_back({d, compute, 0.0007});
         token_seconds += compute + 0.0007;

@@ -122,5 +122,13 @@ TEST(SpeedMonitor, TokensGiveComputePerWorkerAndSendsPerLink) {
   EXPECT_EQ(m.send_seconds(0, 2, 1.9), std::nullopt);  // the last stage's send goes to the head
 }
 
+TEST(SpeedMonitor, ExpectedSecondsSumTheProfileOverTheRange) {
+  profile::DeviceProfile a, b;
+  a.decode_seconds = {1, 2, 4, 8};
+  b.decode_seconds = {10, 20, 40, 80};
+  EXPECT_EQ(expected_compute_seconds({a, b}, {{0, 3}, {3, 4}}), (std::vector<double>{7, 80}));
+  EXPECT_EQ(expected_compute_seconds({a, b}, {{0, 4}, {}}), (std::vector<double>{15, 0}));
+}
+
 }  // namespace
 }  // namespace ll::cluster

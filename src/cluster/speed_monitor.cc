@@ -15,6 +15,18 @@ std::optional<double> median(std::vector<double> values) {
   return (lower + upper) / 2;
 }
 
+std::vector<double> expected_compute_seconds(const std::vector<profile::DeviceProfile>& profiles,
+                                             const std::vector<model::UnitRange>& ranges) {
+  std::vector<double> expected(ranges.size(), 0.0);
+  for (size_t w = 0; w < ranges.size() && w < profiles.size(); ++w) {
+    const auto& seconds = profiles[w].decode_seconds;
+    for (int64_t u = std::max<int64_t>(ranges[w].begin, 0); u < ranges[w].end && u < std::ssize(seconds); ++u) {
+      expected[w] += seconds[u];
+    }
+  }
+  return expected;
+}
+
 SpeedMonitor::SpeedMonitor(size_t n_workers, SpeedMonitorOptions options)
     : options_(options), workers_(n_workers) {}
 

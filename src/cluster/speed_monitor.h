@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "cluster/run_trace.h"
+#include "model/units.h"
+#include "profile/device_profile.h"
 
 namespace ll::cluster {
 
@@ -84,6 +86,11 @@ class SpeedMonitor {
   std::vector<Worker> workers_;
   std::map<std::pair<size_t, size_t>, std::vector<Sample>> sends_;
 };
+
+// What add_token expects: per worker, its profile's decode seconds summed over the units it
+// holds (0 when it holds nothing). `profiles` and `ranges` per worker.
+std::vector<double> expected_compute_seconds(const std::vector<profile::DeviceProfile>& profiles,
+                                             const std::vector<model::UnitRange>& ranges);
 
 // The middle value (the mean of the two middle ones for an even count); `values` is reordered.
 // nullopt when empty.
