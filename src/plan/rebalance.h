@@ -18,9 +18,10 @@
 // unknown (no decision) until a full fresh window was measured on the new placement.
 // Weights are loaded in the background while steps flow, so they do not count in the stall.
 //
-// Cheap enough to run every 250 ms: the dp planner solves 46 units x 4 devices in well under a
-// millisecond and is exact for both objectives; milp takes a few milliseconds there (see
-// rebalance_test for the measurement). PlanOptions::time_limit_seconds bounds milp's branching.
+// Cost per call, 46 units x 4 devices (rebalance_test prints it): with the dp planner, exact for
+// both objectives and pin_first, well under a millisecond; with milp 7-45 ms (throughput
+// bisects over several solves), a noticeable share of a 250 ms period: the policy should use dp.
+// PlanOptions::time_limit_seconds bounds milp's branch and bound, not its LP solves.
 #include <cstdint>
 #include <string>
 #include <vector>
