@@ -39,7 +39,7 @@ struct RebalanceInput {
   std::vector<profile::DeviceProfile> devices;  // every worker, in ring order (holding units or not)
   std::vector<profile::LinkProfile> links;
   CostOptions cost;
-  PlanOptions plan;                        // planner, objective, pin_first, time limit
+  PlanOptions plan{.planner = Planner::Dp};  // planner (dp: see above), objective, pin_first
   std::vector<double> slowdown;            // per device: observed / profiled time (1 = as profiled)
   std::vector<model::UnitRange> current;   // per device; empty: holds nothing
   int64_t remaining_tokens = 0;            // see remaining_tokens()
