@@ -1,7 +1,7 @@
 // The benchmark figures of a run around one change of speed, on traces made by hand.
-#include <gtest/gtest.h>
-
 #include "cluster/balance_figures.h"
+
+#include <gtest/gtest.h>
 
 namespace ll::cluster {
 namespace {
@@ -37,8 +37,8 @@ TEST(BalanceFigures, SpeedsAroundTheChangeSwitchesAndStalls) {
   EXPECT_DOUBLE_EQ(*f.tokens_per_second_after, 7 / 2.0);
   EXPECT_EQ(f.rebalances, 2u);  // the one given up is not counted
   ASSERT_TRUE(f.seconds_to_first_switch.has_value());
-  EXPECT_DOUBLE_EQ(*f.seconds_to_first_switch, 1.2);  // 3.2 s: the given-up attempt at 2.5 s did not switch
-  EXPECT_DOUBLE_EQ(f.longest_stall_seconds, 0.4);     // the given-up attempt stalled too
+  EXPECT_DOUBLE_EQ(*f.seconds_to_first_switch, 1.2);   // 3.2 s: the given-up attempt at 2.5 s did not switch
+  EXPECT_DOUBLE_EQ(f.longest_stall_seconds, 0.4);      // the given-up attempt stalled too
   EXPECT_DOUBLE_EQ(f.longest_token_gap_seconds, 0.5);  // 2.75 s -> 3.25 s; request 1's tokens do not split it
 }
 

@@ -1,13 +1,14 @@
 // The timeline's JSON (every field as written) and its SVG chart (well-formed, labelled).
+#include "cluster/timeline.h"
+
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "cluster/timeline.h"
 #include "test_data.h"
 
 namespace ll::cluster {
@@ -22,8 +23,8 @@ RunTrace sample_trace() {
     for (size_t request = 0; request < 2; ++request) {
       const double seconds = k / 10.0 + request * 0.05;
       const size_t first = seconds < 1.5 ? 0 : 1;
-      trace.tokens.push_back({seconds, request,
-                              {{first, 0.004 + 0.001 * request, 0.0002}, {1 - first, 0.012, 0.0003 * k}}});
+      trace.tokens.push_back(
+          {seconds, request, {{first, 0.004 + 0.001 * request, 0.0002}, {1 - first, 0.012, 0.0003 * k}}});
     }
   }
   trace.rebalances.push_back({.detected_seconds = 1.1,
@@ -57,7 +58,9 @@ RunTrace sample_trace() {
 // Why `xml` is not well-formed XML, or "" when it is: one root element, every tag closed in
 // order, attributes quoted and not repeated, '<' and '&' only as markup or entities.
 std::string xml_problem(const std::string& xml) {
-  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':'; };
+  auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':';
+  };
   auto text_problem = [](const std::string& text) -> std::string {
     for (size_t i = text.find('&'); i != std::string::npos; i = text.find('&', i + 1)) {
       static const char* kEntities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};

@@ -16,7 +16,7 @@ struct BalanceFigures {
   size_t rebalances = 0;  // switched (not given up)
   // From the change to the first switch at or after it; nullopt when none followed.
   std::optional<double> seconds_to_first_switch;
-  double longest_stall_seconds = 0;      // the largest RebalanceEvent::stall_seconds (given up ones too)
+  double longest_stall_seconds = 0;  // the largest RebalanceEvent::stall_seconds (given up ones too)
   // The longest wait between two consecutive tokens of one request (trace.tokens in the order
   // they arrived); it includes stalls the balancer did not account for.
   double longest_token_gap_seconds = 0;

@@ -56,7 +56,8 @@ json timeline_json(const RunTrace& trace) {
   for (const auto& t : trace.tokens) {
     json stages = json::array();
     for (const auto& s : t.stages) {
-      stages.push_back({{"worker", s.worker}, {"compute_seconds", s.compute_seconds}, {"send_seconds", s.send_seconds}});
+      stages.push_back(
+          {{"worker", s.worker}, {"compute_seconds", s.compute_seconds}, {"send_seconds", s.send_seconds}});
     }
     tokens.push_back({{"seconds", t.seconds}, {"request", t.request}, {"stages", std::move(stages)}});
   }
@@ -84,12 +85,9 @@ json timeline_json(const RunTrace& trace) {
                      {"tokens", b.tokens},
                      {"tokens_per_second", b.tokens_per_second}});
   }
-  return {{"workers", trace.worker_names},
-          {"tokens", std::move(tokens)},
-          {"rebalances", std::move(rebalances)},
-          {"marks", std::move(marks)},
-          {"bin_seconds", kTimelineBinSeconds},
-          {"tokens_per_second", std::move(rates)}};
+  return {{"workers", trace.worker_names},       {"tokens", std::move(tokens)},
+          {"rebalances", std::move(rebalances)}, {"marks", std::move(marks)},
+          {"bin_seconds", kTimelineBinSeconds},  {"tokens_per_second", std::move(rates)}};
 }
 
 namespace {
@@ -97,7 +95,8 @@ namespace {
 Status write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
-  if (!out) return Status::Errorf("cannot write the timeline file {}: check that its folder exists and is writable", path);
+  if (!out)
+    return Status::Errorf("cannot write the timeline file {}: check that its folder exists and is writable", path);
   return Status::Ok();
 }
 

@@ -106,7 +106,8 @@ std::vector<Marker> markers_of(const RunTrace& trace) {
     m.seconds = r.switched_seconds;
     m.dashed = r.aborted;
     m.color = r.aborted ? kAbortedColor : kRebalanceColor;
-    m.label = r.aborted ? fmt::format("aborted: {}", r.summary) : fmt::format("{}, stall {}", r.summary, ms_text(r.stall_seconds));
+    m.label = r.aborted ? fmt::format("aborted: {}", r.summary)
+                        : fmt::format("{}, stall {}", r.summary, ms_text(r.stall_seconds));
     m.title = fmt::format(
         "{}\ndetected {:.2f} s, decided {:.2f} s, {} {:.2f} s; stall {}; predicted gain {:.0f}%\n"
         "weights {:.1f} MiB, KV {:.1f} MiB\nbefore: {}\nafter: {}\n{}",
@@ -116,8 +117,11 @@ std::vector<Marker> markers_of(const RunTrace& trace) {
     markers.push_back(std::move(m));
   }
   for (const auto& k : trace.marks) {
-    markers.push_back({.seconds = k.seconds, .label = k.label, .title = fmt::format("{:.2f} s: {}", k.seconds, k.label),
-                       .color = kMarkColor, .dashed = true});
+    markers.push_back({.seconds = k.seconds,
+                       .label = k.label,
+                       .title = fmt::format("{:.2f} s: {}", k.seconds, k.label),
+                       .color = kMarkColor,
+                       .dashed = true});
   }
   return markers;
 }
@@ -134,10 +138,12 @@ std::string value_axis(double top, double height, double max_value, const std::s
         kLeft, y, kLeft + kPlotWidth, kLeft - 5, y + 3, v);
   }
   svg += fmt::format(
-      "<text x=\"14\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {0:.1f})\" fill=\"#333\">{1}</text>\n",
+      "<text x=\"14\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {0:.1f})\" "
+      "fill=\"#333\">{1}</text>\n",
       top + height / 2, svg_escape(name));
-  svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"#999\"/>\n",
-                     kLeft, top, kPlotWidth, height);
+  svg += fmt::format(
+      "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"none\" stroke=\"#999\"/>\n", kLeft,
+      top, kPlotWidth, height);
   return svg;
 }
 
@@ -185,9 +191,21 @@ std::string timeline_svg(const RunTrace& trace) {
     const double x0 = x_of(r.decided_seconds), x1 = x_of(r.switched_seconds);
     if (x1 <= x0) continue;
     for (auto [top, bottom] : {std::pair{rate_top, rate_bottom}, std::pair{compute_top, compute_bottom}}) {
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#000\" "
-                         "fill-opacity=\"0.06\"/>\n",
-                         x0, top, x1 - x0, bottom - top);
+      svg += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#000\" "
+          "fill-opacity=\"0.06\"/>\n",
+          x0, top, x1 - x0, bottom - top);
+    }
+  }
+
+  // About ten time ticks, with grid lines through both panels.
+  std::vector<double> time_ticks;
+  const double time_step = tick_step(end_seconds / 2);
+  for (int k = 0; k * time_step <= end_seconds * (1 + 1e-9); ++k) time_ticks.push_back(k * time_step);
+  for (double s : time_ticks) {
+    for (auto [top, bottom] : {std::pair{rate_top, rate_bottom}, std::pair{compute_top, compute_bottom}}) {
+      svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#eee\"/>\n",
+                         x_of(s), top, bottom);
     }
   }
 
@@ -238,29 +256,32 @@ std::string timeline_svg(const RunTrace& trace) {
         chart_color(w), svg_escape(worker_name(trace, w)), path, dots);
   }
 
-  // Rebalances and speed changes across both panels, labelled in the band above.
+  // Rebalances and speed changes across both panels, labelled in the band above. A line runs
+  // down from its label through the rows below, so the rows are drawn from the top: each label's
+  // white outline then covers the lines of the rows above it.
+  std::stable_sort(markers.begin(), markers.end(), [](const Marker& a, const Marker& b) { return a.row < b.row; });
   for (const auto& m : markers) {
     const double x = x_of(m.seconds), label_y = kBandTop + m.row * kRowHeight + 11;
     svg += fmt::format(
         "<g><title>{}</title><line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
-        "stroke-width=\"1.5\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"{}\" text-anchor=\"{}\">{}"
+        "stroke-width=\"1.5\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"{}\" stroke=\"white\" "
+        "stroke-width=\"3\" paint-order=\"stroke\" text-anchor=\"{}\">{}"
         "</text></g>\n",
-        svg_escape(m.title), x, label_y + 3, x, compute_bottom, m.color,
-        m.dashed ? " stroke-dasharray=\"5,4\"" : "", m.label_left ? x - 3 : x + 3, label_y, m.color,
-        m.label_left ? "end" : "start", svg_escape(m.label));
+        svg_escape(m.title), x, label_y + 3, x, compute_bottom, m.color, m.dashed ? " stroke-dasharray=\"5,4\"" : "",
+        m.label_left ? x - 3 : x + 3, label_y, m.color, m.label_left ? "end" : "start", svg_escape(m.label));
   }
 
   // Time axis, shared by both panels.
-  const double step = tick_step(end_seconds);
-  for (double s = 0; s <= end_seconds * (1 + 1e-9); s += step) {
+  for (double s : time_ticks) {
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/><text x=\"{0:.1f}\" "
         "y=\"{3:.1f}\" text-anchor=\"middle\" font-size=\"10\">{4:g}</text>\n",
         x_of(s), axis_y, axis_y + 5, axis_y + 17, s);
   }
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"#333\">seconds since the run "
-                     "began</text>\n",
-                     kLeft + kPlotWidth / 2, axis_y + 32);
+  svg += fmt::format(
+      "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"#333\">seconds since the run "
+      "began</text>\n",
+      kLeft + kPlotWidth / 2, axis_y + 32);
 
   // Legend: the workers' colours, then the kinds of vertical lines.
   auto legend_at = [&](size_t i) {

@@ -65,7 +65,8 @@ Status write_svg(const Plan& p, const std::string& path) {
     // The label goes inside the bar when it fits there (about 6.5 px per character), else above.
     const std::string label = fmt::format("{}  {:.2f} ms", a.span(), c);
     if (x1 - x0 > 6.5 * static_cast<double>(label.size()) + 8) {
-      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"white\">{}</text>\n", x0 + 4, y + 4, svg_escape(label));
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"white\">{}</text>\n", x0 + 4, y + 4,
+                         svg_escape(label));
     } else {
       svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3,
                          svg_escape(label));
