@@ -11,7 +11,7 @@
 //   rebalances         [{detected_seconds, decided_seconds, switched_seconds, stall_seconds,
 //                        predicted_gain, before: [[begin, end], ...], after: [[begin, end], ...],
 //                        weight_bytes, kv_bytes, summary, aborted, why}]  (ranges per worker,
-//                        end exclusive; [0, 0]: holds nothing)
+//                        end exclusive; end <= begin: holds nothing)
 //   marks              [{seconds, label}]
 //   bin_seconds        the width of the bins below (kTimelineBinSeconds)
 //   tokens_per_second  [{begin_seconds, end_seconds, tokens, tokens_per_second}]: all requests'
