@@ -6,37 +6,13 @@
 #include <cmath>
 #include <fstream>
 
+#include "core/svg_text.h"
 #include "plan/plan.h"
 
 namespace ll::plan {
 namespace {
 
 constexpr double kLabelWidth = 190, kPlotWidth = 760, kLaneHeight = 56, kTop = 58, kBarHeight = 26;
-constexpr const char* kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
-                                   "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-// A round step (1, 2 or 5 times a power of ten) giving about five ticks over `span`.
-double tick_step(double span) {
-  const double raw = span / 5, pow10 = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0}) {
-    if (m * pow10 >= raw) return m * pow10;
-  }
-  return 10 * pow10;
-}
 
 }  // namespace
 
@@ -56,7 +32,7 @@ Status write_svg(const Plan& p, const std::string& path) {
   svg += fmt::format(
       "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} plan, {} objective: {:.3f} ms per token "
       "through the ring = {:.2f} tokens/s</text>\n",
-      escape(p.planner), objective_name(p.objective), p.latency_seconds * 1e3, p.tokens_per_second);
+      svg_escape(p.planner), objective_name(p.objective), p.latency_seconds * 1e3, p.tokens_per_second);
   svg += fmt::format(
       "<text x=\"10\" y=\"42\" fill=\"#555\">slowest stage {:.3f} ms: {:.2f} tokens/s with {} sequence(s) in "
       "flight; context {}; bars: compute, arrows: transfers</text>\n",
@@ -67,7 +43,7 @@ Status write_svg(const Plan& p, const std::string& path) {
     const double y = kTop + d * kLaneHeight;
     svg += fmt::format("<rect x=\"0\" y=\"{:.1f}\" width=\"{:.0f}\" height=\"{:.0f}\" fill=\"{}\"/>\n", y, width,
                        kLaneHeight, d % 2 ? "#f7f7f7" : "#ffffff");
-    svg += fmt::format("<text x=\"10\" y=\"{:.1f}\" font-weight=\"bold\">{}</text>\n", y + 22, escape(a.name));
+    svg += fmt::format("<text x=\"10\" y=\"{:.1f}\" font-weight=\"bold\">{}</text>\n", y + 22, svg_escape(a.name));
     svg += fmt::format("<text x=\"10\" y=\"{:.1f}\" fill=\"#555\">{:.0f} / {:.0f} MiB</text>\n", y + 40,
                        a.memory_bytes / 1048576.0, a.memory_limit_bytes / 1048576.0);
     if (a.units.empty()) {
@@ -84,15 +60,16 @@ Status write_svg(const Plan& p, const std::string& path) {
     svg += fmt::format(
         "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.0f}\" rx=\"3\" fill=\"{}\"><title>{}: units "
         "{}..{} ({}), {:.3f} ms</title></rect>\n",
-        x0, y - kBarHeight / 2, std::max(x1 - x0, 1.0), kBarHeight, kColors[d % std::size(kColors)], escape(a.name),
-        a.units.begin, a.units.end - 1, escape(a.span()), c);
+        x0, y - kBarHeight / 2, std::max(x1 - x0, 1.0), kBarHeight, chart_color(d), svg_escape(a.name),
+        a.units.begin, a.units.end - 1, svg_escape(a.span()), c);
     // The label goes inside the bar when it fits there (about 6.5 px per character), else above.
     const std::string label = fmt::format("{}  {:.2f} ms", a.span(), c);
     if (x1 - x0 > 6.5 * static_cast<double>(label.size()) + 8) {
-      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"white\">{}</text>\n", x0 + 4, y + 4, escape(label));
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"white\">{}</text>\n", x0 + 4, y + 4,
+                         svg_escape(label));
     } else {
       svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", x0 + 3, y - kBarHeight / 2 - 3,
-                         escape(label));
+                         svg_escape(label));
     }
     t += c;
     if (a.send_to.empty()) continue;
@@ -106,7 +83,7 @@ Status write_svg(const Plan& p, const std::string& path) {
     svg += fmt::format(
         "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"1.5\" "
         "marker-end=\"url(#arrow)\"><title>{} B/token to {}: {:.3f} ms</title></line>\n",
-        x_of(t), ya, x_of(t + tr), yb, a.send_bytes, escape(a.send_to), tr);
+        x_of(t), ya, x_of(t + tr), yb, a.send_bytes, svg_escape(a.send_to), tr);
     // Forward transfers are labelled right of their arrow, the return left of it.
     svg += fmt::format(
         "<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#333\" font-size=\"10\" text-anchor=\"{}\">{:.3f} ms</text>\n",
