@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "plan/rebalance.h"
+
 namespace ll::cluster {
 namespace {
 
@@ -18,7 +20,13 @@ std::string unit_label(const graph::Graph& g, int64_t u) { return g.units[static
 }  // namespace
 
 Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<model::UnitRange> ranges)
-    : setup_(std::move(setup)), options_(std::move(options)), ranges_(std::move(ranges)) {}
+    : setup_(std::move(setup)),
+      options_(std::move(options)),
+      ranges_(std::move(ranges)),
+      monitor_(ranges_.size()),
+      probe_baseline_(ranges_.size(), 0) {
+  if (setup_.planning) expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
+}
 
 std::vector<size_t> Rebalancer::stages() const {
   std::vector<size_t> out;
@@ -71,9 +79,76 @@ std::string Rebalancer::summary(const std::vector<model::UnitRange>& after) cons
 }
 
 void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
-  (void)run;
-  (void)token;
   ++tokens_seen_;
+  if (!setup_.planning || phase_ != Phase::Idle) return;  // timings of a pipeline about to change mislead
+  TokenTrace t{.seconds = monitor_time(run.now()), .request = 0, .stages = {}};
+  const std::vector<size_t>& stages = run.stages();
+  for (int s = 0; s < token.timings_size() && s < static_cast<int>(stages.size()); ++s) {
+    t.stages.push_back({stages[s], token.timings(s).compute_us() / 1e6, token.timings(s).send_us() / 1e6});
+  }
+  monitor_.add_token(t, expected_);
+}
+
+// SpeedProbe { repetitions } -> the workers that hold nothing (all: every worker, for the baselines).
+void Rebalancer::probe_idle(GenerationRun& run, bool all) {
+  for (size_t w = 0; w < ranges_.size(); ++w) {
+    if (!all && !ranges_[w].empty()) continue;
+    if (run.links().disconnected(w)) continue;
+    bool outstanding = false;
+    for (const auto& [id, worker] : probes_) outstanding = outstanding || worker == w;
+    if (outstanding) continue;
+    wire::Envelope e;
+    e.set_request_id(run.next_request_id());
+    e.mutable_speed_probe()->set_repetitions(5);
+    if (run.links().send(w, e).ok()) probes_[e.request_id()] = w;
+  }
+}
+
+void Rebalancer::decide(GenerationRun& run) {
+  const Clock::time_point now = run.now();
+  const double t = monitor_time(now);
+  if (now >= next_probe_) {
+    probe_idle(run, /*all=*/false);
+    next_probe_ = now + std::chrono::seconds(1);
+  }
+  auto slowdowns = monitor_.slowdowns(t);
+  if (!slowdowns) return;
+  const BalancePlanning& planning = *setup_.planning;
+  plan::RebalanceInput in;
+  in.devices = planning.profile.devices;
+  in.links = planning.profile.links;
+  in.cost = planning.cost;
+  in.plan = planning.plan;
+  in.plan.planner = plan::Planner::Dp;  // exact as milp, in well under a millisecond (plan/rebalance.h)
+  in.slowdown = *slowdowns;
+  in.current = ranges_;
+  std::vector<plan::SequenceProgress> progress;
+  for (const LiveSequence& l : run.live_sequences()) {
+    in.live_positions.push_back(l.position);
+    progress.push_back({l.position, 0, l.remaining});
+  }
+  // remaining_tokens counts from `generated` to n_predict: LiveSequence.remaining is that already.
+  in.remaining_tokens = plan::remaining_tokens(progress, setup_.n_ctx, in.plan.objective);
+  auto decision = plan::decide_rebalance(setup_.graph, in);
+  if (!decision.ok()) {
+    report(fmt::format("rebalance: cannot re-plan: {}", decision.error()));
+    next_decision_ = now + std::chrono::seconds(5);
+    return;
+  }
+  if (decision->gain < in.min_gain) {
+    gain_seen_at_.reset();
+    return;
+  }
+  if (!gain_seen_at_) gain_seen_at_ = run.seconds_since_start(now);
+  if (!decision->switch_now) return;
+  RebalanceEvent event;
+  event.detected_seconds = *gain_seen_at_;
+  event.decided_seconds = run.seconds_since_start(now);
+  event.predicted_gain = decision->gain;
+  event.kv_bytes = 0;
+  event.why = decision->reason;
+  gain_seen_at_.reset();
+  begin(run, decision->target, std::move(event));
 }
 
 void Rebalancer::tick(GenerationRun& run) {
@@ -85,6 +160,12 @@ void Rebalancer::tick(GenerationRun& run) {
       event.detected_seconds = event.decided_seconds = run.seconds_since_start(now);
       event.why = fmt::format("forced after {} tokens", f.after_tokens);
       begin(run, f.ranges, std::move(event));
+    } else if (options_.enabled && setup_.planning && now >= next_decision_) {
+      if (std::any_of(probe_baseline_.begin(), probe_baseline_.end(), [](double b) { return b == 0; })) {
+        probe_idle(run, /*all=*/true);
+      }
+      next_decision_ = now + options_.decide_every;
+      decide(run);
     }
     return;
   }
@@ -292,6 +373,9 @@ void Rebalancer::complete(GenerationRun& run) {
   const Clock::time_point now = run.now();
   ranges_ = attempt_->after;
   run.set_stages(stages());
+  if (setup_.planning) expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
+  monitor_.reset_all();
+  next_probe_ = now;
   RebalanceEvent event = std::move(attempt_->event);
   event.switched_seconds = run.seconds_since_start(now);
   event.stall_seconds = seconds(now - attempt_->held_at);
@@ -304,6 +388,17 @@ void Rebalancer::complete(GenerationRun& run) {
 }
 
 bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) {
+  if (auto probe = probes_.find(e.request_id()); probe != probes_.end() && probe->second == worker) {
+    probes_.erase(probe);
+    if (!e.has_speed_probe_reply() || !(e.speed_probe_reply().seconds() > 0)) return true;
+    const double seconds = e.speed_probe_reply().seconds();
+    if (probe_baseline_[worker] == 0) {
+      probe_baseline_[worker] = seconds;
+    } else if (ranges_[worker].empty()) {
+      monitor_.set_idle_probe(worker, seconds / probe_baseline_[worker]);
+    }
+    return true;
+  }
   if (!attempt_) return false;
   const bool ours = attempt_->request_worker.count(e.request_id()) != 0;
   if (e.has_error()) {

@@ -29,6 +29,7 @@
 #include "cluster/worker_address.h"
 #include "core/mapped_file.h"
 #include "cluster/run_trace.h"
+#include "cluster/speed_monitor.h"
 #include "graph/graph.h"
 #include "model/units.h"
 #include "plan/cost_model.h"
@@ -125,6 +126,10 @@ class Rebalancer final : public RunController {
   };
 
   void begin(GenerationRun& run, std::vector<model::UnitRange> after, RebalanceEvent event);
+  // The policy's turn: probes for idle workers, then decide_rebalance under the observed speeds.
+  void decide(GenerationRun& run);
+  void probe_idle(GenerationRun& run, bool all);
+  double monitor_time(Clock::time_point t) const { return std::chrono::duration<double>(t - epoch_).count(); }
   void send_reshapes(GenerationRun& run);
   void pump_uploads(GenerationRun& run);
   bool take_shard_ack(GenerationRun& run, size_t worker, const wire::Envelope& e);
@@ -151,6 +156,17 @@ class Rebalancer final : public RunController {
   RunTrace* trace_ = nullptr;
   uint64_t tokens_seen_ = 0;
   size_t next_forced_ = 0;
+  // The policy's state.
+  const Clock::time_point epoch_ = Clock::now();
+  SpeedMonitor monitor_;
+  std::vector<double> expected_;  // per worker: its profile's time per token for what it holds
+  Clock::time_point next_decision_{};
+  std::optional<double> gain_seen_at_;  // when the current change was first seen (monitor time)
+  // SpeedProbe: each worker's first answer is its speed as profiled; an idle worker's factor is
+  // a later answer over that one.
+  std::vector<double> probe_baseline_;
+  std::map<uint64_t, size_t> probes_;  // outstanding, by request id
+  Clock::time_point next_probe_{};
 };
 
 }  // namespace ll::cluster
