@@ -188,7 +188,8 @@ class HandHead {
 
   void load(std::vector<Stage> stages) {
     stages_ = stages;
-    for (size_t i = 0; i < stages.size(); ++i) {
+    // From the last to the first, so that each worker allows its upstream before it connects.
+    for (size_t i = stages.size(); i-- > 0;) {
       auto r = to(stages[i].worker)
                    .ask(load_envelope(stages[i], i + 1 < stages.size() ? &stages[i + 1] : nullptr,
                                       i > 0 ? &stages[i - 1] : nullptr));
@@ -222,7 +223,7 @@ class HandHead {
     RunningWorker* to;
   };
   void rebalance(const std::vector<Stage>& next, const std::vector<RunningWorker*>& leaving, const std::vector<Move>& moves) {
-    for (size_t i = 0; i < next.size(); ++i) {
+    for (size_t i = next.size(); i-- > 0;) {  // last to first, as loads
       std::vector<const RunningWorker*> allowed;
       if (i > 0) allowed.push_back(next[i - 1].worker);
       for (const Move& m : moves) {

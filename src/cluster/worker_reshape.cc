@@ -130,7 +130,7 @@ void Worker::finish_prepares() {
       continue;
     }
     if (built.ok() && !p.unverified_shard.empty()) cache_.mark_verified(p.unverified_shard);
-    Status st = built.status();
+    Status st = built.ok() ? Status::Ok() : built.status();
     if (st.ok()) {
       p.session = std::move(built).value();
       st = check_prepared_memory(id, p);
@@ -374,6 +374,16 @@ void Worker::on_switch(const net::Incoming& in) {
     return reply(false);
   }
   if (Status st = check_switch_complete(id, p); !st.ok()) return fail(st.message());
+  // A next worker that refused the prepared link (it had not allowed this worker yet: reshaped
+  // out of order) has allowed it by now.
+  if (p.session->next && p.session->next->disconnected()) {
+    net::SecurityOptions sec;
+    sec.insecure = options_.security.insecure;
+    sec.keys = options_.security.keys;
+    auto again = net::Client::connect(p.reshape.next_endpoint(), p.reshape.next_public_key(), sec);
+    if (!again.ok()) return fail(fmt::format("cannot switch session {}: {}", id, again.error()));
+    p.session->next = std::move(again).value();
+  }
   std::unique_ptr<Session> next = std::move(p.session);
   exec::SegmentExecutor& ex = *next->executor;
   if (live != sessions_.end()) {
