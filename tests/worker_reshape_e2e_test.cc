@@ -82,10 +82,24 @@ class Connection {
   }
   // The next message, or nullopt after 5 s.
   std::optional<wire::Envelope> next() {
+    return next_where([](const wire::Envelope&) { return true; });
+  }
+  // The next message that `wanted` (or is an error), the others kept for later; nullopt after 5 s.
+  std::optional<wire::Envelope> next_where(const std::function<bool(const wire::Envelope&)>& wanted) {
+    for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+      if (wanted(*it) || it->has_error()) {
+        wire::Envelope e = *it;
+        kept_.erase(it);
+        return e;
+      }
+    }
     const auto deadline = Clock::now() + 5s;
     while (client_ && Clock::now() < deadline) {
       auto r = client_->receive(50ms);
-      if (r.ok() && r.value()) return r.value()->envelope();
+      if (!r.ok() || !r.value()) continue;
+      const wire::Envelope& e = r.value()->envelope();
+      if (wanted(e) || e.has_error()) return e;
+      kept_.push_back(e);
     }
     return std::nullopt;
   }
@@ -93,6 +107,7 @@ class Connection {
 
  private:
   std::unique_ptr<net::Client> client_;
+  std::vector<wire::Envelope> kept_;
 };
 
 struct Stage {
@@ -209,7 +224,7 @@ class HandHead {
     for (int32_t t : in) s->add_tokens(t);
     cluster::sampler_to_wire(kParams, s->mutable_sampler());
     ASSERT_TRUE(to(stages_.front().worker).send(e));
-    auto r = to(stages_.back().worker).next();
+    auto r = to(stages_.back().worker).next_where([](const wire::Envelope& e) { return e.has_token(); });
     ASSERT_TRUE(r && r->has_token()) << describe(r);
     ASSERT_EQ(r->token().timings_size(), static_cast<int>(stages_.size()));
     tokens_.push_back(r->token().token());
@@ -222,16 +237,22 @@ class HandHead {
     RunningWorker* from;
     RunningWorker* to;
   };
-  void rebalance(const std::vector<Stage>& next, const std::vector<RunningWorker*>& leaving, const std::vector<Move>& moves) {
+  // `steps_while_preparing` steps run on the old pipeline between the Reshapes and their replies.
+  void rebalance(const std::vector<Stage>& next, const std::vector<RunningWorker*>& leaving, const std::vector<Move>& moves,
+                 int steps_while_preparing = 0) {
     for (size_t i = next.size(); i-- > 0;) {  // last to first, as loads
       std::vector<const RunningWorker*> allowed;
       if (i > 0) allowed.push_back(next[i - 1].worker);
       for (const Move& m : moves) {
         if (m.to == next[i].worker) allowed.push_back(m.from);
       }
-      auto r = to(next[i].worker)
-                   .ask(reshape_envelope(next[i].begin, next[i].end, i + 1 < next.size() ? next[i + 1].worker : nullptr,
-                                         allowed));
+      ASSERT_TRUE(to(next[i].worker)
+                      .send(reshape_envelope(next[i].begin, next[i].end,
+                                             i + 1 < next.size() ? next[i + 1].worker : nullptr, allowed)));
+    }
+    for (int i = 0; i < steps_while_preparing; ++i) ASSERT_NO_FATAL_FAILURE(step());
+    for (const Stage& s : next) {
+      auto r = to(s.worker).next_where([](const wire::Envelope& e) { return e.has_reshape_reply(); });
       ASSERT_TRUE(r && r->has_reshape_reply() && r->reshape_reply().session() == kSession) << describe(r);
       EXPECT_GT(r->reshape_reply().weight_bytes(), 0u);
     }
@@ -270,8 +291,9 @@ TEST(WorkerReshape, BoundaryMovesInsideALayerAndBetweenLayersKeepTheTokens) {
   ASSERT_NO_FATAL_FAILURE(h.load({{&a, 0, 5}, {&b, 5, kUnits}}));
   for (int i = 0; i < 6; ++i) ASSERT_NO_FATAL_FAILURE(h.step());
   // attn[1] stays on a, ffn[1] (no state) goes to b: a cut inside layer 1.
-  ASSERT_NO_FATAL_FAILURE(h.rebalance({{&a, 0, 4}, {&b, 4, kUnits}}, {}, {{4, 5, &a, &b}}));
-  for (int i = 0; i < 6; ++i) ASSERT_NO_FATAL_FAILURE(h.step());
+  // Steps go on on the old segments while the new ones are prepared.
+  ASSERT_NO_FATAL_FAILURE(h.rebalance({{&a, 0, 4}, {&b, 4, kUnits}}, {}, {{4, 5, &a, &b}}, /*steps_while_preparing=*/2));
+  for (int i = 0; i < 4; ++i) ASSERT_NO_FATAL_FAILURE(h.step());
   // ffn[1] .. attn[3] go to a, attn[2] and attn[3] with their KV: a cut inside layer 3.
   ASSERT_NO_FATAL_FAILURE(h.rebalance({{&a, 0, 8}, {&b, 8, kUnits}}, {}, {{4, 8, &b, &a}}));
   for (int i = 0; i < 6; ++i) ASSERT_NO_FATAL_FAILURE(h.step());
