@@ -85,5 +85,77 @@ TEST(RequestValidation, AProfileRequestStaysWithinItsLimitsAndNamesKeysForItsPee
   EXPECT_TRUE(validate_profile_request(r, /*insecure=*/true).ok());
 }
 
+TEST(RequestValidation, KvDataMatchesTheUnitItCarries) {
+  model::HParams hp;
+  hp.n_layer = 2;  // units: embed 0, attn[0] 1, ffn[0] 2, attn[1] 3, ffn[1] 4, head 5
+  hp.n_head = 2;
+  hp.n_head_kv = 2;
+  hp.head_dim = 4;  // kv_dim 8: 2 * length * 8 * 4 bytes per attention unit
+  const KvDataLimits limits{.hp = hp, .range = {1, 6}, .n_ctx = 16};
+  wire::KvData kv;
+  kv.set_unit(3);
+  kv.set_length(2);
+  kv.set_bytes(128);
+  EXPECT_TRUE(validate_kv_data(kv, one_frame(128), limits).ok());
+  EXPECT_EQ(validate_kv_data(kv, one_frame(127), limits).message(),
+            "KvData of unit 3 for 2 positions must carry one frame of 128 bytes (declared 128, got 1 frame(s))");
+  kv.set_unit(0);
+  EXPECT_NE(validate_kv_data(kv, one_frame(128), limits).message().find("KvData for unit 0, which the prepared segment"),
+            std::string::npos);
+  kv.set_unit(3);
+  kv.set_length(17);
+  EXPECT_EQ(validate_kv_data(kv, one_frame(128), limits).message(),
+            "KvData for 17 positions does not fit the prepared context of 16");
+  // The head unit: a sampler state, no frame, no more recent tokens than positions.
+  kv.set_unit(5);
+  kv.set_length(2);
+  kv.set_bytes(0);
+  EXPECT_EQ(validate_kv_data(kv, {}, limits).message(), "KvData of the head unit 5 carries no sampler state");
+  kv.mutable_sampler()->mutable_params()->set_top_p(1.0f);
+  kv.mutable_sampler()->mutable_params()->set_repeat_penalty(1.0f);
+  EXPECT_TRUE(validate_kv_data(kv, {}, limits).ok());
+  for (int i = 0; i < 3; ++i) kv.mutable_sampler()->add_recent(i);
+  EXPECT_EQ(validate_kv_data(kv, {}, limits).message(), "sampler state remembers 3 tokens of a sequence of 2 positions");
+  kv.mutable_sampler()->mutable_params()->set_top_p(2.0f);
+  EXPECT_EQ(validate_kv_data(kv, {}, limits).message(), "top-p 2 is outside 0..1 (1 = off)");
+  // An FFN unit carries a length only; `last` carries nothing.
+  kv.Clear();
+  kv.set_unit(4);
+  EXPECT_TRUE(validate_kv_data(kv, {}, limits).ok());
+  EXPECT_EQ(validate_kv_data(kv, one_frame(4), limits).message(), "KvData of unit 4 carries no frame");
+  kv.set_last(true);
+  EXPECT_EQ(validate_kv_data(kv, one_frame(4), limits).message(), "the last KvData of a transfer carries no frame");
+}
+
+TEST(RequestValidation, ReshapeSendKvAndSpeedProbeFieldsAreChecked) {
+  wire::Reshape leave;
+  EXPECT_TRUE(validate_reshape_fields(leave, false).ok());  // an empty range needs nothing else
+  wire::Reshape r;
+  r.set_unit_begin(0);
+  r.set_unit_end(4);
+  r.set_n_ctx(64);
+  EXPECT_EQ(validate_reshape_fields(r, false).message(), "Reshape names neither a model path nor a shard");
+  r.set_model_path("m.gguf");
+  EXPECT_TRUE(validate_reshape_fields(r, false).ok());
+  r.set_next_endpoint("tcp://10.0.0.2:7070");
+  EXPECT_EQ(validate_reshape_fields(r, false).message(), "no valid public key given for the next worker tcp://10.0.0.2:7070");
+  r.add_allow_keys("nope");
+  EXPECT_EQ(validate_reshape_fields(r, false).message(), "allow key 'nope' is not a Z85 public key");
+
+  wire::SendKv send;
+  send.set_unit_begin(3);
+  send.set_unit_end(13);
+  send.set_to_endpoint("tcp://10.0.0.3:7070");
+  EXPECT_EQ(validate_send_kv(send, 12, true).message(), "SendKv names units 3..12, not a range within the model's 12 units");
+  send.set_unit_end(12);
+  EXPECT_TRUE(validate_send_kv(send, 12, true).ok());
+  EXPECT_EQ(validate_send_kv(send, 12, false).message(), "no valid public key given for the destination tcp://10.0.0.3:7070");
+
+  wire::SpeedProbe probe;
+  EXPECT_EQ(validate_speed_probe(probe).message(), "speed probe of 0 repetitions is outside 1..100");
+  probe.set_repetitions(100);
+  EXPECT_TRUE(validate_speed_probe(probe).ok());
+}
+
 }  // namespace
 }  // namespace ll::cluster

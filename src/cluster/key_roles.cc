@@ -22,13 +22,14 @@ KeyRoles::KeyRoles(std::set<std::string> heads, bool insecure, std::chrono::mill
 std::string KeyRoles::describe(const std::string& key) const {
   std::vector<uint64_t> sessions;
   for (const auto& [id, s] : sessions_) {
-    if (s.peers.count(key) != 0) sessions.push_back(id);
+    if (s.peers.count(key) != 0 || s.prepared.count(key) != 0) sessions.push_back(id);
   }
   bool probes = false;
   for (const auto& [head, c] : contacts_) probes = probes || c.probe_peers.count(key) != 0;
   if (!sessions.empty()) {
-    return fmt::format("key {} is a peer of session {} and may only send its steps{}", short_key(key),
-                       fmt::join(sessions, ", "), probes ? " and link probes" : "");
+    return fmt::format("key {} is a peer of session {} and may only send its steps{}{}", short_key(key),
+                       fmt::join(sessions, ", "), prepared_anywhere(key) ? " and KV data" : "",
+                       probes ? " and link probes" : "");
   }
   if (probes) return fmt::format("key {} is a peer for link probes and may only send link probes (Ping)", short_key(key));
   return fmt::format("key {} has no rights on this worker (any more)", short_key(key));
@@ -38,8 +39,16 @@ Status KeyRoles::check(const std::string& key, const wire::Envelope& e) const {
   if (insecure_ || heads_.count(key) != 0) return Status::Ok();
   if (e.has_step()) {
     auto it = sessions_.find(e.step().session());
-    if (it != sessions_.end() && it->second.peers.count(key) != 0) return Status::Ok();
+    if (it != sessions_.end() && (it->second.peers.count(key) != 0 || it->second.prepared.count(key) != 0)) {
+      return Status::Ok();
+    }
     return Status::Errorf("{}; it may not send steps of session {}", describe(key), e.step().session());
+  }
+  if (e.has_kv_data()) {
+    auto it = sessions_.find(e.kv_data().session());
+    if (it != sessions_.end() && it->second.prepared.count(key) != 0) return Status::Ok();
+    return Status::Errorf("{}; it may not send KV data of session {} (only the keys of its Reshape may)", describe(key),
+                          e.kv_data().session());
   }
   if (e.has_ping()) {
     for (const auto& [head, c] : contacts_) {
@@ -76,6 +85,36 @@ void KeyRoles::end_session(uint64_t session) {
   ++version_;
 }
 
+void KeyRoles::prepare_session(uint64_t session, const std::string& head, const std::vector<std::string>& peers) {
+  SessionPeers& s = sessions_.try_emplace(session, SessionPeers{head, {}, {}}).first->second;
+  s.prepared = {peers.begin(), peers.end()};
+  ++version_;
+}
+
+void KeyRoles::switch_session(uint64_t session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  it->second.peers = std::move(it->second.prepared);
+  it->second.prepared.clear();
+  ++version_;
+}
+
+void KeyRoles::abort_prepared(uint64_t session, bool held) {
+  if (!held) {
+    end_session(session);
+    return;
+  }
+  if (auto it = sessions_.find(session); it != sessions_.end()) it->second.prepared.clear();
+  ++version_;
+}
+
+bool KeyRoles::prepared_anywhere(const std::string& key) const {
+  for (const auto& [id, s] : sessions_) {
+    if (s.prepared.count(key) != 0) return true;
+  }
+  return false;
+}
+
 void KeyRoles::expire(Clock::time_point now) {
   for (auto it = contacts_.begin(); it != contacts_.end();) {
     if (now - it->second.last_heard >= probe_lease_) {
@@ -90,7 +129,10 @@ void KeyRoles::expire(Clock::time_point now) {
 std::set<std::string> KeyRoles::admitted() const {
   std::set<std::string> keys;
   for (const auto& [head, c] : contacts_) keys.insert(c.probe_peers.begin(), c.probe_peers.end());
-  for (const auto& [id, s] : sessions_) keys.insert(s.peers.begin(), s.peers.end());
+  for (const auto& [id, s] : sessions_) {
+    keys.insert(s.peers.begin(), s.peers.end());
+    keys.insert(s.prepared.begin(), s.prepared.end());
+  }
   for (const std::string& head : heads_) keys.erase(head);
   return keys;
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/sampler_wire.h"
 #include "net/keys.h"
 
 namespace ll::cluster {
@@ -31,6 +32,76 @@ Status validate_load_fields(const wire::LoadSegment& load, bool insecure) {
   }
   if (!load.next_endpoint().empty() && !insecure && !net::is_valid_z85_key(load.next_public_key())) {
     return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
+  }
+  return Status::Ok();
+}
+
+Status validate_reshape_fields(const wire::Reshape& reshape, bool insecure) {
+  for (const std::string& key : reshape.allow_keys()) {
+    if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
+  }
+  if (reshape.unit_begin() == reshape.unit_end()) return Status::Ok();
+  if (reshape.source_case() == wire::Reshape::SOURCE_NOT_SET) {
+    return Status::Error("Reshape names neither a model path nor a shard");
+  }
+  wire::LoadSegment load;
+  load.set_unit_begin(reshape.unit_begin());
+  load.set_unit_end(reshape.unit_end());
+  load.set_n_ctx(reshape.n_ctx());
+  load.set_next_endpoint(reshape.next_endpoint());
+  load.set_next_public_key(reshape.next_public_key());
+  return validate_load_fields(load, insecure);
+}
+
+Status validate_send_kv(const wire::SendKv& send, int64_t n_units, bool insecure) {
+  if (send.unit_begin() >= send.unit_end() || send.unit_end() > n_units) {
+    return Status::Errorf("SendKv names units {}..{}, not a range within the model's {} units", send.unit_begin(),
+                          static_cast<int64_t>(send.unit_end()) - 1, n_units);
+  }
+  if (send.to_endpoint().empty()) return Status::Error("SendKv names no destination endpoint");
+  if (!insecure && !net::is_valid_z85_key(send.to_public_key())) {
+    return Status::Errorf("no valid public key given for the destination {}", send.to_endpoint());
+  }
+  return Status::Ok();
+}
+
+Status validate_kv_data(const wire::KvData& kv, const std::vector<zmq::message_t>& frames, const KvDataLimits& limits) {
+  const uint64_t frame_bytes = frames.size() == 1 ? frames[0].size() : 0;
+  if (kv.last()) {
+    if (!frames.empty() || kv.bytes() != 0) return Status::Error("the last KvData of a transfer carries no frame");
+    return Status::Ok();
+  }
+  if (!limits.range.contains(kv.unit())) {
+    return Status::Errorf("KvData for unit {}, which the prepared segment ({}) does not hold", kv.unit(),
+                          limits.range.begin == limits.range.end ? std::string("no units")
+                                                                 : model::describe_units(limits.hp, limits.range));
+  }
+  if (kv.length() > limits.n_ctx) {
+    return Status::Errorf("KvData for {} positions does not fit the prepared context of {}", kv.length(), limits.n_ctx);
+  }
+  const model::UnitKind kind = model::unit_at(limits.hp, kv.unit()).kind;
+  if (kind == model::UnitKind::Attention) {
+    const uint64_t expected = 2ull * kv.length() * static_cast<uint64_t>(limits.hp.kv_dim()) * sizeof(float);
+    if (frames.size() != 1 || kv.bytes() != expected || frame_bytes != expected) {
+      return Status::Errorf("KvData of unit {} for {} positions must carry one frame of {} bytes (declared {}, got {} "
+                            "frame(s))", kv.unit(), kv.length(), expected, kv.bytes(), frames.size());
+    }
+    return Status::Ok();
+  }
+  if (!frames.empty() || kv.bytes() != 0) return Status::Errorf("KvData of unit {} carries no frame", kv.unit());
+  if (kind != model::UnitKind::Head) return Status::Ok();
+  if (!kv.has_sampler()) return Status::Errorf("KvData of the head unit {} carries no sampler state", kv.unit());
+  LL_RETURN_IF_ERROR(text::validate(sampler_from_wire(kv.sampler().params())));
+  if (static_cast<uint64_t>(kv.sampler().recent_size()) > kv.length()) {
+    return Status::Errorf("sampler state remembers {} tokens of a sequence of {} positions", kv.sampler().recent_size(),
+                          kv.length());
+  }
+  return Status::Ok();
+}
+
+Status validate_speed_probe(const wire::SpeedProbe& probe) {
+  if (probe.repetitions() < 1 || probe.repetitions() > 100) {
+    return Status::Errorf("speed probe of {} repetitions is outside 1..100", probe.repetitions());
   }
   return Status::Ok();
 }

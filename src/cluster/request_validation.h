@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/hparams.h"
+#include "model/units.h"
 #include "wire.pb.h"
 
 namespace ll::cluster {
@@ -21,6 +23,23 @@ Status validate_shard_chunk(const wire::ShardData& chunk, const std::vector<zmq:
 Status validate_ping(const wire::Ping& ping, const std::vector<zmq::message_t>& frames);
 // Context, unit range and keys (a next worker's key is required unless the worker is insecure).
 Status validate_load_fields(const wire::LoadSegment& load, bool insecure);
+// A Reshape to an empty range needs nothing else; any other is checked as a LoadSegment.
+Status validate_reshape_fields(const wire::Reshape& reshape, bool insecure);
+// A unit range within the model, and a key for the destination unless the worker is insecure.
+Status validate_send_kv(const wire::SendKv& send, int64_t n_units, bool insecure);
+// What the prepared segment of a session can take in.
+struct KvDataLimits {
+  const model::HParams& hp;
+  model::UnitRange range;  // the prepared segment's
+  int64_t n_ctx = 0;
+};
+// One unit of one sequence: an attention unit with one frame of exactly 2 * length * kv_dim
+// float32, the head unit with a valid sampler state and no frame, any other unit of the range
+// (a sequence's length only) with neither; `last` with no frame. The length within the context,
+// the sampler's recent tokens no more than the positions.
+Status validate_kv_data(const wire::KvData& kv, const std::vector<zmq::message_t>& frames, const KvDataLimits& limits);
+// Repetitions 1..100.
+Status validate_speed_probe(const wire::SpeedProbe& probe);
 // Repetitions, prompt chunk and context within their limits, and a key for every peer to probe.
 Status validate_profile_request(const wire::ProfileRequest& request, bool insecure);
 

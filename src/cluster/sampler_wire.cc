@@ -24,4 +24,14 @@ text::SamplerParams sampler_from_wire(const wire::SamplerParams& w) {
   return p;
 }
 
+void sampler_state_to_wire(const text::SamplerState& s, wire::SamplerState* w) {
+  sampler_to_wire(s.params, w->mutable_params());
+  w->set_rng_state(s.rng_state);
+  w->mutable_recent()->Assign(s.recent.begin(), s.recent.end());
+}
+
+text::SamplerState sampler_state_from_wire(const wire::SamplerState& w) {
+  return {sampler_from_wire(w.params()), w.rng_state(), {w.recent().begin(), w.recent().end()}};
+}
+
 }  // namespace ll::cluster

@@ -77,10 +77,14 @@ Status Worker::serve(const std::atomic<bool>& stop) {
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
     // While segments load, wait only briefly, so each is answered soon after it is ready.
     if (queue_.size() < kMaxQueued) {
-      const auto idle_wait = loading_.empty() ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5);
+      const bool building = !loading_.empty() || std::any_of(prepared_.begin(), prepared_.end(), [](const auto& p) {
+                              return p.second.building.valid();
+                            });
+      const auto idle_wait = building ? std::chrono::milliseconds(5) : std::chrono::milliseconds(200);
       read_available(queue_.empty() ? idle_wait : std::chrono::milliseconds(0));
     }
     finish_loads();
+    finish_prepares();
     if (queue_.empty()) continue;
     Pending p = std::move(queue_.front());
     queue_.pop_front();
@@ -152,6 +156,11 @@ void Worker::handle(Pending& p) {
     case wire::Envelope::kProfileRequest: on_profile(in); break;
     case wire::Envelope::kPing: on_ping(in); break;
     case wire::Envelope::kEndSession: on_end_session(in); break;
+    case wire::Envelope::kReshape: on_reshape(in); break;
+    case wire::Envelope::kSendKv: on_send_kv(in); break;
+    case wire::Envelope::kKvData: on_kv_data(in); break;
+    case wire::Envelope::kSwitchSegment: on_switch(in); break;
+    case wire::Envelope::kSpeedProbe: on_speed_probe(in); break;
     default:
       reply_error(in.peer, in.message.envelope().request_id(), 0, 0,
                   fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope().body_case())));
@@ -278,6 +287,18 @@ Result<Worker::LoadFile> Worker::check_load(const net::Incoming& in, const wire:
   if (auto it = sessions_.find(load.session()); it != sessions_.end() && it->second->head_key != in.peer_key) {
     return Status::Errorf("session {} belongs to another head; choose another session id", load.session());
   }
+  LL_ASSIGN_OR_RETURN(LoadFile file, resolve_file(load));
+  LL_RETURN_IF_ERROR(validate_load_fields(load, options_.security.insecure));
+  if (loading_.count(load.session()) != 0) {
+    return Status::Errorf("session {} is still loading; wait for its LoadReply before loading it again", load.session());
+  }
+  if (loading_.size() >= options_.max_sessions) {
+    return Status::Errorf("{} segments are loading already; wait for their LoadReply", loading_.size());
+  }
+  return file;
+}
+
+Result<Worker::LoadFile> Worker::resolve_file(const wire::LoadSegment& load) {
   LoadFile file;
   switch (load.source_case()) {
     case wire::LoadSegment::kModelPath: {
@@ -292,13 +313,6 @@ Result<Worker::LoadFile> Worker::check_load(const net::Incoming& in, const wire:
     }
     default: return Status::Error("LoadSegment names neither a model path nor a shard");
   }
-  LL_RETURN_IF_ERROR(validate_load_fields(load, options_.security.insecure));
-  if (loading_.count(load.session()) != 0) {
-    return Status::Errorf("session {} is still loading; wait for its LoadReply before loading it again", load.session());
-  }
-  if (loading_.size() >= options_.max_sessions) {
-    return Status::Errorf("{} segments are loading already; wait for their LoadReply", loading_.size());
-  }
   return file;
 }
 
@@ -308,6 +322,7 @@ Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& fi
   if (!file.unverified_shard.empty()) LL_RETURN_IF_ERROR(ShardCache::verify(file.path, file.unverified_shard));
   auto session = std::make_unique<Session>();
   session->id = load.session();
+  session->source = file.path;
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(file.path, lo));
@@ -534,6 +549,7 @@ void Worker::on_end_session(const net::Incoming& in) {
     }
     drop_session(it, "ended by its head");
   }
+  if (auto p = prepared_.find(id); p != prepared_.end() && p->second.head_key == in.peer_key) discard_prepared(p);
   send(in.peer, in.message.envelope());
 }
 

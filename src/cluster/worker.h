@@ -9,6 +9,10 @@
 //   head ── ProfileRequest ─────► worker        ProfileReply: per-unit times (cached), links to peers
 //   peer ── Ping + [payload] ───► worker        Pong (link probes)
 //   head ── EndSession ─────────► worker        frees the session; echoed
+//   head ── Reshape ────────────► worker        ReshapeReply once the new segment is prepared (in the background)
+//   head ── SendKv ─────────────► worker ─ KvData* ► destination worker ─ KvReceived ► head
+//   head ── SwitchSegment ──────► worker        SwitchReply: the prepared segment runs from now on (or is dropped)
+//   head ── SpeedProbe ─────────► worker        SpeedProbeReply: median seconds of a fixed kernel workload
 //
 // Keys have roles (see KeyRoles): only the owner's allowed keys command the worker; the peers a
 // head introduces may only send steps of their session, or link probes. A session holds its
@@ -38,6 +42,7 @@
 #include "cluster/key_roles.h"
 #include "cluster/model_access.h"
 #include "cluster/shard_cache.h"
+#include "core/thread_pool.h"
 #include "core/log_limiter.h"
 #include "core/status.h"
 #include "exec/segment_executor.h"
@@ -90,6 +95,7 @@ class Worker {
     std::unique_ptr<model::Model> model;
     std::unique_ptr<exec::SegmentExecutor> executor;
     std::unique_ptr<net::Client> next;  // null at the last segment: tokens go to the head
+    std::string source;  // the file its weights are mapped from
     uint64_t weight_bytes = 0;
     Clock::time_point last_active{};  // the last message for it
     uint64_t last_send_us = 0;  // how long the previous hand-off took (reported with the next step)
@@ -105,6 +111,26 @@ class Worker {
     std::string unverified_shard;  // hashed by the load; marked verified when it succeeds
     Clock::time_point started;
     std::future<Result<std::unique_ptr<Session>>> session;
+  };
+  // What a Reshape prepared for a session, until its SwitchSegment (worker_reshape.cc).
+  struct Prepared {
+    std::string head_peer;  // the head that sent the Reshape: KvReceived and errors go there
+    std::string head_key;
+    uint64_t request_id = 0;
+    wire::Reshape reshape;
+    std::string unverified_shard;
+    Clock::time_point started;
+    std::future<Result<std::unique_ptr<Session>>> building;  // valid while the segment is being built
+    bool abort_when_built = false;  // aborted while building: dropped, unanswered, once built
+    std::unique_ptr<Session> session;  // the prepared segment; null for an empty range
+    uint64_t extra_weight_bytes = 0;   // what it holds beyond what the live segment already maps
+    std::map<uint64_t, text::SamplerState> samplers;  // with the head unit, by sequence
+    std::map<uint64_t, std::set<int64_t>> imported;   // attention units received, by sequence
+    struct Transfer {
+      uint32_t units = 0;
+      uint64_t bytes = 0;
+    };
+    std::map<std::string, Transfer> transfers;  // KvData received since each sender's last `last`
   };
   struct Pending {
     net::Incoming in;
@@ -124,6 +150,22 @@ class Worker {
   void on_profile(const net::Incoming& in);
   void on_ping(const net::Incoming& in);
   void on_end_session(const net::Incoming& in);
+  void on_reshape(const net::Incoming& in);
+  void on_send_kv(const net::Incoming& in);
+  void on_kv_data(net::Incoming& in);
+  void on_switch(const net::Incoming& in);
+  void on_speed_probe(const net::Incoming& in);
+  // Drops what a Reshape prepared, and the rights of its keys (a segment still being built is
+  // dropped once built).
+  void discard_prepared(std::map<uint64_t, Prepared>::iterator it);
+  // Answers the heads of the Reshapes whose segments have been built (serving thread).
+  void finish_prepares();
+  // Room for `p`'s segment on top of the live sessions and the other prepared segments.
+  Status check_prepared_memory(uint64_t session, Prepared& p);
+  // Ok when every sequence the switch would run has the state of every stateful unit of `p`.
+  Status check_switch_complete(uint64_t session, const Prepared& p) const;
+  // The link to a worker that receives KV data (kept for later transfers).
+  Result<net::Client*> kv_link(const std::string& endpoint, const std::string& public_key);
   // The file a LoadSegment may open, after checking every field (serving thread), and the
   // cached shard's hash when this process has not hashed that file yet (else empty).
   struct LoadFile {
@@ -131,6 +173,7 @@ class Worker {
     std::string unverified_shard;
   };
   Result<LoadFile> check_load(const net::Incoming& in, const wire::LoadSegment& load);
+  Result<LoadFile> resolve_file(const wire::LoadSegment& load);
   // Hashes an unverified shard, reads the model and builds the session (background thread:
   // touches nothing of the worker).
   static Result<std::unique_ptr<Session>> load_segment(const LoadFile& file, const wire::LoadSegment& load,
@@ -163,6 +206,9 @@ class Worker {
   LogLimiter error_log_{{.what = "error replies", .sources = "peers"}};  // named once the worker has a name
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::map<uint64_t, Loading> loading_;  // by session
+  std::map<uint64_t, Prepared> prepared_;  // by session
+  std::map<std::string, std::unique_ptr<net::Client>> kv_links_;  // by endpoint and key
+  std::unique_ptr<ThreadPool> probe_pool_;  // made at the first SpeedProbe
   std::deque<Pending> queue_;
   std::map<std::string, std::string> profiles_;  // DeviceProfile JSON by model path and settings
 };

@@ -66,6 +66,80 @@ int64_t SegmentExecutor::sequence_length(SeqId seq) const {
   return it == seqs_.end() ? 0 : it->second.length;
 }
 
+std::vector<SeqId> SegmentExecutor::sequences() const {
+  std::vector<SeqId> ids;
+  for (const auto& [id, s] : seqs_) ids.push_back(id);
+  return ids;
+}
+
+Result<int64_t> SegmentExecutor::kv_slot(int64_t unit) const {
+  if (!range_.contains(unit) || model::unit_at(hp_, unit).kind != UnitKind::Attention) {
+    return Status::Errorf("unit {} is not an attention unit of this segment ({})", unit,
+                          model::describe_units(hp_, range_));
+  }
+  return model::unit_at(hp_, unit).layer - first_attention_layer();
+}
+
+Result<std::vector<float>> SegmentExecutor::export_kv(SeqId seq, int64_t unit) const {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return Status::Errorf("unknown sequence {}", seq);
+  LL_ASSIGN_OR_RETURN(const int64_t slot, kv_slot(unit));
+  const int64_t len = it->second.length, dim = hp_.kv_dim();
+  KvCache& kv = *it->second.kv;
+  std::vector<float> out(static_cast<size_t>(2 * len * dim));
+  if (len > 0) {
+    std::copy(kv.k(slot, 0), kv.k(slot, 0) + len * dim, out.begin());
+    std::copy(kv.v(slot, 0), kv.v(slot, 0) + len * dim, out.begin() + len * dim);
+  }
+  return out;
+}
+
+Status SegmentExecutor::ensure_sequence(SeqId seq, int64_t length) {
+  if (length < 0 || length > options_.n_ctx) {
+    return Status::Errorf("sequence {} of {} positions does not fit a context of {}", seq, length, options_.n_ctx);
+  }
+  if (auto it = seqs_.find(seq); it != seqs_.end()) {
+    if (it->second.length == length) return Status::Ok();
+    return Status::Errorf("sequence {} has {} positions here, not {}", seq, it->second.length, length);
+  }
+  LL_RETURN_IF_ERROR(create_sequence(seq));
+  seqs_[seq].length = length;
+  return Status::Ok();
+}
+
+Status SegmentExecutor::import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const float> kv) {
+  LL_ASSIGN_OR_RETURN(const int64_t slot, kv_slot(unit));
+  const int64_t dim = hp_.kv_dim();
+  if (length < 0 || static_cast<int64_t>(kv.size()) != 2 * length * dim) {
+    return Status::Errorf("KV of unit {} for {} positions must be {} floats, not {}", unit, length,
+                          2 * std::max<int64_t>(length, 0) * dim, kv.size());
+  }
+  LL_RETURN_IF_ERROR(ensure_sequence(seq, length));
+  KvCache& cache = *seqs_[seq].kv;
+  std::copy(kv.begin(), kv.begin() + length * dim, cache.k(slot, 0));
+  std::copy(kv.begin() + length * dim, kv.end(), cache.v(slot, 0));
+  return Status::Ok();
+}
+
+Status SegmentExecutor::adopt(const SegmentExecutor& from) {
+  if (from.hp_.kv_dim() != hp_.kv_dim() || from.hp_.n_layer != hp_.n_layer) {
+    return Status::Error("cannot adopt the sequences of an executor of another model");
+  }
+  for (const auto& [id, theirs] : from.seqs_) {
+    LL_RETURN_IF_ERROR(ensure_sequence(id, theirs.length));
+    const int64_t len = theirs.length, dim = hp_.kv_dim();
+    if (len == 0) continue;
+    KvCache& ours = *seqs_[id].kv;
+    for (int64_t u = std::max(range_.begin, from.range_.begin); u < std::min(range_.end, from.range_.end); ++u) {
+      if (model::unit_at(hp_, u).kind != UnitKind::Attention) continue;
+      const int64_t to = kv_slot(u).value(), src = from.kv_slot(u).value();
+      std::copy(theirs.kv->k(src, 0), theirs.kv->k(src, 0) + len * dim, ours.k(to, 0));
+      std::copy(theirs.kv->v(src, 0), theirs.kv->v(src, 0) + len * dim, ours.v(to, 0));
+    }
+  }
+  return Status::Ok();
+}
+
 Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t> tokens, float* hidden, int64_t n,
                                 float* logits, bool all_logits) {
   auto it = seqs_.find(seq);

@@ -42,6 +42,23 @@ class SegmentExecutor {
   void free_sequence(SeqId seq);
   bool has_sequence(SeqId seq) const { return seqs_.count(seq) != 0; }
   int64_t sequence_length(SeqId seq) const;  // positions already in the KV cache
+  std::vector<SeqId> sequences() const;
+
+  // Moving a sequence's state between executors (a boundary moved while it generates).
+  // `unit` is the global index of an attention unit in range(); its state is K rows [0, length)
+  // then V rows, kv_dim floats each. Continuing after export -> import is bit-identical.
+  Result<std::vector<float>> export_kv(SeqId seq, int64_t unit) const;
+  // Creates the sequence with `length` positions if it does not exist; every unit imported
+  // into one sequence must agree on its length.
+  Status import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const float> kv);
+  // A sequence of `length` positions whose units' state comes later (import_kv, adopt) or is
+  // not needed (a range without attention units); Ok when it exists with that length already.
+  Status ensure_sequence(SeqId seq, int64_t length);
+  // Takes over every sequence of `from` (an executor of the same model with another range):
+  // each is created here with its length (or must have that length already, from import_kv),
+  // and the KV of the attention units both ranges hold is copied; units only `from` holds are
+  // dropped. `from` is left unchanged.
+  Status adopt(const SegmentExecutor& from);
 
   // Runs the segment for n tokens at positions [pos, pos + n) of `seq`; pos may not exceed
   // the sequence's length (rewinding drops later positions).
@@ -65,6 +82,8 @@ class SegmentExecutor {
   void matmul(const model::WeightRef& w, const float* x, int64_t n, float* y);
   void rope(float* x, int64_t n_heads, int64_t pos, int64_t n);
   int64_t first_attention_layer() const;
+  // The KV slot of a global unit index, or an error when it is not an attention unit in range.
+  Result<int64_t> kv_slot(int64_t unit) const;
 
   const model::Model& model_;
   const model::HParams& hp_;

@@ -26,6 +26,13 @@ Sampler::Sampler(SamplerParams params, int32_t n_vocab) : params_(params), n_voc
   LL_CHECK(n_vocab > 0);
 }
 
+Sampler Sampler::restore(const SamplerState& state, int32_t n_vocab) {
+  Sampler s(state.params, n_vocab);
+  s.rng_state_ = state.rng_state;
+  s.recent_ = state.recent;
+  return s;
+}
+
 void Sampler::accept(int32_t token) {
   if (params_.repeat_penalty == 1.0f || params_.repeat_last_n == 0) return;
   recent_.push_back(token);

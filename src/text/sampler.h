@@ -31,9 +31,19 @@ struct TokenProb {
   float p;
 };
 
+// Everything a Sampler's future draws depend on, so that another process continues its draws
+// exactly (a sequence's last stage moving to another device).
+struct SamplerState {
+  SamplerParams params;
+  uint64_t rng_state = 0;
+  std::vector<int32_t> recent;  // the accepted tokens the repetition penalty sees, oldest first
+};
+
 class Sampler {
  public:
   Sampler(SamplerParams params, int32_t n_vocab);
+  static Sampler restore(const SamplerState& state, int32_t n_vocab);
+  SamplerState state() const { return {params_, rng_state_, recent_}; }
   // logits is modified (penalties, temperature).
   int32_t sample(float* logits);
   // The tokens sample() would draw from, in draw order, with their softmax probabilities after
