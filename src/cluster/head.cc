@@ -334,6 +334,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
 void Head::set_balancing(BalanceOptions options, std::optional<BalancePlanning> planning) {
   balance_ = std::move(options);
   planning_ = std::move(planning);
+  if (balancer_) balancer_->configure(balance_, planning_);
 }
 
 const std::vector<model::UnitRange>& Head::segments() const {
@@ -369,7 +370,7 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
                     RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {},
                                .trace = &trace_},
                     requests, on_text);
-  const bool balancing = (balance_.enabled && planning_) || !balance_.forced.empty();
+  const bool balancing = balancer_->active();
   if (balancing) {
     balancer_->begin_run(&trace_);
     run.set_controller(balancer_.get());

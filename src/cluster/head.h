@@ -80,8 +80,8 @@ class Head {
   // other worker. Device names are the workers' names, made unique with their endpoints.
   Result<profile::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
                                        const std::function<void(const std::string&)>& progress = {});
-  // How generate() balances: set before load(). Without `planning` (the profiles the plan was
-  // made from) only forced moves happen.
+  // How the next generate() calls balance. Without `planning` (the profiles the plan was made
+  // from) only forced moves happen.
   void set_balancing(BalanceOptions options, std::optional<BalancePlanning> planning);
   // Assigns segments[i] to worker i and waits until every worker has loaded it; a worker with an
   // empty segment holds nothing (the balancer may give it units later). `model` is the head's

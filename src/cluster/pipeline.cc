@@ -58,8 +58,8 @@ Result<profile::ClusterProfile> profile_workers(const std::string& model_path, c
   return profile;
 }
 
-Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
-                                 const PlanningOptions& planning, int64_t n_ctx) {
+Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,
+                                         const PlanningOptions& planning, int64_t n_ctx) {
   const graph::Graph graph = graph::build_graph(model);
   for (const auto& d : profile.devices) {
     if (d.decode_seconds.size() != graph.units.size()) {
@@ -67,34 +67,37 @@ Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::Clust
                             d.decode_seconds.size(), graph.units.size());
     }
   }
-  plan::CostOptions cost;
-  cost.n_ctx = n_ctx;
-  cost.n_parallel = planning.n_parallel;
+  BalancePlanning out;
+  out.profile = profile;
+  out.cost.n_ctx = n_ctx;
+  out.cost.n_parallel = planning.n_parallel;
   // The head sends a prompt as one step, so a worker's buffers grow to the prompt's length.
-  cost.working_bytes =
+  out.cost.working_bytes =
       plan::working_buffer_bytes(model.hparams(), n_ctx, profile.devices, std::min<int64_t>(n_ctx, 512));
-  plan::PlanOptions options;
-  options.planner = planning.planner;
-  options.objective = planning.objective.value_or(planning.n_parallel > 1 ? plan::Objective::Throughput
-                                                                          : plan::Objective::Latency);
-  options.pin_first = planning.pin_first;
-  return plan::make_plan(graph, profile.devices, profile.links, cost, options);
+  out.plan.planner = planning.planner;
+  out.plan.objective = planning.objective.value_or(planning.n_parallel > 1 ? plan::Objective::Throughput
+                                                                           : plan::Objective::Latency);
+  out.plan.pin_first = planning.pin_first;
+  return out;
+}
+
+Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
+                                 const PlanningOptions& planning, int64_t n_ctx) {
+  LL_ASSIGN_OR_RETURN(BalancePlanning inputs, balance_planning(model, profile, planning, n_ctx));
+  return plan::make_plan(graph::build_graph(model), profile.devices, profile.links, inputs.cost, inputs.plan);
 }
 
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
-                                        const plan::Plan& plan, const SegmentLoadOptions& load) {
+                                        const plan::Plan& plan, const SegmentLoadOptions& load,
+                                        const BalanceOptions& balance, std::optional<BalancePlanning> planning) {
   if (plan.devices.size() != head.workers.size()) {
     return Status::Errorf("the plan is for {} devices but there are {} workers", plan.devices.size(), head.workers.size());
   }
   Pipeline p;
   p.plan = plan;
-  std::vector<WorkerAddress> used;
-  for (int d : plan.used_devices()) {
-    used.push_back(head.workers[d]);
-    p.segments.push_back(plan.devices[d].units);
-  }
-  head.workers = std::move(used);
+  for (const plan::DeviceAssignment& d : plan.devices) p.segments.push_back(d.units);
   LL_ASSIGN_OR_RETURN(p.head, Head::connect(std::move(head)));
+  p.head->set_balancing(balance, std::move(planning));
   LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, load));
   return p;
 }
@@ -107,6 +110,7 @@ Result<Pipeline> start_on_workers(const std::string& model_path, const model::Mo
     Pipeline p;
     LL_ASSIGN_OR_RETURN(p.segments, plan_segments(graph, options.head.workers.size(), options.cuts));
     LL_ASSIGN_OR_RETURN(p.head, Head::connect(std::move(options.head)));
+    p.head->set_balancing(options.balance, std::nullopt);
     LL_RETURN_IF_ERROR(p.head->load(model_path, model, p.segments, options.load));
     return p;
   }
@@ -114,7 +118,9 @@ Result<Pipeline> start_on_workers(const std::string& model_path, const model::Mo
                       profile_workers(model_path, options.head, options.planning, options.load.n_ctx, options.progress));
   LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
   if (options.progress) options.progress(plan::format_plan(plan));
-  return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load);
+  LL_ASSIGN_OR_RETURN(BalancePlanning planning, balance_planning(model, profile, options.planning, options.load.n_ctx));
+  return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load, options.balance,
+                                std::move(planning));
 }
 
 }  // namespace

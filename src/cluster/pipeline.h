@@ -48,6 +48,7 @@ struct PipelineOptions {
   int head_threads = 1;
   PlanningOptions planning;
   SegmentLoadOptions load;
+  BalanceOptions balance;  // re-planning while generating (with cuts given: forced moves only)
   Progress progress;
 };
 
@@ -56,7 +57,7 @@ struct Pipeline {
   // stops only after the head closed its links.
   std::unique_ptr<InProcessWorker> own_worker;
   std::unique_ptr<Head> head;
-  std::vector<model::UnitRange> segments;  // segments[i] runs on head->workers()[i]
+  std::vector<model::UnitRange> segments;  // as loaded: segments[i] on head->workers()[i] (empty: none)
   std::optional<plan::Plan> plan;          // what the planner predicted, when planned
 };
 
@@ -66,12 +67,18 @@ struct Pipeline {
 Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
                                              const PlanningOptions& planning, int64_t n_ctx,
                                              const Progress& progress = {});
+// The planner's inputs for `model` on the profiled devices, for sequences of n_ctx positions.
+Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,
+                                         const PlanningOptions& planning, int64_t n_ctx);
 // The plan for `model` on the profiled devices, for sequences of n_ctx positions.
 Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
                                  const PlanningOptions& planning, int64_t n_ctx);
-// Connects to the workers of `head.workers` that the plan uses and loads their segments.
+// Connects to every worker of `head.workers` (those the plan leaves out hold nothing until the
+// balancer gives them units) and loads the segments of the others.
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
-                                        const plan::Plan& plan, const SegmentLoadOptions& load);
+                                        const plan::Plan& plan, const SegmentLoadOptions& load,
+                                        const BalanceOptions& balance = {},
+                                        std::optional<BalancePlanning> planning = std::nullopt);
 // Starts the head's own worker when asked to; then, cuts given: the pipeline over all workers;
 // else profile, plan, and start the planned one.
 Result<Pipeline> start_pipeline(const std::string& model_path, const model::Model& model, PipelineOptions options);

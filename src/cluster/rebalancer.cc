@@ -28,6 +28,15 @@ Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<
   if (setup_.planning) expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
 }
 
+void Rebalancer::configure(BalanceOptions options, std::optional<BalancePlanning> planning) {
+  options_ = std::move(options);
+  setup_.planning = std::move(planning);
+  expected_ = setup_.planning ? expected_compute_seconds(setup_.planning->profile.devices, ranges_) : std::vector<double>{};
+  tokens_seen_ = 0;
+  next_forced_ = 0;
+  monitor_.reset_all();
+}
+
 std::vector<size_t> Rebalancer::stages() const {
   std::vector<size_t> out;
   for (size_t w = 0; w < ranges_.size(); ++w) {
@@ -213,7 +222,9 @@ void Rebalancer::send_reshapes(GenerationRun& run) {
     previous = w;
   }
   const std::vector<Move> moved = moves(after);
-  for (size_t w = 0; w < after.size(); ++w) {
+  // From the last worker back to the first, so that each allows its upstream peer before that
+  // peer connects to it.
+  for (size_t w = after.size(); w-- > 0;) {
     if (after[w].empty() && ranges_[w].empty()) continue;
     wire::Envelope e;
     wire::Reshape* r = e.mutable_reshape();

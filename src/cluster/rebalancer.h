@@ -87,6 +87,9 @@ class Rebalancer final : public RunController {
  public:
   Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<model::UnitRange> ranges);
 
+  // New options and planning inputs for the next runs (forced moves count tokens from then on).
+  void configure(BalanceOptions options, std::optional<BalancePlanning> planning);
+  bool active() const { return (options_.enabled && setup_.planning) || next_forced_ < options_.forced.size(); }
   const std::vector<model::UnitRange>& ranges() const { return ranges_; }
   // The workers that hold units, in ring order.
   std::vector<size_t> stages() const;
