@@ -349,8 +349,8 @@ Result<pid_t> LocalCluster::spawn_busy(size_t i) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(1);
     if (!d.cores.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) _exit(126);
-    for (volatile uint64_t spin = 0;; spin = spin + 1) {
-    }
+    volatile uint64_t spin = 0;
+    while (true) spin = spin + 1;
   }
   setpgid(pid, pid);
   register_child(pid);
