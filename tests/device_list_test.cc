@@ -52,5 +52,53 @@ TEST(DeviceList, BadNamesAndValuesAreRejected) {
   }
 }
 
+TEST(DeviceList, SchedulesOfSharesAndBusyProcesses) {
+  auto d = parse_device_list("b:cpu=0.5@0s/0.15@3s/0.5@20s,busy=1@300ms/0@20s;c:cpu=0.5;e:busy=2@0s", {Cpu, Busy});
+  ASSERT_TRUE(d.ok()) << d.error();
+  const DeviceDescription& b = (*d)[0];
+  EXPECT_EQ(b.cpu, 0.5);  // the first share is the one it starts with
+  EXPECT_EQ(b.cpu_schedule, (std::vector<TimedValue>{{0, 0.5}, {3, 0.15}, {20, 0.5}}));
+  EXPECT_EQ(b.busy_schedule, (std::vector<TimedValue>{{0.3, 1}, {20, 0}}));
+  const DeviceDescription& c = (*d)[1];
+  EXPECT_EQ(c.cpu, 0.5);
+  EXPECT_TRUE(c.cpu_schedule.empty() && c.busy_schedule.empty());
+  const DeviceDescription& e = (*d)[2];
+  EXPECT_FALSE(e.cpu);
+  EXPECT_EQ(e.busy_schedule, (std::vector<TimedValue>{{0, 2}}));
+}
+
+TEST(DeviceList, BadSchedulesSayWhatIsWrong) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"b:cpu=0.5@0s/0.15@3s/0.2@3s", "device b: cpu schedule '0.5@0s/0.15@3s/0.2@3s': times must increase, but 3s follows 3s"},
+      {"b:cpu=0.5@0s/0.15@3s/0.2@1s", "times must increase, but 1s follows 3s"},
+      {"b:busy=1@2s/0@500ms", "times must increase, but 500ms follows 2s"},
+      {"b:cpu=0.5@3s/0.2@4s", "its first share is the one it starts with, so it is at 0s"},
+      {"b:cpu=-0.5@0s", "'-0.5' is not a non-negative number"},
+      {"b:cpu=0@0s", "cpu share 0 is not between 0.01 and 256 cores"},
+      {"b:cpu=0.5@0s/1000@3s", "cpu share 1000 is not between 0.01 and 256 cores"},
+      {"b:cpu=0.001", "cpu share 0.001 is not between 0.01 and 256 cores"},
+      {"b:cpu=abc@0s", "'abc' is not a non-negative number"},
+      {"b:cpu=0.5@0s/", "'' is not VALUE@TIME (e.g. cpu=0.5@0s/0.15@3s)"},
+      {"b:cpu=0.5@0s/0.2", "'0.2' is not VALUE@TIME"},
+      {"b:cpu=0.5@0s@1s", "'0.5@0s@1s' is not VALUE@TIME"},
+      {"b:cpu=0.5@0s//0.2@1s", "'' is not VALUE@TIME"},
+      {"b:cpu=0.5@xs", "'xs' is not a time such as 0.5ms"},
+      {"b:cpu=0.5@0s/0.2@-1s", "'-1s' is not a time such as 0.5ms"},
+      {"b:busy=2", "device b: busy schedule '2': '2' is not VALUE@TIME (e.g. busy=1@3s/0@20s)"},
+      {"b:busy=", "'' is not VALUE@TIME"},
+      {"b:busy=1.5@1s", "1.5 is not a number of processes from 0 to 64"},
+      {"b:busy=65@1s", "65 is not a number of processes from 0 to 64"},
+      {"b:busy=1@100000s", "100000s is more than a day"},
+  };
+  for (const auto& [text, fragment] : bad) {
+    auto r = parse_device_list(text, {Cpu, Busy});
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().find(fragment), std::string::npos) << text << ": " << r.error();
+  }
+  auto what_if = parse_device_list("a:busy=1@1s", {Speed, Mem});
+  ASSERT_FALSE(what_if.ok());
+  EXPECT_NE(what_if.error().find("cannot use busy="), std::string::npos) << what_if.error();
+}
+
 }  // namespace
 }  // namespace ll

@@ -59,7 +59,7 @@ TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
   EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
   auto unknown = emulate::parse_devices("a:rate=20mbit");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores)"), std::string::npos) << unknown.error();
+  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores, busy)"), std::string::npos) << unknown.error();
 }
 
 TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {
@@ -91,6 +91,23 @@ TEST(DeviceSpecCores, BadOrUnavailableCoresAreRejected) {
   auto r = emulate::parse_devices("a:cores=" + std::to_string(missing));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("is not one this machine lets us use"), std::string::npos) << r.error();
+}
+
+TEST(DeviceSpecSchedule, SharesAndBusyProcessesOverTime) {
+  auto d = emulate::parse_devices("a:cpu=0.5;b:cpu=0.5@0s/0.15@3s/0.5@20s,busy=1@3s/2@5s/0@20s;c:busy=1@1s");
+  ASSERT_TRUE(d.ok()) << d.error();
+  const emulate::DeviceSpec& a = (*d)[0];
+  EXPECT_EQ(a.cpu, 0.5);
+  EXPECT_TRUE(a.schedule.empty());
+  const emulate::DeviceSpec& b = (*d)[1];
+  EXPECT_EQ(b.cpu, 0.5);  // the share it starts with
+  EXPECT_EQ(b.schedule.cpu, (std::vector<TimedValue>{{0, 0.5}, {3, 0.15}, {20, 0.5}}));
+  EXPECT_EQ(b.schedule.busy, (std::vector<TimedValue>{{3, 1}, {5, 2}, {20, 0}}));
+  EXPECT_EQ(b.schedule.max_busy(), 2);
+  const emulate::DeviceSpec& c = (*d)[2];
+  EXPECT_EQ(c.cpu, 0);
+  EXPECT_FALSE(c.schedule.empty());
+  EXPECT_EQ(c.schedule.max_busy(), 1);
 }
 
 }  // namespace

@@ -40,6 +40,14 @@ TEST(LocalSetup, OptionsHoldTheDevicesThisProgramAndALog) {
   EXPECT_EQ(counted->default_threads, 2);
 }
 
+TEST(LocalSetup, DevicesMayChangeSpeed) {
+  auto o = local_cluster_options("a;b:cpu=0.5@0s/0.15@3s/0.5@20s;c:busy=1@3s/0@20s", 0, "demo");
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->devices[1].cpu, 0.5);
+  EXPECT_EQ(o->devices[1].schedule.cpu.size(), 3u);
+  EXPECT_EQ(o->devices[2].schedule.busy.size(), 2u);
+}
+
 TEST(LocalSetup, BadDevicesAreAnError) {
   EXPECT_FALSE(local_cluster_options("fast:cpu=lots", 0, "demo").ok());
 }

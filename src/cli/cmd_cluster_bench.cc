@@ -77,7 +77,7 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
   cmd->add_option("--devices", a->devices,
                   "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "
-                  "(settings cpu, mem, threads, bw and cores; caps and link rates need root)");
+                  "(settings cpu, mem, threads, bw, cores and busy; caps and link rates need root)");
   cmd->add_option("--workers", a->remote.workers, "remote workers HOST:PORT,... instead")->delimiter(',');
   cmd->add_option("--worker-keys", a->remote.worker_keys, "their public keys, in order (KEY,... or a file)");
   cmd->add_option("--key", a->remote.key, "this head's key pair");

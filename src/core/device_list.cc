@@ -16,7 +16,13 @@ namespace {
 
 constexpr std::pair<DeviceSetting, const char*> kSettingNames[] = {
     {DeviceSetting::Cpu, "cpu"},         {DeviceSetting::Speed, "speed"}, {DeviceSetting::Mem, "mem"},
-    {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"}};
+    {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"},
+    {DeviceSetting::Busy, "busy"}};
+
+// Shares below 0.01 core would need a CFS period beyond the kernel's 1 s; above 256 is no device.
+constexpr double kMinCpuShare = 0.01, kMaxCpuShare = 256;
+constexpr int kMaxBusyProcesses = 64;
+constexpr double kMaxScheduleSeconds = 86400;
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -55,12 +61,77 @@ Result<double> parse_positive(const std::string& value, const std::string& devic
   return v;
 }
 
+// "0.5@0s/0.15@3s": each value from its time on, the times strictly increasing.
+Result<std::vector<TimedValue>> parse_schedule(const std::string& text, const std::string& device,
+                                               const std::string& key) {
+  const std::string what = fmt::format("device {}: {} schedule '{}'", device, key, text);
+  std::vector<TimedValue> out;
+  std::string previous_time;
+  for (size_t start = 0;;) {
+    const size_t slash = text.find('/', start);
+    const std::string entry = text.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    const size_t at = entry.find('@');
+    if (at == std::string::npos || entry.find('@', at + 1) != std::string::npos) {
+      return Status::Errorf("{}: '{}' is not VALUE@TIME (e.g. {}={})", what, entry, key,
+                            key == "cpu" ? "0.5@0s/0.15@3s" : "1@3s/0@20s");
+    }
+    LL_ASSIGN_OR_RETURN(const double value, parse_non_negative(entry.substr(0, at), what));
+    const std::string time = entry.substr(at + 1);
+    auto seconds = parse_duration(time);
+    if (!seconds.ok()) return Status::Errorf("{}: {}", what, seconds.error());
+    if (seconds.value() > kMaxScheduleSeconds) return Status::Errorf("{}: {} is more than a day", what, time);
+    if (!out.empty() && seconds.value() <= out.back().seconds) {
+      return Status::Errorf("{}: times must increase, but {} follows {}", what, time, previous_time);
+    }
+    out.push_back({.seconds = seconds.value(), .value = value});
+    previous_time = time;
+    if (slash == std::string::npos) return out;
+    start = slash + 1;
+  }
+}
+
+Status check_cpu_share(double share, const std::string& device) {
+  if (share < kMinCpuShare || share > kMaxCpuShare) {
+    return Status::Errorf("device {}: cpu share {:g} is not between {:g} and {:g} cores", device, share, kMinCpuShare,
+                          kMaxCpuShare);
+  }
+  return Status::Ok();
+}
+
+Status apply_cpu(DeviceDescription& d, const std::string& value) {
+  if (value.find('@') == std::string::npos) {
+    LL_ASSIGN_OR_RETURN(d.cpu, parse_positive(value, d.name, "cpu"));
+    d.cpu_schedule.clear();
+    return check_cpu_share(*d.cpu, d.name);
+  }
+  LL_ASSIGN_OR_RETURN(d.cpu_schedule, parse_schedule(value, d.name, "cpu"));
+  for (const TimedValue& step : d.cpu_schedule) LL_RETURN_IF_ERROR(check_cpu_share(step.value, d.name));
+  if (d.cpu_schedule.front().seconds != 0) {
+    return Status::Errorf("device {}: cpu schedule '{}': its first share is the one it starts with, so it is at 0s "
+                          "(e.g. cpu=0.5@0s/0.15@3s)",
+                          d.name, value);
+  }
+  d.cpu = d.cpu_schedule.front().value;
+  return Status::Ok();
+}
+
+Status apply_busy(DeviceDescription& d, const std::string& value) {
+  LL_ASSIGN_OR_RETURN(d.busy_schedule, parse_schedule(value, d.name, "busy"));
+  for (const TimedValue& step : d.busy_schedule) {
+    if (step.value != std::floor(step.value) || step.value > kMaxBusyProcesses) {
+      return Status::Errorf("device {}: busy schedule '{}': {:g} is not a number of processes from 0 to {}", d.name,
+                            value, step.value, kMaxBusyProcesses);
+    }
+  }
+  return Status::Ok();
+}
+
 Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::string& value) {
   switch (setting) {
-    case DeviceSetting::Cpu: {
-      LL_ASSIGN_OR_RETURN(d.cpu, parse_positive(value, d.name, "cpu"));
-      break;
-    }
+    case DeviceSetting::Cpu:
+      return apply_cpu(d, value);
+    case DeviceSetting::Busy:
+      return apply_busy(d, value);
     case DeviceSetting::Speed: {
       LL_ASSIGN_OR_RETURN(d.speed, parse_positive(value, d.name, "speed"));
       break;

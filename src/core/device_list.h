@@ -2,12 +2,16 @@
 // The one grammar of `--devices`, for every command: "3" (three devices, dev1..dev3) or
 // "fast:cpu=1.0,mem=4G,bw=100mbit;slow:speed=0.5,cores=0-1" (a name of letters, digits, '-' and
 // '_', then settings). Settings:
-//   cpu=0.5      share of the cores an emulated device may use
+//   cpu=0.5      share of the cores an emulated device may use (0.01 to 256), or a schedule of
+//                shares, "cpu=0.5@0s/0.15@3s/0.5@20s": each from its time on, the first at 0s
 //   speed=0.5    a what-if device: a measured profile's times divided by this
 //   mem=4G       memory the device may use (parse_byte_size)
 //   threads=2    threads of its worker
 //   bw=20mbit    the rate of its network link (parse_bit_rate)
 //   cores=0-1    the cores it may run on: one core or a range
+//   busy=1@3s/0@20s  busy-looping processes (0 to 64) beside an emulated device's worker from
+//                those times on, as if another app ran on it
+// Schedule times are durations (parse_duration: "3s", "300ms"), strictly increasing, at most a day.
 // Each command honours some of them; any other is an error that names the ones it does.
 #include <cstdint>
 #include <initializer_list>
@@ -19,11 +23,20 @@
 
 namespace ll {
 
-enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores };
+enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy };
+
+// One step of a schedule: `value` from `seconds` after the schedule starts.
+struct TimedValue {
+  double seconds = 0;
+  double value = 0;
+  bool operator==(const TimedValue&) const = default;
+};
 
 struct DeviceDescription {
   std::string name;
-  std::optional<double> cpu{};       // above 0
+  std::optional<double> cpu{};       // a share of cores; with a schedule, its first share
+  std::vector<TimedValue> cpu_schedule{};   // empty: the share is fixed
+  std::vector<TimedValue> busy_schedule{};  // busy processes (whole numbers); empty: none
   std::optional<double> speed{};     // above 0
   std::optional<uint64_t> memory{};  // bytes
   std::optional<int> threads{};      // 1..256

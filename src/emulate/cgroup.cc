@@ -47,21 +47,17 @@ Result<std::string> make_dir(const std::string& controller, const std::string& n
 
 }  // namespace
 
-Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& name, double cpu, uint64_t memory) {
+Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& name, std::optional<double> cpu,
+                                               uint64_t memory) {
   if (geteuid() != 0) {
     return Status::Errorf("device {}: CPU and memory caps need root (cgroups); it runs uncapped", name);
   }
   std::unique_ptr<Cgroup> g(new Cgroup());
   std::string what;
-  if (cpu > 0) {
+  if (cpu) {
     LL_ASSIGN_OR_RETURN(g->cpu_dir_, make_dir("cpu", name));
-    const int64_t period = std::max<int64_t>(kPeriodUs, static_cast<int64_t>(kMinQuotaUs / cpu));
-    const int64_t quota = std::max<int64_t>(kMinQuotaUs, static_cast<int64_t>(cpu * period));
-    // The period must not be shorter than the current quota when it is written first.
-    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_quota_us", "-1"));
-    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_period_us", std::to_string(period)));
-    LL_RETURN_IF_ERROR(write_file(g->cpu_dir_ + "/cpu.cfs_quota_us", std::to_string(quota)));
-    what = fmt::format("cpu {:.2f} core", cpu);
+    LL_RETURN_IF_ERROR(g->set_cpu(*cpu));
+    if (*cpu > 0) what = fmt::format("cpu {:.2f} core", *cpu);
   }
   if (memory > 0) {
     LL_ASSIGN_OR_RETURN(g->memory_dir_, make_dir("memory", name));
@@ -70,6 +66,17 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& name, double c
   }
   g->description_ = what.empty() ? "not capped" : what;
   return g;
+}
+
+Status Cgroup::set_cpu(double cpu) {
+  if (cpu_dir_.empty()) return Status::Error("this cgroup is not under the cpu controller: create it with a cpu share");
+  // The period must not be shorter than the current quota when it is written, so the quota goes first.
+  LL_RETURN_IF_ERROR(write_file(cpu_dir_ + "/cpu.cfs_quota_us", "-1"));
+  if (cpu <= 0) return Status::Ok();
+  const int64_t period = std::max<int64_t>(kPeriodUs, static_cast<int64_t>(kMinQuotaUs / cpu));
+  const int64_t quota = std::max<int64_t>(kMinQuotaUs, static_cast<int64_t>(cpu * period));
+  LL_RETURN_IF_ERROR(write_file(cpu_dir_ + "/cpu.cfs_period_us", std::to_string(period)));
+  return write_file(cpu_dir_ + "/cpu.cfs_quota_us", std::to_string(quota));
 }
 
 Status Cgroup::add(pid_t pid) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -15,10 +16,14 @@ namespace ll::emulate {
 
 class Cgroup {
  public:
-  // cpu: cores (0: no quota); memory: bytes (0: no limit).
-  static Result<std::unique_ptr<Cgroup>> create(const std::string& name, double cpu, uint64_t memory);
+  // cpu: cores (0: no quota yet; nullopt: not under the cpu controller, so set_cpu cannot be
+  // used); memory: bytes (0: no limit).
+  static Result<std::unique_ptr<Cgroup>> create(const std::string& name, std::optional<double> cpu,
+                                                uint64_t memory);
   ~Cgroup();
   Status add(pid_t pid);
+  // A new share for the processes in it, at once (cores; 0: no quota).
+  Status set_cpu(double cpu);
   const std::string& description() const { return description_; }
 
  private:

@@ -1,12 +1,18 @@
 #include "emulate/device_spec.h"
 
-#include "core/device_list.h"
+#include <algorithm>
 
 namespace ll::emulate {
 
+int SpeedSchedule::max_busy() const {
+  double most = 0;
+  for (const TimedValue& step : busy) most = std::max(most, step.value);
+  return static_cast<int>(most);
+}
+
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   using enum DeviceSetting;
-  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores}));
+  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy}));
   std::vector<DeviceSpec> out;
   for (DeviceDescription& d : described) {
     out.push_back({.name = std::move(d.name),
@@ -14,7 +20,8 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
                    .memory = d.memory.value_or(0),
                    .threads = d.threads.value_or(0),
                    .link_bps = d.link_bps.value_or(0),
-                   .cores = std::move(d.cores)});
+                   .cores = std::move(d.cores),
+                   .schedule = {.cpu = std::move(d.cpu_schedule), .busy = std::move(d.busy_schedule)}});
   }
   return out;
 }

@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -131,13 +133,19 @@ Status LocalCluster::spawn(size_t i) {
     // is ever on disk, not even when this process is killed before it could clean up.
     args.insert(args.end(), {"--allow", head_keys_.public_key});
   }
-  // A share of at least one core per thread is what the threads get uncapped; a quota would
-  // only add throttling of the worker's helper threads (measured: 63-94% of a core).
+  // A share of at least one core per thread (and busy process) is what they get uncapped; a
+  // quota would only add throttling of the worker's helper threads (measured: 63-94% of a core).
   const int threads = d.threads > 0 ? d.threads : options_.default_threads;
-  const double cpu = d.cpu >= threads ? 0.0 : d.cpu;
-  if (d.cpu > 0 && cpu == 0) notes_.push_back(fmt::format("{}: cpu {:.2f} covers its {} thread(s): no quota", d.name, d.cpu, threads));
-  if (cpu > 0 || d.memory > 0) {
-    auto g = Cgroup::create(d.name, cpu, d.memory);
+  const int busy = d.schedule.max_busy();
+  child.quota_free_share = threads + busy;
+  const double cpu = d.cpu >= child.quota_free_share ? 0.0 : d.cpu;
+  if (d.cpu > 0 && cpu == 0) {
+    notes_.push_back(fmt::format("{}: cpu {:.2f} covers its {} thread(s){}: no quota", d.name, d.cpu, threads,
+                                 busy > 0 ? fmt::format(" and {} busy process(es)", busy) : ""));
+  }
+  if (cpu > 0 || d.memory > 0 || !d.schedule.empty()) {
+    const bool cpu_group = cpu > 0 || !d.schedule.empty();
+    auto g = Cgroup::create(d.name, cpu_group ? std::optional<double>(cpu) : std::nullopt, d.memory);
     if (g.ok()) {
       child.cgroup = std::move(g).value();
       notes_.push_back(fmt::format("{}: {}", d.name, child.cgroup->description()));
@@ -217,6 +225,7 @@ Status LocalCluster::spawn(size_t i) {
 }
 
 void LocalCluster::stop() {
+  end_schedules();
   for (Child& c : children_) {
     if (c.pid <= 0) continue;
     ::kill(-c.pid, SIGTERM);
@@ -245,5 +254,127 @@ void LocalCluster::stop() {
 }
 
 LocalCluster::~LocalCluster() { stop(); }
+
+Status LocalCluster::start_schedules(std::function<void(const ScheduleChange&)> report) {
+  if (schedule_thread_.joinable()) return Status::Error("the schedules of this cluster have already started");
+  {
+    std::lock_guard lock(schedule_mutex_);
+    if (schedules_stopping_) return Status::Error("this cluster has stopped: start a new one");
+  }
+  std::vector<ScheduledStep> steps;
+  for (size_t i = 0; i < options_.devices.size(); ++i) {
+    const SpeedSchedule& schedule = options_.devices[i].schedule;
+    // The first share is in effect from the start.
+    for (size_t k = 1; k < schedule.cpu.size(); ++k) {
+      steps.push_back({.seconds = schedule.cpu[k].seconds, .device = i, .busy = false, .value = schedule.cpu[k].value});
+    }
+    for (const TimedValue& step : schedule.busy) {
+      steps.push_back({.seconds = step.seconds, .device = i, .busy = true, .value = step.value});
+    }
+  }
+  std::stable_sort(steps.begin(), steps.end(),
+                   [](const ScheduledStep& a, const ScheduledStep& b) { return a.seconds < b.seconds; });
+  schedule_thread_ = std::thread(&LocalCluster::run_schedules, this, Clock::now(), std::move(steps), std::move(report));
+  return Status::Ok();
+}
+
+void LocalCluster::run_schedules(Clock::time_point start, std::vector<ScheduledStep> steps,
+                                 const std::function<void(const ScheduleChange&)>& report) {
+  std::unique_lock lock(schedule_mutex_);
+  for (const ScheduledStep& step : steps) {
+    const auto at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(step.seconds));
+    if (schedule_wake_.wait_until(lock, at, [this] { return schedules_stopping_; })) return;
+    lock.unlock();
+    ScheduleChange change{.device = step.device, .label = apply(step)};
+    change.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (report) report(change);
+    lock.lock();
+  }
+  // A busy process is killed when the thread that forked it ends (PR_SET_PDEATHSIG), so this
+  // thread lasts until stop().
+  schedule_wake_.wait(lock, [this] { return schedules_stopping_; });
+}
+
+std::string LocalCluster::apply(const ScheduledStep& step) {
+  const std::string& name = options_.devices[step.device].name;
+  Child& child = children_[step.device];
+  Status st = Status::Ok();
+  std::string label;
+  if (step.busy) {
+    const int count = static_cast<int>(step.value);
+    label = fmt::format("{}: {} busy process{}", name, count, count == 1 ? "" : "es");
+    st = set_busy(step.device, count);
+  } else {
+    label = fmt::format("{}: cpu {:g}", name, step.value);
+    if (!child.cgroup) {
+      st = Status::Error("the device runs uncapped");
+    } else {
+      st = child.cgroup->set_cpu(step.value >= child.quota_free_share ? 0.0 : step.value);
+    }
+  }
+  return st.ok() ? label : fmt::format("{} not applied: {}", label, st.message());
+}
+
+Status LocalCluster::set_busy(size_t i, int count) {
+  std::vector<pid_t>& busy = children_[i].busy;
+  while (static_cast<int>(busy.size()) > count) {
+    const pid_t pid = busy.back();
+    busy.pop_back();
+    ::kill(-pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    unregister_child(pid);
+  }
+  while (static_cast<int>(busy.size()) < count) {
+    LL_ASSIGN_OR_RETURN(const pid_t pid, spawn_busy(i));
+    busy.push_back(pid);
+  }
+  return Status::Ok();
+}
+
+Result<pid_t> LocalCluster::spawn_busy(size_t i) {
+  const DeviceSpec& d = options_.devices[i];
+  Child& child = children_[i];
+  cpu_set_t cores;
+  CPU_ZERO(&cores);
+  for (int c : d.cores) CPU_SET(c, &cores);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return Status::Errorf("fork: {}", std::strerror(errno));
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and the loop; the head's own handlers are not its own.
+    setpgid(0, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    if (!d.cores.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) _exit(126);
+    volatile uint64_t spin = 0;
+    while (true) spin = spin + 1;
+  }
+  setpgid(pid, pid);
+  register_child(pid);
+  if (child.cgroup) {
+    Status st = child.cgroup->add(pid);
+    if (!st.ok()) {
+      ::kill(-pid, SIGKILL);
+      int status;
+      waitpid(pid, &status, 0);
+      unregister_child(pid);
+      return st;
+    }
+  }
+  return pid;
+}
+
+void LocalCluster::end_schedules() {
+  {
+    std::lock_guard lock(schedule_mutex_);
+    schedules_stopping_ = true;
+  }
+  schedule_wake_.notify_all();
+  if (schedule_thread_.joinable()) schedule_thread_.join();
+  for (size_t i = 0; i < children_.size(); ++i) (void)set_busy(i, 0);
+}
 
 }  // namespace ll::emulate

@@ -7,13 +7,21 @@
 // cannot reach the host's loopback, and workers send to each other, so all of them must be on
 // addresses every namespace reaches. Devices without a rate get an unshaped link. Shaping needs
 // root; without it the workers run unshaped on loopback, with a note saying why.
+// Devices' speed schedules (SpeedSchedule) run from start_schedules(): the cgroup's CPU quota
+// changes, and busy-looping children of this process join the device's cgroup, so they take
+// from its share.
 // Every child runs in its own process group and dies with its parent; stop() (also run by the
-// destructor) terminates, kills and reaps them all and removes their cgroups and namespaces.
+// destructor) ends the schedules, terminates, kills and reaps all children and removes their
+// cgroups and namespaces.
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "emulate/cgroup.h"
@@ -35,11 +43,23 @@ struct LocalClusterOptions {
   std::chrono::milliseconds start_timeout{20000};
 };
 
+// One change of an emulated device's speed, as start_schedules applied it.
+struct ScheduleChange {
+  double seconds = 0;  // since start_schedules
+  size_t device = 0;
+  std::string label;   // "b: cpu 0.15", "b: 1 busy process", "... not applied: why"
+};
+
 class LocalCluster {
  public:
   static Result<std::unique_ptr<LocalCluster>> start(LocalClusterOptions options);
   ~LocalCluster();
   void stop();
+
+  // Applies the devices' schedules on a thread of its own, their times counted from this call,
+  // and reports each change through `report` (on that thread) once it is in effect. The share a
+  // schedule starts with is in effect from start() and not reported. Once per cluster.
+  Status start_schedules(std::function<void(const ScheduleChange&)> report);
 
   const net::KeyPair& head_keys() const { return head_keys_; }
   const std::vector<cluster::WorkerAddress>& addresses() const { return addresses_; }
@@ -59,16 +79,34 @@ class LocalCluster {
     int stdout_fd = -1;
     std::unique_ptr<Cgroup> cgroup;
     std::unique_ptr<ShapedLink> link;  // removed only after the worker is reaped
+    double quota_free_share = 0;  // a share this large sets no quota
+    std::vector<pid_t> busy;      // this device's busy processes, children of the schedule thread
+  };
+  struct ScheduledStep {
+    double seconds = 0;
+    size_t device = 0;
+    bool busy = false;  // else a cpu share
+    double value = 0;
   };
   LocalCluster() = default;
   void make_links();
   Status spawn(size_t i);
+  void run_schedules(std::chrono::steady_clock::time_point start, std::vector<ScheduledStep> steps,
+                     const std::function<void(const ScheduleChange&)>& report);
+  std::string apply(const ScheduledStep& step);
+  Status set_busy(size_t i, int count);
+  Result<pid_t> spawn_busy(size_t i);
+  void end_schedules();
 
   LocalClusterOptions options_;
   net::KeyPair head_keys_;
   std::vector<Child> children_;
   std::vector<cluster::WorkerAddress> addresses_;
   std::vector<std::string> notes_;
+  std::thread schedule_thread_;
+  std::mutex schedule_mutex_;
+  std::condition_variable schedule_wake_;
+  bool schedules_stopping_ = false;  // guarded by schedule_mutex_
 };
 
 }  // namespace ll::emulate
