@@ -1,0 +1,211 @@
+// The runtime balancer end to end: `lingualinked worker` processes on loopback, a head in this
+// process that moves units (and their KV caches and samplers) between them in the middle of a
+// generation, against the single-device reference text.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "cluster/pipeline.h"
+#include "emulate/local_cluster.h"
+#include "model/model.h"
+#include "test_data.h"
+
+namespace ll {
+namespace {
+
+using emulate::LocalCluster;
+using model::UnitRange;
+
+const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
+
+std::string reference() { return test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")); }
+
+std::unique_ptr<LocalCluster> start_workers(size_t n) {
+  emulate::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  for (size_t i = 0; i < n; ++i) o.devices.push_back({std::string(1, static_cast<char>('a' + i))});
+  o.model_dirs = {test::shared_data("models")};
+  auto c = LocalCluster::start(o);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+// stories260K has 12 units: embed, attn[0] ffn[0] .. attn[4] ffn[4], head. attn[l] is unit
+// 2l + 1, ffn[l] unit 2l + 2: a cut before an attention unit falls between layers, one before
+// an FFN unit inside a layer.
+cluster::BalanceOptions forced(std::vector<cluster::BalanceOptions::Forced> moves, std::vector<std::string>* log) {
+  cluster::BalanceOptions o;
+  o.enabled = false;
+  o.forced = std::move(moves);
+  o.report = [log](const std::string& line) { log->push_back(line); };
+  return o;
+}
+
+// Three workers; the cuts move between layers and inside them, attention units with their
+// caches go both ways, the head unit (and its sampler) moves, a worker leaves the pipeline and
+// comes back. `scale`: decode tokens per sequence in flight.
+std::vector<cluster::BalanceOptions::Forced> tour(uint64_t scale) {
+  return {
+      {20 * scale, {{0, 3}, {3, 10}, {10, 12}}},   // attn[1]..ffn[1] a -> b; ffn[3]..attn[4] c -> b
+      {60 * scale, {{0, 6}, {6, 7}, {7, 12}}},     // b keeps ffn[2] alone
+      {100 * scale, {{0, 6}, {6, 11}, {11, 12}}},  // c holds only the head
+      {130 * scale, {{0, 4}, {4, 4}, {4, 12}}},    // b holds nothing; the head moves c -> c stays last
+      {160 * scale, {{0, 2}, {2, 9}, {9, 12}}},    // b joins again in the middle
+  };
+}
+
+cluster::Pipeline start(LocalCluster& workers, const model::Model& m, const cluster::BalanceOptions& balance,
+                        bool send_shards = false) {
+  cluster::PipelineOptions p;
+  p.head.workers = workers.addresses();
+  p.head.keys = workers.head_keys();
+  p.cuts = "attn[2],ffn[3]";  // units 0..4 | 5..7 | 8..11
+  p.load.n_ctx = 512;
+  p.load.send_shards = send_shards;
+  p.balance = balance;
+  auto r = cluster::start_pipeline(kStories, m, std::move(p));
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? std::move(r).value() : cluster::Pipeline{};
+}
+
+cluster::Request greedy(int64_t n) {
+  cluster::Request r;
+  r.n_predict = n;
+  r.sampling.temp = 0;
+  return r;
+}
+
+void expect_all_switched(const cluster::Head& head, size_t n, const std::vector<std::string>& log) {
+  const auto& events = head.trace().rebalances;
+  ASSERT_EQ(events.size(), n) << fmt::format("{}", fmt::join(log, "\n"));
+  for (const auto& e : events) {
+    EXPECT_FALSE(e.aborted) << e.summary << ": " << e.why;
+    EXPECT_GE(e.switched_seconds, e.decided_seconds);
+  }
+  EXPECT_GT(events[0].kv_bytes, 0u);  // attention units moved with their caches
+  const std::vector<UnitRange> last = tour(1).back().ranges;
+  for (size_t w = 0; w < 3; ++w) {
+    EXPECT_EQ(head.segments()[w].begin, last[w].begin);
+    EXPECT_EQ(head.segments()[w].end, last[w].end);
+  }
+}
+
+TEST(RebalanceE2E, ForcedMovesInTheMiddleOfOneSequenceKeepTheReferenceText) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  auto p = start(*workers, **m, forced(tour(1), &log));
+  ASSERT_TRUE(p.head);
+  std::string streamed;
+  auto gens = p.head->generate({greedy(200)}, [&](size_t, const std::string& s) { streamed += s; });
+  ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+  EXPECT_EQ(gens[0].text, reference());
+  EXPECT_EQ(streamed, reference());
+  expect_all_switched(*p.head, 5, log);
+}
+
+TEST(RebalanceE2E, ForcedMovesWithThreeSequencesInFlightKeepTheReferenceText) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  auto p = start(*workers, **m, forced(tour(3), &log));
+  ASSERT_TRUE(p.head);
+  auto gens = p.head->generate({greedy(200), greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
+    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
+  }
+  expect_all_switched(*p.head, 5, log);
+}
+
+TEST(RebalanceE2E, ForcedMovesWithStreamedShardsKeepTheReferenceText) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  auto p = start(*workers, **m, forced(tour(3), &log), /*send_shards=*/true);
+  ASSERT_TRUE(p.head);
+  auto gens = p.head->generate({greedy(200), greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
+    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
+  }
+  expect_all_switched(*p.head, 5, log);
+  EXPECT_GT(p.head->trace().rebalances[0].weight_bytes, 0u);
+}
+
+// A worker that was to join the pipeline dies while it prepares: the attempt is given up and
+// the generation goes on, unchanged, over the old pipeline.
+TEST(RebalanceE2E, AJoiningWorkerDyingDuringTheMigrationLeavesTheGenerationIntact) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  cluster::BalanceOptions balance = forced({{10, {{0, 6}, {6, 9}, {9, 12}}}}, &log);
+  const pid_t b = workers->pid(1);
+  balance.report = [&log, b](const std::string& line) {
+    log.push_back(line);
+    if (line.find("preparing") != std::string::npos) kill(b, SIGKILL);
+  };
+  cluster::PipelineOptions p;
+  p.head.workers = workers->addresses();
+  p.head.keys = workers->head_keys();
+  p.load.n_ctx = 512;
+  p.balance = balance;
+  auto m2 = model::Model::load(kStories);
+  ASSERT_TRUE(m2.ok());
+  // b holds nothing at first: a profile-free placement over a and c.
+  cluster::HeadOptions head = p.head;
+  plan::Plan plan;
+  plan.devices.resize(3);
+  plan.devices[0].units = {0, 6};
+  plan.devices[2].units = {6, 12};
+  auto pipeline = cluster::start_planned_pipeline(kStories, **m, head, plan, p.load, balance);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+  auto gens = pipeline->head->generate({greedy(200)}, [](size_t, const std::string&) {});
+  ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
+  EXPECT_EQ(gens[0].text, reference());
+  const auto& events = pipeline->head->trace().rebalances;
+  ASSERT_EQ(events.size(), 1u) << fmt::format("{}", fmt::join(log, "\n"));
+  EXPECT_TRUE(events[0].aborted);
+  EXPECT_NE(events[0].why.find("lost"), std::string::npos) << events[0].why;
+  EXPECT_EQ(pipeline->head->segments()[1].empty(), true);
+}
+
+// A worker of the pipeline dies while the migration prepares: the generation ends with an error
+// naming it, keeping the text so far, without hanging.
+TEST(RebalanceE2E, APipelineWorkerDyingDuringTheMigrationEndsTheRequestsCleanly) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  cluster::BalanceOptions balance = forced({{30, {{0, 3}, {3, 10}, {10, 12}}}}, &log);
+  const pid_t c = workers->pid(2);
+  balance.report = [&log, c](const std::string& line) {
+    log.push_back(line);
+    if (line.find("preparing") != std::string::npos) kill(c, SIGKILL);
+  };
+  auto p = start(*workers, **m, balance);
+  ASSERT_TRUE(p.head);
+  const auto began = std::chrono::steady_clock::now();
+  auto gens = p.head->generate({greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10));
+  for (const auto& g : gens) {
+    ASSERT_FALSE(g.status.ok());
+    EXPECT_NE(g.status.message().find("worker 3 'c'"), std::string::npos) << g.status.message();
+    EXPECT_GE(g.tokens.size(), 10u);
+    EXPECT_EQ(reference().rfind(g.text, 0), 0u) << "the text so far is the reference's beginning";
+  }
+}
+
+}  // namespace
+}  // namespace ll
