@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cluster/head_setup.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
+#include "cluster/timeline.h"
 
 namespace ll::cli {
 
@@ -53,6 +56,7 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
                  "the head holds the first segment (with the embedding) itself, reachable by the workers here: "
                  "tcp://127.0.0.1:0 when they all run on this machine, else tcp://THIS_HOST:PORT");
   add_planning_options(cmd, o.planning);
+  add_balance_options(cmd, o.balance);
 }
 
 void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
@@ -82,11 +86,29 @@ void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>
   }
 }
 
-bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
-                         const GenerationArgs& args) {
+void add_balance_options(CLI::App& cmd, BalanceArgs& a) {
+  cmd.add_option("--balance", a.balance,
+                 "re-plan while generating when a device's measured speed changes, moving units and their KV "
+                 "caches between devices (needs the devices' profiles: not with --cuts)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd.add_option("--timeline", a.timeline,
+                 "write tokens/s and every stage's time over the run, with the rebalances, as JSON to FILE and as "
+                 "an SVG chart beside it (FILE.json -> FILE.svg, else FILE.svg)");
+}
+
+cluster::BalanceOptions balance_options(const BalanceArgs& a) {
+  cluster::BalanceOptions o;
+  o.enabled = a.balance == "on";
+  o.report = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  return o;
+}
+
+bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const GenerationArgs& args) {
   const std::vector<cluster::Request> requests =
       cluster::parallel_requests(args.prompt, args.n_predict, args.sampling, static_cast<size_t>(args.parallel));
   const bool stream = requests.size() == 1;
+  if (args.on_start) args.on_start();
   auto gens = head.generate(requests, [&](size_t, const std::string& piece) {
     if (!stream) return;
     std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -108,7 +130,23 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const s
     std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", g.tokens.size(), g.generate_seconds,
                  g.tokens.size() > 1 ? (g.tokens.size() - 1) / std::max(g.generate_seconds, 1e-9) : 0.0);
   }
-  print_cluster_report(stderr, head.workers(), graph, segments, gens);
+  print_cluster_report(stderr, head.workers(), graph, head.segments(), gens);
+  const auto& rebalances = head.trace().rebalances;
+  const size_t switched = std::count_if(rebalances.begin(), rebalances.end(), [](const auto& e) { return !e.aborted; });
+  if (!rebalances.empty()) {
+    std::fprintf(stderr, "%zu rebalance(s), %zu given up\n", switched, rebalances.size() - switched);
+  }
+  if (!args.timeline.empty()) {
+    cluster::RunTrace trace = head.trace();
+    if (args.marks) trace.marks = args.marks();
+    const Status written = cluster::write_timeline(trace, args.timeline);
+    if (written.ok()) {
+      std::fprintf(stderr, "timeline: %s and %s\n", args.timeline.c_str(), cluster::timeline_svg_path(args.timeline).c_str());
+    } else {
+      std::fprintf(stderr, "error: %s\n", written.message().c_str());
+      ok = false;
+    }
+  }
   return ok;
 }
 
@@ -128,10 +166,13 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   p.progress = print_progress;
   p.load.n_ctx = exec.n_ctx;
   p.load.send_shards = c.send_shards;
+  p.balance = balance_options(c.balance);
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   const graph::Graph graph = graph::build_graph(*model);
-  const bool ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments, args);
+  GenerationArgs with_timeline = args;
+  with_timeline.timeline = c.balance.timeline;
+  const bool ok = generate_on_cluster(*pipeline->head, graph, with_timeline);
   if (!ok) throw CLI::RuntimeError(1);
 }
 

@@ -30,6 +30,15 @@ void add_planning_options(CLI::App& cmd, PlanningArgs& a, bool allow_list = fals
 // The planning options for one planner; exits on a bad objective.
 cluster::PlanningOptions planning_options(const PlanningArgs& a, plan::Planner planner, int n_parallel);
 
+// --balance on|off, --timeline FILE.
+struct BalanceArgs {
+  std::string balance = "on";
+  std::string timeline;
+};
+void add_balance_options(CLI::App& cmd, BalanceArgs& a);
+// Re-planning while generating, each rebalance printed to stderr as it happens.
+cluster::BalanceOptions balance_options(const BalanceArgs& a);
+
 struct ClusterRunOptions {
   std::vector<std::string> workers;  // HOST:PORT or tcp://HOST:PORT
   std::string worker_keys;           // KEY,KEY,... or a file with one key per line, in worker order
@@ -40,6 +49,7 @@ struct ClusterRunOptions {
   bool send_shards = false;
   std::string head_listen;  // the head holds the first segment, served here
   PlanningArgs planning;
+  BalanceArgs balance;
 };
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);
@@ -51,13 +61,17 @@ struct GenerationArgs {
   int64_t n_predict = 128;
   text::SamplerParams sampling;
   int parallel = 1;  // sequences at once, seeds seed, seed + 1, ...
+  std::string timeline;  // write the run's timeline here (cluster/timeline.h)
+  // Called just before generation starts (demo: the devices' speed schedules), and after it for
+  // the marks to draw on the timeline.
+  std::function<void()> on_start;
+  std::function<std::vector<cluster::RunTrace::Mark>()> marks;
 };
 
 // Runs the generations on a head that has loaded its segments, streaming a single sequence to
 // stdout (several are printed when done), then prints the per-device report to stderr.
 // Returns false when any generation failed (its error is printed).
-bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const std::vector<model::UnitRange>& segments,
-                         const GenerationArgs& args);
+bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const GenerationArgs& args);
 
 void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
                           const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens);

@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <mutex>
 
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
@@ -45,6 +47,7 @@ void add_demo_command(CLI::App& app) {
     int64_t n_predict = 128;
     std::string cuts;
     PlanningArgs planning;
+    BalanceArgs balance;
     SamplingOptions sampling;
   };
   auto a = std::make_shared<Args>();
@@ -67,6 +70,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
                                      "devices' measured profiles");
   add_planning_options(*cmd, a->planning);
+  add_balance_options(*cmd, a->balance);
   add_sampling_options(*cmd, a->sampling);
   cmd->callback([a] {
     if (a->model.path.empty()) a->model.path = default_model();
@@ -97,29 +101,46 @@ void add_demo_command(CLI::App& app) {
     p.planning = planning_options(a->planning, planner, 1);
     p.progress = print_progress;
     p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
+    p.balance = balance_options(a->balance);
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
     bool ok = pipeline.ok();
     if (!ok) {
       std::fprintf(stderr, "error: %s (see %s)\n", pipeline.error().c_str(), log_path.c_str());
     } else {
+      const auto& segments = pipeline->segments;
+      const size_t used = std::count_if(segments.begin(), segments.end(), [](const auto& s) { return !s.empty(); });
       std::fprintf(stderr, "%s: %lld layers across %zu of %zu devices, CURVE-encrypted links\n",
-                   a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), pipeline->segments.size(),
-                   lo.devices.size());
-      if (pipeline->segments.size() < lo.devices.size()) {
+                   a->model.path.c_str(), static_cast<long long>(model->hparams().n_layer), used, lo.devices.size());
+      if (used < lo.devices.size()) {
         std::fprintf(stderr, "  (the %s plan leaves %zu device(s) out: they would slow generation down; "
                              "--planner even spreads the layers over all of them)\n",
-                     plan::planner_name(planner), lo.devices.size() - pipeline->segments.size());
+                     plan::planner_name(planner), lo.devices.size() - used);
       }
-      for (size_t i = 0; i < pipeline->segments.size(); ++i) {
+      for (size_t i = 0; i < segments.size(); ++i) {
         const auto& w = pipeline->head->workers()[i];
         std::fprintf(stderr, "  %-10s %-24s %-26s %u threads, %.0f MiB usable\n", w.name.c_str(),
-                     w.address.endpoint.c_str(), cluster::describe_units(graph, pipeline->segments[i]).c_str(),
-                     w.threads, w.memory_limit / 1048576.0);
+                     w.address.endpoint.c_str(),
+                     cluster::describe_units(graph, segments[i]).c_str(), w.threads, w.memory_limit / 1048576.0);
       }
       std::printf("%s", a->prompt.c_str());  // the generated text continues it
       std::fflush(stdout);
-      ok = generate_on_cluster(*pipeline->head, graph, pipeline->segments,
-                               {a->prompt, a->n_predict, sampler_params(a->sampling), 1});
+      // Speed changes are printed as they happen and drawn on the timeline.
+      std::mutex marks_mutex;
+      std::vector<cluster::RunTrace::Mark> marks;
+      GenerationArgs args{a->prompt, a->n_predict, sampler_params(a->sampling), 1, a->balance.timeline, {}, {}};
+      args.on_start = [&] {
+        const Status started = workers.start_schedules([&](const emulate::ScheduleChange& c) {
+          std::fprintf(stderr, "\n[%.2f s] %s\n", c.seconds, c.label.c_str());
+          std::lock_guard lock(marks_mutex);
+          marks.push_back({c.seconds, c.label});
+        });
+        if (!started.ok()) std::fprintf(stderr, "error: %s\n", started.message().c_str());
+      };
+      args.marks = [&] {
+        std::lock_guard lock(marks_mutex);
+        return marks;
+      };
+      ok = generate_on_cluster(*pipeline->head, graph, args);
     }
     pipeline = Status::Error("stopped");  // close the links before the workers go away
     workers.stop();

@@ -33,7 +33,7 @@ void add_run_command(CLI::App& app) {
   cmd->callback([args] {
     if (!args->cluster.workers.empty()) {
       run_on_cluster(args->cluster, args->model,
-                     {args->prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel});
+                     {args->prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel, "", {}, {}});
       return;
     }
     auto t_load = std::chrono::steady_clock::now();
