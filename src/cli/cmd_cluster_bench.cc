@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "cli/balance_bench.h"
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -56,6 +57,34 @@ std::string cluster_report(const graph::Graph& graph, const cluster::PlacementBe
   return text;
 }
 
+// --balance: one run per setting; the table (or JSON) on stdout.
+void run_balance_command(const auto& a) {
+  if (!a.remote.workers.empty() || !a.remote.cuts.empty()) {
+    fail("--balance runs emulated local devices (--devices or --local-cluster) planned from their profiles: "
+         "drop --workers and --cuts");
+  }
+  BalanceBenchOptions o;
+  o.model_path = a.model.path;
+  o.devices = a.devices.empty() ? std::to_string(std::max(3, a.local_cluster)) : a.devices;
+  o.threads = a.model.threads == 0 ? 1 : a.model.threads;
+  const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a.remote.planning.planner));
+  o.planning = planning_options(a.remote.planning, planners.front(), a.parallel);
+  o.n_prompt = a.n_prompt;
+  o.n_gen = a.n_gen;
+  o.parallel = a.parallel;
+  for (const std::string& s : a.balance) o.settings.push_back(s == "on");
+  o.timeline = a.timeline;
+  auto model = load_model_or_exit(a.model);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const auto results = or_exit(run_balance_bench(*model, o));
+  const std::string text = a.output == "json" ? balance_bench_json(results) : balance_bench_markdown(results);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
 }  // namespace
 void add_cluster_bench_command(CLI::App& app) {
   struct Args {
@@ -68,6 +97,9 @@ void add_cluster_bench_command(CLI::App& app) {
     int parallel = 3;
     int repetitions = 3;
     bool no_baseline = false;
+    std::vector<std::string> balance;
+    std::string output = "md";
+    std::string timeline;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("cluster-bench", "Measure a pipeline of workers against one process");
@@ -92,7 +124,21 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("-r,--repetitions", a->repetitions, "rounds per test (the best is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-baseline", a->no_baseline, "skip the single-process run");
+  cmd->add_option("--balance", a->balance,
+                  "instead: run the same local devices, speed schedule and requests once per setting (off,on), "
+                  "each on fresh workers from the same profiles, and report tokens/s before the first speed change "
+                  "and after it, the rebalances, the time to the first switch and the longest stall; --parallel "
+                  "sequences of -n tokens")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("-o,--output", a->output, "with --balance: md (a table) or json")
+      ->check(CLI::IsMember({"md", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--timeline", a->timeline,
+                  "with --balance: write each setting's timeline (JSON and SVG), FILE.json as FILE-off.json and "
+                  "FILE-on.json");
   cmd->callback([a] {
+    if (!a->balance.empty()) return run_balance_command(*a);
     if (a->model.threads == 0) a->model.threads = 1;
     const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a->remote.planning.planner));
     cluster::ClusterBenchOptions o;

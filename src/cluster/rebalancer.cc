@@ -14,6 +14,9 @@ using Clock = RunController::Clock;
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// A stage expected to take less than this share of a token's compute is judged by speed probes.
+constexpr double kLightStageShare = 0.1;
+
 // The unit's name as `graph` prints it: "attn[3]".
 std::string unit_label(const graph::Graph& g, int64_t u) { return g.units[static_cast<size_t>(u)].name; }
 
@@ -25,13 +28,28 @@ Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<
       ranges_(std::move(ranges)),
       monitor_(ranges_.size()),
       probe_baseline_(ranges_.size(), 0) {
-  if (setup_.planning) expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
+  update_expected();
 }
+
+void Rebalancer::update_expected() {
+  expected_.clear();
+  if (!setup_.planning) return;
+  expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
+  double total = 0;
+  for (double e : expected_) total += e;
+  // A stage of a few cheap units (the embedding alone, say) measures its fixed costs, not the
+  // device's speed: such a worker is judged by speed probes, as one that holds nothing.
+  for (double& e : expected_) {
+    if (e < kLightStageShare * total) e = 0;
+  }
+}
+
+bool Rebalancer::judged_by_probe(size_t w) const { return expected_.empty() || expected_[w] == 0; }
 
 void Rebalancer::configure(BalanceOptions options, std::optional<BalancePlanning> planning) {
   options_ = std::move(options);
   setup_.planning = std::move(planning);
-  expected_ = setup_.planning ? expected_compute_seconds(setup_.planning->profile.devices, ranges_) : std::vector<double>{};
+  update_expected();
   tokens_seen_ = 0;
   next_forced_ = 0;
   monitor_.reset_all();
@@ -45,8 +63,8 @@ std::vector<size_t> Rebalancer::stages() const {
   return out;
 }
 
-void Rebalancer::report(const std::string& line) const {
-  if (options_.report) options_.report(line);
+void Rebalancer::report(const GenerationRun& run, const std::string& line) const {
+  if (options_.report) options_.report(fmt::format("[{:.2f} s] {}", run.seconds_since_start(run.now()), line));
 }
 
 Status Rebalancer::send(GenerationRun& run, size_t worker, wire::Envelope& e) {
@@ -101,7 +119,7 @@ void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
 // SpeedProbe { repetitions } -> the workers that hold nothing (all: every worker, for the baselines).
 void Rebalancer::probe_idle(GenerationRun& run, bool all) {
   for (size_t w = 0; w < ranges_.size(); ++w) {
-    if (!all && !ranges_[w].empty()) continue;
+    if (!all && !judged_by_probe(w)) continue;
     if (run.links().disconnected(w)) continue;
     bool outstanding = false;
     for (const auto& [id, worker] : probes_) outstanding = outstanding || worker == w;
@@ -140,7 +158,7 @@ void Rebalancer::decide(GenerationRun& run) {
   in.remaining_tokens = plan::remaining_tokens(progress, setup_.n_ctx, in.plan.objective);
   auto decision = plan::decide_rebalance(setup_.graph, in);
   if (!decision.ok()) {
-    report(fmt::format("rebalance: cannot re-plan: {}", decision.error()));
+    report(run, fmt::format("rebalance: cannot re-plan: {}", decision.error()));
     next_decision_ = now + std::chrono::seconds(5);
     return;
   }
@@ -203,7 +221,7 @@ void Rebalancer::begin(GenerationRun& run, std::vector<model::UnitRange> after, 
   attempt_->event = std::move(event);
   attempt_->deadline = run.now() + options_.prepare_timeout;
   phase_ = Phase::Preparing;
-  report(fmt::format("rebalance: {} ({}); preparing", attempt_->event.summary, attempt_->event.why));
+  report(run, fmt::format("rebalance: {} ({}); preparing", attempt_->event.summary, attempt_->event.why));
   send_reshapes(run);
 }
 
@@ -365,7 +383,7 @@ void Rebalancer::give_up(GenerationRun& run, const std::string& why) {
   if (!attempt_ || phase_ == Phase::Aborting) return;
   if (phase_ == Phase::Switching) {
     // Some workers may run the new segments already: the pipeline is no longer whole.
-    report(fmt::format("rebalance: {} failed while switching: {}", attempt_->event.summary, why));
+    report(run, fmt::format("rebalance: {} failed while switching: {}", attempt_->event.summary, why));
   }
   RebalanceEvent event = attempt_->event;
   event.aborted = true;
@@ -373,7 +391,7 @@ void Rebalancer::give_up(GenerationRun& run, const std::string& why) {
   event.switched_seconds = run.seconds_since_start(run.now());
   events_.push_back(event);
   if (trace_ != nullptr) trace_->rebalances.push_back(event);
-  report(fmt::format("rebalance: {} given up: {}", event.summary, why));
+  report(run, fmt::format("rebalance: {} given up: {}", event.summary, why));
   const bool was_switching = phase_ == Phase::Switching;
   attempt_->deadline = run.now() + options_.switch_timeout;
   send_switch(run, /*abort=*/true);
@@ -384,7 +402,7 @@ void Rebalancer::complete(GenerationRun& run) {
   const Clock::time_point now = run.now();
   ranges_ = attempt_->after;
   run.set_stages(stages());
-  if (setup_.planning) expected_ = expected_compute_seconds(setup_.planning->profile.devices, ranges_);
+  update_expected();
   monitor_.reset_all();
   next_probe_ = now;
   RebalanceEvent event = std::move(attempt_->event);
@@ -392,7 +410,7 @@ void Rebalancer::complete(GenerationRun& run) {
   event.stall_seconds = seconds(now - attempt_->held_at);
   events_.push_back(event);
   if (trace_ != nullptr) trace_->rebalances.push_back(event);
-  report(fmt::format("rebalance: {} switched at {:.2f} s; {:.1f} KiB of KV moved; stall {:.0f} ms", event.summary,
+  report(run, fmt::format("rebalance: {} switched at {:.2f} s; {:.1f} KiB of KV moved; stall {:.0f} ms", event.summary,
                      event.switched_seconds, event.kv_bytes / 1024.0, event.stall_seconds * 1000));
   attempt_.reset();
   phase_ = Phase::Idle;
@@ -405,7 +423,7 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
     const double seconds = e.speed_probe_reply().seconds();
     if (probe_baseline_[worker] == 0) {
       probe_baseline_[worker] = seconds;
-    } else if (ranges_[worker].empty()) {
+    } else if (judged_by_probe(worker)) {
       monitor_.set_idle_probe(worker, seconds / probe_baseline_[worker]);
     }
     return true;
@@ -426,7 +444,7 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
       if (attempt_->waiting.empty()) {
         phase_ = Phase::Holding;
         attempt_->held_at = run.now();
-        report(fmt::format("rebalance: {} prepared in {:.2f} s; holding the next steps", attempt_->event.summary,
+        report(run, fmt::format("rebalance: {} prepared in {:.2f} s; holding the next steps", attempt_->event.summary,
                            run.seconds_since_start(run.now()) - attempt_->event.decided_seconds));
       }
       return true;

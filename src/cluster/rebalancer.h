@@ -51,7 +51,7 @@ struct BalanceOptions {
   std::chrono::milliseconds decide_every{250};
   std::chrono::milliseconds prepare_timeout{120000};  // loading or streaming the new segments
   std::chrono::milliseconds switch_timeout{10000};    // moving the caches and switching
-  std::function<void(const std::string&)> report;     // one line per event, as it happens
+  std::function<void(const std::string&)> report;     // one line per event as it happens, with the run's time
 };
 
 // The planner's inputs as the pipeline was planned: profiles of every worker (ring order) and
@@ -132,6 +132,9 @@ class Rebalancer final : public RunController {
   // The policy's turn: probes for idle workers, then decide_rebalance under the observed speeds.
   void decide(GenerationRun& run);
   void probe_idle(GenerationRun& run, bool all);
+  void update_expected();
+  // Holds nothing, or too little for its steps to show its speed.
+  bool judged_by_probe(size_t w) const;
   double monitor_time(Clock::time_point t) const { return std::chrono::duration<double>(t - epoch_).count(); }
   void send_reshapes(GenerationRun& run);
   void pump_uploads(GenerationRun& run);
@@ -141,7 +144,7 @@ class Rebalancer final : public RunController {
   void give_up(GenerationRun& run, const std::string& why);
   void complete(GenerationRun& run);
   Status send(GenerationRun& run, size_t worker, wire::Envelope& e);
-  void report(const std::string& line) const;
+  void report(const GenerationRun& run, const std::string& line) const;
   // The moves of state between workers: (from, to, units) for every unit whose owner changes.
   struct Move {
     size_t from, to;
@@ -162,7 +165,7 @@ class Rebalancer final : public RunController {
   // The policy's state.
   const Clock::time_point epoch_ = Clock::now();
   SpeedMonitor monitor_;
-  std::vector<double> expected_;  // per worker: its profile's time per token for what it holds
+  std::vector<double> expected_;  // per worker: its profile's time per token for what it holds (0: judged by probes)
   Clock::time_point next_decision_{};
   std::optional<double> gain_seen_at_;  // when the current change was first seen (monitor time)
   // SpeedProbe: each worker's first answer is its speed as profiled; an idle worker's factor is
