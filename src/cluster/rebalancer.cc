@@ -126,7 +126,7 @@ void Rebalancer::probe_idle(GenerationRun& run, bool all) {
     if (outstanding) continue;
     wire::Envelope e;
     e.set_request_id(run.next_request_id());
-    e.mutable_speed_probe()->set_repetitions(5);
+    e.mutable_speed_probe()->set_repetitions(3);
     if (run.links().send(w, e).ok()) probes_[e.request_id()] = w;
   }
 }

@@ -13,7 +13,8 @@
 namespace ll::profile {
 namespace {
 
-constexpr int64_t kRows = 1024, kCols = 2048, kTokens = 8;
+// About 4 ms of one core: long enough that a CPU quota's periods (a few ms) show in it.
+constexpr int64_t kRows = 1024, kCols = 2048, kTokens = 32;
 
 struct Workload {
   std::vector<uint8_t> weights;  // kRows rows of kCols, Q8_0
@@ -43,14 +44,13 @@ double probe_speed(ThreadPool& pool, int repetitions) {
   LL_CHECK(repetitions >= 1);
   const Workload& w = workload();
   std::vector<float> y(kRows * kTokens);
-  std::vector<double> seconds;
+  // The mean over all repetitions, timed as one span: a quota lets a short burst run at full
+  // speed, so the median of short runs would not see it.
+  const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < repetitions; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
     kernels::matmul(DType::Q8_0, w.weights.data(), kRows, kCols, w.x.data(), kTokens, y.data(), &pool);
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-  return seconds[seconds.size() / 2];
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repetitions;
 }
 
 }  // namespace ll::profile

@@ -7,7 +7,7 @@
 
 namespace ll::profile {
 
-// The median seconds of `repetitions` (>= 1) runs of the workload on `pool`. Not thread-safe
+// The mean seconds of `repetitions` (>= 1) runs of the workload on `pool`, timed as one span. Not thread-safe
 // with other users of `pool`.
 double probe_speed(ThreadPool& pool, int repetitions);
 
