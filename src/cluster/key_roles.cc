@@ -70,7 +70,7 @@ void KeyRoles::set_probe_peers(const std::string& head, const std::vector<std::s
 }
 
 void KeyRoles::add_session(uint64_t session, const std::string& head, const std::vector<std::string>& peers) {
-  sessions_[session] = SessionPeers{head, {peers.begin(), peers.end()}};
+  sessions_[session] = SessionPeers{head, {peers.begin(), peers.end()}, {}};
   ++version_;
 }
 
