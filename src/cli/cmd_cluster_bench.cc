@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/balance_bench.h"
@@ -57,7 +58,13 @@ std::string cluster_report(const graph::Graph& graph, const cluster::PlacementBe
   return text;
 }
 
-// --balance: one run per setting; the table (or JSON) on stdout.
+// Whether any device's speed changes while it runs (a schedule in its description).
+bool has_schedule(const std::string& devices) {
+  auto specs = emulate::parse_devices(devices.empty() ? "1" : devices);
+  return specs.ok() && std::any_of(specs->begin(), specs->end(), [](const auto& d) { return !d.schedule.empty(); });
+}
+
+// --balance off,on: one run per setting; the table (or JSON) on stdout.
 void run_balance_command(const auto& a) {
   if (!a.remote.workers.empty() || !a.remote.cuts.empty()) {
     fail("--balance runs emulated local devices (--devices or --local-cluster) planned from their profiles: "
@@ -73,6 +80,7 @@ void run_balance_command(const auto& a) {
   o.n_gen = a.n_gen;
   o.parallel = a.parallel;
   for (const std::string& s : a.balance) o.settings.push_back(s == "on");
+  if (o.settings.empty()) o.settings.push_back(true);
   o.timeline = a.timeline;
   auto model = load_model_or_exit(a.model);
   struct sigaction sa {};
@@ -125,10 +133,11 @@ void add_cluster_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-baseline", a->no_baseline, "skip the single-process run");
   cmd->add_option("--balance", a->balance,
-                  "instead: run the same local devices, speed schedule and requests once per setting (off,on), "
-                  "each on fresh workers from the same profiles, and report tokens/s before the first speed change "
-                  "and after it, the rebalances, the time to the first switch and the longest stall; --parallel "
-                  "sequences of -n tokens")
+                  "on or off: re-plan while generating (default on). Both (off,on), or devices whose speed changes: "
+                  "instead run the same local devices, speed schedule and requests once per setting, each on fresh "
+                  "workers from the same profiles, and report tokens/s before the first speed change and after it, "
+                  "the rebalances, the time to the first switch and the longest stall; --parallel sequences of -n "
+                  "tokens")
       ->delimiter(',')
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("-o,--output", a->output, "with --balance: md (a table) or json")
@@ -138,7 +147,7 @@ void add_cluster_bench_command(CLI::App& app) {
                   "with --balance: write each setting's timeline (JSON and SVG), FILE.json as FILE-off.json and "
                   "FILE-on.json");
   cmd->callback([a] {
-    if (!a->balance.empty()) return run_balance_command(*a);
+    if (a->balance.size() > 1 || has_schedule(a->devices)) return run_balance_command(*a);
     if (a->model.threads == 0) a->model.threads = 1;
     const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a->remote.planning.planner));
     cluster::ClusterBenchOptions o;
@@ -178,6 +187,7 @@ void add_cluster_bench_command(CLI::App& app) {
     o.parallel = a->parallel;
     o.repetitions = a->repetitions;
     o.progress = print_progress;
+    o.balance = balance_options({a->balance.empty() ? "on" : a->balance.front(), ""});
 
     const std::string model_name = hp.name.empty() ? a->model.path : hp.name;
     const int threads = a->model.threads;

@@ -129,6 +129,7 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     p.head = o.head;
     p.cuts = o.cuts;
     p.load = o.load;
+    p.balance = o.balance;
     LL_ASSIGN_OR_RETURN(Pipeline pipeline, start_pipeline(o.model_path, model, std::move(p)));
     results.push_back({.label = "cuts " + o.cuts});
     LL_RETURN_IF_ERROR(bench_pipeline(pipeline, results.back(), o));
@@ -142,7 +143,10 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     const std::string name = plan::planner_name(planning.planner);
     auto plan = plan_pipeline(model, profile.value(), planning, o.load.n_ctx);
     if (!plan.ok()) return Status::Errorf("{}: {}", name, plan.error());
-    auto pipeline = start_planned_pipeline(o.model_path, model, o.head, plan.value(), o.load);
+    auto planning_inputs = balance_planning(model, profile.value(), planning, o.load.n_ctx);
+    if (!planning_inputs.ok()) return Status::Errorf("{}: {}", name, planning_inputs.error());
+    auto pipeline = start_planned_pipeline(o.model_path, model, o.head, plan.value(), o.load, o.balance,
+                                           std::move(planning_inputs).value());
     if (!pipeline.ok()) return Status::Errorf("{}: {}", name, pipeline.error());
     results.push_back({.label = name});
     LL_RETURN_IF_ERROR(bench_pipeline(pipeline.value(), results.back(), o));

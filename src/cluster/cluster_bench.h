@@ -77,6 +77,7 @@ struct ClusterBenchOptions {
   SegmentLoadOptions load;
   std::string cuts;                       // non-empty: this one placement
   std::vector<PlanningOptions> planners;  // else one placement per planner, from one profiling
+  BalanceOptions balance;                 // re-planning while the rounds run
   std::vector<int32_t> tokens;            // n_prompt + n_gen + parallel random tokens
   int64_t n_prompt = 64, n_gen = 32;
   int parallel = 1;     // K

@@ -16,6 +16,11 @@ double seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 // A stage expected to take less than this share of a token's compute is judged by speed probes.
 constexpr double kLightStageShare = 0.1;
+// A worker's speed as profiled: the fastest of its first probes.
+constexpr int kBaselineProbes = 3;
+// For this long after a switch, a new plan must save this share of the time per token.
+constexpr std::chrono::seconds kSettleTime{5};
+constexpr double kSettlingGain = 0.25;
 
 // The unit's name as `graph` prints it: "attn[3]".
 std::string unit_label(const graph::Graph& g, int64_t u) { return g.units[static_cast<size_t>(u)].name; }
@@ -27,7 +32,8 @@ Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<
       options_(std::move(options)),
       ranges_(std::move(ranges)),
       monitor_(ranges_.size()),
-      probe_baseline_(ranges_.size(), 0) {
+      probe_baseline_(ranges_.size(), 0),
+      baseline_probes_(ranges_.size(), 0) {
   update_expected();
 }
 
@@ -131,6 +137,23 @@ void Rebalancer::probe_idle(GenerationRun& run, bool all) {
   }
 }
 
+// A worker holds its old and its new segment at once until the switch: the weights of both
+// (units of the same file counted once) must fit its memory.
+std::string Rebalancer::too_full_while_switching(const std::vector<model::UnitRange>& after) const {
+  const auto& devices = setup_.planning->profile.devices;
+  for (size_t w = 0; w < after.size(); ++w) {
+    uint64_t bytes = 0;
+    for (int64_t u = 0; u < static_cast<int64_t>(setup_.graph.units.size()); ++u) {
+      if (ranges_[w].contains(u) || after[w].contains(u)) bytes += setup_.graph.units[u].weight_bytes;
+    }
+    if (bytes + setup_.planning->cost.working_bytes > devices[w].usable_memory_bytes) {
+      return fmt::format("{} cannot hold its old and new units at once ({:.1f} MiB in {:.1f} MiB)", setup_.names[w],
+                         bytes / 1048576.0, devices[w].usable_memory_bytes / 1048576.0);
+    }
+  }
+  return "";
+}
+
 void Rebalancer::decide(GenerationRun& run) {
   const Clock::time_point now = run.now();
   const double t = monitor_time(now);
@@ -148,6 +171,10 @@ void Rebalancer::decide(GenerationRun& run) {
   in.plan = planning.plan;
   in.plan.planner = plan::Planner::Dp;  // exact as milp, in well under a millisecond (plan/rebalance.h)
   in.slowdown = *slowdowns;
+  // Under a CPU quota a stage's slowdown depends somewhat on how much it holds, so the first
+  // measurements after a switch can argue for moving part of it back: for a while after a
+  // switch, only a clearly larger gain moves anything again.
+  if (last_switch_ && now - *last_switch_ < kSettleTime) in.min_gain = kSettlingGain;
   in.current = ranges_;
   std::vector<plan::SequenceProgress> progress;
   for (const LiveSequence& l : run.live_sequences()) {
@@ -168,6 +195,12 @@ void Rebalancer::decide(GenerationRun& run) {
   }
   if (!gain_seen_at_) gain_seen_at_ = run.seconds_since_start(now);
   if (!decision->switch_now) return;
+  if (std::string crowded = too_full_while_switching(decision->target); !crowded.empty()) {
+    report(run, fmt::format("rebalance: {} would help ({:.0f}% less per token) but {}; not now",
+                            decision->summary, decision->gain * 100, crowded));
+    next_decision_ = now + kSettleTime;
+    return;
+  }
   RebalanceEvent event;
   event.detected_seconds = *gain_seen_at_;
   event.decided_seconds = run.seconds_since_start(now);
@@ -188,7 +221,7 @@ void Rebalancer::tick(GenerationRun& run) {
       event.why = fmt::format("forced after {} tokens", f.after_tokens);
       begin(run, f.ranges, std::move(event));
     } else if (options_.enabled && setup_.planning && now >= next_decision_) {
-      if (std::any_of(probe_baseline_.begin(), probe_baseline_.end(), [](double b) { return b == 0; })) {
+      if (std::any_of(baseline_probes_.begin(), baseline_probes_.end(), [](int n) { return n < kBaselineProbes; })) {
         probe_idle(run, /*all=*/true);
       }
       next_decision_ = now + options_.decide_every;
@@ -405,6 +438,7 @@ void Rebalancer::complete(GenerationRun& run) {
   update_expected();
   monitor_.reset_all();
   next_probe_ = now;
+  last_switch_ = now;
   RebalanceEvent event = std::move(attempt_->event);
   event.switched_seconds = run.seconds_since_start(now);
   event.stall_seconds = seconds(now - attempt_->held_at);
@@ -421,8 +455,9 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
     probes_.erase(probe);
     if (!e.has_speed_probe_reply() || !(e.speed_probe_reply().seconds() > 0)) return true;
     const double seconds = e.speed_probe_reply().seconds();
-    if (probe_baseline_[worker] == 0) {
-      probe_baseline_[worker] = seconds;
+    if (baseline_probes_[worker] < kBaselineProbes) {
+      // The fastest of the first few: a probe that ran beside another worker's step is slower.
+      probe_baseline_[worker] = baseline_probes_[worker]++ == 0 ? seconds : std::min(probe_baseline_[worker], seconds);
     } else if (judged_by_probe(worker)) {
       monitor_.set_idle_probe(worker, seconds / probe_baseline_[worker]);
     }

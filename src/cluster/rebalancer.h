@@ -133,6 +133,8 @@ class Rebalancer final : public RunController {
   void decide(GenerationRun& run);
   void probe_idle(GenerationRun& run, bool all);
   void update_expected();
+  // Why some worker could not hold its old and new segments at once, or empty.
+  std::string too_full_while_switching(const std::vector<model::UnitRange>& after) const;
   // Holds nothing, or too little for its steps to show its speed.
   bool judged_by_probe(size_t w) const;
   double monitor_time(Clock::time_point t) const { return std::chrono::duration<double>(t - epoch_).count(); }
@@ -167,10 +169,12 @@ class Rebalancer final : public RunController {
   SpeedMonitor monitor_;
   std::vector<double> expected_;  // per worker: its profile's time per token for what it holds (0: judged by probes)
   Clock::time_point next_decision_{};
+  std::optional<Clock::time_point> last_switch_;
   std::optional<double> gain_seen_at_;  // when the current change was first seen (monitor time)
   // SpeedProbe: each worker's first answer is its speed as profiled; an idle worker's factor is
   // a later answer over that one.
   std::vector<double> probe_baseline_;
+  std::vector<int> baseline_probes_;  // answers taken into the baseline so far
   std::map<uint64_t, size_t> probes_;  // outstanding, by request id
   Clock::time_point next_probe_{};
 };
