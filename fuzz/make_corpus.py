@@ -95,6 +95,17 @@ def main():
     put("wire_fuzz", "step_hidden", wire_seed([hidden_step, b"\0" * 16]))
     put("wire_fuzz", "shard_chunk", wire_seed([shard, b"chunk..."]))
     put("wire_fuzz", "ping", wire_seed([ping, b"ping"]))
+    reshape = encode_envelope('version: 1 reshape { session: 1 model_path: "m.gguf" unit_begin: 1 unit_end: 3 n_ctx: 64 '
+                              'next_endpoint: "tcp://127.0.0.1:1" }')
+    send_kv = encode_envelope('version: 1 send_kv { session: 1 unit_begin: 1 unit_end: 2 to_endpoint: "tcp://127.0.0.1:1" }')
+    kv_data = encode_envelope("version: 1 kv_data { session: 1 sequence: 2 unit: 1 length: 1 bytes: 8 }")
+    kv_last = encode_envelope("version: 1 kv_data { session: 1 last: true units_sent: 1 }")
+    probe = encode_envelope("version: 1 speed_probe { repetitions: 5 }")
+    put("wire_fuzz", "reshape", wire_seed([reshape]))
+    put("wire_fuzz", "send_kv", wire_seed([send_kv]))
+    put("wire_fuzz", "kv_data", wire_seed([kv_data, b"\0" * 8]))
+    put("wire_fuzz", "kv_data_last", wire_seed([kv_last]))
+    put("wire_fuzz", "speed_probe", wire_seed([probe]))
 
     # First byte: vocabulary (0 stories260K, 1 Llama 2, 2 Phi-3) + 3 to add BOS.
     texts = [b"Once upon a time, there was a little girl.", b"  leading spaces\n\ttabs\r\n",

@@ -2,8 +2,8 @@
 // state: net::decode of the multipart message (envelope + tensor frames), then for a Step the
 // worker's checks (validate_step against fuzzed segment limits) and its sampler settings
 // (sampler_from_wire, then the candidates they keep; the draw itself is the sampler target's).
-// For ShardData, Ping, LoadSegment and ProfileRequest the worker's own request checks
-// (request_validation.h). A decoded message must encode and decode again with as many frames.
+// For ShardData, Ping, LoadSegment, Reshape, SendKv, KvData, SpeedProbe and ProfileRequest the
+// worker's own request checks (request_validation.h). A decoded message must encode and decode again with as many frames.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <google/protobuf/stubs/logging.h>
 
@@ -69,6 +69,33 @@ void check_step(const ll::wire::Step& step, const std::vector<zmq::message_t>& f
   }
 }
 
+// A prepared segment of a small model (fuzzed shape and range within it), as a worker checks
+// KvData against it.
+void check_kv_data(const ll::wire::KvData& kv, const std::vector<zmq::message_t>& frames, FuzzedDataProvider& in) {
+  ll::model::HParams hp;
+  hp.n_layer = in.ConsumeIntegralInRange<int64_t>(1, 4);
+  hp.n_head_kv = in.ConsumeIntegralInRange<int64_t>(1, 4);
+  hp.head_dim = in.ConsumeIntegralInRange<int64_t>(1, 8);
+  hp.n_head = hp.n_head_kv;
+  hp.n_embd = hp.n_head * hp.head_dim;
+  const int64_t n_units = ll::model::unit_count(hp);
+  ll::model::UnitRange range;
+  range.begin = in.ConsumeIntegralInRange<int64_t>(0, n_units);
+  range.end = in.ConsumeIntegralInRange<int64_t>(range.begin, n_units);
+  const ll::cluster::KvDataLimits limits{.hp = hp, .range = range, .n_ctx = in.ConsumeIntegralInRange<int64_t>(0, 64)};
+  if (!ll::cluster::validate_kv_data(kv, frames, limits).ok()) return;
+  // What validation promises the import: nothing but the closing message without a frame, else a
+  // unit of the range, a length within the context, and for an attention unit exactly its K and V rows.
+  if (kv.last()) {
+    if (!frames.empty()) __builtin_trap();
+    return;
+  }
+  if (!range.contains(kv.unit()) || kv.length() > static_cast<uint64_t>(limits.n_ctx)) __builtin_trap();
+  const bool attention = ll::model::unit_at(hp, kv.unit()).kind == ll::model::UnitKind::Attention;
+  const uint64_t kv_bytes = 2ull * kv.length() * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
+  if (attention ? frames.size() != 1 || frames[0].size() != kv_bytes : !frames.empty()) __builtin_trap();
+}
+
 }  // namespace
 
 // Protobuf logs every string field that is not UTF-8 before refusing the message; millions of
@@ -103,6 +130,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           (load.unit_begin() >= load.unit_end() || load.n_ctx() == 0 || load.n_ctx() > ll::cluster::kMaxWorkerContext)) {
         __builtin_trap();
       }
+      break;
+    }
+    case ll::wire::Envelope::kReshape: {
+      const ll::wire::Reshape& reshape = e.reshape();
+      if (ll::cluster::validate_reshape_fields(reshape, in.ConsumeBool()).ok() && reshape.unit_begin() != reshape.unit_end() &&
+          (reshape.unit_begin() > reshape.unit_end() || reshape.n_ctx() == 0 ||
+           reshape.n_ctx() > ll::cluster::kMaxWorkerContext || reshape.source_case() == ll::wire::Reshape::SOURCE_NOT_SET)) {
+        __builtin_trap();
+      }
+      break;
+    }
+    case ll::wire::Envelope::kSendKv: {
+      const ll::wire::SendKv& send = e.send_kv();
+      const int64_t n_units = in.ConsumeIntegralInRange<int64_t>(0, 64);
+      if (ll::cluster::validate_send_kv(send, n_units, in.ConsumeBool()).ok() &&
+          (send.unit_begin() >= send.unit_end() || send.unit_end() > n_units || send.to_endpoint().empty())) {
+        __builtin_trap();
+      }
+      break;
+    }
+    case ll::wire::Envelope::kKvData: check_kv_data(e.kv_data(), message.frames, in); break;
+    case ll::wire::Envelope::kSpeedProbe: {
+      const uint32_t repetitions = e.speed_probe().repetitions();
+      if (ll::cluster::validate_speed_probe(e.speed_probe()).ok() && (repetitions < 1 || repetitions > 100)) __builtin_trap();
       break;
     }
     case ll::wire::Envelope::kProfileRequest:

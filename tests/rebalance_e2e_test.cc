@@ -8,8 +8,13 @@
 #include <filesystem>
 
 #include "cluster/pipeline.h"
+#include "core/thread_pool.h"
 #include "emulate/local_cluster.h"
+#include "exec/generate.h"
+#include "exec/segment_executor.h"
 #include "model/model.h"
+#include "model/synth.h"
+#include "text/tokenizer.h"
 #include "test_data.h"
 
 namespace ll {
@@ -22,11 +27,12 @@ const std::string kStories = test::shared_data("models/stories260K/stories260K.g
 
 std::string reference() { return test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")); }
 
-std::unique_ptr<LocalCluster> start_workers(size_t n) {
+std::unique_ptr<LocalCluster> start_workers(size_t n, std::vector<std::string> more_model_dirs = {}) {
   emulate::LocalClusterOptions o;
   o.cli_path = LL_CLI_PATH;
   for (size_t i = 0; i < n; ++i) o.devices.push_back({std::string(1, static_cast<char>('a' + i))});
   o.model_dirs = {test::shared_data("models")};
+  o.model_dirs.insert(o.model_dirs.end(), more_model_dirs.begin(), more_model_dirs.end());
   auto c = LocalCluster::start(o);
   EXPECT_TRUE(c.ok()) << c.error();
   return c.ok() ? std::move(c).value() : nullptr;
@@ -204,6 +210,64 @@ TEST(RebalanceE2E, APipelineWorkerDyingDuringTheMigrationEndsTheRequestsCleanly)
     EXPECT_NE(g.status.message().find("worker 3 'c'"), std::string::npos) << g.status.message();
     EXPECT_GE(g.tokens.size(), 10u);
     EXPECT_EQ(reference().rfind(g.text, 0), 0u) << "the text so far is the reference's beginning";
+  }
+}
+
+// A model whose decode steps take milliseconds (stories260K's take microseconds: a run of
+// hundreds of tokens ends before the balancer's first full window of measurements).
+std::string steady_model() {
+  const std::string path = test::temp_path("rebalance-test-8l-f32.gguf");
+  if (!std::filesystem::exists(path)) {
+    model::SynthOptions o{.preset = "test-8l", .type = "f32",
+                          .vocab_path = test::shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")};
+    ThreadPool pool(2);
+    Status s = model::write_synthetic_model(o, path, pool);
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return path;
+}
+
+// A steady cluster: profiled and planned, the balancer measures every token and re-plans every
+// 250 ms over seconds of generation, and never finds a placement worth a switch.
+TEST(RebalanceE2E, ASteadyClusterNeverSwitches) {
+  const std::string path = steady_model();
+  auto m = model::Model::load(path);
+  ASSERT_TRUE(m.ok()) << m.error();
+  constexpr int64_t kTokens = 300;
+  exec::SegmentExecutor whole(**m, model::all_units((*m)->hparams()), {.n_ctx = 512, .n_threads = 1});
+  auto tokenizer = text::Tokenizer::create((*m)->vocab());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.error();
+  exec::GenerateOptions g;
+  g.prompt = "Once upon a time";
+  g.n_predict = kTokens;
+  g.sampling.temp = 0;
+  auto expected = exec::generate(whole, *tokenizer, g, [](const std::string&) {});
+  ASSERT_TRUE(expected.ok()) << expected.error();
+
+  auto workers = start_workers(3, {std::filesystem::path(path).parent_path().string()});
+  ASSERT_TRUE(workers);
+  std::vector<std::string> log;
+  cluster::PipelineOptions p;
+  p.head.workers = workers->addresses();
+  p.head.keys = workers->head_keys();
+  p.planning.planner = plan::Planner::Milp;
+  p.load.n_ctx = 512;
+  p.balance.enabled = true;
+  p.balance.report = [&log](const std::string& line) { log.push_back(line); };
+  auto pipeline = cluster::start_pipeline(path, **m, std::move(p));
+  ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+  cluster::Head& head = *pipeline->head;
+  for (size_t n : {1, 3}) {
+    cluster::Request r = greedy(kTokens / static_cast<int64_t>(n));
+    r.prompt = g.prompt;
+    auto gens = head.generate(std::vector<cluster::Request>(n, r), [](size_t, const std::string&) {});
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
+      EXPECT_EQ(gens[i].tokens, std::vector<int32_t>(expected->tokens.begin(), expected->tokens.begin() + r.n_predict))
+          << n << " sequences, sequence " << i;
+    }
+    EXPECT_TRUE(head.trace().rebalances.empty()) << n << " sequences:\n" << fmt::format("{}", fmt::join(log, "\n"));
+    log.clear();
   }
 }
 

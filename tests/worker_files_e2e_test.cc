@@ -53,6 +53,8 @@ std::unique_ptr<emulate::LocalCluster> start_worker(const std::vector<std::strin
 // (0.8 s or more: the worker hashes 150-250 MB/s): a sparse file of zeros named by a hash it does not
 // have, so loading it ends, after the hash, in an ErrorReply.
 struct SlowShard {
+  // The ErrorReply comes once the hash is done: seconds on a machine busy with other work.
+  static constexpr std::chrono::seconds kHashWait{60};
   static constexpr uint64_t kBytes = 192ull << 20;
   fs::path xdg_cache = fs::path(test::temp_path("xdg-cache"));
   std::string hash = std::string(64, 'a');
@@ -107,11 +109,13 @@ wire::Envelope ping_envelope(uint64_t request_id) {
   return e;
 }
 
-// The next envelope within 5 s, or an empty one.
-wire::Envelope receive(net::Client& client) {
-  auto r = client.receive(std::chrono::seconds(5));
+// The next envelope within `wait`, or an empty one.
+wire::Envelope receive(net::Client& client, std::chrono::seconds wait = std::chrono::seconds(5)) {
+  auto r = client.receive(wait);
   EXPECT_TRUE(r.ok()) << r.error();
-  if (!r.ok() || !r.value()) return {};
+  if (!r.ok()) return {};
+  EXPECT_TRUE(r.value()) << "no reply within " << wait.count() << " s";
+  if (!r.value()) return {};
   return r.value()->envelope();
 }
 
@@ -186,7 +190,7 @@ TEST(WorkerFilesE2E, APingIsAnsweredWhileACachedShardIsHashed) {
   const wire::Envelope pong = receive(*client);
   EXPECT_TRUE(pong.has_pong()) << pong.DebugString();
   EXPECT_EQ(pong.request_id(), 2u);
-  expect_corrupt_shard_refused(pong.has_pong() ? receive(*client) : pong, 1, shard);
+  expect_corrupt_shard_refused(pong.has_pong() ? receive(*client, SlowShard::kHashWait) : pong, 1, shard);
 }
 
 TEST(WorkerFilesE2E, ASessionStillLoadingIsNotLoadedAgain) {
@@ -202,7 +206,7 @@ TEST(WorkerFilesE2E, ASessionStillLoadingIsNotLoadedAgain) {
   EXPECT_EQ(refused.request_id(), 2u) << refused.DebugString();
   EXPECT_EQ(refused.error().message(),
             "worker w1: session 5 is still loading; wait for its LoadReply before loading it again");
-  expect_corrupt_shard_refused(refused.request_id() == 2 ? receive(*client) : refused, 1, shard);
+  expect_corrupt_shard_refused(refused.request_id() == 2 ? receive(*client, SlowShard::kHashWait) : refused, 1, shard);
 }
 
 TEST(WorkerFilesE2E, RunWithAFifoAsModelFailsFast) {

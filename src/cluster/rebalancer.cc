@@ -249,7 +249,7 @@ void Rebalancer::begin(GenerationRun& run, std::vector<model::UnitRange> after, 
   for (const Move& m : moves(after)) {
     for (int64_t u = m.units.begin; u < m.units.end; ++u) event.weight_bytes += setup_.graph.units[u].weight_bytes;
   }
-  attempt_.emplace();
+  attempt_ = Attempt{};  // not emplace(): clang 14 sees no default constructor for a nested struct with member initializers
   attempt_->after = std::move(after);
   attempt_->event = std::move(event);
   attempt_->deadline = run.now() + options_.prepare_timeout;
