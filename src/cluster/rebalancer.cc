@@ -18,6 +18,8 @@ double seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 constexpr double kLightStageShare = 0.1;
 // A worker's speed as profiled: the fastest of its first probes.
 constexpr int kBaselineProbes = 3;
+// How long decisions must keep wanting a switch before it is made.
+constexpr double kPersistSeconds = 0.5;
 // For this long after a switch, a new plan must save this share of the time per token.
 constexpr std::chrono::seconds kSettleTime{5};
 constexpr double kSettlingGain = 0.25;
@@ -189,12 +191,14 @@ void Rebalancer::decide(GenerationRun& run) {
     next_decision_ = now + std::chrono::seconds(5);
     return;
   }
-  if (decision->gain < in.min_gain) {
+  if (!decision->switch_now) {
     gain_seen_at_.reset();
     return;
   }
+  // A switch is wanted: only once it has been for a while, so that a passing disturbance (one
+  // device's probe or steps slowed by something else for a moment) moves nothing.
   if (!gain_seen_at_) gain_seen_at_ = run.seconds_since_start(now);
-  if (!decision->switch_now) return;
+  if (run.seconds_since_start(now) - *gain_seen_at_ < kPersistSeconds) return;
   if (std::string crowded = too_full_while_switching(decision->target); !crowded.empty()) {
     report(run, fmt::format("rebalance: {} would help ({:.0f}% less per token) but {}; not now",
                             decision->summary, decision->gain * 100, crowded));
@@ -459,7 +463,9 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
       // The fastest of the first few: a probe that ran beside another worker's step is slower.
       probe_baseline_[worker] = baseline_probes_[worker]++ == 0 ? seconds : std::min(probe_baseline_[worker], seconds);
     } else if (judged_by_probe(worker)) {
-      monitor_.set_idle_probe(worker, seconds / probe_baseline_[worker]);
+      // Never faster than its baseline: a probe that ran in a quiet moment must not lure work
+      // onto an idle device; one that recovered from a slowdown reads 1 again.
+      monitor_.set_idle_probe(worker, std::max(1.0, seconds / probe_baseline_[worker]));
     }
     return true;
   }
