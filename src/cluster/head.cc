@@ -168,6 +168,9 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
   }
   profile::ClusterProfile cluster;
   for (size_t i = 0; i < clients_.size(); ++i) {
+    // Profiling a slow device can outlast the lease of the probe rights the last Hello gave
+    // its peers: a fresh Hello renews them before this worker probes its links.
+    if (i > 0) LL_RETURN_IF_ERROR(hello());
     if (progress) progress(fmt::format("profiling {} and its links...", describe(i)));
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
