@@ -147,6 +147,15 @@ TEST(RebalanceE2E, ForcedMovesWithStreamedShardsKeepTheReferenceText) {
   EXPECT_GT(p.head->trace().rebalances[0].weight_bytes, 0u);
 }
 
+// `balance`, which also kills `victim` as soon as a rebalance starts preparing.
+cluster::BalanceOptions killing_when_preparing(cluster::BalanceOptions balance, pid_t victim) {
+  balance.report = [report = balance.report, victim](const std::string& line) {
+    report(line);
+    if (line.find("preparing") != std::string::npos) kill(victim, SIGKILL);
+  };
+  return balance;
+}
+
 // A worker that was to join the pipeline dies while it prepares: the attempt is given up and
 // the generation goes on, unchanged, over the old pipeline.
 TEST(RebalanceE2E, AJoiningWorkerDyingDuringTheMigrationLeavesTheGenerationIntact) {
@@ -155,26 +164,18 @@ TEST(RebalanceE2E, AJoiningWorkerDyingDuringTheMigrationLeavesTheGenerationIntac
   auto m = model::Model::load(kStories);
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<std::string> log;
-  cluster::BalanceOptions balance = forced({{10, {{0, 6}, {6, 9}, {9, 12}}}}, &log);
-  const pid_t b = workers->pid(1);
-  balance.report = [&log, b](const std::string& line) {
-    log.push_back(line);
-    if (line.find("preparing") != std::string::npos) kill(b, SIGKILL);
-  };
-  cluster::PipelineOptions p;
-  p.head.workers = workers->addresses();
-  p.head.keys = workers->head_keys();
-  p.load.n_ctx = 512;
-  p.balance = balance;
-  auto m2 = model::Model::load(kStories);
-  ASSERT_TRUE(m2.ok());
+  const auto balance = killing_when_preparing(forced({{10, {{0, 6}, {6, 9}, {9, 12}}}}, &log), workers->pid(1));
+  cluster::HeadOptions head;
+  head.workers = workers->addresses();
+  head.keys = workers->head_keys();
+  cluster::SegmentLoadOptions load;
+  load.n_ctx = 512;
   // b holds nothing at first: a profile-free placement over a and c.
-  cluster::HeadOptions head = p.head;
   plan::Plan plan;
   plan.devices.resize(3);
   plan.devices[0].units = {0, 6};
   plan.devices[2].units = {6, 12};
-  auto pipeline = cluster::start_planned_pipeline(kStories, **m, head, plan, p.load, balance);
+  auto pipeline = cluster::start_planned_pipeline(kStories, **m, head, plan, load, balance);
   ASSERT_TRUE(pipeline.ok()) << pipeline.error();
   auto gens = pipeline->head->generate({greedy(200)}, [](size_t, const std::string&) {});
   ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
@@ -194,13 +195,7 @@ TEST(RebalanceE2E, APipelineWorkerDyingDuringTheMigrationEndsTheRequestsCleanly)
   auto m = model::Model::load(kStories);
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<std::string> log;
-  cluster::BalanceOptions balance = forced({{30, {{0, 3}, {3, 10}, {10, 12}}}}, &log);
-  const pid_t c = workers->pid(2);
-  balance.report = [&log, c](const std::string& line) {
-    log.push_back(line);
-    if (line.find("preparing") != std::string::npos) kill(c, SIGKILL);
-  };
-  auto p = start(*workers, **m, balance);
+  auto p = start(*workers, **m, killing_when_preparing(forced({{30, {{0, 3}, {3, 10}, {10, 12}}}}, &log), workers->pid(2)));
   ASSERT_TRUE(p.head);
   const auto began = std::chrono::steady_clock::now();
   auto gens = p.head->generate({greedy(200), greedy(200)}, [](size_t, const std::string&) {});

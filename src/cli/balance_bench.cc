@@ -145,18 +145,7 @@ std::string balance_bench_json(const std::vector<BalanceBenchResult>& results) {
   auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   for (const auto& r : results) {
     nlohmann::json events = nlohmann::json::array();
-    for (const auto& e : r.rebalances) {
-      events.push_back({{"detected_seconds", e.detected_seconds},
-                        {"decided_seconds", e.decided_seconds},
-                        {"switched_seconds", e.switched_seconds},
-                        {"stall_seconds", e.stall_seconds},
-                        {"predicted_gain", e.predicted_gain},
-                        {"summary", e.summary},
-                        {"weight_bytes", e.weight_bytes},
-                        {"kv_bytes", e.kv_bytes},
-                        {"aborted", e.aborted},
-                        {"why", e.why}});
-    }
+    for (const auto& e : r.rebalances) events.push_back(cluster::rebalance_json(e));
     j.push_back({{"balance", r.balance ? "on" : "off"},
                  {"sequences", r.sequences},
                  {"change_seconds", r.change_seconds},

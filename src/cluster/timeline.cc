@@ -51,6 +51,21 @@ json ranges_json(const std::vector<model::UnitRange>& ranges) {
 
 }  // namespace
 
+json rebalance_json(const RebalanceEvent& r) {
+  return {{"detected_seconds", r.detected_seconds},
+          {"decided_seconds", r.decided_seconds},
+          {"switched_seconds", r.switched_seconds},
+          {"stall_seconds", r.stall_seconds},
+          {"predicted_gain", r.predicted_gain},
+          {"before", ranges_json(r.before)},
+          {"after", ranges_json(r.after)},
+          {"weight_bytes", r.weight_bytes},
+          {"kv_bytes", r.kv_bytes},
+          {"summary", r.summary},
+          {"aborted", r.aborted},
+          {"why", r.why}};
+}
+
 json timeline_json(const RunTrace& trace) {
   json tokens = json::array();
   for (const auto& t : trace.tokens) {
@@ -62,20 +77,7 @@ json timeline_json(const RunTrace& trace) {
     tokens.push_back({{"seconds", t.seconds}, {"request", t.request}, {"stages", std::move(stages)}});
   }
   json rebalances = json::array();
-  for (const auto& r : trace.rebalances) {
-    rebalances.push_back({{"detected_seconds", r.detected_seconds},
-                          {"decided_seconds", r.decided_seconds},
-                          {"switched_seconds", r.switched_seconds},
-                          {"stall_seconds", r.stall_seconds},
-                          {"predicted_gain", r.predicted_gain},
-                          {"before", ranges_json(r.before)},
-                          {"after", ranges_json(r.after)},
-                          {"weight_bytes", r.weight_bytes},
-                          {"kv_bytes", r.kv_bytes},
-                          {"summary", r.summary},
-                          {"aborted", r.aborted},
-                          {"why", r.why}});
-  }
+  for (const auto& r : trace.rebalances) rebalances.push_back(rebalance_json(r));
   json marks = json::array();
   for (const auto& m : trace.marks) marks.push_back({{"seconds", m.seconds}, {"label", m.label}});
   json rates = json::array();

@@ -47,6 +47,8 @@ std::vector<RateBin> rate_bins(const RunTrace& trace, double bin_seconds);
 std::string timeline_svg_path(const std::string& json_path);
 
 nlohmann::json timeline_json(const RunTrace& trace);
+// One rebalance as the timeline's JSON holds it.
+nlohmann::json rebalance_json(const RebalanceEvent& event);
 std::string timeline_svg(const RunTrace& trace);
 
 // Writes the JSON to `path` and the chart to timeline_svg_path(path).
