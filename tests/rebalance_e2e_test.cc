@@ -98,53 +98,40 @@ void expect_all_switched(const cluster::Head& head, size_t n, const std::vector<
   }
 }
 
-TEST(RebalanceE2E, ForcedMovesInTheMiddleOfOneSequenceKeepTheReferenceText) {
+// The tour of forced moves with `sequences` greedy sequences in flight: every one gives the
+// reference text (streamed as it came, too), and every move switched.
+void expect_tour_keeps_the_reference(size_t sequences, bool send_shards) {
   auto workers = start_workers(3);
   ASSERT_TRUE(workers);
   auto m = model::Model::load(kStories);
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<std::string> log;
-  auto p = start(*workers, **m, forced(tour(1), &log));
+  auto p = start(*workers, **m, forced(tour(sequences), &log), send_shards);
   ASSERT_TRUE(p.head);
-  std::string streamed;
-  auto gens = p.head->generate({greedy(200)}, [&](size_t, const std::string& s) { streamed += s; });
-  ASSERT_TRUE(gens[0].status.ok()) << gens[0].status.message();
-  EXPECT_EQ(gens[0].text, reference());
-  EXPECT_EQ(streamed, reference());
+  std::vector<std::string> streamed(sequences);
+  auto gens = p.head->generate(std::vector<cluster::Request>(sequences, greedy(200)),
+                               [&](size_t i, const std::string& s) { streamed[i] += s; });
+  for (size_t i = 0; i < sequences; ++i) {
+    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
+    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
+    EXPECT_EQ(streamed[i], reference()) << "sequence " << i;
+  }
   expect_all_switched(*p.head, 5, log);
+  if (send_shards) {
+    EXPECT_GT(p.head->trace().rebalances[0].weight_bytes, 0u);
+  }
+}
+
+TEST(RebalanceE2E, ForcedMovesInTheMiddleOfOneSequenceKeepTheReferenceText) {
+  expect_tour_keeps_the_reference(1, /*send_shards=*/false);
 }
 
 TEST(RebalanceE2E, ForcedMovesWithThreeSequencesInFlightKeepTheReferenceText) {
-  auto workers = start_workers(3);
-  ASSERT_TRUE(workers);
-  auto m = model::Model::load(kStories);
-  ASSERT_TRUE(m.ok()) << m.error();
-  std::vector<std::string> log;
-  auto p = start(*workers, **m, forced(tour(3), &log));
-  ASSERT_TRUE(p.head);
-  auto gens = p.head->generate({greedy(200), greedy(200), greedy(200)}, [](size_t, const std::string&) {});
-  for (size_t i = 0; i < 3; ++i) {
-    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
-    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
-  }
-  expect_all_switched(*p.head, 5, log);
+  expect_tour_keeps_the_reference(3, /*send_shards=*/false);
 }
 
 TEST(RebalanceE2E, ForcedMovesWithStreamedShardsKeepTheReferenceText) {
-  auto workers = start_workers(3);
-  ASSERT_TRUE(workers);
-  auto m = model::Model::load(kStories);
-  ASSERT_TRUE(m.ok()) << m.error();
-  std::vector<std::string> log;
-  auto p = start(*workers, **m, forced(tour(3), &log), /*send_shards=*/true);
-  ASSERT_TRUE(p.head);
-  auto gens = p.head->generate({greedy(200), greedy(200), greedy(200)}, [](size_t, const std::string&) {});
-  for (size_t i = 0; i < 3; ++i) {
-    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message();
-    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
-  }
-  expect_all_switched(*p.head, 5, log);
-  EXPECT_GT(p.head->trace().rebalances[0].weight_bytes, 0u);
+  expect_tour_keeps_the_reference(3, /*send_shards=*/true);
 }
 
 // `balance`, which also kills `victim` as soon as a rebalance starts preparing.

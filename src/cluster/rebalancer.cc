@@ -24,9 +24,6 @@ constexpr double kPersistSeconds = 0.5;
 constexpr std::chrono::seconds kSettleTime{5};
 constexpr double kSettlingGain = 0.25;
 
-// The unit's name as `graph` prints it: "attn[3]".
-std::string unit_label(const graph::Graph& g, int64_t u) { return g.units[static_cast<size_t>(u)].name; }
-
 }  // namespace
 
 Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<model::UnitRange> ranges)
@@ -100,17 +97,6 @@ std::vector<Rebalancer::Move> Rebalancer::moves(const std::vector<model::UnitRan
     }
   }
   return out;
-}
-
-std::string Rebalancer::summary(const std::vector<model::UnitRange>& after) const {
-  std::string out;
-  for (const Move& m : moves(after)) {
-    const std::string units = m.units.end - m.units.begin == 1
-                                  ? unit_label(setup_.graph, m.units.begin)
-                                  : unit_label(setup_.graph, m.units.begin) + ".." + unit_label(setup_.graph, m.units.end - 1);
-    out += fmt::format("{}{} {} -> {}", out.empty() ? "" : "; ", units, setup_.names[m.from], setup_.names[m.to]);
-  }
-  return out.empty() ? "nothing moves" : out;
 }
 
 void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
@@ -248,7 +234,7 @@ Clock::time_point Rebalancer::next_wakeup(Clock::time_point now) const {
 void Rebalancer::begin(GenerationRun& run, std::vector<model::UnitRange> after, RebalanceEvent event) {
   event.before = ranges_;
   event.after = after;
-  event.summary = summary(after);
+  event.summary = plan::summarize_moves(setup_.graph, setup_.names, ranges_, after);
   event.weight_bytes = 0;
   for (const Move& m : moves(after)) {
     for (int64_t u = m.units.begin; u < m.units.end; ++u) event.weight_bytes += setup_.graph.units[u].weight_bytes;

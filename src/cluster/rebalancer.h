@@ -153,7 +153,6 @@ class Rebalancer final : public RunController {
     model::UnitRange units;
   };
   std::vector<Move> moves(const std::vector<model::UnitRange>& after) const;
-  std::string summary(const std::vector<model::UnitRange>& after) const;
 
   BalancerSetup setup_;
   BalanceOptions options_;
