@@ -29,6 +29,9 @@ class PipelineLinks {
   // True once the link to `worker` is known to be lost, with the reason why.
   virtual bool disconnected(size_t worker) = 0;
   virtual std::string disconnect_reason(size_t worker) = 0;
+  // Replaces the lost link to `worker` by a new connection to the same endpoint and pinned key
+  // (disconnected() then says how that one fares); for taking a worker back after a loss.
+  virtual Status reconnect(size_t worker) { return Status::Errorf("link {} cannot reconnect", worker); }
 };
 
 }  // namespace ll::cluster

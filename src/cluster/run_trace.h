@@ -36,12 +36,42 @@ struct RebalanceEvent {
   std::string why;              // the reason for it, or why it was given up
 };
 
+// A worker of the pipeline lost and the run carried on without it (or ended, when the
+// survivors cannot hold the model). Times are seconds since the run began; each phase ends
+// where the next begins: detect (the last message from the lost worker to detected), re-plan,
+// load (every survivor prepared its new segment), replay (the sequences' tokens run again as
+// one prefill each, to the first new token).
+struct RecoveryEvent {
+  size_t worker = 0;             // the lost one
+  std::string why;               // "connection closed by the server or lost (heartbeat timeout)"
+  double last_heard_seconds = 0; // the last message from it
+  double detected_seconds = 0;
+  double planned_seconds = 0;
+  double loaded_seconds = 0;
+  double resumed_seconds = 0;    // the first token after the replay reached the head
+  std::vector<model::UnitRange> before, after;  // per worker; empty: holds nothing
+  std::string summary;           // the new placement, as plan::summarize_moves words it
+  size_t sequences = 0;          // replayed
+  uint64_t replayed_tokens = 0;  // prompt and generated tokens run again, over all sequences
+  bool failed = false;           // no placement on the survivors: the affected requests ended
+  std::string error;             // why it failed
+};
+
+// A worker taken back after it was lost (its link answers again); the balancer may then give
+// it units by its usual rule.
+struct RejoinEvent {
+  size_t worker = 0;
+  double seconds = 0;
+};
+
 struct RunTrace {
   std::vector<std::string> worker_names;
   std::vector<TokenTrace> tokens;
   std::vector<RebalanceEvent> rebalances;
-  // Changes of an emulated device's speed during the run (see emulate::SpeedSchedule), as text
-  // for the chart: "b: cpu 0.15".
+  std::vector<RecoveryEvent> recoveries;
+  std::vector<RejoinEvent> rejoins;
+  // Changes of an emulated device's speed and its faults during the run (see
+  // emulate::SpeedSchedule), as text for the chart: "b: cpu 0.15", "b: killed".
   struct Mark {
     double seconds = 0;
     std::string label;

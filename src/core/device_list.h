@@ -11,6 +11,10 @@
 //   cores=0-1    the cores it may run on: one core or a range
 //   busy=1@3s/0@20s  busy-looping processes (0 to 64) beside an emulated device's worker from
 //                those times on, as if another app ran on it
+//   fail=kill@5s,restart@12s  faults of an emulated device at those times: kill (SIGKILL), stop@5s+3s
+//                (frozen, SIGSTOP, for 3 s; without +: for good), restart (a killed worker starts again
+//                with its key and address), drop@5s+3s (its network link cut, in its namespace, for 3 s
+//                or for good). The steps after fail= follow it, separated by ',' or '/'.
 // Schedule times are durations (parse_duration: "3s", "300ms"), strictly increasing, at most a day.
 // Each command honours some of them; any other is an error that names the ones it does.
 #include <cstdint>
@@ -23,7 +27,7 @@
 
 namespace ll {
 
-enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy };
+enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy, Fail };
 
 // One step of a schedule: `value` from `seconds` after the schedule starts.
 struct TimedValue {
@@ -32,11 +36,22 @@ struct TimedValue {
   bool operator==(const TimedValue&) const = default;
 };
 
+enum class FaultKind : uint8_t { Kill, Stop, Restart, Drop };
+
+// One fault of a fail= schedule.
+struct FaultStep {
+  double seconds = 0;   // after the schedule starts
+  FaultKind kind = FaultKind::Kill;
+  double duration = 0;  // stop and drop: undone after this many seconds; 0: for good
+  bool operator==(const FaultStep&) const = default;
+};
+
 struct DeviceDescription {
   std::string name;
   std::optional<double> cpu{};       // a share of cores; with a schedule, its first share
   std::vector<TimedValue> cpu_schedule{};   // empty: the share is fixed
   std::vector<TimedValue> busy_schedule{};  // busy processes (whole numbers); empty: none
+  std::vector<FaultStep> fail_schedule{};   // in time order; empty: none
   std::optional<double> speed{};     // above 0
   std::optional<uint64_t> memory{};  // bytes
   std::optional<int> threads{};      // 1..256

@@ -47,7 +47,8 @@ struct LocalClusterOptions {
 struct ScheduleChange {
   double seconds = 0;  // since start_schedules
   size_t device = 0;
-  std::string label;   // "b: cpu 0.15", "b: 1 busy process", "... not applied: why"
+  std::string label;   // "b: cpu 0.15", "b: 1 busy process", "b: killed", "b: link cut", "... not applied: why"
+  bool fault = false;  // a fail= step (or its undoing: thawed, link restored)
 };
 
 class LocalCluster {
@@ -68,6 +69,18 @@ class LocalCluster {
   const ShapedLink* link(size_t i) const { return children_[i].link.get(); }
   // One line per device on its caps and link (or why it runs uncapped or unshaped).
   const std::vector<std::string>& notes() const { return notes_; }
+
+  // Faults on demand (the devices' fail= schedules run them from start_schedules; tests call them
+  // directly). Each acts on worker i's process (or its link) at once and is safe to call from any
+  // thread. kill: SIGKILL, reaped. freeze/thaw: SIGSTOP/SIGCONT. restart: a killed worker starts
+  // again at its address with its key (or, with new_key, a fresh key the head does not trust).
+  // cut_link/restore_link: its namespace's link down/up (only for a worker in a namespace).
+  Status kill(size_t i);
+  Status freeze(size_t i);
+  Status thaw(size_t i);
+  Status restart(size_t i, bool new_key = false);
+  Status cut_link(size_t i);
+  Status restore_link(size_t i);
 
   // Kills the workers of every LocalCluster in this process. Async-signal-safe: for SIGINT and
   // SIGTERM handlers, after which the owner still calls stop() to reap them.
