@@ -182,7 +182,10 @@ TEST(GenerationRun, StreamsTheTokensInOrderAndSendsTheRightSteps) {
 
   const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
   ASSERT_EQ(steps.size(), 3u);
-  EXPECT_EQ(p.links.sent.size(), 3u) << "only steps, all to the first worker";
+  EXPECT_EQ(p.links.sent.size() - p.links.sent_to(0, wire::Envelope::kKeepAlive).size() -
+                p.links.sent_to(1, wire::Envelope::kKeepAlive).size(),
+            3u)
+      << "only steps (besides keep-alives), all to the first worker";
   const std::vector<std::vector<int32_t>> tokens = {{kBos, 3}, {4}, {5}};
   const std::vector<uint32_t> positions = {0, 2, 3};
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -315,6 +318,116 @@ TEST(GenerationRun, ADisconnectedWorkerFailsEverySequence) {
   }
   EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 2u);
   EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u) << "nothing goes to a lost worker";
+}
+
+TEST(GenerationRun, EveryWorkerHearsFromTheHeadEverySecond) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 8)};
+  // Each step is answered 400 ms after it was sent: 8 tokens over 3.2 s.
+  std::optional<Clock::time_point> due;
+  p.links.on_send = [&](size_t, const wire::Envelope& e) {
+    if (e.has_step()) due = p.now + milliseconds(400);
+  };
+  GenerationRun& run = p.make();
+  run.start();
+  while (run.active()) {
+    run.turn();  // waiting for nothing moves the clock on
+    if (due && p.now >= *due) {
+      due.reset();
+      p.links.reply(1, token_result(1, 4, 2));
+    }
+  }
+  for (size_t w = 0; w < 2; ++w) {
+    const auto alive = p.links.sent_to(w, wire::Envelope::kKeepAlive);
+    ASSERT_EQ(alive.size(), 4u) << "worker " << w << ": at 0, 1, 2 and 3 s";
+    EXPECT_EQ(alive[0].keep_alive().session(), kSession);
+  }
+}
+
+// A controller that recovers from every loss at once: its new pipeline is the worker that is left.
+class RecoveringController final : public cluster::RunController {
+ public:
+  bool take_message(GenerationRun&, size_t, const wire::Envelope&) override { return false; }
+  void on_token(GenerationRun&, const wire::TokenResult&) override {}
+  void tick(GenerationRun& run) override {
+    if (!recovering_) return;
+    recovering_ = false;
+    run.set_stages({0});
+    replayed_tokens = run.replay();
+  }
+  bool holding() const override { return recovering_; }
+  void drained(GenerationRun&) override {}
+  void lost(GenerationRun&, size_t) override {}
+  bool recover(GenerationRun&, size_t worker) override {
+    lost_workers.push_back(worker);
+    recovering_ = true;
+    return true;
+  }
+  void replayed(GenerationRun&, uint64_t sequence) override { replayed_sequences.push_back(sequence); }
+  Clock::time_point next_wakeup(Clock::time_point now) const override { return now + milliseconds(10); }
+
+  std::vector<size_t> lost_workers;
+  std::vector<uint64_t> replayed_sequences;
+  uint64_t replayed_tokens = 0;
+
+ private:
+  bool recovering_ = false;
+};
+
+TEST(GenerationRun, ARecoveredLossReplaysEverySequenceUnderANewIdAndLosesNoToken) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 4), request({kBos, 4}, 4)};
+  RecoveringController controller;
+  std::map<uint64_t, std::deque<int32_t>> script = {{1, {4, 5}}, {2, {5}}};
+  bool lost = false;
+  p.links.on_send = [&](size_t w, const wire::Envelope& e) {
+    if (!e.has_step() || lost) {
+      if (e.has_step()) {
+        // After the loss the last stage is worker 0; new ids 3 and 4 continue the old 1 and 2.
+        const uint64_t seq = e.step().sequence();
+        p.links.reply(0, token_result(seq, seq == 3 ? 3 : 4, 1));
+      }
+      return;
+    }
+    auto& next = script[e.step().sequence()];
+    if (next.empty()) {
+      lost = true;  // this step never comes back: worker 2 is gone
+      p.links.lose(1, "the connection was closed");
+      return;
+    }
+    p.links.reply(1, token_result(e.step().sequence(), next.front(), 2));
+    next.pop_front();
+    (void)w;
+  };
+  GenerationRun& run = p.make();
+  run.set_controller(&controller);
+  run.start();
+  while (run.active()) run.turn();
+
+  EXPECT_EQ(controller.lost_workers, std::vector<size_t>{1});
+  const auto& g = run.generations();
+  ASSERT_TRUE(g[0].status.ok()) << g[0].status.message();
+  ASSERT_TRUE(g[1].status.ok()) << g[1].status.message();
+  // Sequence 1 had 4 5 and its step of 5 was lost; sequence 2 had 5 and the step of 5 was lost.
+  EXPECT_EQ(g[0].tokens, (std::vector<int32_t>{4, 5, 3, 3}));
+  EXPECT_EQ(g[1].tokens, (std::vector<int32_t>{5, 4, 4, 4}));
+  std::vector<wire::Step> replays;
+  for (const auto& e : p.links.sent_to(0, wire::Envelope::kStep)) {
+    if (e.step().sequence() > 2 && e.step().position() == 0) replays.push_back(e.step());
+  }
+  ASSERT_EQ(replays.size(), 2u);
+  EXPECT_EQ(std::vector<int32_t>(replays[0].tokens().begin(), replays[0].tokens().end()),
+            (std::vector<int32_t>{kBos, 3, 4, 5}));
+  EXPECT_EQ(replays[0].samples_before(), 2u);
+  EXPECT_TRUE(replays[0].has_sampler());
+  EXPECT_EQ(std::vector<int32_t>(replays[1].tokens().begin(), replays[1].tokens().end()),
+            (std::vector<int32_t>{kBos, 4, 5}));
+  EXPECT_EQ(replays[1].samples_before(), 1u);
+  EXPECT_EQ(controller.replayed_tokens, 7u);
+  EXPECT_EQ(controller.replayed_sequences, (std::vector<uint64_t>{3, 4}));
+  // The old ids are freed on the worker that is left; nothing goes to the lost one.
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 2u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u);
 }
 
 TEST(GenerationRun, AnErrorForOneSequenceEndsOnlyThatOne) {

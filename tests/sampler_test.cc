@@ -85,6 +85,31 @@ TEST(Sampler, SeededRunsReproduce) {
   EXPECT_NE(run(1234), run(1235));
 }
 
+TEST(Sampler, SkippingDrawsContinuesWhereSamplingLeftOff) {
+  // A sequence replayed after a device loss: a fresh sampler told how many tokens were drawn
+  // continues the draws of the one that was lost.
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<std::vector<float>> steps(20, std::vector<float>(300));
+  for (auto& l : steps) std::generate(l.begin(), l.end(), [&] { return normal(gen); });
+  SamplerParams p;
+  p.seed = 99;
+  Sampler whole(p, 300);
+  std::vector<int32_t> drawn;
+  for (auto logits : steps) drawn.push_back(whole.sample(logits.data()));
+  Sampler resumed(p, 300);
+  resumed.skip_draws(12);
+  for (size_t i = 12; i < steps.size(); ++i) {
+    auto logits = steps[i];
+    EXPECT_EQ(resumed.sample(logits.data()), drawn[i]) << "draw " << i;
+  }
+  SamplerParams greedy = p;
+  greedy.temp = 0;
+  Sampler g(greedy, 300);
+  g.skip_draws(5);
+  EXPECT_EQ(g.state().rng_state, greedy.seed);  // greedy sampling draws nothing, so there is nothing to skip
+}
+
 TEST(Sampler, CandidatesConsumeNoRandomness) {
   std::vector<float> logits = {0.1f, 0.4f, 0.2f, 0.3f};
   Sampler a(plain(1.0f, 99), 4), b(plain(1.0f, 99), 4);

@@ -95,6 +95,29 @@ TEST(ValidateStep, RefusesSequencesItDoesNotKnowOrCannotHold) {
   EXPECT_EQ(error_of(step(0, {1}), {}, full), "too many sequences in session 9 (2)");
 }
 
+TEST(ValidateStep, AcceptsAReplayThatSaysHowManyOfItsTokensWereSampled) {
+  wire::Step s = step(0, {1, 2, 3, 4});
+  s.set_samples_before(3);  // a prompt of one token and three generated ones
+  EXPECT_EQ(error_of(s, {}, first_segment()), "ok");
+}
+
+TEST(ValidateStep, RefusesSampledTokensBeyondTheReplayedOnes) {
+  // Each sampled token is one of the replayed ones (after at least one prompt token), and only a
+  // replay from the start has any; a larger count would make the last stage spin on draws.
+  wire::Step s = step(0, {1, 2, 3});
+  s.set_samples_before(3);
+  EXPECT_EQ(error_of(s, {}, first_segment()),
+            "sequence 3: 3 tokens sampled before a replay of 3 tokens (at most 2: the prompt has at least one)");
+  s.set_samples_before(4000000000u);
+  EXPECT_EQ(error_of(s, {}, first_segment()),
+            "sequence 3: 4000000000 tokens sampled before a replay of 3 tokens (at most 2: the prompt has at least one)");
+  StepLimits known = first_segment();
+  known.sequence_length = 3;
+  wire::Step later = step(3, {1});
+  later.set_samples_before(1);
+  EXPECT_EQ(error_of(later, {}, known), "sequence 3: tokens sampled before are only given with a replay from position 0");
+}
+
 TEST(ValidateStep, RefusesAHiddenStateAtTheFirstSegment) {
   const std::string expected = "sequence 3: the first segment takes token ids, not a hidden state";
   EXPECT_EQ(error_of(step(0, {1}), hidden_frame(kEmbd * sizeof(float)), first_segment()), expected);

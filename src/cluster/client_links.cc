@@ -21,4 +21,9 @@ std::vector<size_t> ClientLinks::poll(std::chrono::milliseconds timeout) {
   return ready;
 }
 
+Status ClientLinks::reconnect(size_t worker) {
+  LL_ASSIGN_OR_RETURN(clients_[worker], connect_(worker));
+  return Status::Ok();
+}
+
 }  // namespace ll::cluster

@@ -56,6 +56,7 @@ struct GenerationRun::Sequence {
   std::unique_ptr<text::Detokenizer> detok;
   uint64_t step_bytes = 0;  // payload of the step in flight over every link
   bool in_flight = false;
+  bool replaying = false;  // the step in flight replays the sequence after a recovery
   bool done = false;
 };
 
@@ -142,7 +143,10 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
   s->set_position(static_cast<uint32_t>(position));
   s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
   for (int32_t t : tokens) s->add_tokens(t);
-  if (position == 0) sampler_to_wire(rq.sampling, s->mutable_sampler());
+  if (position == 0) {
+    sampler_to_wire(rq.sampling, s->mutable_sampler());
+    s->set_samples_before(static_cast<uint32_t>(g.tokens.size()));  // a replay: every generated token was sampled
+  }
   // The last token this sequence needs: every worker frees it after this step.
   a.end_sent = exec::predicted_all(static_cast<int64_t>(g.tokens.size()) + 1, rq.n_predict) ||
                position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
@@ -205,11 +209,21 @@ Clock::time_point GenerationRun::next_wakeup(Clock::time_point now) const {
 void GenerationRun::turn() {
   if (cancelled()) return fail_all("interrupted");
   for (size_t w = 0; w < n_workers_; ++w) {
-    if (!links_.disconnected(w)) continue;
-    if (in_pipeline(w)) return fail_all(fmt::format("{}: {}", describe(w), links_.disconnect_reason(w)));
-    if (controller_ != nullptr && !lost_reported_[w]) controller_->lost(*this, w);
+    // A link the controller replaced (reconnect) may be lost again: it is reported again.
+    if (!links_.disconnected(w)) {
+      lost_reported_[w] = false;
+      continue;
+    }
+    if (lost_reported_[w]) continue;
     lost_reported_[w] = true;
+    if (in_pipeline(w)) {
+      if (!recover_from(w)) return fail_all(fmt::format("{}: {}", describe(w), links_.disconnect_reason(w)));
+    } else if (controller_ != nullptr) {
+      controller_->lost(*this, w);
+    }
+    if (!active()) return;
   }
+  keep_alive(options_.clock());
   if (controller_ != nullptr) {
     controller_->tick(*this);
     if (!controller_->holding()) {
@@ -244,6 +258,50 @@ bool GenerationRun::in_pipeline(size_t worker) const {
 }
 
 void GenerationRun::set_stages(std::vector<size_t> stages) { stages_ = std::move(stages); }
+
+void GenerationRun::keep_alive(Clock::time_point now) {
+  if (now < next_keep_alive_) return;
+  next_keep_alive_ = now + std::chrono::seconds(1);
+  for (size_t w = 0; w < n_workers_; ++w) {
+    if (links_.disconnected(w)) continue;
+    wire::Envelope e;
+    e.set_request_id(counters_.next_request++);
+    e.mutable_keep_alive()->set_session(shape_.session);
+    (void)links_.send(w, e);  // a worker we cannot reach is someone else's concern
+  }
+}
+
+bool GenerationRun::recover_from(size_t worker) {
+  if (controller_ == nullptr) return false;
+  // Every step in flight (and every one held back) may have reached the lost worker: each live
+  // sequence starts afresh under a new id, and its old id is freed wherever it was.
+  held_.clear();
+  probing_ = false;
+  for (const auto& [old_id, i] : std::map<uint64_t, size_t>(by_sequence_)) {
+    Sequence& a = sequences_[i];
+    free_sequence(a);
+    by_sequence_.erase(old_id);
+    a.sequence = counters_.next_sequence++;
+    a.in_flight = false;
+    by_sequence_[a.sequence] = i;
+  }
+  drained_reported_ = false;
+  return controller_->recover(*this, worker);
+}
+
+uint64_t GenerationRun::replay() {
+  uint64_t sent = 0;
+  for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence_)) {
+    const Generation& g = out_[i];
+    std::vector<int32_t> tokens = g.prompt_tokens;
+    tokens.insert(tokens.end(), g.tokens.begin(), g.tokens.end());
+    sent += tokens.size();
+    Status st = send_step(i, std::move(tokens), 0);
+    sequences_[i].replaying = true;
+    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
+  }
+  return sent;
+}
 
 size_t GenerationRun::steps_in_flight() const {
   size_t n = 0;
@@ -350,7 +408,12 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
                                    tr.timings_size()));
     return;
   }
-  if (a.first_token_seen) {
+  // A replay is a prefill of the tokens so far: neither its time nor its stages' timings are a
+  // decode step's.
+  const bool replayed = a.replaying;
+  a.replaying = false;
+  if (replayed && controller_ != nullptr) controller_->replayed(*this, a.sequence);
+  if (a.first_token_seen && !replayed) {
     // Decode step statistics.
     const uint64_t rtt = micros(received - a.sent_at);
     counters_.step_ema_us = counters_.step_ema_us == 0 ? rtt : 0.8 * counters_.step_ema_us + 0.2 * rtt;
@@ -368,7 +431,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     }
     if (options_.trace != nullptr) options_.trace->tokens.push_back(std::move(traced));
     if (controller_ != nullptr) controller_->on_token(*this, tr);
-  } else {
+  } else if (!a.first_token_seen) {
     a.first_token_seen = true;
     a.first_token_at = received;
     g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();

@@ -10,10 +10,15 @@
 // and every token first, may hold the next steps back until no step is in flight (a token
 // boundary for all sequences at once), and then changes which workers form the pipeline.
 //
-// Failures are values: a worker of the pipeline that disconnects, stops answering (no reply
-// within a deadline derived from the measured step time) or sends something wrong ends the
-// affected sequences with an error naming it; run() always returns. A worker outside the
-// pipeline that is lost concerns only the controller.
+// Failures are values: a worker of the pipeline that disconnects is handed to the controller,
+// which may recover from the loss (recover()); then the steps in flight are abandoned, every
+// live sequence continues under a new sequence id (whatever the old ids still bring is
+// ignored), and once the controller has a new pipeline, replay() sends each sequence's tokens so
+// far as one step from position 0. Without a controller that recovers, the loss ends every
+// sequence with an error naming the worker. A worker that stops answering (no reply within a
+// deadline derived from the measured step time) or sends something wrong ends the affected
+// sequences with an error; run() always returns. A worker outside the pipeline that is lost
+// concerns only the controller.
 // Threading: not thread-safe; one thread drives a run. The links, the tokenizer, the requests
 // and the counters must outlive it.
 #include <atomic>
@@ -114,8 +119,14 @@ class RunController {
   virtual bool holding() const = 0;
   // While holding, once no step is in flight any more.
   virtual void drained(GenerationRun& run) = 0;
-  // A worker outside the pipeline was lost (a worker of the pipeline ends the run instead).
+  // A worker outside the pipeline was lost.
   virtual void lost(GenerationRun& run, size_t worker) = 0;
+  // A worker of the pipeline was lost; the run has abandoned its steps in flight and holds until
+  // the controller calls replay(). False: the controller does not recover (the run then ends
+  // every sequence with an error).
+  virtual bool recover(GenerationRun& run, size_t worker) = 0;
+  // A replayed sequence's first new token arrived.
+  virtual void replayed(GenerationRun& run, uint64_t sequence) = 0;
   // The latest time the run may wait before the next tick.
   virtual Clock::time_point next_wakeup(Clock::time_point now) const = 0;
 };
@@ -153,6 +164,9 @@ class GenerationRun {
   void end_probe(Clock::time_point now);
   bool probing() const { return probing_; }
   void finish(size_t request, Status status);
+  // After a recovery, on the new pipeline: every live sequence's prompt and generated tokens as
+  // one step from position 0 (Step.samples_before = its generated count). Returns the tokens sent.
+  uint64_t replay();
   void fail_all(const std::string& message);
 
   const std::vector<Generation>& generations() const { return out_; }
@@ -160,7 +174,7 @@ class GenerationRun {
   // For the controller.
   void set_controller(RunController* controller) { controller_ = controller; }
   const std::vector<size_t>& stages() const { return stages_; }
-  // Only while no step is in flight.
+  // Only while no step is in flight (or after a recovery abandoned them).
   void set_stages(std::vector<size_t> stages);
   size_t steps_in_flight() const;
   std::vector<LiveSequence> live_sequences() const;
@@ -200,12 +214,18 @@ class GenerationRun {
   };
   void send_held();
   bool in_pipeline(size_t worker) const;
+  // A worker of the pipeline was lost: the controller recovers (true) or the run ends.
+  bool recover_from(size_t worker);
+  // KeepAlive { session } -> every connected worker, once a second, so that no worker frees the
+  // session while this head lives.
+  void keep_alive(Clock::time_point now);
 
   std::vector<size_t> stages_;
   RunController* controller_ = nullptr;
   std::vector<HeldStep> held_;
   bool drained_reported_ = false;
   std::vector<bool> lost_reported_;
+  Clock::time_point next_keep_alive_{};
   bool probing_ = false;
   Clock::time_point probe_until_{};
   std::vector<bool> probe_answered_;

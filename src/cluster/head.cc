@@ -31,19 +31,23 @@ Result<std::unique_ptr<Head>> Head::connect(HeadOptions options) {
   if (options.workers.empty()) return Status::Error("no workers given");
   std::vector<std::unique_ptr<net::Client>> clients;
   for (const WorkerAddress& w : options.workers) {
-    if (!options.insecure && !net::is_valid_z85_key(w.public_key)) {
-      return Status::Errorf("worker {}: '{}' is not a Z85 public key", w.endpoint, w.public_key);
-    }
-    net::SecurityOptions sec;
-    sec.insecure = options.insecure;
-    sec.keys = options.keys;
-    auto c = net::Client::connect(w.endpoint, w.public_key, sec);
+    auto c = connect_worker(w, options);
     if (!c.ok()) return Status::Errorf("worker {}: {}", w.endpoint, c.error());
     clients.push_back(std::move(c).value());
   }
   std::unique_ptr<Head> head(new Head(std::move(options), std::move(clients)));
   LL_RETURN_IF_ERROR(head->hello());
   return head;
+}
+
+Result<std::unique_ptr<net::Client>> Head::connect_worker(const WorkerAddress& w, const HeadOptions& options) {
+  if (!options.insecure && !net::is_valid_z85_key(w.public_key)) {
+    return Status::Errorf("'{}' is not a Z85 public key", w.public_key);
+  }
+  net::SecurityOptions sec;
+  sec.insecure = options.insecure;
+  sec.keys = options.keys;
+  return net::Client::connect(w.endpoint, w.public_key, sec);
 }
 
 Head::Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients)
@@ -373,14 +377,14 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
                     RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {},
                                .trace = &trace_},
                     requests, on_text);
-  const bool balancing = balancer_->active();
-  if (balancing) {
+  const bool controlling = balancer_->controls();
+  if (controlling) {
     balancer_->begin_run(&trace_);
     run.set_controller(balancer_.get());
   }
   run.start();
   while (run.active()) run.turn();
-  if (balancing) balancer_->end_run(run);
+  if (controlling) balancer_->end_run(run);
   return run.generations();
 }
 

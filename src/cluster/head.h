@@ -98,6 +98,8 @@ class Head {
 
  private:
   Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
+  // A link to worker w, its key pinned.
+  static Result<std::unique_ptr<net::Client>> connect_worker(const WorkerAddress& w, const HeadOptions& options);
   Status hello();
   void end_session();
   Status send_shard(size_t worker, const std::string& path, const std::string& hash);
@@ -110,7 +112,7 @@ class Head {
 
   HeadOptions options_;
   std::vector<std::unique_ptr<net::Client>> clients_;
-  ClientLinks links_{clients_};
+  ClientLinks links_{clients_, [this](size_t i) { return connect_worker(options_.workers[i], options_); }};
   std::vector<WorkerInfo> workers_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   uint64_t session_ = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "cluster/pipeline.h"
 #include "plan/rebalance.h"
 
 namespace ll::cluster {
@@ -30,6 +31,9 @@ Rebalancer::Rebalancer(BalancerSetup setup, BalanceOptions options, std::vector<
     : setup_(std::move(setup)),
       options_(std::move(options)),
       ranges_(std::move(ranges)),
+      lost_(ranges_.size(), false),
+      last_heard_(ranges_.size()),
+      rejoin_(ranges_.size()),
       monitor_(ranges_.size()),
       probe_baseline_(ranges_.size(), 0),
       baseline_probes_(ranges_.size(), 0) {
@@ -114,7 +118,7 @@ void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
 void Rebalancer::probe_idle(GenerationRun& run, bool all) {
   for (size_t w = 0; w < ranges_.size(); ++w) {
     if (!all && !judged_by_probe(w)) continue;
-    if (run.links().disconnected(w)) continue;
+    if (lost_[w] || run.links().disconnected(w)) continue;
     bool outstanding = false;
     for (const auto& [id, worker] : probes_) outstanding = outstanding || worker == w;
     if (outstanding) continue;
@@ -149,6 +153,10 @@ void Rebalancer::decide(GenerationRun& run) {
     probe_idle(run, /*all=*/false);
     next_probe_ = now + std::chrono::seconds(1);
   }
+  // A lost worker takes no units (in.available); any factor stands in for its unknown speed.
+  for (size_t w = 0; w < lost_.size(); ++w) {
+    if (lost_[w]) monitor_.set_idle_probe(w, 1.0);
+  }
   auto slowdowns = monitor_.slowdowns(t);
   if (!slowdowns) return;
   const BalancePlanning& planning = *setup_.planning;
@@ -164,6 +172,7 @@ void Rebalancer::decide(GenerationRun& run) {
   // switch, only a clearly larger gain moves anything again.
   if (last_switch_ && now - *last_switch_ < kSettleTime) in.min_gain = kSettlingGain;
   in.current = ranges_;
+  for (bool lost : lost_) in.available.push_back(!lost);
   std::vector<plan::SequenceProgress> progress;
   for (const LiveSequence& l : run.live_sequences()) {
     in.live_positions.push_back(l.position);
@@ -203,6 +212,7 @@ void Rebalancer::decide(GenerationRun& run) {
 
 void Rebalancer::tick(GenerationRun& run) {
   const Clock::time_point now = run.now();
+  if (phase_ == Phase::Idle) try_rejoin(run);
   if (phase_ == Phase::Idle) {
     if (next_forced_ < options_.forced.size() && tokens_seen_ >= options_.forced[next_forced_].after_tokens) {
       const BalanceOptions::Forced& f = options_.forced[next_forced_++];
@@ -227,7 +237,13 @@ void Rebalancer::tick(GenerationRun& run) {
 }
 
 Clock::time_point Rebalancer::next_wakeup(Clock::time_point now) const {
-  if (phase_ == Phase::Idle) return now + options_.decide_every;
+  if (phase_ == Phase::Idle) {
+    Clock::time_point next = now + options_.decide_every;
+    for (size_t w = 0; w < lost_.size(); ++w) {
+      if (lost_[w]) next = std::min(next, std::max(now, rejoin_[w].next_try));
+    }
+    return next;
+  }
   return std::min(now + std::chrono::milliseconds(50), attempt_->deadline);
 }
 
@@ -266,7 +282,7 @@ void Rebalancer::send_reshapes(GenerationRun& run) {
   // From the last worker back to the first, so that each allows its upstream peer before that
   // peer connects to it.
   for (size_t w = after.size(); w-- > 0;) {
-    if (after[w].empty() && ranges_[w].empty()) continue;
+    if (lost_[w] || (after[w].empty() && ranges_[w].empty())) continue;
     wire::Envelope e;
     wire::Reshape* r = e.mutable_reshape();
     r->set_session(setup_.session);
@@ -292,7 +308,7 @@ void Rebalancer::send_reshapes(GenerationRun& run) {
       std::set<size_t> allowed;
       if (previous_stage[w] != after.size()) allowed.insert(previous_stage[w]);
       for (const Move& m : moved) {
-        if (m.to == w) allowed.insert(m.from);
+        if (m.to == w && !attempt_->recovery) allowed.insert(m.from);
       }
       for (size_t a : allowed) r->add_allow_keys(setup_.workers[a].public_key);
     }
@@ -389,7 +405,7 @@ void Rebalancer::send_switch(GenerationRun& run, bool abort) {
   attempt_->waiting.clear();
   for (size_t w = 0; w < ranges_.size(); ++w) {
     if (attempt_->after[w].empty() && ranges_[w].empty()) continue;
-    if (run.links().disconnected(w)) continue;
+    if (lost_[w] || run.links().disconnected(w)) continue;
     wire::Envelope e;
     e.mutable_switch_segment()->set_session(setup_.session);
     e.mutable_switch_segment()->set_abort(abort);
@@ -404,10 +420,23 @@ void Rebalancer::send_switch(GenerationRun& run, bool abort) {
 
 void Rebalancer::give_up(GenerationRun& run, const std::string& why) {
   if (!attempt_ || phase_ == Phase::Aborting) return;
+  if (attempt_->recovery) {
+    RecoveryEvent event = std::move(attempt_->recovered);
+    attempt_->recovery = false;
+    attempt_->deadline = run.now() + options_.switch_timeout;
+    send_switch(run, /*abort=*/true);
+    return fail_recovery(run, std::move(event), why);
+  }
   if (phase_ == Phase::Switching) {
     // Some workers may run the new segments already: the pipeline is no longer whole.
     report(run, fmt::format("rebalance: {} failed while switching: {}", attempt_->event.summary, why));
   }
+  const bool was_switching = phase_ == Phase::Switching;
+  abandon(run, why);
+  if (was_switching) run.fail_all(fmt::format("rebalancing failed while switching: {}", why));
+}
+
+void Rebalancer::abandon(GenerationRun& run, const std::string& why) {
   RebalanceEvent event = attempt_->event;
   event.aborted = true;
   event.why = why;
@@ -415,10 +444,8 @@ void Rebalancer::give_up(GenerationRun& run, const std::string& why) {
   events_.push_back(event);
   if (trace_ != nullptr) trace_->rebalances.push_back(event);
   report(run, fmt::format("rebalance: {} given up: {}", event.summary, why));
-  const bool was_switching = phase_ == Phase::Switching;
   attempt_->deadline = run.now() + options_.switch_timeout;
   send_switch(run, /*abort=*/true);
-  if (was_switching) run.fail_all(fmt::format("rebalancing failed while switching: {}", why));
 }
 
 void Rebalancer::complete(GenerationRun& run) {
@@ -429,6 +456,18 @@ void Rebalancer::complete(GenerationRun& run) {
   monitor_.reset_all();
   next_probe_ = now;
   last_switch_ = now;
+  if (attempt_->recovery) {
+    RecoveryEvent event = std::move(attempt_->recovered);
+    attempt_.reset();
+    phase_ = Phase::Idle;
+    event.sequences = run.live_sequences().size();
+    event.replayed_tokens = run.replay();
+    report(run, fmt::format("recovery: {}; replaying {} tokens of {} sequence(s)", event.summary, event.replayed_tokens,
+                            event.sequences));
+    awaiting_resume_ = event.sequences > 0;
+    record(std::move(event));
+    return;
+  }
   RebalanceEvent event = std::move(attempt_->event);
   event.switched_seconds = run.seconds_since_start(now);
   event.stall_seconds = seconds(now - attempt_->held_at);
@@ -441,6 +480,12 @@ void Rebalancer::complete(GenerationRun& run) {
 }
 
 bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) {
+  last_heard_[worker] = run.now();
+  if (rejoin_[worker].hello_id != 0 && e.request_id() == rejoin_[worker].hello_id) {
+    if (e.has_hello_reply()) take_rejoin(run, worker);
+    return true;
+  }
+  if (rejoin_requests_.erase(e.request_id()) != 0) return true;  // EndSession's echo (or "no such session")
   if (auto probe = probes_.find(e.request_id()); probe != probes_.end() && probe->second == worker) {
     probes_.erase(probe);
     if (!e.has_speed_probe_reply() || !(e.speed_probe_reply().seconds() > 0)) return true;
@@ -466,9 +511,14 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
     case wire::Envelope::kShardData:
       return phase_ == Phase::Preparing ? take_shard_ack(run, worker, e) : true;
     case wire::Envelope::kReshapeReply:
-      if (phase_ != Phase::Preparing || e.reshape_reply().session() != setup_.session) return true;
+      if (phase_ != Phase::Preparing || !ours || e.reshape_reply().session() != setup_.session) return true;
       attempt_->waiting.erase(worker);
-      if (attempt_->waiting.empty()) {
+      if (attempt_->waiting.empty() && attempt_->recovery) {
+        attempt_->recovered.loaded_seconds = run.seconds_since_start(run.now());
+        report(run, fmt::format("recovery: loaded in {:.2f} s", attempt_->recovered.loaded_seconds -
+                                                                   attempt_->recovered.planned_seconds));
+        send_switch(run, false);
+      } else if (attempt_->waiting.empty()) {
         phase_ = Phase::Holding;
         attempt_->held_at = run.now();
         report(run, fmt::format("rebalance: {} prepared in {:.2f} s; holding the next steps", attempt_->event.summary,
@@ -481,7 +531,7 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
       if (attempt_->kv_expected > 0 && --attempt_->kv_expected == 0) send_switch(run, false);
       return true;
     case wire::Envelope::kSwitchReply:
-      if (e.switch_reply().session() != setup_.session) return true;
+      if (!ours || e.switch_reply().session() != setup_.session) return true;
       attempt_->waiting.erase(worker);
       if (attempt_->waiting.empty()) {
         if (phase_ == Phase::Switching) {
@@ -497,7 +547,24 @@ bool Rebalancer::take_message(GenerationRun& run, size_t worker, const wire::Env
 }
 
 void Rebalancer::lost(GenerationRun& run, size_t worker) {
+  if (!lost_[worker]) {
+    lost_[worker] = true;
+    rejoin_[worker] = Rejoin{.next_try = run.now() + options_.rejoin_every, .hello_id = 0};
+    if (!ranges_[worker].empty() || !attempt_) {
+      report(run, fmt::format("{} was lost ({}); it holds nothing", setup_.names[worker],
+                              run.links().disconnect_reason(worker)));
+    }
+  }
   if (!attempt_) return;
+  if (attempt_->recovery) {
+    // A survivor the recovery counted on: plan again without it.
+    if (attempt_->after[worker].empty()) return;
+    RecoveryEvent event = std::move(attempt_->recovered);
+    event.why += fmt::format("; then {} was lost too: {}", setup_.names[worker], run.links().disconnect_reason(worker));
+    attempt_.reset();
+    phase_ = Phase::Idle;
+    return begin_recovery(run, std::move(event));
+  }
   if (attempt_->after[worker].empty() && ranges_[worker].empty()) return;
   if (phase_ == Phase::Aborting) {
     attempt_->waiting.erase(worker);
@@ -527,6 +594,149 @@ void Rebalancer::end_run(GenerationRun& run) {
   }
   attempt_.reset();
   phase_ = Phase::Idle;
+}
+
+bool Rebalancer::recover(GenerationRun& run, size_t worker) {
+  if (!options_.recover) return false;
+  const Clock::time_point now = run.now();
+  const std::string why = run.links().disconnect_reason(worker);
+  lost_[worker] = true;
+  rejoin_[worker] = Rejoin{.next_try = now + options_.rejoin_every, .hello_id = 0};
+  RecoveryEvent event;
+  if (attempt_ && attempt_->recovery) {
+    // Lost while recovering from an earlier loss: one recovery, planned again.
+    event = std::move(attempt_->recovered);
+    event.why += fmt::format("; then {} was lost too: {}", setup_.names[worker], why);
+    send_switch(run, /*abort=*/true);
+  } else {
+    if (attempt_) abandon(run, fmt::format("{} was lost: {}", setup_.names[worker], why));
+    event.worker = worker;
+    event.why = why;
+    event.before = ranges_;
+    event.detected_seconds = run.seconds_since_start(now);
+    event.last_heard_seconds = last_heard_[worker] ? run.seconds_since_start(*last_heard_[worker]) : 0;
+  }
+  attempt_.reset();
+  phase_ = Phase::Idle;
+  report(run, fmt::format("recovery: {} was lost ({}; last heard {:.2f} s before); re-planning over the survivors",
+                          setup_.names[worker], why, event.detected_seconds - event.last_heard_seconds));
+  begin_recovery(run, std::move(event));
+  return true;
+}
+
+Result<std::vector<model::UnitRange>> Rebalancer::plan_survivors(GenerationRun& run) const {
+  std::vector<size_t> survivors;
+  for (size_t w = 0; w < lost_.size(); ++w) {
+    if (!lost_[w]) survivors.push_back(w);
+  }
+  if (survivors.empty()) return Status::Error("no worker is left");
+  if (!setup_.planning) {
+    // Without profiles, as a plan without them: layers split evenly, in ring order.
+    LL_ASSIGN_OR_RETURN(auto split, plan_segments(setup_.graph, survivors.size(), ""));
+    std::vector<model::UnitRange> out(lost_.size());
+    for (size_t k = 0; k < survivors.size(); ++k) out[survivors[k]] = split[k];
+    return out;
+  }
+  const BalancePlanning& planning = *setup_.planning;
+  plan::RebalanceInput in;
+  in.devices = planning.profile.devices;
+  in.links = planning.profile.links;
+  in.cost = planning.cost;
+  in.plan = planning.plan;
+  in.plan.planner = plan::Planner::Dp;
+  // The speeds last observed where known, else as profiled.
+  const auto slowdowns = monitor_.slowdowns(monitor_time(run.now()));
+  in.slowdown = slowdowns ? *slowdowns : std::vector<double>(lost_.size(), 1.0);
+  in.current = ranges_;
+  for (bool lost : lost_) in.available.push_back(!lost);
+  LL_ASSIGN_OR_RETURN(plan::RebalanceDecision decision, plan::decide_rebalance(setup_.graph, in));
+  return decision.target;
+}
+
+void Rebalancer::begin_recovery(GenerationRun& run, RecoveryEvent event) {
+  std::string survivors;
+  for (size_t w = 0; w < lost_.size(); ++w) {
+    if (!lost_[w]) survivors += (survivors.empty() ? "" : ", ") + setup_.names[w];
+  }
+  auto target = plan_survivors(run);
+  if (!target.ok()) {
+    return fail_recovery(run, std::move(event),
+                         fmt::format("the surviving workers ({}) cannot hold the model: {}",
+                                     survivors.empty() ? "none" : survivors, target.error()));
+  }
+  event.planned_seconds = run.seconds_since_start(run.now());
+  event.after = *target;
+  event.summary = plan::summarize_moves(setup_.graph, setup_.names, event.before, event.after);
+  // What the lost workers held is gone.
+  for (size_t w = 0; w < lost_.size(); ++w) {
+    if (lost_[w]) ranges_[w] = {};
+  }
+  attempt_ = Attempt{};
+  attempt_->after = std::move(target).value();
+  attempt_->recovery = true;
+  attempt_->recovered = std::move(event);
+  attempt_->deadline = run.now() + options_.prepare_timeout;
+  attempt_->held_at = run.now();
+  phase_ = Phase::Preparing;
+  report(run, fmt::format("recovery: re-planned over {} in {:.3f} s: {}; loading", survivors,
+                          attempt_->recovered.planned_seconds - attempt_->recovered.detected_seconds,
+                          attempt_->recovered.summary));
+  send_reshapes(run);
+}
+
+void Rebalancer::fail_recovery(GenerationRun& run, RecoveryEvent event, const std::string& why) {
+  event.failed = true;
+  event.error = why;
+  const std::string message = fmt::format("{} was lost and the run cannot go on: {}", setup_.names[event.worker], why);
+  report(run, fmt::format("recovery failed: {}", why));
+  record(std::move(event));
+  run.fail_all(message);
+}
+
+void Rebalancer::record(RecoveryEvent event) {
+  if (trace_ != nullptr) trace_->recoveries.push_back(std::move(event));
+}
+
+void Rebalancer::replayed(GenerationRun& run, uint64_t /*sequence*/) {
+  if (!awaiting_resume_ || trace_ == nullptr || trace_->recoveries.empty()) return;
+  awaiting_resume_ = false;
+  RecoveryEvent& e = trace_->recoveries.back();
+  e.resumed_seconds = run.seconds_since_start(run.now());
+  report(run, fmt::format("recovery: resumed {:.2f} s after the last message from {}: detect {:.2f} s, re-plan {:.3f} s, "
+                          "load {:.2f} s, replay {:.2f} s",
+                          e.resumed_seconds - e.last_heard_seconds, setup_.names[e.worker],
+                          e.detected_seconds - e.last_heard_seconds, e.planned_seconds - e.detected_seconds,
+                          e.loaded_seconds - e.planned_seconds, e.resumed_seconds - e.loaded_seconds));
+}
+
+// Hello -> each lost worker, over a new link, every rejoin_every until one answers.
+void Rebalancer::try_rejoin(GenerationRun& run) {
+  const Clock::time_point now = run.now();
+  for (size_t w = 0; w < lost_.size(); ++w) {
+    if (!lost_[w] || now < rejoin_[w].next_try) continue;
+    rejoin_[w].next_try = now + options_.rejoin_every;
+    rejoin_[w].hello_id = 0;
+    if (!run.links().reconnect(w).ok()) continue;
+    wire::Envelope e;
+    e.set_request_id(run.next_request_id());
+    e.mutable_hello()->set_client("lingualinked head (rejoin)");
+    if (run.links().send(w, e).ok()) rejoin_[w].hello_id = e.request_id();
+  }
+}
+
+// EndSession { session } -> the worker that answered: whatever it kept of the session is stale.
+void Rebalancer::take_rejoin(GenerationRun& run, size_t worker) {
+  lost_[worker] = false;
+  rejoin_[worker] = Rejoin{};
+  wire::Envelope e;
+  e.set_request_id(run.next_request_id());
+  e.mutable_end_session()->set_session(setup_.session);
+  if (run.links().send(worker, e).ok()) rejoin_requests_.insert(e.request_id());
+  baseline_probes_[worker] = 0;  // a restarted device is measured afresh
+  monitor_.reset(worker);
+  const double t = run.seconds_since_start(run.now());
+  if (trace_ != nullptr) trace_->rejoins.push_back({worker, t});
+  report(run, fmt::format("{} is back: it holds nothing until the balancer gives it units", setup_.names[worker]));
 }
 
 }  // namespace ll::cluster

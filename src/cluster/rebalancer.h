@@ -12,8 +12,18 @@
 // few layers' caches (kilobytes to a few MB) over one link, while a replay would run every
 // moved layer over every past position of every sequence on the device that was just found slow.
 // Anything that fails before the switch (an error reply, a timeout, a worker lost) gives the
-// attempt up (SwitchSegment{abort}) and generation goes on over the old pipeline; a worker of the
-// pipeline lost at any time ends the run as before.
+// attempt up (SwitchSegment{abort}) and generation goes on over the old pipeline.
+//
+// Recovery from a lost worker of the pipeline uses the same steps without the caches:
+//   detect   the run finds its link lost (closed, or silent past the heartbeat timeout) and calls recover()
+//   re-plan  decide_rebalance over the connected workers (or an even split without profiles)
+//   load     Reshape -> every survivor, ReshapeReply <- each; SwitchSegment, SwitchReply <- each
+//   replay   the run sends every live sequence's tokens so far as one step (GenerationRun::replay)
+// Here the caches are rebuilt rather than moved: the lost worker took its share of them along.
+// When no placement on the survivors holds the model the run's sequences end with an error
+// saying so (their text so far is kept). A lost worker is reconnected every `rejoin_every`; once
+// it answers a Hello its stale session is ended and it counts as a worker that holds nothing,
+// which the balancer may give units by its usual rule.
 // Threading: used by the thread that drives the head; not thread-safe.
 #include <chrono>
 #include <cstdint>
@@ -51,6 +61,8 @@ struct BalanceOptions {
   std::chrono::milliseconds decide_every{250};
   std::chrono::milliseconds prepare_timeout{120000};  // loading or streaming the new segments
   std::chrono::milliseconds switch_timeout{10000};    // moving the caches and switching
+  bool recover = true;  // carry on over the survivors when a worker of the pipeline is lost
+  std::chrono::milliseconds rejoin_every{1000};       // how often a lost worker's link is tried again
   std::function<void(const std::string&)> report;     // one line per event as it happens, with the run's time
 };
 
@@ -90,6 +102,8 @@ class Rebalancer final : public RunController {
   // New options and planning inputs for the next runs (forced moves count tokens from then on).
   void configure(BalanceOptions options, std::optional<BalancePlanning> planning);
   bool active() const { return (options_.enabled && setup_.planning) || next_forced_ < options_.forced.size(); }
+  // Whether a run should have this as its controller: it balances, or recovers from losses.
+  bool controls() const { return active() || options_.recover; }
   const std::vector<model::UnitRange>& ranges() const { return ranges_; }
   // The workers that hold units, in ring order.
   std::vector<size_t> stages() const;
@@ -102,9 +116,14 @@ class Rebalancer final : public RunController {
   bool take_message(GenerationRun& run, size_t worker, const wire::Envelope& e) override;
   void on_token(GenerationRun& run, const wire::TokenResult& token) override;
   void tick(GenerationRun& run) override;
-  bool holding() const override { return phase_ == Phase::Holding || phase_ == Phase::Moving || phase_ == Phase::Switching; }
+  bool holding() const override {
+    return phase_ == Phase::Holding || phase_ == Phase::Moving || phase_ == Phase::Switching ||
+           (attempt_ && attempt_->recovery);
+  }
   void drained(GenerationRun& run) override;
   void lost(GenerationRun& run, size_t worker) override;
+  bool recover(GenerationRun& run, size_t worker) override;
+  void replayed(GenerationRun& run, uint64_t sequence) override;
   Clock::time_point next_wakeup(Clock::time_point now) const override;
 
  private:
@@ -126,9 +145,25 @@ class Rebalancer final : public RunController {
     size_t kv_expected = 0;
     Clock::time_point deadline;
     Clock::time_point held_at;  // the first step held back: the stall runs from here to the switch
+    bool recovery = false;      // re-planned after a loss: no caches move, the run replays
+    RecoveryEvent recovered;    // with recovery
+  };
+  // A lost worker's way back: a new link, a Hello, then EndSession of what it may still hold.
+  struct Rejoin {
+    Clock::time_point next_try{};
+    uint64_t hello_id = 0;  // the Hello awaiting its reply
   };
 
   void begin(GenerationRun& run, std::vector<model::UnitRange> after, RebalanceEvent event);
+  // Re-plans over the connected workers and prepares them; the run holds meanwhile.
+  void begin_recovery(GenerationRun& run, RecoveryEvent event);
+  Result<std::vector<model::UnitRange>> plan_survivors(GenerationRun& run) const;
+  void fail_recovery(GenerationRun& run, RecoveryEvent event, const std::string& why);
+  void record(RecoveryEvent event);
+  // Lost workers: reconnect, Hello, and on its reply take it back (try_rejoin, take_rejoin).
+  void try_rejoin(GenerationRun& run);
+  void take_rejoin(GenerationRun& run, size_t worker);
+
   // The policy's turn: probes for idle workers, then decide_rebalance under the observed speeds.
   void decide(GenerationRun& run);
   void probe_idle(GenerationRun& run, bool all);
@@ -144,6 +179,8 @@ class Rebalancer final : public RunController {
   void send_kv(GenerationRun& run);
   void send_switch(GenerationRun& run, bool abort);
   void give_up(GenerationRun& run, const std::string& why);
+  // Records the attempt as given up and tells its workers to drop what they prepared.
+  void abandon(GenerationRun& run, const std::string& why);
   void complete(GenerationRun& run);
   Status send(GenerationRun& run, size_t worker, wire::Envelope& e);
   void report(const GenerationRun& run, const std::string& line) const;
@@ -160,6 +197,11 @@ class Rebalancer final : public RunController {
   Phase phase_ = Phase::Idle;
   std::optional<Attempt> attempt_;
   std::vector<RebalanceEvent> events_;
+  std::vector<bool> lost_;  // per worker: its link was lost and it has not rejoined
+  std::vector<std::optional<Clock::time_point>> last_heard_;  // per worker: its last message
+  std::vector<Rejoin> rejoin_;
+  std::set<uint64_t> rejoin_requests_;  // EndSession sent to rejoining workers: their echoes are ours
+  bool awaiting_resume_ = false;  // the last recovery's replay has not brought a token yet
   RunTrace* trace_ = nullptr;
   uint64_t tokens_seen_ = 0;
   size_t next_forced_ = 0;

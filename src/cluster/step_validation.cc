@@ -20,6 +20,13 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
     const Status sampler = text::validate(sampler_from_wire(step.sampler()));
     if (!sampler.ok()) return Status::Errorf("sequence {}: {}", seq, sampler.message());
   }
+  if (step.samples_before() != 0 && pos != 0) {
+    return Status::Errorf("sequence {}: tokens sampled before are only given with a replay from position 0", seq);
+  }
+  if (step.samples_before() >= static_cast<uint64_t>(n)) {
+    return Status::Errorf("sequence {}: {} tokens sampled before a replay of {} tokens (at most {}: the prompt has at "
+                          "least one)", seq, step.samples_before(), n, n - 1);
+  }
   const bool is_new = !limits.sequence_length.has_value();
   if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);
   if (!is_new && pos > *limits.sequence_length) {

@@ -466,7 +466,10 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     LL_RETURN_IF_ERROR(ex.create_sequence(seq));
     seq_it = s.sequences.emplace(seq, Sequence{}).first;
   }
-  if (ex.has_head() && (is_new || pos == 0)) seq_it->second.sampler.emplace(sampler_params(step), static_cast<int32_t>(n_vocab));
+  if (ex.has_head() && (is_new || pos == 0)) {
+    seq_it->second.sampler.emplace(sampler_params(step), static_cast<int32_t>(n_vocab));
+    seq_it->second.sampler->skip_draws(step.samples_before());
+  }
   if (ex.has_head()) s.logits.resize(static_cast<size_t>(n_vocab));
 
   const auto t0 = Clock::now();

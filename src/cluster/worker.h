@@ -121,7 +121,6 @@ class Worker {
     std::string unverified_shard;
     Clock::time_point started;
     std::future<Result<std::unique_ptr<Session>>> building;  // valid while the segment is being built
-    bool abort_when_built = false;  // aborted while building: dropped, unanswered, once built
     std::unique_ptr<Session> session;  // the prepared segment; null for an empty range
     uint64_t extra_weight_bytes = 0;   // what it holds beyond what the live segment already maps
     std::map<uint64_t, text::SamplerState> samplers;  // with the head unit, by sequence
@@ -207,6 +206,9 @@ class Worker {
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::map<uint64_t, Loading> loading_;  // by session
   std::map<uint64_t, Prepared> prepared_;  // by session
+  // Segments aborted while they were being built: dropped once built (a future cannot be
+  // dropped without waiting for it), while the session may already prepare another.
+  std::vector<std::future<Result<std::unique_ptr<Session>>>> abandoned_builds_;
   std::map<std::string, std::unique_ptr<net::Client>> kv_links_;  // by endpoint and key
   std::unique_ptr<ThreadPool> probe_pool_;  // made at the first SpeedProbe
   std::deque<Pending> queue_;

@@ -117,6 +117,7 @@ Status Worker::check_prepared_memory(uint64_t id, Prepared& p) {
 
 // ReshapeReply { session, weight_bytes, prepare_seconds } once the segment is built and fits.
 void Worker::finish_prepares() {
+  std::erase_if(abandoned_builds_, [](auto& f) { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
   for (auto it = prepared_.begin(); it != prepared_.end();) {
     Prepared& p = it->second;
     if (!p.building.valid() || p.building.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -125,10 +126,6 @@ void Worker::finish_prepares() {
     }
     const uint64_t id = it->first;
     auto built = p.building.get();
-    if (p.abort_when_built) {
-      it = prepared_.erase(it);
-      continue;
-    }
     if (built.ok() && !p.unverified_shard.empty()) cache_.mark_verified(p.unverified_shard);
     Status st = built.ok() ? Status::Ok() : built.status();
     if (st.ok()) {
@@ -419,11 +416,8 @@ void Worker::on_switch(const net::Incoming& in) {
 void Worker::discard_prepared(std::map<uint64_t, Prepared>::iterator it) {
   roles_.abort_prepared(it->first, sessions_.count(it->first) != 0);
   sync_admitted();
-  if (it->second.building.valid()) {
-    it->second.abort_when_built = true;  // its future cannot be dropped without waiting for it
-  } else {
-    prepared_.erase(it);
-  }
+  if (it->second.building.valid()) abandoned_builds_.push_back(std::move(it->second.building));
+  prepared_.erase(it);
 }
 
 // SpeedProbe { repetitions } -> SpeedProbeReply { seconds }

@@ -51,11 +51,50 @@ Status check_input(const graph::Graph& g, const RebalanceInput& in) {
                             in.devices[d].name, in.devices[d].decode_seconds.size(), g.units.size());
     }
   }
+  if (!in.available.empty() && in.available.size() != n) {
+    return Status::Errorf("{} devices but {} availability flags: give one per device, or none", n, in.available.size());
+  }
+  if (!in.available.empty() && std::none_of(in.available.begin(), in.available.end(), [](bool a) { return a; })) {
+    return Status::Error("no device is available to hold the model");
+  }
   for (int64_t p : in.live_positions) {
     if (p < 0) return Status::Errorf("a live sequence has {} positions: it cannot be negative", p);
   }
   if (in.remaining_tokens < 0) return Status::Errorf("{} remaining tokens: it cannot be negative", in.remaining_tokens);
   return Status::Ok();
+}
+
+// The planner's placement over the available devices only; the others hold nothing.
+Result<std::vector<model::UnitRange>> plan_available(const graph::Graph& g, const CostModel& all,
+                                                     const std::vector<profile::DeviceProfile>& scaled,
+                                                     const RebalanceInput& in) {
+  std::vector<model::UnitRange> target;
+  if (in.available.empty() || std::all_of(in.available.begin(), in.available.end(), [](bool a) { return a; })) {
+    LL_ASSIGN_OR_RETURN(Plan plan, make_plan(all, in.plan));
+    for (const auto& d : plan.devices) target.push_back(d.units);
+    return target;
+  }
+  std::vector<profile::DeviceProfile> devices;
+  std::vector<size_t> index;
+  for (size_t d = 0; d < scaled.size(); ++d) {
+    if (!in.available[d]) continue;
+    devices.push_back(scaled[d]);
+    index.push_back(d);
+  }
+  std::vector<profile::LinkProfile> links;
+  auto kept = [&](const std::string& name) {
+    return std::any_of(devices.begin(), devices.end(), [&](const auto& d) { return d.name == name; });
+  };
+  for (const auto& l : in.links) {
+    if (kept(l.from) && kept(l.to)) links.push_back(l);
+  }
+  LL_ASSIGN_OR_RETURN(CostModel cost, CostModel::create(g, devices, links, in.cost));
+  PlanOptions options = in.plan;
+  options.pin_first = options.pin_first && in.available[0];  // the head's own device, if it is still there
+  LL_ASSIGN_OR_RETURN(Plan plan, make_plan(cost, options));
+  target.assign(scaled.size(), model::UnitRange{});
+  for (size_t k = 0; k < plan.devices.size(); ++k) target[index[k]] = plan.devices[k].units;
+  return target;
 }
 
 }  // namespace
@@ -106,9 +145,8 @@ Result<RebalanceDecision> decide_rebalance(const graph::Graph& g, const Rebalanc
 
   RebalanceDecision out;
   const auto t0 = std::chrono::steady_clock::now();
-  LL_ASSIGN_OR_RETURN(Plan plan, make_plan(cost, in.plan));
+  LL_ASSIGN_OR_RETURN(out.target, plan_available(g, cost, scaled, in));
   out.plan_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& d : plan.devices) out.target.push_back(d.units);
   const Evaluation target = cost.evaluate(out.target);
   out.current_cost_seconds = cost_per_token(current, objective);
   out.target_cost_seconds = cost_per_token(target, objective);

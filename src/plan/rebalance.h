@@ -42,6 +42,9 @@ struct RebalanceInput {
   PlanOptions plan{.planner = Planner::Dp};  // planner (dp: see above), objective, pin_first
   std::vector<double> slowdown;            // per device: observed / profiled time (1 = as profiled)
   std::vector<model::UnitRange> current;   // per device; empty: holds nothing
+  // Per device: false for one that is lost (its link is down); the target gives it nothing.
+  // Empty: every device is available.
+  std::vector<bool> available;
   int64_t remaining_tokens = 0;            // see remaining_tokens()
   std::vector<int64_t> live_positions;     // per live sequence: the positions in its KV cache
   double min_gain = 0.10;
@@ -72,7 +75,10 @@ struct RebalanceDecision {
 };
 
 // Decides on the numbers given alone (no I/O). Errors: inputs of the wrong size, a slowdown that
-// is not a positive number, current ranges that do not cover the model, or no plan at all.
+// is not a positive number, current ranges that do not cover the model, or no plan at all (the
+// available devices cannot hold the model: the planner's error says why).
+// After a device loss the head takes `target` whatever `switch_now` says: the current placement
+// holds units on a device that is gone.
 Result<RebalanceDecision> decide_rebalance(const graph::Graph& g, const RebalanceInput& in);
 
 // What a change of placement moves, as text: maximal runs of consecutive units that go from one

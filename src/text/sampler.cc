@@ -40,6 +40,11 @@ void Sampler::accept(int32_t token) {
   if (params_.repeat_last_n > 0 && recent_.size() > static_cast<size_t>(params_.repeat_last_n)) recent_.erase(recent_.begin());
 }
 
+void Sampler::skip_draws(uint64_t n) {
+  if (params_.temp <= 0) return;  // sample() draws nothing when greedy
+  for (uint64_t i = 0; i < n; ++i) (void)random_f32();
+}
+
 // llama2.c's xorshift64* generator: a float in [0, 1) from the top 24 bits.
 float Sampler::random_f32() {
   rng_state_ ^= rng_state_ >> 12;

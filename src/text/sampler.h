@@ -50,6 +50,9 @@ class Sampler {
   // top-k (not renormalized after top-p / min-p). Greedy (temp <= 0) gives the argmax alone.
   // logits is modified like in sample(); no random number is consumed.
   std::vector<TokenProb> candidates(float* logits) const;
+  // As if `n` tokens had been sampled: their random draws are consumed (none when greedy), so a
+  // sequence replayed from its tokens continues its draws where they were.
+  void skip_draws(uint64_t n);
   // Records a token of the context (prompt or generated) for the repetition penalty.
   void accept(int32_t token);
   const SamplerParams& params() const { return params_; }
