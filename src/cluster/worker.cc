@@ -511,6 +511,14 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     // The frame is the executor's output buffer itself.
     step.set_hidden_bytes(hidden_bytes);
     *step.add_timings() = timing;
+    // A lost next worker would block the send (and this worker) for the whole send timeout. The
+    // step is dropped: the head, whose own link to that worker is lost too, re-plans and replays
+    // it, while an error reply racing that detection would end the sequence instead.
+    if (s.next->disconnected()) {
+      error_log_.log(s.head_peer, fmt::format("session {}: sequence {}: step dropped: the next worker is lost: {}",
+                                              s.id, seq, s.next->disconnect_reason()));
+      return Status::Ok();
+    }
     std::vector<zmq::message_t> out;
     out.push_back(std::move(hidden));
     Status sent = s.next->send(envelope, std::move(out));

@@ -1,0 +1,160 @@
+// Recovery from a lost worker end to end: `lingualinked worker` processes on loopback, a head in
+// this process; a worker of the pipeline is killed or frozen in the middle of a generation (or
+// before its prompt reaches it), and the head re-plans over the survivors, replays the
+// sequences and gives the reference text, no token lost or repeated.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <random>
+
+#include "cluster/pipeline.h"
+#include "emulate/local_cluster.h"
+#include "model/model.h"
+#include "test_data.h"
+
+namespace ll {
+namespace {
+
+using emulate::LocalCluster;
+
+const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
+
+std::string reference() { return test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")); }
+
+std::unique_ptr<LocalCluster> start_workers(size_t n) {
+  emulate::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  for (size_t i = 0; i < n; ++i) o.devices.push_back({std::string(1, static_cast<char>('a' + i))});
+  o.model_dirs = {test::shared_data("models")};
+  auto c = LocalCluster::start(o);
+  EXPECT_TRUE(c.ok()) << c.error();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+cluster::Request greedy(int64_t n) {
+  cluster::Request r;
+  r.n_predict = n;
+  r.sampling.temp = 0;
+  return r;
+}
+
+struct Cluster {
+  std::unique_ptr<LocalCluster> workers;
+  std::unique_ptr<model::Model> model;
+  cluster::Pipeline pipeline;
+  std::vector<std::string> log;
+
+  // Three workers a | b | c (stories260K's units 0..4 | 5..7 | 8..11), no balancing.
+  bool start() {
+    workers = start_workers(3);
+    if (!workers) return false;
+    auto m = model::Model::load(kStories);
+    EXPECT_TRUE(m.ok()) << m.error();
+    if (!m.ok()) return false;
+    model = std::move(m).value();
+    cluster::PipelineOptions p;
+    p.head.workers = workers->addresses();
+    p.head.keys = workers->head_keys();
+    p.cuts = "attn[2],ffn[3]";
+    p.load.n_ctx = 512;
+    p.balance.enabled = false;
+    p.balance.report = [this](const std::string& line) { log.push_back(line); };
+    auto r = cluster::start_pipeline(kStories, *model, std::move(p));
+    EXPECT_TRUE(r.ok()) << r.error();
+    if (!r.ok()) return false;
+    pipeline = std::move(r).value();
+    return true;
+  }
+  std::string lines() const { return fmt::format("{}", fmt::join(log, "\n")); }
+};
+
+// `sequences` greedy sequences; once sequence 0 has streamed `at` pieces, `fault` is done to
+// worker b. Every sequence gives the reference text, streamed exactly once.
+void expect_recovery_keeps_the_reference(size_t sequences, int signal, size_t at) {
+  SCOPED_TRACE(fmt::format("{} sequence(s), signal {} after {} tokens", sequences, signal, at));
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  const pid_t b = run.workers->pid(1);
+  size_t pieces = 0;
+  std::vector<std::string> streamed(sequences);
+  auto gens = run.pipeline.head->generate(std::vector<cluster::Request>(sequences, greedy(200)),
+                                          [&](size_t i, const std::string& s) {
+                                            streamed[i] += s;
+                                            if (i == 0 && ++pieces == at) kill(b, signal);
+                                          });
+  if (signal == SIGSTOP) kill(b, SIGCONT);
+  for (size_t i = 0; i < sequences; ++i) {
+    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message() << "\n" << run.lines();
+    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
+    EXPECT_EQ(streamed[i], reference()) << "sequence " << i;
+  }
+  const auto& recoveries = run.pipeline.head->trace().recoveries;
+  ASSERT_EQ(recoveries.size(), 1u) << run.lines();
+  const cluster::RecoveryEvent& r = recoveries[0];
+  EXPECT_FALSE(r.failed) << r.error;
+  EXPECT_EQ(r.worker, 1u);
+  EXPECT_EQ(r.sequences, sequences);
+  EXPECT_LE(r.last_heard_seconds, r.detected_seconds);
+  EXPECT_LE(r.detected_seconds, r.planned_seconds);
+  EXPECT_LE(r.planned_seconds, r.loaded_seconds);
+  EXPECT_LT(r.loaded_seconds, r.resumed_seconds);
+  EXPECT_TRUE(run.pipeline.head->segments()[1].empty()) << "b holds nothing after it was lost";
+}
+
+size_t random_step() {
+  std::random_device rd;
+  return 5 + rd() % 150;
+}
+
+TEST(RecoveryE2E, AKilledWorkerAtARandomStepOfOneSequence) {
+  expect_recovery_keeps_the_reference(1, SIGKILL, random_step());
+}
+
+TEST(RecoveryE2E, AKilledWorkerAtARandomStepOfThreeSequences) {
+  expect_recovery_keeps_the_reference(3, SIGKILL, random_step());
+}
+
+// Frozen: its link stays open until the heartbeats time out.
+TEST(RecoveryE2E, AFrozenWorkerAtARandomStepOfOneSequence) {
+  expect_recovery_keeps_the_reference(1, SIGSTOP, random_step());
+}
+
+TEST(RecoveryE2E, AFrozenWorkerAtARandomStepOfThreeSequences) {
+  expect_recovery_keeps_the_reference(3, SIGSTOP, random_step());
+}
+
+// Killed before the prompt reaches it: the prompt itself is replayed.
+TEST(RecoveryE2E, AWorkerKilledBeforeThePromptReachesIt) {
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  kill(run.workers->pid(1), SIGKILL);
+  auto gens = run.pipeline.head->generate({greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  for (const auto& g : gens) {
+    ASSERT_TRUE(g.status.ok()) << g.status.message() << "\n" << run.lines();
+    EXPECT_EQ(g.text, reference());
+  }
+  ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
+}
+
+// Without recovery a lost worker ends every request with an error naming it, keeping the text so far.
+TEST(RecoveryE2E, WithoutRecoveryALostWorkerEndsTheRequestsNamingIt) {
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  cluster::BalanceOptions off;
+  off.enabled = false;
+  off.recover = false;
+  run.pipeline.head->set_balancing(off, std::nullopt);
+  const pid_t c = run.workers->pid(2);
+  size_t pieces = 0;
+  auto gens = run.pipeline.head->generate({greedy(200)}, [&](size_t, const std::string&) {
+    if (++pieces == 20) kill(c, SIGKILL);
+  });
+  ASSERT_FALSE(gens[0].status.ok());
+  EXPECT_NE(gens[0].status.message().find("worker 3 'c'"), std::string::npos) << gens[0].status.message();
+  EXPECT_GE(gens[0].tokens.size(), 20u);
+  EXPECT_EQ(reference().rfind(gens[0].text, 0), 0u) << "the text so far is the reference's beginning";
+}
+
+}  // namespace
+}  // namespace ll
