@@ -4,11 +4,11 @@
 // secret key is ever on disk, and a restarted worker has the key its heads pinned), allowing
 // only this head's fresh key, and optionally its own cgroup caps.
 // When any device has a link rate (bw=) or a drop fault (fail=drop@...), every worker runs in a
-// network namespace of its own
-// (ShapedLink, netns.h) and listens on its namespace's address instead: a worker in a namespace
-// cannot reach the host's loopback, and workers send to each other, so all of them must be on
-// addresses every namespace reaches. Devices without a rate get an unshaped link. Shaping needs
-// root; without it the workers run unshaped on loopback, with a note saying why.
+// network namespace of its own (ShapedLink, netns.h) and listens on its namespace's address
+// instead: a worker in a namespace cannot reach the host's loopback, and workers send to each
+// other, so all of them must be on addresses every namespace reaches. Devices without a rate get
+// an unshaped link. Namespaces need root; without it the workers run unshaped on loopback, with
+// a note saying why, unless a device has a drop fault: that cannot be emulated, so start() fails.
 // Devices' speed schedules (SpeedSchedule) run from start_schedules(): the cgroup's CPU quota
 // changes, and busy-looping children of this process join the device's cgroup, so they take
 // from its share.
