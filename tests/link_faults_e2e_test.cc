@@ -4,10 +4,12 @@
 // bw= (needs root; skipped without it).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -111,6 +113,26 @@ TEST(LinkFaultsE2E, ADropOnTheScheduleIsReportedCutThenRestored) {
   auto head = link_to(*cluster, 0);
   ASSERT_TRUE(head);
   EXPECT_EQ(hello(*head), "a");
+}
+
+TEST(LinkFaultsE2E, WithoutRootADropFaultIsAnErrorSayingWhatToDo) {
+  if (geteuid() != 0) GTEST_SKIP() << "run as root: the test drops to an unprivileged user itself";
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv to drop root with";
+  const std::string command = fmt::format(
+      "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups '{}' demo --devices 'a:fail=drop@1s;b' -n 2 2>&1",
+      LL_CLI_PATH);
+  std::FILE* p = popen(command.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[512];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) output.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << output;
+  EXPECT_NE(output.find("error: device a: a drop fault cuts the device's link in a network namespace of its own, "
+                        "and none can be made here: bandwidth limits need root"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("; run as root, or leave out fail=drop"), std::string::npos) << output;
 }
 
 }  // namespace

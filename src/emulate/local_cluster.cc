@@ -186,7 +186,7 @@ Status LocalCluster::make_links() {
       if (d.drops_link()) {
         children_.clear();  // the links made so far
         return Status::Errorf("device {}: a drop fault cuts the device's link in a network namespace of its own, "
-                              "and none can be made here ({}): run as root, or leave out fail=drop",
+                              "and none can be made here: {}; run as root, or leave out fail=drop",
                               d.name, st.message());
       }
       children_[i].link.reset();
