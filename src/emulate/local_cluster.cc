@@ -367,7 +367,6 @@ Status LocalCluster::restart(size_t i, bool new_key) {
   Child& child = children_[i];
   std::lock_guard lock(*child.mutex);
   if (child.pid > 0) return Status::Errorf("worker {} is still running: kill it before a restart", name);
-  if (i >= addresses_.size()) return Status::Errorf("worker {} never started, so it has no address to restart at", name);
   if (new_key && !options_.insecure) child.keys = net::generate_keypair();
   auto endpoint = launch(i, addresses_[i].endpoint, true);
   if (endpoint.ok() && *endpoint != addresses_[i].endpoint) {
@@ -426,21 +425,26 @@ std::vector<LocalCluster::ScheduledStep> LocalCluster::scheduled_steps() const {
       steps.push_back({.seconds = step.seconds, .device = i, .action = Busy, .value = step.value});
     }
     for (const FaultStep& fault : options_.devices[i].faults) {
-      const auto [action, undo] = [&]() -> std::pair<ScheduledStep::Action, ScheduledStep::Action> {
-        switch (fault.kind) {
-          case FaultKind::Kill:
-            return {Kill, Kill};
-          case FaultKind::Stop:
-            return {Freeze, Thaw};
-          case FaultKind::Restart:
-            return {Restart, Restart};
-          case FaultKind::Drop:
-            break;
-        }
-        return {CutLink, RestoreLink};
-      }();
-      steps.push_back({.seconds = fault.seconds, .device = i, .action = action});
-      if (fault.duration > 0) steps.push_back({.seconds = fault.seconds + fault.duration, .device = i, .action = undo});
+      const auto at = [&](double seconds, ScheduledStep::Action action) {
+        steps.push_back({.seconds = seconds, .device = i, .action = action});
+      };
+      const double undone = fault.seconds + fault.duration;
+      switch (fault.kind) {
+        case FaultKind::Kill:
+          at(fault.seconds, Kill);
+          break;
+        case FaultKind::Restart:
+          at(fault.seconds, Restart);
+          break;
+        case FaultKind::Stop:
+          at(fault.seconds, Freeze);
+          if (fault.duration > 0) at(undone, Thaw);
+          break;
+        case FaultKind::Drop:
+          at(fault.seconds, CutLink);
+          if (fault.duration > 0) at(undone, RestoreLink);
+          break;
+      }
     }
   }
   std::stable_sort(steps.begin(), steps.end(),
