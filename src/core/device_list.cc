@@ -145,10 +145,9 @@ Result<FaultKind> parse_fault_kind(const std::string& word, const std::string& w
 Status check_fault_order(const std::vector<FaultStep>& steps, const std::vector<std::string>& texts,
                          const std::string& what) {
   constexpr double kForGood = 1e300;
-  std::string killed_by;        // the kill not yet restarted
-  std::string frozen_by;        // and until when
+  // The step that killed, froze or cut, and until when a freeze or cut lasts.
+  std::string killed_by, frozen_by, cut_by;
   double frozen_until = 0, cut_until = 0;
-  std::string cut_by;
   for (size_t k = 0; k < steps.size(); ++k) {
     const FaultStep& s = steps[k];
     const std::string& text = texts[k];
