@@ -137,6 +137,10 @@ TEST(WorkerFaultsE2E, ARestartedWorkerHasItsAddressAndKeySoAPinnedHeadConnectsAg
   ASSERT_FALSE(running.ok());
   EXPECT_EQ(running.message(), "worker a is still running: kill it before a restart");
 
+  auto before = link_to(*cluster, 0, address.public_key);  // a connection the kill leaves behind on the port
+  ASSERT_TRUE(before);
+  ASSERT_EQ(hello(*before), "a");
+
   ASSERT_TRUE(cluster->kill(0).ok());
   const Status restarted = cluster->restart(0);
   ASSERT_TRUE(restarted.ok()) << restarted.message();
