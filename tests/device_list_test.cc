@@ -100,5 +100,55 @@ TEST(DeviceList, BadSchedulesSayWhatIsWrong) {
   EXPECT_NE(what_if.error().find("cannot use busy="), std::string::npos) << what_if.error();
 }
 
+TEST(DeviceList, FailSchedulesOfKillsFreezesAndDrops) {
+  auto d = parse_device_list("a:fail=kill@5s,restart@12s,cpu=0.5;b:fail=stop@200ms+3s/drop@4s+1s/stop@8s;c:fail=drop@1s",
+                             {Cpu, Fail});
+  ASSERT_TRUE(d.ok()) << d.error();
+  EXPECT_EQ((*d)[0].fail_schedule, (std::vector<FaultStep>{{.seconds = 5, .kind = FaultKind::Kill},
+                                                           {.seconds = 12, .kind = FaultKind::Restart}}));
+  EXPECT_EQ((*d)[0].cpu, 0.5);  // a setting after the fault steps is a setting again
+  EXPECT_EQ((*d)[1].fail_schedule,
+            (std::vector<FaultStep>{{.seconds = 0.2, .kind = FaultKind::Stop, .duration = 3},
+                                    {.seconds = 4, .kind = FaultKind::Drop, .duration = 1},
+                                    {.seconds = 8, .kind = FaultKind::Stop, .duration = 0}}));
+  EXPECT_EQ((*d)[2].fail_schedule, (std::vector<FaultStep>{{.seconds = 1, .kind = FaultKind::Drop}}));
+  auto twice = parse_device_list("a:fail=kill@1s,restart@2s,kill@3s,restart@4s", {Fail});
+  ASSERT_TRUE(twice.ok()) << twice.error();
+  EXPECT_EQ((*twice)[0].fail_schedule.size(), 4u);
+}
+
+TEST(DeviceList, BadFailSchedulesSayWhatIsWrong) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"b:fail=kill@5s,restart@3s", "device b: fail schedule 'kill@5s,restart@3s': times must increase, but restart@3s follows kill@5s"},
+      {"b:fail=stop@5s+3s/drop@5s", "times must increase, but drop@5s follows stop@5s+3s"},
+      {"b:fail=restart@3s", "'restart@3s' restarts a worker that is not killed: a restart follows a kill"},
+      {"b:fail=kill@1s,restart@2s,restart@3s", "'restart@3s' restarts a worker that is not killed"},
+      {"b:fail=kill@1s,kill@2s", "'kill@2s' comes while the worker is killed (by kill@1s): restart it first"},
+      {"b:fail=kill@1s,stop@2s", "'stop@2s' comes while the worker is killed (by kill@1s)"},
+      {"b:fail=stop@1s+2s,kill@2s", "'kill@2s' comes while the worker is frozen (by stop@1s+2s)"},
+      {"b:fail=stop@1s,stop@20s", "'stop@20s' comes while the worker is frozen (by stop@1s)"},
+      {"b:fail=drop@1s+2s,drop@2s", "'drop@2s' comes while the link is cut (by drop@1s+2s)"},
+      {"b:fail=stop@1s+0s", "'stop@1s+0s': the duration must be above 0"},
+      {"b:fail=kill@1s+2s", "'kill@1s+2s': only stop and drop last a while (+DURATION)"},
+      {"b:fail=explode@1s", "'explode@1s' is not a fault: kill, stop, restart or drop"},
+      {"b:fail=kill", "'kill' is not FAULT@TIME (e.g. fail=kill@5s,restart@12s or fail=stop@5s+3s)"},
+      {"b:fail=", "'' is not FAULT@TIME"},
+      {"b:fail=kill@1s/", "'' is not FAULT@TIME"},
+      {"b:fail=kill@xs", "'xs' is not a time such as 0.5ms"},
+      {"b:fail=stop@1s+ys", "'ys' is not a time such as 0.5ms"},
+      {"b:fail=kill@100000s", "100000s is more than a day"},
+      {"b:fail=stop@1s+100000s", "100000s is more than a day"},
+      {"b:cpu=0.5,kill@5s", "unknown setting 'kill@5s'"},
+  };
+  for (const auto& [text, fragment] : bad) {
+    auto r = parse_device_list(text, {Cpu, Fail});
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().find(fragment), std::string::npos) << text << ": " << r.error();
+  }
+  auto what_if = parse_device_list("a:fail=kill@1s", {Speed, Mem});
+  ASSERT_FALSE(what_if.ok());
+  EXPECT_NE(what_if.error().find("cannot use fail="), std::string::npos) << what_if.error();
+}
+
 }  // namespace
 }  // namespace ll

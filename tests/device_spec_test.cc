@@ -59,7 +59,7 @@ TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
   EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
   auto unknown = emulate::parse_devices("a:rate=20mbit");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores, busy)"), std::string::npos) << unknown.error();
+  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores, busy, fail)"), std::string::npos) << unknown.error();
 }
 
 TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {
@@ -108,6 +108,19 @@ TEST(DeviceSpecSchedule, SharesAndBusyProcessesOverTime) {
   EXPECT_EQ(c.cpu, 0);
   EXPECT_FALSE(c.schedule.empty());
   EXPECT_EQ(c.schedule.max_busy(), 1);
+}
+
+TEST(DeviceSpecSchedule, FaultsAndWhetherTheyNeedANamespace) {
+  auto d = emulate::parse_devices("a:fail=kill@5s,restart@12s,cpu=0.5;b:fail=stop@1s+2s/drop@4s;c");
+  ASSERT_TRUE(d.ok()) << d.error();
+  EXPECT_EQ((*d)[0].faults, (std::vector<FaultStep>{{.seconds = 5, .kind = FaultKind::Kill},
+                                                    {.seconds = 12, .kind = FaultKind::Restart}}));
+  EXPECT_EQ((*d)[0].cpu, 0.5);
+  EXPECT_FALSE((*d)[0].drops_link());
+  EXPECT_EQ((*d)[1].faults.size(), 2u);
+  EXPECT_TRUE((*d)[1].drops_link());
+  EXPECT_TRUE((*d)[2].faults.empty());
+  EXPECT_TRUE((*d)[0].schedule.empty());  // faults are no speed schedule: no cgroup for them
 }
 
 }  // namespace

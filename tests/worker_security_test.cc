@@ -2,6 +2,11 @@
 // secure worker nobody may command.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include "cluster/worker_security.h"
@@ -55,6 +60,35 @@ TEST(WorkerSecurity, RefusesBadKeysAndAWorkerNobodyMayCommand) {
   auto nobody = worker_security(setup("", {}, ""));
   ASSERT_FALSE(nobody.ok());
   EXPECT_NE(nobody.error().find("no head may connect"), std::string::npos) << nobody.error();
+}
+
+// The pipe a parent wrote the pair into before starting the worker.
+int pipe_holding(const std::string& text) {
+  int fds[2];
+  EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  EXPECT_EQ(write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fds[1]);
+  return fds[0];
+}
+
+TEST(WorkerSecurity, AKeyPairFromAPipeIsTheWorkersAndThePipeIsClosed) {
+  const net::KeyPair own = net::generate_keypair();
+  WorkerSecuritySetup s = setup("", {net::generate_keypair().public_key}, "");
+  s.key_fd = pipe_holding("public " + own.public_key + "\nsecret " + own.secret_key + "\n");
+  auto o = worker_security(s);
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->keys.public_key, own.public_key);
+  EXPECT_EQ(o->keys.secret_key, own.secret_key);
+  EXPECT_EQ(fcntl(s.key_fd, F_GETFD), -1);  // closed once read
+
+  s.key_fd = pipe_holding("public " + own.public_key + "\n");
+  auto half = worker_security(s);
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.error(), fmt::format("--key-fd {}: no \"secret\" line", s.key_fd));
+  s.key_path = "worker.key";
+  auto both = worker_security(s);
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error(), "give --key or --key-fd, not both");
 }
 
 }  // namespace

@@ -58,10 +58,11 @@ std::string cluster_report(const graph::Graph& graph, const cluster::PlacementBe
   return text;
 }
 
-// Whether any device's speed changes while it runs (a schedule in its description).
+// Whether any device changes while it runs (a speed schedule or faults in its description).
 bool has_schedule(const std::string& devices) {
   auto specs = emulate::parse_devices(devices.empty() ? "1" : devices);
-  return specs.ok() && std::any_of(specs->begin(), specs->end(), [](const auto& d) { return !d.schedule.empty(); });
+  return specs.ok() && std::any_of(specs->begin(), specs->end(),
+                                   [](const auto& d) { return !d.schedule.empty() || !d.faults.empty(); });
 }
 
 // --balance off,on: one run per setting; the table (or JSON) on stdout.
@@ -117,7 +118,7 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
   cmd->add_option("--devices", a->devices,
                   "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "
-                  "(settings cpu, mem, threads, bw, cores and busy; caps and link rates need root)");
+                  "(settings cpu, mem, threads, bw, cores, busy and fail; caps, link rates and drop faults need root)");
   cmd->add_option("--workers", a->remote.workers, "remote workers HOST:PORT,... instead")->delimiter(',');
   cmd->add_option("--worker-keys", a->remote.worker_keys, "their public keys, in order (KEY,... or a file)");
   cmd->add_option("--key", a->remote.key, "this head's key pair");

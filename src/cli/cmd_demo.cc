@@ -60,7 +60,10 @@ void add_demo_command(CLI::App& app) {
                   "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (settings: cpu share, mem "
                   "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads; caps and rates need root); "
                   "speeds that change from the start of generation: cpu=0.5@0s/0.15@3s (shares from those times) and "
-                  "busy=1@3s/0@20s (busy processes taking from the device's share)")
+                  "busy=1@3s/0@20s (busy processes taking from the device's share); faults from the same start: "
+                  "fail=kill@5s,restart@12s (killed, then started again with its key and address), "
+                  "fail=stop@5s+3s (frozen for 3 s; without +3s for good), fail=drop@5s+3s (its link cut, in a "
+                  "network namespace: needs root)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
       ->check(thread_range());

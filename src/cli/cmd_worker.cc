@@ -24,6 +24,7 @@ void add_worker_command(CLI::App& app) {
     int threads = 0;
     std::string mem;
     std::string key;
+    int key_fd = -1;
     std::vector<std::string> allow;
     std::string allow_file;
     std::string cache_dir;
@@ -38,6 +39,9 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)")->check(thread_range());
   cmd->add_option("--mem", a->mem, "memory for weights, e.g. 2G (default and at most: the free memory)");
   cmd->add_option("--key", a->key, "this worker's key pair (from `lingualinked keygen`; default: a new one)");
+  cmd->add_option("--key-fd", a->key_fd,
+                  "read this worker's key pair (as in a key file) from this inherited file descriptor, e.g. a pipe "
+                  "from the process that starts it, so the secret key is never on disk");
   cmd->add_option("--allow", a->allow, "public key of a head (or upstream worker) allowed to connect")
       ->delimiter(',');
   cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
@@ -59,7 +63,7 @@ void add_worker_command(CLI::App& app) {
     o.session_lease = std::chrono::milliseconds(static_cast<int64_t>(a->session_lease * 1000));
     o.model_dirs = a->models;
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
-    o.security = or_exit(cluster::worker_security({a->key, a->allow, a->allow_file, a->insecure}));
+    o.security = or_exit(cluster::worker_security({a->key, a->key_fd, a->allow, a->allow_file, a->insecure}));
     auto worker = cluster::Worker::create(std::move(o));
     if (!worker.ok()) fail(worker.error());
     cluster::Worker& w = *worker.value();

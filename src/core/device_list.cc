@@ -17,7 +17,7 @@ namespace {
 constexpr std::pair<DeviceSetting, const char*> kSettingNames[] = {
     {DeviceSetting::Cpu, "cpu"},         {DeviceSetting::Speed, "speed"}, {DeviceSetting::Mem, "mem"},
     {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"},
-    {DeviceSetting::Busy, "busy"}};
+    {DeviceSetting::Busy, "busy"},       {DeviceSetting::Fail, "fail"}};
 
 // Shares below 0.01 core would need a CFS period beyond the kernel's 1 s; above 256 is no device.
 constexpr double kMinCpuShare = 0.01, kMaxCpuShare = 256;
@@ -61,6 +61,13 @@ Result<double> parse_positive(const std::string& value, const std::string& devic
   return v;
 }
 
+Result<double> parse_schedule_time(const std::string& text, const std::string& what) {
+  auto seconds = parse_duration(text);
+  if (!seconds.ok()) return Status::Errorf("{}: {}", what, seconds.error());
+  if (seconds.value() > kMaxScheduleSeconds) return Status::Errorf("{}: {} is more than a day", what, text);
+  return seconds.value();
+}
+
 // "0.5@0s/0.15@3s": each value from its time on, the times strictly increasing.
 Result<std::vector<TimedValue>> parse_schedule(const std::string& text, const std::string& device,
                                                const std::string& key) {
@@ -77,13 +84,11 @@ Result<std::vector<TimedValue>> parse_schedule(const std::string& text, const st
     }
     LL_ASSIGN_OR_RETURN(const double value, parse_non_negative(entry.substr(0, at), what));
     const std::string time = entry.substr(at + 1);
-    auto seconds = parse_duration(time);
-    if (!seconds.ok()) return Status::Errorf("{}: {}", what, seconds.error());
-    if (seconds.value() > kMaxScheduleSeconds) return Status::Errorf("{}: {} is more than a day", what, time);
-    if (!out.empty() && seconds.value() <= out.back().seconds) {
+    LL_ASSIGN_OR_RETURN(const double seconds, parse_schedule_time(time, what));
+    if (!out.empty() && seconds <= out.back().seconds) {
       return Status::Errorf("{}: times must increase, but {} follows {}", what, time, previous_time);
     }
-    out.push_back({.seconds = seconds.value(), .value = value});
+    out.push_back({.seconds = seconds, .value = value});
     previous_time = time;
     if (slash == std::string::npos) return out;
     start = slash + 1;
@@ -126,10 +131,127 @@ Status apply_busy(DeviceDescription& d, const std::string& value) {
   return Status::Ok();
 }
 
+Result<FaultKind> parse_fault_kind(const std::string& word, const std::string& what, const std::string& step) {
+  if (word == "kill") return FaultKind::Kill;
+  if (word == "stop") return FaultKind::Stop;
+  if (word == "restart") return FaultKind::Restart;
+  if (word == "drop") return FaultKind::Drop;
+  return Status::Errorf("{}: '{}' is not a fault: kill, stop, restart or drop (e.g. fail=kill@5s,restart@12s)", what,
+                        step);
+}
+
+// Where each fault may come, given the ones before: the worker is running, frozen or killed,
+// and its link up or cut, at the time of each step.
+Status check_fault_order(const std::vector<FaultStep>& steps, const std::vector<std::string>& texts,
+                         const std::string& what) {
+  constexpr double kForGood = 1e300;
+  // The step that killed, froze or cut, and until when a freeze or cut lasts.
+  std::string killed_by, frozen_by, cut_by;
+  double frozen_until = 0, cut_until = 0;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const FaultStep& s = steps[k];
+    const std::string& text = texts[k];
+    const bool frozen = !frozen_by.empty() && s.seconds < frozen_until;
+    switch (s.kind) {
+      case FaultKind::Kill:
+      case FaultKind::Stop:
+        if (!killed_by.empty()) {
+          return Status::Errorf("{}: '{}' comes while the worker is killed (by {}): restart it first", what, text,
+                                killed_by);
+        }
+        if (frozen) {
+          return Status::Errorf("{}: '{}' comes while the worker is frozen (by {}): give it after the freeze ends",
+                                what, text, frozen_by);
+        }
+        if (s.kind == FaultKind::Kill) {
+          killed_by = text;
+        } else {
+          frozen_by = text;
+          frozen_until = s.duration > 0 ? s.seconds + s.duration : kForGood;
+        }
+        break;
+      case FaultKind::Restart:
+        if (killed_by.empty()) {
+          return Status::Errorf("{}: '{}' restarts a worker that is not killed: a restart follows a kill (e.g. "
+                                "fail=kill@5s,restart@12s)",
+                                what, text);
+        }
+        killed_by.clear();
+        break;
+      case FaultKind::Drop:
+        if (!cut_by.empty() && s.seconds < cut_until) {
+          return Status::Errorf("{}: '{}' comes while the link is cut (by {}): give it after the link is back", what,
+                                text, cut_by);
+        }
+        cut_by = text;
+        cut_until = s.duration > 0 ? s.seconds + s.duration : kForGood;
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+// "kill@5s,restart@12s", "stop@5s+3s", "drop@5s": each fault at its time (stop and drop for a
+// while or for good), the times strictly increasing.
+Status apply_fail(DeviceDescription& d, const std::string& value) {
+  const std::string what = fmt::format("device {}: fail schedule '{}'", d.name, value);
+  std::vector<FaultStep> steps;
+  std::vector<std::string> texts;
+  for (size_t start = 0;;) {
+    const size_t sep = value.find_first_of(",/", start);
+    const std::string text = value.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
+    const size_t at = text.find('@');
+    if (at == std::string::npos || text.find('@', at + 1) != std::string::npos) {
+      return Status::Errorf("{}: '{}' is not FAULT@TIME (e.g. fail=kill@5s,restart@12s or fail=stop@5s+3s)", what,
+                            text);
+    }
+    FaultStep step;
+    LL_ASSIGN_OR_RETURN(step.kind, parse_fault_kind(text.substr(0, at), what, text));
+    const size_t plus = text.find('+', at);
+    const std::string time = text.substr(at + 1, plus == std::string::npos ? std::string::npos : plus - at - 1);
+    LL_ASSIGN_OR_RETURN(step.seconds, parse_schedule_time(time, what));
+    if (plus != std::string::npos) {
+      if (step.kind == FaultKind::Kill || step.kind == FaultKind::Restart) {
+        return Status::Errorf("{}: '{}': only stop and drop last a while (+DURATION)", what, text);
+      }
+      const std::string duration = text.substr(plus + 1);
+      LL_ASSIGN_OR_RETURN(step.duration, parse_schedule_time(duration, what));
+      if (step.duration <= 0) {
+        return Status::Errorf("{}: '{}': the duration must be above 0 (leave out +DURATION for good)", what, text);
+      }
+    }
+    if (!steps.empty() && step.seconds <= steps.back().seconds) {
+      return Status::Errorf("{}: times must increase, but {} follows {}", what, text, texts.back());
+    }
+    steps.push_back(step);
+    texts.push_back(text);
+    if (sep == std::string::npos) break;
+    start = sep + 1;
+  }
+  LL_RETURN_IF_ERROR(check_fault_order(steps, texts, what));
+  d.fail_schedule = std::move(steps);
+  return Status::Ok();
+}
+
+// The items of one device's settings, split at ','; the fault steps after fail= continue it.
+std::vector<std::string> settings_of(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::string& item : split(text, ',')) {
+    if (item.find('=') == std::string::npos && !out.empty() && out.back().starts_with("fail=")) {
+      out.back() += "," + item;
+    } else {
+      out.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
 Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::string& value) {
   switch (setting) {
     case DeviceSetting::Cpu:
       return apply_cpu(d, value);
+    case DeviceSetting::Fail:
+      return apply_fail(d, value);
     case DeviceSetting::Busy:
       return apply_busy(d, value);
     case DeviceSetting::Speed: {
@@ -187,7 +309,7 @@ Result<std::vector<DeviceDescription>> parse_device_list(const std::string& text
     }
     if (!names.insert(d.name).second) return Status::Errorf("device name '{}' is used twice", d.name);
     if (colon != std::string::npos) {
-      for (const std::string& kv : split(item.substr(colon + 1), ',')) {
+      for (const std::string& kv : settings_of(item.substr(colon + 1))) {
         const size_t eq = kv.find('=');
         const std::string key = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
         const auto* known = std::find_if(std::begin(kSettingNames), std::end(kSettingNames),

@@ -10,9 +10,13 @@ int SpeedSchedule::max_busy() const {
   return static_cast<int>(most);
 }
 
+bool DeviceSpec::drops_link() const {
+  return std::any_of(faults.begin(), faults.end(), [](const FaultStep& f) { return f.kind == FaultKind::Drop; });
+}
+
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   using enum DeviceSetting;
-  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy}));
+  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy, Fail}));
   std::vector<DeviceSpec> out;
   for (DeviceDescription& d : described) {
     out.push_back({.name = std::move(d.name),
@@ -21,7 +25,8 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
                    .threads = d.threads.value_or(0),
                    .link_bps = d.link_bps.value_or(0),
                    .cores = std::move(d.cores),
-                   .schedule = {.cpu = std::move(d.cpu_schedule), .busy = std::move(d.busy_schedule)}});
+                   .schedule = {.cpu = std::move(d.cpu_schedule), .busy = std::move(d.busy_schedule)},
+                   .faults = std::move(d.fail_schedule)});
   }
   return out;
 }

@@ -6,7 +6,8 @@
 // the cores it may run on). A device's speed may also change while it runs:
 // "b:cpu=0.5@0s/0.15@3s/0.5@20s" (its share from each time on) and "b:busy=1@3s/0@20s" (busy
 // processes beside its worker, taking from its share as another app would), applied by
-// LocalCluster::start_schedules with the times counted from that call.
+// LocalCluster::start_schedules with the times counted from that call, as are its faults:
+// "b:fail=kill@5s,restart@12s", "b:fail=stop@5s+3s", "b:fail=drop@5s+3s".
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ struct DeviceSpec {
   // would; on a shared bus two computing workers each read weights ~20% slower.
   std::vector<int> cores{};
   SpeedSchedule schedule{};
+  std::vector<FaultStep> faults{};  // its fail= schedule, in time order
+  bool drops_link() const;          // a fault cuts its link, so it needs a namespace
 };
 
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text);

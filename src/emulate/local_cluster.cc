@@ -61,6 +61,77 @@ Result<std::string> read_line(int fd, Clock::time_point deadline) {
   }
 }
 
+// What a child of a device gets between fork and its work; -1: left as it is.
+struct ChildSetup {
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  int netns_fd = -1;      // the network namespace it joins, so its pid stays the worker's
+  int inherited_fd = -1;  // kept open across exec
+};
+
+// Forks a child of a device: in its own process group (Ctrl-C on the terminal reaches the head
+// only; the head stops its children), dying with this process, on the device's cores, set up as
+// `setup` says, then running `work`, which does not return.
+template <typename Work>
+Result<pid_t> fork_child(const std::vector<int>& core_list, const ChildSetup& setup, Work work) {
+  cpu_set_t cores;
+  CPU_ZERO(&cores);
+  for (int c : core_list) CPU_SET(c, &cores);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return Status::Errorf("fork: {}", std::strerror(errno));
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and the work; the head's own handlers are not the child's.
+    setpgid(0, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    if (setup.stdout_fd >= 0) dup2(setup.stdout_fd, STDOUT_FILENO);
+    if (setup.stderr_fd >= 0) dup2(setup.stderr_fd, STDERR_FILENO);
+    if (setup.inherited_fd >= 0) fcntl(setup.inherited_fd, F_SETFD, 0);
+    if (!core_list.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) {
+      static const char kMessage[] = "lingualinked: cannot run on the device's cores\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(126);
+    }
+    if (setup.netns_fd >= 0 && setns(setup.netns_fd, CLONE_NEWNET) != 0) {
+      static const char kMessage[] = "lingualinked: cannot enter the device's network namespace\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(126);
+    }
+    work();
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  register_child(pid);
+  return pid;
+}
+
+// Kills a child's process group and reaps it.
+void kill_and_reap(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  unregister_child(pid);
+}
+
+// A pipe holding `keys` as a key file would, its read end returned for the child to inherit.
+Result<int> key_pipe(const net::KeyPair& keys) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Status::Errorf("pipe: {}", std::strerror(errno));
+  const std::string text = fmt::format("public {}\nsecret {}\n", keys.public_key, keys.secret_key);
+  const bool written = ::write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int error = errno;
+  ::close(fds[1]);
+  if (!written) {
+    ::close(fds[0]);
+    return Status::Errorf("cannot write the worker's key pair into its pipe: {}", std::strerror(error));
+  }
+  return fds[0];
+}
+
 }  // namespace
 
 void LocalCluster::kill_all_from_signal_handler() {
@@ -74,18 +145,19 @@ void LocalCluster::kill_all_from_signal_handler() {
 
 Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions options) {
   if (options.devices.empty()) return Status::Error("a local cluster needs at least one device");
-  const bool shaped =
-      std::any_of(options.devices.begin(), options.devices.end(), [](const DeviceSpec& d) { return d.link_bps > 0; });
-  if (shaped && options.insecure) {
+  const bool namespaced = std::any_of(options.devices.begin(), options.devices.end(),
+                                      [](const DeviceSpec& d) { return d.link_bps > 0 || d.drops_link(); });
+  if (namespaced && options.insecure) {
     return Status::Error(
-        "bandwidth limits (bw=) put every worker in a network namespace, reached over a veth address that is not "
-        "loopback, and plain-text (--insecure) links are allowed only on loopback: drop bw= or --insecure");
+        "bandwidth limits (bw=) and drop faults (fail=drop@...) put every worker in a network namespace, reached "
+        "over a veth address that is not loopback, and plain-text (--insecure) links are allowed only on loopback: "
+        "leave out bw= and drop faults, or --insecure");
   }
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = std::move(options);
   c->head_keys_ = net::generate_keypair();
   c->children_.resize(c->options_.devices.size());
-  if (shaped) c->make_links();
+  if (namespaced) LL_RETURN_IF_ERROR(c->make_links());
   for (size_t i = 0; i < c->children_.size(); ++i) {
     Status st = c->spawn(i);
     if (!st.ok()) {
@@ -96,8 +168,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions op
   return c;
 }
 
-// All links before any worker starts, so that on any failure every worker runs on loopback instead.
-void LocalCluster::make_links() {
+// All links before any worker starts, so that on any failure every worker runs on loopback
+// instead; a drop fault cannot do without its namespace, so then nothing starts.
+Status LocalCluster::make_links() {
   Status st = ShapedLink::available();
   for (size_t i = 0; i < children_.size() && st.ok(); ++i) {
     auto link = ShapedLink::create(options_.devices[i].link_bps);
@@ -110,29 +183,37 @@ void LocalCluster::make_links() {
   for (size_t i = 0; i < children_.size(); ++i) {
     const DeviceSpec& d = options_.devices[i];
     if (!st.ok()) {
+      if (d.drops_link()) {
+        children_.clear();  // the links made so far
+        return Status::Errorf("device {}: a drop fault cuts the device's link in a network namespace of its own, "
+                              "and none can be made here: {}; run as root, or leave out fail=drop",
+                              d.name, st.message());
+      }
       children_[i].link.reset();
       if (d.link_bps > 0) notes_.push_back(fmt::format("{}: runs unshaped: {}", d.name, st.message()));
     } else {
-      notes_.push_back(fmt::format("{}: {}", d.name, children_[i].link->description()));
+      notes_.push_back(fmt::format("{}: {}{}", d.name, children_[i].link->description(),
+                                   d.link_bps == 0 && d.drops_link() ? ", in a namespace for its drop fault" : ""));
     }
   }
+  return Status::Ok();
 }
 
 Status LocalCluster::spawn(size_t i) {
+  Child& child = children_[i];
+  // Made here, not by the worker, so that a restart can hand it the same pair.
+  if (!options_.insecure) child.keys = net::generate_keypair();
+  cap(i);
+  LL_ASSIGN_OR_RETURN(const std::string endpoint,
+                      launch(i, fmt::format("tcp://{}:0", child.link ? child.link->address() : "127.0.0.1"), false));
+  addresses_.push_back({endpoint, child.keys.public_key});
+  return Status::Ok();
+}
+
+// Worker i's cgroup, and the notes on its caps and cores.
+void LocalCluster::cap(size_t i) {
   const DeviceSpec& d = options_.devices[i];
   Child& child = children_[i];
-  const std::string listen = fmt::format("tcp://{}:0", child.link ? child.link->address() : "127.0.0.1");
-  std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
-                                   "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
-  if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
-  for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});
-  if (options_.insecure) {
-    args.push_back("--insecure");
-  } else {
-    // No --key: the worker makes its own key pair and reports the public key, so no secret key
-    // is ever on disk, not even when this process is killed before it could clean up.
-    args.insert(args.end(), {"--allow", head_keys_.public_key});
-  }
   // A share of at least one core per thread (and busy process) is what they get uncapped; a
   // quota would only add throttling of the worker's helper threads (measured: 63-94% of a core).
   const int threads = d.threads > 0 ? d.threads : options_.default_threads;
@@ -158,59 +239,51 @@ Status LocalCluster::spawn(size_t i) {
                                  d.cores.size() > 1 ? fmt::format("{}-{}", d.cores.front(), d.cores.back())
                                                     : std::to_string(d.cores.front())));
   }
+}
 
+Result<std::string> LocalCluster::launch(size_t i, const std::string& listen, bool restarting) {
+  const DeviceSpec& d = options_.devices[i];
+  Child& child = children_[i];
+  std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
+                                   "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
+  if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
+  for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});
+  int key_fd = -1;
+  const std::unique_ptr<int, void (*)(int*)> close_key(&key_fd, [](int* fd) {
+    if (*fd >= 0) ::close(*fd);  // the child has its own copy
+  });
+  if (options_.insecure) {
+    args.push_back("--insecure");
+  } else {
+    LL_ASSIGN_OR_RETURN(key_fd, key_pipe(child.keys));
+    args.insert(args.end(), {"--key-fd", std::to_string(key_fd), "--allow", head_keys_.public_key});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int netns_fd = -1;  // the child joins it before exec, so its pid stays the worker's
-  if (child.link) {
-    netns_fd = ::open(child.link->netns_path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (netns_fd < 0) return Status::Errorf("{}: {}", child.link->netns_path(), std::strerror(errno));
-  }
-  const std::unique_ptr<int, void (*)(int*)> close_netns(&netns_fd, [](int* fd) {
-    if (*fd >= 0) ::close(*fd);  // when spawn returns; the child has its own copy
+
+  ChildSetup setup{.inherited_fd = key_fd};
+  const std::unique_ptr<ChildSetup, void (*)(ChildSetup*)> close_fds(&setup, [](ChildSetup* fds) {
+    for (int fd : {fds->stdout_fd, fds->stderr_fd, fds->netns_fd}) {
+      if (fd >= 0) ::close(fd);  // when launch returns; the child has its own copies
+    }
   });
+  if (child.link) {
+    setup.netns_fd = ::open(child.link->netns_path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (setup.netns_fd < 0) return Status::Errorf("{}: {}", child.link->netns_path(), std::strerror(errno));
+  }
+  if (!options_.log_path.empty()) {
+    setup.stderr_fd = ::open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (setup.stderr_fd < 0) return Status::Errorf("{}: {}", options_.log_path, std::strerror(errno));
+  }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Status::Errorf("pipe: {}", std::strerror(errno));
-  int log_fd = -1;
-  if (!options_.log_path.empty()) {
-    log_fd = ::open(options_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) return Status::Errorf("{}: {}", options_.log_path, std::strerror(errno));
-  }
-  cpu_set_t cores;
-  CPU_ZERO(&cores);
-  for (int c : d.cores) CPU_SET(c, &cores);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return Status::Errorf("fork: {}", std::strerror(errno));
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    setpgid(0, 0);  // Ctrl-C on the terminal reaches the head only; the head stops the workers
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    dup2(out[1], STDOUT_FILENO);
-    if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
-    if (!d.cores.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) {
-      static const char kMessage[] = "worker: cannot run on its cores\n";
-      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-      _exit(126);
-    }
-    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
-      static const char kMessage[] = "worker: cannot enter its network namespace\n";
-      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-      _exit(126);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  child.pid = pid;
-  register_child(pid);
-  ::close(out[1]);
-  if (log_fd >= 0) ::close(log_fd);
   child.stdout_fd = out[0];
+  setup.stdout_fd = out[1];
+  LL_ASSIGN_OR_RETURN(child.pid, fork_child(d.cores, setup, [&] { execv(argv[0], argv.data()); }));
   if (child.cgroup) {
-    Status st = child.cgroup->add(pid);
+    Status st = child.cgroup->add(child.pid);
+    if (!st.ok() && restarting) return Status::Errorf("its cgroup refused the restarted worker: {}", st.message());
     if (!st.ok()) notes_.push_back(fmt::format("{}: runs uncapped: {}", d.name, st.message()));
   }
 
@@ -219,15 +292,19 @@ Status LocalCluster::spawn(size_t i) {
   std::string listening, endpoint, key_word, key;
   words >> listening >> endpoint >> key_word >> key;
   if (listening != "listening" || key_word != "key") return Status::Errorf("unexpected first line '{}'", line);
-  if (!options_.insecure && !net::is_valid_z85_key(key)) return Status::Errorf("reports key '{}', not a Z85 public key", key);
-  addresses_.push_back({endpoint, options_.insecure ? std::string() : key});
-  return Status::Ok();
+  if (!options_.insecure && key != child.keys.public_key) {
+    return Status::Errorf("reports key '{}', not the public key of the pair it was given", key);
+  }
+  return endpoint;
 }
 
 void LocalCluster::stop() {
   end_schedules();
+  // Held to the end: a fault called from another thread now finds no worker to act on.
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (Child& c : children_) locks.emplace_back(*c.mutex);
   for (Child& c : children_) {
-    if (c.pid <= 0) continue;
+    if (c.pid <= 0) continue;  // never started, or killed and reaped
     ::kill(-c.pid, SIGTERM);
     ::kill(-c.pid, SIGCONT);  // a stopped worker must run to see SIGTERM
   }
@@ -255,27 +332,124 @@ void LocalCluster::stop() {
 
 LocalCluster::~LocalCluster() { stop(); }
 
+pid_t LocalCluster::pid(size_t i) const {
+  std::lock_guard lock(*children_[i].mutex);
+  return children_[i].pid;
+}
+
+Status LocalCluster::kill(size_t i) {
+  Child& child = children_[i];
+  std::lock_guard lock(*child.mutex);
+  if (child.pid <= 0) return Status::Errorf("worker {} is not running: there is nothing to kill", options_.devices[i].name);
+  kill_and_reap(child.pid);
+  child.pid = -1;
+  ::close(child.stdout_fd);
+  child.stdout_fd = -1;
+  return Status::Ok();
+}
+
+Status LocalCluster::freeze(size_t i) {
+  std::lock_guard lock(*children_[i].mutex);
+  if (children_[i].pid <= 0) return Status::Errorf("worker {} is not running: there is nothing to freeze", options_.devices[i].name);
+  if (::kill(-children_[i].pid, SIGSTOP) != 0) return Status::Errorf("SIGSTOP: {}", std::strerror(errno));
+  return Status::Ok();
+}
+
+Status LocalCluster::thaw(size_t i) {
+  std::lock_guard lock(*children_[i].mutex);
+  if (children_[i].pid <= 0) return Status::Errorf("worker {} is not running: there is nothing to thaw", options_.devices[i].name);
+  if (::kill(-children_[i].pid, SIGCONT) != 0) return Status::Errorf("SIGCONT: {}", std::strerror(errno));
+  return Status::Ok();
+}
+
+Status LocalCluster::restart(size_t i, bool new_key) {
+  const std::string& name = options_.devices[i].name;
+  Child& child = children_[i];
+  std::lock_guard lock(*child.mutex);
+  if (child.pid > 0) return Status::Errorf("worker {} is still running: kill it before a restart", name);
+  if (new_key && !options_.insecure) child.keys = net::generate_keypair();
+  auto endpoint = launch(i, addresses_[i].endpoint, true);
+  if (endpoint.ok() && *endpoint != addresses_[i].endpoint) {
+    endpoint = Status::Errorf("listens at {}, not at its address {}", *endpoint, addresses_[i].endpoint);
+  }
+  if (!endpoint.ok()) {
+    if (child.pid > 0) kill_and_reap(child.pid);
+    child.pid = -1;
+    if (child.stdout_fd >= 0) ::close(child.stdout_fd);
+    child.stdout_fd = -1;
+    return Status::Errorf("worker {} did not restart: {}", name, endpoint.error());
+  }
+  return Status::Ok();
+}
+
+Status LocalCluster::cut_link(size_t i) {
+  std::lock_guard lock(*children_[i].mutex);
+  if (!children_[i].link) {
+    return Status::Errorf("worker {} runs on loopback, not in a network namespace, so its link cannot be cut: give "
+                          "its device a drop fault (fail=drop@...) or a link rate (bw=)",
+                          options_.devices[i].name);
+  }
+  return children_[i].link->set_up(false);
+}
+
+Status LocalCluster::restore_link(size_t i) {
+  std::lock_guard lock(*children_[i].mutex);
+  if (!children_[i].link) {
+    return Status::Errorf("worker {} runs on loopback, not in a network namespace: it has no link to restore",
+                          options_.devices[i].name);
+  }
+  return children_[i].link->set_up(true);
+}
+
 Status LocalCluster::start_schedules(std::function<void(const ScheduleChange&)> report) {
   if (schedule_thread_.joinable()) return Status::Error("the schedules of this cluster have already started");
   {
     std::lock_guard lock(schedule_mutex_);
     if (schedules_stopping_) return Status::Error("this cluster has stopped: start a new one");
   }
+  schedule_thread_ = std::thread(&LocalCluster::run_schedules, this, Clock::now(), scheduled_steps(), std::move(report));
+  return Status::Ok();
+}
+
+// Every device's steps in time order (a fault's undoing after it, for steps at the same time).
+std::vector<LocalCluster::ScheduledStep> LocalCluster::scheduled_steps() const {
+  using enum ScheduledStep::Action;
   std::vector<ScheduledStep> steps;
   for (size_t i = 0; i < options_.devices.size(); ++i) {
     const SpeedSchedule& schedule = options_.devices[i].schedule;
     // The first share is in effect from the start.
     for (size_t k = 1; k < schedule.cpu.size(); ++k) {
-      steps.push_back({.seconds = schedule.cpu[k].seconds, .device = i, .busy = false, .value = schedule.cpu[k].value});
+      steps.push_back({.seconds = schedule.cpu[k].seconds, .device = i, .action = Cpu, .value = schedule.cpu[k].value});
     }
     for (const TimedValue& step : schedule.busy) {
-      steps.push_back({.seconds = step.seconds, .device = i, .busy = true, .value = step.value});
+      steps.push_back({.seconds = step.seconds, .device = i, .action = Busy, .value = step.value});
+    }
+    for (const FaultStep& fault : options_.devices[i].faults) {
+      const auto at = [&](double seconds, ScheduledStep::Action action) {
+        steps.push_back({.seconds = seconds, .device = i, .action = action});
+      };
+      const double undone = fault.seconds + fault.duration;
+      switch (fault.kind) {
+        case FaultKind::Kill:
+          at(fault.seconds, Kill);
+          break;
+        case FaultKind::Restart:
+          at(fault.seconds, Restart);
+          break;
+        case FaultKind::Stop:
+          at(fault.seconds, Freeze);
+          if (fault.duration > 0) at(undone, Thaw);
+          break;
+        case FaultKind::Drop:
+          at(fault.seconds, CutLink);
+          if (fault.duration > 0) at(undone, RestoreLink);
+          break;
+      }
     }
   }
   std::stable_sort(steps.begin(), steps.end(),
                    [](const ScheduledStep& a, const ScheduledStep& b) { return a.seconds < b.seconds; });
-  schedule_thread_ = std::thread(&LocalCluster::run_schedules, this, Clock::now(), std::move(steps), std::move(report));
-  return Status::Ok();
+  return steps;
 }
 
 void LocalCluster::run_schedules(Clock::time_point start, std::vector<ScheduledStep> steps,
@@ -285,7 +459,8 @@ void LocalCluster::run_schedules(Clock::time_point start, std::vector<ScheduledS
     const auto at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(step.seconds));
     if (schedule_wake_.wait_until(lock, at, [this] { return schedules_stopping_; })) return;
     lock.unlock();
-    ScheduleChange change{.device = step.device, .label = apply(step)};
+    const bool fault = step.action != ScheduledStep::Action::Cpu && step.action != ScheduledStep::Action::Busy;
+    ScheduleChange change{.device = step.device, .label = fault ? apply_fault(step) : apply(step), .fault = fault};
     change.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (report) report(change);
     lock.lock();
@@ -300,7 +475,7 @@ std::string LocalCluster::apply(const ScheduledStep& step) {
   Child& child = children_[step.device];
   Status st = Status::Ok();
   std::string label;
-  if (step.busy) {
+  if (step.action == ScheduledStep::Action::Busy) {
     const int count = static_cast<int>(step.value);
     label = fmt::format("{}: {} busy process{}", name, count, count == 1 ? "" : "es");
     st = set_busy(step.device, count);
@@ -315,15 +490,39 @@ std::string LocalCluster::apply(const ScheduledStep& step) {
   return st.ok() ? label : fmt::format("{} not applied: {}", label, st.message());
 }
 
+std::string LocalCluster::apply_fault(const ScheduledStep& step) {
+  using enum ScheduledStep::Action;
+  const size_t i = step.device;
+  const auto [what, st] = [&]() -> std::pair<const char*, Status> {
+    switch (step.action) {
+      case Kill:
+        return {"killed", kill(i)};
+      case Freeze:
+        return {"frozen", freeze(i)};
+      case Thaw:
+        return {"thawed", thaw(i)};
+      case Restart:
+        return {"restarted", restart(i)};
+      case CutLink:
+        return {"link cut", cut_link(i)};
+      case RestoreLink:
+        return {"link restored", restore_link(i)};
+      case Cpu:
+      case Busy:
+        break;
+    }
+    return {"not a fault", Status::Error("a speed step")};
+  }();
+  const std::string label = fmt::format("{}: {}", options_.devices[i].name, what);
+  return st.ok() ? label : fmt::format("{} not applied: {}", label, st.message());
+}
+
 Status LocalCluster::set_busy(size_t i, int count) {
   std::vector<pid_t>& busy = children_[i].busy;
   while (static_cast<int>(busy.size()) > count) {
     const pid_t pid = busy.back();
     busy.pop_back();
-    ::kill(-pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    unregister_child(pid);
+    kill_and_reap(pid);
   }
   while (static_cast<int>(busy.size()) < count) {
     LL_ASSIGN_OR_RETURN(const pid_t pid, spawn_busy(i));
@@ -333,34 +532,15 @@ Status LocalCluster::set_busy(size_t i, int count) {
 }
 
 Result<pid_t> LocalCluster::spawn_busy(size_t i) {
-  const DeviceSpec& d = options_.devices[i];
   Child& child = children_[i];
-  cpu_set_t cores;
-  CPU_ZERO(&cores);
-  for (int c : d.cores) CPU_SET(c, &cores);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return Status::Errorf("fork: {}", std::strerror(errno));
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and the loop; the head's own handlers are not its own.
-    setpgid(0, 0);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    if (!d.cores.empty() && sched_setaffinity(0, sizeof cores, &cores) != 0) _exit(126);
-    volatile uint64_t spin = 0;
-    while (true) spin = spin + 1;
-  }
-  setpgid(pid, pid);
-  register_child(pid);
+  LL_ASSIGN_OR_RETURN(const pid_t pid, fork_child(options_.devices[i].cores, {}, [] {
+                        volatile uint64_t spin = 0;
+                        while (true) spin = spin + 1;
+                      }));
   if (child.cgroup) {
     Status st = child.cgroup->add(pid);
     if (!st.ok()) {
-      ::kill(-pid, SIGKILL);
-      int status;
-      waitpid(pid, &status, 0);
-      unregister_child(pid);
+      kill_and_reap(pid);
       return st;
     }
   }

@@ -251,6 +251,8 @@ std::string ShapedLink::description() const {
   return fmt::format("link shaped to {} ({})", format_bit_rate(rate_bps_), where);
 }
 
+Status ShapedLink::set_up(bool up) { return run("ip", {"link", "set", host_if_, up ? "up" : "down"}); }
+
 ShapedLink::~ShapedLink() {
   // Deleting one end deletes both at once; the namespace alone would take its veth end with it
   // only when the kernel gets round to freeing the namespace.

@@ -31,6 +31,9 @@ class ShapedLink {
   uint64_t rate_bps() const { return rate_bps_; }
   // "link shaped to 20 Mbit/s (netns ll-123-1, 10.77.1.2)" or "link not shaped (...)".
   std::string description() const;
+  // The host end down (nothing passes either way, the device's connections stall as behind a
+  // pulled cable) or up again. Not the namespace end: taking that down would delete its default route.
+  Status set_up(bool up);
 
  private:
   ShapedLink() = default;

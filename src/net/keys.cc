@@ -99,6 +99,10 @@ Result<KeyPair> load_keypair(const std::string& path) {
                           st.st_mode & 07777, path);
   }
   LL_ASSIGN_OR_RETURN(const std::string content, read_regular_file(path));
+  return parse_keypair(content, path);
+}
+
+Result<KeyPair> parse_keypair(const std::string& content, const std::string& path) {
   std::istringstream in(content);
   KeyPair keys;
   std::string line;

@@ -18,6 +18,8 @@ KeyPair generate_keypair();
 Status save_keypair(const std::string& path, const KeyPair& keys);
 // Load refuses files that group or others can read (like ssh) and checks that the keys belong together.
 Result<KeyPair> load_keypair(const std::string& path);
+// The same two lines from `content`; errors begin with `origin` (the file, or where else they came from).
+Result<KeyPair> parse_keypair(const std::string& content, const std::string& origin);
 // One Z85 public key per line; '#' comments and blank lines ignored. Each key is validated.
 Result<std::set<std::string>> load_allowed_keys(const std::string& path);
 bool is_valid_z85_key(const std::string& key);
