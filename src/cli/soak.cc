@@ -45,12 +45,27 @@ class FaultInjector {
   const std::vector<std::string>& applied() const { return applied_; }
   const std::vector<std::string>& problems() const { return problems_; }
   size_t attempted() const { return attempted_.load(); }
+  // The workers' processes now (a restart changes them).
+  std::vector<pid_t> pids() {
+    std::lock_guard lock(acting_);
+    std::vector<pid_t> out;
+    for (size_t i = 0; i < names_.size(); ++i) out.push_back(cluster_.pid(i));
+    return out;
+  }
 
  private:
   // Sleeps `seconds`; false when stopped meanwhile.
   bool sleep(double seconds) {
     std::unique_lock lock(mutex_);
     return !wake_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return stopping_; });
+  }
+  Status act(Status (emulate::LocalCluster::*fault)(size_t), size_t worker) {
+    std::lock_guard lock(acting_);
+    return (cluster_.*fault)(worker);
+  }
+  Status restart(size_t worker) {
+    std::lock_guard lock(acting_);
+    return cluster_.restart(worker);
   }
   void note(const std::string& what, size_t worker, const Status& s) {
     const double at = std::chrono::duration<double>(Clock::now() - began_).count();
@@ -66,17 +81,18 @@ class FaultInjector {
       const size_t worker = std::uniform_int_distribution<size_t>(0, names_.size() - 1)(random_);
       const int kind = std::uniform_int_distribution<int>(0, 2)(random_);
       const double hold = every_ / 2;
+      using Cluster = emulate::LocalCluster;
       if (kind == 0) {
-        note("killed", worker, cluster_.kill(worker));
+        note("killed", worker, act(&Cluster::kill, worker));
         sleep(hold);  // the worker comes back even when stopping, so that the checks find it whole
-        note("restarted", worker, cluster_.restart(worker));
+        note("restarted", worker, restart(worker));
       } else if (kind == 1) {
-        note("frozen", worker, cluster_.freeze(worker));
+        note("frozen", worker, act(&Cluster::freeze, worker));
         sleep(hold);
-        note("thawed", worker, cluster_.thaw(worker));
+        note("thawed", worker, act(&Cluster::thaw, worker));
       } else {
-        note("killed", worker, cluster_.kill(worker));
-        note("restarted", worker, cluster_.restart(worker));
+        note("killed", worker, act(&Cluster::kill, worker));
+        note("restarted", worker, restart(worker));
       }
       ++attempted_;
     }
@@ -90,6 +106,7 @@ class FaultInjector {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
+  std::mutex acting_;      // held while a fault acts on the cluster
   std::vector<std::string> applied_, problems_;
   std::atomic<size_t> attempted_{0};
   std::thread thread_;
@@ -195,13 +212,15 @@ Result<SoakReport> run_soak(const model::Model& model, const SoakOptions& o) {
 
   report.memory.push_back({"head", {}});
   for (const auto& n : names) report.memory.push_back({n, {}});
-  auto sample_memory = [&] {
+  auto sample_memory = [&](const std::vector<pid_t>& pids) {
     if (auto rss = emulate::resident_bytes_of(getpid())) report.memory[0].samples.push_back(*rss);
-    for (size_t i = 0; i < names.size(); ++i) {
-      if (auto rss = emulate::resident_bytes_of(workers->pid(i))) report.memory[i + 1].samples.push_back(*rss);
+    for (size_t i = 0; i < pids.size(); ++i) {
+      if (auto rss = emulate::resident_bytes_of(pids[i])) report.memory[i + 1].samples.push_back(*rss);
     }
   };
-  sample_memory();
+  std::vector<pid_t> pids;
+  for (size_t i = 0; i < names.size(); ++i) pids.push_back(workers->pid(i));
+  sample_memory(pids);
   report.descriptors_before = emulate::open_descriptors();
 
   print_progress(fmt::format("soak: at least {} requests, {} at once, and {} faults, one every {:g} s...",
@@ -235,7 +254,7 @@ Result<SoakReport> run_soak(const model::Model& model, const SoakOptions& o) {
                                               request, g.tokens.size(), expected.size(), same));
     }
     next += n;
-    sample_memory();
+    sample_memory(faults.pids());
     if (hung) {
       report.violations.push_back(fmt::format("requests {}..{} were still running after the watchdog's {:g} s",
                                               next - n, next - 1, o.request_timeout));
