@@ -136,7 +136,7 @@ Result<RecoveryBenchResult> run_recovery_bench(const model::Model& model, const 
                                   : Result<RunOutcome>(reference.status());
   std::error_code ec;
   std::filesystem::remove(profiles, ec);
-  LL_RETURN_IF_ERROR(disturbed.status());
+  if (!disturbed.ok()) return disturbed.status();
   for (size_t i = 0; i < reference->generations.size(); ++i) {
     const Status& s = reference->generations[i].status;
     if (!s.ok()) {
@@ -160,10 +160,15 @@ Result<RecoveryBenchResult> run_recovery_bench(const model::Model& model, const 
 }
 
 std::string recovery_bench_markdown(const RecoveryBenchResult& r) {
-  std::string out =
-      "| lost worker | fault | detected | detect | re-plan | load | replay | fault to resumed | sequences | "
-      "tokens replayed | outcome |\n"
-      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+  std::string out;
+  for (const auto& f : r.faults) out += fmt::format("fault at {:.2f} s: {}\n", f.seconds, f.label);
+  if (r.recoveries.empty()) {
+    out += "\nno recovery: no worker of the pipeline was lost\n";
+  } else {
+    out += "\n| lost worker | fault | detected | detect | re-plan | load | replay | fault to resumed | sequences | "
+           "tokens replayed | outcome |\n"
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+  }
   for (const auto& f : r.recoveries) {
     const auto& e = f.event;
     if (e.failed) {
@@ -178,9 +183,8 @@ std::string recovery_bench_markdown(const RecoveryBenchResult& r) {
                        f.replan_seconds * 1e3, f.load_seconds * 1e3, f.replay_seconds * 1e3, f.total_seconds * 1e3,
                        e.sequences, e.replayed_tokens, e.summary);
   }
-  if (r.recoveries.empty()) out += "\nno recovery: no worker of the pipeline was lost\n";
-  for (const auto& j : r.rejoins) out += fmt::format("\n{} rejoined at {:.2f} s", worker_name(r, j.worker), j.seconds);
   if (!r.rejoins.empty()) out += "\n";
+  for (const auto& j : r.rejoins) out += fmt::format("{} rejoined at {:.2f} s\n", worker_name(r, j.worker), j.seconds);
   out += "\n| request | reference tokens | tokens | lost | altered | error |\n"
          "| ---: | ---: | ---: | ---: | ---: | --- |\n";
   size_t lost = 0, altered = 0;
