@@ -11,7 +11,6 @@
 
 #include "cluster/pipeline.h"
 #include "cluster/recovery_figures.h"
-#include "cluster/rebalancer.h"
 #include "model/model.h"
 
 namespace ll::cli {

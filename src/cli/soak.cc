@@ -1,6 +1,7 @@
 #include "cli/soak.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
