@@ -52,6 +52,35 @@ RunTrace sample_trace() {
                               .aborted = true,
                               .why = "worker busy"});
   trace.marks.push_back({1.0, "alpha: cpu 0.15"});
+  trace.recoveries.push_back({.worker = 1,
+                              .why = "connection lost (heartbeat timeout)",
+                              .last_heard_seconds = 1.6,
+                              .detected_seconds = 1.75,
+                              .planned_seconds = 1.8,
+                              .loaded_seconds = 1.9,
+                              .resumed_seconds = 2.0,
+                              .before = {{12, 20}, {0, 12}},
+                              .after = {{0, 20}, {}},
+                              .summary = "attn[0]..ffn[5] beta -> alpha",
+                              .sequences = 2,
+                              .replayed_tokens = 77,
+                              .failed = false,
+                              .error = ""});
+  trace.recoveries.push_back({.worker = 0,
+                              .why = "connection lost (heartbeat timeout)",
+                              .last_heard_seconds = 2.6,
+                              .detected_seconds = 2.7,
+                              .planned_seconds = 2.7,
+                              .loaded_seconds = 0,
+                              .resumed_seconds = 0,
+                              .before = {{0, 20}, {}},
+                              .after = {},
+                              .summary = "",
+                              .sequences = 0,
+                              .replayed_tokens = 0,
+                              .failed = true,
+                              .error = "the surviving workers (beta) cannot hold the model"});
+  trace.rejoins.push_back({1, 2.2});
   return trace;
 }
 
@@ -199,6 +228,33 @@ TEST(Timeline, JsonHoldsEveryField) {
     EXPECT_EQ(jr.at("why").get<std::string>(), r.why);
   }
 
+  ASSERT_EQ(j.at("recoveries").size(), trace.recoveries.size());
+  for (size_t i = 0; i < trace.recoveries.size(); ++i) {
+    const auto& r = trace.recoveries[i];
+    const auto& jr = j["recoveries"][i];
+    EXPECT_EQ(jr.at("worker").get<size_t>(), r.worker);
+    EXPECT_EQ(jr.at("why").get<std::string>(), r.why);
+    EXPECT_EQ(jr.at("last_heard_seconds").get<double>(), r.last_heard_seconds);
+    EXPECT_EQ(jr.at("detected_seconds").get<double>(), r.detected_seconds);
+    EXPECT_EQ(jr.at("planned_seconds").get<double>(), r.planned_seconds);
+    EXPECT_EQ(jr.at("loaded_seconds").get<double>(), r.loaded_seconds);
+    EXPECT_EQ(jr.at("resumed_seconds").get<double>(), r.resumed_seconds);
+    for (const auto& [name, ranges] : {std::pair{"before", &r.before}, std::pair{"after", &r.after}}) {
+      ASSERT_EQ(jr.at(name).size(), ranges->size()) << name;
+      for (size_t w = 0; w < ranges->size(); ++w) {
+        EXPECT_EQ(jr[name][w], nlohmann::json::array({(*ranges)[w].begin, (*ranges)[w].end})) << name << " " << w;
+      }
+    }
+    EXPECT_EQ(jr.at("summary").get<std::string>(), r.summary);
+    EXPECT_EQ(jr.at("sequences").get<size_t>(), r.sequences);
+    EXPECT_EQ(jr.at("replayed_tokens").get<uint64_t>(), r.replayed_tokens);
+    EXPECT_EQ(jr.at("failed").get<bool>(), r.failed);
+    EXPECT_EQ(jr.at("error").get<std::string>(), r.error);
+  }
+  ASSERT_EQ(j.at("rejoins").size(), 1u);
+  EXPECT_EQ(j["rejoins"][0].at("worker").get<size_t>(), 1u);
+  EXPECT_EQ(j["rejoins"][0].at("seconds").get<double>(), 2.2);
+
   ASSERT_EQ(j.at("marks").size(), 1u);
   EXPECT_EQ(j["marks"][0].at("seconds").get<double>(), 1.0);
   EXPECT_EQ(j["marks"][0].at("label").get<std::string>(), "alpha: cpu 0.15");
@@ -253,6 +309,18 @@ TEST(Timeline, ChartIsWellFormedAndLabelled) {
   EXPECT_NE(aborted.find("stroke-dasharray"), std::string::npos);
   EXPECT_NE(aborted.find("stroke=\"#999\""), std::string::npos);
   EXPECT_NE(aborted.find("worker busy"), std::string::npos);
+
+  const std::string recovered = group_with(svg, ">beta&lt;&amp;&gt; lost: resumed in 250 ms</text>");
+  ASSERT_NE(recovered, "");
+  EXPECT_EQ(recovered.find("stroke-dasharray"), std::string::npos);
+  EXPECT_NE(recovered.find("77 token(s) replayed"), std::string::npos);
+  const std::string failed = group_with(svg, ">alpha lost: failed</text>");
+  ASSERT_NE(failed, "");
+  EXPECT_NE(failed.find("stroke-dasharray=\"5,4\""), std::string::npos);
+  EXPECT_NE(failed.find("cannot hold the model"), std::string::npos);
+  const std::string rejoined = group_with(svg, ">beta&lt;&amp;&gt; rejoined</text>");
+  ASSERT_NE(rejoined, "");
+  EXPECT_NE(rejoined.find("stroke-dasharray=\"2,3\""), std::string::npos);
 
   const std::string mark = group_with(svg, ">alpha: cpu 0.15</text>");
   ASSERT_NE(mark, "");

@@ -15,6 +15,8 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cli/recovery_bench.h"
+#include "cli/soak.h"
 #include "cluster/cluster_bench.h"
 #include "cluster/model_access.h"
 #include "emulate/local_cluster.h"
@@ -65,12 +67,25 @@ bool has_schedule(const std::string& devices) {
                                    [](const auto& d) { return !d.schedule.empty() || !d.faults.empty(); });
 }
 
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void require_local_devices(const auto& a, const char* mode) {
+  if (!a.remote.workers.empty() || !a.remote.cuts.empty()) {
+    fail(fmt::format("{} runs emulated local devices (--devices or --local-cluster) planned from their profiles: "
+                     "drop --workers and --cuts",
+                     mode));
+  }
+}
+
 // --balance off,on: one run per setting; the table (or JSON) on stdout.
 void run_balance_command(const auto& a) {
-  if (!a.remote.workers.empty() || !a.remote.cuts.empty()) {
-    fail("--balance runs emulated local devices (--devices or --local-cluster) planned from their profiles: "
-         "drop --workers and --cuts");
-  }
+  require_local_devices(a, "--balance");
   BalanceBenchOptions o;
   o.model_path = a.model.path;
   o.devices = a.devices.empty() ? std::to_string(std::max(3, a.local_cluster)) : a.devices;
@@ -84,14 +99,62 @@ void run_balance_command(const auto& a) {
   if (o.settings.empty()) o.settings.push_back(true);
   o.timeline = a.timeline;
   auto model = load_model_or_exit(a.model);
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  install_signal_handlers();
   const auto results = or_exit(run_balance_bench(*model, o));
   const std::string text = a.output == "json" ? balance_bench_json(results) : balance_bench_markdown(results);
   std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+// Devices with fail= schedules: an undisturbed reference run, then the run with the faults;
+// exits 1 when a request's tokens differ from the reference's without an error.
+void run_recovery_command(const auto& a) {
+  require_local_devices(a, "a device with fail=");
+  RecoveryBenchOptions o;
+  o.model_path = a.model.path;
+  o.devices = a.devices;
+  o.threads = a.model.threads == 0 ? 1 : a.model.threads;
+  const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a.remote.planning.planner));
+  o.planning = planning_options(a.remote.planning, planners.front(), a.parallel);
+  o.balance = a.balance.empty() || a.balance.front() == "on";
+  o.n_prompt = a.n_prompt;
+  o.n_gen = a.n_gen;
+  o.parallel = a.parallel;
+  o.timeline = a.timeline;
+  auto model = load_model_or_exit(a.model);
+  install_signal_handlers();
+  const RecoveryBenchResult result = or_exit(run_recovery_bench(*model, o));
+  const std::string text = a.output == "json" ? recovery_bench_json(result) : recovery_bench_markdown(result);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  if (result.altered_requests() > 0) {
+    fail(fmt::format("{} request(s) lost or altered tokens against the undisturbed run", result.altered_requests()));
+  }
+}
+
+// --soak N: exits 1 on any violation.
+void run_soak_command(const auto& a) {
+  require_local_devices(a, "--soak");
+  SoakOptions o;
+  o.model_path = a.model.path;
+  if (!a.devices.empty()) o.devices = a.devices;
+  else if (a.local_cluster > 0) o.devices = std::to_string(a.local_cluster);
+  o.threads = a.model.threads == 0 ? 1 : a.model.threads;
+  const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a.remote.planning.planner));
+  o.planning = planning_options(a.remote.planning, planners.front(), static_cast<int>(a.in_flight));
+  o.requests = a.soak;
+  o.min_faults = a.faults;
+  o.in_flight = a.in_flight;
+  o.fault_every = a.fault_every;
+  o.seed = a.seed;
+  o.n_prompt = a.n_prompt;
+  o.n_gen = a.n_gen;
+  auto model = load_model_or_exit(a.model);
+  install_signal_handlers();
+  const SoakReport report = or_exit(run_soak(*model, o));
+  const std::string text = soak_markdown(report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  if (!report.violations.empty()) fail(fmt::format("the soak found {} violation(s)", report.violations.size()));
 }
 
 }  // namespace
@@ -109,6 +172,11 @@ void add_cluster_bench_command(CLI::App& app) {
     std::vector<std::string> balance;
     std::string output = "md";
     std::string timeline;
+    size_t soak = 0;
+    size_t in_flight = 3;
+    size_t faults = 10;
+    double fault_every = 3;
+    uint64_t seed = 1;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("cluster-bench", "Measure a pipeline of workers against one process");
@@ -141,13 +209,30 @@ void add_cluster_bench_command(CLI::App& app) {
                   "tokens")
       ->delimiter(',')
       ->check(CLI::IsMember({"on", "off"}));
-  cmd->add_option("-o,--output", a->output, "with --balance: md (a table) or json")
+  cmd->add_option("--soak", a->soak,
+                  "N: instead drive at least N short requests (-p prompt and -n generated tokens, --in-flight at "
+                  "once; more until --faults faults were made) through "
+                  "the local devices (default a;b;c) while a random worker is killed and restarted, frozen and thawed, "
+                  "or restarted every --fault-every seconds; check every request against an undisturbed run of its "
+                  "prompt, a watchdog per request, flat memory, and no session, file descriptor, process or network "
+                  "namespace left over; exit 1 on any violation")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--faults", a->faults, "with --soak: requests go on until this many faults were made")
+      ->capture_default_str();
+  cmd->add_option("--in-flight", a->in_flight, "with --soak: requests at once")->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--fault-every", a->fault_every, "with --soak: seconds between faults")->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  cmd->add_option("--seed", a->seed, "with --soak: which worker and which fault, in turn")->capture_default_str();
+  cmd->add_option("-o,--output", a->output, "with --balance or fail= devices: md (a table) or json")
       ->check(CLI::IsMember({"md", "json"}))
       ->capture_default_str();
   cmd->add_option("--timeline", a->timeline,
                   "with --balance: write each setting's timeline (JSON and SVG), FILE.json as FILE-off.json and "
-                  "FILE-on.json");
+                  "FILE-on.json; with fail= devices: the disturbed run's, with its faults and recoveries");
   cmd->callback([a] {
+    if (a->soak > 0) return run_soak_command(*a);
+    if (has_fault_schedule(a->devices)) return run_recovery_command(*a);
     if (a->balance.size() > 1 || has_schedule(a->devices)) return run_balance_command(*a);
     if (a->model.threads == 0) a->model.threads = 1;
     const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a->remote.planning.planner));
@@ -158,11 +243,7 @@ void add_cluster_bench_command(CLI::App& app) {
     const graph::Graph graph = graph::build_graph(*model);
     o.tokens = cluster::bench_tokens(*model, static_cast<size_t>(a->n_prompt + a->n_gen + a->parallel));
 
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    install_signal_handlers();
 
     o.load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
     std::unique_ptr<emulate::LocalCluster> local;

@@ -66,6 +66,23 @@ json rebalance_json(const RebalanceEvent& r) {
           {"why", r.why}};
 }
 
+json recovery_json(const RecoveryEvent& r) {
+  return {{"worker", r.worker},
+          {"why", r.why},
+          {"last_heard_seconds", r.last_heard_seconds},
+          {"detected_seconds", r.detected_seconds},
+          {"planned_seconds", r.planned_seconds},
+          {"loaded_seconds", r.loaded_seconds},
+          {"resumed_seconds", r.resumed_seconds},
+          {"before", ranges_json(r.before)},
+          {"after", ranges_json(r.after)},
+          {"summary", r.summary},
+          {"sequences", r.sequences},
+          {"replayed_tokens", r.replayed_tokens},
+          {"failed", r.failed},
+          {"error", r.error}};
+}
+
 json timeline_json(const RunTrace& trace) {
   json tokens = json::array();
   for (const auto& t : trace.tokens) {
@@ -78,6 +95,10 @@ json timeline_json(const RunTrace& trace) {
   }
   json rebalances = json::array();
   for (const auto& r : trace.rebalances) rebalances.push_back(rebalance_json(r));
+  json recoveries = json::array();
+  for (const auto& r : trace.recoveries) recoveries.push_back(recovery_json(r));
+  json rejoins = json::array();
+  for (const auto& r : trace.rejoins) rejoins.push_back({{"worker", r.worker}, {"seconds", r.seconds}});
   json marks = json::array();
   for (const auto& m : trace.marks) marks.push_back({{"seconds", m.seconds}, {"label", m.label}});
   json rates = json::array();
@@ -88,7 +109,8 @@ json timeline_json(const RunTrace& trace) {
                      {"tokens_per_second", b.tokens_per_second}});
   }
   return {{"workers", trace.worker_names},       {"tokens", std::move(tokens)},
-          {"rebalances", std::move(rebalances)}, {"marks", std::move(marks)},
+          {"rebalances", std::move(rebalances)}, {"recoveries", std::move(recoveries)},
+          {"rejoins", std::move(rejoins)},       {"marks", std::move(marks)},
           {"bin_seconds", kTimelineBinSeconds},  {"tokens_per_second", std::move(rates)}};
 }
 

@@ -12,14 +12,21 @@
 //                        predicted_gain, before: [[begin, end], ...], after: [[begin, end], ...],
 //                        weight_bytes, kv_bytes, summary, aborted, why}]  (ranges per worker,
 //                        end exclusive; end <= begin: holds nothing)
-//   marks              [{seconds, label}]
+//   recoveries         [{worker, why, last_heard_seconds, detected_seconds, planned_seconds,
+//                        loaded_seconds, resumed_seconds, before, after, summary, sequences,
+//                        replayed_tokens, failed, error}]  (a lost worker of the pipeline)
+//   rejoins            [{worker, seconds}]
+//   marks              [{seconds, label}]  (speed changes and faults of emulated devices)
 //   bin_seconds        the width of the bins below (kTimelineBinSeconds)
 //   tokens_per_second  [{begin_seconds, end_seconds, tokens, tokens_per_second}]: all requests'
 //                      tokens counted in consecutive bins from 0 (see rate_bins)
 //
 // The chart: tokens/s on top; below it each worker's compute time per token (ms, median per
 // bin, one line per worker); rebalances as solid vertical lines labelled with their summary and
-// stall (aborted ones dashed grey); speed changes (marks) as dashed lines with their label.
+// stall (aborted ones dashed grey); recoveries as solid red lines at their resumption labelled
+// with the lost worker and their time from detection (failed ones dashed), with a red band from
+// detection to resumption; rejoins as dotted green lines; speed changes and faults (marks) as
+// dashed lines with their label.
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -49,6 +56,8 @@ std::string timeline_svg_path(const std::string& json_path);
 nlohmann::json timeline_json(const RunTrace& trace);
 // One rebalance as the timeline's JSON holds it.
 nlohmann::json rebalance_json(const RebalanceEvent& event);
+// One recovery as the timeline's JSON holds it.
+nlohmann::json recovery_json(const RecoveryEvent& event);
 std::string timeline_svg(const RunTrace& trace);
 
 // Writes the JSON to `path` and the chart to timeline_svg_path(path).

@@ -16,9 +16,16 @@ constexpr double kWidth = 1000, kLeft = 72, kRight = 24, kPlotWidth = kWidth - k
 constexpr double kBandTop = 54, kRowHeight = 15, kRatePanelHeight = 160, kPanelGap = 18, kComputePanelHeight = 200;
 constexpr double kCharWidth = 6.3;  // about, at the labels' font size 11
 constexpr const char *kRateColor = "#6b7f95", *kRebalanceColor = "#222", *kAbortedColor = "#999",
-                     *kMarkColor = "#7f3c8d";
-constexpr std::pair<const char*, const char*> kLineKinds[] = {
-    {kRebalanceColor, "rebalance"}, {kAbortedColor, "rebalance given up"}, {kMarkColor, "speed change"}};
+                     *kMarkColor = "#7f3c8d", *kRecoveryColor = "#c0392b", *kRejoinColor = "#2e8b57";
+constexpr const char *kDashed = " stroke-dasharray=\"5,4\"", *kDotted = " stroke-dasharray=\"2,3\"";
+struct LineKind {
+  const char *color, *dash, *name;
+};
+constexpr LineKind kLineKinds[] = {{kRebalanceColor, "", "rebalance"},
+                                   {kAbortedColor, kDashed, "rebalance given up"},
+                                   {kRecoveryColor, "", "recovery"},
+                                   {kRejoinColor, kDotted, "rejoin"},
+                                   {kMarkColor, kDashed, "speed change or fault"}};
 constexpr size_t kLegendColumns = 6;
 
 std::string ms_text(double seconds) {
@@ -31,6 +38,7 @@ struct Marker {
   double seconds = 0;
   std::string label, title, color;
   bool dashed = false;
+  bool dotted = false;
   int row = 0;
   bool label_left = false;  // the label ends at the line (near the right edge)
 };
@@ -116,6 +124,29 @@ std::vector<Marker> markers_of(const RunTrace& trace) {
         ranges_text(trace, r.before), ranges_text(trace, r.after), r.why);
     markers.push_back(std::move(m));
   }
+  for (const auto& r : trace.recoveries) {
+    Marker m;
+    m.seconds = r.failed ? r.detected_seconds : r.resumed_seconds;
+    m.dashed = r.failed;
+    m.color = kRecoveryColor;
+    m.label = r.failed ? fmt::format("{} lost: failed", worker_name(trace, r.worker))
+                       : fmt::format("{} lost: resumed in {}", worker_name(trace, r.worker),
+                                     ms_text(r.resumed_seconds - r.detected_seconds));
+    m.title = fmt::format(
+        "{}\n{}\nlast heard {:.2f} s, detected {:.2f} s, planned {:.2f} s, loaded {:.2f} s, resumed {:.2f} s\n"
+        "{} sequence(s), {} token(s) replayed\nbefore: {}\nafter: {}\n{}",
+        m.label, r.why, r.last_heard_seconds, r.detected_seconds, r.planned_seconds, r.loaded_seconds,
+        r.resumed_seconds, r.sequences, r.replayed_tokens, ranges_text(trace, r.before), ranges_text(trace, r.after),
+        r.failed ? r.error : r.summary);
+    markers.push_back(std::move(m));
+  }
+  for (const auto& r : trace.rejoins) {
+    markers.push_back({.seconds = r.seconds,
+                       .label = fmt::format("{} rejoined", worker_name(trace, r.worker)),
+                       .title = fmt::format("{:.2f} s: {} rejoined", r.seconds, worker_name(trace, r.worker)),
+                       .color = kRejoinColor,
+                       .dotted = true});
+  }
   for (const auto& k : trace.marks) {
     markers.push_back({.seconds = k.seconds,
                        .label = k.label,
@@ -156,6 +187,8 @@ std::string timeline_svg(const RunTrace& trace) {
   double end_seconds = bins.empty() ? 0 : bins.back().end_seconds;
   for (const auto& r : trace.rebalances) end_seconds = std::max(end_seconds, r.switched_seconds);
   for (const auto& m : trace.marks) end_seconds = std::max(end_seconds, m.seconds);
+  for (const auto& r : trace.recoveries) end_seconds = std::max(end_seconds, r.resumed_seconds);
+  for (const auto& r : trace.rejoins) end_seconds = std::max(end_seconds, r.seconds);
   if (end_seconds <= 0) end_seconds = 1;
   auto x_of = [&](double s) { return kLeft + kPlotWidth * std::clamp(s, 0.0, end_seconds) / end_seconds; };
 
@@ -178,12 +211,13 @@ std::string timeline_svg(const RunTrace& trace) {
   for (const auto& t : trace.tokens) n_requests = std::max(n_requests, t.request + 1);
   svg += fmt::format(
       "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Generation timeline: {} tokens of {} request(s) "
-      "in {:.1f} s, {} rebalance(s){}</text>\n",
+      "in {:.1f} s, {} rebalance(s){}{}</text>\n",
       trace.tokens.size(), n_requests, end_seconds, trace.rebalances.size() - aborted,
-      aborted ? fmt::format(" and {} given up", aborted) : "");
+      aborted ? fmt::format(" and {} given up", aborted) : "",
+      trace.recoveries.empty() ? "" : fmt::format(", {} recovery(ies)", trace.recoveries.size()));
   svg += fmt::format(
       "<text x=\"10\" y=\"42\" fill=\"#555\">top: tokens/s of all requests in {:g} s bins; bottom: each worker's "
-      "compute time per token (median per bin); grey bands: a new placement being prepared</text>\n",
+      "compute time per token (median per bin); grey bands: a new placement being prepared; red: a recovery</text>\n",
       kTimelineBinSeconds);
 
   // Preparation of each rebalance, behind everything else.
@@ -195,6 +229,18 @@ std::string timeline_svg(const RunTrace& trace) {
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#000\" "
           "fill-opacity=\"0.06\"/>\n",
           x0, top, x1 - x0, bottom - top);
+    }
+  }
+
+  // Each recovery from its detection to its resumption, tinted.
+  for (const auto& r : trace.recoveries) {
+    const double x0 = x_of(r.detected_seconds), x1 = x_of(r.failed ? r.detected_seconds : r.resumed_seconds);
+    if (x1 <= x0) continue;
+    for (auto [top, bottom] : {std::pair{rate_top, rate_bottom}, std::pair{compute_top, compute_bottom}}) {
+      svg += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" "
+          "fill-opacity=\"0.1\"/>\n",
+          x0, top, x1 - x0, bottom - top, kRecoveryColor);
     }
   }
 
@@ -267,7 +313,8 @@ std::string timeline_svg(const RunTrace& trace) {
         "stroke-width=\"1.5\"{}/><text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"{}\" stroke=\"white\" "
         "stroke-width=\"3\" paint-order=\"stroke\" text-anchor=\"{}\">{}"
         "</text></g>\n",
-        svg_escape(m.title), x, label_y + 3, x, compute_bottom, m.color, m.dashed ? " stroke-dasharray=\"5,4\"" : "",
+        svg_escape(m.title), x, label_y + 3, x, compute_bottom, m.color,
+        m.dashed ? kDashed : m.dotted ? kDotted : "",
         m.label_left ? x - 3 : x + 3, label_y, m.color, m.label_left ? "end" : "start", svg_escape(m.label));
   }
 
@@ -300,8 +347,8 @@ std::string timeline_svg(const RunTrace& trace) {
     svg += fmt::format(
         "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"1.5\"{}/><text "
         "x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
-        x, y - 4, x + 14, y - 4, kLineKinds[k].first, k == 0 ? "" : " stroke-dasharray=\"5,4\"", x + 20, y,
-        kLineKinds[k].second);
+        x, y - 4, x + 14, y - 4, kLineKinds[k].color, kLineKinds[k].dash, x + 20, y,
+        kLineKinds[k].name);
   }
   svg += "</svg>\n";
   return svg;
