@@ -126,6 +126,9 @@ Status LocalCluster::spawn(size_t i) {
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
   if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
   for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});
+  if (options_.session_lease.count() > 0) {
+    args.insert(args.end(), {"--session-lease", fmt::format("{}", options_.session_lease.count() / 1000.0)});
+  }
   if (options_.insecure) {
     args.push_back("--insecure");
   } else {
