@@ -104,7 +104,8 @@ class WorkerProcess {
   }
 
  private:
-  const std::string log_ = test::temp_path("lease-worker.log");
+  static inline int count_ = 0;
+  const std::string log_ = test::temp_path("lease-worker-" + std::to_string(count_++) + ".log");
   pid_t pid_ = -1;
   cluster::WorkerAddress address_;
 };

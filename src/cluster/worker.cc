@@ -65,8 +65,9 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
-  error_log_ = LogLimiter({.what = "error replies", .sources = "peers"},
-                          [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); });
+  auto to_stderr = [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); };
+  error_log_ = LogLimiter({.what = "error replies", .sources = "peers"}, to_stderr);
+  send_log_ = LogLimiter({.what = "failed sends", .sources = "peers"}, to_stderr);
 }
 
 Worker::~Worker() = default;
@@ -76,6 +77,7 @@ Status Worker::serve(const std::atomic<bool>& stop) {
     roles_.expire(Clock::now());
     sync_admitted();
     error_log_.flush();
+    send_log_.flush();
     // Block only when there is nothing left to do; otherwise just pick up what has arrived,
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
     // While segments load, wait only briefly, so each is answered soon after it is ready.
@@ -177,7 +179,7 @@ void Worker::handle(Pending& p) {
 
 void Worker::send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames) {
   Status st = server_->send(peer, e, std::move(frames));
-  if (!st.ok()) fmt::print(stderr, "{}: send failed: {}\n", options_.name, st.message());
+  if (!st.ok()) send_log_.log(peer, "send failed: " + st.message());
 }
 
 void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
@@ -260,7 +262,7 @@ Status Worker::make_room(uint64_t bytes, uint64_t keep, const std::string& head)
                                    : fmt::format("their weights leave no room for {:.1f} MiB more within {:.1f} MiB",
                                                  bytes / 1048576.0, memory_limit_ / 1048576.0);
       return Status::Errorf("worker busy: {} sessions of other heads are live and {}; try again later (a session "
-                            "is freed once its head has been silent for {:.0f} s) or use another worker",
+                            "is freed once its head has been silent for {:g} s) or use another worker",
                             others(), full, lease_s);
     }
     const Session& v = *victim->second;

@@ -211,6 +211,7 @@ class Worker {
   std::set<std::string> admitted_;  // keys besides the owners' on the ZAP allow-list
   uint64_t admitted_version_ = ~uint64_t{0};
   LogLimiter error_log_{{.what = "error replies", .sources = "peers"}};  // named once the worker has a name
+  LogLimiter send_log_{{.what = "failed sends", .sources = "peers"}};  // e.g. the replies to a head that died
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::map<uint64_t, Loading> loading_;  // by session
   std::map<uint64_t, Prepared> prepared_;  // by session
