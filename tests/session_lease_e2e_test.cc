@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cluster/head.h"
+#include "emulate/local_cluster.h"
 #include "graph/graph.h"
 #include "model/model.h"
 #include "net/keys.h"
@@ -234,6 +235,22 @@ TEST(SessionLease, KeepAliveKeepsAnIdleHeadsSessionBeyondTheLease) {
   gens = h.generate({greedy_200()}, [](size_t, const std::string&) {});
   ASSERT_FALSE(gens[0].status.ok());
   EXPECT_NE(gens[0].status.message().find("unknown session"), std::string::npos) << gens[0].status.message();
+}
+
+TEST(SessionLease, ALocalClustersWorkersTakeItsLease) {
+  emulate::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  o.devices = {{"a"}, {"b"}};
+  o.session_lease = 1500ms;
+  auto cluster = emulate::LocalCluster::start(o);
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  cluster::HeadOptions h;
+  h.workers = cluster.value()->addresses();
+  h.keys = cluster.value()->head_keys();
+  auto head = cluster::Head::connect(h);
+  ASSERT_TRUE(head.ok()) << head.error();
+  for (const cluster::WorkerInfo& w : head.value()->workers()) EXPECT_EQ(w.session_lease, 1500ms) << w.name;
+  EXPECT_EQ(head.value()->keep_alive_interval(), 500ms);
 }
 
 }  // namespace
