@@ -66,6 +66,15 @@ TEST(CliParams, DurationsOutsideTheirRangesAreRefused) {
   expect_refused("plan " + kModel + " --time-limit nan", "--time-limit: nan is not a number of seconds in 0.001..86400");
   expect_refused("worker --insecure --listen tcp://127.0.0.1:0 --session-lease inf",
                  "--session-lease: inf is not a number of seconds in 0.1..86400");
+  expect_refused("worker --insecure --listen tcp://127.0.0.1:0 --session-lease 0",
+                 "--session-lease: 0 is not a number of seconds in 0.1..86400");
+  expect_refused("worker --insecure --listen tcp://127.0.0.1:0 --session-lease 86401",
+                 "--session-lease: 86401 is not a number of seconds in 0.1..86400");
+}
+
+TEST(CliParams, SessionCountsOutsideTheirRangeAreRefused) {
+  expect_refused("worker --insecure --listen tcp://127.0.0.1:0 --max-sessions 0",
+                 "--max-sessions: Value 0 not in range 1 to 1024");
 }
 
 TEST(CliParams, NPredictBelowMinus2IsRefused) {

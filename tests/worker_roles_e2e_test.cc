@@ -306,5 +306,44 @@ TEST(WorkerRoles, ASilentHeadsSessionIsReclaimedAfterTheLease) {
   EXPECT_TRUE(is_error_with(gone, "unknown session 11")) << describe(gone);
 }
 
+wire::Envelope keep_alive_envelope(uint64_t session) {
+  wire::Envelope e;
+  e.set_request_id(11);
+  e.mutable_keep_alive()->set_session(session);
+  return e;
+}
+
+TEST(WorkerRoles, OnlyTheOwningHeadsKeepAliveRenewsASession) {
+  const net::KeyPair owner = net::generate_keypair(), other = net::generate_keypair(), peer = net::generate_keypair();
+  RunningWorker w({owner.public_key, other.public_key}, /*max_sessions=*/1, /*lease=*/std::chrono::milliseconds(600));
+  ASSERT_TRUE(w.ok());
+  Connection o(w, owner), x(w, other);
+  auto loaded = o.ask(load_envelope(21, {peer.public_key}));
+  ASSERT_TRUE(loaded && loaded->has_load_reply()) << describe(loaded);
+  Connection p(w, peer);  // allowed by the load
+  // A session the worker does not hold: no reply, and the worker goes on (the next answer is the Ping's).
+  ASSERT_TRUE(o.send(keep_alive_envelope(999)));
+  wire::Envelope ping;
+  ping.mutable_ping();
+  auto pong = o.ask(ping);
+  EXPECT_TRUE(pong && pong->has_pong()) << describe(pong);
+  auto foreign = x.ask(keep_alive_envelope(21));
+  EXPECT_TRUE(is_error_with(foreign, "session 21 belongs to another head, which alone may keep it alive"))
+      << describe(foreign);
+  auto from_peer = p.ask(keep_alive_envelope(21));
+  EXPECT_TRUE(is_error_with(from_peer, "only keys the owner allowed may send KeepAlive")) << describe(from_peer);
+
+  // Twice the lease on the owner's KeepAlives alone: still live, so the other head is busy.
+  for (const auto until = Clock::now() + 1200ms; Clock::now() < until;) {
+    ASSERT_TRUE(o.send(keep_alive_envelope(21)));
+    std::this_thread::sleep_for(150ms);
+  }
+  auto busy = x.ask(load_envelope(22));
+  EXPECT_TRUE(is_error_with(busy, "worker busy")) << describe(busy);
+  std::this_thread::sleep_for(900ms);
+  loaded = x.ask(load_envelope(22));
+  EXPECT_TRUE(loaded && loaded->has_load_reply()) << describe(loaded);
+}
+
 }  // namespace
 }  // namespace ll

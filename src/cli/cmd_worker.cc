@@ -31,6 +31,7 @@ void add_worker_command(CLI::App& app) {
     std::vector<std::string> models;
     bool insecure = false;
     double session_lease = 30;
+    size_t max_sessions = cluster::WorkerOptions{}.max_sessions;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("worker", "Serve a segment of a model to heads (one per device)");
@@ -47,8 +48,12 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
   cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
   cmd->add_option("--session-lease", a->session_lease,
-                  "seconds without a message after which a session may be reclaimed by another head's load")
+                  "seconds without a message for a session (a step, or its head's keep-alive) after which the "
+                  "worker frees it: its head died or lost its link")
       ->check(seconds_range(0.1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--max-sessions", a->max_sessions, "sessions (one per head) held at once; a load beyond them is refused as busy")
+      ->check(CLI::Range(size_t{1}, size_t{1024}))
       ->capture_default_str();
   cmd->add_option("--models", a->models,
                   "directory heads may load model files from (repeatable; default: the shard cache and the "
@@ -61,6 +66,7 @@ void add_worker_command(CLI::App& app) {
     o.threads = a->threads;
     o.cache_dir = a->cache_dir;
     o.session_lease = std::chrono::milliseconds(static_cast<int64_t>(a->session_lease * 1000));
+    o.max_sessions = a->max_sessions;
     o.model_dirs = a->models;
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
     o.security = or_exit(cluster::worker_security({a->key, a->key_fd, a->allow, a->allow_file, a->insecure}));

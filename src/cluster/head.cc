@@ -88,11 +88,38 @@ std::string Head::describe(size_t i) const {
                                     : fmt::format("worker {} '{}' ({})", i + 1, name, ep);
 }
 
+// KeepAlive { session } -> every connected worker; no reply.
+Status Head::keep_alive() {
+  last_keep_alive_ = Clock::now();
+  if (!session_loaded_) return Status::Ok();
+  std::string failed;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (links_.disconnected(i)) continue;
+    wire::Envelope e;
+    e.set_request_id(counters_.next_request++);
+    e.mutable_keep_alive()->set_session(session_);
+    if (Status st = clients_[i]->send(e); !st.ok()) failed += (failed.empty() ? "" : "; ") + describe(i) + ": " + st.message();
+  }
+  if (!failed.empty()) return Status::Errorf("keep-alive not sent to {}", failed);
+  return Status::Ok();
+}
+
+milliseconds Head::keep_alive_interval() const {
+  milliseconds interval{1000};
+  for (const WorkerInfo& w : workers_) {
+    if (w.session_lease.count() > 0) interval = std::min(interval, std::max(milliseconds(1), w.session_lease / 3));
+  }
+  return interval;
+}
+
 Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, const char* what,
                            const std::function<Status(size_t, net::Message&)>& on_reply) {
   const auto deadline = Clock::now() + timeout;
   while (!pending.empty()) {
     if (cancelled()) return Status::Error("interrupted");
+    // A slow load or profile on one worker must not let the session on the others lapse; a
+    // worker that cannot be reached shows up below.
+    if (Clock::now() - last_keep_alive_ >= keep_alive_interval()) (void)keep_alive();
     for (size_t i : pending) {
       if (links_.disconnected(i)) {
         return Status::Errorf("{} during {}: {}", describe(i), what, links_.disconnect_reason(i));
@@ -104,7 +131,9 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
       for (size_t i : pending) names += (names.empty() ? "" : ", ") + describe(i);
       return Status::Errorf("no {} reply within {:.1f} s from {}", what, timeout.count() / 1000.0, names);
     }
-    for (size_t i : links_.poll(std::min(milliseconds(100), std::chrono::duration_cast<milliseconds>(deadline - now)))) {
+    const milliseconds wait = std::min({milliseconds(100), keep_alive_interval(),
+                                         std::chrono::duration_cast<milliseconds>(deadline - now)});
+    for (size_t i : links_.poll(wait)) {
       while (true) {
         auto r = links_.receive(i);
         if (!r.ok()) return Status::Errorf("{}: {}", describe(i), r.error());
@@ -145,6 +174,7 @@ Status Head::hello() {
     w.simd_target = r.simd_target();
     w.memory_limit = r.memory_limit();
     w.cached_shards = {r.cached_shards().begin(), r.cached_shards().end()};
+    w.session_lease = milliseconds(r.session_lease_ms());
     return Status::Ok();
   });
   // The key question only when every worker was reached: otherwise the links are what failed.

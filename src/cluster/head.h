@@ -49,6 +49,7 @@ struct WorkerInfo {
   std::string simd_target;
   uint64_t memory_limit = 0;
   std::set<std::string> cached_shards;
+  std::chrono::milliseconds session_lease{0};  // the worker frees a session silent this long (0: not said)
 };
 
 struct SegmentLoadOptions {
@@ -95,6 +96,13 @@ class Head {
   std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
   // The last generate()'s tokens, stage times and rebalances.
   const RunTrace& trace() const { return trace_; }
+  // Renews this head's session on every connected worker (KeepAlive, no reply), so that it
+  // outlives the workers' session lease while the head is idle between generate() calls. Call it
+  // at least every keep_alive_interval(); load() and profile() renew it themselves while they wait.
+  // An error names the workers it could not reach.
+  Status keep_alive();
+  // A third of the shortest session lease the workers reported, at most a second.
+  std::chrono::milliseconds keep_alive_interval() const;
 
  private:
   Head(HeadOptions options, std::vector<std::unique_ptr<net::Client>> clients);
@@ -126,6 +134,7 @@ class Head {
   std::optional<BalancePlanning> planning_;
   std::unique_ptr<Rebalancer> balancer_;
   RunTrace trace_;
+  std::chrono::steady_clock::time_point last_keep_alive_{};
 };
 
 }  // namespace ll::cluster

@@ -3,7 +3,7 @@
 //  - Heads: the keys its owner allowed when the worker started (--allow, --allow-file). They
 //    may send every message, and alone may send control messages (Hello, ShardData,
 //    LoadSegment, ProfileRequest, FreeSequence, EndSession, Reshape, SendKv, SwitchSegment,
-//    SpeedProbe).
+//    SpeedProbe, KeepAlive).
 //  - Step peers: keys a head names in LoadSegment.allow_keys. They may send the Steps of that
 //    session only, until the session ends (ended by its head, reclaimed, or replaced by a load
 //    that names other keys).

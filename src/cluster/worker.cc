@@ -38,6 +38,9 @@ constexpr size_t kMaxQueued = 256;
 }  // namespace
 
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
+  if (options.session_lease < std::chrono::milliseconds(1) || options.session_lease > std::chrono::hours(24)) {
+    return Status::Errorf("session lease of {} ms: give 1 ms to 1 day", options.session_lease.count());
+  }
   if (options.cache_dir.empty()) options.cache_dir = ShardCache::default_dir();
   LL_ASSIGN_OR_RETURN(ShardCache cache, ShardCache::open(options.cache_dir));
   if (options.model_dirs.empty()) options.model_dirs = {options.cache_dir, std::filesystem::current_path().string()};
@@ -62,8 +65,9 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
-  error_log_ = LogLimiter({.what = "error replies", .sources = "peers"},
-                          [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); });
+  auto to_stderr = [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); };
+  error_log_ = LogLimiter({.what = "error replies", .sources = "peers"}, to_stderr);
+  send_log_ = LogLimiter({.what = "failed sends", .sources = "peers"}, to_stderr);
 }
 
 Worker::~Worker() = default;
@@ -73,6 +77,7 @@ Status Worker::serve(const std::atomic<bool>& stop) {
     roles_.expire(Clock::now());
     sync_admitted();
     error_log_.flush();
+    send_log_.flush();
     // Block only when there is nothing left to do; otherwise just pick up what has arrived,
     // unless enough is waiting already (then the sockets' high-water marks hold senders back).
     // While segments load, wait only briefly, so each is answered soon after it is ready.
@@ -85,7 +90,11 @@ Status Worker::serve(const std::atomic<bool>& stop) {
     }
     finish_loads();
     finish_prepares();
-    if (queue_.empty()) continue;
+    if (queue_.empty()) {
+      // Only now: a message still waiting might be the one that renews a session.
+      free_silent_sessions();
+      continue;
+    }
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     handle(p);
@@ -161,6 +170,7 @@ void Worker::handle(Pending& p) {
     case wire::Envelope::kKvData: on_kv_data(in); break;
     case wire::Envelope::kSwitchSegment: on_switch(in); break;
     case wire::Envelope::kSpeedProbe: on_speed_probe(in); break;
+    case wire::Envelope::kKeepAlive: on_keep_alive(in); break;
     default:
       reply_error(in.peer, in.message.envelope().request_id(), 0, 0,
                   fmt::format("unexpected message (body {})", static_cast<int>(in.message.envelope().body_case())));
@@ -169,7 +179,7 @@ void Worker::handle(Pending& p) {
 
 void Worker::send(const std::string& peer, const wire::Envelope& e, std::vector<zmq::message_t> frames) {
   Status st = server_->send(peer, e, std::move(frames));
-  if (!st.ok()) fmt::print(stderr, "{}: send failed: {}\n", options_.name, st.message());
+  if (!st.ok()) send_log_.log(peer, "send failed: " + st.message());
 }
 
 void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t session, uint64_t sequence,
@@ -184,7 +194,7 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
   send(peer, e);
 }
 
-// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
+// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], session_lease_ms }
 void Worker::on_hello(const net::Incoming& in) {
   std::vector<std::string> peers;
   for (const std::string& key : in.message.envelope().hello().peer_keys()) {
@@ -200,6 +210,7 @@ void Worker::on_hello(const net::Incoming& in) {
   r->set_simd_target(kernels::simd_target_name());
   r->set_memory_limit(memory_limit_);
   for (const std::string& h : cache_.hashes()) r->add_cached_shards(h);
+  r->set_session_lease_ms(static_cast<uint32_t>(options_.session_lease.count()));  // at most a day: fits
   send(in.peer, e);
 }
 
@@ -236,7 +247,7 @@ Status Worker::make_room(uint64_t bytes, uint64_t keep, const std::string& head)
     return sum;
   };
   auto others = [&] { return sessions_.size() - sessions_.count(keep); };
-  auto silent = [&](const Session& s) { return now - s.last_active >= options_.session_lease; };
+  auto silent = [&](const Session& s) { return lease_expired(s, now); };
   while (others() > 0 && (others() >= options_.max_sessions || used() + bytes > memory_limit_)) {
     auto victim = sessions_.end();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
@@ -251,7 +262,7 @@ Status Worker::make_room(uint64_t bytes, uint64_t keep, const std::string& head)
                                    : fmt::format("their weights leave no room for {:.1f} MiB more within {:.1f} MiB",
                                                  bytes / 1048576.0, memory_limit_ / 1048576.0);
       return Status::Errorf("worker busy: {} sessions of other heads are live and {}; try again later (a session "
-                            "is reclaimed once its head has been silent for {:.0f} s) or use another worker",
+                            "is freed once its head has been silent for {:g} s) or use another worker",
                             others(), full, lease_s);
     }
     const Session& v = *victim->second;
@@ -260,6 +271,34 @@ Status Worker::make_room(uint64_t bytes, uint64_t keep, const std::string& head)
                                    : fmt::format("dropped: its head loads session {} and the worker is full", keep));
   }
   return Status::Ok();
+}
+
+void Worker::free_silent_sessions() {
+  const auto now = Clock::now();
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    auto next = std::next(it);
+    if (lease_expired(*it->second, now)) {
+      const double silent = std::chrono::duration<double>(now - it->second->last_active).count();
+      if (auto p = prepared_.find(it->first); p != prepared_.end()) discard_prepared(p);
+      drop_session(it, fmt::format("freed: its head was silent for {:.1f} s (session lease {:.1f} s)", silent,
+                                   std::chrono::duration<double>(options_.session_lease).count()));
+    }
+    it = next;
+  }
+}
+
+// KeepAlive { session }: no reply. The head's probe peers were renewed by handle(), as for any
+// message of a head.
+void Worker::on_keep_alive(const net::Incoming& in) {
+  const uint64_t id = in.message.envelope().keep_alive().session();
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;  // ended or freed: the head learns it from its next step
+  if (it->second->head_key != in.peer_key) {
+    reply_error(in.peer, in.message.envelope().request_id(), id, 0,
+                fmt::format("session {} belongs to another head, which alone may keep it alive", id));
+    return;
+  }
+  it->second->last_active = Clock::now();
 }
 
 void Worker::drop_session(std::map<uint64_t, std::unique_ptr<Session>>::iterator it, const std::string& why) {

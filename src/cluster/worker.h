@@ -13,11 +13,14 @@
 //   head ── SendKv ─────────────► worker ─ KvData* ► destination worker ─ KvReceived ► head
 //   head ── SwitchSegment ──────► worker        SwitchReply: the prepared segment runs from now on (or is dropped)
 //   head ── SpeedProbe ─────────► worker        SpeedProbeReply: median seconds of a fixed kernel workload
+//   head ── KeepAlive ──────────► worker        (no reply) its session stays live
 //
 // Keys have roles (see KeyRoles): only the owner's allowed keys command the worker; the peers a
 // head introduces may only send steps of their session, or link probes. A session holds its
 // place while it is live: a new load that finds no room takes only the loading head's own
-// sessions and sessions silent for `session_lease`, and is refused as busy otherwise.
+// sessions, and is refused as busy otherwise. A session that nothing was sent for (a step, or
+// its head's KeepAlive) for `session_lease` is freed by the serving loop: its head died or lost
+// its link.
 //
 // Messages are processed one at a time in arrival order, so the steps of many sequences
 // interleave. Loading a segment is the exception: its model is read and its executor built on
@@ -63,8 +66,8 @@ struct WorkerOptions {
   std::vector<std::string> model_dirs;  // where heads may name model files; default: cache_dir and the working directory
   size_t max_sessions = 4;       // a load beyond them waits until one ends or falls silent (busy)
   size_t max_sequences = 256;    // per session
-  // A session without any message for it (from its head or its step peers) for this long may be
-  // reclaimed by another head's load; also how long a silent head's probe peers keep their rights.
+  // A session without any message for it (from its head or its step peers) for this long is
+  // freed; also how long a silent head's probe peers keep their rights. 1 ms .. 1 day.
   std::chrono::milliseconds session_lease{30000};
 };
 
@@ -154,6 +157,10 @@ class Worker {
   void on_kv_data(net::Incoming& in);
   void on_switch(const net::Incoming& in);
   void on_speed_probe(const net::Incoming& in);
+  void on_keep_alive(const net::Incoming& in);
+  // Frees the sessions silent for the lease (serving thread, with no message waiting to be handled).
+  void free_silent_sessions();
+  bool lease_expired(const Session& s, Clock::time_point now) const { return now - s.last_active >= options_.session_lease; }
   // Drops what a Reshape prepared, and the rights of its keys (a segment still being built is
   // dropped once built).
   void discard_prepared(std::map<uint64_t, Prepared>::iterator it);
@@ -203,6 +210,7 @@ class Worker {
   std::set<std::string> admitted_;  // keys besides the owners' on the ZAP allow-list
   uint64_t admitted_version_ = ~uint64_t{0};
   LogLimiter error_log_{{.what = "error replies", .sources = "peers"}};  // named once the worker has a name
+  LogLimiter send_log_{{.what = "failed sends", .sources = "peers"}};  // e.g. the replies to a head that died
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   std::map<uint64_t, Loading> loading_;  // by session
   std::map<uint64_t, Prepared> prepared_;  // by session

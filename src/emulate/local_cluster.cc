@@ -248,6 +248,9 @@ Result<std::string> LocalCluster::launch(size_t i, const std::string& listen, bo
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
   if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
   for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});
+  if (options_.session_lease.count() > 0) {
+    args.insert(args.end(), {"--session-lease", fmt::format("{}", options_.session_lease.count() / 1000.0)});
+  }
   int key_fd = -1;
   const std::unique_ptr<int, void (*)(int*)> close_key(&key_fd, [](int* fd) {
     if (*fd >= 0) ::close(*fd);  // the child has its own copy

@@ -43,6 +43,7 @@ struct LocalClusterOptions {
   bool insecure = false;             // plain-text loopback links (tests of the raw protocol); not with bw
   std::string log_path;              // the workers' stderr is appended here; empty: inherited
   std::vector<std::string> model_dirs;  // where the head may name model files (worker --models); empty: the worker's default
+  std::chrono::milliseconds session_lease{0};  // worker --session-lease; 0: the worker's default
   std::chrono::milliseconds start_timeout{20000};
 };
 

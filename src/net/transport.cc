@@ -22,9 +22,11 @@ namespace detail {
 namespace {
 
 constexpr int kHighWaterMark = 100;        // messages queued per peer and direction before send waits
-constexpr int kHeartbeatIvlMs = 1000;      // PING every second on an idle link
-constexpr int kHeartbeatTimeoutMs = 3000;  // no traffic for this long: the link is dead
-constexpr int kHeartbeatTtlMs = 3000;      // and the peer is told to apply the same deadline to us
+// A peer that froze or lost its link is noticed within 2.5 s (the next PING, then its timeout),
+// soon enough for the head to recover before a step's deadline.
+constexpr int kHeartbeatIvlMs = 500;       // PING twice a second on an idle link
+constexpr int kHeartbeatTimeoutMs = 2000;  // no traffic for this long after a PING: the link is dead
+constexpr int kHeartbeatTtlMs = 2000;      // and the peer is told to apply the same deadline to us
 constexpr int kHandshakeIvlMs = 5000;      // a peer that never completes the handshake is dropped
 
 }  // namespace

@@ -8,8 +8,9 @@
 // or reads envelopes includes the wire contract ("wire.pb.h") itself.
 // Threading: a Server or Client (and its socket()) belongs to one thread at a time, as ZeroMQ
 // sockets do; only Server::allow and the rejected() counters may be called from any thread.
-// Liveness: heartbeats every 1 s; a link silent for 3 s is dropped. Sends wait at most
-// Limits::send_timeout for room in the peer's queue (100 messages), then fail.
+// Liveness: heartbeats every 0.5 s; a link silent for 2 s after one is dropped, so a frozen
+// or cut peer is noticed within 2.5 s. Sends wait at most Limits::send_timeout for room in the
+// peer's queue (100 messages), then fail.
 #include <zmq.hpp>
 
 #include <chrono>
