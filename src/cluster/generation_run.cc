@@ -261,7 +261,7 @@ void GenerationRun::set_stages(std::vector<size_t> stages) { stages_ = std::move
 
 void GenerationRun::keep_alive(Clock::time_point now) {
   if (now < next_keep_alive_) return;
-  next_keep_alive_ = now + std::chrono::seconds(1);
+  next_keep_alive_ = now + shape_.keep_alive_every;
   for (size_t w = 0; w < n_workers_; ++w) {
     if (links_.disconnected(w)) continue;
     wire::Envelope e;

@@ -78,6 +78,7 @@ struct PipelineShape {
   double flops_per_token = 0;             // the whole model's; sets deadlines until a step was measured
   std::vector<std::string> worker_names;  // one per link, for messages: "worker 1 'a' (tcp://...)"
   std::vector<size_t> stages;             // the links that form the pipeline, in order; empty: all
+  std::chrono::milliseconds keep_alive_every{1000};  // a third of the workers' shortest session lease
 };
 
 // What outlives a run: the head's counters, updated by each run.
@@ -216,8 +217,8 @@ class GenerationRun {
   bool in_pipeline(size_t worker) const;
   // A worker of the pipeline was lost: the controller recovers (true) or the run ends.
   bool recover_from(size_t worker);
-  // KeepAlive { session } -> every connected worker, once a second, so that no worker frees the
-  // session while this head lives.
+  // KeepAlive { session } -> every connected worker every shape.keep_alive_every, so that no
+  // worker frees the session while this head lives.
   void keep_alive(Clock::time_point now);
 
   std::vector<size_t> stages_;

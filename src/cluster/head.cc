@@ -399,7 +399,8 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     return out;
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
-                      .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages()};
+                      .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages(),
+                      .keep_alive_every = keep_alive_interval()};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
   trace_ = RunTrace{};
   for (size_t i = 0; i < clients_.size(); ++i) trace_.worker_names.push_back(workers_[i].name.empty() ? describe(i) : workers_[i].name);
