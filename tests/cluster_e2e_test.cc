@@ -492,6 +492,7 @@ TEST(ClusterE2E, MalformedMessagesAreRejectedAndTheWorkerStillServes) {
 }
 
 // Generates until on_token has been called `after` times, then lets it act on the workers.
+// Without recovery (recovery_e2e_test has it): a lost worker ends the run.
 struct Interrupted {
   cluster::Generation result;
   double seconds_after_action = 0;
@@ -502,6 +503,10 @@ Interrupted generate_and(LocalCluster& workers, const std::function<void()>& act
   auto p = start(workers, *m, kStories);
   Interrupted out;
   if (!p.head) return out;
+  cluster::BalanceOptions no_recovery;
+  no_recovery.enabled = false;
+  no_recovery.recover = false;
+  p.head->set_balancing(no_recovery, std::nullopt);
   int pieces = 0;
   Clock::time_point acted;
   auto gens = p.head->generate({greedy("", 480)}, [&](size_t, const std::string&) {
@@ -515,7 +520,7 @@ Interrupted generate_and(LocalCluster& workers, const std::function<void()>& act
   return out;
 }
 
-TEST(ClusterE2E, KilledWorkerEndsTheGenerationWithAnError) {
+TEST(ClusterE2E, WithoutRecoveryAKilledWorkerEndsTheGenerationWithAnError) {
   auto workers = start_workers(3);
   ASSERT_TRUE(workers);
   auto r = generate_and(*workers, [&] { kill(workers->pid(1), SIGKILL); });
@@ -526,7 +531,7 @@ TEST(ClusterE2E, KilledWorkerEndsTheGenerationWithAnError) {
   EXPECT_GE(r.result.tokens.size(), 20u);
 }
 
-TEST(ClusterE2E, StoppedWorkerEndsTheGenerationWithAnError) {
+TEST(ClusterE2E, WithoutRecoveryAStoppedWorkerEndsTheGenerationWithAnError) {
   auto workers = start_workers(3);
   ASSERT_TRUE(workers);
   auto r = generate_and(*workers, [&] { kill(workers->pid(2), SIGSTOP); });

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <random>
+#include <thread>
 
 #include "cluster/pipeline.h"
 #include "emulate/local_cluster.h"
@@ -135,6 +136,123 @@ TEST(RecoveryE2E, AWorkerKilledBeforeThePromptReachesIt) {
     EXPECT_EQ(g.text, reference());
   }
   ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
+}
+
+// Killed in one run and restarted with its key: the next run takes it back (a rejoin), and a
+// forced move gives it its units again.
+TEST(RecoveryE2E, ARestartedWorkerRejoinsAndCanHoldUnitsAgain) {
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  const std::vector<model::UnitRange> original = run.pipeline.head->segments();
+  size_t pieces = 0;
+  auto first = run.pipeline.head->generate({greedy(200)}, [&](size_t, const std::string&) {
+    if (++pieces == 20) ASSERT_TRUE(run.workers->kill(1).ok());
+  });
+  ASSERT_TRUE(first[0].status.ok()) << first[0].status.message() << "\n" << run.lines();
+  EXPECT_EQ(first[0].text, reference());
+  ASSERT_TRUE(run.workers->restart(1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the first rejoin attempt's time
+  cluster::BalanceOptions back;
+  back.enabled = false;
+  back.forced = {{20, original}};
+  back.report = [&run](const std::string& line) { run.log.push_back(line); };
+  run.pipeline.head->set_balancing(back, std::nullopt);
+  auto second = run.pipeline.head->generate({greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  for (const auto& g : second) {
+    ASSERT_TRUE(g.status.ok()) << g.status.message() << "\n" << run.lines();
+    EXPECT_EQ(g.text, reference());
+  }
+  const auto& trace = run.pipeline.head->trace();
+  ASSERT_EQ(trace.rejoins.size(), 1u) << run.lines();
+  EXPECT_EQ(trace.rejoins[0].worker, 1u);
+  ASSERT_EQ(trace.rebalances.size(), 1u) << run.lines();
+  EXPECT_FALSE(trace.rebalances[0].aborted) << trace.rebalances[0].why;
+  EXPECT_EQ(run.pipeline.head->segments()[1].begin, original[1].begin);
+  EXPECT_EQ(run.pipeline.head->segments()[1].end, original[1].end);
+}
+
+// Restarted with a key the head does not know: it is never taken back.
+TEST(RecoveryE2E, ARestartedWorkerWithAnotherKeyIsNotTrusted) {
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  size_t pieces = 0;
+  auto first = run.pipeline.head->generate({greedy(200)}, [&](size_t, const std::string&) {
+    if (++pieces == 20) ASSERT_TRUE(run.workers->kill(1).ok());
+  });
+  ASSERT_TRUE(first[0].status.ok()) << first[0].status.message() << "\n" << run.lines();
+  ASSERT_TRUE(run.workers->restart(1, /*new_key=*/true).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the first rejoin attempt's time
+  auto second = run.pipeline.head->generate({greedy(200)}, [](size_t, const std::string&) {});
+  ASSERT_TRUE(second[0].status.ok()) << second[0].status.message();
+  EXPECT_EQ(second[0].text, reference());
+  EXPECT_TRUE(run.pipeline.head->trace().rejoins.empty()) << run.lines();
+  EXPECT_TRUE(run.pipeline.head->segments()[1].empty());
+}
+
+// The devices' memory (as their profiles say) holds the model on three of them but not on two:
+// losing one ends the requests with an error that says so, keeping the text so far.
+TEST(RecoveryE2E, SurvivorsTooSmallForTheModelEndTheRequestsSayingSo) {
+  auto workers = start_workers(3);
+  ASSERT_TRUE(workers);
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  cluster::HeadOptions head;
+  head.workers = workers->addresses();
+  head.keys = workers->head_keys();
+  profile::ClusterProfile profile;
+  {
+    auto measuring = cluster::Head::connect(head);
+    ASSERT_TRUE(measuring.ok()) << measuring.error();
+    auto measured = (*measuring)->profile(kStories, cluster::ProfileOptions{.repetitions = 1});
+    ASSERT_TRUE(measured.ok()) << measured.error();
+    profile = std::move(measured).value();
+  }
+  cluster::PlanningOptions planning;
+  planning.planner = plan::Planner::Dp;
+  constexpr int64_t kCtx = 512;
+  // The least memory per device with which three hold the model (in steps of 1%).
+  auto with_memory = [&](uint64_t bytes, size_t devices) {
+    profile::ClusterProfile p = profile;
+    p.devices.resize(devices);
+    for (auto& d : p.devices) d.usable_memory_bytes = bytes;
+    return p;
+  };
+  const uint64_t total = profile.devices[0].usable_memory_bytes;
+  uint64_t enough = 0;
+  for (uint64_t b = 64 << 10; b < total; b += b / 100 + 1) {
+    if (cluster::plan_pipeline(**m, with_memory(b, 3), planning, kCtx).ok()) {
+      enough = b;
+      break;
+    }
+  }
+  ASSERT_GT(enough, 0u);
+  ASSERT_FALSE(cluster::plan_pipeline(**m, with_memory(enough, 2), planning, kCtx).ok()) << "two devices hold it too";
+  const profile::ClusterProfile small = with_memory(enough, 3);
+  auto plan = cluster::plan_pipeline(**m, small, planning, kCtx);
+  ASSERT_TRUE(plan.ok()) << plan.error();
+  auto inputs = cluster::balance_planning(**m, small, planning, kCtx);
+  ASSERT_TRUE(inputs.ok()) << inputs.error();
+  std::vector<std::string> log;
+  cluster::BalanceOptions balance;
+  balance.enabled = false;
+  balance.report = [&log](const std::string& line) { log.push_back(line); };
+  cluster::SegmentLoadOptions load;
+  load.n_ctx = kCtx;
+  auto pipeline = cluster::start_planned_pipeline(kStories, **m, head, *plan, load, balance, *inputs);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+  size_t victim = 0;
+  while (pipeline->head->segments()[victim].empty()) ++victim;
+  size_t pieces = 0;
+  auto gens = pipeline->head->generate({greedy(200)}, [&](size_t, const std::string&) {
+    if (++pieces == 20) ASSERT_TRUE(workers->kill(victim).ok());
+  });
+  ASSERT_FALSE(gens[0].status.ok()) << fmt::format("{}", fmt::join(log, "\n"));
+  EXPECT_NE(gens[0].status.message().find("cannot hold the model"), std::string::npos) << gens[0].status.message();
+  EXPECT_GE(gens[0].tokens.size(), 20u);
+  EXPECT_EQ(reference().rfind(gens[0].text, 0), 0u) << "the text so far is the reference's beginning";
+  const auto& recoveries = pipeline->head->trace().recoveries;
+  ASSERT_EQ(recoveries.size(), 1u);
+  EXPECT_TRUE(recoveries[0].failed);
 }
 
 // Without recovery a lost worker ends every request with an error naming it, keeping the text so far.

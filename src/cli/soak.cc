@@ -25,22 +25,30 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Every few seconds one fault on a random worker, undone before the next, so that at most one
-// worker is down at a time. Runs on a thread of its own until stop().
+// worker is down at a time. Runs on a thread of its own until stop(); the thread then waits for
+// the injector's end, because the workers it restarted die with it (LocalCluster::restart).
 class FaultInjector {
  public:
   FaultInjector(emulate::LocalCluster& cluster, std::vector<std::string> names, double every, uint64_t seed)
       : cluster_(cluster), names_(std::move(names)), every_(every), random_(seed), began_(Clock::now()) {
     thread_ = std::thread([this] { run(); });
   }
-  ~FaultInjector() { stop(); }
-
-  void stop() {
+  ~FaultInjector() {
+    stop();
     {
       std::lock_guard lock(mutex_);
-      stopping_ = true;
+      ending_ = true;
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+  }
+
+  // No fault after this returns.
+  void stop() {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    wake_.notify_all();
+    wake_.wait(lock, [&] { return parked_; });
   }
   // Valid after stop().
   const std::vector<std::string>& applied() const { return applied_; }
@@ -97,6 +105,10 @@ class FaultInjector {
       }
       ++attempted_;
     }
+    std::unique_lock lock(mutex_);
+    parked_ = true;
+    wake_.notify_all();
+    wake_.wait(lock, [&] { return ending_; });
   }
 
   emulate::LocalCluster& cluster_;
@@ -107,6 +119,8 @@ class FaultInjector {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
+  bool parked_ = false;    // the faults are over; guarded by mutex_
+  bool ending_ = false;    // guarded by mutex_
   std::mutex acting_;      // held while a fault acts on the cluster
   std::vector<std::string> applied_, problems_;
   std::atomic<size_t> attempted_{0};

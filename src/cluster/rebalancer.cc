@@ -214,7 +214,8 @@ void Rebalancer::tick(GenerationRun& run) {
   const Clock::time_point now = run.now();
   if (phase_ == Phase::Idle) try_rejoin(run);
   if (phase_ == Phase::Idle) {
-    if (next_forced_ < options_.forced.size() && tokens_seen_ >= options_.forced[next_forced_].after_tokens) {
+    if (next_forced_ < options_.forced.size() && tokens_seen_ >= options_.forced[next_forced_].after_tokens &&
+        !gives_units_to_lost(options_.forced[next_forced_].ranges)) {
       const BalanceOptions::Forced& f = options_.forced[next_forced_++];
       RebalanceEvent event;
       event.detected_seconds = event.decided_seconds = run.seconds_since_start(now);
@@ -234,6 +235,14 @@ void Rebalancer::tick(GenerationRun& run) {
     for (size_t w : attempt_->waiting) names += (names.empty() ? "" : ", ") + setup_.names[w];
     give_up(run, fmt::format("no answer within the deadline from {}", names.empty() ? "the workers" : names));
   }
+}
+
+// A forced move that gives units to a lost worker waits until it has rejoined.
+bool Rebalancer::gives_units_to_lost(const std::vector<model::UnitRange>& after) const {
+  for (size_t w = 0; w < after.size() && w < lost_.size(); ++w) {
+    if (lost_[w] && !after[w].empty()) return true;
+  }
+  return false;
 }
 
 Clock::time_point Rebalancer::next_wakeup(Clock::time_point now) const {

@@ -52,7 +52,8 @@ namespace ll::cluster {
 struct BalanceOptions {
   bool enabled = true;  // monitor and re-plan (needs the workers' profiles)
   // Switch to `ranges` (one per worker) once `after_tokens` decode tokens of this head's runs
-  // have arrived, whatever the monitor says. For tests and demonstrations.
+  // have arrived (and every worker it gives units to is connected), whatever the monitor says.
+  // For tests and demonstrations.
   struct Forced {
     uint64_t after_tokens = 0;
     std::vector<model::UnitRange> ranges;
@@ -162,6 +163,7 @@ class Rebalancer final : public RunController {
   void record(RecoveryEvent event);
   // Lost workers: reconnect, Hello, and on its reply take it back (try_rejoin, take_rejoin).
   void try_rejoin(GenerationRun& run);
+  bool gives_units_to_lost(const std::vector<model::UnitRange>& after) const;
   void take_rejoin(GenerationRun& run, size_t worker);
 
   // The policy's turn: probes for idle workers, then decide_rebalance under the observed speeds.

@@ -1,0 +1,73 @@
+// Recovery from a cut network link: every worker runs in a network namespace of its own, and
+// worker b's link is cut in the middle of a generation. Nothing closes its connections, so the
+// head learns of the loss from the heartbeats' timeout, then re-plans over a and c and gives the
+// reference text. Needs root (namespaces); skipped without it.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "cluster/pipeline.h"
+#include "emulate/device_spec.h"
+#include "emulate/local_cluster.h"
+#include "model/model.h"
+#include "test_data.h"
+
+namespace ll {
+namespace {
+
+const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
+
+std::string reference() { return test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")); }
+
+void expect_cut_link_recovered(size_t sequences) {
+  if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+  std::random_device rd;
+  const size_t at = 5 + rd() % 150;
+  SCOPED_TRACE(fmt::format("{} sequence(s), b's link cut after {} tokens", sequences, at));
+  auto devices = emulate::parse_devices("a:bw=1gbit;b:bw=1gbit;c:bw=1gbit");
+  ASSERT_TRUE(devices.ok()) << devices.error();
+  emulate::LocalClusterOptions o;
+  o.cli_path = LL_CLI_PATH;
+  o.devices = std::move(devices).value();
+  o.model_dirs = {test::shared_data("models")};
+  auto workers = emulate::LocalCluster::start(o);
+  ASSERT_TRUE(workers.ok()) << workers.error();
+  auto m = model::Model::load(kStories);
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<std::string> log;
+  cluster::PipelineOptions p;
+  p.head.workers = (*workers)->addresses();
+  p.head.keys = (*workers)->head_keys();
+  p.cuts = "attn[2],ffn[3]";
+  p.load.n_ctx = 512;
+  p.balance.enabled = false;
+  p.balance.report = [&log](const std::string& line) { log.push_back(line); };
+  auto pipeline = cluster::start_pipeline(kStories, **m, std::move(p));
+  ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+  size_t pieces = 0;
+  cluster::Request greedy;
+  greedy.n_predict = 200;
+  greedy.sampling.temp = 0;
+  auto gens = pipeline->head->generate(std::vector<cluster::Request>(sequences, greedy), [&](size_t i, const std::string&) {
+    if (i == 0 && ++pieces == at) ASSERT_TRUE((*workers)->cut_link(1).ok());
+  });
+  for (size_t i = 0; i < sequences; ++i) {
+    ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message() << "\n" << fmt::format("{}", fmt::join(log, "\n"));
+    EXPECT_EQ(gens[i].text, reference()) << "sequence " << i;
+  }
+  const auto& recoveries = pipeline->head->trace().recoveries;
+  ASSERT_EQ(recoveries.size(), 1u) << fmt::format("{}", fmt::join(log, "\n"));
+  EXPECT_EQ(recoveries[0].worker, 1u);
+  EXPECT_NE(recoveries[0].why.find("heartbeat"), std::string::npos) << recoveries[0].why;
+  // Found by the heartbeats: within their 2 s timeout (and a little) of the last message.
+  EXPECT_LT(recoveries[0].detected_seconds - recoveries[0].last_heard_seconds, 3.0);
+}
+
+TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfOneSequence) { expect_cut_link_recovered(1); }
+
+TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfThreeSequences) { expect_cut_link_recovered(3); }
+
+}  // namespace
+}  // namespace ll
