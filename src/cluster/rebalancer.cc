@@ -105,6 +105,8 @@ std::vector<Rebalancer::Move> Rebalancer::moves(const std::vector<model::UnitRan
 
 void Rebalancer::on_token(GenerationRun& run, const wire::TokenResult& token) {
   ++tokens_seen_;
+  // A token went through every stage: each was alive when it passed.
+  for (size_t w : run.stages()) last_heard_[w] = run.now();
   if (!setup_.planning || phase_ != Phase::Idle) return;  // timings of a pipeline about to change mislead
   TokenTrace t{.seconds = monitor_time(run.now()), .request = 0, .stages = {}};
   const std::vector<size_t>& stages = run.stages();
@@ -707,6 +709,7 @@ void Rebalancer::record(RecoveryEvent event) {
 }
 
 void Rebalancer::replayed(GenerationRun& run, uint64_t /*sequence*/) {
+  for (size_t w : run.stages()) last_heard_[w] = run.now();
   if (!awaiting_resume_ || trace_ == nullptr || trace_->recoveries.empty()) return;
   awaiting_resume_ = false;
   RecoveryEvent& e = trace_->recoveries.back();
