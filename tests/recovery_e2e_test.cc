@@ -138,6 +138,27 @@ TEST(RecoveryE2E, AWorkerKilledBeforeThePromptReachesIt) {
   ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
 }
 
+// Sampled sequences: the replay tells the last stage how many tokens each sequence had drawn,
+// so the recovered run draws what the undisturbed one drew.
+TEST(RecoveryE2E, SampledSequencesContinueTheirDrawsAfterARecovery) {
+  Cluster run;
+  ASSERT_TRUE(run.start());
+  text::SamplerParams sampling{.temp = 0.9f, .top_k = 40, .top_p = 0.9f, .min_p = 0.05f, .repeat_penalty = 1.1f,
+                               .repeat_last_n = 64, .seed = 42};
+  const auto requests = cluster::parallel_requests("Once upon a time", 150, sampling, 3);
+  auto undisturbed = run.pipeline.head->generate(requests, [](size_t, const std::string&) {});
+  size_t pieces = 0;
+  auto recovered = run.pipeline.head->generate(requests, [&](size_t i, const std::string&) {
+    if (i == 0 && ++pieces == 40) ASSERT_TRUE(run.workers->kill(1).ok());
+  });
+  ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(undisturbed[i].status.ok()) << undisturbed[i].status.message();
+    ASSERT_TRUE(recovered[i].status.ok()) << recovered[i].status.message() << "\n" << run.lines();
+    EXPECT_EQ(recovered[i].tokens, undisturbed[i].tokens) << "sequence " << i;
+  }
+}
+
 // Killed in one run and restarted with its key: the next run takes it back (a rejoin), and a
 // forced move gives it its units again.
 TEST(RecoveryE2E, ARestartedWorkerRejoinsAndCanHoldUnitsAgain) {

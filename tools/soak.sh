@@ -13,5 +13,6 @@ if [[ ! -f "$model" ]]; then
   echo "error: no model at '$model'. Pass a GGUF file: tools/soak.sh path/to/model.gguf" >&2
   exit 1
 fi
+model=$(realpath "$model")  # workers refuse paths with '..'
 exec build/lingualinked cluster-bench -m "$model" --planner even --devices "a;b;c" \
   --soak 300 --faults 30 --in-flight 3 --fault-every 2 --seed "$seed" -p 16 -n 48
