@@ -149,7 +149,7 @@ TEST(RecoveryE2E, SampledSequencesContinueTheirDrawsAfterARecovery) {
   auto undisturbed = run.pipeline.head->generate(requests, [](size_t, const std::string&) {});
   size_t pieces = 0;
   auto recovered = run.pipeline.head->generate(requests, [&](size_t i, const std::string&) {
-    if (i == 0 && ++pieces == 40) ASSERT_TRUE(run.workers->kill(1).ok());
+    if (i == 0 && ++pieces == 40) { ASSERT_TRUE(run.workers->kill(1).ok()); }
   });
   ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -167,7 +167,7 @@ TEST(RecoveryE2E, ARestartedWorkerRejoinsAndCanHoldUnitsAgain) {
   const std::vector<model::UnitRange> original = run.pipeline.head->segments();
   size_t pieces = 0;
   auto first = run.pipeline.head->generate({greedy(200)}, [&](size_t, const std::string&) {
-    if (++pieces == 20) ASSERT_TRUE(run.workers->kill(1).ok());
+    if (++pieces == 20) { ASSERT_TRUE(run.workers->kill(1).ok()); }
   });
   ASSERT_TRUE(first[0].status.ok()) << first[0].status.message() << "\n" << run.lines();
   EXPECT_EQ(first[0].text, reference());
@@ -198,7 +198,7 @@ TEST(RecoveryE2E, ARestartedWorkerWithAnotherKeyIsNotTrusted) {
   ASSERT_TRUE(run.start());
   size_t pieces = 0;
   auto first = run.pipeline.head->generate({greedy(200)}, [&](size_t, const std::string&) {
-    if (++pieces == 20) ASSERT_TRUE(run.workers->kill(1).ok());
+    if (++pieces == 20) { ASSERT_TRUE(run.workers->kill(1).ok()); }
   });
   ASSERT_TRUE(first[0].status.ok()) << first[0].status.message() << "\n" << run.lines();
   ASSERT_TRUE(run.workers->restart(1, /*new_key=*/true).ok());
@@ -265,7 +265,7 @@ TEST(RecoveryE2E, SurvivorsTooSmallForTheModelEndTheRequestsSayingSo) {
   while (pipeline->head->segments()[victim].empty()) ++victim;
   size_t pieces = 0;
   auto gens = pipeline->head->generate({greedy(200)}, [&](size_t, const std::string&) {
-    if (++pieces == 20) ASSERT_TRUE(workers->kill(victim).ok());
+    if (++pieces == 20) { ASSERT_TRUE(workers->kill(victim).ok()); }
   });
   ASSERT_FALSE(gens[0].status.ok()) << fmt::format("{}", fmt::join(log, "\n"));
   EXPECT_NE(gens[0].status.message().find("cannot hold the model"), std::string::npos) << gens[0].status.message();

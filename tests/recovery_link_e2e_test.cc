@@ -51,7 +51,7 @@ void expect_cut_link_recovered(size_t sequences) {
   greedy.n_predict = 200;
   greedy.sampling.temp = 0;
   auto gens = pipeline->head->generate(std::vector<cluster::Request>(sequences, greedy), [&](size_t i, const std::string&) {
-    if (i == 0 && ++pieces == at) ASSERT_TRUE((*workers)->cut_link(1).ok());
+    if (i == 0 && ++pieces == at) { ASSERT_TRUE((*workers)->cut_link(1).ok()); }
   });
   for (size_t i = 0; i < sequences; ++i) {
     ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message() << "\n" << fmt::format("{}", fmt::join(log, "\n"));

@@ -67,14 +67,8 @@ Result<std::vector<BalanceBenchResult>> run_balance_bench(const model::Model& mo
       std::fprintf(stderr, "[balance %s] %s\n", balance ? "on" : "off", line.c_str());
     };
     LL_ASSIGN_OR_RETURN(cluster::Pipeline pipeline, cluster::start_pipeline(o.model_path, model, std::move(p)));
-    std::vector<cluster::Request> requests(static_cast<size_t>(o.parallel));
-    for (size_t i = 0; i < requests.size(); ++i) {
-      requests[i].prompt_tokens.assign(tokens.begin() + static_cast<int64_t>(i),
-                                       tokens.begin() + static_cast<int64_t>(i) + o.n_prompt);
-      requests[i].n_predict = o.n_gen;
-      requests[i].ignore_eos = true;
-      requests[i].sampling.temp = 0;
-    }
+    const std::vector<cluster::Request> requests =
+        cluster::bench_requests(tokens, o.n_prompt, o.n_gen, static_cast<size_t>(o.parallel));
     std::mutex marks_mutex;
     std::vector<cluster::RunTrace::Mark> marks;
     LL_RETURN_IF_ERROR(workers->start_schedules([&](const emulate::ScheduleChange& c) {

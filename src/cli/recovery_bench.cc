@@ -120,14 +120,8 @@ Result<RecoveryBenchResult> run_recovery_bench(const model::Model& model, const 
                       emulate::local_cluster_options(o.devices, o.threads, "recovery-bench"));
   local.model_dirs = {cluster::model_directory(o.model_path)};
   const std::vector<int32_t> tokens = cluster::bench_tokens(model, static_cast<size_t>(o.n_prompt + o.parallel));
-  std::vector<cluster::Request> requests(static_cast<size_t>(o.parallel));
-  for (size_t i = 0; i < requests.size(); ++i) {
-    requests[i].prompt_tokens.assign(tokens.begin() + static_cast<int64_t>(i),
-                                     tokens.begin() + static_cast<int64_t>(i) + o.n_prompt);
-    requests[i].n_predict = o.n_gen;
-    requests[i].ignore_eos = true;
-    requests[i].sampling.temp = 0;
-  }
+  const std::vector<cluster::Request> requests =
+      cluster::bench_requests(tokens, o.n_prompt, o.n_gen, static_cast<size_t>(o.parallel));
   const std::string profiles =
       (std::filesystem::temp_directory_path() / fmt::format("lingualinked-recovery-profiles-{}.json", getpid()))
           .string();

@@ -210,14 +210,7 @@ Result<SoakReport> run_soak(const model::Model& model, const SoakOptions& o) {
   // The reference: each prompt once, before any fault.
   const size_t n_prompts = std::max<size_t>(1, std::min(o.prompts, o.requests));
   const std::vector<int32_t> tokens = cluster::bench_tokens(model, static_cast<size_t>(o.n_prompt) + n_prompts);
-  std::vector<cluster::Request> prompts(n_prompts);
-  for (size_t i = 0; i < n_prompts; ++i) {
-    prompts[i].prompt_tokens.assign(tokens.begin() + static_cast<int64_t>(i),
-                                    tokens.begin() + static_cast<int64_t>(i) + o.n_prompt);
-    prompts[i].n_predict = o.n_gen;
-    prompts[i].ignore_eos = true;
-    prompts[i].sampling.temp = 0;
-  }
+  const std::vector<cluster::Request> prompts = cluster::bench_requests(tokens, o.n_prompt, o.n_gen, n_prompts);
   print_progress(fmt::format("soak: the reference of {} prompts, undisturbed...", n_prompts));
   std::vector<std::vector<int32_t>> reference;
   for (const auto& g : pipeline.head->generate(prompts, [](size_t, const std::string&) {})) {

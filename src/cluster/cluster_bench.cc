@@ -16,14 +16,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 Result<BenchRound> bench_round(Head& head, const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen, int k) {
-  std::vector<Request> rq(static_cast<size_t>(k));
-  for (int i = 0; i < k; ++i) {
-    // Distinct prompts, so no sequence is a copy of another.
-    rq[i].prompt_tokens.assign(tokens.begin() + i, tokens.begin() + i + n_prompt);
-    rq[i].n_predict = n_gen;
-    rq[i].ignore_eos = true;
-    rq[i].sampling.temp = 0;
-  }
+  const std::vector<Request> rq = bench_requests(tokens, n_prompt, n_gen, static_cast<size_t>(k));
   BenchRound r;
   r.sequences = k;
   r.gens = head.generate(rq, [](size_t, const std::string&) {});
@@ -152,6 +145,18 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     LL_RETURN_IF_ERROR(bench_pipeline(pipeline.value(), results.back(), o));
   }
   return results;
+}
+
+std::vector<Request> bench_requests(const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen, size_t k) {
+  std::vector<Request> out(k);
+  for (size_t i = 0; i < k; ++i) {
+    const auto from = tokens.begin() + static_cast<int64_t>(i);
+    out[i].prompt_tokens.assign(from, from + n_prompt);
+    out[i].n_predict = n_gen;
+    out[i].ignore_eos = true;
+    out[i].sampling.temp = 0;
+  }
+  return out;
 }
 
 }  // namespace ll::cluster

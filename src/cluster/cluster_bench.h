@@ -93,5 +93,9 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
 
 // Random tokens of `model`'s vocabulary, the same for every run.
 std::vector<int32_t> bench_tokens(const model::Model& model, size_t count);
+// k greedy requests whose prompts are the n_prompt tokens of `tokens` from 0, 1, .., k - 1 on
+// (distinct, so that no sequence is a copy of another; `tokens` holds n_prompt + k - 1 at least),
+// each generating n_gen tokens whatever end of text it meets.
+std::vector<Request> bench_requests(const std::vector<int32_t>& tokens, int64_t n_prompt, int64_t n_gen, size_t k);
 
 }  // namespace ll::cluster

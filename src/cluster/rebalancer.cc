@@ -148,6 +148,20 @@ std::string Rebalancer::too_full_while_switching(const std::vector<model::UnitRa
   return "";
 }
 
+plan::RebalanceInput Rebalancer::planning_input(std::vector<double> slowdown) const {
+  const BalancePlanning& planning = *setup_.planning;
+  plan::RebalanceInput in;
+  in.devices = planning.profile.devices;
+  in.links = planning.profile.links;
+  in.cost = planning.cost;
+  in.plan = planning.plan;
+  in.plan.planner = plan::Planner::Dp;  // exact as milp, in well under a millisecond (plan/rebalance.h)
+  in.slowdown = std::move(slowdown);
+  in.current = ranges_;
+  for (bool lost : lost_) in.available.push_back(!lost);
+  return in;
+}
+
 void Rebalancer::decide(GenerationRun& run) {
   const Clock::time_point now = run.now();
   const double t = monitor_time(now);
@@ -161,20 +175,11 @@ void Rebalancer::decide(GenerationRun& run) {
   }
   auto slowdowns = monitor_.slowdowns(t);
   if (!slowdowns) return;
-  const BalancePlanning& planning = *setup_.planning;
-  plan::RebalanceInput in;
-  in.devices = planning.profile.devices;
-  in.links = planning.profile.links;
-  in.cost = planning.cost;
-  in.plan = planning.plan;
-  in.plan.planner = plan::Planner::Dp;  // exact as milp, in well under a millisecond (plan/rebalance.h)
-  in.slowdown = *slowdowns;
+  plan::RebalanceInput in = planning_input(*slowdowns);
   // Under a CPU quota a stage's slowdown depends somewhat on how much it holds, so the first
   // measurements after a switch can argue for moving part of it back: for a while after a
   // switch, only a clearly larger gain moves anything again.
   if (last_switch_ && now - *last_switch_ < kSettleTime) in.min_gain = kSettlingGain;
-  in.current = ranges_;
-  for (bool lost : lost_) in.available.push_back(!lost);
   std::vector<plan::SequenceProgress> progress;
   for (const LiveSequence& l : run.live_sequences()) {
     in.live_positions.push_back(l.position);
@@ -648,18 +653,9 @@ Result<std::vector<model::UnitRange>> Rebalancer::plan_survivors(GenerationRun& 
     for (size_t k = 0; k < survivors.size(); ++k) out[survivors[k]] = split[k];
     return out;
   }
-  const BalancePlanning& planning = *setup_.planning;
-  plan::RebalanceInput in;
-  in.devices = planning.profile.devices;
-  in.links = planning.profile.links;
-  in.cost = planning.cost;
-  in.plan = planning.plan;
-  in.plan.planner = plan::Planner::Dp;
   // The speeds last observed where known, else as profiled.
   const auto slowdowns = monitor_.slowdowns(monitor_time(run.now()));
-  in.slowdown = slowdowns ? *slowdowns : std::vector<double>(lost_.size(), 1.0);
-  in.current = ranges_;
-  for (bool lost : lost_) in.available.push_back(!lost);
+  const plan::RebalanceInput in = planning_input(slowdowns ? *slowdowns : std::vector<double>(lost_.size(), 1.0));
   LL_ASSIGN_OR_RETURN(plan::RebalanceDecision decision, plan::decide_rebalance(setup_.graph, in));
   return decision.target;
 }

@@ -44,6 +44,7 @@
 #include "model/units.h"
 #include "plan/cost_model.h"
 #include "plan/planners.h"
+#include "plan/rebalance.h"
 #include "profile/device_profile.h"
 
 namespace ll::cluster {
@@ -168,6 +169,8 @@ class Rebalancer final : public RunController {
 
   // The policy's turn: probes for idle workers, then decide_rebalance under the observed speeds.
   void decide(GenerationRun& run);
+  // decide_rebalance's input: the profiles under `slowdown`, the placement now, the lost workers.
+  plan::RebalanceInput planning_input(std::vector<double> slowdown) const;
   void probe_idle(GenerationRun& run, bool all);
   void update_expected();
   // Why some worker could not hold its old and new segments at once, or empty.

@@ -285,12 +285,25 @@ void Worker::free_silent_sessions() {
     }
     it = next;
   }
+  // What a head prepared on a worker that holds none of its sessions yet (it was joining).
+  for (auto it = prepared_.begin(); it != prepared_.end();) {
+    auto next = std::next(it);
+    if (sessions_.count(it->first) == 0 && now - it->second.last_active >= options_.session_lease) {
+      fmt::print(stderr, "{}: session {}: the segment prepared for it is dropped: its head was silent for the lease\n",
+                 options_.name, it->first);
+      discard_prepared(it);
+    }
+    it = next;
+  }
 }
 
 // KeepAlive { session }: no reply. The head's probe peers were renewed by handle(), as for any
 // message of a head.
 void Worker::on_keep_alive(const net::Incoming& in) {
   const uint64_t id = in.message.envelope().keep_alive().session();
+  if (auto p = prepared_.find(id); p != prepared_.end() && p->second.head_key == in.peer_key) {
+    p->second.last_active = Clock::now();
+  }
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;  // ended or freed: the head learns it from its next step
   if (it->second->head_key != in.peer_key) {

@@ -123,6 +123,7 @@ class Worker {
     wire::Reshape reshape;
     std::string unverified_shard;
     Clock::time_point started;
+    Clock::time_point last_active;  // of its head (KeepAlive), for a worker that holds no session yet
     std::future<Result<std::unique_ptr<Session>>> building;  // valid while the segment is being built
     std::unique_ptr<Session> session;  // the prepared segment; null for an empty range
     uint64_t extra_weight_bytes = 0;   // what it holds beyond what the live segment already maps

@@ -73,7 +73,7 @@ void Worker::on_reshape(const net::Incoming& in) {
   p.request_id = request_id;
   p.reshape = r;
   p.unverified_shard = file.unverified_shard;
-  p.started = Clock::now();
+  p.started = p.last_active = Clock::now();
   if (!empty) {
     net::SecurityOptions next_security;
     next_security.insecure = options_.security.insecure;
