@@ -37,7 +37,8 @@ const std::vector<int32_t> kPrompt = {1, 403, 407};
 
 class RunningWorker {
  public:
-  explicit RunningWorker(const std::string& head_key, size_t max_sessions = 4) {
+  explicit RunningWorker(const std::string& head_key, size_t max_sessions = 4,
+                         std::chrono::milliseconds session_lease = std::chrono::seconds(30)) {
     cluster::WorkerOptions o;
     o.listen = "tcp://127.0.0.1:0";
     o.threads = 1;
@@ -46,6 +47,7 @@ class RunningWorker {
     o.cache_dir = test::temp_path("reshape-cache");
     o.model_dirs = {test::shared_data("models")};
     o.max_sessions = max_sessions;
+    o.session_lease = session_lease;
     auto w = cluster::Worker::create(std::move(o));
     EXPECT_TRUE(w.ok()) << w.error();
     if (!w.ok()) return;
@@ -390,6 +392,30 @@ TEST(WorkerReshape, RefusalsNameWhatIsWrong) {
   probe.mutable_speed_probe()->set_repetitions(0);
   r = h.to(&a).ask(probe);
   EXPECT_TRUE(is_error_with(r, "speed probe of 0 repetitions is outside 1..100")) << describe(r);
+}
+
+// A worker that holds no session of a head yet (it was joining) keeps what that head prepared on
+// it only while the head keeps it alive: a head that died leaves nothing behind after the lease.
+TEST(WorkerReshape, WhatAJoiningWorkerPreparedIsDroppedWhenItsHeadFallsSilent) {
+  const net::KeyPair head = net::generate_keypair();
+  RunningWorker w(head.public_key, 4, std::chrono::milliseconds(300));
+  Connection c(w, head);
+  auto r = c.ask(reshape_envelope(0, kUnits, nullptr, {}));
+  ASSERT_TRUE(r && r->has_reshape_reply()) << describe(r);
+  std::this_thread::sleep_for(700ms);  // silent past the lease
+  r = c.ask(switch_envelope());
+  EXPECT_TRUE(is_error_with(r, "nothing is prepared for session 1")) << describe(r);
+
+  r = c.ask(reshape_envelope(0, kUnits, nullptr, {}));
+  ASSERT_TRUE(r && r->has_reshape_reply()) << describe(r);
+  wire::Envelope alive;
+  alive.mutable_keep_alive()->set_session(kSession);
+  for (int i = 0; i < 5; ++i) {  // 700 ms, kept alive every 140 ms
+    std::this_thread::sleep_for(140ms);
+    ASSERT_TRUE(c.send(alive));
+  }
+  r = c.ask(switch_envelope());
+  EXPECT_TRUE(r && r->has_switch_reply() && !r->switch_reply().aborted()) << describe(r);
 }
 
 }  // namespace
