@@ -125,18 +125,26 @@ TEST(RecoveryE2E, AFrozenWorkerAtARandomStepOfThreeSequences) {
   expect_recovery_keeps_the_reference(3, SIGSTOP, random_step());
 }
 
-// Killed before the prompt reaches it: the prompt itself is replayed.
-TEST(RecoveryE2E, AWorkerKilledBeforeThePromptReachesIt) {
+// Killed or frozen before the prompt reaches it: the prompt is in the pipeline when the loss is
+// found, and it is replayed.
+void expect_prompt_replayed(int signal) {
+  SCOPED_TRACE(fmt::format("signal {} before the prompt", signal));
   Cluster run;
   ASSERT_TRUE(run.start());
-  kill(run.workers->pid(1), SIGKILL);
+  const pid_t b = run.workers->pid(1);
+  kill(b, signal);
   auto gens = run.pipeline.head->generate({greedy(200), greedy(200)}, [](size_t, const std::string&) {});
+  if (signal == SIGSTOP) kill(b, SIGCONT);
   for (const auto& g : gens) {
     ASSERT_TRUE(g.status.ok()) << g.status.message() << "\n" << run.lines();
     EXPECT_EQ(g.text, reference());
   }
   ASSERT_EQ(run.pipeline.head->trace().recoveries.size(), 1u) << run.lines();
 }
+
+TEST(RecoveryE2E, AWorkerKilledBeforeThePromptReachesIt) { expect_prompt_replayed(SIGKILL); }
+
+TEST(RecoveryE2E, AWorkerFrozenBeforeThePromptReachesIt) { expect_prompt_replayed(SIGSTOP); }
 
 // Sampled sequences: the replay tells the last stage how many tokens each sequence had drawn,
 // so the recovered run draws what the undisturbed one drew.

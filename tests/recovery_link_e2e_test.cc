@@ -21,10 +21,9 @@ const std::string kStories = test::shared_data("models/stories260K/stories260K.g
 
 std::string reference() { return test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")); }
 
-void expect_cut_link_recovered(size_t sequences) {
+// b's link is cut once sequence 0 has streamed `at` pieces (0: before the prompt is sent).
+void expect_cut_link_recovered(size_t sequences, size_t at) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
-  std::random_device rd;
-  const size_t at = 5 + rd() % 150;
   SCOPED_TRACE(fmt::format("{} sequence(s), b's link cut after {} tokens", sequences, at));
   auto devices = emulate::parse_devices("a:bw=1gbit;b:bw=1gbit;c:bw=1gbit");
   ASSERT_TRUE(devices.ok()) << devices.error();
@@ -46,6 +45,9 @@ void expect_cut_link_recovered(size_t sequences) {
   p.balance.report = [&log](const std::string& line) { log.push_back(line); };
   auto pipeline = cluster::start_pipeline(kStories, **m, std::move(p));
   ASSERT_TRUE(pipeline.ok()) << pipeline.error();
+  if (at == 0) {
+    ASSERT_TRUE((*workers)->cut_link(1).ok());
+  }
   size_t pieces = 0;
   cluster::Request greedy;
   greedy.n_predict = 200;
@@ -65,9 +67,16 @@ void expect_cut_link_recovered(size_t sequences) {
   EXPECT_LT(recoveries[0].detected_seconds - recoveries[0].last_heard_seconds, 3.0);
 }
 
-TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfOneSequence) { expect_cut_link_recovered(1); }
+size_t random_step() {
+  std::random_device rd;
+  return 5 + rd() % 150;
+}
 
-TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfThreeSequences) { expect_cut_link_recovered(3); }
+TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfOneSequence) { expect_cut_link_recovered(1, random_step()); }
+
+TEST(RecoveryLinkE2E, ACutLinkAtARandomStepOfThreeSequences) { expect_cut_link_recovered(3, random_step()); }
+
+TEST(RecoveryLinkE2E, ALinkCutBeforeThePromptReachesIt) { expect_cut_link_recovered(2, 0); }
 
 }  // namespace
 }  // namespace ll
