@@ -15,6 +15,7 @@
 
 #include "emulate/device_spec.h"
 #include "emulate/local_cluster.h"
+#include "emulated_devices.h"
 #include "net/transport.h"
 #include "wire.pb.h"
 
@@ -25,18 +26,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using emulate::LocalCluster;
 using emulate::ScheduleChange;
-
-std::unique_ptr<LocalCluster> start_cluster(const std::string& description) {
-  auto devices = emulate::parse_devices(description);
-  EXPECT_TRUE(devices.ok()) << devices.error();
-  if (!devices.ok()) return nullptr;
-  emulate::LocalClusterOptions o;
-  o.cli_path = LL_CLI_PATH;
-  o.devices = std::move(devices).value();
-  auto c = LocalCluster::start(o);
-  EXPECT_TRUE(c.ok()) << c.error();
-  return c.ok() ? std::move(c).value() : nullptr;
-}
 
 std::unique_ptr<net::Client> link_to(const LocalCluster& cluster, size_t i) {
   net::SecurityOptions s;
@@ -62,7 +51,7 @@ std::string hello(net::Client& client, std::chrono::milliseconds timeout = 3s) {
 TEST(LinkFaultsE2E, ACutLinkIsReportedLostAndARestoredOneConnectsAgain) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
   // The drop far in the future: only the namespace it asks for is used here.
-  auto cluster = start_cluster("a:threads=1,fail=drop@1000s;b:threads=1");
+  auto cluster = test::start_devices("a:threads=1,fail=drop@1000s;b:threads=1");
   ASSERT_TRUE(cluster);
   ASSERT_NE(cluster->link(0), nullptr);
   ASSERT_NE(cluster->link(1), nullptr) << "every worker must reach the one in a namespace";
@@ -91,7 +80,7 @@ TEST(LinkFaultsE2E, ACutLinkIsReportedLostAndARestoredOneConnectsAgain) {
 
 TEST(LinkFaultsE2E, ADropOnTheScheduleIsReportedCutThenRestored) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
-  auto cluster = start_cluster("a:threads=1,fail=drop@100ms+300ms");
+  auto cluster = test::start_devices("a:threads=1,fail=drop@100ms+300ms");
   ASSERT_TRUE(cluster);
   std::mutex mutex;
   std::vector<ScheduleChange> changes;

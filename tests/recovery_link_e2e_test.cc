@@ -11,6 +11,7 @@
 #include "cluster/pipeline.h"
 #include "emulate/device_spec.h"
 #include "emulate/local_cluster.h"
+#include "emulated_devices.h"
 #include "model/model.h"
 #include "test_data.h"
 
@@ -25,20 +26,14 @@ std::string reference() { return test::read_text(test::shared_data("reference/st
 void expect_cut_link_recovered(size_t sequences, size_t at) {
   if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
   SCOPED_TRACE(fmt::format("{} sequence(s), b's link cut after {} tokens", sequences, at));
-  auto devices = emulate::parse_devices("a:bw=1gbit;b:bw=1gbit;c:bw=1gbit");
-  ASSERT_TRUE(devices.ok()) << devices.error();
-  emulate::LocalClusterOptions o;
-  o.cli_path = LL_CLI_PATH;
-  o.devices = std::move(devices).value();
-  o.model_dirs = {test::shared_data("models")};
-  auto workers = emulate::LocalCluster::start(o);
-  ASSERT_TRUE(workers.ok()) << workers.error();
+  auto workers = test::start_devices("a:bw=1gbit;b:bw=1gbit;c:bw=1gbit", {test::shared_data("models")});
+  ASSERT_TRUE(workers);
   auto m = model::Model::load(kStories);
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<std::string> log;
   cluster::PipelineOptions p;
-  p.head.workers = (*workers)->addresses();
-  p.head.keys = (*workers)->head_keys();
+  p.head.workers = workers->addresses();
+  p.head.keys = workers->head_keys();
   p.cuts = "attn[2],ffn[3]";
   p.load.n_ctx = 512;
   p.balance.enabled = false;
@@ -46,14 +41,14 @@ void expect_cut_link_recovered(size_t sequences, size_t at) {
   auto pipeline = cluster::start_pipeline(kStories, **m, std::move(p));
   ASSERT_TRUE(pipeline.ok()) << pipeline.error();
   if (at == 0) {
-    ASSERT_TRUE((*workers)->cut_link(1).ok());
+    ASSERT_TRUE(workers->cut_link(1).ok());
   }
   size_t pieces = 0;
   cluster::Request greedy;
   greedy.n_predict = 200;
   greedy.sampling.temp = 0;
   auto gens = pipeline->head->generate(std::vector<cluster::Request>(sequences, greedy), [&](size_t i, const std::string&) {
-    if (i == 0 && ++pieces == at) { ASSERT_TRUE((*workers)->cut_link(1).ok()); }
+    if (i == 0 && ++pieces == at) { ASSERT_TRUE(workers->cut_link(1).ok()); }
   });
   for (size_t i = 0; i < sequences; ++i) {
     ASSERT_TRUE(gens[i].status.ok()) << gens[i].status.message() << "\n" << fmt::format("{}", fmt::join(log, "\n"));

@@ -16,6 +16,7 @@
 #include "core/proc_cgroup.h"
 #include "emulate/device_spec.h"
 #include "emulate/local_cluster.h"
+#include "emulated_devices.h"
 
 namespace ll {
 namespace {
@@ -86,22 +87,10 @@ class Changes {
   std::vector<ScheduleChange> changes_;
 };
 
-std::unique_ptr<LocalCluster> start_device(const std::string& description) {
-  auto devices = emulate::parse_devices(description);
-  EXPECT_TRUE(devices.ok()) << devices.error();
-  if (!devices.ok()) return nullptr;
-  emulate::LocalClusterOptions o;
-  o.cli_path = LL_CLI_PATH;
-  o.devices = std::move(devices).value();
-  auto c = LocalCluster::start(o);
-  EXPECT_TRUE(c.ok()) << c.error();
-  return c.ok() ? std::move(c).value() : nullptr;
-}
-
 TEST(SpeedScheduleE2E, QuotaAndBusyProcessFollowTheSchedule) {
   if (geteuid() != 0) GTEST_SKIP() << "cgroups need root";
   const std::string name = fmt::format("sched{}", getpid());  // a cgroup of its own among concurrent runs
-  auto cluster = start_device(name + ":threads=1,cpu=0.5@0s/0.15@300ms/0.5@600ms,busy=1@300ms/0@600ms");
+  auto cluster = test::start_devices(name + ":threads=1,cpu=0.5@0s/0.15@300ms/0.5@600ms,busy=1@300ms/0@600ms");
   ASSERT_TRUE(cluster);
   const pid_t worker = cluster->pid(0);
   const std::string dir = cpu_cgroup_dir(worker);
@@ -157,7 +146,7 @@ TEST(SpeedScheduleE2E, StopEndsTheBusyProcessesAndRemovesTheCgroup) {
   if (geteuid() != 0) GTEST_SKIP() << "cgroups need root";
   const std::string name = fmt::format("busy{}", getpid());
   // No cpu share: a cgroup still holds the worker and its busy processes.
-  auto cluster = start_device(name + ":threads=1,busy=2@0s/0@30s");
+  auto cluster = test::start_devices(name + ":threads=1,busy=2@0s/0@30s");
   ASSERT_TRUE(cluster);
   const std::string dir = cpu_cgroup_dir(cluster->pid(0));
   ASSERT_EQ(std::filesystem::path(dir).filename().string(), "lingualinked-" + name);

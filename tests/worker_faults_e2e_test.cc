@@ -14,6 +14,7 @@
 
 #include "emulate/device_spec.h"
 #include "emulate/local_cluster.h"
+#include "emulated_devices.h"
 #include "net/transport.h"
 #include "wire.pb.h"
 
@@ -24,18 +25,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using emulate::LocalCluster;
 using emulate::ScheduleChange;
-
-std::unique_ptr<LocalCluster> start_cluster(const std::string& description) {
-  auto devices = emulate::parse_devices(description);
-  EXPECT_TRUE(devices.ok()) << devices.error();
-  if (!devices.ok()) return nullptr;
-  emulate::LocalClusterOptions o;
-  o.cli_path = LL_CLI_PATH;
-  o.devices = std::move(devices).value();
-  auto c = LocalCluster::start(o);
-  EXPECT_TRUE(c.ok()) << c.error();
-  return c.ok() ? std::move(c).value() : nullptr;
-}
 
 // A head's link to worker i, pinning `worker_key`.
 std::unique_ptr<net::Client> link_to(const LocalCluster& cluster, size_t i, const std::string& worker_key) {
@@ -89,7 +78,7 @@ char state_once(pid_t pid, bool stopped) {
 bool exists(pid_t pid) { return std::filesystem::exists(fmt::format("/proc/{}", pid)); }
 
 TEST(WorkerFaultsE2E, KillReapsTheWorkerAndItsHeadSeesTheLinkLost) {
-  auto cluster = start_cluster("a:threads=1;b:threads=1");
+  auto cluster = test::start_devices("a:threads=1;b:threads=1");
   ASSERT_TRUE(cluster);
   auto head = link_to(*cluster, 0, cluster->addresses()[0].public_key);
   ASSERT_TRUE(head);
@@ -110,7 +99,7 @@ TEST(WorkerFaultsE2E, KillReapsTheWorkerAndItsHeadSeesTheLinkLost) {
 }
 
 TEST(WorkerFaultsE2E, FreezeStopsTheProcessAndThawRunsItAgain) {
-  auto cluster = start_cluster("a:threads=1");
+  auto cluster = test::start_devices("a:threads=1");
   ASSERT_TRUE(cluster);
   const pid_t worker = cluster->pid(0);
   ASSERT_TRUE(cluster->freeze(0).ok());
@@ -129,7 +118,7 @@ TEST(WorkerFaultsE2E, FreezeStopsTheProcessAndThawRunsItAgain) {
 }
 
 TEST(WorkerFaultsE2E, ARestartedWorkerHasItsAddressAndKeySoAPinnedHeadConnectsAgain) {
-  auto cluster = start_cluster("a:threads=1");
+  auto cluster = test::start_devices("a:threads=1");
   ASSERT_TRUE(cluster);
   const cluster::WorkerAddress address = cluster->addresses()[0];
   const pid_t first = cluster->pid(0);
@@ -160,7 +149,7 @@ TEST(WorkerFaultsE2E, ARestartedWorkerHasItsAddressAndKeySoAPinnedHeadConnectsAg
 }
 
 TEST(WorkerFaultsE2E, AWorkerRestartedWithANewKeyIsRefusedByTheHeadPinningTheOld) {
-  auto cluster = start_cluster("a:threads=1");
+  auto cluster = test::start_devices("a:threads=1");
   ASSERT_TRUE(cluster);
   const std::string pinned = cluster->addresses()[0].public_key;
   ASSERT_TRUE(cluster->kill(0).ok());
@@ -173,7 +162,7 @@ TEST(WorkerFaultsE2E, AWorkerRestartedWithANewKeyIsRefusedByTheHeadPinningTheOld
 }
 
 TEST(WorkerFaultsE2E, ALinkOnLoopbackCannotBeCut) {
-  auto cluster = start_cluster("a:threads=1");
+  auto cluster = test::start_devices("a:threads=1");
   ASSERT_TRUE(cluster);
   EXPECT_EQ(cluster->cut_link(0).message(),
             "worker a runs on loopback, not in a network namespace, so its link cannot be cut: give its device a drop "
@@ -206,7 +195,7 @@ class Changes {
 };
 
 TEST(WorkerFaultsE2E, AFailScheduleRunsItsFaultsAndReportsEach) {
-  auto cluster = start_cluster("a:threads=1,fail=stop@200ms+300ms;b:threads=1,fail=kill@100ms,restart@700ms");
+  auto cluster = test::start_devices("a:threads=1,fail=stop@200ms+300ms;b:threads=1,fail=kill@100ms,restart@700ms");
   ASSERT_TRUE(cluster);
   const pid_t a = cluster->pid(0);
   Changes changes;
