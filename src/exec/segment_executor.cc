@@ -15,20 +15,32 @@ using model::UnitKind;
 
 namespace {
 
-// out = `rows` rows of x ([rows, n_embd]), each RMS-normalized and scaled by `norm` ([n_embd], F32):
-// the input of the attention, the FFN and the head alike.
-void rmsnorm_rows(std::vector<float>& out, const float* x, int64_t rows, const model::WeightRef& norm,
-                  const model::HParams& hp) {
-  const int64_t e = hp.n_embd;
-  out.resize(rows * e);
-  const float* w = reinterpret_cast<const float*>(norm.data);
-  for (int64_t t = 0; t < rows; ++t) kernels::rmsnorm(&out[t * e], x + t * e, w, e, hp.rms_eps);
+const float* f32(const model::WeightRef& w) { return reinterpret_cast<const float*>(w.data); }
+
+// ALiBi slopes with ggml's maximum bias of 8: a geometric series over the largest power of two
+// of heads, the rest interleaved from a second series.
+std::vector<float> alibi_slopes(int64_t n_head) {
+  constexpr float kMaxBias = 8.0f;
+  const auto n_pow2 = static_cast<int64_t>(std::exp2(std::floor(std::log2(static_cast<double>(n_head)))));
+  const float m0 = std::exp2(-kMaxBias / static_cast<float>(n_pow2));
+  const float m1 = std::exp2(-kMaxBias / 2.0f / static_cast<float>(n_pow2));
+  std::vector<float> slopes;
+  for (int64_t h = 0; h < n_head; ++h) {
+    slopes.push_back(h < n_pow2 ? std::pow(m0, static_cast<float>(h + 1))
+                                : std::pow(m1, static_cast<float>(2 * (h - n_pow2) + 1)));
+  }
+  return slopes;
 }
 
 }  // namespace
 
 SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange range, ExecOptions options)
-    : model_(model), hp_(model.hparams()), range_(range), options_(options), pool_(options.n_threads) {
+    : model_(model),
+      hp_(model.hparams()),
+      range_(range),
+      options_(options),
+      pool_(options.n_threads),
+      arch_(model.arch()) {
   // The model must have bound the weights of every unit we run.
   LL_CHECK(range.begin >= model.units().begin && range.end <= model.units().end && range.begin < range.end);
   for (int64_t i = range_.begin; i < range_.end; ++i) {
@@ -36,11 +48,12 @@ SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange ran
   }
   // theta_i = pos * scale * base^(-2i / n_rot) / factor_i   (factors: llama3 rope_freqs)
   const auto& freqs = model_.weights().rope_freqs;
-  for (int64_t i = 0; i < hp_.n_rot / 2; ++i) {
+  for (int64_t i = 0; arch_.rope != model::RopeKind::None && i < hp_.n_rot / 2; ++i) {
     double f = 1.0 / std::pow(static_cast<double>(hp_.rope_freq_base), 2.0 * i / hp_.n_rot);
     if (freqs.present()) f /= reinterpret_cast<const float*>(freqs.data)[i];
     inv_freq_.push_back(f * hp_.rope_freq_scale);
   }
+  if (arch_.alibi) alibi_slopes_ = alibi_slopes(hp_.n_head);
 }
 
 int64_t SegmentExecutor::first_attention_layer() const {
@@ -165,7 +178,7 @@ Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t>
     switch (u.kind) {
       case UnitKind::Embed: embed(tokens, hidden); break;
       case UnitKind::Attention:
-        attention(model_.weights().layers[u.layer], *s.kv, u.layer - first_layer, pos, hidden, n);
+        attention(u.layer, *s.kv, u.layer - first_layer, pos, hidden, n);
         break;
       case UnitKind::Ffn: ffn(model_.weights().layers[u.layer], hidden, n); break;
       case UnitKind::Head: head(hidden, n, logits, all_logits); break;
@@ -186,54 +199,103 @@ Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t>
   return Status::Ok();
 }
 
-void SegmentExecutor::matmul(const model::WeightRef& w, const float* x, int64_t n, float* y) {
+void SegmentExecutor::matmul(const model::WeightRef& w, const float* x, int64_t n, float* y,
+                             const model::WeightRef& bias) {
   kernels::matmul(w.type, w.data, w.rows, w.cols, x, n, y, &pool_);
+  if (!bias.present()) return;
+  for (int64_t t = 0; t < n; ++t) kernels::add_inplace(y + t * w.rows, f32(bias), w.rows);
 }
 
-void SegmentExecutor::embed(std::span<const int32_t> tokens, float* hidden) {
-  const model::WeightRef& e = model_.weights().token_embd;
-  const int64_t row = row_bytes(e.type, e.cols);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    kernels::dequantize_row(e.type, e.data + tokens[i] * row, hidden + i * hp_.n_embd, hp_.n_embd);
+void SegmentExecutor::norm_rows(std::vector<float>& out, const float* x, int64_t rows, const model::WeightRef& weight,
+                                const model::WeightRef& bias) {
+  const int64_t e = hp_.n_embd;
+  out.resize(rows * e);
+  for (int64_t t = 0; t < rows; ++t) {
+    if (arch_.norm == model::NormKind::Layer) {
+      kernels::layernorm(&out[t * e], x + t * e, f32(weight), bias.present() ? f32(bias) : nullptr, e, hp_.norm_eps);
+    } else {
+      kernels::rmsnorm(&out[t * e], x + t * e, f32(weight), e, hp_.norm_eps);
+    }
   }
 }
 
-// Rotates consecutive pairs (x[2i], x[2i+1]) of the first n_rot dimensions of every head
-// (llama.cpp's "norm" RoPE, as in llama2.c).
+void SegmentExecutor::embed(std::span<const int32_t> tokens, float* hidden) {
+  const model::LlamaWeights& w = model_.weights();
+  const int64_t e = hp_.n_embd, row = row_bytes(w.token_embd.type, w.token_embd.cols);
+  const auto n = static_cast<int64_t>(tokens.size());
+  for (int64_t i = 0; i < n; ++i) {
+    kernels::dequantize_row(w.token_embd.type, w.token_embd.data + tokens[i] * row, hidden + i * e, e);
+  }
+  if (arch_.embed_scale) {
+    const float scale = std::sqrt(static_cast<float>(e));
+    for (int64_t i = 0; i < n * e; ++i) hidden[i] *= scale;
+  }
+  if (w.token_embd_norm.present()) {
+    norm_rows(xn_, hidden, n, w.token_embd_norm, w.token_embd_norm_b);
+    std::copy(xn_.begin(), xn_.begin() + n * e, hidden);
+  }
+}
+
+// Rotates pairs of the first n_rot dimensions of every head: adjacent ones (x[2i], x[2i+1])
+// for "norm" RoPE (Llama, as in llama2.c), halves (x[i], x[i + n_rot/2]) for NeoX's.
 void SegmentExecutor::rope(float* x, int64_t n_heads, int64_t pos, int64_t n) {
+  if (arch_.rope == model::RopeKind::None) return;
   const int64_t hd = hp_.head_dim;
+  const bool neox = arch_.rope == model::RopeKind::Neox;
+  const auto half = static_cast<int64_t>(inv_freq_.size());
   for (int64_t t = 0; t < n; ++t) {
     float* xt = x + t * n_heads * hd;
-    for (size_t i = 0; i < inv_freq_.size(); ++i) {
+    for (int64_t i = 0; i < half; ++i) {
       const double theta = static_cast<double>(pos + t) * inv_freq_[i];
       const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+      const int64_t first = neox ? i : 2 * i, second = neox ? i + half : 2 * i + 1;
       for (int64_t h = 0; h < n_heads; ++h) {
-        float* p = xt + h * hd + 2 * i;
-        const float x0 = p[0], x1 = p[1];
-        p[0] = x0 * c - x1 * s;
-        p[1] = x0 * s + x1 * c;
+        float* p = xt + h * hd;
+        const float x0 = p[first], x1 = p[second];
+        p[first] = x0 * c - x1 * s;
+        p[second] = x0 * s + x1 * c;
       }
     }
   }
 }
 
-void SegmentExecutor::attention(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos,
-                                float* hidden, int64_t n) {
-  const int64_t e = hp_.n_embd, qd = hp_.q_dim(), hd = hp_.head_dim;
+void SegmentExecutor::project_qkv(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, int64_t n) {
+  const int64_t qd = hp_.q_dim(), kvd = hp_.kv_dim();
   q_.resize(n * qd);
+  if (!w.wqkv.present()) {
+    // K and V go straight into the cache.
+    matmul(w.wq, xn_.data(), n, q_.data(), w.bq);
+    matmul(w.wk, xn_.data(), n, kv.k(slot, pos), w.bk);
+    matmul(w.wv, xn_.data(), n, kv.v(slot, pos), w.bv);
+    return;
+  }
+  const int64_t row = qd + 2 * kvd;
+  qkv_.resize(n * row);
+  matmul(w.wqkv, xn_.data(), n, qkv_.data(), w.bqkv);
+  for (int64_t t = 0; t < n; ++t) {
+    const float* r = &qkv_[t * row];
+    std::copy(r, r + qd, &q_[t * qd]);
+    std::copy(r + qd, r + qd + kvd, kv.k(slot, pos + t));
+    std::copy(r + qd + kvd, r + row, kv.v(slot, pos + t));
+  }
+}
+
+void SegmentExecutor::attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n) {
+  const model::LayerWeights& w = model_.weights().layers[layer];
+  const int64_t e = hp_.n_embd, qd = hp_.q_dim(), hd = hp_.head_dim;
   att_.resize(n * qd);
   out_.resize(n * e);
-  rmsnorm_rows(xn_, hidden, n, w.attn_norm, hp_);
-  // K and V go straight into the cache.
-  matmul(w.wq, xn_.data(), n, q_.data());
-  matmul(w.wk, xn_.data(), n, kv.k(slot, pos));
-  matmul(w.wv, xn_.data(), n, kv.v(slot, pos));
+  norm_rows(xn_, hidden, n, w.attn_norm, w.attn_norm_b);
+  project_qkv(w, kv, slot, pos, n);
   rope(q_.data(), hp_.n_head, pos, n);
   rope(kv.k(slot, pos), hp_.n_head_kv, pos, n);
 
-  // Causal attention, one (token, head) pair per task: token t sees positions 0..pos+t.
+  // Causal attention, one (token, head) pair per task: token t sees positions 0..pos+t, or
+  // only the last n_swa of them on the layers the architecture windows.
+  const bool windowed = hp_.n_swa > 0 && (arch_.sliding_window == model::SlidingWindowLayers::All ||
+                                          (arch_.sliding_window == model::SlidingWindowLayers::Even && layer % 2 == 0));
   const int64_t group = hp_.n_head / hp_.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd)), cap = hp_.attn_softcap;
   const int64_t n_ctx_used = pos + n;
   scores_.resize(static_cast<size_t>(pool_.size()) * n_ctx_used);
   pool_.run([&](int ith, int nth) {
@@ -242,15 +304,24 @@ void SegmentExecutor::attention(const model::LayerWeights& w, KvCache& kv, int64
     for (int64_t task = tasks * ith / nth; task < tasks * (ith + 1) / nth; ++task) {
       const int64_t t = task / hp_.n_head, h = task % hp_.n_head, g = h / group;
       const float* qh = &q_[t * qd + h * hd];
-      const int64_t len = pos + t + 1;
-      for (int64_t p = 0; p < len; ++p) scores[p] = kernels::dot_f32(qh, kv.k(slot, p) + g * hd, hd) * scale;
+      const int64_t query = pos + t, first = windowed ? std::max<int64_t>(0, query - hp_.n_swa + 1) : 0;
+      const int64_t len = query + 1 - first;
+      for (int64_t p = 0; p < len; ++p) scores[p] = kernels::dot_f32(qh, kv.k(slot, first + p) + g * hd, hd) * scale;
+      if (cap > 0.0f) kernels::softcap(scores, len, cap);
+      if (!alibi_slopes_.empty()) {
+        for (int64_t p = 0; p < len; ++p) scores[p] -= alibi_slopes_[h] * static_cast<float>(query - (first + p));
+      }
       kernels::softmax(scores, len);
       float* oh = &att_[t * qd + h * hd];
       std::fill(oh, oh + hd, 0.0f);
-      for (int64_t p = 0; p < len; ++p) kernels::axpy(oh, scores[p], kv.v(slot, p) + g * hd, hd);
+      for (int64_t p = 0; p < len; ++p) kernels::axpy(oh, scores[p], kv.v(slot, first + p) + g * hd, hd);
     }
   });
-  matmul(w.wo, att_.data(), n, out_.data());
+  matmul(w.wo, att_.data(), n, out_.data(), w.bo);
+  if (w.attn_post_norm.present()) {
+    norm_rows(xn_, out_.data(), n, w.attn_post_norm);
+    std::copy(xn_.begin(), xn_.begin() + n * e, out_.begin());
+  }
   kernels::add_inplace(hidden, out_.data(), n * e);
 }
 
@@ -259,20 +330,42 @@ void SegmentExecutor::ffn(const model::LayerWeights& w, float* hidden, int64_t n
   gate_.resize(n * ff);
   up_.resize(n * ff);
   out_.resize(n * e);
-  rmsnorm_rows(xn_, hidden, n, w.ffn_norm, hp_);
-  matmul(w.ffn_gate, xn_.data(), n, gate_.data());
-  matmul(w.ffn_up, xn_.data(), n, up_.data());
-  kernels::silu_mul(gate_.data(), up_.data(), n * ff);
-  matmul(w.ffn_down, gate_.data(), n, out_.data());
+  norm_rows(xn_, hidden, n, w.ffn_norm, w.ffn_norm_b);
+  if (w.ffn_gate_up.present()) {
+    gate_up_.resize(n * 2 * ff);
+    matmul(w.ffn_gate_up, xn_.data(), n, gate_up_.data());
+    for (int64_t t = 0; t < n; ++t) {
+      const float* r = &gate_up_[t * 2 * ff];
+      std::copy(r, r + ff, &gate_[t * ff]);
+      std::copy(r + ff, r + 2 * ff, &up_[t * ff]);
+    }
+  } else if (w.ffn_gate.present()) {
+    matmul(w.ffn_gate, xn_.data(), n, gate_.data());
+    matmul(w.ffn_up, xn_.data(), n, up_.data(), w.ffn_up_b);
+  } else {
+    matmul(w.ffn_up, xn_.data(), n, gate_.data(), w.ffn_up_b);  // the activation runs on gate_
+  }
+  switch (arch_.ffn) {
+    case model::FfnKind::SiluGated: kernels::silu_mul(gate_.data(), up_.data(), n * ff); break;
+    case model::FfnKind::GeluGated: kernels::gelu_mul(gate_.data(), up_.data(), n * ff); break;
+    case model::FfnKind::Gelu: kernels::gelu(gate_.data(), n * ff); break;
+  }
+  matmul(w.ffn_down, gate_.data(), n, out_.data(), w.ffn_down_b);
+  if (w.ffn_post_norm.present()) {
+    norm_rows(xn_, out_.data(), n, w.ffn_post_norm);
+    std::copy(xn_.begin(), xn_.begin() + n * e, out_.begin());
+  }
   kernels::add_inplace(hidden, out_.data(), n * e);
 }
 
 void SegmentExecutor::head(const float* hidden, int64_t n, float* logits, bool all_logits) {
+  const model::LlamaWeights& w = model_.weights();
   const int64_t e = hp_.n_embd;
   const int64_t first = all_logits ? 0 : n - 1;
   const int64_t rows = n - first;
-  rmsnorm_rows(xn_, hidden + first * e, rows, model_.weights().output_norm, hp_);
-  matmul(model_.weights().output, xn_.data(), rows, logits);
+  norm_rows(xn_, hidden + first * e, rows, w.output_norm, w.output_norm_b);
+  matmul(w.output, xn_.data(), rows, logits);
+  if (hp_.final_softcap > 0.0f) kernels::softcap(logits, rows * hp_.n_vocab, hp_.final_softcap);
 }
 
 }  // namespace ll::exec

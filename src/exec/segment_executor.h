@@ -76,10 +76,17 @@ class SegmentExecutor {
     int64_t length = 0;
   };
   void embed(std::span<const int32_t> tokens, float* hidden);
-  void attention(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
+  void attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
+  // Q into q_, K and V into the cache at pos, biases added: from one fused projection or three.
+  void project_qkv(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, int64_t n);
   void ffn(const model::LayerWeights& w, float* hidden, int64_t n);
   void head(const float* hidden, int64_t n, float* logits, bool all_logits);
-  void matmul(const model::WeightRef& w, const float* x, int64_t n, float* y);
+  // y = W x (+ bias when the bias is present), for n token rows.
+  void matmul(const model::WeightRef& w, const float* x, int64_t n, float* y,
+              const model::WeightRef& bias = model::WeightRef{});
+  // out = the architecture's norm of `rows` rows of x with `weight` (and `bias`, LayerNorm).
+  void norm_rows(std::vector<float>& out, const float* x, int64_t rows, const model::WeightRef& weight,
+                 const model::WeightRef& bias = model::WeightRef{});
   void rope(float* x, int64_t n_heads, int64_t pos, int64_t n);
   int64_t first_attention_layer() const;
   // The KV slot of a global unit index, or an error when it is not an attention unit in range.
@@ -91,10 +98,12 @@ class SegmentExecutor {
   ExecOptions options_;
   ThreadPool pool_;
   int64_t n_attn_units_ = 0;
+  const model::ArchSpec& arch_;
   std::vector<double> inv_freq_;  // RoPE frequency of each rotated pair
+  std::vector<float> alibi_slopes_;  // per head, when the architecture uses ALiBi
   std::map<SeqId, Sequence> seqs_;
   // Scratch, grown to the largest batch seen.
-  std::vector<float> xn_, q_, k_, v_, att_, out_, gate_, up_, scores_;
+  std::vector<float> xn_, q_, qkv_, att_, out_, gate_, up_, gate_up_, scores_;
 };
 
 }  // namespace ll::exec

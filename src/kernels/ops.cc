@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/quantize.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ll::kernels {
@@ -101,6 +103,59 @@ void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float e
   const float mean = static_cast<float>(HWY_DYNAMIC_DISPATCH(SumOfSquares)(x, n) / static_cast<double>(n));
   const float scale = 1.0f / std::sqrt(mean + eps);
   HWY_DYNAMIC_DISPATCH(ScaleMul)(out, x, scale, weight, n);
+}
+
+void layernorm(float* out, const float* x, const float* weight, const float* bias, int64_t n, float eps) {
+  // As ggml: the mean and the variance summed in double, the centered values in float.
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const auto mean = static_cast<float>(sum / static_cast<double>(n));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] - mean;
+  const auto variance = static_cast<float>(HWY_DYNAMIC_DISPATCH(SumOfSquares)(out, n) / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(variance + eps);
+  HWY_DYNAMIC_DISPATCH(ScaleMul)(out, out, scale, weight, n);
+  if (bias != nullptr) HWY_DYNAMIC_DISPATCH(AddInplace)(out, bias, n);
+}
+
+namespace {
+
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f, kCoef = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+}
+
+// gelu of every fp16 value, itself rounded to fp16: llama.cpp reads its GELU from such a table.
+const std::vector<uint16_t>& gelu_fp16_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(1 << 16);
+    for (uint32_t h = 0; h < t.size(); ++h) t[h] = fp32_to_fp16(gelu_tanh(fp16_to_fp32(static_cast<uint16_t>(h))));
+    return t;
+  }();
+  return table;
+}
+
+float gelu_one(float x, const std::vector<uint16_t>& table) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return fp16_to_fp32(table[fp32_to_fp16(x)]);
+}
+
+}  // namespace
+
+void gelu(float* x, int64_t n) {
+  const auto& table = gelu_fp16_table();
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu_one(x[i], table);
+}
+
+void gelu_mul(float* gate, const float* up, int64_t n) {
+  const auto& table = gelu_fp16_table();
+  for (int64_t i = 0; i < n; ++i) gate[i] = gelu_one(gate[i], table) * up[i];
+}
+
+void softcap(float* x, int64_t n, float cap) {
+  // As ggml: scale, tanh, scale as three rounded steps.
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
 }
 
 void softmax(float* x, int64_t n) {

@@ -17,22 +17,53 @@ namespace ll::model {
 // Every weight a forward pass knows; an architecture's table says which ones it has.
 enum class WeightRole {
   TokenEmbd,
+  TokenEmbdNorm,      // BLOOM: LayerNorm of the embeddings
+  TokenEmbdNormBias,
   AttnNorm,
+  AttnNormBias,       // LayerNorm architectures
   AttnQ,
+  AttnQBias,
   AttnK,
+  AttnKBias,
   AttnV,
+  AttnVBias,
+  AttnQkv,            // Q, K and V fused: output rows [Q | K | V]
+  AttnQkvBias,
   AttnOutput,
+  AttnOutputBias,
+  AttnPostNorm,       // Gemma 2: normalizes the attention's output before the residual add
   FfnNorm,
+  FfnNormBias,
   FfnGate,
   FfnUp,
+  FfnUpBias,
+  FfnGateUp,          // gate and up fused: output rows [gate | up]
   FfnDown,
+  FfnDownBias,
+  FfnPostNorm,        // Gemma 2: normalizes the FFN's output before the residual add
   OutputNorm,
+  OutputNormBias,
   Output,
   RopeFreqs,
 };
 
 // A tensor dimension, as a function of the hyper-parameters.
-enum class Dim { Embd, Vocab, QDim, KvDim, Ff, RopePairs };
+enum class Dim { Embd, Vocab, QDim, KvDim, QkvDim, Ff, FfTwice, RopePairs };
+
+// How an architecture's forward pass differs from Llama's; the table's weights say the rest
+// (biases, fused projections and extra norms are used when the table has them).
+enum class NormKind { Rms, Layer };  // Layer: LayerNorm, mean removed, with a bias
+enum class RopeKind {
+  None,   // no rotation: positions enter through ALiBi biases (BLOOM)
+  Norm,   // adjacent pairs (x[2i], x[2i+1]) rotate, as in Llama
+  Neox,   // halves pair up (x[i], x[i + n_rot/2]), as in GPT-NeoX, Qwen2, Phi-3, Gemma
+};
+enum class FfnKind {
+  SiluGated,  // down(silu(gate x) * up x)
+  GeluGated,  // down(gelu(gate x) * up x)
+  Gelu,       // down(gelu(up x)): no gate
+};
+enum class SlidingWindowLayers { None, All, Even };  // layers whose attention sees only the window
 int64_t dim_value(Dim d, const HParams& hp);
 
 struct WeightSpec {
@@ -54,6 +85,19 @@ struct ArchSpec {
   // In the order files list them: the per-layer entries are one contiguous block, repeated
   // for every layer.
   std::vector<WeightSpec> weights;
+  NormKind norm = NormKind::Rms;
+  RopeKind rope = RopeKind::Norm;
+  FfnKind ffn = FfnKind::SiluGated;
+  bool alibi = false;        // attention scores biased by -slope_h * distance (max bias 8)
+  bool embed_scale = false;  // embeddings multiplied by sqrt(n_embd) (Gemma)
+  // Layers where the attention window (<arch>.attention.sliding_window) applies.
+  SlidingWindowLayers sliding_window = SlidingWindowLayers::None;
+  // Defaults of what a file may leave out: the window size and the soft-capping constants.
+  int64_t default_window = 0;
+  float default_attn_softcap = 0.0f;
+  float default_final_softcap = 0.0f;
+
+  bool has(WeightRole role) const;
 
   const WeightSpec& weight(WeightRole role) const;  // the role must be in the table
 };
@@ -72,11 +116,15 @@ enum class Key {
   HeadCountKv,
   KeyLength,
   RmsEpsilon,
+  LayerNormEpsilon,
   RopeDimensionCount,
   RopeFreqBase,
   RopeScalingType,
   RopeScalingFactor,
   VocabSize,
+  SlidingWindow,
+  AttnLogitSoftcapping,
+  FinalLogitSoftcapping,
 };
 std::string key_name(std::string_view arch, Key key);
 

@@ -12,7 +12,8 @@ namespace ll::model {
 Result<HParams> read_hparams(const gguf::GgufFile& f) {
   HParams hp;
   LL_ASSIGN_OR_RETURN(hp.arch, f.get_string("general.architecture"));
-  if (find_arch(hp.arch) == nullptr) {
+  const ArchSpec* arch = find_arch(hp.arch);
+  if (arch == nullptr) {
     return Status::Errorf("{}: architecture '{}' is not supported (supported: {})", f.name(), hp.arch,
                           supported_archs());
   }
@@ -48,7 +49,17 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
   LL_RETURN_IF_ERROR(int_key(Key::HeadCount, std::nullopt, 1, kMaxHeads, hp.n_head));
   LL_RETURN_IF_ERROR(int_key(Key::HeadCountKv, static_cast<uint64_t>(hp.n_head), 1, hp.n_head, hp.n_head_kv));
   LL_RETURN_IF_ERROR(int_key(Key::ContextLength, 2048, 1, kMaxContextLength, hp.n_ctx_train));
-  LL_RETURN_IF_ERROR(positive_key(Key::RmsEpsilon, 1e-5, hp.rms_eps));
+  LL_RETURN_IF_ERROR(positive_key(arch->norm == NormKind::Rms ? Key::RmsEpsilon : Key::LayerNormEpsilon, 1e-5, hp.norm_eps));
+  if (arch->sliding_window != SlidingWindowLayers::None) {
+    LL_RETURN_IF_ERROR(int_key(Key::SlidingWindow, static_cast<uint64_t>(arch->default_window), 0, kMaxContextLength, hp.n_swa));
+  }
+  // Soft-capping is read where the file has it; 0 (none) is not a valid value in a file.
+  auto softcap_key = [&](Key key, float fallback, float& out) -> Status {
+    if (f.find(k(key)) == nullptr && fallback == 0.0f) return Status::Ok();
+    return positive_key(key, fallback, out);
+  };
+  LL_RETURN_IF_ERROR(softcap_key(Key::AttnLogitSoftcapping, arch->default_attn_softcap, hp.attn_softcap));
+  LL_RETURN_IF_ERROR(softcap_key(Key::FinalLogitSoftcapping, arch->default_final_softcap, hp.final_softcap));
   LL_RETURN_IF_ERROR(positive_key(Key::RopeFreqBase, 10000.0, hp.rope_freq_base));
   if (hp.n_head % hp.n_head_kv != 0) {
     return Status::Errorf("{}: head_count {} is not a multiple of head_count_kv {}", f.name(), hp.n_head,
@@ -86,7 +97,11 @@ void write_hparams(const HParams& hp, gguf::GgufWriter& w) {
   w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
   w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
   w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
-  w.set_float32(key(Key::RmsEpsilon), hp.rms_eps);
+  const ArchSpec* arch = find_arch(hp.arch);
+  w.set_float32(key(arch != nullptr && arch->norm == NormKind::Layer ? Key::LayerNormEpsilon : Key::RmsEpsilon), hp.norm_eps);
+  if (hp.n_swa > 0) w.set_uint32(key(Key::SlidingWindow), static_cast<uint32_t>(hp.n_swa));
+  if (hp.attn_softcap > 0) w.set_float32(key(Key::AttnLogitSoftcapping), hp.attn_softcap);
+  if (hp.final_softcap > 0) w.set_float32(key(Key::FinalLogitSoftcapping), hp.final_softcap);
   w.set_float32(key(Key::RopeFreqBase), hp.rope_freq_base);
 }
 

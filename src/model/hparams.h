@@ -21,7 +21,10 @@ struct HParams {
   int64_t head_dim = 0;      // n_embd / n_head unless the file says otherwise
   int64_t n_rot = 0;         // rotated dimensions per head
   int64_t n_ctx_train = 0;
-  float rms_eps = 1e-5f;
+  float norm_eps = 1e-5f;    // epsilon of every RMSNorm or LayerNorm
+  int64_t n_swa = 0;         // sliding attention window in positions (0: none), on the layers the arch says
+  float attn_softcap = 0.0f;   // attention scores become c * tanh(s / c) (0: none; Gemma 2)
+  float final_softcap = 0.0f;  // the same for the output logits
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
 

@@ -52,18 +52,34 @@ auto field(Weights& w, const WeightInstance& instance) -> decltype(&w.token_embd
   auto* L = instance.layer >= 0 ? &w.layers[static_cast<size_t>(instance.layer)] : nullptr;
   switch (instance.spec->role) {
     case WeightRole::TokenEmbd: return &w.token_embd;
+    case WeightRole::TokenEmbdNorm: return &w.token_embd_norm;
+    case WeightRole::TokenEmbdNormBias: return &w.token_embd_norm_b;
     case WeightRole::OutputNorm: return &w.output_norm;
+    case WeightRole::OutputNormBias: return &w.output_norm_b;
     case WeightRole::Output: return &w.output;
     case WeightRole::RopeFreqs: return &w.rope_freqs;
     case WeightRole::AttnNorm: return &L->attn_norm;
+    case WeightRole::AttnNormBias: return &L->attn_norm_b;
     case WeightRole::AttnQ: return &L->wq;
+    case WeightRole::AttnQBias: return &L->bq;
     case WeightRole::AttnK: return &L->wk;
+    case WeightRole::AttnKBias: return &L->bk;
     case WeightRole::AttnV: return &L->wv;
+    case WeightRole::AttnVBias: return &L->bv;
+    case WeightRole::AttnQkv: return &L->wqkv;
+    case WeightRole::AttnQkvBias: return &L->bqkv;
     case WeightRole::AttnOutput: return &L->wo;
+    case WeightRole::AttnOutputBias: return &L->bo;
+    case WeightRole::AttnPostNorm: return &L->attn_post_norm;
     case WeightRole::FfnNorm: return &L->ffn_norm;
+    case WeightRole::FfnNormBias: return &L->ffn_norm_b;
     case WeightRole::FfnGate: return &L->ffn_gate;
     case WeightRole::FfnUp: return &L->ffn_up;
+    case WeightRole::FfnUpBias: return &L->ffn_up_b;
+    case WeightRole::FfnGateUp: return &L->ffn_gate_up;
     case WeightRole::FfnDown: return &L->ffn_down;
+    case WeightRole::FfnDownBias: return &L->ffn_down_b;
+    case WeightRole::FfnPostNorm: return &L->ffn_post_norm;
   }
   return nullptr;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The Llama-family weights, bound to tensors of a GGUF file by the architecture's table
+// A model's weights, bound to tensors of a GGUF file by the architecture's table
 // (model/arch.h). Nothing is copied: every WeightRef points into the mapped file.
 #include <cstdint>
 #include <vector>
@@ -24,21 +24,28 @@ struct WeightRef {
   bool present() const { return data != nullptr; }
 };
 
+// Which of these an architecture has is its table's business (model/arch.h); those it lacks
+// stay absent. Biases are [rows] vectors of the matrix they follow.
 struct LayerWeights {
-  WeightRef attn_norm;  // [n_embd]
-  WeightRef wq;         // [n_embd -> q_dim]
-  WeightRef wk;         // [n_embd -> kv_dim]
-  WeightRef wv;         // [n_embd -> kv_dim]
-  WeightRef wo;         // [q_dim -> n_embd]
-  WeightRef ffn_norm;   // [n_embd]
-  WeightRef ffn_gate;   // [n_embd -> n_ff]
-  WeightRef ffn_up;     // [n_embd -> n_ff]
-  WeightRef ffn_down;   // [n_ff -> n_embd]
+  WeightRef attn_norm, attn_norm_b;  // [n_embd]
+  WeightRef wq, bq;                  // [n_embd -> q_dim]
+  WeightRef wk, bk;                  // [n_embd -> kv_dim]
+  WeightRef wv, bv;                  // [n_embd -> kv_dim]
+  WeightRef wqkv, bqkv;              // [n_embd -> q_dim + 2 kv_dim]: Q, K and V fused
+  WeightRef wo, bo;                  // [q_dim -> n_embd]
+  WeightRef attn_post_norm;          // [n_embd]
+  WeightRef ffn_norm, ffn_norm_b;    // [n_embd]
+  WeightRef ffn_gate;                // [n_embd -> n_ff]
+  WeightRef ffn_up, ffn_up_b;        // [n_embd -> n_ff]
+  WeightRef ffn_gate_up;             // [n_embd -> 2 n_ff]: gate and up fused
+  WeightRef ffn_down, ffn_down_b;    // [n_ff -> n_embd]
+  WeightRef ffn_post_norm;           // [n_embd]
 };
 
 struct LlamaWeights {
-  WeightRef token_embd;   // [n_embd, n_vocab]: row t is the embedding of token t
-  WeightRef output_norm;  // [n_embd]
+  WeightRef token_embd;                       // [n_embd, n_vocab]: row t is the embedding of token t
+  WeightRef token_embd_norm, token_embd_norm_b;  // [n_embd]
+  WeightRef output_norm, output_norm_b;       // [n_embd]
   WeightRef output;       // [n_embd -> n_vocab]; the embedding itself when tied
   WeightRef rope_freqs;   // [n_rot / 2] llama3 frequency factors, optional
   std::vector<LayerWeights> layers;

@@ -47,8 +47,9 @@ struct TensorPlan {
 };
 
 HParams preset_hparams(const SynthPreset& p, int64_t n_layer) {
+  const ArchSpec& arch = *find_arch(p.arch);
   HParams hp;
-  hp.arch = "llama";
+  hp.arch = p.arch;
   hp.name = p.name;
   hp.n_vocab = p.n_vocab;
   hp.n_embd = p.n_embd;
@@ -56,23 +57,48 @@ HParams preset_hparams(const SynthPreset& p, int64_t n_layer) {
   hp.n_head = p.n_head;
   hp.n_head_kv = p.n_head_kv;
   hp.n_ff = p.n_ff;
-  hp.head_dim = p.n_embd / p.n_head;
+  hp.head_dim = p.head_dim > 0 ? p.head_dim : p.n_embd / p.n_head;
   hp.n_rot = hp.head_dim;
   hp.n_ctx_train = p.n_ctx;
   hp.rope_freq_base = p.rope_freq_base;
+  hp.norm_eps = p.norm_eps;
+  if (arch.sliding_window != SlidingWindowLayers::None) hp.n_swa = p.sliding_window > 0 ? p.sliding_window : arch.default_window;
+  hp.attn_softcap = arch.default_attn_softcap;
+  hp.final_softcap = arch.default_final_softcap;
   return hp;
 }
 
 }  // namespace
 
 const std::vector<SynthPreset>& synth_presets() {
+  // Shapes from each model's published config.json.
   static const std::vector<SynthPreset> presets = {
-      {"tinyllama-1.1b", 32000, 2048, 5632, 22, 32, 4, 2048, 10000.0f, false, false},
-      {"llama-3.2-1b", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, true},
-      {"llama-2-7b", 32000, 4096, 11008, 32, 32, 32, 4096, 10000.0f, false, false},
+      {.name = "tinyllama-1.1b", .n_vocab = 32000, .n_embd = 2048, .n_ff = 5632, .n_layer = 22, .n_head = 32,
+       .n_head_kv = 4, .n_ctx = 2048},
+      {.name = "llama-3.2-1b", .n_vocab = 128256, .n_embd = 2048, .n_ff = 8192, .n_layer = 16, .n_head = 32,
+       .n_head_kv = 8, .n_ctx = 131072, .rope_freq_base = 500000.0f, .tied_output = true, .llama3_rope = true},
+      {.name = "llama-2-7b", .n_vocab = 32000, .n_embd = 4096, .n_ff = 11008, .n_layer = 32, .n_head = 32,
+       .n_head_kv = 32, .n_ctx = 4096},
+      {.name = "qwen2.5-0.5b", .arch = "qwen2", .n_vocab = 151936, .n_embd = 896, .n_ff = 4864, .n_layer = 24,
+       .n_head = 14, .n_head_kv = 2, .n_ctx = 32768, .rope_freq_base = 1000000.0f, .norm_eps = 1e-6f,
+       .tied_output = true},
+      {.name = "qwen2.5-1.5b", .arch = "qwen2", .n_vocab = 151936, .n_embd = 1536, .n_ff = 8960, .n_layer = 28,
+       .n_head = 12, .n_head_kv = 2, .n_ctx = 32768, .rope_freq_base = 1000000.0f, .norm_eps = 1e-6f,
+       .tied_output = true},
+      {.name = "phi-3-mini", .arch = "phi3", .n_vocab = 32064, .n_embd = 3072, .n_ff = 8192, .n_layer = 32,
+       .n_head = 32, .n_head_kv = 32, .n_ctx = 4096, .sliding_window = 2047},
+      {.name = "gemma-2-2b", .arch = "gemma2", .n_vocab = 256000, .n_embd = 2304, .n_ff = 9216, .n_layer = 26,
+       .n_head = 8, .n_head_kv = 4, .n_ctx = 8192, .head_dim = 256, .norm_eps = 1e-6f, .tied_output = true},
+      // The sizes LinguaLinked's paper evaluated.
+      {.name = "bloom-560m", .arch = "bloom", .n_vocab = 250880, .n_embd = 1024, .n_ff = 4096, .n_layer = 24,
+       .n_head = 16, .n_head_kv = 16, .n_ctx = 2048, .tied_output = true},
+      {.name = "bloom-1b1", .arch = "bloom", .n_vocab = 250880, .n_embd = 1536, .n_ff = 6144, .n_layer = 24,
+       .n_head = 16, .n_head_kv = 16, .n_ctx = 2048, .tied_output = true},
       // Small shapes for tests: real vocabulary, a few layers.
-      {"test-4l", 32000, 128, 384, 4, 4, 2, 2048, 10000.0f, false, false},
-      {"test-8l", 32000, 256, 768, 8, 8, 2, 2048, 10000.0f, true, false},
+      {.name = "test-4l", .n_vocab = 32000, .n_embd = 128, .n_ff = 384, .n_layer = 4, .n_head = 4, .n_head_kv = 2,
+       .n_ctx = 2048},
+      {.name = "test-8l", .n_vocab = 32000, .n_embd = 256, .n_ff = 768, .n_layer = 8, .n_head = 8, .n_head_kv = 2,
+       .n_ctx = 2048, .tied_output = true},
   };
   return presets;
 }
@@ -96,11 +122,6 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   const DType matrix_type = *parsed;
   LL_ASSIGN_OR_RETURN(auto vocab_file, gguf::GgufFile::open(o.vocab_path));
   LL_ASSIGN_OR_RETURN(auto tokens, vocab_file->get_string_array("tokenizer.ggml.tokens"));
-  LL_ASSIGN_OR_RETURN(std::string tok_model, vocab_file->get_string("tokenizer.ggml.model"));
-  if (tok_model != "llama") {
-    return Status::Errorf("{}: tokenizer '{}' is not supported; use a SentencePiece (llama) vocabulary", o.vocab_path,
-                          tok_model);
-  }
   if (static_cast<int64_t>(tokens.size()) > p->n_vocab) {
     return Status::Errorf("{}: {} tokens do not fit the preset's {}-token vocabulary", o.vocab_path, tokens.size(),
                           p->n_vocab);
@@ -118,7 +139,12 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     if (kv.key.rfind("tokenizer.", 0) == 0) w.copy_kv(kv);
   }
   if (static_cast<int64_t>(tokens.size()) < p->n_vocab) {
-    LL_ASSIGN_OR_RETURN(auto scores, vocab_file->get_float_array("tokenizer.ggml.scores"));
+    // BPE vocabularies have no scores.
+    const bool has_scores = vocab_file->find("tokenizer.ggml.scores") != nullptr;
+    std::vector<float> scores;
+    if (has_scores) {
+      LL_ASSIGN_OR_RETURN(scores, vocab_file->get_float_array("tokenizer.ggml.scores"));
+    }
     LL_ASSIGN_OR_RETURN(auto types, vocab_file->get_int_array("tokenizer.ggml.token_type"));
     std::vector<std::string> all(tokens.begin(), tokens.end());
     std::vector<int32_t> all_types(types.begin(), types.end());
@@ -128,7 +154,7 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
       all_types.push_back(5);  // UNUSED
     }
     w.set_string_array("tokenizer.ggml.tokens", all);
-    w.set_float32_array("tokenizer.ggml.scores", scores);
+    if (has_scores) w.set_float32_array("tokenizer.ggml.scores", scores);
     w.set_int32_array("tokenizer.ggml.token_type", all_types);
   }
 
@@ -149,7 +175,8 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     const WeightSpec& spec = *t.spec;
     if (!spec.required && !has_optional(spec.role)) continue;
     if (spec.f32) {
-      plan.push_back({t.name(), spec.role, weight_shape(spec, hp), DType::F32, 1, 0.05f});
+      const bool bias = spec.name.ends_with(".bias");
+      plan.push_back({t.name(), spec.role, weight_shape(spec, hp), DType::F32, bias ? 0.0f : 1.0f, bias ? 0.02f : 0.05f});
     } else {
       plan.push_back({t.name(), spec.role, weight_shape(spec, hp), type_for(spec.role, t.layer), 0, kWeightStd});
     }

@@ -12,12 +12,17 @@
 
 namespace ll::model {
 
+// The shape of a published model (its config.json), for the architecture's table to fill.
 struct SynthPreset {
   std::string name;
-  int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx;
-  float rope_freq_base;
-  bool tied_output;       // output head shares the embedding
-  bool llama3_rope;       // rope_freqs.weight frequency factors
+  std::string arch = "llama";  // general.architecture, a table of model/arch.h
+  int64_t n_vocab = 0, n_embd = 0, n_ff = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ctx = 0;
+  int64_t head_dim = 0;  // 0: n_embd / n_head
+  float rope_freq_base = 10000.0f;
+  float norm_eps = 1e-5f;
+  int64_t sliding_window = 0;  // 0: the architecture's default
+  bool tied_output = false;    // output head shares the embedding
+  bool llama3_rope = false;    // rope_freqs.weight frequency factors
 };
 
 const std::vector<SynthPreset>& synth_presets();
