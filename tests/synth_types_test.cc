@@ -82,7 +82,8 @@ TEST_P(SynthTypeTest, WritesTheTypeAndFollowsF32) {
   EXPECT_GT(cosine(logits, f32_logits), 0.98) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, SynthTypeTest, ::testing::Values("q4_1", "q5_0", "q5_1", "iq4_nl"));
+INSTANTIATE_TEST_SUITE_P(Types, SynthTypeTest, ::testing::Values("q4_1", "q5_0", "q5_1", "iq4_nl"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(SynthTypeRefusalTest, BlocksThatDoNotDivideTheRowsAreRefused) {
   ThreadPool pool(1);
