@@ -51,7 +51,7 @@ HWY_INLINE hn::Vec<D16> HighBits(uint16_t bits, size_t k) {
   return hn::IfThenElseZero(hn::TestBit(hn::Set(d16, static_cast<int16_t>(bits)), lane_bits), hn::Set(d16, 16));
 }
 
-// Layout of the 32-element block types: where the fields are, and how a quant becomes its level.
+// Where the fields of each 32-element block type are (see quant_blocks.h).
 template <DType kType>
 struct Q32Layout {
   static constexpr bool kMin = kType == DType::Q4_1 || kType == DType::Q5_1;

@@ -5,7 +5,7 @@
 //   matmul_acts-inl.h   activation quantization (Q8_0, Q8_K)
 //   matmul_avx2-inl.h   integer kernels on x86 targets with AVX2 and better (intrinsics)
 //   matmul_hwy-inl.h    integer kernels on every other target (portable Highway)
-//   matmul_q32_hwy-inl.h  Q4_1, Q5_0, Q5_1, IQ4_NL kernels on every target (portable Highway)
+//   matmul_q32_hwy-inl.h  Q4_1, Q5_0, Q5_1, IQ4_NL kernels (AVX2 intrinsics or portable Highway)
 // Scalar twins are in matmul_reference.cc.
 //
 // Decoding (n = 1) is bound by memory bandwidth, so the kernels keep the work per weight
