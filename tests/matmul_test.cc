@@ -83,7 +83,8 @@ void expect_close(DType t, const Matrix& w, const float* x, int64_t rows, int64_
   }
 }
 
-const DType kTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0, DType::Q4_K,
+                        DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL};
 
 std::vector<int64_t> col_choices(DType t) {
   switch (t) {
@@ -91,6 +92,10 @@ std::vector<int64_t> col_choices(DType t) {
     case DType::Q6_K:
       return {256, 512, 1280};
     case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::IQ4_NL:
     case DType::Q8_0:
       return {32, 64, 96, 416, 1024};
     default:
@@ -160,7 +165,8 @@ TEST(MatmulTest, ThreadedLargeMatchesReference) {
 }
 
 // The activation quantizers of every target produce the same bytes as the scalar twin,
-// including rounding ties (Q8_0 rounds half away from zero, Q8_K half to even).
+// including rounding ties (Q8_0 rounds half away from zero, Q8_K half to even) and the Q8_1
+// block sums.
 TEST(MatmulTest, ActivationQuantizationIsBitExact) {
   const int64_t n = 3, cols = 512;
   std::mt19937 rng(7);
@@ -173,7 +179,7 @@ TEST(MatmulTest, ActivationQuantizationIsBitExact) {
   for (int64_t k = 0; k < 256; ++k) x[2 * cols + k] = 0.0f;
   x[2 * cols + 300] = 3.0f;
   x[2 * cols + 301] = -3.0f;
-  for (DType t : {DType::Q4_0, DType::Q4_K}) {
+  for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q4_K}) {
     detail::MatmulJob job{t, nullptr, 0, cols, 0, x.data(), n, nullptr, {}};
     const int64_t bytes = detail::acts_bytes(t, cols, n);
     std::vector<uint8_t> want_buf(bytes + 64), got_buf(bytes + 64);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -38,6 +39,11 @@ TEST(QuantBlocksTest, SizesMatchGgml) {
   EXPECT_EQ(dtype_info(DType::Q4_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ4_K)));
   EXPECT_EQ(dtype_info(DType::Q6_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ6_K)));
   EXPECT_EQ(dtype_info(DType::Q8_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ8_K)));
+  for (auto [t, size] : {std::pair{DType::Q4_1, sizeof(BlockQ4_1)}, std::pair{DType::Q5_0, sizeof(BlockQ5_0)},
+                         std::pair{DType::Q5_1, sizeof(BlockQ5_1)}, std::pair{DType::IQ4_NL, sizeof(BlockIQ4_NL)},
+                         std::pair{DType::Q8_1, sizeof(BlockQ8_1)}}) {
+    EXPECT_EQ(dtype_info(t).block_bytes, static_cast<int64_t>(size)) << dtype_name(t);
+  }
   EXPECT_TRUE(is_quantized(DType::Q4_K));
   EXPECT_FALSE(is_quantized(DType::F16));
 }
@@ -214,6 +220,64 @@ TEST(DequantizeTest, Q6_K) {
   for (int e = 0; e < 256; ++e) EXPECT_EQ(y[e], 0.125f * b.scales[e / 16] * (quant(e) - 32)) << e;
 }
 
+// Element j of the hand-made 32-element blocks below has the 4-bit quant (j * 5) % 16 and,
+// for the 5-bit types, the high bit j % 3 == 0.
+int nibble(int j) { return (j * 5) % 16; }
+int quant5(int j) { return nibble(j) | (j % 3 == 0 ? 16 : 0); }
+
+template <typename Block>
+void pack_nibbles(Block& b) {
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(nibble(j) | (nibble(j + 16) << 4));
+}
+
+template <typename Block>
+void pack_high_bits(Block& b) {
+  uint32_t high = 0;
+  for (int j = 0; j < 32; ++j) high |= static_cast<uint32_t>(j % 3 == 0) << j;
+  std::memcpy(b.qh, &high, 4);
+}
+
+TEST(DequantizeTest, Q4_1) {
+  BlockQ4_1 b;
+  b.d = fp32_to_fp16(0.5f);
+  b.m = fp32_to_fp16(-3.25f);
+  pack_nibbles(b);
+  float y[32];
+  dequantize_row(DType::Q4_1, &b, y, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.5f * nibble(j) - 3.25f) << j;
+}
+
+TEST(DequantizeTest, Q5_0) {
+  BlockQ5_0 b;
+  b.d = fp32_to_fp16(0.25f);
+  pack_nibbles(b);
+  pack_high_bits(b);
+  float y[32];
+  dequantize_row(DType::Q5_0, &b, y, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.25f * (quant5(j) - 16)) << j;
+}
+
+TEST(DequantizeTest, Q5_1) {
+  BlockQ5_1 b;
+  b.d = fp32_to_fp16(0.125f);
+  b.m = fp32_to_fp16(1.5f);
+  pack_nibbles(b);
+  pack_high_bits(b);
+  float y[32];
+  dequantize_row(DType::Q5_1, &b, y, 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.125f * quant5(j) + 1.5f) << j;
+}
+
+TEST(DequantizeTest, IQ4_NL) {
+  BlockIQ4_NL b;
+  b.d = fp32_to_fp16(0.0625f);
+  pack_nibbles(b);
+  float y[32];
+  dequantize_row(DType::IQ4_NL, &b, y, 32);
+  const int levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.0625f * levels[nibble(j)]) << j;
+}
+
 TEST(DequantizeTest, FloatTypes) {
   const float x[4] = {1.5f, -0.0f, 65504.0f, 3.140625f};
   uint16_t h[4], bf[4];
@@ -257,7 +321,8 @@ TEST(QuantizeTest, Q4_0KnownBlock) {
 
 TEST(QuantizeTest, ZeroRowsQuantizeToZero) {
   std::vector<float> x(256, 0.0f), y(256, 1.0f);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
+                 DType::Q6_K, DType::Q8_K}) {
     std::vector<uint8_t> q(row_bytes(t, 256));
     quantize_row(t, x.data(), q.data(), 256);
     dequantize_row(t, q.data(), y.data(), 256);
@@ -280,6 +345,8 @@ TEST(QuantizeTest, RoundTripErrorIsBounded) {
       {DType::F16, 5e-4, 5e-4},   {DType::BF16, 3e-3, 4e-3},    {DType::Q8_0, 7e-3, 5e-3},
       {DType::Q8_K, 9e-3, 5e-3},  {DType::Q6_K, 2.2e-2, 2e-2},  {DType::Q4_K, 8.5e-2, 7e-2},
       {DType::Q4_0, 1.0e-1, 0.13},
+      {DType::Q4_1, 8.5e-2, 7e-2},  {DType::Q5_0, 4.7e-2, 5e-2},  {DType::Q5_1, 4.2e-2, 3.5e-2},
+      {DType::IQ4_NL, 8.2e-2, 7e-2},
   };
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);

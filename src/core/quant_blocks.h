@@ -24,6 +24,52 @@ struct BlockQ8_0 {
   int8_t qs[kQK8_0];
 };
 
+// 32 elements: x[j] = q_j * d + m, q_j packed as in BlockQ4_0.
+struct BlockQ4_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qs[16];
+};
+
+// 32 elements: x[j] = (q_j - 16) * d, q_j a 5-bit value whose low 4 bits are packed as in
+// BlockQ4_0 and whose high bit is bit j of the little-endian 32-bit qh.
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+
+// 32 elements: x[j] = q_j * d + m, q_j packed as in BlockQ5_0.
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+
+// 32 elements: x[j] = kIQ4NLValues[q_j] * d, q_j packed as in BlockQ4_0.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[16];
+};
+
+// The 16 levels of IQ4_NL (ggml's kvalues_iq4nl), denser near zero like the weights.
+constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// Activations for Q4_1 / Q5_1 dot products: x = qs * d, s = d * sum(qs) (fp16, rounded from the
+// unrounded d), which multiplies the weights' m.
+struct BlockQ8_1 {
+  uint16_t d;
+  uint16_t s;
+  int8_t qs[32];
+};
+
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockQ8_1) == 36);
+
 // 256 elements in 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit min:
 // x = d * scale_j * q - dmin * min_j. `scales` packs the 8 (scale, min) pairs as ggml's
 // get_scale_min_k4: j < 4 in the low 6 bits of scales[j] / scales[j + 4]; j >= 4 in the

@@ -23,7 +23,8 @@ int64_t acts_bytes(DType t, int64_t cols, int64_t n) {
   const int64_t qs = align64(blocks * be * n);
   const int64_t d = align64(blocks * n * static_cast<int64_t>(sizeof(float)));
   const int64_t bsums = be == 32 ? 0 : align64(blocks * 16 * n * static_cast<int64_t>(sizeof(int16_t)));
-  return qs + d + bsums;
+  const int64_t sums = act_has_block_sums(t) ? d : 0;
+  return qs + d + bsums + sums;
 }
 
 QuantizedActs acts_layout(DType t, int64_t cols, int64_t n, void* buffer) {
@@ -39,6 +40,7 @@ QuantizedActs acts_layout(DType t, int64_t cols, int64_t n, void* buffer) {
   a.d = reinterpret_cast<float*>(p);
   p += align64(a.blocks * n * static_cast<int64_t>(sizeof(float)));
   if (be == kQK_K) a.bsums = reinterpret_cast<int16_t*>(p);
+  if (act_has_block_sums(t)) a.s = reinterpret_cast<float*>(p);
   return a;
 }
 

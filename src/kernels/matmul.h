@@ -12,7 +12,8 @@ namespace ll::kernels {
 // X: n activation vectors of `cols` floats (row-major, n x cols).
 // Y: n x rows floats: Y[i*rows + r] = dot(W[r], X[i]).
 // Quantized weights are multiplied against activations quantized the way llama.cpp does
-// (Q8_0 for Q4_0/Q8_0, Q8_K for K-quants), so results agree with it.
+// (Q8_0 for Q4_0/Q5_0/IQ4_NL/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants), so results agree
+// with it.
 // `pool` may be null (single thread). Rows are split across threads.
 void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y,
             ThreadPool* pool);

@@ -150,6 +150,7 @@ void QuantizeActs(const MatmulJob& job, int64_t t0, int64_t t1) {
     const float* x = job.x + t * job.cols;
     if (be == 32) {
       QuantizeRowQ8_0(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks);
+      if (a.s) q8_1_block_sums(x, a.qs + t * a.blocks * 32, a.blocks, a.s + t * a.blocks);
     } else if (be == kQK_K) {
       QuantizeRowQ8_K(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
                       a.bsums + t * a.blocks * 16);

@@ -13,18 +13,24 @@ namespace ll::kernels::detail {
 // Activations quantized for integer dot products, structure of arrays so that the kernels
 // load each field with one (broadcast) load. Values equal ggml's block_q8_0 / block_q8_K
 // of the same floats: Q4_0 and Q8_0 weights pair with Q8_0 activations (blocks of 32),
-// Q4_K and Q6_K weights with Q8_K (super-blocks of 256).
+// Q4_K and Q6_K weights with Q8_K (super-blocks of 256); see act_block_elems and
+// act_has_block_sums for the others.
 struct QuantizedActs {
   int64_t blocks = 0;        // blocks per token row: cols / 32 (Q8_0) or cols / 256 (Q8_K)
   int8_t* qs = nullptr;      // [n][blocks * block size], 64-byte aligned rows
   float* d = nullptr;        // [n][blocks] scale (Q8_0: the fp16-rounded value, as ggml reads it)
   int16_t* bsums = nullptr;  // Q8_K only: [n][blocks * 16] sums of 16 qs
+  float* s = nullptr;        // Q8_1 only: [n][blocks] d * sum of the block's qs, fp16-rounded
 };
 
 // Block size of the activation quantization that weights of type t use; 0 for float weights.
 inline int act_block_elems(DType t) {
   switch (t) {
     case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::IQ4_NL:
     case DType::Q8_0:
       return 32;
     case DType::Q4_K:
@@ -34,6 +40,14 @@ inline int act_block_elems(DType t) {
       return 0;
   }
 }
+
+// Weights with a per-block minimum (x = q * d + m) pair with Q8_1 activations, whose block
+// sums s multiply m; the other 32-element types pair with Q8_0.
+inline bool act_has_block_sums(DType t) { return t == DType::Q4_1 || t == DType::Q5_1; }
+
+// The Q8_1 block sums s of a token row whose qs are already quantized, as
+// quantize_row_q8_1_ref computes them (from the scale before its fp16 rounding).
+void q8_1_block_sums(const float* x, const int8_t* qs, int64_t nb, float* s);
 
 struct MatmulJob {
   DType type;

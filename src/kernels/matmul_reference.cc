@@ -68,6 +68,61 @@ float dot_q8_0(const uint8_t* w, const QuantizedActs& a, int64_t t) {
   return acc;
 }
 
+// The integer levels of one block of a 32-element type with their offset applied, so that
+// x[j] = q[j] * d (+ m for the types with a minimum). Returns the block's size in bytes.
+int64_t decode_q32(DType t, const uint8_t* w, int q[32], float* d, float* m) {
+  *d = fp16_to_fp32(load_u16(w));
+  switch (t) {
+    case DType::Q4_1:
+      *m = fp16_to_fp32(load_u16(w + 2));
+      for (int j = 0; j < 16; ++j) {
+        q[j] = w[4 + j] & 0xF;
+        q[j + 16] = w[4 + j] >> 4;
+      }
+      return sizeof(BlockQ4_1);
+    case DType::IQ4_NL:
+      for (int j = 0; j < 16; ++j) {
+        q[j] = kIQ4NLValues[w[2 + j] & 0xF];
+        q[j + 16] = kIQ4NLValues[w[2 + j] >> 4];
+      }
+      return sizeof(BlockIQ4_NL);
+    default: {
+      const bool has_min = t == DType::Q5_1;
+      if (has_min) *m = fp16_to_fp32(load_u16(w + 2));
+      const uint8_t* qh = w + (has_min ? 4 : 2);
+      const uint8_t* qs = qh + 4;
+      uint32_t high;
+      std::memcpy(&high, qh, 4);
+      for (int j = 0; j < 32; ++j) {
+        const int low = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+        q[j] = (low | static_cast<int>(((high >> j) & 1) << 4)) - (has_min ? 0 : 16);
+      }
+      return has_min ? sizeof(BlockQ5_1) : sizeof(BlockQ5_0);
+    }
+  }
+}
+
+// Q4_1, Q5_0, Q5_1 and IQ4_NL: ggml's vec_dot_*_q8_0 / *_q8_1, including the min term m * s.
+float dot_q32(DType type, const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * 32;
+  const float* xd = a.d + t * a.blocks;
+  const bool has_min = act_has_block_sums(type);
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, xq += 32) {
+    int q[32];
+    float d, m = 0;
+    w += decode_q32(type, w, q, &d, &m);
+    int32_t isum = 0;
+    for (int j = 0; j < 32; ++j) isum += q[j] * xq[j];
+    if (has_min) {
+      acc += (d * xd[b]) * static_cast<float>(isum) + m * a.s[t * a.blocks + b];
+    } else {
+      acc += (d * xd[b]) * static_cast<float>(isum);
+    }
+  }
+  return acc;
+}
+
 float dot_q4_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
   const int8_t* xq = a.qs + t * a.blocks * kQK_K;
   const float* xd = a.d + t * a.blocks;
@@ -131,6 +186,16 @@ float dot_float(DType t, const uint8_t* w, const float* x, int64_t cols) {
 
 }  // namespace
 
+void q8_1_block_sums(const float* x, const int8_t* qs, int64_t nb, float* s) {
+  for (int64_t b = 0; b < nb; ++b, x += 32, qs += 32) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += qs[j];
+    s[b] = fp16_to_fp32(fp32_to_fp16(static_cast<float>(sum) * (amax / 127)));
+  }
+}
+
 void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1) {
   const QuantizedActs& a = job.acts;
   const int be = act_block_elems(job.type);
@@ -138,6 +203,7 @@ void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1) {
     const float* x = job.x + t * job.cols;
     if (be == 32) {
       quantize_q8_0_row(x, a.blocks, a.qs + t * a.blocks * 32, a.d + t * a.blocks);
+      if (a.s) q8_1_block_sums(x, a.qs + t * a.blocks * 32, a.blocks, a.s + t * a.blocks);
     } else if (be == kQK_K) {
       quantize_q8_k_row(x, a.blocks, a.qs + t * a.blocks * kQK_K, a.d + t * a.blocks,
                         a.bsums + t * a.blocks * 16);
@@ -153,6 +219,10 @@ void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1) {
       switch (job.type) {
         case DType::Q4_0: v = dot_q4_0(w, job.acts, t); break;
         case DType::Q8_0: v = dot_q8_0(w, job.acts, t); break;
+        case DType::Q4_1: v = dot_q32(job.type, w, job.acts, t); break;
+        case DType::Q5_0: v = dot_q32(job.type, w, job.acts, t); break;
+        case DType::Q5_1: v = dot_q32(job.type, w, job.acts, t); break;
+        case DType::IQ4_NL: v = dot_q32(job.type, w, job.acts, t); break;
         case DType::Q4_K: v = dot_q4_k(w, job.acts, t); break;
         case DType::Q6_K: v = dot_q6_k(w, job.acts, t); break;
         default: v = dot_float(job.type, w, job.x + t * job.cols, job.cols); break;

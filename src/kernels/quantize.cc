@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "core/check.h"
 #include "core/quant_blocks.h"
@@ -214,6 +215,146 @@ void quantize_q4_0(const float* x, void* dst, int64_t nb) {
   }
 }
 
+// The block's smallest value maps to 0 and its largest to nmax (15 or 31): x = q * d + min.
+// Returns d; *min receives the minimum.
+float min_max_scale(const float* x, int nmax, float* min) {
+  float lo = std::numeric_limits<float>::max();
+  float hi = -std::numeric_limits<float>::max();
+  for (int j = 0; j < 32; ++j) {
+    lo = std::min(lo, x[j]);
+    hi = std::max(hi, x[j]);
+  }
+  *min = lo;
+  return (hi - lo) / nmax;
+}
+
+void quantize_q4_1(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += 32) {
+    float min;
+    const float d = min_max_scale(x, 15, &min);
+    const float id = d ? 1.0f / d : 0.0f;
+    BlockQ4_1 b;
+    b.d = fp32_to_fp16(d);
+    b.m = fp32_to_fp16(min);
+    for (int j = 0; j < 16; ++j) {
+      // Truncation after +0.5 rounds half up; as in ggml.
+      const uint8_t q0 = std::min<int8_t>(15, static_cast<int8_t>((x[j] - min) * id + 0.5f));
+      const uint8_t q1 = std::min<int8_t>(15, static_cast<int8_t>((x[j + 16] - min) * id + 0.5f));
+      b.qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+    store_block(dst, i, b);
+  }
+}
+
+// Packs 32 5-bit values: low nibbles into qs as Q4_0 does, bit 4 of value j into bit j of qh.
+void pack_5bit(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
+  uint32_t high = 0;
+  for (int j = 0; j < 16; ++j) {
+    qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+    high |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+    high |= static_cast<uint32_t>((q[j + 16] >> 4) & 1) << (j + 16);
+  }
+  std::memcpy(qh, &high, 4);
+}
+
+void quantize_q5_0(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += 32) {
+    // As Q4_0: the signed value of largest magnitude maps to -16.
+    float amax = 0;
+    float max = 0;
+    for (int j = 0; j < 32; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16;
+    const float id = d ? 1.0f / d : 0.0f;
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = std::min<int8_t>(31, static_cast<int8_t>(x[j] * id + 16.5f));
+    BlockQ5_0 b;
+    b.d = fp32_to_fp16(d);
+    pack_5bit(q, b.qs, b.qh);
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q5_1(const float* x, void* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += 32) {
+    float min;
+    const float d = min_max_scale(x, 31, &min);
+    const float id = d ? 1.0f / d : 0.0f;
+    uint8_t q[32];
+    for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>((x[j] - min) * id + 0.5f);
+    BlockQ5_1 b;
+    b.d = fp32_to_fp16(d);
+    b.m = fp32_to_fp16(min);
+    pack_5bit(q, b.qs, b.qh);
+    store_block(dst, i, b);
+  }
+}
+
+// Index of the IQ4_NL level nearest to v, as ggml's best_index_int8: between the levels lo and
+// hi = lo + 1 around v, ties go to hi. lo is found by counting instead of ggml's binary search
+// (the same bracket, without its unpredictable branches: the quantizer calls this 500 times
+// per block).
+int nearest_iq4nl_level(float v) {
+  if (v <= kIQ4NLValues[0]) return 0;
+  if (v >= kIQ4NLValues[15]) return 15;
+  int lo = 0;
+  for (int k = 1; k < 15; ++k) lo += v >= kIQ4NLValues[k];
+  return v - kIQ4NLValues[lo] < kIQ4NLValues[lo + 1] - v ? lo : lo + 1;
+}
+
+// As ggml_quantize_chunk quantizes IQ4_NL without an importance matrix (quantize_row_iq4_nl_impl
+// with weights x^2 and 7 tries each side): the scale of the best weighted least-squares fit
+// among 1 + 15 candidate scales, the levels then re-picked for the chosen scale.
+void quantize_iq4_nl(const float* x, void* dst, int64_t nb) {
+  constexpr int kTries = 7;
+  for (int64_t i = 0; i < nb; ++i, x += 32) {
+    float amax = 0;
+    float max = 0;
+    for (int j = 0; j < 32; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    // Weighted sums of q * x and q^2 over the block for the levels nearest to x * iscale.
+    auto fit = [&](float iscale, float* sumqx, float* sumq2) {
+      *sumqx = 0;
+      *sumq2 = 0;
+      for (int j = 0; j < 32; ++j) {
+        const float q = kIQ4NLValues[nearest_iq4nl_level(iscale * x[j])];
+        const float w = x[j] * x[j];
+        *sumqx += w * q * x[j];
+        *sumq2 += w * q * q;
+      }
+    };
+    float d = 0;
+    if (amax >= 1e-15f) {
+      float sumqx, sumq2;
+      fit(1 / (-max / kIQ4NLValues[0]), &sumqx, &sumq2);
+      d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+      float best = d * sumqx;
+      for (int t = -kTries; t <= kTries; ++t) {
+        fit((t + kIQ4NLValues[0]) / max, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          d = sumqx / sumq2;
+          best = d * sumqx;
+        }
+      }
+    }
+    BlockIQ4_NL b;
+    b.d = fp32_to_fp16(d);
+    const float id = d ? 1 / d : 0;
+    for (int j = 0; j < 16; ++j) {
+      b.qs[j] = static_cast<uint8_t>(nearest_iq4nl_level(id * x[j]) | (nearest_iq4nl_level(id * x[j + 16]) << 4));
+    }
+    store_block(dst, i, b);
+  }
+}
+
 void quantize_q4_k(const float* x, void* dst, int64_t nb) {
   uint8_t L[kQK_K];
   float weights[32];
@@ -340,6 +481,54 @@ void dequantize_q4_0(const void* src, float* y, int64_t nb) {
     for (int j = 0; j < kQK4_0 / 2; ++j) {
       y[j] = ((b.qs[j] & 0xF) - 8) * d;
       y[j + 16] = ((b.qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+// Value j of the 5-bit quants of a Q5_0 / Q5_1 block.
+int q5_value(const uint8_t* qs, const uint8_t* qh, int j) {
+  uint32_t high;
+  std::memcpy(&high, qh, 4);
+  const int low = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+  return low | static_cast<int>(((high >> j) & 1) << 4);
+}
+
+void dequantize_q4_1(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 32) {
+    const auto b = load_block<BlockQ4_1>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float m = fp16_to_fp32(b.m);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = (b.qs[j] & 0xF) * d + m;
+      y[j + 16] = (b.qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+void dequantize_q5_0(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 32) {
+    const auto b = load_block<BlockQ5_0>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int j = 0; j < 32; ++j) y[j] = (q5_value(b.qs, b.qh, j) - 16) * d;
+  }
+}
+
+void dequantize_q5_1(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 32) {
+    const auto b = load_block<BlockQ5_1>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float m = fp16_to_fp32(b.m);
+    for (int j = 0; j < 32; ++j) y[j] = q5_value(b.qs, b.qh, j) * d + m;
+  }
+}
+
+void dequantize_iq4_nl(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += 32) {
+    const auto b = load_block<BlockIQ4_NL>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = d * kIQ4NLValues[b.qs[j] & 0xF];
+      y[j + 16] = d * kIQ4NLValues[b.qs[j] >> 4];
     }
   }
 }
@@ -499,6 +688,14 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       return dequantize_q8_0(src, dst, nb);
     case DType::Q4_0:
       return dequantize_q4_0(src, dst, nb);
+    case DType::Q4_1:
+      return dequantize_q4_1(src, dst, nb);
+    case DType::Q5_0:
+      return dequantize_q5_0(src, dst, nb);
+    case DType::Q5_1:
+      return dequantize_q5_1(src, dst, nb);
+    case DType::IQ4_NL:
+      return dequantize_iq4_nl(src, dst, nb);
     case DType::Q4_K:
       return dequantize_q4_k(src, dst, nb);
     case DType::Q6_K:
@@ -534,6 +731,14 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       return quantize_q8_0(src, dst, nb);
     case DType::Q4_0:
       return quantize_q4_0(src, dst, nb);
+    case DType::Q4_1:
+      return quantize_q4_1(src, dst, nb);
+    case DType::Q5_0:
+      return quantize_q5_0(src, dst, nb);
+    case DType::Q5_1:
+      return quantize_q5_1(src, dst, nb);
+    case DType::IQ4_NL:
+      return quantize_iq4_nl(src, dst, nb);
     case DType::Q4_K:
       return quantize_q4_k(src, dst, nb);
     case DType::Q6_K:

@@ -117,7 +117,9 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   const bool q4_k_m = o.type == "q4_k_m" || o.type == "Q4_K_M";
   auto parsed = dtype_from_name(q4_k_m ? "q4_k" : o.type);
   if (!parsed || !dtype_info(*parsed).computable) {
-    return Status::Errorf("unsupported type '{}' (types: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m)", o.type);
+    return Status::Errorf("unsupported type '{}' (types: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
+                          "q6_k, q4_k_m)",
+                          o.type);
   }
   const DType matrix_type = *parsed;
   LL_ASSIGN_OR_RETURN(auto vocab_file, gguf::GgufFile::open(o.vocab_path));
@@ -182,6 +184,15 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     }
   }
 
+  // A row must be whole blocks; llama.cpp's quantizer refuses such a tensor too.
+  for (const TensorPlan& t : plan) {
+    const int64_t block = dtype_info(t.type).block_elems;
+    if (t.dims[0] % block != 0) {
+      return Status::Errorf("type {} cannot store {}: its rows of {} elements are not a multiple of the type's {}-element "
+                            "blocks; choose a type with smaller blocks (e.g. q8_0) or another preset",
+                            dtype_name(t.type), t.name, t.dims[0], block);
+    }
+  }
   for (size_t i = 0; i < plan.size(); ++i) {
     const TensorPlan& t = plan[i];
     const int64_t cols = t.dims[0], rows = t.dims.size() > 1 ? t.dims[1] : 1;
