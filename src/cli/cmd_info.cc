@@ -39,8 +39,16 @@ void add_info_command(CLI::App& app) {
                 static_cast<long long>(hp.n_embd), static_cast<long long>(hp.n_ff), static_cast<long long>(hp.n_head),
                 static_cast<long long>(hp.n_head_kv), static_cast<long long>(hp.head_dim),
                 static_cast<long long>(hp.n_rot));
-    std::printf("rope:            base %g, scale %g%s\n", hp.rope_freq_base, hp.rope_freq_scale,
-                m->weights().rope_freqs.present() ? ", frequency factors" : "");
+    if (m->arch().rope == model::RopeKind::None) {
+      std::printf("positions:       ALiBi\n");
+    } else {
+      std::printf("rope:            %s, base %g, scale %g%s\n", m->arch().rope == model::RopeKind::Neox ? "neox" : "norm",
+                  hp.rope_freq_base, hp.rope_freq_scale, m->weights().rope_freqs.present() ? ", frequency factors" : "");
+    }
+    if (hp.n_swa > 0) std::printf("sliding window:  %lld positions\n", static_cast<long long>(hp.n_swa));
+    if (hp.attn_softcap > 0) {
+      std::printf("soft-capping:    attention %g, final logits %g\n", hp.attn_softcap, hp.final_softcap);
+    }
     std::printf("context:         %lld trained\n", static_cast<long long>(hp.n_ctx_train));
     std::printf("tensor types:\n");
     for (const auto& [name, totals] : summary.by_type) {
