@@ -4,6 +4,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/chat_prompt.h"
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -20,11 +21,14 @@ void add_run_command(CLI::App& app) {
     int64_t n_batch = 512;
     SamplingOptions sampling;
     ClusterRunOptions cluster;
+    ChatOptions chat;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   add_model_options(*cmd, args->model);
-  cmd->add_option("-p,--prompt", args->prompt, "prompt text (default: empty, generation starts from BOS)");
+  cmd->add_option("-p,--prompt", args->prompt,
+                  "prompt text (default: empty, generation starts from BOS); with --chat, the user's message");
+  add_chat_options(*cmd, args->chat);
   add_n_predict_option(*cmd, args->n_predict);
   cmd->add_option("-b,--batch-size", args->n_batch, "prompt tokens per forward pass")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -32,6 +36,7 @@ void add_run_command(CLI::App& app) {
   add_cluster_run_options(*cmd, args->cluster);
   cmd->callback([args] {
     if (!args->cluster.workers.empty()) {
+      if (args->chat.chat) fail("--chat runs on this device only; leave out --workers");
       run_on_cluster(args->cluster, args->model,
                      {args->prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel, "", {}, {}});
       return;
@@ -46,7 +51,8 @@ void add_run_command(CLI::App& app) {
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
 
     exec::GenerateOptions opts;
-    opts.prompt = args->prompt;
+    opts.prompt = args->chat.chat ? chat_prompt(args->chat, args->prompt, m) : args->prompt;
+    opts.parse_special = args->chat.chat;  // the template's markers are control tokens
     opts.n_predict = args->n_predict;
     opts.n_batch = args->n_batch;
     opts.sampling = sampler_params(args->sampling);

@@ -26,7 +26,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   const int64_t n_embd = executor.n_embd();
 
   GenerateResult r;
-  r.prompt_tokens = tokenizer.encode(options.prompt, vocab.add_bos);
+  r.prompt_tokens = tokenizer.encode(options.prompt, vocab.add_bos, options.parse_special);
   if (r.prompt_tokens.empty()) r.prompt_tokens.push_back(vocab.bos);
   const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
   if (n_prompt >= executor.n_ctx()) {

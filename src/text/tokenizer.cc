@@ -82,7 +82,7 @@ int32_t Tokenizer::find(std::string_view text) const {
   return it == index_.end() ? -1 : it->second;
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool /*parse_special*/) const {
   std::vector<int32_t> out;
   if (add_bos) out.push_back(vocab_.bos);
   if (text.empty()) return out;

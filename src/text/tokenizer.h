@@ -21,7 +21,7 @@ class Tokenizer {
   // add_bos: prepend BOS. Applies the "▁" dummy prefix when the vocab asks for it; empty text
   // gives no tokens besides BOS. Control tokens spelled in the text are not parsed (plain text);
   // user-defined tokens are, like llama.cpp does with parse_special = false.
-  std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+  std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = false) const;
   // Bytes of one token ("▁" -> ' ', "<0x0A>" -> '\n', control, unknown and unused tokens -> "",
   // user-defined tokens verbatim). Out-of-range ids give "".
   std::string piece(int32_t id) const;

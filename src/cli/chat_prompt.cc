@@ -1,0 +1,72 @@
+#include "cli/chat_prompt.h"
+
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+#include "cli/common_options.h"
+#include "text/chat_template.h"
+
+namespace ll::cli {
+namespace {
+
+// Llama 3.2's template prints the day, as Python's strftime("%d %b %Y").
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char buf[32];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%d %b %Y", &local));
+}
+
+std::string token_text(const text::Vocab& v, int32_t id) {
+  return id >= 0 && static_cast<size_t>(id) < v.tokens.size() ? v.tokens[static_cast<size_t>(id)] : "";
+}
+
+}  // namespace
+
+void add_chat_options(CLI::App& cmd, ChatOptions& o) {
+  CLI::Option* chat = cmd.add_flag(
+      "--chat", o.chat,
+      "treat -p as a user message: render it with the model's chat template (tokenizer.chat_template) and let "
+      "the assistant answer");
+  cmd.add_option("--system-prompt", o.system_prompt, "system message in front of the user message (with --chat)")
+      ->needs(chat);
+  cmd.add_option("--chat-template", o.template_name,
+                 "use this chat template family instead of the model's (with --chat): " + text::chat_template_names())
+      ->needs(chat);
+}
+
+std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m) {
+  constexpr const char* kFallback = "using a plain 'role: content' format; pick one with --chat-template NAME";
+  text::ChatTemplate tmpl;  // plain
+  const std::string source = or_exit(m.file().get_string_or("tokenizer.chat_template", ""));
+  if (!o.template_name.empty()) {
+    tmpl = or_exit(text::chat_template_from_name(o.template_name));
+    std::fprintf(stderr, "chat template: %s (--chat-template)\n", std::string(chat_family_name(tmpl.family)).c_str());
+  } else if (source.empty()) {
+    // Without a template the model was not trained on a chat format (llama.cpp would use ChatML,
+    // whose markers such a vocabulary lacks); plain lines read as a dialogue.
+    std::fprintf(stderr, "the model has no chat template; %s (known: %s)\n", kFallback,
+                 text::chat_template_names().c_str());
+  } else if (auto detected = text::detect_chat_template(source)) {
+    tmpl = *detected;
+    std::fprintf(stderr, "chat template: %s (the model's)\n", std::string(chat_family_name(tmpl.family)).c_str());
+  } else {
+    std::fprintf(stderr, "the model's chat template is not one this program knows; %s (known: %s)\n", kFallback,
+                 text::chat_template_names().c_str());
+  }
+
+  std::vector<text::ChatMessage> messages;
+  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+  messages.push_back({"user", user_message});
+  const text::Vocab& vocab = m.vocab();
+  text::ChatRenderOptions render;
+  render.bos_token = token_text(vocab, vocab.bos);
+  render.eos_token = token_text(vocab, vocab.eos);
+  render.today = today();
+  const std::string prompt = text::render_chat(tmpl, messages, render);
+  return std::string(text::without_leading_bos(prompt, render.bos_token, vocab.add_bos));
+}
+
+}  // namespace ll::cli
