@@ -5,6 +5,7 @@
 //   matmul_acts-inl.h   activation quantization (Q8_0, Q8_K)
 //   matmul_avx2-inl.h   integer kernels on x86 targets with AVX2 and better (intrinsics)
 //   matmul_hwy-inl.h    integer kernels on every other target (portable Highway)
+//   matmul_kquant_hwy-inl.h  Q5_K, Q3_K, Q2_K, IQ4_XS on every target (portable Highway)
 // Scalar twins are in matmul_reference.cc.
 //
 // Decoding (n = 1) is bound by memory bandwidth, so the kernels keep the work per weight
@@ -30,6 +31,7 @@
 #include "kernels/matmul_acts-inl.h"
 #include "kernels/matmul_avx2-inl.h"
 #include "kernels/matmul_hwy-inl.h"
+#include "kernels/matmul_kquant_hwy-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ll::kernels::detail {
@@ -43,6 +45,11 @@ void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
       return ForEachChunk<4, 2>(job, rows, FloatTile<DType::F16>{job});
     case DType::BF16:
       return ForEachChunk<4, 2>(job, rows, FloatTile<DType::BF16>{job});
+    case DType::Q5_K:
+    case DType::Q3_K:
+    case DType::Q2_K:
+    case DType::IQ4_XS:
+      return KQuantMatmulRows(job, rows);
     default:
       return QuantizedMatmulRows(job, rows);
   }
