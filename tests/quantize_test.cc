@@ -33,11 +33,19 @@ TEST(QuantBlocksTest, SizesMatchGgml) {
   EXPECT_EQ(sizeof(BlockQ4_K), 144u);
   EXPECT_EQ(sizeof(BlockQ6_K), 210u);
   EXPECT_EQ(sizeof(BlockQ8_K), 292u);
+  EXPECT_EQ(sizeof(BlockQ5_K), 176u);
+  EXPECT_EQ(sizeof(BlockQ3_K), 110u);
+  EXPECT_EQ(sizeof(BlockQ2_K), 84u);
+  EXPECT_EQ(sizeof(BlockIQ4_XS), 136u);
   EXPECT_EQ(dtype_info(DType::Q4_0).block_bytes, static_cast<int64_t>(sizeof(BlockQ4_0)));
   EXPECT_EQ(dtype_info(DType::Q8_0).block_bytes, static_cast<int64_t>(sizeof(BlockQ8_0)));
   EXPECT_EQ(dtype_info(DType::Q4_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ4_K)));
   EXPECT_EQ(dtype_info(DType::Q6_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ6_K)));
   EXPECT_EQ(dtype_info(DType::Q8_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ8_K)));
+  EXPECT_EQ(dtype_info(DType::Q5_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ5_K)));
+  EXPECT_EQ(dtype_info(DType::Q3_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ3_K)));
+  EXPECT_EQ(dtype_info(DType::Q2_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ2_K)));
+  EXPECT_EQ(dtype_info(DType::IQ4_XS).block_bytes, static_cast<int64_t>(sizeof(BlockIQ4_XS)));
   EXPECT_TRUE(is_quantized(DType::Q4_K));
   EXPECT_FALSE(is_quantized(DType::F16));
 }
@@ -257,7 +265,8 @@ TEST(QuantizeTest, Q4_0KnownBlock) {
 
 TEST(QuantizeTest, ZeroRowsQuantizeToZero) {
   std::vector<float> x(256, 0.0f), y(256, 1.0f);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_K, DType::Q5_K, DType::Q3_K,
+                 DType::Q2_K, DType::IQ4_XS}) {
     std::vector<uint8_t> q(row_bytes(t, 256));
     quantize_row(t, x.data(), q.data(), 256);
     dequantize_row(t, q.data(), y.data(), 256);
@@ -279,7 +288,8 @@ TEST(QuantizeTest, RoundTripErrorIsBounded) {
   const ErrorBound bounds[] = {
       {DType::F16, 5e-4, 5e-4},   {DType::BF16, 3e-3, 4e-3},    {DType::Q8_0, 7e-3, 5e-3},
       {DType::Q8_K, 9e-3, 5e-3},  {DType::Q6_K, 2.2e-2, 2e-2},  {DType::Q4_K, 8.5e-2, 7e-2},
-      {DType::Q4_0, 1.0e-1, 0.13},
+      {DType::Q4_0, 1.0e-1, 0.13},  {DType::Q5_K, 4.5e-2, 4e-2},  {DType::Q3_K, 0.2, 0.2},
+      {DType::Q2_K, 0.4, 0.4},      {DType::IQ4_XS, 0.1, 0.1},
   };
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);
