@@ -1,4 +1,4 @@
-// `synth --type` with the new K-quant types and llama.cpp's Q3_K_M / Q5_K_M mixes: the
+// `synth --type` with the new K-quant types and llama.cpp's Q3_K_M / Q4_K_M / Q5_K_M mixes: the
 // tensors get the types llama_tensor_get_type gives them, and the mixed models load and
 // generate what the same weights in F32 generate, up to the quantization error.
 #include <gtest/gtest.h>
@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -80,22 +81,26 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   return ab / std::sqrt(aa * bb);
 }
 
-TEST(SynthMix, Q5_K_MTypesFollowLlamaCpp) {
-  auto path = synthetic_model("q5_k_m");
-  ASSERT_TRUE(path.ok()) << path.error();
-  auto types = tensor_types(path.value());
-  // test-8l ties its output head to token_embd, which therefore takes the head's type.
-  EXPECT_EQ(types.count("output.weight"), 0u);
-  EXPECT_EQ(types["token_embd.weight"], DType::Q6_K);
-  // use_more_bits(i, 8): layers 0, 3, 6, 7.
-  for (int layer = 0; layer < 8; ++layer) {
-    const DType more = layer == 0 || layer == 3 || layer >= 6 ? DType::Q6_K : DType::Q5_K;
-    EXPECT_EQ(types[fmt::format("blk.{}.attn_v.weight", layer)], more) << layer;
-    EXPECT_EQ(types[fmt::format("blk.{}.ffn_down.weight", layer)], more) << layer;
-    EXPECT_EQ(types[fmt::format("blk.{}.attn_q.weight", layer)], DType::Q5_K) << layer;
-    EXPECT_EQ(types[fmt::format("blk.{}.attn_output.weight", layer)], DType::Q5_K) << layer;
-    EXPECT_EQ(types[fmt::format("blk.{}.ffn_up.weight", layer)], DType::Q5_K) << layer;
-    EXPECT_EQ(types[fmt::format("blk.{}.attn_norm.weight", layer)], DType::F32) << layer;
+// Q4_K_M and Q5_K_M share llama.cpp's rule; their base types differ.
+TEST(SynthMix, Q4_K_MAndQ5_K_MTypesFollowLlamaCpp) {
+  for (const auto& [name, base] : {std::pair{"q4_k_m", DType::Q4_K}, std::pair{"q5_k_m", DType::Q5_K}}) {
+    SCOPED_TRACE(name);
+    auto path = synthetic_model(name);
+    ASSERT_TRUE(path.ok()) << path.error();
+    auto types = tensor_types(path.value());
+    // test-8l ties its output head to token_embd, which therefore takes the head's type.
+    EXPECT_EQ(types.count("output.weight"), 0u);
+    EXPECT_EQ(types["token_embd.weight"], DType::Q6_K);
+    // use_more_bits(i, 8): layers 0, 3, 6, 7.
+    for (int layer = 0; layer < 8; ++layer) {
+      const DType more = layer == 0 || layer == 3 || layer >= 6 ? DType::Q6_K : base;
+      EXPECT_EQ(types[fmt::format("blk.{}.attn_v.weight", layer)], more) << layer;
+      EXPECT_EQ(types[fmt::format("blk.{}.ffn_down.weight", layer)], more) << layer;
+      EXPECT_EQ(types[fmt::format("blk.{}.attn_q.weight", layer)], base) << layer;
+      EXPECT_EQ(types[fmt::format("blk.{}.attn_output.weight", layer)], base) << layer;
+      EXPECT_EQ(types[fmt::format("blk.{}.ffn_up.weight", layer)], base) << layer;
+      EXPECT_EQ(types[fmt::format("blk.{}.attn_norm.weight", layer)], DType::F32) << layer;
+    }
   }
 }
 

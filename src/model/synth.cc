@@ -176,8 +176,8 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
 
   // The K-quant mixes as llama.cpp makes them for Llama models: Q6_K for the output head
   // (token_embd when the output is tied to it);
-  // Q4_K_M: Q6_K for every other layer's attn_v and ffn_down; Q5_K_M: Q6_K for the attn_v
-  // and ffn_down of the layers use_more_bits picks; Q3_K_M: Q5_K for attn_v of layers 0-1
+  // Q4_K_M and Q5_K_M: Q6_K for the attn_v and ffn_down of the layers use_more_bits picks;
+  // Q3_K_M: Q5_K for attn_v of layers 0-1
   // and ffn_down of the first sixteenth of the layers, Q4_K for the other attn_v, ffn_down
   // and every attn_output; the base type elsewhere.
   auto type_for = [&](WeightRole role, int64_t layer) {
@@ -187,7 +187,6 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     const bool v_or_down = role == WeightRole::AttnV || role == WeightRole::FfnDown;
     switch (mix) {
       case Mix::Q4_K_M:
-        return v_or_down && layer % 2 == 0 ? DType::Q6_K : matrix_type;
       case Mix::Q5_K_M:
         return v_or_down && use_more_bits(layer, n_layer) ? DType::Q6_K : matrix_type;
       case Mix::Q3_K_M:
