@@ -37,8 +37,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Per 32 elements k = 0..3 of a 128-element half whose 8 int16 scales of 16 elements sit in
 // both 128-bit lanes of sc: scale 2k in the low lane, 2k + 1 in the high lane.
 HWY_INLINE __m256i HalfScales(__m256i sc, int k) {
-  return _mm256_shuffle_epi8(sc, _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 1) + 4 * k)),
-                                                   _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 3) + 4 * k + 2))));
+  const __m128i even = _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 1) + 4 * k));
+  const __m128i odd = _mm_set1_epi16(static_cast<int16_t>(0x0100 * (4 * k + 3) + 4 * k + 2));
+  return _mm256_shuffle_epi8(sc, _mm256_setr_m128i(even, odd));
 }
 
 // Q5_K: Q4_K's kernel (see Q4_KTile) with the fifth bit of every quant taken from qh.
@@ -151,7 +152,9 @@ struct Q2Q3_KTile {
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + ((t0 + t) * nb + b) * 16));
         if constexpr (kQ3) {
           // The quants are used as 0..7; q - 4 is applied as -4 * sum(scale * bsum).
-          isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 2));
+          isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                     _mm256_slli_epi32(_mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(sc8)), 2));
+          imin[t] = _mm256_setzero_si256();
         } else {
           isum[t] = _mm256_setzero_si256();
           imin[t] = _mm256_madd_epi16(bs, mins16);

@@ -563,7 +563,9 @@ void quantize_iq4_xs(const float* x, void* dst, int64_t nb) {
       b.scales_h |= static_cast<uint16_t>(((l + 32) >> 4) << (2 * ib));
     }
     for (int ib = 0; ib < kQK_K / 32; ++ib) {
-      for (int j = 0; j < 16; ++j) b.qs[16 * ib + j] = static_cast<uint8_t>(L[32 * ib + j] | (L[32 * ib + 16 + j] << 4));
+      for (int j = 0; j < 16; ++j) {
+        b.qs[16 * ib + j] = static_cast<uint8_t>(L[32 * ib + j] | (L[32 * ib + 16 + j] << 4));
+      }
     }
     store_block(dst, i, b);
   }
