@@ -83,13 +83,18 @@ void expect_close(DType t, const Matrix& w, const float* x, int64_t rows, int64_
   }
 }
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0, DType::Q4_K,
-                        DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,   DType::Q4_K,
+                        DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q5_K,
+                        DType::Q3_K, DType::Q2_K, DType::IQ4_XS};
 
 std::vector<int64_t> col_choices(DType t) {
   switch (t) {
     case DType::Q4_K:
     case DType::Q6_K:
+    case DType::Q5_K:
+    case DType::Q3_K:
+    case DType::Q2_K:
+    case DType::IQ4_XS:
       return {256, 512, 1280};
     case DType::Q4_0:
     case DType::Q4_1:

@@ -34,6 +34,10 @@ TEST(QuantBlocksTest, SizesMatchGgml) {
   EXPECT_EQ(sizeof(BlockQ4_K), 144u);
   EXPECT_EQ(sizeof(BlockQ6_K), 210u);
   EXPECT_EQ(sizeof(BlockQ8_K), 292u);
+  EXPECT_EQ(sizeof(BlockQ5_K), 176u);
+  EXPECT_EQ(sizeof(BlockQ3_K), 110u);
+  EXPECT_EQ(sizeof(BlockQ2_K), 84u);
+  EXPECT_EQ(sizeof(BlockIQ4_XS), 136u);
   EXPECT_EQ(dtype_info(DType::Q4_0).block_bytes, static_cast<int64_t>(sizeof(BlockQ4_0)));
   EXPECT_EQ(dtype_info(DType::Q8_0).block_bytes, static_cast<int64_t>(sizeof(BlockQ8_0)));
   EXPECT_EQ(dtype_info(DType::Q4_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ4_K)));
@@ -44,6 +48,10 @@ TEST(QuantBlocksTest, SizesMatchGgml) {
                          std::pair{DType::Q8_1, sizeof(BlockQ8_1)}}) {
     EXPECT_EQ(dtype_info(t).block_bytes, static_cast<int64_t>(size)) << dtype_name(t);
   }
+  EXPECT_EQ(dtype_info(DType::Q5_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ5_K)));
+  EXPECT_EQ(dtype_info(DType::Q3_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ3_K)));
+  EXPECT_EQ(dtype_info(DType::Q2_K).block_bytes, static_cast<int64_t>(sizeof(BlockQ2_K)));
+  EXPECT_EQ(dtype_info(DType::IQ4_XS).block_bytes, static_cast<int64_t>(sizeof(BlockIQ4_XS)));
   EXPECT_TRUE(is_quantized(DType::Q4_K));
   EXPECT_FALSE(is_quantized(DType::F16));
 }
@@ -322,7 +330,7 @@ TEST(QuantizeTest, Q4_0KnownBlock) {
 TEST(QuantizeTest, ZeroRowsQuantizeToZero) {
   std::vector<float> x(256, 0.0f), y(256, 1.0f);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q4_K,
-                 DType::Q6_K, DType::Q8_K}) {
+                 DType::Q6_K, DType::Q8_K, DType::Q5_K, DType::Q3_K, DType::Q2_K, DType::IQ4_XS}) {
     std::vector<uint8_t> q(row_bytes(t, 256));
     quantize_row(t, x.data(), q.data(), 256);
     dequantize_row(t, q.data(), y.data(), 256);
@@ -346,7 +354,8 @@ TEST(QuantizeTest, RoundTripErrorIsBounded) {
       {DType::Q8_K, 9e-3, 5e-3},  {DType::Q6_K, 2.2e-2, 2e-2},  {DType::Q4_K, 8.5e-2, 7e-2},
       {DType::Q4_0, 1.0e-1, 0.13},
       {DType::Q4_1, 8.5e-2, 7e-2},  {DType::Q5_0, 4.7e-2, 5e-2},  {DType::Q5_1, 4.2e-2, 3.5e-2},
-      {DType::IQ4_NL, 8.2e-2, 7e-2},
+      {DType::IQ4_NL, 8.2e-2, 7e-2}, {DType::Q5_K, 4.5e-2, 4e-2},  {DType::Q3_K, 0.2, 0.2},
+      {DType::Q2_K, 0.4, 0.4},      {DType::IQ4_XS, 0.1, 0.1},
   };
   std::mt19937 rng(11);
   std::normal_distribution<float> dist(0.0f, 1.0f);

@@ -16,7 +16,7 @@ void add_synth_command(CLI::App& app) {
   for (const auto& p : model::synth_presets()) presets += (presets.empty() ? "" : ", ") + p.name;
   CLI::App* cmd = app.add_subcommand("synth", "Write a random-weight model of a real shape (for speed and memory tests)");
   cmd->add_option("--preset", o->preset, "shape: " + presets)->required();
-  cmd->add_option("--type", o->type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, q6_k or q4_k_m")->capture_default_str();
+  cmd->add_option("--type", o->type, "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, q5_k, q6_k, q3_k, q2_k, iq4_xs, or a mix: q3_k_m, q4_k_m, q5_k_m")->capture_default_str();
   cmd->add_option("--vocab", o->vocab_path, "GGUF with a SentencePiece vocabulary (e.g. ggml-vocab-llama-spm.gguf)")
       ->required()
       ->check(CLI::ExistingFile);

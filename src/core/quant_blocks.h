@@ -1,7 +1,7 @@
 #pragma once
 // GGUF quantization blocks, bit-compatible with ggml (ggml-common.h). Tensors in a GGUF file
 // are arrays of these blocks, only 32-byte aligned as a whole, so code must not assume
-// any alignment of an individual block beyond 1 byte (their sizes are 18, 34, 144, 210).
+// any alignment of an individual block beyond 1 byte (their sizes are 18, 34, 84, 110, 136, 144, 176, 210).
 // Half-precision fields are raw IEEE binary16 bits.
 #include <cstdint>
 
@@ -53,8 +53,8 @@ struct BlockIQ4_NL {
   uint8_t qs[16];
 };
 
-// The 16 levels of IQ4_NL (ggml's kvalues_iq4nl), denser near zero like the weights.
-constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+// The 16 levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl), denser near zero like the weights.
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 // Activations for Q4_1 / Q5_1 dot products: x = qs * d, s = d * sum(qs) (fp16, rounded from the
 // unrounded d), which multiplies the weights' m.
@@ -94,6 +94,48 @@ struct BlockQ6_K {
   uint16_t d;
 };
 
+// 256 elements in 8 sub-blocks of 32: x = d * scale_j * q - dmin * min_j as Q4_K (same
+// `scales` packing), with 5-bit q: low 4 bits in qs as Q4_K, bit 4 of element e at
+// qh[e % 32] >> (e / 32).
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+
+// 256 elements in 16 sub-blocks of 16: x = d * (scale_j - 32) * (q - 4), q a 3-bit value.
+// Element e = 128h + 32k + l (l < 32) has its low 2 bits at qs[32h + l] >> 2k and its high
+// bit at hmask[l] >> (4h + k). The 6-bit scale of sub-block j has its low 4 bits in the
+// nibble j / 8 of scales[j % 8] and its high 2 bits at scales[8 + j % 4] >> 2 * (j / 4).
+struct BlockQ3_K {
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
+
+// 256 elements in 16 sub-blocks of 16: x = d * (scales[j] & 15) * q - dmin * (scales[j] >> 4),
+// q a 2-bit value; element e = 128h + 32k + l (l < 32) at qs[32h + l] >> 2k.
+struct BlockQ2_K {
+  uint8_t scales[kQK_K / 16];
+  uint8_t qs[kQK_K / 4];
+  uint16_t d;
+  uint16_t dmin;
+};
+
+// 256 elements in 8 sub-blocks of 32: x = d * (scale_j - 32) * kIQ4NLValues[q], q a 4-bit
+// index. The 6-bit scale of sub-block j has its low 4 bits in the nibble j % 2 of
+// scales_l[j / 2] and its high 2 bits at scales_h >> 2j. Sub-block j's element l < 16 is the
+// low nibble of qs[16j + l], element l + 16 its high nibble.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kQK_K / 64];
+  uint8_t qs[kQK_K / 2];
+};
+
 // Activations for K-quant dot products: x = qs * d, bsums[j] = sum of qs[16j .. 16j + 15].
 struct BlockQ8_K {
   float d;
@@ -105,6 +147,10 @@ static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 static_assert(sizeof(BlockQ8_K) == 292);
 
 }  // namespace ll

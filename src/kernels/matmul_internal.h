@@ -13,7 +13,7 @@ namespace ll::kernels::detail {
 // Activations quantized for integer dot products, structure of arrays so that the kernels
 // load each field with one (broadcast) load. Values equal ggml's block_q8_0 / block_q8_K
 // of the same floats: Q4_0 and Q8_0 weights pair with Q8_0 activations (blocks of 32),
-// Q4_K and Q6_K weights with Q8_K (super-blocks of 256); see act_block_elems and
+// K-quants and IQ4_XS weights with Q8_K (super-blocks of 256); see act_block_elems and
 // act_has_block_sums for the others.
 struct QuantizedActs {
   int64_t blocks = 0;        // blocks per token row: cols / 32 (Q8_0) or cols / 256 (Q8_K)
@@ -35,6 +35,10 @@ inline int act_block_elems(DType t) {
       return 32;
     case DType::Q4_K:
     case DType::Q6_K:
+    case DType::Q5_K:
+    case DType::Q3_K:
+    case DType::Q2_K:
+    case DType::IQ4_XS:
       return 256;
     default:
       return 0;

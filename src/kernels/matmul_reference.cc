@@ -169,6 +169,110 @@ float dot_q6_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
   return acc;
 }
 
+// Each K-quant below is the integer dot of its quants with the Q8_K quants, per sub-block,
+// times the sub-block scale; the d * d_x scaling (and the min terms through bsums) once
+// per block.
+
+float dot_q5_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  const int16_t* bsums = a.bsums + t * a.blocks * 16;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ5_K), xq += kQK_K, bsums += 16) {
+    BlockQ5_K blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    int32_t imin = 0;
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t* s = blk.scales;
+      const int sc = j < 4 ? (s[j] & 63) : ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+      const int m = j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+      const uint8_t* q = blk.qs + 32 * (j / 2);
+      const int shift = 4 * (j % 2);
+      int32_t dot = 0;
+      for (int l = 0; l < 32; ++l) {
+        dot += (((q[l] >> shift) & 0xF) | (((blk.qh[l] >> j) & 1) << 4)) * xq[32 * j + l];
+      }
+      isum += sc * dot;
+      imin += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum) -
+           (fp16_to_fp32(blk.dmin) * xd[b]) * static_cast<float>(imin);
+  }
+  return acc;
+}
+
+float dot_q3_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ3_K), xq += kQK_K) {
+    BlockQ3_K blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      const uint8_t* s = blk.scales;
+      const int sc = (((s[j % 8] >> (4 * (j / 8))) & 0xF) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      int32_t dot = 0;
+      for (int e = 16 * j; e < 16 * j + 16; ++e) {
+        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+        const int q = ((blk.qs[32 * h + l] >> (2 * k)) & 3) - ((blk.hmask[l] >> (4 * h + k)) & 1 ? 0 : 4);
+        dot += q * xq[e];
+      }
+      isum += sc * dot;
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+float dot_q2_k(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  const int16_t* bsums = a.bsums + t * a.blocks * 16;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockQ2_K), xq += kQK_K, bsums += 16) {
+    BlockQ2_K blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    int32_t imin = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t dot = 0;
+      for (int e = 16 * j; e < 16 * j + 16; ++e) {
+        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+        dot += ((blk.qs[32 * h + l] >> (2 * k)) & 3) * xq[e];
+      }
+      isum += (blk.scales[j] & 0xF) * dot;
+      imin += (blk.scales[j] >> 4) * bsums[j];
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum) -
+           (fp16_to_fp32(blk.dmin) * xd[b]) * static_cast<float>(imin);
+  }
+  return acc;
+}
+
+float dot_iq4_xs(const uint8_t* w, const QuantizedActs& a, int64_t t) {
+  const int8_t* xq = a.qs + t * a.blocks * kQK_K;
+  const float* xd = a.d + t * a.blocks;
+  float acc = 0;
+  for (int64_t b = 0; b < a.blocks; ++b, w += sizeof(BlockIQ4_XS), xq += kQK_K) {
+    BlockIQ4_XS blk;
+    std::memcpy(&blk, w, sizeof(blk));
+    int32_t isum = 0;
+    for (int j = 0; j < 8; ++j) {
+      const int sc = (((blk.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((blk.scales_h >> (2 * j)) & 3) << 4)) - 32;
+      int32_t dot = 0;
+      for (int l = 0; l < 16; ++l) {
+        dot += kIQ4NLValues[blk.qs[16 * j + l] & 0xF] * xq[32 * j + l];
+        dot += kIQ4NLValues[blk.qs[16 * j + l] >> 4] * xq[32 * j + l + 16];
+      }
+      isum += sc * dot;
+    }
+    acc += (fp16_to_fp32(blk.d) * xd[b]) * static_cast<float>(isum);
+  }
+  return acc;
+}
+
 float dot_float(DType t, const uint8_t* w, const float* x, int64_t cols) {
   float acc = 0;
   for (int64_t k = 0; k < cols; ++k) {
@@ -225,6 +329,10 @@ void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1) {
         case DType::IQ4_NL: v = dot_q32(job.type, w, job.acts, t); break;
         case DType::Q4_K: v = dot_q4_k(w, job.acts, t); break;
         case DType::Q6_K: v = dot_q6_k(w, job.acts, t); break;
+        case DType::Q5_K: v = dot_q5_k(w, job.acts, t); break;
+        case DType::Q3_K: v = dot_q3_k(w, job.acts, t); break;
+        case DType::Q2_K: v = dot_q2_k(w, job.acts, t); break;
+        case DType::IQ4_XS: v = dot_iq4_xs(w, job.acts, t); break;
         default: v = dot_float(job.type, w, job.x + t * job.cols, job.cols); break;
       }
       job.y[t * job.rows + r] = v;

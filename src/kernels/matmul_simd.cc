@@ -6,6 +6,7 @@
 //   matmul_avx2-inl.h   integer kernels on x86 targets with AVX2 and better (intrinsics)
 //   matmul_hwy-inl.h    integer kernels on every other target (portable Highway)
 //   matmul_q32_hwy-inl.h  Q4_1, Q5_0, Q5_1, IQ4_NL kernels (AVX2 intrinsics or portable Highway)
+//   matmul_kquant_hwy-inl.h  Q5_K, Q3_K, Q2_K, IQ4_XS on every target (portable Highway)
 // Scalar twins are in matmul_reference.cc.
 //
 // Decoding (n = 1) is bound by memory bandwidth, so the kernels keep the work per weight
@@ -32,6 +33,7 @@
 #include "kernels/matmul_avx2-inl.h"
 #include "kernels/matmul_hwy-inl.h"
 #include "kernels/matmul_q32_hwy-inl.h"
+#include "kernels/matmul_kquant_hwy-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace ll::kernels::detail {
@@ -50,6 +52,11 @@ void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
     case DType::Q5_1:
     case DType::IQ4_NL:
       return Q32MatmulRows(job, rows);
+    case DType::Q5_K:
+    case DType::Q3_K:
+    case DType::Q2_K:
+    case DType::IQ4_XS:
+      return KQuantMatmulRows(job, rows);
     default:
       return QuantizedMatmulRows(job, rows);
   }

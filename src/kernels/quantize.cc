@@ -109,9 +109,10 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
 
 // ggml's make_qkx2_quants: asymmetric quantization x ~ scale * L + min to [0, nmax] with
 // min <= 0, searching nstep + 1 candidate scales and refitting (scale, min) by weighted least
-// squares for each. Returns the scale; *neg_min receives -min.
+// squares for each; candidates are judged by weighted squared error, or with use_mad by
+// weighted absolute error. Returns the scale; *neg_min receives -min.
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                       float* neg_min, float rmin, float rdelta, int nstep) {
+                       float* neg_min, float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
   float max = x[0];
   float sum_w = weights[0];
@@ -136,7 +137,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     const int l = nearest_int(iscale * (x[i] - min));
     L[i] = static_cast<uint8_t>(std::clamp(l, 0, nmax));
     const float diff = scale * L[i] + min - x[i];
-    best_error += weights[i] * (diff * diff);
+    best_error += weights[i] * (use_mad ? std::fabs(diff) : diff * diff);
   }
   uint8_t Laux[kQK_K];
   for (int is = 0; is <= nstep; ++is) {
@@ -161,7 +162,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
       float cur_error = 0;
       for (int i = 0; i < n; ++i) {
         const float diff = this_scale * Laux[i] + this_min - x[i];
-        cur_error += weights[i] * (diff * diff);
+        cur_error += weights[i] * (use_mad ? std::fabs(diff) : diff * diff);
       }
       if (cur_error < best_error) {
         std::copy(Laux, Laux + n, L);
@@ -173,6 +174,78 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   }
   *neg_min = -min;
   return scale;
+}
+
+// ggml's make_q3_quants with do_rmse: symmetric quantization to [-nmax, nmax - 1] (stored
+// with +nmax offset in L) from -nmax / max, then up to 5 passes that move single values to
+// the level that lowers the weighted (w = x^2) squared error. Returns the scale.
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < 1e-15f) {
+    std::fill(L, L + n, 0);
+    return 0.f;
+  }
+  const float iscale = -nmax / max;
+  float sumlx = 0;
+  float suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int pass = 0; pass < 5; ++pass) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * L[i];
+      if (slx <= 0) continue;
+      float sl2 = suml2 - w * L[i] * L[i];
+      const int new_l = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+      if (new_l == L[i]) continue;
+      slx += w * x[i] * new_l;
+      sl2 += w * new_l * new_l;
+      if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = static_cast<int8_t>(new_l);
+        sumlx = slx;
+        suml2 = sl2;
+        ++changed;
+      }
+    }
+    if (!changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0 ? sumlx / suml2 : 0.0f;
+}
+
+// The 6-bit scale of sub-block j of a Q3_K block, still offset by 32.
+int q3k_scale(int j, const uint8_t* s) {
+  return ((s[j % 8] >> (4 * (j / 8))) & 0xF) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+}
+
+// The 6-bit scale of sub-block j of an IQ4_XS block, still offset by 32.
+int iq4xs_scale(int j, const BlockIQ4_XS& b) {
+  return ((b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b.scales_h >> (2 * j)) & 3) << 4);
+}
+
+// Packs 2-bit values L[0..255] as Q2_K / Q3_K store them: element 128h + 32k + l at
+// qs[32h + l] >> 2k.
+void pack_2bit(const uint8_t* L, uint8_t* qs) {
+  for (int h = 0; h < 2; ++h) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* Lh = L + 128 * h;
+      qs[32 * h + l] = static_cast<uint8_t>(Lh[l] | (Lh[l + 32] << 2) | (Lh[l + 64] << 4) | (Lh[l + 96] << 6));
+    }
+  }
 }
 
 // ---------------------------------------------------------------- quantizers
@@ -369,7 +442,7 @@ void quantize_q4_k(const float* x, void* dst, int64_t nb) {
       for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
       const float av_x = std::sqrt(sum_x2 / 32);
       for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], -1.f, 0.1f, 20);
+      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], -1.f, 0.1f, 20, false);
       max_scale = std::max(max_scale, scales[j]);
       max_min = std::max(max_min, mins[j]);
     }
@@ -404,6 +477,218 @@ void quantize_q4_k(const float* x, void* dst, int64_t nb) {
     for (int c = 0; c < kQK_K / 64; ++c) {
       for (int l = 0; l < 32; ++l) {
         b.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
+      }
+    }
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q5_k(const float* x, void* dst, int64_t nb) {
+  uint8_t L[kQK_K];
+  float weights[32];
+  float mins[kQK_K / 32];
+  float scales[kQK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float max_min = 0;
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      const float* xs = x + 32 * j;
+      float sum_x2 = 0;
+      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+      const float av_x = std::sqrt(sum_x2 / 32);
+      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+      scales[j] = make_qkx2_quants(32, 31, xs, weights, L + 32 * j, &mins[j], -0.5f, 0.1f, 15, false);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    BlockQ5_K b;
+    std::memset(&b, 0, sizeof(b));
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
+      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+      if (j < 4) {
+        b.scales[j] = ls;
+        b.scales[j + 4] = lm;
+      } else {
+        b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+      }
+    }
+    b.d = fp32_to_fp16(max_scale / 63.f);
+    b.dmin = fp32_to_fp16(max_min / 63.f);
+    // Requantize against the rounded 6-bit scales actually stored.
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      uint8_t sc, m;
+      q4k_scale_min(j, b.scales, &sc, &m);
+      const float d = fp16_to_fp32(b.d) * sc;
+      if (!d) continue;
+      const float dm = fp16_to_fp32(b.dmin) * m;
+      for (int l = 0; l < 32; ++l) {
+        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 31));
+      }
+    }
+    for (int e = 0; e < kQK_K; ++e) {
+      const int c = e / 64, l = e % 32;
+      b.qs[32 * c + l] |= static_cast<uint8_t>((L[e] & 0xF) << (e % 64 >= 32 ? 4 : 0));
+      b.qh[l] |= static_cast<uint8_t>((L[e] >> 4) << (e / 32));
+    }
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q3_k(const float* x, void* dst, int64_t nb) {
+  int8_t L[kQK_K];
+  float scales[kQK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float amax = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+      if (std::fabs(scales[j]) > amax) {
+        amax = std::fabs(scales[j]);
+        max_scale = scales[j];
+      }
+    }
+    BlockQ3_K b;
+    std::memset(&b, 0, sizeof(b));
+    if (max_scale) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < kQK_K / 16; ++j) {
+        const int l = std::clamp(nearest_int(iscale * scales[j]), -32, 31) + 32;
+        b.scales[j % 8] |= static_cast<uint8_t>((l & 0xF) << (4 * (j / 8)));
+        b.scales[8 + j % 4] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
+      }
+      b.d = fp32_to_fp16(1 / iscale);
+    }
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float d = fp16_to_fp32(b.d) * (q3k_scale(j, b.scales) - 32);
+      if (!d) continue;
+      for (int l = 0; l < 16; ++l) {
+        L[16 * j + l] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + l] / d), -4, 3) + 4);
+      }
+    }
+    uint8_t low[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+      // The high bit of element e goes to hmask[e % 32], bit e / 32.
+      if (L[e] > 3) b.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+      low[e] = static_cast<uint8_t>(L[e] & 3);
+    }
+    pack_2bit(low, b.qs);
+    store_block(dst, i, b);
+  }
+}
+
+void quantize_q2_k(const float* x, void* dst, int64_t nb) {
+  uint8_t L[kQK_K];
+  float weights[16];
+  float mins[kQK_K / 16];
+  float scales[kQK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float max_min = 0;
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    BlockQ2_K b;
+    std::memset(&b, 0, sizeof(b));
+    if (max_scale > 0) {
+      const float iscale = 15.f / max_scale;
+      for (int j = 0; j < kQK_K / 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      b.d = fp32_to_fp16(max_scale / 15.f);
+    }
+    if (max_min > 0) {
+      const float iscale = 15.f / max_min;
+      for (int j = 0; j < kQK_K / 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+      b.dmin = fp32_to_fp16(max_min / 15.f);
+    }
+    for (int j = 0; j < kQK_K / 16; ++j) {
+      const float d = fp16_to_fp32(b.d) * (b.scales[j] & 0xF);
+      if (!d) continue;
+      const float dm = fp16_to_fp32(b.dmin) * (b.scales[j] >> 4);
+      for (int l = 0; l < 16; ++l) {
+        L[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
+      }
+    }
+    pack_2bit(L, b.qs);
+    store_block(dst, i, b);
+  }
+}
+
+// ggml's quantize_iq4_xs without an importance matrix (quantize_row_iq4_nl_impl with weights
+// x^2 and 7 trial scales on either side): per sub-block of 32 the scale of least weighted
+// error, then 6-bit sub-block scales relative to the largest and the levels requantized.
+void quantize_iq4_xs(const float* x, void* dst, int64_t nb) {
+  constexpr int kTries = 7;
+  const int8_t* values = kIQ4NLValues;
+  uint8_t L[kQK_K];
+  float scales[kQK_K / 32];
+  for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
+    float max_scale = 0;
+    float amax_scale = 0;
+    for (int ib = 0; ib < kQK_K / 32; ++ib) {
+      const float* xb = x + 32 * ib;
+      float amax = 0;
+      float max = 0;
+      for (int j = 0; j < 32; ++j) {
+        if (std::fabs(xb[j]) > amax) {
+          amax = std::fabs(xb[j]);
+          max = xb[j];
+        }
+      }
+      if (amax < 1e-15f) {
+        scales[ib] = 0;
+        continue;
+      }
+      // Weighted least-squares scale of the levels chosen with inverse scale id.
+      auto fit = [&](float id, float* sumqx, float* sumq2) {
+        *sumqx = 0;
+        *sumq2 = 0;
+        for (int j = 0; j < 32; ++j) {
+          const float q = values[nearest_iq4nl_level(id * xb[j])];
+          const float w = xb[j] * xb[j];
+          *sumqx += w * q * xb[j];
+          *sumq2 += w * q * q;
+        }
+      };
+      float sumqx, sumq2;
+      fit(1 / (-max / values[0]), &sumqx, &sumq2);
+      float d = sumqx / sumq2;
+      float best = d * sumqx;
+      for (int t = -kTries; t <= kTries; ++t) {
+        fit((t + values[0]) / max, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          d = sumqx / sumq2;
+          best = d * sumqx;
+        }
+      }
+      scales[ib] = d;
+      if (std::fabs(d) > amax_scale) {
+        amax_scale = std::fabs(d);
+        max_scale = d;
+      }
+    }
+    BlockIQ4_XS b;
+    std::memset(&b, 0, sizeof(b));
+    const float d = -max_scale / 32;
+    b.d = fp32_to_fp16(d);
+    const float id = d ? 1 / d : 0.f;
+    for (int ib = 0; ib < kQK_K / 32; ++ib) {
+      const int l = std::clamp(nearest_int(id * scales[ib]), -32, 31);
+      const float dl = d * l;
+      const float idl = dl ? 1 / dl : 0.f;
+      for (int j = 0; j < 32; ++j) L[32 * ib + j] = static_cast<uint8_t>(nearest_iq4nl_level(idl * x[32 * ib + j]));
+      b.scales_l[ib / 2] |= static_cast<uint8_t>(((l + 32) & 0xF) << (4 * (ib % 2)));
+      b.scales_h |= static_cast<uint16_t>(((l + 32) >> 4) << (2 * ib));
+    }
+    for (int ib = 0; ib < kQK_K / 32; ++ib) {
+      for (int j = 0; j < 16; ++j) {
+        b.qs[16 * ib + j] = static_cast<uint8_t>(L[32 * ib + j] | (L[32 * ib + 16 + j] << 4));
       }
     }
     store_block(dst, i, b);
@@ -547,6 +832,65 @@ void dequantize_q4_k(const void* src, float* y, int64_t nb) {
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+    }
+  }
+}
+
+void dequantize_q5_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockQ5_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float dmin = fp16_to_fp32(b.dmin);
+    for (int c = 0; c < kQK_K / 64; ++c) {
+      const uint8_t* q = b.qs + 32 * c;
+      uint8_t sc, m;
+      q4k_scale_min(2 * c, b.scales, &sc, &m);
+      const float d1 = d * sc, m1 = dmin * m;
+      q4k_scale_min(2 * c + 1, b.scales, &sc, &m);
+      const float d2 = d * sc, m2 = dmin * m;
+      for (int l = 0; l < 32; ++l) *y++ = d1 * ((q[l] & 0xF) + ((b.qh[l] >> (2 * c)) & 1) * 16) - m1;
+      for (int l = 0; l < 32; ++l) *y++ = d2 * ((q[l] >> 4) + ((b.qh[l] >> (2 * c + 1)) & 1) * 16) - m2;
+    }
+  }
+}
+
+void dequantize_q3_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockQ3_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int e = 0; e < kQK_K; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const int q = ((b.qs[32 * h + l] >> (2 * k)) & 3) - ((b.hmask[l] >> (4 * h + k)) & 1 ? 0 : 4);
+      y[e] = d * (q3k_scale(e / 16, b.scales) - 32) * q;
+    }
+    y += kQK_K;
+  }
+}
+
+void dequantize_q2_k(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockQ2_K>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    const float dmin = fp16_to_fp32(b.dmin);
+    for (int e = 0; e < kQK_K; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const uint8_t sc = b.scales[e / 16];
+      y[e] = d * (sc & 0xF) * ((b.qs[32 * h + l] >> (2 * k)) & 3) - dmin * (sc >> 4);
+    }
+    y += kQK_K;
+  }
+}
+
+void dequantize_iq4_xs(const void* src, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = load_block<BlockIQ4_XS>(src, i);
+    const float d = fp16_to_fp32(b.d);
+    for (int ib = 0; ib < kQK_K / 32; ++ib, y += 32) {
+      const float dl = d * (iq4xs_scale(ib, b) - 32);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = dl * kIQ4NLValues[b.qs[16 * ib + j] & 0xF];
+        y[j + 16] = dl * kIQ4NLValues[b.qs[16 * ib + j] >> 4];
+      }
     }
   }
 }
@@ -700,6 +1044,14 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       return dequantize_q4_k(src, dst, nb);
     case DType::Q6_K:
       return dequantize_q6_k(src, dst, nb);
+    case DType::Q5_K:
+      return dequantize_q5_k(src, dst, nb);
+    case DType::Q3_K:
+      return dequantize_q3_k(src, dst, nb);
+    case DType::Q2_K:
+      return dequantize_q2_k(src, dst, nb);
+    case DType::IQ4_XS:
+      return dequantize_iq4_xs(src, dst, nb);
     case DType::Q8_K:
       return dequantize_q8_k(src, dst, nb);
     default:
@@ -743,6 +1095,14 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       return quantize_q4_k(src, dst, nb);
     case DType::Q6_K:
       return quantize_q6_k(src, dst, nb);
+    case DType::Q5_K:
+      return quantize_q5_k(src, dst, nb);
+    case DType::Q3_K:
+      return quantize_q3_k(src, dst, nb);
+    case DType::Q2_K:
+      return quantize_q2_k(src, dst, nb);
+    case DType::IQ4_XS:
+      return quantize_iq4_xs(src, dst, nb);
     case DType::Q8_K:
       return quantize_q8_k(src, dst, nb);
     default:

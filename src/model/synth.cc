@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <functional>
 
+#include "core/quant_blocks.h"
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
 #include "kernels/quantize.h"
@@ -45,6 +47,53 @@ struct TensorPlan {
   DType type;
   float mean, std;  // norms are ~1, matrices ~N(0, 0.02)
 };
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers and every third between.
+bool use_more_bits(int64_t layer, int64_t n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+// The 32-element type llama.cpp's quantizer puts in place of a 256-element one
+// (convert_incompatible_tensor).
+DType small_block_fallback(DType t) {
+  switch (t) {
+    case DType::Q2_K:
+    case DType::Q3_K:
+    case DType::IQ4_XS: return DType::IQ4_NL;
+    case DType::Q4_K: return DType::Q5_0;
+    case DType::Q5_K: return DType::Q5_1;
+    case DType::Q6_K: return DType::Q8_0;
+    default: return t;
+  }
+}
+
+// The mixes llama.cpp's quantizer makes (llama_tensor_get_type) and their base type.
+enum class Mix { None, Q3_K_M, Q4_K_M, Q5_K_M };
+
+struct MixName {
+  std::string_view name;
+  Mix mix;
+  DType base;
+};
+constexpr MixName kMixes[] = {
+    {"q3_k_m", Mix::Q3_K_M, DType::Q3_K},
+    {"q4_k_m", Mix::Q4_K_M, DType::Q4_K},
+    {"q5_k_m", Mix::Q5_K_M, DType::Q5_K},
+};
+
+// Every --type the synthesizer accepts, for its error message.
+std::string type_names() {
+  std::string names;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto info = dtype_info(id);
+    if (!info || !info->computable) continue;
+    std::string name(info->name);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  for (const MixName& m : kMixes) names += fmt::format(", {}", m.name);
+  return names;
+}
 
 HParams preset_hparams(const SynthPreset& p, int64_t n_layer) {
   const ArchSpec& arch = *find_arch(p.arch);
@@ -114,12 +163,18 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     for (const auto& c : synth_presets()) names += (names.empty() ? "" : ", ") + c.name;
     return Status::Errorf("unknown preset '{}' (presets: {})", o.preset, names);
   }
-  const bool q4_k_m = o.type == "q4_k_m" || o.type == "Q4_K_M";
-  auto parsed = dtype_from_name(q4_k_m ? "q4_k" : o.type);
+  std::string lower_type(o.type);
+  for (char& c : lower_type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  Mix mix = Mix::None;
+  auto parsed = dtype_from_name(o.type);
+  for (const MixName& m : kMixes) {
+    if (m.name == lower_type) {
+      mix = m.mix;
+      parsed = m.base;
+    }
+  }
   if (!parsed || !dtype_info(*parsed).computable) {
-    return Status::Errorf("unsupported type '{}' (types: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, "
-                          "q6_k, q4_k_m)",
-                          o.type);
+    return Status::Errorf("unsupported type '{}' (types: {})", o.type, type_names());
   }
   const DType matrix_type = *parsed;
   LL_ASSIGN_OR_RETURN(auto vocab_file, gguf::GgufFile::open(o.vocab_path));
@@ -160,13 +215,32 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     w.set_int32_array("tokenizer.ggml.token_type", all_types);
   }
 
-  // Q4_K_M as llama.cpp makes it: Q6_K for the output head and for every other layer's
-  // attn_v and ffn_down, Q4_K elsewhere.
+  // The K-quant mixes as llama.cpp makes them for Llama models: Q6_K for the output head
+  // (token_embd when the output is tied to it);
+  // Q4_K_M and Q5_K_M: Q6_K for the attn_v and ffn_down of the layers use_more_bits picks;
+  // Q3_K_M: Q5_K for attn_v of layers 0-1
+  // and ffn_down of the first sixteenth of the layers, Q4_K for the other attn_v, ffn_down
+  // and every attn_output; the base type elsewhere.
   auto type_for = [&](WeightRole role, int64_t layer) {
-    if (!q4_k_m) return matrix_type;
-    if (role == WeightRole::Output) return DType::Q6_K;
-    if ((role == WeightRole::AttnV || role == WeightRole::FfnDown) && layer % 2 == 0) return DType::Q6_K;
-    return DType::Q4_K;
+    if (mix == Mix::None) return matrix_type;
+    // A tied model's token_embd is also its output head.
+    if (role == WeightRole::Output || (role == WeightRole::TokenEmbd && p->tied_output)) return DType::Q6_K;
+    const bool v_or_down = role == WeightRole::AttnV || role == WeightRole::FfnDown;
+    // A fused QKV (Phi-3) gets one step more than the mix's base type.
+    if (role == WeightRole::AttnQkv) return mix == Mix::Q3_K_M ? DType::Q4_K : mix == Mix::Q4_K_M ? DType::Q5_K : DType::Q6_K;
+    switch (mix) {
+      case Mix::Q4_K_M:
+      case Mix::Q5_K_M:
+        return v_or_down && use_more_bits(layer, n_layer) ? DType::Q6_K : matrix_type;
+      case Mix::Q3_K_M:
+        if (role == WeightRole::AttnV) return layer < 2 ? DType::Q5_K : DType::Q4_K;
+        if (role == WeightRole::FfnDown) return layer < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
+        if (role == WeightRole::AttnOutput) return DType::Q4_K;
+        return matrix_type;
+      case Mix::None:
+        break;
+    }
+    return matrix_type;
   };
   // The optional tensors a preset has: an untied output head, Llama 3 frequency factors.
   auto has_optional = [&](WeightRole role) {
@@ -184,8 +258,11 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
     }
   }
 
-  // A row must be whole blocks; llama.cpp's quantizer refuses such a tensor too.
-  for (const TensorPlan& t : plan) {
+  // A row must be whole blocks. Like llama.cpp's quantizer, a row that is not whole 256-element
+  // super-blocks takes a 32-element type of about the same size (Qwen2.5-0.5B's 896 columns);
+  // one that is not whole blocks of that either is refused.
+  for (TensorPlan& t : plan) {
+    if (t.dims[0] % kQK_K != 0) t.type = small_block_fallback(t.type);
     const int64_t block = dtype_info(t.type).block_elems;
     if (t.dims[0] % block != 0) {
       return Status::Errorf("type {} cannot store {}: its rows of {} elements are not a multiple of the type's {}-element "
@@ -196,6 +273,11 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   for (size_t i = 0; i < plan.size(); ++i) {
     const TensorPlan& t = plan[i];
     const int64_t cols = t.dims[0], rows = t.dims.size() > 1 ? t.dims[1] : 1;
+    if (cols % dtype_info(t.type).block_elems != 0) {
+      return Status::Errorf("preset '{}': {} has rows of {} elements, not whole {}-element blocks of {}; choose "
+                            "another type or a larger preset",
+                            p->name, t.name, cols, dtype_info(t.type).block_elems, dtype_name(t.type));
+    }
     const int64_t rb = row_bytes(t.type, cols);
     std::vector<uint8_t> data(static_cast<size_t>(rb * rows));
     const uint64_t base_seed = hash_name(t.name, o.seed);

@@ -29,8 +29,7 @@ const std::vector<SynthPreset>& synth_presets();
 
 struct SynthOptions {
   std::string preset;      // a name from synth_presets()
-  // f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, q6_k, or q4_k_m (Q4_K with Q6_K like llama.cpp)
-  std::string type = "q4_0";
+  std::string type = "q4_0";  // a computable type (q4_0, q5_k, ...) or a mix: q3_k_m, q4_k_m, q5_k_m (as llama.cpp)
   std::string vocab_path;  // GGUF whose tokenizer.ggml.* metadata is copied
   uint64_t seed = 1;
   int64_t n_layer_override = 0;  // > 0: fewer or more layers than the preset
