@@ -2,6 +2,7 @@
 // (exec/perplexity.h), so that its figures can be held against llama-perplexity's; on this
 // device, on workers (--workers, as `run` takes them) or on devices emulated here (--devices).
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "cli/cluster_run.h"
@@ -102,17 +103,28 @@ void add_perplexity_command(CLI::App& app) {
     const int in_flight = static_cast<int>(exec::chunks_per_pass(options));
     cluster::PipelineOptions p = pipeline_options(a->cluster, a->model, model->hparams(), in_flight);
     std::unique_ptr<emulate::LocalCluster> devices;
+    std::string log_path;
     if (!a->devices.empty()) {
       emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "perplexity"));
       lo.model_dirs = {cluster::model_directory(a->model.path)};
-      std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), lo.log_path.c_str());
-      devices = or_exit(emulate::LocalCluster::start(lo));
+      log_path = lo.log_path;
+      std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), log_path.c_str());
+      auto started = emulate::LocalCluster::start(lo);
+      if (!started.ok()) fail(started.error() + " (see " + log_path + ")");
+      devices = std::move(started).value();
       p.head.workers = devices->addresses();
       p.head.keys = devices->head_keys();
     }
-    auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
-    if (!pipeline.ok()) fail(pipeline.error());
-    compute(tokens, bos, options, cluster_scorer(*pipeline->head));
+    {
+      auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
+      if (!pipeline.ok()) fail(pipeline.error() + (log_path.empty() ? "" : " (see " + log_path + ")"));
+      compute(tokens, bos, options, cluster_scorer(*pipeline->head));
+    }  // the head closes its links before the workers go away
+    if (devices) {
+      devices->stop();
+      std::error_code ec;
+      std::filesystem::remove(log_path, ec);
+    }
   });
 }
 
