@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <deque>
 #include <map>
 #include <set>
@@ -563,6 +564,72 @@ TEST(GenerationRun, RefusesAPromptTheContextCannotHold) {
   EXPECT_TRUE(out[1].status.ok());
   EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{4}));
   for (const auto& e : p.links.sent_to(0, wire::Envelope::kStep)) EXPECT_EQ(e.step().sequence(), 2u);
+}
+
+Request scoring(std::vector<int32_t> tokens) {
+  Request r;
+  r.prompt_tokens = std::move(tokens);
+  r.score = true;
+  return r;
+}
+
+wire::Envelope score_result(uint64_t sequence, std::vector<float> log_probs, int timings = 2) {
+  wire::Envelope e = token_result(sequence, -1, timings);
+  for (float lp : log_probs) e.mutable_token()->add_log_probs(lp);
+  return e;
+}
+
+TEST(GenerationRun, AScoredRequestIsOneStepThatEndsWithItsLogProbabilities) {
+  Pipeline p;
+  // A scored sequence may fill the context: nothing follows it.
+  p.requests = {scoring({kBos, 3, 4, 5, 3, 4})};
+  p.links.on_send = [&p](size_t, const wire::Envelope& e) {
+    if (e.has_step()) p.links.reply(1, score_result(e.step().sequence(), {-0.5f, -1.25f, -2, -0.0f, -3}));
+  };
+  const std::vector<Generation> out = p.make(/*n_ctx=*/6).run();
+  ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(out[0].log_probs, (std::vector<float>{-0.5f, -1.25f, -2, -0.0f, -3}));
+  EXPECT_TRUE(out[0].tokens.empty());
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_TRUE(steps[0].step().score());
+  EXPECT_TRUE(steps[0].step().end_sequence()) << "the only step frees the sequence";
+  EXPECT_EQ(steps[0].step().n_tokens(), 6u);
+  EXPECT_EQ(steps[0].step().position(), 0u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u);
+}
+
+TEST(GenerationRun, RefusesScoresOfTheWrongCountOrSign) {
+  const std::vector<BadResult> cases = {
+      {1, score_result(1, {-1, -2}),
+       "worker 2 'b' (tcp://b) sent an invalid score result (2 log-probabilities for 4 tokens, 2 stage timings)"},
+      {0, score_result(1, {-1, -2, -3}),
+       "worker 1 (tcp://a) sent an invalid score result (3 log-probabilities for 4 tokens, 2 stage timings)"},
+      {1, score_result(1, {-1, -2, -3}, 1),
+       "worker 2 'b' (tcp://b) sent an invalid score result (3 log-probabilities for 4 tokens, 1 stage timings)"},
+      {1, score_result(1, {-1, 0.5f, -3}), "worker 2 'b' (tcp://b) sent a log-probability of 0.5 (must be <= 0)"},
+      {1, score_result(1, {-1, std::nanf(""), -3}),
+       "worker 2 'b' (tcp://b) sent a log-probability of nan (must be <= 0)"},
+  };
+  for (const BadResult& c : cases) {
+    Pipeline p;
+    p.requests = {scoring({kBos, 3, 4, 5})};
+    GenerationRun& run = p.make();
+    run.start();
+    p.links.reply(c.from, c.envelope);
+    while (run.active()) run.turn();
+    EXPECT_EQ(run.generations()[0].status.message(), c.message);
+    EXPECT_TRUE(run.generations()[0].log_probs.empty());
+  }
+}
+
+TEST(GenerationRun, RefusesToScoreFewerThanTwoTokensOrMoreThanTheContext) {
+  Pipeline p;
+  p.requests = {scoring({kBos}), scoring({kBos, 3, 4, 5, 3, 4, 5})};
+  const std::vector<Generation> out = p.make(/*n_ctx=*/6).run();
+  EXPECT_EQ(out[0].status.message(), "scoring needs at least 2 tokens (each scores the next), got 1");
+  EXPECT_EQ(out[1].status.message(), "the prompt has 7 tokens but the context holds 6");
+  EXPECT_TRUE(p.links.sent.empty());
 }
 
 TEST(GenerationRun, TokenizesTextPrompts) {

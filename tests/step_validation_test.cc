@@ -118,6 +118,28 @@ TEST(ValidateStep, RefusesSampledTokensBeyondTheReplayedOnes) {
   EXPECT_EQ(error_of(later, {}, known), "sequence 3: tokens sampled before are only given with a replay from position 0");
 }
 
+TEST(ValidateStep, AcceptsAScoredStepOfTwoTokensOrMore) {
+  wire::Step s = step(0, {1, 2});
+  s.set_score(true);
+  EXPECT_EQ(error_of(s, {}, first_segment()), "ok");
+}
+
+TEST(ValidateStep, RefusesAScoredStepOfOneToken) {
+  // Each position scores the token after it, so one token has nothing to score.
+  wire::Step s = step(0, {1});
+  s.set_score(true);
+  EXPECT_EQ(error_of(s, {}, first_segment()),
+            "sequence 3: a scored step needs at least 2 tokens (each scores the next), got 1");
+}
+
+TEST(ValidateStep, RefusesAScoredReplay) {
+  wire::Step s = step(0, {1, 2, 3});
+  s.set_score(true);
+  s.set_samples_before(1);
+  EXPECT_EQ(error_of(s, {}, first_segment()),
+            "sequence 3: a scored step samples nothing, so it cannot continue a replay's draws");
+}
+
 TEST(ValidateStep, RefusesAHiddenStateAtTheFirstSegment) {
   const std::string expected = "sequence 3: the first segment takes token ids, not a hidden state";
   EXPECT_EQ(error_of(step(0, {1}), hidden_frame(kEmbd * sizeof(float)), first_segment()), expected);

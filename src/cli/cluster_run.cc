@@ -154,19 +154,25 @@ cluster::HeadOptions head_options(const ClusterRunOptions& c) {
   return or_exit(cluster::head_options({c.workers, c.worker_keys, c.key, c.insecure}));
 }
 
-void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
-  auto model = load_model_or_exit(model_options);
+cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const ModelOptions& model_options,
+                                          const model::HParams& hp, int parallel) {
   cluster::PipelineOptions p;
   p.head = head_options(c);
   p.cuts = c.cuts;
-  p.planning = planning_options(c.planning, or_exit(plan::parse_planner(c.planning.planner)), args.parallel);
-  const exec::ExecOptions exec = exec_options(model_options, model->hparams());
+  p.planning = planning_options(c.planning, or_exit(plan::parse_planner(c.planning.planner)), parallel);
+  const exec::ExecOptions exec = exec_options(model_options, hp);
   p.head_listen = c.head_listen;
   p.head_threads = exec.n_threads;
   p.progress = print_progress;
   p.load.n_ctx = exec.n_ctx;
   p.load.send_shards = c.send_shards;
   p.balance = balance_options(c.balance);
+  return p;
+}
+
+void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
+  auto model = load_model_or_exit(model_options);
+  cluster::PipelineOptions p = pipeline_options(c, model_options, model->hparams(), args.parallel);
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   const graph::Graph graph = graph::build_graph(*model);

@@ -76,6 +76,10 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const G
 void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
                           const std::vector<model::UnitRange>& segments, const std::vector<cluster::Generation>& gens);
 
+// How run_on_cluster sets up its pipeline for `parallel` sequences at once (exits on errors).
+cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const ModelOptions& model_options,
+                                          const model::HParams& hp, int parallel);
+
 void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model, const GenerationArgs& args);
 
 }  // namespace ll::cli

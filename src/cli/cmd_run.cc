@@ -8,6 +8,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cli/logits_out.h"
 #include "exec/generate.h"
 #include "model/model.h"
 
@@ -22,6 +23,8 @@ void add_run_command(CLI::App& app) {
     SamplingOptions sampling;
     ClusterRunOptions cluster;
     ChatOptions chat;
+    std::string logits_out;
+    std::string logits_positions;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
@@ -34,7 +37,16 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   add_sampling_options(*cmd, args->sampling);
   add_cluster_run_options(*cmd, args->cluster);
+  cmd->add_option("--logits-out", args->logits_out,
+                  "write the raw logits to FILE: float32 little-endian, [rows][n_vocab], row 0 at the last prompt "
+                  "position, row k after the k-th generated token (one device only, not with --workers)");
+  cmd->add_option("--logits-positions", args->logits_positions,
+                  "the rows --logits-out writes, e.g. 0,1,2 (default: every row)")
+      ->needs("--logits-out");
   cmd->callback([args] {
+    if (!args->logits_out.empty() && !args->cluster.workers.empty()) {
+      fail("--logits-out works on one device only: drop --workers, or drop --logits-out");
+    }
     if (!args->cluster.workers.empty()) {
       if (args->chat.chat) fail("--chat runs on this device only; leave out --workers");
       run_on_cluster(args->cluster, args->model,
@@ -56,6 +68,15 @@ void add_run_command(CLI::App& app) {
     opts.n_predict = args->n_predict;
     opts.n_batch = args->n_batch;
     opts.sampling = sampler_params(args->sampling);
+    std::unique_ptr<LogitsWriter> logits_out;
+    int64_t logits_rows = 0;
+    if (!args->logits_out.empty()) {
+      logits_out = or_exit(LogitsWriter::open(args->logits_out, or_exit(parse_logits_positions(args->logits_positions))));
+      opts.on_logits = [&](int64_t row, std::span<const float> logits) {
+        logits_rows = row + 1;
+        return logits_out->write(row, logits);
+      };
+    }
     std::fprintf(stderr, "%s: %s, %lld layers, %d threads (%s), seed %llu, loaded in %.2f s\n",
                  args->model.path.c_str(), m.hparams().arch.c_str(), static_cast<long long>(m.hparams().n_layer),
                  executor.pool().size(), simd_name(), static_cast<unsigned long long>(opts.sampling.seed), load_s);
@@ -65,6 +86,10 @@ void add_run_command(CLI::App& app) {
     });
     std::fputc('\n', stdout);
     if (!result.ok()) fail(result.error());
+    if (logits_out) {
+      const Status closed = logits_out->close(logits_rows);
+      if (!closed.ok()) fail(closed.message());
+    }
     const auto& r = result.value();
     std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.2f tokens/s)\n", r.prompt_tokens.size(), r.prompt_seconds,
                  r.prompt_tokens.size() / std::max(r.prompt_seconds, 1e-9));

@@ -103,19 +103,24 @@ void GenerationRun::start() {
     a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
     for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
     a.started = options_.clock();
-    if (static_cast<int64_t>(g.prompt_tokens.size()) >= shape_.n_ctx) {
+    // A scored prompt may fill the context: no token follows it.
+    const int64_t room = rq.score ? shape_.n_ctx + 1 : shape_.n_ctx;
+    if (static_cast<int64_t>(g.prompt_tokens.size()) >= room) {
       a.done = true;
       g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
       continue;
     }
-    Status valid = exec::validate_n_predict(rq.n_predict);
-    if (valid.ok()) valid = text::validate(rq.sampling);
+    Status valid = rq.score ? Status::Ok() : exec::validate_n_predict(rq.n_predict);
+    if (valid.ok() && !rq.score) valid = text::validate(rq.sampling);
+    if (valid.ok() && rq.score && g.prompt_tokens.size() < 2) {
+      valid = Status::Errorf("scoring needs at least 2 tokens (each scores the next), got {}", g.prompt_tokens.size());
+    }
     if (!valid.ok()) {
       a.done = true;
       g.status = std::move(valid);
       continue;
     }
-    if (exec::predicted_all(0, rq.n_predict)) {
+    if (!rq.score && exec::predicted_all(0, rq.n_predict)) {
       a.done = true;
       continue;
     }
@@ -148,9 +153,10 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
     s->set_samples_before(static_cast<uint32_t>(g.tokens.size()));  // a replay: every generated token was sampled
   }
   // The last token this sequence needs: every worker frees it after this step.
-  a.end_sent = exec::predicted_all(static_cast<int64_t>(g.tokens.size()) + 1, rq.n_predict) ||
+  a.end_sent = rq.score || exec::predicted_all(static_cast<int64_t>(g.tokens.size()) + 1, rq.n_predict) ||
                position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
   s->set_end_sequence(a.end_sent);
+  s->set_score(rq.score);
   const uint64_t envelope = e.ByteSizeLong();
   a.step_bytes = envelope + (stages_.size() - 1) * (envelope + tokens.size() * shape_.n_embd * sizeof(float));
   a.pending = std::move(tokens);
@@ -401,6 +407,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   const text::Vocab& vocab = tokenizer_.vocab();
   const auto received = options_.clock();
   a.in_flight = false;
+  if (rq.score) return take_scores(request, w, tr, received);
   const int32_t token = tr.token();
   if (w != stages_.back() || token < 0 || token >= shape_.n_vocab ||
       tr.timings_size() != static_cast<int>(stages_.size())) {
@@ -458,6 +465,30 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   }
   Status st = send_step(request, {token}, position);
   if (!st.ok()) finish(request, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
+}
+
+void GenerationRun::take_scores(size_t request, size_t w, const wire::TokenResult& tr, Clock::time_point received) {
+  Sequence& a = sequences_[request];
+  Generation& g = out_[request];
+  const size_t expected = a.pending.size() - 1;
+  if (w != stages_.back() || static_cast<size_t>(tr.log_probs_size()) != expected ||
+      tr.timings_size() != static_cast<int>(stages_.size())) {
+    finish(request, Status::Errorf("{} sent an invalid score result ({} log-probabilities for {} tokens, {} stage "
+                                   "timings)",
+                                   describe(w), tr.log_probs_size(), a.pending.size(), tr.timings_size()));
+    return;
+  }
+  for (float lp : tr.log_probs()) {
+    if (!(lp <= 0.0f)) {  // also NaN
+      finish(request, Status::Errorf("{} sent a log-probability of {} (must be <= 0)", describe(w), lp));
+      return;
+    }
+  }
+  if (a.replaying && controller_ != nullptr) controller_->replayed(*this, a.sequence);
+  a.replaying = false;
+  g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();
+  g.log_probs.assign(tr.log_probs().begin(), tr.log_probs().end());
+  finish(request, Status::Ok());
 }
 
 }  // namespace ll::cluster

@@ -45,6 +45,9 @@ struct Request {
   int64_t n_predict = 128;  // as in exec::GenerateOptions: -1 and -2 = until EOS or a full context
   bool ignore_eos = false;  // benchmarks: always generate n_predict tokens
   text::SamplerParams sampling;
+  // Score the prompt instead of generating (Step.score): one step of all its tokens (at least 2,
+  // at most the context), answered by Generation.log_probs; n_predict and sampling are unused.
+  bool score = false;
 };
 
 // `k` requests for the same prompt whose samplers are seeded sampling.seed, sampling.seed + 1, ...
@@ -61,6 +64,7 @@ struct Generation {
   Status status;
   std::vector<int32_t> prompt_tokens;
   std::vector<int32_t> tokens;  // generated
+  std::vector<float> log_probs;  // a scored request's: of each next prompt token (prompt size - 1 values)
   std::string text;
   double prompt_seconds = 0;    // until the first token came back
   double generate_seconds = 0;  // from then to the last token
@@ -151,11 +155,13 @@ class GenerationRun {
   bool active() const { return !by_sequence_.empty(); }
   // One turn of the loop: cancellation, lost links, deadlines, then waiting for and taking replies.
   void turn();
-  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence } -> worker 0
+  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence, score } -> worker 0
   Status send_step(size_t request, std::vector<int32_t> tokens, int64_t position);
   // Reads what `worker` has sent: tokens, errors, probe answers.
   void take_replies(size_t worker);
   void take_token(size_t worker, const wire::Envelope& e);
+  // A scored request's answer (Request.score): its log-probabilities, then the request ends.
+  void take_scores(size_t request, size_t worker, const wire::TokenResult& result, Clock::time_point received);
   void take_error(const wire::ErrorReply& error);
   // Starts a probe when a step is overdue and ends it when its window has closed; true when it did.
   bool check_deadlines(Clock::time_point now);

@@ -419,4 +419,22 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
   return run.generations();
 }
 
+std::vector<Result<std::vector<float>>> Head::score(const std::vector<std::vector<int32_t>>& sequences) {
+  std::vector<Request> requests(sequences.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    requests[i].prompt_tokens = sequences[i];
+    requests[i].score = true;
+  }
+  std::vector<Generation> gens = generate(requests, [](size_t, const std::string&) {});
+  std::vector<Result<std::vector<float>>> out;
+  for (Generation& g : gens) {
+    if (g.status.ok()) {
+      out.emplace_back(std::move(g.log_probs));
+    } else {
+      out.emplace_back(std::move(g.status));
+    }
+  }
+  return out;
+}
+
 }  // namespace ll::cluster

@@ -94,6 +94,9 @@ class Head {
   const std::vector<model::UnitRange>& segments() const;
   // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
   std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
+  // Scores the sequences concurrently, one step each (Request.score): per sequence, the
+  // log-probability of each next token (size - 1 values), or the error that ended it.
+  std::vector<Result<std::vector<float>>> score(const std::vector<std::vector<int32_t>>& sequences);
   // The last generate()'s tokens, stage times and rebalances.
   const RunTrace& trace() const { return trace_; }
   // Renews this head's session on every connected worker (KeepAlive, no reply), so that it

@@ -27,6 +27,12 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
     return Status::Errorf("sequence {}: {} tokens sampled before a replay of {} tokens (at most {}: the prompt has at "
                           "least one)", seq, step.samples_before(), n, n - 1);
   }
+  if (step.score() && n < 2) {
+    return Status::Errorf("sequence {}: a scored step needs at least 2 tokens (each scores the next), got {}", seq, n);
+  }
+  if (step.score() && step.samples_before() != 0) {
+    return Status::Errorf("sequence {}: a scored step samples nothing, so it cannot continue a replay's draws", seq);
+  }
   const bool is_new = !limits.sequence_length.has_value();
   if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);
   if (!is_new && pos > *limits.sequence_length) {

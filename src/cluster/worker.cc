@@ -12,6 +12,7 @@
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
+#include "exec/score.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
 #include "core/system_memory.h"
@@ -34,6 +35,11 @@ text::SamplerParams sampler_params(const wire::Step& step) {
 // Most messages handled before the sockets are read again, so one busy peer cannot starve the others.
 constexpr int kMaxReadsPerSocket = 64;
 constexpr size_t kMaxQueued = 256;
+
+// A scored step runs through the head in passes of at most this many logits (64 MiB), however
+// large its vocabulary and step.
+constexpr int64_t kMaxScoreLogits = int64_t{16} << 20;
+int64_t score_rows(int64_t n_vocab) { return std::max<int64_t>(1, kMaxScoreLogits / n_vocab); }
 
 }  // namespace
 
@@ -525,8 +531,12 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   if (ex.has_head()) s.logits.resize(static_cast<size_t>(n_vocab));
 
   const auto t0 = Clock::now();
-  Status st = ex.forward(seq, pos, {step.tokens().data(), static_cast<size_t>(n)}, static_cast<float*>(hidden.data()), n,
-                         s.logits.data());
+  const std::span<const int32_t> tokens(step.tokens().data(), static_cast<size_t>(n));
+  const bool scoring = step.score() && ex.has_head();
+  Result<std::vector<float>> log_probs = std::vector<float>{};
+  if (scoring) log_probs = exec::score_tokens(ex, seq, pos, tokens, static_cast<float*>(hidden.data()), score_rows(n_vocab));
+  Status st = scoring ? (log_probs.ok() ? Status::Ok() : log_probs.status())
+                      : ex.forward(seq, pos, tokens, static_cast<float*>(hidden.data()), n, s.logits.data());
   if (!st.ok()) {
     if (is_new) {
       ex.free_sequence(seq);
@@ -535,7 +545,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     return Status::Errorf("sequence {}: {}", seq, st.message());
   }
   int32_t token = -1;
-  if (ex.has_head()) {
+  if (ex.has_head() && !scoring) {
     text::Sampler& sampler = *seq_it->second.sampler;
     for (int32_t t : step.tokens()) sampler.accept(t);
     token = sampler.sample(s.logits.data());
@@ -548,13 +558,14 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   timing.set_send_us(s.last_send_us);
 
   if (ex.has_head()) {
-    // TokenResult { session, sequence, token, timings[] } -> head
+    // TokenResult { session, sequence, token (-1 when scoring), timings[], log_probs[] (scoring) } -> head
     wire::Envelope e;
     e.set_request_id(envelope.request_id());
     wire::TokenResult* r = e.mutable_token();
     r->set_session(s.id);
     r->set_sequence(seq);
     r->set_token(token);
+    if (scoring) *r->mutable_log_probs() = {log_probs.value().begin(), log_probs.value().end()};
     *r->mutable_timings() = step.timings();
     *r->add_timings() = timing;
     send(s.head_peer, e);

@@ -59,6 +59,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
 
   int64_t pos = n_prompt;
   for (int64_t step = 0; !predicted_all(step, options.n_predict); ++step) {
+    if (options.on_logits) LL_RETURN_IF_ERROR(options.on_logits(step, logits));  // before sampling changes them
     const int32_t token = sampler.sample(logits.data());
     if (token == vocab.eos || token == vocab.bos) break;
     r.tokens.push_back(token);

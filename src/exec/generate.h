@@ -3,6 +3,7 @@
 // sample token by token, streaming text through a callback.
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct GenerateOptions {
   int64_t n_predict = 128;  // see validate_n_predict; generation also ends at EOS/BOS or a full context
   int64_t n_batch = 512;    // prompt tokens per forward pass
   text::SamplerParams sampling;
+  // Each row of logits before a token is sampled from it: row 0 at the last prompt position,
+  // row k after the k-th generated token.
+  std::function<Status(int64_t row, std::span<const float> logits)> on_logits;
 };
 
 struct GenerateResult {
