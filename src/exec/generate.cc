@@ -26,7 +26,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   const int64_t n_embd = executor.n_embd();
 
   GenerateResult r;
-  r.prompt_tokens = tokenizer.encode(options.prompt, vocab.add_bos);
+  r.prompt_tokens = tokenizer.encode(options.prompt, /*add_special=*/true);
   if (r.prompt_tokens.empty()) r.prompt_tokens.push_back(vocab.bos);
   const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
   if (n_prompt >= executor.n_ctx()) {
@@ -60,7 +60,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   int64_t pos = n_prompt;
   for (int64_t step = 0; !predicted_all(step, options.n_predict); ++step) {
     const int32_t token = sampler.sample(logits.data());
-    if (token == vocab.eos || token == vocab.bos) break;
+    if (tokenizer.is_eog(token) || token == vocab.bos) break;
     r.tokens.push_back(token);
     sampler.accept(token);
     std::string text = detok.push(token);
