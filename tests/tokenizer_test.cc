@@ -13,23 +13,16 @@
 #include "test_data.h"
 #include "text/tokenizer.h"
 #include "text/vocab.h"
+#include "vocab_files.h"
 
 namespace ll::text {
 namespace {
 
 using model::vocab_from_llama2c;
+using test::gguf_tokenizer;
+using test::gguf_vocab;
 
 using Ids = std::vector<int32_t>;
-
-Result<Vocab> gguf_vocab(const std::string& relative) {
-  LL_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::open(test::shared_data(relative)));
-  return vocab_from_gguf(*file);
-}
-
-Result<Tokenizer> gguf_tokenizer(const std::string& relative) {
-  LL_ASSIGN_OR_RETURN(Vocab v, gguf_vocab(relative));
-  return Tokenizer::create(std::move(v));
-}
 
 Result<Tokenizer> llama2c_tokenizer(const std::string& relative) {
   LL_ASSIGN_OR_RETURN(Vocab v, vocab_from_llama2c(test::shared_data(relative)));
@@ -63,7 +56,8 @@ std::vector<std::string> split(const std::string& s, const std::string& sep) {
 }
 
 // llama.cpp tests/test-tokenizer-0 format: inputs separated by a marker line (the file ends
-// with one), line i of .out holds the ids of input i; no BOS.
+// with one), line i of .out holds the ids of input i; encoded with add_special = false and
+// parse_special = false. Byte-level BPE also decodes every input back to itself.
 void check_llamacpp_vectors(const std::string& vocab_relative) {
   auto tok = gguf_tokenizer(vocab_relative);
   ASSERT_TRUE(tok.ok()) << tok.error();
@@ -87,12 +81,29 @@ void check_llamacpp_vectors(const std::string& vocab_relative) {
     } else {
       ADD_FAILURE() << "input " << i << " " << std::quoted(inputs[i]) << "\n  want" << show(want) << "\n  got " << show(got);
     }
+    if (tok->byte_level()) {
+      std::string pieces;
+      Detokenizer detok(*tok);
+      std::string detokenized;
+      for (int32_t id : got) {
+        pieces += tok->piece(id);
+        detokenized += detok.push(id);
+      }
+      detokenized += detok.flush();
+      EXPECT_EQ(pieces, inputs[i]) << "input " << i;
+      EXPECT_EQ(detokenized, inputs[i]) << "input " << i;
+    }
   }
   EXPECT_EQ(passed, inputs.size());
 }
 
 TEST(LlamaCppVectors, LlamaSpm) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-llama-spm.gguf"); }
 TEST(LlamaCppVectors, Phi3) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-phi-3.gguf"); }
+TEST(LlamaCppVectors, LlamaBpe) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-llama-bpe.gguf"); }
+TEST(LlamaCppVectors, Qwen2) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-qwen2.gguf"); }
+TEST(LlamaCppVectors, Gpt2) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-gpt-2.gguf"); }
+TEST(LlamaCppVectors, Falcon) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-falcon.gguf"); }
+TEST(LlamaCppVectors, Starcoder) { check_llamacpp_vectors("vocab/llamacpp/ggml-vocab-starcoder.gguf"); }
 
 TEST(Llama2cVectors, TestC) {
   auto tok = llama2c_tokenizer("vocab/llama2c/tokenizer.bin");
@@ -310,12 +321,12 @@ TEST(Phi3, UserDefinedTokensAreSplitOut) {
 }
 
 TEST(Tokenizer, RefusesOtherModels) {
-  auto v = gguf_vocab("vocab/llamacpp/ggml-vocab-gpt-2.gguf");
+  auto v = gguf_vocab("vocab/llamacpp/ggml-vocab-llama-spm.gguf");
   ASSERT_TRUE(v.ok()) << v.error();
-  EXPECT_EQ(v->model, "gpt2");
+  v->model = "t5";
   auto tok = Tokenizer::create(std::move(v).value());
   ASSERT_FALSE(tok.ok());
-  EXPECT_NE(tok.error().find("gpt2"), std::string::npos) << tok.error();
+  EXPECT_NE(tok.error().find("tokenizer model 't5' is not supported"), std::string::npos) << tok.error();
 }
 
 TEST(Tokenizer, RefusesInconsistentVocab) {

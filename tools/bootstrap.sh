@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libhwy-dev libfmt-dev nlohmann-json3-dev libcli11-dev
           libspdlog-dev libgtest-dev clang libclang-rt-14-dev libbenchmark-dev libzmq3-dev cppzmq-dev protobuf-compiler
-          libprotobuf-dev libsodium-dev coinor-libcbc-dev libcpp-httplib-dev iproute2)
+          libprotobuf-dev libsodium-dev coinor-libcbc-dev libcpp-httplib-dev iproute2 libicu-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

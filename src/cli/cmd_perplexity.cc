@@ -87,7 +87,7 @@ void add_perplexity_command(CLI::App& app) {
     if (!tokenizer.ok()) fail(tokenizer.error());
     const text::Vocab& vocab = model->vocab();
     std::fprintf(stderr, "perplexity: tokenizing the input ..\n");
-    const std::vector<int32_t> tokens = tokenizer->encode(text, vocab.add_bos);
+    const std::vector<int32_t> tokens = tokenizer->encode(text, /*add_special=*/true);
     const Status enough = exec::check_perplexity_tokens(static_cast<int64_t>(tokens.size()), a->model.n_ctx);
     if (!enough.ok()) fail(a->file + ": " + enough.message());
     const std::optional<int32_t> bos = vocab.add_bos ? std::optional(vocab.bos) : std::nullopt;

@@ -98,7 +98,7 @@ void GenerationRun::start() {
     Generation& g = out_[i];
     a.sequence = counters_.next_sequence++;
     g.stages.resize(n_workers_);
-    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, vocab.add_bos) : rq.prompt_tokens;
+    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, /*add_special=*/true) : rq.prompt_tokens;
     if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
     a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
     for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
@@ -443,7 +443,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     a.first_token_at = received;
     g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();
   }
-  if (!rq.ignore_eos && (token == vocab.eos || token == vocab.bos)) {
+  if (!rq.ignore_eos && (tokenizer_.is_eog(token) || token == vocab.bos)) {
     finish(request, Status::Ok());
     return;
   }

@@ -26,7 +26,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   const int64_t n_embd = executor.n_embd();
 
   GenerateResult r;
-  r.prompt_tokens = tokenizer.encode(options.prompt, vocab.add_bos, options.parse_special);
+  r.prompt_tokens = tokenizer.encode(options.prompt, /*add_special=*/true, options.parse_special);
   if (r.prompt_tokens.empty()) r.prompt_tokens.push_back(vocab.bos);
   const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
   if (n_prompt >= executor.n_ctx()) {
@@ -61,7 +61,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   for (int64_t step = 0; !predicted_all(step, options.n_predict); ++step) {
     if (options.on_logits) LL_RETURN_IF_ERROR(options.on_logits(step, logits));  // before sampling changes them
     const int32_t token = sampler.sample(logits.data());
-    if (token == vocab.eos || token == vocab.bos) break;
+    if (tokenizer.is_eog(token) || token == vocab.bos) break;
     r.tokens.push_back(token);
     sampler.accept(token);
     std::string text = detok.push(token);

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <queue>
+#include <tuple>
+
+#include "text/byte_level.h"
 
 namespace ll::text {
 namespace {
@@ -38,8 +41,10 @@ int byte_of(std::string_view s) {
 }  // namespace
 
 Result<Tokenizer> Tokenizer::create(Vocab vocab) {
-  if (vocab.model != "llama")
-    return Status::Errorf("tokenizer model '{}' is not supported (only 'llama', SentencePiece BPE)", vocab.model);
+  const bool spm = vocab.model == "llama";
+  if (!spm && vocab.model != "gpt2")
+    return Status::Errorf("tokenizer model '{}' is not supported (only 'llama', SentencePiece BPE, and 'gpt2', byte-level BPE)",
+                          vocab.model);
   const size_t n = vocab.tokens.size();
   if (n == 0 || n > static_cast<size_t>(INT32_MAX)) return Status::Errorf("vocabulary size {} is not usable", n);
   if (vocab.scores.size() != n || vocab.types.size() != n)
@@ -49,12 +54,26 @@ Result<Tokenizer> Tokenizer::create(Vocab vocab) {
     // NaN would break the ordering of the merge queue.
     if (std::isnan(vocab.scores[i])) return Status::Errorf("token {} has a NaN score", i);
   }
-  const std::pair<const char*, int32_t> ids[] = {{"bos", vocab.bos}, {"eos", vocab.eos}, {"unknown", vocab.unk}};
-  for (const auto& [what, id] : ids) {
+  // Byte-level BPE vocabularies may have no unknown token; the others below are optional.
+  const std::tuple<const char*, int32_t, bool> ids[] = {
+      {"bos", vocab.bos, true},       {"eos", vocab.eos, true},        {"unknown", vocab.unk, spm},
+      {"end-of-turn", vocab.eot, false}, {"end-of-message", vocab.eom, false}, {"padding", vocab.pad, false}};
+  for (const auto& [what, id, required] : ids) {
+    if (id == -1 && !required) continue;
     if (id < 0 || static_cast<size_t>(id) >= n)
       return Status::Errorf("{} token id {} is outside the vocabulary of {} tokens", what, id, n);
   }
-  return Tokenizer(std::move(vocab));
+  std::optional<PreTokenizer> pre;
+  if (!spm) {
+    LL_ASSIGN_OR_RETURN(pre, PreTokenizer::create(vocab.pre));
+  }
+  Tokenizer t(std::move(vocab));
+  if (!spm) {
+    t.pre_ = std::move(pre);
+    LL_ASSIGN_OR_RETURN(t.merges_, BpeMerges::create(t.vocab_.merges, [&t](std::string_view s) { return t.find(s); }));
+    for (int b = 0; b < 256; ++b) t.byte_ids_[b] = t.find(bytes_to_byte_level(std::string(1, static_cast<char>(b))));
+  }
+  return t;
 }
 
 Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
@@ -63,7 +82,21 @@ Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
   // A later duplicate spelling wins, as in llama.cpp.
   for (int32_t id = 0; id < n; ++id) index_.insert_or_assign(vocab_.tokens[id], id);
 
-  // Byte fallback: "<0xNN>", else a token spelled as the bare byte, else <unk>.
+  // End of generation as llama.cpp decides it; the tokens found by spelling become control
+  // tokens (printed as nothing) if the vocabulary said otherwise.
+  for (int32_t id : {vocab_.eos, vocab_.eot, vocab_.eom}) {
+    if (id >= 0) eog_.insert(id);
+  }
+  for (std::string_view spelling : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
+                                    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>",
+                                    "<end_of_utterance>"}) {
+    const int32_t id = find(spelling);
+    if (id < 0) continue;
+    eog_.insert(id);
+    vocab_.types[id] = TokenType::Control;
+  }
+
+  // SentencePiece byte fallback: "<0xNN>", else a token spelled as the bare byte, else <unk>.
   for (int b = 0; b < 256; ++b) {
     int32_t id = find(fmt::format("<0x{:02X}>", b));
     if (id < 0) id = find(std::string(1, static_cast<char>(b)));
@@ -71,9 +104,11 @@ Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
   }
 
   for (int32_t id = 0; id < n; ++id) {
-    if (vocab_.types[id] == TokenType::UserDefined && !vocab_.tokens[id].empty()) user_defined_.push_back(id);
+    const TokenType type = vocab_.types[id];
+    const bool special = type == TokenType::Control || type == TokenType::UserDefined || type == TokenType::Unknown;
+    if (special && !vocab_.tokens[id].empty()) special_.push_back(id);
   }
-  std::stable_sort(user_defined_.begin(), user_defined_.end(),
+  std::stable_sort(special_.begin(), special_.end(),
                    [&](int32_t a, int32_t b) { return vocab_.tokens[a].size() > vocab_.tokens[b].size(); });
 }
 
@@ -82,18 +117,19 @@ int32_t Tokenizer::find(std::string_view text) const {
   return it == index_.end() ? -1 : it->second;
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool /*parse_special*/) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   std::vector<int32_t> out;
-  if (add_bos) out.push_back(vocab_.bos);
-  if (text.empty()) return out;
+  if (add_special && vocab_.add_bos) out.push_back(vocab_.bos);
 
-  // Split out user-defined tokens, longest spelling first (llama.cpp's partition order).
+  // Split out special tokens, longest spelling first (llama.cpp's partition order).
   struct Fragment {
     std::string_view text;
     int32_t token = -1;
   };
-  std::vector<Fragment> fragments{{text}};
-  for (int32_t id : user_defined_) {
+  std::vector<Fragment> fragments;
+  if (!text.empty()) fragments.push_back({text});
+  for (int32_t id : special_) {
+    if (!parse_special && vocab_.types[id] != TokenType::UserDefined) continue;
     const std::string& spelling = vocab_.tokens[id];
     std::vector<Fragment> next;
     for (const Fragment& f : fragments) {
@@ -120,6 +156,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
       after_special = true;
       continue;
     }
+    if (byte_level()) {
+      encode_bpe(f.text, out);
+      continue;
+    }
     escaped.clear();
     if (vocab_.add_space_prefix && after_special) escaped += kSpaceMarker;
     for (char c : f.text) {
@@ -129,7 +169,28 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
     encode_spm(escaped, out);
     after_special = false;
   }
+  if (add_special && vocab_.add_eos) out.push_back(vocab_.eos);
   return out;
+}
+
+void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  std::vector<int32_t> symbols;
+  for (std::string_view word : pre_->split(text)) {
+    if (pre_->traits().ignore_merges) {
+      const int32_t whole = find(bytes_to_byte_level(word));
+      if (whole >= 0) {
+        out.push_back(whole);
+        continue;
+      }
+    }
+    // Each byte is one character of the byte-level spelling; one that is no token is dropped,
+    // as llama.cpp does.
+    symbols.clear();
+    for (char c : word) symbols.push_back(byte_ids_[static_cast<uint8_t>(c)]);
+    for (int32_t id : merges_->merge(symbols)) {
+      if (id >= 0) out.push_back(id);
+    }
+  }
 }
 
 void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
@@ -191,6 +252,16 @@ void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) con
 std::string Tokenizer::piece(int32_t id) const {
   if (id < 0 || id >= n_vocab()) return {};
   const std::string& text = vocab_.tokens[id];
+  if (byte_level()) {
+    switch (vocab_.types[id]) {
+      case TokenType::Normal:
+        return byte_level_to_bytes(text);
+      case TokenType::UserDefined:
+        return text;
+      default:  // Control, Unknown, Unused, Undefined and Byte print nothing (llama.cpp without `special`).
+        return {};
+    }
+  }
   switch (vocab_.types[id]) {
     case TokenType::Normal: {
       std::string out;
@@ -219,6 +290,10 @@ std::string Detokenizer::push(int32_t id) {
   std::string piece = tok_.piece(id);
   const bool after_bos = prev_ == tok_.vocab().bos;
   prev_ = id;
+  if (tok_.byte_level()) {
+    pending_ += piece;
+    return drain(false);
+  }
   if (after_bos && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
   if (piece.size() == 1) {
     const auto c = static_cast<unsigned char>(piece[0]);

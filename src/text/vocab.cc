@@ -1,6 +1,11 @@
 #include "text/vocab.h"
 
+#include <fmt/format.h>
+
 #include <cstdint>
+#include <iterator>
+
+#include "text/pre_tokenizer.h"
 
 namespace ll::text {
 
@@ -36,19 +41,41 @@ Result<Vocab> vocab_from_gguf(const gguf::GgufFile& file) {
     v.types.assign(n, TokenType::Normal);
   }
 
-  // Defaults are those of llama.cpp for SentencePiece vocabularies.
+  // Defaults are those of llama.cpp: SentencePiece's, or those of the BPE pre-tokenizer.
   const bool spm = v.model == "llama";
-  LL_ASSIGN_OR_RETURN(uint64_t bos, file.get_uint_or("tokenizer.ggml.bos_token_id", 1));
-  LL_ASSIGN_OR_RETURN(uint64_t eos, file.get_uint_or("tokenizer.ggml.eos_token_id", 2));
-  LL_ASSIGN_OR_RETURN(uint64_t unk, file.get_uint_or("tokenizer.ggml.unknown_token_id", 0));
-  const std::pair<const char*, uint64_t> ids[] = {{"bos", bos}, {"eos", eos}, {"unknown", unk}};
-  for (const auto& [what, id] : ids) {
-    if (id >= n) return Status::Errorf("{}: {} token id {} is outside the vocabulary of {} tokens", name, what, id, n);
+  bool default_add_bos = spm;
+  if (!spm) {
+    LL_ASSIGN_OR_RETURN(v.pre, file.get_string_or("tokenizer.ggml.pre", "default"));
+    auto traits = PreTokenizer::traits(v.pre);
+    if (!traits.ok()) return Status::Errorf("{}: {}", name, traits.error());
+    default_add_bos = traits->add_bos;
+    if (file.find("tokenizer.ggml.merges") == nullptr)
+      return Status::Errorf("{}: a '{}' vocabulary needs tokenizer.ggml.merges, which is missing", name, v.model);
+    LL_ASSIGN_OR_RETURN(auto merges, file.get_string_array("tokenizer.ggml.merges"));
+    v.merges.assign(merges.begin(), merges.end());
   }
-  v.bos = static_cast<int32_t>(bos);
-  v.eos = static_cast<int32_t>(eos);
-  v.unk = static_cast<int32_t>(unk);
-  LL_ASSIGN_OR_RETURN(v.add_bos, file.get_bool_or("tokenizer.ggml.add_bos_token", spm));
+  constexpr uint64_t kNone = UINT64_MAX;
+  const uint64_t defaults[] = {spm ? 1u : 11u, spm ? 2u : 11u, spm ? 0 : kNone, kNone, kNone, kNone};
+  const std::pair<const char*, int32_t*> ids[] = {{"bos", &v.bos}, {"eos", &v.eos}, {"unknown", &v.unk},
+                                                  {"eot", &v.eot}, {"eom", &v.eom}, {"padding", &v.pad}};
+  for (size_t i = 0; i < std::size(ids); ++i) {
+    const auto& [what, field] = ids[i];
+    const std::string key = fmt::format("tokenizer.ggml.{}_token_id", what);
+    uint64_t id = defaults[i];
+    if (file.find(key) != nullptr) {
+      LL_ASSIGN_OR_RETURN(int64_t stored, file.get_int(key));
+      // -1, also as a 32-bit unsigned value, means "none" (llama2.c's converter writes it).
+      if (stored != -1 && stored != UINT32_MAX) id = static_cast<uint64_t>(stored);
+    }
+    if (id == kNone) {
+      *field = -1;
+      continue;
+    }
+    if (id >= n) return Status::Errorf("{}: {} = {} is outside the vocabulary of {} tokens", name, key, id, n);
+    *field = static_cast<int32_t>(id);
+  }
+  LL_ASSIGN_OR_RETURN(v.add_bos, file.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos));
+  LL_ASSIGN_OR_RETURN(v.add_eos, file.get_bool_or("tokenizer.ggml.add_eos_token", false));
   LL_ASSIGN_OR_RETURN(v.add_space_prefix, file.get_bool_or("tokenizer.ggml.add_space_prefix", spm));
   return v;
 }

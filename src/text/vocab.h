@@ -14,12 +14,16 @@ namespace ll::text {
 enum class TokenType : int32_t { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
 struct Vocab {
-  std::string model = "llama";        // tokenizer.ggml.model
-  std::vector<std::string> tokens;    // SentencePiece spelling: spaces are U+2581 "▁"
+  std::string model = "llama";        // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+  std::string pre = "default";        // tokenizer.ggml.pre: the pre-tokenizer of "gpt2" vocabularies
+  std::vector<std::string> tokens;    // "llama": spaces are U+2581 "▁"; "gpt2": GPT-2's byte-to-unicode spelling
   std::vector<float> scores;
   std::vector<TokenType> types;
-  int32_t bos = 1, eos = 2, unk = 0;
+  std::vector<std::string> merges;    // "gpt2": "left right", highest priority first
+  int32_t bos = 1, eos = 2, unk = 0;  // unk is -1 when the vocabulary has none
+  int32_t eot = -1, eom = -1, pad = -1;  // -1: not set
   bool add_bos = true;
+  bool add_eos = false;
   bool add_space_prefix = true;
 };
 
