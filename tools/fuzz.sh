@@ -2,14 +2,16 @@
 # Runs each libFuzzer target for a while, starting from its seed corpus in fuzz/corpus/<target>/.
 # New inputs go to a scratch directory, so the repository's corpus changes only by hand; a crash
 # stops the script and its input is left as BUILD_DIR/fuzz-findings/<target>/crash-*.
-# Usage: tools/fuzz.sh BUILD_DIR [SECONDS_EACH=20] [TARGET...]   (BUILD_DIR configured with -DLL_FUZZ=ON)
+# Usage: tools/fuzz.sh BUILD_DIR [SECONDS_EACH=20] [TARGET...]   (default: every fuzz/*_fuzz.cc)   (BUILD_DIR configured with -DLL_FUZZ=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=$1
 seconds=${2:-20}
 shift $(($# < 2 ? $# : 2))
 targets=("$@")
-((${#targets[@]})) || targets=(gguf_fuzz llama2c_import_fuzz wire_fuzz tokenizer_fuzz sampler_fuzz)
+if ((${#targets[@]} == 0)); then
+  for f in fuzz/*_fuzz.cc; do targets+=("$(basename "$f" .cc)"); done
+fi
 
 for target in "${targets[@]}"; do
   findings="$build_dir/fuzz-findings/$target"
