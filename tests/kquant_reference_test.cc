@@ -1,4 +1,4 @@
-// Q5_K, Q3_K, Q2_K and IQ4_XS against llama.cpp's own blocks
+// The 256-element types (Q4_K, Q6_K, Q5_K, Q3_K, Q2_K, IQ4_XS) against llama.cpp's own blocks
 // (shared/data/reference/quant-blocks): its blocks dequantize to exactly its floats, our
 // quantizer writes its bytes for the same source, and our dot products (scalar twin and the
 // dispatched SIMD kernel) agree with its vec_dot.
@@ -120,7 +120,7 @@ TEST_P(KQuantReferenceTest, DotProductsAgreeWithVecDot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, KQuantReferenceTest,
-                         ::testing::Values(DType::Q5_K, DType::Q3_K, DType::Q2_K, DType::IQ4_XS),
+                         ::testing::Values(DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::Q3_K, DType::Q2_K, DType::IQ4_XS),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 }  // namespace

@@ -428,52 +428,61 @@ void quantize_iq4_nl(const float* x, void* dst, int64_t nb) {
   }
 }
 
-void quantize_q4_k(const float* x, void* dst, int64_t nb) {
-  uint8_t L[kQK_K];
+// The sub-block scales and mins of Q4_K and Q5_K (levels 0..nmax) as quantize_row_q4_K_ref /
+// q5_K_ref make them: each sub-block of 32 fitted by make_qkx2_quants, the 8 scales and mins
+// stored as 6-bit values under the fp16 super-block scales d and dmin (scales[12] packed as
+// BlockQ4_K documents), then L requantized against the scales actually stored.
+void fit_k_scales_mins(const float* x, int nmax, float rmin, int nstep, uint8_t L[kQK_K], uint8_t scales[12],
+                       uint16_t* d, uint16_t* dmin) {
   float weights[32];
   float mins[kQK_K / 32];
-  float scales[kQK_K / 32];
+  float sub_scales[kQK_K / 32];
+  float max_scale = 0;
+  float max_min = 0;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    const float* xs = x + 32 * j;
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+    sub_scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep, false);
+    max_scale = std::max(max_scale, sub_scales[j]);
+    max_min = std::max(max_min, mins[j]);
+  }
+  std::memset(scales, 0, 12);
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * sub_scales[j])));
+    const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
+    if (j < 4) {
+      scales[j] = ls;
+      scales[j + 4] = lm;
+    } else {
+      scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
+      scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
+      scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
+    }
+  }
+  *d = fp32_to_fp16(max_scale / 63.f);
+  *dmin = fp32_to_fp16(max_min / 63.f);
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t sc, m;
+    q4k_scale_min(j, scales, &sc, &m);
+    const float dj = fp16_to_fp32(*d) * sc;
+    if (!dj) continue;
+    const float dm = fp16_to_fp32(*dmin) * m;
+    for (int l = 0; l < 32; ++l) {
+      L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / dj), 0, nmax));
+    }
+  }
+}
+
+void quantize_q4_k(const float* x, void* dst, int64_t nb) {
+  uint8_t L[kQK_K];
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
-    float max_scale = 0;
-    float max_min = 0;
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      const float* xs = x + 32 * j;
-      float sum_x2 = 0;
-      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-      const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], -1.f, 0.1f, 20, false);
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
     BlockQ4_K b;
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
-      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
-      if (j < 4) {
-        b.scales[j] = ls;
-        b.scales[j + 4] = lm;
-      } else {
-        b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
-      }
-    }
-    b.d = fp32_to_fp16(max_scale / 63.f);
-    b.dmin = fp32_to_fp16(max_min / 63.f);
-    // Requantize against the rounded 6-bit scales actually stored.
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      uint8_t sc, m;
-      q4k_scale_min(j, b.scales, &sc, &m);
-      const float d = fp16_to_fp32(b.d) * sc;
-      if (!d) continue;
-      const float dm = fp16_to_fp32(b.dmin) * m;
-      for (int l = 0; l < 32; ++l) {
-        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 15));
-      }
-    }
+    fit_k_scales_mins(x, 15, -1.f, 20, L, b.scales, &b.d, &b.dmin);
     for (int c = 0; c < kQK_K / 64; ++c) {
       for (int l = 0; l < 32; ++l) {
         b.qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
@@ -485,51 +494,10 @@ void quantize_q4_k(const float* x, void* dst, int64_t nb) {
 
 void quantize_q5_k(const float* x, void* dst, int64_t nb) {
   uint8_t L[kQK_K];
-  float weights[32];
-  float mins[kQK_K / 32];
-  float scales[kQK_K / 32];
   for (int64_t i = 0; i < nb; ++i, x += kQK_K) {
-    float max_scale = 0;
-    float max_min = 0;
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      const float* xs = x + 32 * j;
-      float sum_x2 = 0;
-      for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
-      const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
-      scales[j] = make_qkx2_quants(32, 31, xs, weights, L + 32 * j, &mins[j], -0.5f, 0.1f, 15, false);
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
     BlockQ5_K b;
     std::memset(&b, 0, sizeof(b));
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      const uint8_t ls = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
-      const uint8_t lm = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
-      if (j < 4) {
-        b.scales[j] = ls;
-        b.scales[j + 4] = lm;
-      } else {
-        b.scales[j + 4] = static_cast<uint8_t>((ls & 0xF) | ((lm & 0xF) << 4));
-        b.scales[j - 4] |= static_cast<uint8_t>((ls >> 4) << 6);
-        b.scales[j] |= static_cast<uint8_t>((lm >> 4) << 6);
-      }
-    }
-    b.d = fp32_to_fp16(max_scale / 63.f);
-    b.dmin = fp32_to_fp16(max_min / 63.f);
-    // Requantize against the rounded 6-bit scales actually stored.
-    for (int j = 0; j < kQK_K / 32; ++j) {
-      uint8_t sc, m;
-      q4k_scale_min(j, b.scales, &sc, &m);
-      const float d = fp16_to_fp32(b.d) * sc;
-      if (!d) continue;
-      const float dm = fp16_to_fp32(b.dmin) * m;
-      for (int l = 0; l < 32; ++l) {
-        L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, 31));
-      }
-    }
+    fit_k_scales_mins(x, 31, -0.5f, 15, L, b.scales, &b.d, &b.dmin);
     for (int e = 0; e < kQK_K; ++e) {
       const int c = e / 64, l = e % 32;
       b.qs[32 * c + l] |= static_cast<uint8_t>((L[e] & 0xF) << (e % 64 >= 32 ? 4 : 0));
