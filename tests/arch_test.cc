@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "gguf/gguf_writer.h"
 #include "graph/graph.h"
 #include "model/model.h"
 #include "test_data.h"
@@ -135,6 +136,39 @@ TEST(ArchTable, UnitRangesAreDescribedWithTheirKvBytes) {
   EXPECT_EQ(kv_bytes_per_token(hp, {3, 7}), 2u * 2 * 32 * 4);
   EXPECT_EQ(kv_bytes_per_token(hp, all_units(hp)), 5u * 2 * 32 * 4);
   EXPECT_EQ(kv_bytes_per_token(hp, {0, 1}), 0u);
+}
+
+// Gemma 2 2B's heads (256 wide) are not n_embd / n_head (288): written hyper-parameters must
+// say so, and every Gemma 2 key must read back as written.
+TEST(ArchTable, HyperParametersOfAGemma2ShapeReadBackAsWritten) {
+  HParams hp;
+  hp.arch = "gemma2";
+  hp.n_embd = 2304;
+  hp.n_layer = 2;
+  hp.n_head = 8;
+  hp.n_head_kv = 4;
+  hp.n_ff = 9216;
+  hp.head_dim = hp.n_rot = 256;
+  hp.n_ctx_train = 8192;
+  hp.norm_eps = 1e-6f;
+  hp.n_swa = 4096;
+  hp.attn_softcap = 50;
+  hp.final_softcap = 30;
+  gguf::GgufWriter w;
+  w.set_string("general.architecture", hp.arch);
+  write_hparams(hp, w);
+  const std::string path = test::temp_path("gemma2-hparams.gguf");
+  ASSERT_TRUE(w.write(path).ok());
+  auto file = gguf::GgufFile::open(path);
+  ASSERT_TRUE(file.ok()) << file.error();
+  auto read = read_hparams(*file.value());
+  ASSERT_TRUE(read.ok()) << read.error();
+  EXPECT_EQ(read->head_dim, 256);
+  EXPECT_EQ(read->q_dim(), 2048);
+  EXPECT_EQ(read->n_swa, 4096);
+  EXPECT_EQ(read->attn_softcap, 50.0f);
+  EXPECT_EQ(read->final_softcap, 30.0f);
+  EXPECT_EQ(read->norm_eps, 1e-6f);
 }
 
 }  // namespace

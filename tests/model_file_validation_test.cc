@@ -74,6 +74,16 @@ TEST(ModelFileValidation, RefusesANonFiniteOrZeroEpsilon) {
   }
 }
 
+TEST(ModelFileValidation, RefusesValuesNotAsWideAsKeysAndNonPositiveSoftCapping) {
+  expect_contains(load_error(rewritten([](gguf::GgufWriter& w) { w.set_uint32("llama.attention.value_length", 7); })),
+                  "llama.attention.value_length = 7 differs from the key length 8");
+  for (float cap : {kNaN, 0.0f, -20.0f}) {
+    SCOPED_TRACE(cap);
+    expect_contains(load_error(rewritten([&](gguf::GgufWriter& w) { w.set_float32("llama.attn_logit_softcapping", cap); })),
+                    "llama.attn_logit_softcapping = ");
+  }
+}
+
 TEST(ModelFileValidation, RefusesOutOfRangeDimensionsAndRope) {
   expect_contains(load_error(rewritten([](gguf::GgufWriter& w) { w.set_uint32("llama.block_count", 0); })),
                   "llama.block_count = 0 is out of range (1..4096)");

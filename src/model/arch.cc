@@ -194,6 +194,7 @@ std::string key_name(std::string_view arch, Key key) {
     case Key::HeadCount: suffix = "attention.head_count"; break;
     case Key::HeadCountKv: suffix = "attention.head_count_kv"; break;
     case Key::KeyLength: suffix = "attention.key_length"; break;
+    case Key::ValueLength: suffix = "attention.value_length"; break;
     case Key::RmsEpsilon: suffix = "attention.layer_norm_rms_epsilon"; break;
     case Key::LayerNormEpsilon: suffix = "attention.layer_norm_epsilon"; break;
     case Key::RopeDimensionCount: suffix = "rope.dimension_count"; break;

@@ -115,6 +115,7 @@ enum class Key {
   HeadCount,
   HeadCountKv,
   KeyLength,
+  ValueLength,
   RmsEpsilon,
   LayerNormEpsilon,
   RopeDimensionCount,

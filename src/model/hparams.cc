@@ -66,6 +66,12 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
                           hp.n_head_kv);
   }
   LL_RETURN_IF_ERROR(int_key(Key::KeyLength, static_cast<uint64_t>(hp.n_embd / hp.n_head), 1, kMaxHeadDim, hp.head_dim));
+  int64_t value_length = 0;
+  LL_RETURN_IF_ERROR(int_key(Key::ValueLength, static_cast<uint64_t>(hp.head_dim), 1, kMaxHeadDim, value_length));
+  if (value_length != hp.head_dim) {
+    return Status::Errorf("{}: {} = {} differs from the key length {}; heads whose V is not as wide as K are not "
+                          "supported", f.name(), k(Key::ValueLength), value_length, hp.head_dim);
+  }
   if (hp.head_dim % 2 != 0) {
     return Status::Errorf("{}: head dimension {} is not a positive even number", f.name(), hp.head_dim);
   }
@@ -96,6 +102,11 @@ void write_hparams(const HParams& hp, gguf::GgufWriter& w) {
   w.set_uint32(key(Key::BlockCount), static_cast<uint32_t>(hp.n_layer));
   w.set_uint32(key(Key::HeadCount), static_cast<uint32_t>(hp.n_head));
   w.set_uint32(key(Key::HeadCountKv), static_cast<uint32_t>(hp.n_head_kv));
+  if (hp.head_dim != hp.n_embd / hp.n_head) {
+    // llama.cpp reads the value length apart; this engine's heads have V as wide as K.
+    w.set_uint32(key(Key::KeyLength), static_cast<uint32_t>(hp.head_dim));
+    w.set_uint32(key(Key::ValueLength), static_cast<uint32_t>(hp.head_dim));
+  }
   w.set_uint32(key(Key::RopeDimensionCount), static_cast<uint32_t>(hp.n_rot));
   const ArchSpec* arch = find_arch(hp.arch);
   w.set_float32(key(arch != nullptr && arch->norm == NormKind::Layer ? Key::LayerNormEpsilon : Key::RmsEpsilon), hp.norm_eps);
