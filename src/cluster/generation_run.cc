@@ -404,7 +404,6 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   Sequence& a = sequences_[request];
   Generation& g = out_[request];
   const Request& rq = requests_[request];
-  const text::Vocab& vocab = tokenizer_.vocab();
   const auto received = options_.clock();
   a.in_flight = false;
   if (rq.score) return take_scores(request, w, tr, received);
@@ -443,7 +442,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     a.first_token_at = received;
     g.prompt_seconds = std::chrono::duration<double>(received - a.started).count();
   }
-  if (!rq.ignore_eos && (tokenizer_.is_eog(token) || token == vocab.bos)) {
+  if (!rq.ignore_eos && tokenizer_.ends_generation(token)) {
     finish(request, Status::Ok());
     return;
   }

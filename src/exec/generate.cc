@@ -61,7 +61,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
   for (int64_t step = 0; !predicted_all(step, options.n_predict); ++step) {
     if (options.on_logits) LL_RETURN_IF_ERROR(options.on_logits(step, logits));  // before sampling changes them
     const int32_t token = sampler.sample(logits.data());
-    if (tokenizer.is_eog(token) || token == vocab.bos) break;
+    if (tokenizer.ends_generation(token)) break;
     r.tokens.push_back(token);
     sampler.accept(token);
     std::string text = detok.push(token);

@@ -24,7 +24,8 @@ inline bool predicted_all(int64_t generated, int64_t n_predict) { return n_predi
 struct GenerateOptions {
   std::string prompt;
   bool parse_special = false;  // control tokens spelled in the prompt (a rendered chat template) are tokens
-  int64_t n_predict = 128;  // see validate_n_predict; generation also ends at EOS/BOS or a full context
+  // See validate_n_predict; generation also ends at Tokenizer::ends_generation or a full context.
+  int64_t n_predict = 128;
   int64_t n_batch = 512;    // prompt tokens per forward pass
   text::SamplerParams sampling;
   // Each row of logits before a token is sampled from it: row 0 at the last prompt position,

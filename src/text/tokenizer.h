@@ -38,6 +38,9 @@ class Tokenizer {
   // End of generation: EOS, EOT, EOM and the tokens llama.cpp recognises by their spelling
   // ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", ...).
   bool is_eog(int32_t id) const { return eog_.contains(id); }
+  // Where a generated text ends: at end of generation, or at BOS (the model starting a new
+  // text, as llama2.c stops).
+  bool ends_generation(int32_t id) const { return is_eog(id) || id == vocab_.bos; }
   const std::unordered_set<int32_t>& eog_ids() const { return eog_; }
   bool byte_level() const { return merges_.has_value(); }
   const Vocab& vocab() const { return vocab_; }
