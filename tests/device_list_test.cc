@@ -52,6 +52,20 @@ TEST(DeviceList, BadNamesAndValuesAreRejected) {
   }
 }
 
+TEST(DeviceList, AHostIsAHostName) {
+  auto d = parse_device_list("a:host=pi-1;b:host=Phone2;c", {Host});
+  ASSERT_TRUE(d.ok()) << d.error();
+  EXPECT_EQ(d.value()[0].host, "pi-1");
+  EXPECT_EQ(d.value()[1].host, "Phone2");
+  EXPECT_EQ(d.value()[2].host, "");
+  for (const std::string& bad : std::vector<std::string>{"a:host=", "a:host=-x", "a:host=a.b", "a:host=a_b", "a:host=" + std::string(64, 'h')}) {
+    auto r = parse_device_list(bad, {Host});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().find("device a: host '"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find("' is not a host name (letters, digits and '-', at most 63)"), std::string::npos) << r.error();
+  }
+}
+
 TEST(DeviceList, SchedulesOfSharesAndBusyProcesses) {
   auto d = parse_device_list("b:cpu=0.5@0s/0.15@3s/0.5@20s,busy=1@300ms/0@20s;c:cpu=0.5;e:busy=2@0s", {Cpu, Busy});
   ASSERT_TRUE(d.ok()) << d.error();

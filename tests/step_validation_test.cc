@@ -1,6 +1,7 @@
 // A worker refuses every Step outside what its segment and session allow, saying why.
 #include "cluster/step_validation.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -152,12 +153,33 @@ TEST(ValidateStep, RefusesHiddenStatesOfAnotherSizeLater) {
   wire::Step s = step(0, {1, 2});
   s.set_hidden_bytes(32);
   EXPECT_EQ(error_of(s, {}, later_segment()),
-            "sequence 3: expected one hidden-state frame of 2 tokens x 4 floats = 32 bytes, got 0 frame(s), declared 32 bytes");
+            "sequence 3: expected one hidden-state frame of 2 tokens x 4 f32 values = 32 bytes, got 0 frame(s), declared 32 bytes");
   EXPECT_EQ(error_of(s, hidden_frame(16), later_segment()),
-            "sequence 3: expected one hidden-state frame of 2 tokens x 4 floats = 32 bytes, got 1 frame(s), declared 32 bytes");
+            "sequence 3: expected one hidden-state frame of 2 tokens x 4 f32 values = 32 bytes, got 1 frame(s), declared 32 bytes");
   s.set_hidden_bytes(16);
   EXPECT_EQ(error_of(s, hidden_frame(32), later_segment()),
-            "sequence 3: expected one hidden-state frame of 2 tokens x 4 floats = 32 bytes, got 1 frame(s), declared 16 bytes");
+            "sequence 3: expected one hidden-state frame of 2 tokens x 4 f32 values = 32 bytes, got 1 frame(s), declared 16 bytes");
+}
+
+TEST(ValidateStep, TakesHalfTheBytesForAHalfPrecisionHiddenState) {
+  for (const auto type : {wire::ACTIVATION_F16, wire::ACTIVATION_BF16}) {
+    wire::Step s = step(0, {1, 2});
+    s.set_hidden_type(type);
+    s.set_hidden_bytes(16);
+    EXPECT_EQ(error_of(s, hidden_frame(16), later_segment()), "ok");
+    s.set_hidden_bytes(32);
+    EXPECT_EQ(error_of(s, hidden_frame(32), later_segment()),
+              fmt::format("sequence 3: expected one hidden-state frame of 2 tokens x 4 {} values = 16 bytes, got 1 "
+                          "frame(s), declared 32 bytes",
+                          type == wire::ACTIVATION_F16 ? "f16" : "bf16"));
+  }
+}
+
+TEST(ValidateStep, RefusesAnUnknownHiddenStateType) {
+  wire::Step s = step(0, {1, 2});
+  s.set_hidden_type(static_cast<wire::ActivationType>(7));
+  s.set_hidden_bytes(16);
+  EXPECT_EQ(error_of(s, hidden_frame(16), later_segment()), "sequence 3: unknown hidden-state type 7");
 }
 
 TEST(ValidateStep, RefusesSamplerSettingsOutsideTheirRanges) {

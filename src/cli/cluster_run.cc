@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cluster/activation_wire.h"
 #include "cluster/head_setup.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
@@ -55,8 +56,23 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
   cmd.add_option("--head-listen", o.head_listen,
                  "the head holds the first segment (with the embedding) itself, reachable by the workers here: "
                  "tcp://127.0.0.1:0 when they all run on this machine, else tcp://THIS_HOST:PORT");
+  add_wire_type_option(cmd, o.wire_type);
   add_planning_options(cmd, o.planning);
   add_balance_options(cmd, o.balance);
+}
+
+void add_wire_type_option(CLI::App& cmd, std::string& wire_type) {
+  cmd.add_option("--wire-type", wire_type,
+                 "hidden states between devices as f32, or f16 / bf16 at half the bytes for slow links (changes the "
+                 "numerics slightly)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}))
+      ->capture_default_str();
+}
+
+wire::ActivationType wire_type(const std::string& name) {
+  const auto type = cluster::parse_activation_type(name);
+  if (!type) fail("unknown --wire-type " + name + " (f32, f16 or bf16)");
+  return *type;
 }
 
 void print_cluster_report(std::FILE* out, const std::vector<cluster::WorkerInfo>& workers, const graph::Graph& graph,
@@ -166,6 +182,7 @@ cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const Mode
   p.progress = print_progress;
   p.load.n_ctx = exec.n_ctx;
   p.load.send_shards = c.send_shards;
+  p.load.wire_type = wire_type(c.wire_type);
   p.balance = balance_options(c.balance);
   return p;
 }

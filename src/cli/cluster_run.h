@@ -47,12 +47,16 @@ struct ClusterRunOptions {
   int parallel = 1;
   bool insecure = false;
   bool send_shards = false;
+  std::string wire_type = "f32";
   std::string head_listen;  // the head holds the first segment, served here
   PlanningArgs planning;
   BalanceArgs balance;
 };
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);
+// --wire-type f32|f16|bf16: how the stages send hidden states to each other.
+void add_wire_type_option(CLI::App& cmd, std::string& wire_type);
+wire::ActivationType wire_type(const std::string& name);  // of a name add_wire_type_option accepted
 // The head's workers, their pinned keys and its own key pair from the options (exits on errors).
 cluster::HeadOptions head_options(const ClusterRunOptions& c);
 

@@ -186,13 +186,14 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
   cmd->add_option("--devices", a->devices,
                   "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "
-                  "(settings cpu, mem, threads, bw, cores, busy and fail; caps, link rates and drop faults need root)");
+                  "(settings cpu, mem, threads, bw, cores, host, busy and fail; caps, link rates, hosts and drop faults need root)");
   cmd->add_option("--workers", a->remote.workers, "remote workers HOST:PORT,... instead")->delimiter(',');
   cmd->add_option("--worker-keys", a->remote.worker_keys, "their public keys, in order (KEY,... or a file)");
   cmd->add_option("--key", a->remote.key, "this head's key pair");
   cmd->add_flag("--insecure", a->remote.insecure, "plain-text links (loopback workers only)");
   cmd->add_option("--cuts", a->remote.cuts, "segment cuts, instead of planning");
   add_planning_options(*cmd, a->remote.planning, /*allow_list=*/true);
+  add_wire_type_option(*cmd, a->remote.wire_type);
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("-n,--n-gen", a->n_gen, "generated tokens per sequence")->capture_default_str()
       ->check(CLI::Range(2, 100000));
@@ -246,6 +247,7 @@ void add_cluster_bench_command(CLI::App& app) {
     install_signal_handlers();
 
     o.load.n_ctx = a->n_prompt + a->n_gen + a->parallel + 1;
+    o.load.wire_type = wire_type(a->remote.wire_type);
     std::unique_ptr<emulate::LocalCluster> local;
     std::string log_path;
     if (!a->remote.workers.empty()) {

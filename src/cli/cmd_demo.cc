@@ -46,6 +46,7 @@ void add_demo_command(CLI::App& app) {
     std::string prompt = "Once upon a time";
     int64_t n_predict = 128;
     std::string cuts;
+    std::string wire_type = "f32";
     PlanningArgs planning;
     BalanceArgs balance;
     SamplingOptions sampling;
@@ -58,7 +59,8 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--devices", a->devices,
                   "number of devices, or descriptions like "
                   "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (settings: cpu share, mem "
-                  "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads; caps and rates need root); "
+                  "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads, host: a separate machine of "
+                  "that name, in namespaces of its own; caps, rates and hosts need root); "
                   "speeds that change from the start of generation: cpu=0.5@0s/0.15@3s (shares from those times) and "
                   "busy=1@3s/0@20s (busy processes taking from the device's share); faults from the same start: "
                   "fail=kill@5s,restart@12s (killed, then started again with its key and address), "
@@ -72,6 +74,7 @@ void add_demo_command(CLI::App& app) {
   add_n_predict_option(*cmd, a->n_predict);
   cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
                                      "devices' measured profiles");
+  add_wire_type_option(*cmd, a->wire_type);
   add_planning_options(*cmd, a->planning);
   add_balance_options(*cmd, a->balance);
   add_sampling_options(*cmd, a->sampling);
@@ -104,6 +107,7 @@ void add_demo_command(CLI::App& app) {
     p.planning = planning_options(a->planning, planner, 1);
     p.progress = print_progress;
     p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
+    p.load.wire_type = wire_type(a->wire_type);
     p.balance = balance_options(a->balance);
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
     bool ok = pipeline.ok();

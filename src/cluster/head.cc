@@ -152,7 +152,7 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
   return Status::Ok();
 }
 
-// Hello { client } -> every worker; HelloReply { worker, threads, simd_target, memory_limit, cached_shards[] }
+// Hello { client } -> every worker; HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], host }
 Status Head::hello() {
   std::vector<size_t> all;
   for (size_t i = 0; i < clients_.size(); ++i) {
@@ -175,6 +175,7 @@ Status Head::hello() {
     w.memory_limit = r.memory_limit();
     w.cached_shards = {r.cached_shards().begin(), r.cached_shards().end()};
     w.session_lease = milliseconds(r.session_lease_ms());
+    w.host = r.host();
     return Status::Ok();
   });
   // The key question only when every worker was reached: otherwise the links are what failed.
@@ -188,8 +189,12 @@ Status Head::hello() {
   return st;
 }
 
-// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers = the
-// other workers } -> worker i, one after the other; ProfileReply { device_json, links[] }.
+// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh } -> the
+// workers in rounds of one worker per host, all of a round at once: workers on one host would
+// disturb each other's timings, workers on different hosts do not. Then the same request with
+// peers = the other workers -> each worker in turn, answered from the profile it just measured,
+// for its links (a worker busy timing would answer its peers' probes late).
+// ProfileReply { device_json, links[] }.
 Result<profile::ClusterProfile> Head::profile(const std::string& model_path, const ProfileOptions& options,
                                            const std::function<void(const std::string&)>& progress) {
   const std::string absolute = std::filesystem::absolute(model_path).string();
@@ -200,12 +205,7 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
       if (names[j] == names[i]) names[i] += " " + workers_[i].address.endpoint;
     }
   }
-  profile::ClusterProfile cluster;
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    // Profiling a slow device can outlast the lease of the probe rights the last Hello gave
-    // its peers: a fresh Hello renews them before this worker probes its links.
-    if (i > 0) LL_RETURN_IF_ERROR(hello());
-    if (progress) progress(fmt::format("profiling {} and its links...", describe(i)));
+  auto send_request = [&](size_t i, bool refresh, bool with_peers) {
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
     wire::ProfileRequest* r = e.mutable_profile_request();
@@ -213,22 +213,55 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
     r->set_prompt_chunk(static_cast<uint32_t>(options.prompt_chunk));
     r->set_repetitions(static_cast<uint32_t>(options.repetitions));
     r->set_decode_context(static_cast<uint32_t>(options.decode_context));
-    r->set_refresh(options.refresh);
-    for (size_t j = 0; j < clients_.size(); ++j) {
+    r->set_refresh(refresh);
+    for (size_t j = 0; j < clients_.size() && with_peers; ++j) {
       if (j == i) continue;
       wire::Peer* peer = r->add_peers();
       peer->set_endpoint(options_.workers[j].endpoint);
       peer->set_public_key(options_.workers[j].public_key);
     }
-    LL_RETURN_IF_ERROR(clients_[i]->send(e));
-    LL_RETURN_IF_ERROR(await_replies({i}, options.timeout, "profile", [&](size_t, net::Message& m) -> Status {
-      if (!m.envelope().has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
-      const wire::ProfileReply& reply = m.envelope().profile_reply();
-      const auto j = nlohmann::json::parse(reply.device_json(), nullptr, /*allow_exceptions=*/false);
-      LL_ASSIGN_OR_RETURN(profile::DeviceProfile device, profile::device_profile_from_json(j));
-      device.name = names[i];
-      cluster.devices.push_back(std::move(device));
-      for (const wire::LinkMeasurement& l : reply.links()) {
+    return clients_[i]->send(e);
+  };
+  auto reply_of = [&](size_t i, net::Message& m) -> Result<const wire::ProfileReply*> {
+    if (!m.envelope().has_profile_reply()) return Status::Errorf("{} answered a profile request with something else", describe(i));
+    return &m.envelope().profile_reply();
+  };
+
+  std::map<std::string, std::vector<size_t>> by_host;
+  for (size_t i = 0; i < clients_.size(); ++i) by_host[workers_[i].host].push_back(i);
+  std::vector<profile::DeviceProfile> devices(clients_.size());
+  for (size_t round = 0;; ++round) {
+    std::vector<size_t> batch;
+    for (const auto& [host, ids] : by_host) {
+      if (round < ids.size()) batch.push_back(ids[round]);
+    }
+    if (batch.empty()) break;
+    std::string who;
+    for (size_t i : batch) {
+      who += (who.empty() ? "" : ", ") + describe(i);
+      LL_RETURN_IF_ERROR(send_request(i, options.refresh, /*with_peers=*/false));
+    }
+    if (progress) progress(fmt::format("profiling {}...", who));
+    LL_RETURN_IF_ERROR(await_replies(batch, options.timeout, "profile", [&](size_t i, net::Message& m) -> Status {
+      LL_ASSIGN_OR_RETURN(const wire::ProfileReply* reply, reply_of(i, m));
+      const auto j = nlohmann::json::parse(reply->device_json(), nullptr, /*allow_exceptions=*/false);
+      LL_ASSIGN_OR_RETURN(devices[i], profile::device_profile_from_json(j));
+      devices[i].name = names[i];
+      return Status::Ok();
+    }));
+  }
+  profile::ClusterProfile cluster;
+  cluster.devices = std::move(devices);
+  if (clients_.size() < 2) return cluster;
+  // The probe rights the last Hello gave each worker's peers may have lapsed while slow devices
+  // were timed: a fresh Hello renews them.
+  LL_RETURN_IF_ERROR(hello());
+  if (progress) progress("measuring the links between the workers...");
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    LL_RETURN_IF_ERROR(send_request(i, /*refresh=*/false, /*with_peers=*/true));
+    LL_RETURN_IF_ERROR(await_replies({i}, options.timeout, "link probe", [&](size_t, net::Message& m) -> Status {
+      LL_ASSIGN_OR_RETURN(const wire::ProfileReply* reply, reply_of(i, m));
+      for (const wire::LinkMeasurement& l : reply->links()) {
         size_t to = clients_.size();
         for (size_t k = 0; k < clients_.size(); ++k) {
           if (k != i && options_.workers[k].endpoint == l.endpoint()) to = k;
@@ -336,6 +369,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     l->set_unit_begin(static_cast<uint32_t>(segments[i].begin));
     l->set_unit_end(static_cast<uint32_t>(segments[i].end));
     l->set_n_ctx(static_cast<uint32_t>(options.n_ctx));
+    l->set_send_type(options.wire_type);
     if (k + 1 < stages.size()) {
       l->set_next_endpoint(workers_[stages[k + 1]].address.endpoint);
       l->set_next_public_key(workers_[stages[k + 1]].address.public_key);
@@ -357,6 +391,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   }
   setup.insecure = options_.insecure;
   setup.n_ctx = options.n_ctx;
+  setup.send_type = options.wire_type;
   setup.graph = g;
   setup.model_path = absolute;
   if (options.send_shards) {

@@ -50,6 +50,7 @@ struct WorkerInfo {
   uint64_t memory_limit = 0;
   std::set<std::string> cached_shards;
   std::chrono::milliseconds session_lease{0};  // the worker frees a session silent this long (0: not said)
+  std::string host;  // the machine it runs on (core/host_identity.h); "" when not said
 };
 
 struct SegmentLoadOptions {
@@ -59,6 +60,9 @@ struct SegmentLoadOptions {
   // (default: a temporary directory) and removed once sent.
   bool send_shards = false;
   std::string shard_dir;
+  // How the stages send hidden states to each other (--wire-type): F32 as computed, or F16/BF16
+  // at half the bytes for slow links, which changes the numerics.
+  wire::ActivationType wire_type = wire::ACTIVATION_F32;
 };
 
 struct ProfileOptions {
@@ -76,9 +80,10 @@ class Head {
   ~Head();  // ends its session on the workers, so that it and its peers' rights do not linger
 
   const std::vector<WorkerInfo>& workers() const { return workers_; }
-  // Asks every worker, one at a time (so no timing competes with another), for its device
-  // profile for the model at `model_path` (a path the workers can open) and its links to every
-  // other worker. Device names are the workers' names, made unique with their endpoints.
+  // Asks every worker for its device profile for the model at `model_path` (a path the workers
+  // can open), workers on different hosts at the same time and those sharing a host one at a
+  // time (so no timing competes with another), then for its links to every other worker.
+  // Device names are the workers' names, made unique with their endpoints.
   Result<profile::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
                                        const std::function<void(const std::string&)>& progress = {});
   // How the next generate() calls balance. Without `planning` (the profiles the plan was made

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/activation_wire.h"
 #include "cluster/sampler_wire.h"
 #include "net/keys.h"
 
@@ -30,6 +31,10 @@ Status validate_load_fields(const wire::LoadSegment& load, bool insecure) {
   for (const std::string& key : load.allow_keys()) {
     if (!net::is_valid_z85_key(key)) return Status::Errorf("allow key '{}' is not a Z85 public key", key);
   }
+  if (activation_bytes(load.send_type()) == 0) {
+    return Status::Errorf("unknown type {} for the hidden states sent to the next worker (f32, f16 or bf16)",
+                          static_cast<int>(load.send_type()));
+  }
   if (!load.next_endpoint().empty() && !insecure && !net::is_valid_z85_key(load.next_public_key())) {
     return Status::Errorf("no valid public key given for the next worker {}", load.next_endpoint());
   }
@@ -50,6 +55,7 @@ Status validate_reshape_fields(const wire::Reshape& reshape, bool insecure) {
   load.set_n_ctx(reshape.n_ctx());
   load.set_next_endpoint(reshape.next_endpoint());
   load.set_next_public_key(reshape.next_public_key());
+  load.set_send_type(reshape.send_type());
   return validate_load_fields(load, insecure);
 }
 

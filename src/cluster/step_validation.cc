@@ -1,5 +1,6 @@
 #include "cluster/step_validation.h"
 
+#include "cluster/activation_wire.h"
 #include "cluster/sampler_wire.h"
 
 namespace ll::cluster {
@@ -41,15 +42,18 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
   if (is_new && limits.n_sequences >= limits.max_sequences) {
     return Status::Errorf("too many sequences in session {} ({})", limits.session, limits.max_sequences);
   }
-  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * limits.n_embd * sizeof(float);
+  const uint64_t value_bytes = activation_bytes(step.hidden_type());
+  if (value_bytes == 0) return Status::Errorf("sequence {}: unknown hidden-state type {}", seq, static_cast<int>(step.hidden_type()));
+  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * limits.n_embd * value_bytes;
   if (limits.takes_tokens) {
     if (step.hidden_bytes() != 0 || !frames.empty()) {
       return Status::Errorf("sequence {}: the first segment takes token ids, not a hidden state", seq);
     }
   } else if (frames.size() != 1 || step.hidden_bytes() != hidden_bytes || frames[0].size() != hidden_bytes) {
-    return Status::Errorf("sequence {}: expected one hidden-state frame of {} tokens x {} floats = {} bytes, got "
-                          "{} frame(s), declared {} bytes",
-                          seq, n, limits.n_embd, hidden_bytes, frames.size(), step.hidden_bytes());
+    return Status::Errorf("sequence {}: expected one hidden-state frame of {} tokens x {} {} values = {} bytes, "
+                          "got {} frame(s), declared {} bytes",
+                          seq, n, limits.n_embd, activation_type_name(step.hidden_type()), hidden_bytes, frames.size(),
+                          step.hidden_bytes());
   }
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cluster/activation_wire.h"
 #include "cluster/link_probe.h"
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
@@ -15,6 +16,8 @@
 #include "exec/score.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
+#include "cluster/activation_wire.h"
+#include "core/host_identity.h"
 #include "core/system_memory.h"
 #include "profile/measure.h"
 
@@ -200,7 +203,7 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
   send(peer, e);
 }
 
-// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], session_lease_ms }
+// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], session_lease_ms, host }
 void Worker::on_hello(const net::Incoming& in) {
   std::vector<std::string> peers;
   for (const std::string& key : in.message.envelope().hello().peer_keys()) {
@@ -217,6 +220,7 @@ void Worker::on_hello(const net::Incoming& in) {
   r->set_memory_limit(memory_limit_);
   for (const std::string& h : cache_.hashes()) r->add_cached_shards(h);
   r->set_session_lease_ms(static_cast<uint32_t>(options_.session_lease.count()));  // at most a day: fits
+  r->set_host(host_identity());
   send(in.peer, e);
 }
 
@@ -381,6 +385,7 @@ Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& fi
   auto session = std::make_unique<Session>();
   session->id = load.session();
   session->source = file.path;
+  session->send_type = load.send_type();
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(file.path, lo));
@@ -507,17 +512,12 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
                                                                         : std::optional(ex.sequence_length(seq)),
                                               .n_sequences = s.sequences.size(),
                                               .max_sequences = options_.max_sequences}));
-  const uint64_t hidden_bytes = static_cast<uint64_t>(n) * ex.n_embd() * sizeof(float);
+  const int64_t hidden_values = n * ex.n_embd();
   zmq::message_t hidden;
   if (ex.has_embed()) {
-    hidden.rebuild(hidden_bytes);
+    hidden.rebuild(static_cast<size_t>(hidden_values) * sizeof(float));
   } else {
-    hidden = std::move(frames[0]);
-    // The executor works on floats in place; a received buffer is not guaranteed to be aligned for them.
-    if (reinterpret_cast<uintptr_t>(hidden.data()) % alignof(float) != 0) {
-      zmq::message_t aligned(hidden.data(), hidden.size());
-      hidden = std::move(aligned);
-    }
+    hidden = decode_activations(std::move(frames[0]), hidden_values, step.hidden_type());
   }
 
   if (is_new) {
@@ -570,9 +570,11 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     *r->add_timings() = timing;
     send(s.head_peer, e);
   } else {
-    // Step { ..., hidden_bytes = n * n_embd * 4, timings[] + ours } + [hidden: n x n_embd float32] -> next worker.
-    // The frame is the executor's output buffer itself.
-    step.set_hidden_bytes(hidden_bytes);
+    // Step { ..., hidden_bytes, hidden_type = the session's send type, timings[] + ours } +
+    // [hidden: n x n_embd values] -> next worker. An F32 frame is the executor's output buffer itself.
+    hidden = encode_activations(std::move(hidden), hidden_values, s.send_type);
+    step.set_hidden_type(s.send_type);
+    step.set_hidden_bytes(hidden.size());
     *step.add_timings() = timing;
     // A lost next worker would block the send (and this worker) for the whole send timeout. The
     // step is dropped: the head, whose own link to that worker is lost too, re-plans and replays
@@ -643,7 +645,7 @@ void Worker::on_ping(const net::Incoming& in) {
 // ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[] }
 //   -> ProfileReply { device_json, links[], cached }
 // Runs on the serving thread, unlike a load, while nothing else does, so the timings see the
-// device alone; the head asks one worker at a time for the same reason.
+// device alone; the head asks one worker of a host at a time for the same reason.
 void Worker::on_profile(const net::Incoming& in) {
   const wire::ProfileRequest& r = in.message.envelope().profile_request();
   const uint64_t request_id = in.message.envelope().request_id();

@@ -102,6 +102,7 @@ class Worker {
     uint64_t weight_bytes = 0;
     Clock::time_point last_active{};  // the last message for it
     uint64_t last_send_us = 0;  // how long the previous hand-off took (reported with the next step)
+    wire::ActivationType send_type = wire::ACTIVATION_F32;  // of the hidden states it sends on
     std::map<uint64_t, Sequence> sequences;
     std::vector<float> logits;
   };

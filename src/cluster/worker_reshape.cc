@@ -30,6 +30,7 @@ wire::LoadSegment as_load(const wire::Reshape& r) {
   l.set_next_endpoint(r.next_endpoint());
   l.set_next_public_key(r.next_public_key());
   *l.mutable_allow_keys() = r.allow_keys();
+  l.set_send_type(r.send_type());
   return l;
 }
 

@@ -17,7 +17,7 @@ namespace {
 constexpr std::pair<DeviceSetting, const char*> kSettingNames[] = {
     {DeviceSetting::Cpu, "cpu"},         {DeviceSetting::Speed, "speed"}, {DeviceSetting::Mem, "mem"},
     {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"},
-    {DeviceSetting::Busy, "busy"},       {DeviceSetting::Fail, "fail"}};
+    {DeviceSetting::Busy, "busy"},       {DeviceSetting::Fail, "fail"},   {DeviceSetting::Host, "host"}};
 
 // Shares below 0.01 core would need a CFS period beyond the kernel's 1 s; above 256 is no device.
 constexpr double kMinCpuShare = 0.01, kMaxCpuShare = 256;
@@ -276,6 +276,17 @@ Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::str
     }
     case DeviceSetting::Cores: {
       LL_ASSIGN_OR_RETURN(d.cores, parse_cores(value, d.name));
+      break;
+    }
+    case DeviceSetting::Host: {
+      const bool valid = !value.empty() && value.size() <= 63 && value.front() != '-' &&
+                         value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") ==
+                             std::string::npos;
+      if (!valid) {
+        return Status::Errorf("device {}: host '{}' is not a host name (letters, digits and '-', at most 63)", d.name,
+                              value);
+      }
+      d.host = value;
       break;
     }
   }

@@ -9,6 +9,9 @@
 //   threads=2    threads of its worker
 //   bw=20mbit    the rate of its network link (parse_bit_rate)
 //   cores=0-1    the cores it may run on: one core or a range
+//   host=pi-1    the host an emulated device stands for (letters, digits and '-', at most 63):
+//                devices with different hosts run in network and UTS namespaces of their own,
+//                with that host name, so the head takes them for separate machines
 //   busy=1@3s/0@20s  busy-looping processes (0 to 64) beside an emulated device's worker from
 //                those times on, as if another app ran on it
 //   fail=kill@5s,restart@12s  faults of an emulated device at those times: kill (SIGKILL), stop@5s+3s
@@ -27,7 +30,7 @@
 
 namespace ll {
 
-enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy, Fail };
+enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy, Fail, Host };
 
 // One step of a schedule: `value` from `seconds` after the schedule starts.
 struct TimedValue {
@@ -57,6 +60,7 @@ struct DeviceDescription {
   std::optional<int> threads{};      // 1..256
   std::optional<uint64_t> link_bps{};
   std::vector<int> cores{};  // empty: any
+  std::string host{};        // empty: this machine
 };
 
 // The devices `text` describes, each setting checked; `honoured` are the settings the caller uses.

@@ -16,7 +16,7 @@ bool DeviceSpec::drops_link() const {
 
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   using enum DeviceSetting;
-  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy, Fail}));
+  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy, Fail, Host}));
   std::vector<DeviceSpec> out;
   for (DeviceDescription& d : described) {
     out.push_back({.name = std::move(d.name),
@@ -25,6 +25,7 @@ Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
                    .threads = d.threads.value_or(0),
                    .link_bps = d.link_bps.value_or(0),
                    .cores = std::move(d.cores),
+                   .host = std::move(d.host),
                    .schedule = {.cpu = std::move(d.cpu_schedule), .busy = std::move(d.busy_schedule)},
                    .faults = std::move(d.fail_schedule)});
   }

@@ -34,6 +34,9 @@ struct DeviceSpec {
   // at the same time, so each has the memory bus to itself while it runs, as separate machines
   // would; on a shared bus two computing workers each read weights ~20% slower.
   std::vector<int> cores{};
+  // The separate machine it stands for (its own network and UTS namespaces, this host name);
+  // empty: this machine.
+  std::string host{};
   SpeedSchedule schedule{};
   std::vector<FaultStep> faults{};  // its fail= schedule, in time order
   bool drops_link() const;          // a fault cuts its link, so it needs a namespace

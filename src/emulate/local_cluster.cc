@@ -66,6 +66,7 @@ struct ChildSetup {
   int stdout_fd = -1;
   int stderr_fd = -1;
   int netns_fd = -1;      // the network namespace it joins, so its pid stays the worker's
+  const char* hostname = nullptr;  // a UTS namespace of its own with this host name
   int inherited_fd = -1;  // kept open across exec
 };
 
@@ -97,6 +98,12 @@ Result<pid_t> fork_child(const std::vector<int>& core_list, const ChildSetup& se
     }
     if (setup.netns_fd >= 0 && setns(setup.netns_fd, CLONE_NEWNET) != 0) {
       static const char kMessage[] = "lingualinked: cannot enter the device's network namespace\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(126);
+    }
+    if (setup.hostname != nullptr &&
+        (unshare(CLONE_NEWUTS) != 0 || sethostname(setup.hostname, std::strlen(setup.hostname)) != 0)) {
+      static const char kMessage[] = "lingualinked: cannot give the device a host name of its own\n";
       (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
       _exit(126);
     }
@@ -146,12 +153,12 @@ void LocalCluster::kill_all_from_signal_handler() {
 Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions options) {
   if (options.devices.empty()) return Status::Error("a local cluster needs at least one device");
   const bool namespaced = std::any_of(options.devices.begin(), options.devices.end(),
-                                      [](const DeviceSpec& d) { return d.link_bps > 0 || d.drops_link(); });
+                                      [](const DeviceSpec& d) { return d.link_bps > 0 || d.drops_link() || !d.host.empty(); });
   if (namespaced && options.insecure) {
     return Status::Error(
-        "bandwidth limits (bw=) and drop faults (fail=drop@...) put every worker in a network namespace, reached "
-        "over a veth address that is not loopback, and plain-text (--insecure) links are allowed only on loopback: "
-        "leave out bw= and drop faults, or --insecure");
+        "bandwidth limits (bw=), hosts (host=) and drop faults (fail=drop@...) put every worker in a network "
+        "namespace, reached over a veth address that is not loopback, and plain-text (--insecure) links are allowed "
+        "only on loopback: leave them out, or --insecure");
   }
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = std::move(options);
@@ -189,10 +196,17 @@ Status LocalCluster::make_links() {
                               "and none can be made here: {}; run as root, or leave out fail=drop",
                               d.name, st.message());
       }
+      if (!d.host.empty()) {
+        children_.clear();
+        return Status::Errorf("device {}: a host of its own (host={}) needs network and UTS namespaces, and none "
+                              "can be made here: {}; run as root, or leave out host=",
+                              d.name, d.host, st.message());
+      }
       children_[i].link.reset();
       if (d.link_bps > 0) notes_.push_back(fmt::format("{}: runs unshaped: {}", d.name, st.message()));
     } else {
-      notes_.push_back(fmt::format("{}: {}{}", d.name, children_[i].link->description(),
+      notes_.push_back(fmt::format("{}: {}{}{}", d.name, d.host.empty() ? "" : "host " + d.host + ", ",
+                                   children_[i].link->description(),
                                    d.link_bps == 0 && d.drops_link() ? ", in a namespace for its drop fault" : ""));
     }
   }
@@ -271,6 +285,7 @@ Result<std::string> LocalCluster::launch(size_t i, const std::string& listen, bo
       if (fd >= 0) ::close(fd);  // when launch returns; the child has its own copies
     }
   });
+  if (!d.host.empty()) setup.hostname = d.host.c_str();
   if (child.link) {
     setup.netns_fd = ::open(child.link->netns_path().c_str(), O_RDONLY | O_CLOEXEC);
     if (setup.netns_fd < 0) return Status::Errorf("{}: {}", child.link->netns_path(), std::strerror(errno));

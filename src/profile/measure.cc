@@ -85,6 +85,20 @@ UnitTimes sum_times(const DeviceProfile& p, int64_t begin, int64_t end) {
 // memory as in a real pass instead of sitting in the last-level cache between calls.
 constexpr uint64_t kStreamedBytes = 96ull << 20;
 
+// Sequence 0 of `ex` with `ctx` positions of keys and values already cached. Written rather
+// than computed by a prefill, which would cost several times the timings themselves: attention
+// takes as long over any values, as long as they are real memory (not the untouched pages of
+// a fresh cache, which all read one zero page from the processor's cache).
+Status fill_cache(exec::SegmentExecutor& ex, const model::Model& m, model::UnitRange range, int64_t ctx) {
+  LL_RETURN_IF_ERROR(ex.ensure_sequence(0, ctx));
+  std::vector<float> kv(static_cast<size_t>(2 * ctx * m.hparams().kv_dim()));
+  for (size_t i = 0; i < kv.size(); ++i) kv[i] = 0.5f * std::cos(0.013f * static_cast<float>(i));
+  for (int64_t u = range.begin; u < range.end && ctx > 0; ++u) {
+    if (model::unit_at(m.hparams(), u).kind == model::UnitKind::Attention) LL_RETURN_IF_ERROR(ex.import_kv(0, u, ctx, kv));
+  }
+  return Status::Ok();
+}
+
 // Times a contiguous range of units as a pipeline stage runs it: a decode step with `ctx`
 // positions already in the KV cache, and a prompt chunk of `chunk` tokens from position 0.
 // Returns the time of the whole range (decode: per step; prompt: per token).
@@ -92,7 +106,7 @@ Result<UnitTimes> time_range(Clock clock, const model::Model& m, model::UnitRang
                              int64_t ctx, int64_t chunk) {
   const auto& hp = m.hparams();
   exec::SegmentExecutor ex(m, range, {std::max(ctx, chunk) + 1, threads});
-  LL_RETURN_IF_ERROR(ex.create_sequence(0));
+  LL_RETURN_IF_ERROR(fill_cache(ex, m, range, ctx));
   const int64_t rows = std::max(ctx, chunk);
   std::vector<int32_t> tokens(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 1) % hp.n_vocab);
@@ -105,7 +119,6 @@ Result<UnitTimes> time_range(Clock clock, const model::Model& m, model::UnitRang
     std::copy(input.begin(), input.begin() + n * hp.n_embd, hidden.begin());
     return ex.forward(0, pos, {tokens.data(), static_cast<size_t>(n)}, hidden.data(), n, logits.data());
   };
-  if (ctx > 0) LL_RETURN_IF_ERROR(run(0, ctx));  // fills the cache; later steps rewind to ctx
   UnitTimes t;
   LL_ASSIGN_OR_RETURN(t.decode, median_seconds(clock, repetitions, [&] { return run(ctx, 1); }));
   LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(clock, repetitions, [&] { return run(0, chunk); }));
