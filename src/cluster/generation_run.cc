@@ -158,7 +158,7 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
   s->set_end_sequence(a.end_sent);
   s->set_score(rq.score);
   const uint64_t envelope = e.ByteSizeLong();
-  a.step_bytes = envelope + (stages_.size() - 1) * (envelope + tokens.size() * shape_.n_embd * sizeof(float));
+  a.step_bytes = envelope + (stages_.size() - 1) * (envelope + tokens.size() * shape_.n_embd * shape_.hidden_value_bytes);
   a.pending = std::move(tokens);
   a.position = position;
   a.sent_at = options_.clock();

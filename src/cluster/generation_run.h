@@ -79,6 +79,7 @@ struct Generation {
 struct PipelineShape {
   uint64_t session = 0;
   int64_t n_ctx = 0, n_embd = 0, n_vocab = 0;
+  uint64_t hidden_value_bytes = sizeof(float);  // on the links between stages (--wire-type)
   double flops_per_token = 0;             // the whole model's; sets deadlines until a step was measured
   std::vector<std::string> worker_names;  // one per link, for messages: "worker 1 'a' (tcp://...)"
   std::vector<size_t> stages;             // the links that form the pipeline, in order; empty: all

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cluster/activation_wire.h"
 #include "cluster/content_hash.h"
 #include "core/mapped_file.h"
 #include "graph/graph.h"
@@ -324,6 +325,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   tokenizer_ = std::make_unique<text::Tokenizer>(std::move(tok));
   const auto& hp = model.hparams();
   n_ctx_ = options.n_ctx;
+  hidden_value_bytes_ = activation_bytes(options.wire_type);
   n_embd_ = hp.n_embd;
   n_vocab_ = hp.n_vocab;
   const graph::Graph g = graph::build_graph(model);
@@ -434,7 +436,7 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     return out;
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
-                      .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages(),
+                      .hidden_value_bytes = hidden_value_bytes_, .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages(),
                       .keep_alive_every = keep_alive_interval()};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
   trace_ = RunTrace{};

@@ -134,6 +134,7 @@ class Head {
   uint64_t session_ = 0;
   bool session_loaded_ = false;  // some worker may hold session_
   int64_t n_ctx_ = 0, n_embd_ = 0, n_vocab_ = 0;
+  uint64_t hidden_value_bytes_ = sizeof(float);
   double flops_per_token_ = 0;
   RunCounters counters_;
   const model::Model* model_ = nullptr;
