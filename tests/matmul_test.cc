@@ -147,6 +147,35 @@ TEST(MatmulTest, SimdMatchesReferenceOnEveryTarget) {
   }
 }
 
+// Every token count 1..17 against row counts around the row tiles (1, 2, 4 and 8 rows),
+// single-threaded, so each tile shape and every smaller edge tile runs on every target.
+TEST(MatmulTest, EveryTileEdgeMatchesReference) {
+  const int64_t kRows[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+  for (int64_t target : targets()) {
+    TargetScope scope(target);
+    const std::string name = hwy::TargetName(target);
+    std::mt19937 rng(4321);
+    for (DType t : kTypes) {
+      if (dtype_info(t).block_elems == 1) continue;  // float weights: covered above
+      const int64_t cols = col_choices(t)[1];
+      int i = 0;
+      for (int64_t rows : kRows) {
+        for (int64_t n = 1; n <= 17; ++n) {
+          ++i;
+          Matrix w = make_matrix(t, rows, cols, weight_offset(t, i), rng);
+          Activations x = make_activations(n, cols, i % 4, rng);
+          std::vector<float> y(n * rows, NAN), ref(n * rows, NAN);
+          matmul_reference(t, w.data, rows, cols, x.data, n, ref.data());
+          matmul(t, w.data, rows, cols, x.data, n, y.data(), nullptr);
+          expect_close(t, w, x.data, rows, cols, n, y, ref,
+                       name + " edge rows " + std::to_string(rows) + " n " + std::to_string(n));
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 // Large enough that both threads get rows, and (for n > 1) that rows are walked in several
 // L2-sized blocks.
 TEST(MatmulTest, ThreadedLargeMatchesReference) {

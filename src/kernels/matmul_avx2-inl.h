@@ -417,7 +417,8 @@ void QuantizedMatmulRows(const MatmulJob& job, RowDispenser& rows) {
     case DType::Q8_0: {
       const PairedAct* acts = PairActs(job.acts, job.n);
       if (job.n == 1) return ForEachChunk<4, 1>(job, rows, PairTile<Q8_0Pair>{job, acts});
-      return ForEachChunk<1, 6>(job, rows, PairTile<Q8_0Pair>{job, acts});
+      // Two rows share each token's paired activations and four tokens each row's weights.
+      return ForEachChunk<2, 4>(job, rows, PairTile<Q8_0Pair>{job, acts});
     }
     case DType::Q4_K:
       return ForEachChunk<1, 4>(job, rows, Q4_KTile{job, SubBlockSums(job.acts, job.n)});

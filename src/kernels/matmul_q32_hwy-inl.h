@@ -61,12 +61,59 @@ struct Q32Layout {
   static constexpr int64_t kBytes = kQsOffset + 16;
 };
 
+// The block's 32 quants, with the offset (Q5_0) or level (IQ4_NL) applied, as int16 vectors
+// in element order (32 / lanes of them).
+template <DType kType>
+HWY_INLINE void WidenBlockQuants(const uint8_t* w, hn::Vec<D16>* wq) {
+  using L = Q32Layout<kType>;
+  const D16 d16;
+  const size_t N = hn::Lanes(d16);
+  const uint8_t* qs = w + L::kQsOffset;
+  if constexpr (kType == DType::IQ4_NL) {
+    // The nibbles index the 16 levels (a byte shuffle; one lane at a time on the scalar
+    // target, whose vectors hold one byte).
+    HWY_ALIGN int8_t levels[32];
+#if HWY_TARGET == HWY_SCALAR
+    for (int j = 0; j < 16; ++j) {
+      levels[j] = kIQ4NLValues[qs[j] & 0xF];
+      levels[j + 16] = kIQ4NLValues[qs[j] >> 4];
+    }
+#else
+    const D8 d8;
+    const auto table = hn::LoadU(d8, reinterpret_cast<const uint8_t*>(kIQ4NLValues));
+    const auto q = hn::LoadU(d8, qs);
+    auto* out = reinterpret_cast<uint8_t*>(levels);
+    hn::Store(hn::TableLookupBytes(table, hn::And(q, hn::Set(d8, 0xF))), d8, out);
+    hn::Store(hn::TableLookupBytes(table, hn::ShiftRight<4>(q)), d8, out + 16);
+#endif
+    for (size_t k = 0; k < 32; k += N) wq[k / N] = WidenI8(levels + k);
+  } else {
+    [[maybe_unused]] const uint32_t high = L::kHighBit ? LoadU32(w + L::kQhOffset) : 0;
+    for (size_t k = 0; k < 16; k += N) {
+      const auto q = WidenU8(qs + k);
+      auto lo = hn::And(q, hn::Set(d16, 0xF));
+      auto hi = hn::ShiftRight<4>(q);
+      if constexpr (L::kHighBit) {
+        lo = hn::Or(lo, HighBits(static_cast<uint16_t>(high), k));
+        hi = hn::Or(hi, HighBits(static_cast<uint16_t>(high >> 16), k));
+      }
+      if constexpr (kType == DType::Q5_0) {
+        lo = hn::Sub(lo, hn::Set(d16, 16));
+        hi = hn::Sub(hi, hn::Set(d16, 16));
+      }
+      wq[k / N] = lo;
+      wq[(16 + k) / N] = hi;
+    }
+  }
+}
+
+// One row x T tokens: each block's quants are widened once and multiply every token's.
 template <DType kType>
 struct Q32Tile {
   const MatmulJob& job;
   template <int R, int T>
-  HWY_INLINE void operator()(int64_t r, int64_t t) const {
-    static_assert(R == 1 && T == 1);
+  HWY_INLINE void operator()(int64_t r, int64_t t0) const {
+    static_assert(R == 1);
     using L = Q32Layout<kType>;
     static_assert(L::kBytes == (kType == DType::Q4_1   ? sizeof(BlockQ4_1)
                                 : kType == DType::Q5_0 ? sizeof(BlockQ5_0)
@@ -78,56 +125,30 @@ struct Q32Tile {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w = job.w + r * job.row_bytes;
-    const int8_t* xq = a.qs + t * nb * 32;
-    const float* xd = a.d + t * nb;
-    auto acc = hn::Zero(df);
-    float min_acc = 0;  // the minimum's terms are one number per block
-    for (int64_t b = 0; b < nb; ++b, w += L::kBytes, xq += 32) {
-      const uint8_t* qs = w + L::kQsOffset;
-      auto s0 = hn::Zero(D32()), s1 = hn::Zero(D32());
-      if constexpr (kType == DType::IQ4_NL) {
-        // The nibbles index the 16 levels (a byte shuffle; one lane at a time on the scalar
-        // target, whose vectors hold one byte), then multiply as int8.
-        HWY_ALIGN int8_t levels[32];
-#if HWY_TARGET == HWY_SCALAR
-        for (int j = 0; j < 16; ++j) {
-          levels[j] = kIQ4NLValues[qs[j] & 0xF];
-          levels[j + 16] = kIQ4NLValues[qs[j] >> 4];
-        }
-#else
-        const D8 d8;
-        const auto table = hn::LoadU(d8, reinterpret_cast<const uint8_t*>(kIQ4NLValues));
-        const auto q = hn::LoadU(d8, qs);
-        auto* out = reinterpret_cast<uint8_t*>(levels);
-        hn::Store(hn::TableLookupBytes(table, hn::And(q, hn::Set(d8, 0xF))), d8, out);
-        hn::Store(hn::TableLookupBytes(table, hn::ShiftRight<4>(q)), d8, out + 16);
-#endif
-        for (size_t k = 0; k < 32; k += N) {
-          s0 = hn::ReorderWidenMulAccumulate(D32(), WidenI8(levels + k), WidenI8(xq + k), s0, s1);
-        }
-      } else {
-        [[maybe_unused]] const uint32_t high = L::kHighBit ? LoadU32(w + L::kQhOffset) : 0;
-        for (size_t k = 0; k < 16; k += N) {
-          const auto q = WidenU8(qs + k);
-          auto lo = hn::And(q, hn::Set(d16, 0xF));
-          auto hi = hn::ShiftRight<4>(q);
-          if constexpr (L::kHighBit) {
-            lo = hn::Or(lo, HighBits(static_cast<uint16_t>(high), k));
-            hi = hn::Or(hi, HighBits(static_cast<uint16_t>(high >> 16), k));
-          }
-          if constexpr (kType == DType::Q5_0) {
-            lo = hn::Sub(lo, hn::Set(d16, 16));
-            hi = hn::Sub(hi, hn::Set(d16, 16));
-          }
-          s0 = hn::ReorderWidenMulAccumulate(D32(), lo, WidenI8(xq + k), s0, s1);
-          s0 = hn::ReorderWidenMulAccumulate(D32(), hi, WidenI8(xq + 16 + k), s0, s1);
-        }
-      }
-      const float d = fp16_to_fp32(LoadU16(w));
-      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1)), hn::Set(df, d * xd[b]), acc);
-      if constexpr (L::kMin) min_acc += fp16_to_fp32(LoadU16(w + 2)) * a.s[t * nb + b];
+    hn::Vec<DF32> acc[T];
+    float min_acc[T];  // the minimum's terms are one number per block
+    for (int t = 0; t < T; ++t) {
+      acc[t] = hn::Zero(df);
+      min_acc[t] = 0;
     }
-    job.y[t * job.rows + r] = hn::GetLane(hn::SumOfLanes(df, acc)) + min_acc;
+    for (int64_t b = 0; b < nb; ++b, w += L::kBytes) {
+      hn::Vec<D16> wq[32 / hn::MaxLanes(D16())];
+      WidenBlockQuants<kType>(w, wq);
+      const float d = fp16_to_fp32(LoadU16(w));
+      for (int t = 0; t < T; ++t) {
+        const int64_t tb = (t0 + t) * nb + b;
+        const int8_t* xq = a.qs + tb * 32;
+        auto s0 = hn::Zero(D32()), s1 = hn::Zero(D32());
+        for (size_t k = 0; k < 32; k += N) {
+          s0 = hn::ReorderWidenMulAccumulate(D32(), wq[k / N], WidenI8(xq + k), s0, s1);
+        }
+        acc[t] = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1)), hn::Set(df, d * a.d[tb]), acc[t]);
+        if constexpr (L::kMin) min_acc[t] += fp16_to_fp32(LoadU16(w + 2)) * a.s[tb];
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      job.y[(t0 + t) * job.rows + r] = hn::GetLane(hn::SumOfLanes(df, acc[t])) + min_acc[t];
+    }
   }
 };
 
@@ -169,46 +190,54 @@ HWY_INLINE __m256i BlockQuants(const uint8_t* w) {
   }
 }
 
-// Sum of the 32 products of quants and activations as 8 int32 lanes. vpmaddubsw needs an
-// unsigned operand: signed quants give their magnitude, and the activations their sign.
-template <DType kType>
-HWY_INLINE __m256i BlockDot(__m256i q, const int8_t* xq) {
-  __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq));
-  if constexpr (!Q32Layout<kType>::kMin) {
-    x = _mm256_sign_epi8(x, q);
-    q = _mm256_sign_epi8(q, q);
-  }
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
-}
-
+// One row x T tokens. vpmaddubsw needs an unsigned operand: signed quants give their
+// magnitude (once per block) and each token's activations their sign.
 template <DType kType>
 struct Avx2Q32Tile {
   const MatmulJob& job;
   template <int R, int T>
-  HWY_INLINE void operator()(int64_t r, int64_t t) const {
-    static_assert(R == 1 && T == 1);
+  HWY_INLINE void operator()(int64_t r, int64_t t0) const {
+    static_assert(R == 1);
     using L = Q32Layout<kType>;
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w = job.w + r * job.row_bytes;
-    const int8_t* xq = a.qs + t * nb * 32;
-    const float* xd = a.d + t * nb;
-    // Two accumulators, for even and odd blocks, halve the chain of dependent multiply-adds.
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    // A single token gets two accumulators, for even and odd blocks, to halve its chain of
+    // dependent multiply-adds; several tokens are independent chains already.
+    constexpr int kChains = T == 1 ? 2 : 1;
+    __m256 acc[T][kChains];
+    float mins[T][kChains];  // the minimum's terms are one number per block
+    for (int t = 0; t < T; ++t) {
+      for (int c = 0; c < kChains; ++c) {
+        acc[t][c] = _mm256_setzero_ps();
+        mins[t][c] = 0;
+      }
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * L::kBytes;
-      const __m256 dot = _mm256_cvtepi32_ps(BlockDot<kType>(BlockQuants<kType>(blk), xq + 32 * b));
-      acc[b & 1] = _mm256_fmadd_ps(dot, _mm256_set1_ps(F16ToF32(blk) * xd[b]), acc[b & 1]);
+      const __m256i q = BlockQuants<kType>(blk);
+      const __m256i qu = L::kMin ? q : _mm256_sign_epi8(q, q);
+      const float d = F16ToF32(blk);
+      [[maybe_unused]] const float m = L::kMin ? F16ToF32(blk + 2) : 0.0f;
+      for (int t = 0; t < T; ++t) {
+        const int64_t tb = (t0 + t) * nb + b;
+        __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * tb));
+        if constexpr (!L::kMin) x = _mm256_sign_epi8(x, q);
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(qu, x), ones));
+        acc[t][b % kChains] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d * a.d[tb]), acc[t][b % kChains]);
+        if constexpr (L::kMin) mins[t][b % kChains] += m * a.s[tb];
+      }
     }
-    float sum = HSum(_mm256_add_ps(acc[0], acc[1]));
-    if constexpr (L::kMin) {
-      // In a pass of its own over the row (now in L1), with four chains of additions.
-      const float* s = a.s + t * nb;
-      float mins[4] = {0, 0, 0, 0};
-      for (int64_t b = 0; b < nb; ++b) mins[b & 3] += F16ToF32(w + b * L::kBytes + 2) * s[b];
-      sum += (mins[0] + mins[1]) + (mins[2] + mins[3]);
+    for (int t = 0; t < T; ++t) {
+      __m256 all = acc[t][0];
+      float min_sum = mins[t][0];
+      if constexpr (kChains == 2) {
+        all = _mm256_add_ps(all, acc[t][1]);
+        min_sum += mins[t][1];
+      }
+      job.y[(t0 + t) * job.rows + r] = HSum(all) + min_sum;
     }
-    job.y[t * job.rows + r] = sum;
   }
 };
 
@@ -221,17 +250,24 @@ using TileFor = Q32Tile<kType>;
 
 }  // namespace q32
 
+// Decoding walks rows one token at a time; prompts take 4 tokens per weight block loaded.
+template <class Tile>
+void Q32Chunks(const MatmulJob& job, RowDispenser& rows, Tile&& tile) {
+  if (job.n == 1) return ForEachChunk<1, 1>(job, rows, tile);
+  ForEachChunk<1, 4>(job, rows, tile);
+}
+
 // Weight rows of every chunk taken from `rows`, for Q4_1, Q5_0, Q5_1 and IQ4_NL.
 void Q32MatmulRows(const MatmulJob& job, RowDispenser& rows) {
   switch (job.type) {
     case DType::Q4_1:
-      return ForEachChunk<1, 1>(job, rows, q32::TileFor<DType::Q4_1>{job});
+      return Q32Chunks(job, rows, q32::TileFor<DType::Q4_1>{job});
     case DType::Q5_0:
-      return ForEachChunk<1, 1>(job, rows, q32::TileFor<DType::Q5_0>{job});
+      return Q32Chunks(job, rows, q32::TileFor<DType::Q5_0>{job});
     case DType::Q5_1:
-      return ForEachChunk<1, 1>(job, rows, q32::TileFor<DType::Q5_1>{job});
+      return Q32Chunks(job, rows, q32::TileFor<DType::Q5_1>{job});
     case DType::IQ4_NL:
-      return ForEachChunk<1, 1>(job, rows, q32::TileFor<DType::IQ4_NL>{job});
+      return Q32Chunks(job, rows, q32::TileFor<DType::IQ4_NL>{job});
     default:
       return;
   }
