@@ -548,7 +548,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   if (ex.has_head() && !scoring) {
     text::Sampler& sampler = *seq_it->second.sampler;
     for (int32_t t : step.tokens()) sampler.accept(t);
-    token = sampler.sample(s.logits.data());
+    if (!step.prefill_only()) token = sampler.sample(s.logits.data());
   }
   const auto t1 = Clock::now();
   wire::StageTiming timing;
@@ -557,7 +557,9 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   timing.set_queue_us(micros(t0 - read_at));
   timing.set_send_us(s.last_send_us);
 
-  if (ex.has_head()) {
+  if (ex.has_head() && step.prefill_only()) {
+    // A prompt's chunk before its last: the head waits for the last chunk's token only.
+  } else if (ex.has_head()) {
     // TokenResult { session, sequence, token (-1 when scoring), timings[], log_probs[] (scoring) } -> head
     wire::Envelope e;
     e.set_request_id(envelope.request_id());
