@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "exec/segment_executor.h"
+#include "core/thread_pool.h"
 #include "model/model.h"
+#include "model/synth.h"
 #include "test_data.h"
 
 namespace ll {
@@ -16,7 +19,7 @@ namespace {
 
 // The logits after `prompt`, computed in chunks of `chunk` tokens.
 std::vector<float> logits_after(const model::Model& m, const std::vector<int32_t>& prompt, int64_t chunk) {
-  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 128, .n_threads = 2});
+  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 128, .n_threads = 1});
   EXPECT_TRUE(ex.create_sequence(0).ok());
   std::vector<float> hidden, logits(static_cast<size_t>(m.hparams().n_vocab));
   const int64_t n = static_cast<int64_t>(prompt.size());
@@ -31,7 +34,7 @@ std::vector<float> logits_after(const model::Model& m, const std::vector<int32_t
 }
 
 void expect_chunks_match_one_pass(const std::string& path) {
-  auto m = model::Model::load(test::shared_data(path));
+  auto m = model::Model::load(path);
   ASSERT_TRUE(m.ok()) << m.error();
   std::vector<int32_t> prompt(45);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 37) % 250);
@@ -45,11 +48,26 @@ void expect_chunks_match_one_pass(const std::string& path) {
 }
 
 TEST(ChunkedPrefill, Stories260KLogitsAfterAPromptInChunksEqualOnePass) {
-  expect_chunks_match_one_pass("models/stories260K/stories260K.gguf");
+  expect_chunks_match_one_pass(test::shared_data("models/stories260K/stories260K.gguf"));
 }
 
 TEST(ChunkedPrefill, TinyRandomLlamaLogitsAfterAPromptInChunksEqualOnePass) {
-  expect_chunks_match_one_pass("models/llama-2-tiny-random/llama-2-tiny-random.gguf");
+  expect_chunks_match_one_pass(test::shared_data("models/llama-2-tiny-random/llama-2-tiny-random.gguf"));
+}
+
+// The quantized weights' kernels (the prompt's rows quantized for the dot products).
+TEST(ChunkedPrefill, QuantizedSyntheticModelsLogitsAfterAPromptInChunksEqualOnePass) {
+  for (const std::string type : {"q4_0", "q4_k_m"}) {
+    const std::string path = test::temp_path("chunked-test-4l-" + type + ".gguf");
+    if (!std::filesystem::exists(path)) {
+      model::SynthOptions o{.preset = "test-4l", .type = type,
+                            .vocab_path = test::shared_data("vocab/llamacpp/ggml-vocab-llama-spm.gguf")};
+      ThreadPool pool(2);
+      const Status s = model::write_synthetic_model(o, path, pool);
+      ASSERT_TRUE(s.ok()) << s.message();
+    }
+    expect_chunks_match_one_pass(path);
+  }
 }
 
 }  // namespace

@@ -136,9 +136,9 @@ struct Pipeline {
     cluster::PipelineShape shape{.session = kSession, .n_ctx = n_ctx, .n_embd = 4, .n_vocab = 6,
                                  .flops_per_token = 1e6,  // 1 ms a step until measured: the 3 s minimum rules
                                  .worker_names = {"worker 1 (tcp://a)", "worker 2 'b' (tcp://b)"},
-                                 .stages = {}};
-    shape.prompt_chunk = prompt_chunk;
-    shape.prompt_costs = prompt_costs;
+                                 .stages = {},
+                                 .prompt_chunk = prompt_chunk,
+                                 .prompt_costs = prompt_costs};
     cluster::RunOptions options{.min_step_timeout = milliseconds(3000), .cancel = &cancel, .clock = [this] { return now; }};
     run = std::make_unique<GenerationRun>(links, tokenizer, shape, counters, options, requests,
                                           [this](size_t i, const std::string& text) { streamed[i] += text; });

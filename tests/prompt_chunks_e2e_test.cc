@@ -69,7 +69,9 @@ TEST(PromptChunksE2E, SampledTextAfterAPromptInChunksEqualsTheReference) {
   for (int64_t chunk : {100, 1, 2, 4, 0}) {
     const auto gens = generate(c, chunk, {r});
     ASSERT_TRUE(gens[0].status.ok()) << "chunk " << chunk << ": " << gens[0].status.message();
-    if (chunk > 0) EXPECT_EQ(gens[0].prompt_chunk, std::min<int64_t>(chunk, 6));
+    if (chunk > 0) {
+      EXPECT_EQ(gens[0].prompt_chunk, std::min<int64_t>(chunk, 6));
+    }
     EXPECT_EQ(r.prompt + gens[0].text, expected) << "chunk " << chunk;
   }
 }
@@ -97,7 +99,9 @@ TEST(PromptChunksE2E, GreedyTokensAfterALongPromptInChunksEqualTheUnchunkedRun) 
     const auto gens = generate(c, chunk, {r});
     ASSERT_TRUE(gens[0].status.ok()) << "chunk " << chunk << ": " << gens[0].status.message();
     EXPECT_EQ(gens[0].tokens, rest) << "chunk " << chunk;
-    if (chunk == 0) EXPECT_GE(gens[0].prompt_chunk, 1);
+    if (chunk == 0) {
+      EXPECT_GE(gens[0].prompt_chunk, 1);
+    }
   }
 }
 

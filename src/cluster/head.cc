@@ -400,9 +400,8 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
                       .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages(),
-                      .keep_alive_every = keep_alive_interval()};
+                      .keep_alive_every = keep_alive_interval(), .prompt_chunk = prompt_chunk_, .prompt_costs = {}};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
-  shape.prompt_chunk = prompt_chunk_;
   if (prompt_chunk_ == 0 && planning_) {
     shape.prompt_costs = plan::prompt_stage_costs(graph::build_graph(*model_), planning_->profile, planning_->cost,
                                                   segments(), shape.stages);
