@@ -557,9 +557,8 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   timing.set_queue_us(micros(t0 - read_at));
   timing.set_send_us(s.last_send_us);
 
-  if (ex.has_head() && step.prefill_only()) {
-    // A prompt's chunk before its last: the head waits for the last chunk's token only.
-  } else if (ex.has_head()) {
+  // A prompt's chunk before its last is answered by nothing: the last chunk's token answers the prompt.
+  if (ex.has_head() && !step.prefill_only()) {
     // TokenResult { session, sequence, token (-1 when scoring), timings[], log_probs[] (scoring) } -> head
     wire::Envelope e;
     e.set_request_id(envelope.request_id());
@@ -571,7 +570,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     *r->mutable_timings() = step.timings();
     *r->add_timings() = timing;
     send(s.head_peer, e);
-  } else {
+  } else if (!ex.has_head()) {
     // Step { ..., hidden_bytes = n * n_embd * 4, timings[] + ours } + [hidden: n x n_embd float32] -> next worker.
     // The frame is the executor's output buffer itself.
     step.set_hidden_bytes(hidden_bytes);
