@@ -129,12 +129,16 @@ struct Pipeline {
   std::vector<Request> requests;
   std::map<size_t, std::string> streamed;
   std::unique_ptr<GenerationRun> run;
+  int64_t prompt_chunk = 0;
+  std::vector<plan::PromptStageCost> prompt_costs;
 
   GenerationRun& make(int64_t n_ctx = 16) {
     cluster::PipelineShape shape{.session = kSession, .n_ctx = n_ctx, .n_embd = 4, .n_vocab = 6,
                                  .flops_per_token = 1e6,  // 1 ms a step until measured: the 3 s minimum rules
                                  .worker_names = {"worker 1 (tcp://a)", "worker 2 'b' (tcp://b)"},
-                                 .stages = {}};
+                                 .stages = {},
+                                 .prompt_chunk = prompt_chunk,
+                                 .prompt_costs = prompt_costs};
     cluster::RunOptions options{.min_step_timeout = milliseconds(3000), .cancel = &cancel, .clock = [this] { return now; }};
     run = std::make_unique<GenerationRun>(links, tokenizer, shape, counters, options, requests,
                                           [this](size_t i, const std::string& text) { streamed[i] += text; });
@@ -429,6 +433,139 @@ TEST(GenerationRun, ARecoveredLossReplaysEverySequenceUnderANewIdAndLosesNoToken
   // The old ids are freed on the worker that is left; nothing goes to the lost one.
   EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 2u);
   EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 0u);
+}
+
+std::vector<int32_t> tokens_of(const wire::Step& s) { return {s.tokens().begin(), s.tokens().end()}; }
+
+TEST(GenerationRun, APromptInChunksIsSentWithoutWaitingAndAnsweredByItsLastChunk) {
+  Pipeline p;
+  p.prompt_chunk = 2;
+  Request r = request({kBos, 3, 4, 5, 3}, 2);  // 5 tokens: chunks of 2, 2 and 1
+  r.sampling.seed = 9;
+  p.requests = {r};
+  std::map<uint64_t, std::deque<int32_t>> script = {{1, {4, 5}}};
+  size_t chunks_before_reply = 0;
+  p.links.on_send = [&](size_t, const wire::Envelope& e) {
+    if (!e.has_step()) return;
+    if (e.step().prefill_only()) {
+      ++chunks_before_reply;
+      return;  // the last stage answers nothing
+    }
+    p.now += milliseconds(7);
+    p.links.reply(1, token_result(1, script[1].front(), 2));
+    script[1].pop_front();
+  };
+  const std::vector<Generation> out = p.make().run();
+  ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(out[0].tokens, (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(out[0].prompt_chunk, 2);
+  EXPECT_DOUBLE_EQ(out[0].prompt_seconds, 0.007);
+  EXPECT_EQ(chunks_before_reply, 2u);
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  ASSERT_EQ(steps.size(), 4u) << "three chunks, then one decode step";
+  const std::vector<std::vector<int32_t>> tokens = {{kBos, 3}, {4, 5}, {3}, {4}};
+  const std::vector<uint32_t> positions = {0, 2, 4, 5};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const wire::Step& s = steps[i].step();
+    EXPECT_EQ(tokens_of(s), tokens[i]) << i;
+    EXPECT_EQ(s.position(), positions[i]) << i;
+    EXPECT_EQ(s.prefill_only(), i < 2) << i;
+    EXPECT_EQ(s.has_sampler(), i == 0) << i;
+    EXPECT_EQ(s.end_sequence(), i == 3) << i;
+  }
+  EXPECT_EQ(steps[0].step().sampler().seed(), 9u);
+  EXPECT_EQ(out[0].decode_steps, 1u) << "the prompt's chunks are one step to the head";
+}
+
+TEST(GenerationRun, AChunkSizeOfAtLeastThePromptSendsItInOneStep) {
+  Pipeline p;
+  p.prompt_chunk = 8;
+  p.requests = {request({kBos, 3, 4}, 1)};
+  p.script({{1, {5}}});
+  const std::vector<Generation> out = p.make().run();
+  ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+  EXPECT_EQ(out[0].prompt_chunk, 3);
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_FALSE(steps[0].step().prefill_only());
+  EXPECT_TRUE(steps[0].step().end_sequence());
+}
+
+TEST(GenerationRun, WithoutAChunkSizeItIsChosenFromTheStageCostsAndWithoutThemTheWholePrompt) {
+  for (const bool costs : {false, true}) {
+    Pipeline p;
+    // Two stages with no cost per chunk: one token at a time fills the pipeline soonest.
+    if (costs) p.prompt_costs = {{.fixed_seconds = 0, .per_token_seconds = 1}, {.fixed_seconds = 0, .per_token_seconds = 1}};
+    p.requests = {request({kBos, 3, 4, 5}, 1)};
+    p.links.on_send = [&](size_t, const wire::Envelope& e) {
+      if (e.has_step() && !e.step().prefill_only()) p.links.reply(1, token_result(1, 5, 2));
+    };
+    const std::vector<Generation> out = p.make().run();
+    ASSERT_TRUE(out[0].status.ok()) << out[0].status.message();
+    EXPECT_EQ(out[0].prompt_chunk, costs ? 1 : 4);
+    EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kStep).size(), costs ? 4u : 1u);
+  }
+}
+
+TEST(GenerationRun, AnErrorAboutAnyChunkEndsTheSequence) {
+  Pipeline p;
+  p.prompt_chunk = 1;
+  p.requests = {request({kBos, 3, 4}, 2), request({kBos, 4}, 1)};
+  p.links.on_send = [&](size_t, const wire::Envelope& e) {
+    if (!e.has_step()) return;
+    const wire::Step& s = e.step();
+    if (s.sequence() == 1 && s.position() == 1) p.links.reply(1, error_reply(1, "worker w2: chunk refused"));
+    if (!s.prefill_only()) p.links.reply(1, token_result(s.sequence(), 5, 2));  // sequence 1's comes too late
+  };
+  const std::vector<Generation> out = p.make().run();
+  EXPECT_EQ(out[0].status.message(), "worker w2: chunk refused");
+  EXPECT_TRUE(out[0].tokens.empty());
+  ASSERT_TRUE(out[1].status.ok()) << out[1].status.message();
+  EXPECT_EQ(out[1].tokens, (std::vector<int32_t>{5}));
+}
+
+TEST(GenerationRun, ARecoveryReplaysInChunksWithTheSamplerAndItsDrawsOnTheFirst) {
+  Pipeline p;
+  p.prompt_chunk = 3;
+  p.requests = {request({kBos, 3}, 4)};
+  RecoveringController controller;
+  std::deque<int32_t> script = {4, 5};
+  bool lost = false;
+  p.links.on_send = [&](size_t, const wire::Envelope& e) {
+    if (!e.has_step() || e.step().prefill_only()) return;
+    if (lost) {
+      p.links.reply(0, token_result(e.step().sequence(), 3, 1));
+    } else if (script.empty()) {
+      lost = true;
+      p.links.lose(1, "the connection was closed");
+    } else {
+      p.links.reply(1, token_result(1, script.front(), 2));
+      script.pop_front();
+    }
+  };
+  GenerationRun& run = p.make();
+  run.set_controller(&controller);
+  run.start();
+  while (run.active()) run.turn();
+  const auto& g = run.generations();
+  ASSERT_TRUE(g[0].status.ok()) << g[0].status.message();
+  EXPECT_EQ(g[0].tokens, (std::vector<int32_t>{4, 5, 3, 3}));
+  // kBos 3 4 5: a chunk of 3 (the sampler, 2 draws made before) and one of 1.
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  std::vector<wire::Step> of2;
+  for (const auto& e : steps) {
+    if (e.step().sequence() == 2) of2.push_back(e.step());
+  }
+  ASSERT_GE(of2.size(), 2u);
+  EXPECT_EQ(tokens_of(of2[0]), (std::vector<int32_t>{kBos, 3, 4}));
+  EXPECT_TRUE(of2[0].prefill_only());
+  EXPECT_TRUE(of2[0].has_sampler());
+  EXPECT_EQ(of2[0].samples_before(), 2u);
+  EXPECT_EQ(tokens_of(of2[1]), (std::vector<int32_t>{5}));
+  EXPECT_EQ(of2[1].position(), 3u);
+  EXPECT_FALSE(of2[1].prefill_only());
+  EXPECT_FALSE(of2[1].has_sampler());
+  EXPECT_EQ(controller.replayed_tokens, 4u);
 }
 
 TEST(GenerationRun, AnErrorForOneSequenceEndsOnlyThatOne) {

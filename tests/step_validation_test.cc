@@ -119,6 +119,30 @@ TEST(ValidateStep, RefusesSampledTokensBeyondTheReplayedOnes) {
   EXPECT_EQ(error_of(later, {}, known), "sequence 3: tokens sampled before are only given with a replay from position 0");
 }
 
+TEST(ValidateStep, AcceptsAChunkedReplayWhoseSampledTokensComeInLaterChunks) {
+  wire::Step s = step(0, {1, 2});
+  s.set_prefill_only(true);
+  s.set_samples_before(5);  // the replay's later chunks hold the generated tokens
+  EXPECT_EQ(error_of(s, {}, first_segment()), "ok");
+  s.set_samples_before(16);
+  EXPECT_EQ(error_of(s, {}, first_segment()),
+            "sequence 3: 16 tokens sampled before a replay in a context of 16 (at most 15: the prompt has at least one)");
+}
+
+TEST(ValidateStep, RefusesAPrefillOnlyChunkThatIsScoredOrEndsItsSequence) {
+  const std::string expected =
+      "sequence 3: a prefill-only chunk of a prompt can be neither scored nor its sequence's end (the prompt's last "
+      "chunk is)";
+  wire::Step scored = step(0, {1, 2});
+  scored.set_prefill_only(true);
+  scored.set_score(true);
+  EXPECT_EQ(error_of(scored, {}, first_segment()), expected);
+  wire::Step ending = step(0, {1, 2});
+  ending.set_prefill_only(true);
+  ending.set_end_sequence(true);
+  EXPECT_EQ(error_of(ending, {}, first_segment()), expected);
+}
+
 TEST(ValidateStep, AcceptsAScoredStepOfTwoTokensOrMore) {
   wire::Step s = step(0, {1, 2});
   s.set_score(true);

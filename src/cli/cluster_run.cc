@@ -51,6 +51,11 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
                                    "default: planned from the workers' measured profiles");
   cmd.add_option("--parallel", o.parallel, "sequences generated at once (seeds seed, seed+1, ...)")
       ->check(CLI::Range(1, 256))->capture_default_str();
+  cmd.add_option("--ub,--ubatch-size", o.prompt_chunk,
+                 "N: a prompt crosses the pipeline in chunks of N tokens, each stage computing one while the next "
+                 "computes the one before; 0: chosen per prompt from the workers' profiles (without them, as given "
+                 "--cuts, the whole prompt at once); N >= the prompt: the whole prompt")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd.add_flag("--insecure", o.insecure, "plain-text links (loopback workers only)");
   cmd.add_flag("--send-shards", o.send_shards, "stream each worker its shard instead of letting it open the model path");
   cmd.add_option("--head-listen", o.head_listen,
@@ -142,7 +147,8 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const G
   std::fflush(stdout);
   if (gens.size() == 1) {
     const auto& g = gens[0];
-    std::fprintf(stderr, "prompt: %zu tokens in %.3f s (first token back)\n", g.prompt_tokens.size(), g.prompt_seconds);
+    std::fprintf(stderr, "prompt: %zu tokens in %.3f s (first token back), in chunks of %lld\n", g.prompt_tokens.size(),
+                 g.prompt_seconds, static_cast<long long>(g.prompt_chunk));
     std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", g.tokens.size(), g.generate_seconds,
                  g.tokens.size() > 1 ? (g.tokens.size() - 1) / std::max(g.generate_seconds, 1e-9) : 0.0);
   }
@@ -192,6 +198,7 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   cluster::PipelineOptions p = pipeline_options(c, model_options, model->hparams(), args.parallel);
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
+  pipeline->head->set_prompt_chunk(c.prompt_chunk);
   const graph::Graph graph = graph::build_graph(*model);
   GenerationArgs with_timeline = args;
   with_timeline.timeline = c.balance.timeline;

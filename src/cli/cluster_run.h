@@ -45,6 +45,7 @@ struct ClusterRunOptions {
   std::string key;                   // the head's key pair file
   std::string cuts;
   int parallel = 1;
+  int64_t prompt_chunk = 0;  // --ubatch-size: tokens per prompt chunk; 0: chosen from the profiles
   bool insecure = false;
   bool send_shards = false;
   std::string wire_type = "f32";

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "cli/balance_bench.h"
+#include "cli/chunk_bench.h"
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
@@ -157,6 +158,26 @@ void run_soak_command(const auto& a) {
   if (!report.violations.empty()) fail(fmt::format("the soak found {} violation(s)", report.violations.size()));
 }
 
+// --ubatch-size A,B,...: the prompt's time in chunks of each size, alternating, on one pipeline.
+void run_chunk_command(const auto& a) {
+  require_local_devices(a, "--ubatch-size with several sizes");
+  ChunkBenchOptions o;
+  o.model_path = a.model.path;
+  o.devices = a.devices.empty() ? std::to_string(std::max(3, a.local_cluster)) : a.devices;
+  o.threads = a.model.threads == 0 ? 1 : a.model.threads;
+  const std::vector<plan::Planner> planners = or_exit(plan::parse_planner_list(a.remote.planning.planner));
+  o.planning = planning_options(a.remote.planning, planners.front(), 1);
+  o.n_prompt = a.n_prompt;
+  o.sizes = a.ubatch;
+  o.repetitions = a.repetitions;
+  auto model = load_model_or_exit(a.model);
+  install_signal_handlers();
+  const auto results = or_exit(run_chunk_bench(*model, o));
+  const std::string text = chunk_bench_markdown(results, a.n_prompt);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
 }  // namespace
 void add_cluster_bench_command(CLI::App& app) {
   struct Args {
@@ -177,6 +198,7 @@ void add_cluster_bench_command(CLI::App& app) {
     size_t faults = 10;
     double fault_every = 3;
     uint64_t seed = 1;
+    std::vector<int64_t> ubatch;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("cluster-bench", "Measure a pipeline of workers against one process");
@@ -202,6 +224,13 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("-r,--repetitions", a->repetitions, "rounds per test (the best is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-baseline", a->no_baseline, "skip the single-process run");
+  cmd->add_option("--ub,--ubatch-size", a->ubatch,
+                  "N: prompts cross the pipeline in chunks of N tokens (0: chosen from the profiles; N >= -p: the "
+                  "whole prompt at once). Several (e.g. 512,0): instead time the -p prompt on the local devices in "
+                  "chunks of each size in turn, -r rounds, and print each one's prompt time and its speed-up over "
+                  "the first")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--balance", a->balance,
                   "on or off: re-plan while generating (default on). Both (off,on), or devices whose speed changes: "
                   "instead run the same local devices, speed schedule and requests once per setting, each on fresh "
@@ -233,6 +262,7 @@ void add_cluster_bench_command(CLI::App& app) {
                   "FILE-on.json; with fail= devices: the disturbed run's, with its faults and recoveries");
   cmd->callback([a] {
     if (a->soak > 0) return run_soak_command(*a);
+    if (a->ubatch.size() > 1) return run_chunk_command(*a);
     if (has_fault_schedule(a->devices)) return run_recovery_command(*a);
     if (a->balance.size() > 1 || has_schedule(a->devices)) return run_balance_command(*a);
     if (a->model.threads == 0) a->model.threads = 1;
@@ -268,6 +298,7 @@ void add_cluster_bench_command(CLI::App& app) {
     o.cuts = a->remote.cuts;
     o.n_prompt = a->n_prompt;
     o.n_gen = a->n_gen;
+    o.prompt_chunk = a->ubatch.empty() ? 0 : a->ubatch.front();
     o.parallel = a->parallel;
     o.repetitions = a->repetitions;
     o.progress = print_progress;

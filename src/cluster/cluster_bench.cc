@@ -124,6 +124,7 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     p.load = o.load;
     p.balance = o.balance;
     LL_ASSIGN_OR_RETURN(Pipeline pipeline, start_pipeline(o.model_path, model, std::move(p)));
+    pipeline.head->set_prompt_chunk(o.prompt_chunk);
     results.push_back({.label = "cuts " + o.cuts});
     LL_RETURN_IF_ERROR(bench_pipeline(pipeline, results.back(), o));
     return results;
@@ -141,6 +142,7 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     auto pipeline = start_planned_pipeline(o.model_path, model, o.head, plan.value(), o.load, o.balance,
                                            std::move(planning_inputs).value());
     if (!pipeline.ok()) return Status::Errorf("{}: {}", name, pipeline.error());
+    pipeline->head->set_prompt_chunk(o.prompt_chunk);
     results.push_back({.label = name});
     LL_RETURN_IF_ERROR(bench_pipeline(pipeline.value(), results.back(), o));
   }

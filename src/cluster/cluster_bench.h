@@ -80,6 +80,7 @@ struct ClusterBenchOptions {
   BalanceOptions balance;                 // re-planning while the rounds run
   std::vector<int32_t> tokens;            // n_prompt + n_gen + parallel random tokens
   int64_t n_prompt = 64, n_gen = 32;
+  int64_t prompt_chunk = 0;  // Head::set_prompt_chunk
   int parallel = 1;     // K
   int repetitions = 1;  // rounds per test; the best is kept
   SingleProcessBench* baseline = nullptr;  // its rounds alternate with the one-sequence rounds

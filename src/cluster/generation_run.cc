@@ -136,29 +136,46 @@ double GenerationRun::expected_us(int64_t n_tokens) const {
   return per_step * static_cast<double>(n_tokens);
 }
 
+int64_t GenerationRun::chunk_size(int64_t n_tokens) const {
+  if (shape_.prompt_chunk > 0) return std::min(shape_.prompt_chunk, n_tokens);
+  return plan::choose_prompt_chunk(shape_.prompt_costs, n_tokens);
+}
+
 Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int64_t position) {
   const Request& rq = requests_[request];
   Generation& g = out_[request];
   Sequence& a = sequences_[request];
-  wire::Envelope e;
-  e.set_request_id(counters_.next_request++);
-  wire::Step* s = e.mutable_step();
-  s->set_session(shape_.session);
-  s->set_sequence(a.sequence);
-  s->set_position(static_cast<uint32_t>(position));
-  s->set_n_tokens(static_cast<uint32_t>(tokens.size()));
-  for (int32_t t : tokens) s->add_tokens(t);
-  if (position == 0) {
-    sampler_to_wire(rq.sampling, s->mutable_sampler());
-    s->set_samples_before(static_cast<uint32_t>(g.tokens.size()));  // a replay: every generated token was sampled
-  }
+  const int64_t n = static_cast<int64_t>(tokens.size());
   // The last token this sequence needs: every worker frees it after this step.
   a.end_sent = rq.score || exec::predicted_all(static_cast<int64_t>(g.tokens.size()) + 1, rq.n_predict) ||
-               position + static_cast<int64_t>(tokens.size()) >= shape_.n_ctx;
-  s->set_end_sequence(a.end_sent);
-  s->set_score(rq.score);
-  const uint64_t envelope = e.ByteSizeLong();
-  a.step_bytes = envelope + (stages_.size() - 1) * (envelope + tokens.size() * shape_.n_embd * shape_.hidden_value_bytes);
+               position + n >= shape_.n_ctx;
+  // Only a prompt or a replay has more than one token; the head waits for its last chunk's token
+  // alone, so the sequence has one step in flight however many chunks it crosses in.
+  const int64_t chunk = position == 0 && !rq.score ? chunk_size(n) : n;
+  if (position == 0 && !a.first_token_seen) g.prompt_chunk = chunk;
+  a.step_bytes = 0;
+  std::vector<wire::Envelope> chunks;
+  for (int64_t begin = 0; begin < n; begin += chunk) {
+    const int64_t end = std::min(n, begin + chunk);
+    const bool last = end == n;
+    wire::Envelope& e = chunks.emplace_back();
+    e.set_request_id(counters_.next_request++);
+    wire::Step* s = e.mutable_step();
+    s->set_session(shape_.session);
+    s->set_sequence(a.sequence);
+    s->set_position(static_cast<uint32_t>(position + begin));
+    s->set_n_tokens(static_cast<uint32_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) s->add_tokens(tokens[i]);
+    if (position + begin == 0) {
+      sampler_to_wire(rq.sampling, s->mutable_sampler());
+      s->set_samples_before(static_cast<uint32_t>(g.tokens.size()));  // a replay: every generated token was sampled
+    }
+    s->set_end_sequence(last && a.end_sent);
+    s->set_score(rq.score);
+    s->set_prefill_only(!last);
+    const uint64_t envelope = e.ByteSizeLong();
+    a.step_bytes += envelope + (stages_.size() - 1) * (envelope + (end - begin) * shape_.n_embd * shape_.hidden_value_bytes);
+  }
   a.pending = std::move(tokens);
   a.position = position;
   a.sent_at = options_.clock();
@@ -166,7 +183,8 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
                                              kDeadlineFactor * expected_us(static_cast<int64_t>(a.pending.size())));
   a.deadline = a.sent_at + std::chrono::microseconds(static_cast<int64_t>(timeout_us));
   a.in_flight = true;
-  return links_.send(stages_.front(), e);
+  for (const wire::Envelope& e : chunks) LL_RETURN_IF_ERROR(links_.send(stages_.front(), e));
+  return Status::Ok();
 }
 
 void GenerationRun::free_sequence(const Sequence& a) {

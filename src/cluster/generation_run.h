@@ -33,6 +33,7 @@
 #include "cluster/pipeline_links.h"
 #include "cluster/run_trace.h"
 #include "core/status.h"
+#include "plan/prompt_chunk.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
 #include "wire.pb.h"
@@ -67,6 +68,7 @@ struct Generation {
   std::vector<float> log_probs;  // a scored request's: of each next prompt token (prompt size - 1 values)
   std::string text;
   double prompt_seconds = 0;    // until the first token came back
+  int64_t prompt_chunk = 0;     // tokens per chunk its prompt crossed the pipeline in (the last may be fewer)
   double generate_seconds = 0;  // from then to the last token
   std::vector<double> token_seconds;  // when each generated token arrived, seconds after generate() began
   std::vector<StageStats> stages;  // per worker, decode steps only
@@ -84,6 +86,11 @@ struct PipelineShape {
   std::vector<std::string> worker_names;  // one per link, for messages: "worker 1 'a' (tcp://...)"
   std::vector<size_t> stages;             // the links that form the pipeline, in order; empty: all
   std::chrono::milliseconds keep_alive_every{1000};  // a third of the workers' shortest session lease
+  // A prompt (and a replay) is sent in chunks of this many tokens, one after another without
+  // waiting (Step.prefill_only); 0: chosen per prompt from prompt_costs, and without them the
+  // whole prompt in one step. A scored request is always one step.
+  int64_t prompt_chunk = 0;
+  std::vector<plan::PromptStageCost> prompt_costs;  // of the pipeline's resources, in order
 };
 
 // What outlives a run: the head's counters, updated by each run.
@@ -156,8 +163,11 @@ class GenerationRun {
   bool active() const { return !by_sequence_.empty(); }
   // One turn of the loop: cancellation, lost links, deadlines, then waiting for and taking replies.
   void turn();
-  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence, score } -> worker 0
+  // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence, score,
+  // prefill_only } -> worker 0: one step, or from position 0 the prompt's chunks (chunk_size).
   Status send_step(size_t request, std::vector<int32_t> tokens, int64_t position);
+  // Tokens per chunk for a prompt (or replay) of n_tokens: the shape's, or chosen from its costs.
+  int64_t chunk_size(int64_t n_tokens) const;
   // Reads what `worker` has sent: tokens, errors, probe answers.
   void take_replies(size_t worker);
   void take_token(size_t worker, const wire::Envelope& e);
@@ -172,8 +182,9 @@ class GenerationRun {
   void end_probe(Clock::time_point now);
   bool probing() const { return probing_; }
   void finish(size_t request, Status status);
-  // After a recovery, on the new pipeline: every live sequence's prompt and generated tokens as
-  // one step from position 0 (Step.samples_before = its generated count). Returns the tokens sent.
+  // After a recovery, on the new pipeline: every live sequence's prompt and generated tokens from
+  // position 0, in chunks as a prompt (Step.samples_before = its generated count, on the first
+  // chunk). Returns the tokens sent.
   uint64_t replay();
   void fail_all(const std::string& message);
 

@@ -436,9 +436,14 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     return out;
   }
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
-                      .hidden_value_bytes = hidden_value_bytes_, .flops_per_token = flops_per_token_, .worker_names = {}, .stages = balancer_->stages(),
-                      .keep_alive_every = keep_alive_interval()};
+                      .hidden_value_bytes = hidden_value_bytes_, .flops_per_token = flops_per_token_, .worker_names = {},
+                      .stages = balancer_->stages(), .keep_alive_every = keep_alive_interval(),
+                      .prompt_chunk = prompt_chunk_, .prompt_costs = {}};
   for (size_t i = 0; i < clients_.size(); ++i) shape.worker_names.push_back(describe(i));
+  if (prompt_chunk_ == 0 && planning_) {
+    shape.prompt_costs = plan::prompt_stage_costs(graph::build_graph(*model_), planning_->profile, planning_->cost,
+                                                  segments(), shape.stages);
+  }
   trace_ = RunTrace{};
   for (size_t i = 0; i < clients_.size(); ++i) trace_.worker_names.push_back(workers_[i].name.empty() ? describe(i) : workers_[i].name);
   GenerationRun run(links_, *tokenizer_, std::move(shape), counters_,

@@ -102,6 +102,10 @@ class Head {
   // Scores the sequences concurrently, one step each (Request.score): per sequence, the
   // log-probability of each next token (size - 1 values), or the error that ended it.
   std::vector<Result<std::vector<float>>> score(const std::vector<std::vector<int32_t>>& sequences);
+  // Prompts (and replays) cross the pipeline in chunks of this many tokens; 0 (the default):
+  // chosen per prompt from the profiles the plan was made from, or, without them, the whole
+  // prompt in one step.
+  void set_prompt_chunk(int64_t tokens) { prompt_chunk_ = tokens; }
   // The last generate()'s tokens, stage times and rebalances.
   const RunTrace& trace() const { return trace_; }
   // Renews this head's session on every connected worker (KeepAlive, no reply), so that it
@@ -144,6 +148,7 @@ class Head {
   std::unique_ptr<Rebalancer> balancer_;
   RunTrace trace_;
   std::chrono::steady_clock::time_point last_keep_alive_{};
+  int64_t prompt_chunk_ = 0;
 };
 
 }  // namespace ll::cluster

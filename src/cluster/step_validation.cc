@@ -24,7 +24,13 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
   if (step.samples_before() != 0 && pos != 0) {
     return Status::Errorf("sequence {}: tokens sampled before are only given with a replay from position 0", seq);
   }
-  if (step.samples_before() >= static_cast<uint64_t>(n)) {
+  // A replay in chunks: its first chunk creates the sampler, and the tokens sampled before may
+  // lie in its later chunks, all within the context.
+  if (step.prefill_only() && step.samples_before() >= static_cast<uint64_t>(n_ctx)) {
+    return Status::Errorf("sequence {}: {} tokens sampled before a replay in a context of {} (at most {}: the prompt "
+                          "has at least one)", seq, step.samples_before(), n_ctx, n_ctx - 1);
+  }
+  if (!step.prefill_only() && step.samples_before() >= static_cast<uint64_t>(n)) {
     return Status::Errorf("sequence {}: {} tokens sampled before a replay of {} tokens (at most {}: the prompt has at "
                           "least one)", seq, step.samples_before(), n, n - 1);
   }
@@ -33,6 +39,10 @@ Status validate_step(const wire::Step& step, const std::vector<zmq::message_t>& 
   }
   if (step.score() && step.samples_before() != 0) {
     return Status::Errorf("sequence {}: a scored step samples nothing, so it cannot continue a replay's draws", seq);
+  }
+  if (step.prefill_only() && (step.score() || step.end_sequence())) {
+    return Status::Errorf("sequence {}: a prefill-only chunk of a prompt can be neither scored nor its sequence's end "
+                          "(the prompt's last chunk is)", seq);
   }
   const bool is_new = !limits.sequence_length.has_value();
   if (is_new && pos != 0) return Status::Errorf("unknown sequence {} (a sequence starts at position 0)", seq);

@@ -548,7 +548,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   if (ex.has_head() && !scoring) {
     text::Sampler& sampler = *seq_it->second.sampler;
     for (int32_t t : step.tokens()) sampler.accept(t);
-    token = sampler.sample(s.logits.data());
+    if (!step.prefill_only()) token = sampler.sample(s.logits.data());
   }
   const auto t1 = Clock::now();
   wire::StageTiming timing;
@@ -557,7 +557,8 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   timing.set_queue_us(micros(t0 - read_at));
   timing.set_send_us(s.last_send_us);
 
-  if (ex.has_head()) {
+  // A prompt's chunk before its last is answered by nothing: the last chunk's token answers the prompt.
+  if (ex.has_head() && !step.prefill_only()) {
     // TokenResult { session, sequence, token (-1 when scoring), timings[], log_probs[] (scoring) } -> head
     wire::Envelope e;
     e.set_request_id(envelope.request_id());
@@ -569,7 +570,7 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
     *r->mutable_timings() = step.timings();
     *r->add_timings() = timing;
     send(s.head_peer, e);
-  } else {
+  } else if (!ex.has_head()) {
     // Step { ..., hidden_bytes, hidden_type = the session's send type, timings[] + ours } +
     // [hidden: n x n_embd values] -> next worker. An F32 frame is the executor's output buffer itself.
     hidden = encode_activations(std::move(hidden), hidden_values, s.send_type);
