@@ -83,6 +83,7 @@ struct BalancerSetup {
   std::vector<std::string> names;      // short names for summaries ("a", "b")
   bool insecure = false;
   int64_t n_ctx = 0;
+  model::KvTypes kv_types;
   graph::Graph graph;
   // The source of a prepared segment: the model file (a path the workers open), or, when
   // `write_shard` is set, a shard of exactly that range, streamed into the worker's cache in the
