@@ -12,6 +12,7 @@
 
 #include "exec/segment_executor.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 
 namespace ll {

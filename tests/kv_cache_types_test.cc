@@ -130,24 +130,26 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
   return diff / scale;
 }
 
-// Rounding K and V to F16 keeps 11 significant bits (relative error 2^-11 ~ 5e-4 per value);
-// Q8_0 keeps about 7 bits of each block's largest value (1/254 ~ 4e-3). Through attention and
-// the layers after it the logits move by a fraction of that: f16 within 1e-3 of f32 relative to
-// the largest logit (llama.cpp's F16 cache is within 3.7e-3 on llama-2-tiny-random), q8_0 within 2e-2.
+// Rounding K and V to F16 keeps 11 significant bits (relative error up to 2^-11 ~ 5e-4 per
+// value); Q8_0 keeps 8 bits of each block's largest value (up to 1/254 ~ 4e-3). Through the
+// layers these errors add up to a few times their size in the logits, measured relative to the
+// largest logit: f16 1.1e-3 on stories260K (5 layers) and 1.7e-4 on the synthetic model, q8_0
+// 3.9e-3. The bounds, f16 3e-3 and q8_0 1.5e-2, leave room of about 3x for other prompts, and
+// are the order of llama.cpp's own F16 cache, within 3.7e-3 of its F32 one on llama-2-tiny-random.
 TEST(KvCacheTypes, F16AndQ8_0LogitsFollowF32) {
   {
     auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
     ASSERT_TRUE(m.ok()) << m.error();
     const std::vector<float> f32 = logits_with(**m, kF32), f16 = logits_with(**m, kF16);
-    EXPECT_LT(relative_error(f32, f16), 1e-3);
+    EXPECT_LT(relative_error(f32, f16), 3e-3);
     EXPECT_NE(f32, f16);  // the cache really is rounded
   }
   auto m = model::Model::load(synth_model());
   ASSERT_TRUE(m.ok()) << m.error();
   const std::vector<float> f32 = logits_with(**m, kF32);
-  EXPECT_LT(relative_error(f32, logits_with(**m, kF16)), 1e-3);
+  EXPECT_LT(relative_error(f32, logits_with(**m, kF16)), 3e-3);
   const std::vector<float> q8 = logits_with(**m, kQ8);
-  EXPECT_LT(relative_error(f32, q8), 2e-2);
+  EXPECT_LT(relative_error(f32, q8), 1.5e-2);
   EXPECT_NE(f32, q8);
 }
 

@@ -118,7 +118,7 @@ TEST_F(KvMigration, ExportImportRoundTripsAndRefusesWhatDoesNotFit) {
   ASSERT_TRUE(a.forward(kSeq, 0, tokens, hidden.data(), 2, nullptr).ok());
   auto kv = a.export_kv(kSeq, 3);
   ASSERT_TRUE(kv.ok()) << kv.error();
-  EXPECT_EQ(kv->size(), static_cast<size_t>(2 * 2 * model_->hparams().kv_dim()));
+  EXPECT_EQ(kv->size(), static_cast<size_t>(2 * 2 * model_->hparams().kv_dim()) * 2);  // F16 K and V rows
   ASSERT_TRUE(b.import_kv(kSeq, 3, 2, kv.value()).ok());
   EXPECT_EQ(b.sequence_length(kSeq), 2);
   EXPECT_EQ(b.export_kv(kSeq, 3).value(), kv.value());

@@ -10,6 +10,7 @@
 
 #include "exec/score.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 #include "text/tokenizer.h"
 

@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "model/kv_types.h"
-
 namespace ll::test {
 // LL_SHARED_DATA + "/" + relative. The environment variable LL_SHARED_DATA, when set, replaces
 // the compiled-in directory (e.g. LL_SHARED_DATA=/nonexistent ctest checks that every test
@@ -24,8 +22,4 @@ std::vector<unsigned char> read_bytes(const std::string& path);
 ::testing::AssertionResult exists(const std::string& path);
 
 std::string temp_path(const std::string& name);  // unique per test process
-
-// The references in the shared data (llama.cpp with -ctk f32 -ctv f32, llama2.c's float math)
-// were computed with an F32 KV cache; the tests that hold logits to them use one too.
-inline constexpr model::KvTypes kReferenceKvTypes{DType::F32, DType::F32};
 }  // namespace ll::test

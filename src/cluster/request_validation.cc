@@ -32,7 +32,7 @@ Result<model::KvTypes> kv_types_from_wire(const std::string& k, const std::strin
 }
 
 Status validate_load_fields(const wire::LoadSegment& load, bool insecure) {
-  LL_RETURN_IF_ERROR(kv_types_from_wire(load.cache_type_k(), load.cache_type_v()).status());
+  if (auto types = kv_types_from_wire(load.cache_type_k(), load.cache_type_v()); !types.ok()) return types.status();
   if (load.n_ctx() == 0 || load.n_ctx() > kMaxWorkerContext) {
     return Status::Errorf("context of {} positions is outside 1..{}", load.n_ctx(), kMaxWorkerContext);
   }
