@@ -12,6 +12,7 @@
 
 #include "exec/segment_executor.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 
 namespace ll {
@@ -94,7 +95,7 @@ TEST_P(ArchReference, LogitsAndGreedyTokensEqualLlamaCpp) {
   auto m = model::Model::load(test::shared_data("models/arch-tiny/" + c.arch + "/" + c.file));
   ASSERT_TRUE(m.ok()) << m.error();
   const model::Model& model = *m.value();
-  exec::SegmentExecutor whole(model, model::all_units(model.hparams()), {.n_ctx = 256, .n_threads = 2});
+  exec::SegmentExecutor whole(model, model::all_units(model.hparams()), {.n_ctx = 256, .n_threads = 2, .kv_types = test::kReferenceKvTypes});
   for (const char* prompt : kPrompts) {
     SCOPED_TRACE(fmt::format("{} {}", c.arch, prompt));
     const Reference r = read_reference(c.arch, prompt);
@@ -122,7 +123,7 @@ TEST_P(ArchReference, ThreeSegmentsGiveTheUnsplitLogitsByteForByte) {
   ASSERT_TRUE(m.ok()) << m.error();
   const model::Model& model = *m.value();
   const int64_t n_units = model::unit_count(model.hparams());
-  const exec::ExecOptions options{.n_ctx = 256, .n_threads = 1};
+  const exec::ExecOptions options{.n_ctx = 256, .n_threads = 1, .kv_types = test::kReferenceKvTypes};
   exec::SegmentExecutor whole(model, {0, n_units}, options);
   // Cut inside a layer (between attention and FFN) and between layers.
   exec::SegmentExecutor a(model, {0, 4}, options), b(model, {4, 7}, options), tail(model, {7, n_units}, options);

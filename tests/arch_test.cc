@@ -133,9 +133,10 @@ TEST(ArchTable, UnitRangesAreDescribedWithTheirKvBytes) {
   const HParams& hp = m->hparams();
   EXPECT_EQ(describe_units(hp, {3, 7}), "units 3..6 (attn[1] to ffn[2]) of 12");
   // kv_dim 32, F32 K and V per attention unit.
-  EXPECT_EQ(kv_bytes_per_token(hp, {3, 7}), 2u * 2 * 32 * 4);
-  EXPECT_EQ(kv_bytes_per_token(hp, all_units(hp)), 5u * 2 * 32 * 4);
-  EXPECT_EQ(kv_bytes_per_token(hp, {0, 1}), 0u);
+  const KvTypes f32{DType::F32, DType::F32};
+  EXPECT_EQ(kv_bytes_per_token(hp, {3, 7}, f32), 2u * 2 * 32 * 4);
+  EXPECT_EQ(kv_bytes_per_token(hp, all_units(hp), f32), 5u * 2 * 32 * 4);
+  EXPECT_EQ(kv_bytes_per_token(hp, {0, 1}, f32), 0u);
 }
 
 // Gemma 2 2B's heads (256 wide) are not n_embd / n_head (288): written hyper-parameters must

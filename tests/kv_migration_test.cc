@@ -118,24 +118,24 @@ TEST_F(KvMigration, ExportImportRoundTripsAndRefusesWhatDoesNotFit) {
   ASSERT_TRUE(a.forward(kSeq, 0, tokens, hidden.data(), 2, nullptr).ok());
   auto kv = a.export_kv(kSeq, 3);
   ASSERT_TRUE(kv.ok()) << kv.error();
-  EXPECT_EQ(kv->size(), static_cast<size_t>(2 * 2 * model_->hparams().kv_dim()));
+  EXPECT_EQ(kv->size(), static_cast<size_t>(2 * 2 * model_->hparams().kv_dim()) * 2);  // F16 K and V rows
   ASSERT_TRUE(b.import_kv(kSeq, 3, 2, kv.value()).ok());
   EXPECT_EQ(b.sequence_length(kSeq), 2);
   EXPECT_EQ(b.export_kv(kSeq, 3).value(), kv.value());
 
   EXPECT_NE(a.export_kv(kSeq, 2).error().find("unit 2 is not an attention unit of this segment"), std::string::npos);
   EXPECT_NE(a.export_kv(99, 1).error().find("unknown sequence 99"), std::string::npos);
-  EXPECT_NE(b.import_kv(kSeq, 5, 3, std::vector<float>(3 * 2 * model_->hparams().kv_dim())).message().find(
+  EXPECT_NE(b.import_kv(kSeq, 5, 3, std::vector<uint8_t>(3 * 2 * model_->hparams().kv_dim() * 2)).message().find(
                 "sequence 3 has 2 positions here, not 3"),
             std::string::npos);
-  EXPECT_NE(b.import_kv(kSeq, 5, 2, std::vector<float>(7)).message().find("must be"), std::string::npos);
+  EXPECT_NE(b.import_kv(kSeq, 5, 2, std::vector<uint8_t>(7)).message().find("must be"), std::string::npos);
   EXPECT_NE(b.import_kv(kSeq, 1, 2, kv.value()).message().find("not an attention unit"), std::string::npos);
-  EXPECT_NE(b.import_kv(8, 5, 65, std::vector<float>(65 * 2 * model_->hparams().kv_dim())).message().find(
+  EXPECT_NE(b.import_kv(8, 5, 65, std::vector<uint8_t>(65 * 2 * model_->hparams().kv_dim() * 2)).message().find(
                 "does not fit a context of 64"),
             std::string::npos);
   // adopt: a sequence imported with another length than the adopted one's is refused.
   exec::SegmentExecutor c(*model_, {0, 4}, kOpts);
-  ASSERT_TRUE(c.import_kv(kSeq, 1, 1, std::vector<float>(2 * model_->hparams().kv_dim())).ok());
+  ASSERT_TRUE(c.import_kv(kSeq, 1, 1, std::vector<uint8_t>(2 * model_->hparams().kv_dim() * 2)).ok());
   EXPECT_NE(c.adopt(a).message().find("sequence 3 has 1 positions here, not 2"), std::string::npos);
 }
 

@@ -44,12 +44,13 @@ std::vector<float> read_floats(const std::string& path) {
   return out;
 }
 
-// The engine's logits for the greedy run from BOS: row k after input token k (BOS, 403, 407).
-std::vector<float> engine_logits() {
+// The engine's logits for the greedy run from BOS: row k after input token k (BOS, 403, 407),
+// with the KV cache types `run` uses by default or those given.
+std::vector<float> engine_logits(model::KvTypes kv_types = {}) {
   auto m = model::Model::load(kStories);
   EXPECT_TRUE(m.ok()) << m.error();
   if (!m.ok()) return {};
-  exec::SegmentExecutor ex(*m.value(), model::all_units(m.value()->hparams()), {.n_ctx = 64, .n_threads = 1});
+  exec::SegmentExecutor ex(*m.value(), model::all_units(m.value()->hparams()), {.n_ctx = 64, .n_threads = 1, .kv_types = kv_types});
   EXPECT_TRUE(ex.create_sequence(0).ok());
   const int32_t tokens[3] = {1, 403, 407};
   std::vector<float> hidden(64), logits(3 * kVocab);
@@ -72,10 +73,11 @@ std::vector<float> llama2c_logits() {
 
 TEST(LogitsOutE2E, WritesEveryRowAsTheEngineComputesIt) {
   const std::string path = test::temp_path("greedy.logits.f32");
-  const Outcome o = run_cli(fmt::format("run -m '{}' -p '' --temp 0 -n 3 -t 1 --logits-out '{}'", kStories, path));
+  const Outcome o = run_cli(fmt::format("run -m '{}' -p '' --temp 0 -n 3 -t 1 --cache-type-k f32 --cache-type-v f32 --logits-out '{}'",
+                                       kStories, path));  // llama2.c's float math
   ASSERT_EQ(o.exit_code, 0) << o.output;
   const std::vector<float> written = read_floats(path);
-  const std::vector<float> engine = engine_logits();
+  const std::vector<float> engine = engine_logits({DType::F32, DType::F32});
   ASSERT_EQ(written.size(), 3u * kVocab) << "3 tokens: the prompt's row, then one after each token but the last";
   EXPECT_EQ(written, engine) << "bit-identical";
   const std::vector<float> reference = llama2c_logits();

@@ -9,6 +9,7 @@
 #include "exec/generate.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 
 namespace ll {
@@ -40,7 +41,7 @@ std::vector<std::vector<float>> reference_logits_260k() {
 }
 
 std::string generate_text(model::Model& m, const exec::GenerateOptions& opts, int threads = 1) {
-  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 512, .n_threads = threads});
+  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 512, .n_threads = threads, .kv_types = test::kReferenceKvTypes});
   auto tok = text::Tokenizer::create(m.vocab());
   EXPECT_TRUE(tok.ok());
   std::string text;
@@ -68,7 +69,7 @@ TEST_P(Stories260K, LogitsMatchLlama2cAtPositions0To2) {
   std::vector<std::vector<float>> ref;
   ASSERT_NO_FATAL_FAILURE(ref = reference_logits_260k());
   ASSERT_EQ(ref.size(), 3u);
-  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 64, .n_threads = 2});
+  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 64, .n_threads = 2, .kv_types = test::kReferenceKvTypes});
   ASSERT_TRUE(ex.create_sequence(0).ok());
   const int32_t tokens[3] = {1, 403, 407};
   std::vector<float> hidden(64), logits(512);
@@ -83,7 +84,7 @@ TEST_P(Stories260K, LogitsMatchLlama2cAtPositions0To2) {
 
 TEST_P(Stories260K, PromptBatchEqualsTokenByToken) {
   ASSERT_TRUE(model_);
-  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 64, .n_threads = 2});
+  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 64, .n_threads = 2, .kv_types = test::kReferenceKvTypes});
   const std::vector<int32_t> tokens = {1, 403, 407, 261, 378, 300, 12};
   const int64_t n = static_cast<int64_t>(tokens.size());
   std::vector<float> hidden(64 * n), batch_logits(512 * n), one(512);
@@ -113,7 +114,7 @@ TEST_P(Stories260K, GreedyUntilTheContextIsFullEqualsLlama2c) {
   ASSERT_TRUE(model_);
   for (int64_t n_predict : {-1, -2}) {
     SCOPED_TRACE(n_predict);
-    exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 256, .n_threads = 1});
+    exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 256, .n_threads = 1, .kv_types = test::kReferenceKvTypes});
     auto tok = text::Tokenizer::create(model_->vocab());
     ASSERT_TRUE(tok.ok());
     std::string text;
@@ -181,7 +182,7 @@ TEST(TinyRandomLlama2, F16LogitsMatchLlamaCpp) {
   std::vector<int32_t> prompt = meta["prompt_ids"].get<std::vector<int32_t>>();
   int32_t next = meta["generated_ids"][0].get<int32_t>();
 
-  exec::SegmentExecutor ex(*m, model::all_units(m->hparams()), {.n_ctx = 64, .n_threads = 2});
+  exec::SegmentExecutor ex(*m, model::all_units(m->hparams()), {.n_ctx = 64, .n_threads = 2, .kv_types = test::kReferenceKvTypes});
   ASSERT_TRUE(ex.create_sequence(0).ok());
   std::vector<float> hidden(8 * prompt.size()), logits(32000);
   ASSERT_TRUE(ex.forward(0, 0, prompt, hidden.data(), prompt.size(), logits.data()).ok());

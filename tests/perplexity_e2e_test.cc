@@ -64,10 +64,11 @@ void expect_llama_cpp_figures(const Outcome& o, int64_t n_ctx) {
   }
 }
 
+// llama.cpp computed its figures with an F32 KV cache (-ctk f32 -ctv f32); so do these runs.
 TEST(PerplexityE2E, OneDeviceEqualsLlamaCpp) {
   for (int64_t n_ctx : {128, 256}) {
     SCOPED_TRACE(n_ctx);
-    expect_llama_cpp_figures(run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1", kStories, kText, n_ctx,
+    expect_llama_cpp_figures(run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1 --cache-type-k f32 --cache-type-v f32", kStories, kText, n_ctx,
                                                  n_ctx)),
                              n_ctx);
   }
@@ -94,14 +95,14 @@ TEST(PerplexityE2E, ThreeWorkersEqualLlamaCpp) {
   // Every worker holds layers; -b of four chunks keeps four in flight along the pipeline.
   for (int64_t n_ctx : {128, 256}) {
     SCOPED_TRACE(n_ctx);
-    const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1 {} --cuts attn[1],attn[3]",
+    const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1 --cache-type-k f32 --cache-type-v f32 {} --cuts attn[1],attn[3]",
                                           kStories, kText, n_ctx, 4 * n_ctx, flags));
     expect_llama_cpp_figures(o, n_ctx);
   }
 }
 
 TEST(PerplexityE2E, EmulatedDevicesEqualLlamaCpp) {
-  const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c 256 -b 256 -t 1 --devices 3 --cuts attn[1],attn[3]",
+  const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c 256 -b 256 -t 1 --cache-type-k f32 --cache-type-v f32 --devices 3 --cuts attn[1],attn[3]",
                                         kStories, kText));
   expect_llama_cpp_figures(o, 256);
 }

@@ -10,6 +10,7 @@
 
 #include "exec/score.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 #include "text/tokenizer.h"
 
@@ -51,7 +52,7 @@ class Stories260KPerplexity : public ::testing::Test {
 
   // Over the first `n_tokens` of the text (default: all).
   Result<exec::PerplexityResult> compute(int64_t n_ctx, int64_t n_batch, size_t n_tokens = SIZE_MAX) {
-    exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = n_ctx, .n_threads = 2});
+    exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = n_ctx, .n_threads = 2, .kv_types = test::kReferenceKvTypes});
     const std::span<const int32_t> tokens(tokens_.data(), std::min(n_tokens, tokens_.size()));
     return exec::perplexity(tokens, model_->vocab().bos, {.n_ctx = n_ctx, .n_batch = n_batch},
                             exec::score_on_device(ex, n_batch));
@@ -95,7 +96,7 @@ TEST_F(Stories260KPerplexity, SeveralChunksAPassGiveTheSameFigures) {
 
 TEST_F(Stories260KPerplexity, TheTextMustHoldTwoContexts) {
   const std::vector<int32_t> short_text(tokens_.begin(), tokens_.begin() + 255);
-  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 128, .n_threads = 1});
+  exec::SegmentExecutor ex(*model_, model::all_units(model_->hparams()), {.n_ctx = 128, .n_threads = 1, .kv_types = test::kReferenceKvTypes});
   auto r = exec::perplexity(short_text, 1, {.n_ctx = 128, .n_batch = 128}, exec::score_on_device(ex, 128));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), "the text tokenizes to only 255 tokens, but a context of 128 needs at least 2*128 = 256 tokens; "

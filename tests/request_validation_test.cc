@@ -90,12 +90,14 @@ TEST(RequestValidation, KvDataMatchesTheUnitItCarries) {
   hp.n_layer = 2;  // units: embed 0, attn[0] 1, ffn[0] 2, attn[1] 3, ffn[1] 4, head 5
   hp.n_head = 2;
   hp.n_head_kv = 2;
-  hp.head_dim = 4;  // kv_dim 8: 2 * length * 8 * 4 bytes per attention unit
-  const KvDataLimits limits{.hp = hp, .range = {1, 6}, .n_ctx = 16};
+  hp.head_dim = 4;  // kv_dim 8: 2 * length * 8 * 4 bytes per attention unit in an F32 cache
+  const KvDataLimits limits{.hp = hp, .range = {1, 6}, .n_ctx = 16, .kv_types = {DType::F32, DType::F32}};
   wire::KvData kv;
   kv.set_unit(3);
   kv.set_length(2);
   kv.set_bytes(128);
+  kv.set_cache_type_k("f32");
+  kv.set_cache_type_v("f32");
   EXPECT_TRUE(validate_kv_data(kv, one_frame(128), limits).ok());
   EXPECT_EQ(validate_kv_data(kv, one_frame(127), limits).message(),
             "KvData of unit 3 for 2 positions must carry one frame of 128 bytes (declared 128, got 1 frame(s))");
@@ -155,6 +157,52 @@ TEST(RequestValidation, ReshapeSendKvAndSpeedProbeFieldsAreChecked) {
   EXPECT_EQ(validate_speed_probe(probe).message(), "speed probe of 0 repetitions is outside 1..100");
   probe.set_repetitions(100);
   EXPECT_TRUE(validate_speed_probe(probe).ok());
+}
+
+
+// The cache types travel with the KV rows: a frame in other types than the prepared segment's
+// is refused even when its size happens to match, and unknown type names are refused.
+TEST(RequestValidation, KvDataIsInThePreparedSegmentsCacheTypes) {
+  model::HParams hp;
+  hp.n_layer = 1;  // units: embed 0, attn[0] 1, ffn[0] 2, head 3
+  hp.n_head = 1;
+  hp.n_head_kv = 1;
+  hp.head_dim = 32;
+  const KvDataLimits limits{.hp = hp, .range = {0, 4}, .n_ctx = 16, .kv_types = {DType::Q8_0, DType::F16}};
+  wire::KvData kv;
+  kv.set_unit(1);
+  kv.set_length(2);
+  kv.set_bytes(2 * (34 + 64));  // two positions: a Q8_0 block of K and 32 F16 values of V
+  kv.set_cache_type_k("q8_0");
+  kv.set_cache_type_v("f16");
+  EXPECT_TRUE(validate_kv_data(kv, one_frame(196), limits).ok());
+  kv.set_cache_type_k("f16");
+  EXPECT_EQ(validate_kv_data(kv, one_frame(196), limits).message(),
+            "KvData of unit 1 is in a f16/f16 KV cache but the prepared segment's is q8_0/f16");
+  kv.set_cache_type_k("q4_0");
+  EXPECT_EQ(validate_kv_data(kv, one_frame(196), limits).message(), "unknown KV cache type 'q4_0': use f32, f16 or q8_0");
+}
+
+TEST(RequestValidation, ALoadOrReshapeNamesKnownCacheTypes) {
+  wire::LoadSegment load;
+  load.set_n_ctx(256);
+  load.set_unit_begin(0);
+  load.set_unit_end(4);
+  EXPECT_TRUE(validate_load_fields(load, true).ok());  // empty: the default, f16
+  EXPECT_EQ(kv_types_from_wire("", "").value(), model::KvTypes{});
+  load.set_cache_type_k("q8_0");
+  load.set_cache_type_v("F32");
+  EXPECT_TRUE(validate_load_fields(load, true).ok());
+  EXPECT_EQ(kv_types_from_wire("q8_0", "F32").value(), (model::KvTypes{DType::Q8_0, DType::F32}));
+  load.set_cache_type_v("bf16");
+  EXPECT_EQ(validate_load_fields(load, true).message(), "unknown KV cache type 'bf16': use f32, f16 or q8_0");
+  wire::Reshape reshape;
+  reshape.set_model_path("m.gguf");
+  reshape.set_n_ctx(256);
+  reshape.set_unit_begin(0);
+  reshape.set_unit_end(4);
+  reshape.set_cache_type_k("int8");
+  EXPECT_EQ(validate_reshape_fields(reshape, true).message(), "unknown KV cache type 'int8': use f32, f16 or q8_0");
 }
 
 }  // namespace

@@ -187,6 +187,7 @@ cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const Mode
   p.head_threads = exec.n_threads;
   p.progress = print_progress;
   p.load.n_ctx = exec.n_ctx;
+  p.load.kv_types = exec.kv_types;
   p.load.send_shards = c.send_shards;
   p.load.wire_type = wire_type(c.wire_type);
   p.balance = balance_options(c.balance);
@@ -199,7 +200,7 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   pipeline->head->set_prompt_chunk(c.prompt_chunk);
-  const graph::Graph graph = graph::build_graph(*model);
+  const graph::Graph graph = graph::build_graph(*model, model_options.kv_types);
   GenerationArgs with_timeline = args;
   with_timeline.timeline = c.balance.timeline;
   const bool ok = generate_on_cluster(*pipeline->head, graph, with_timeline);

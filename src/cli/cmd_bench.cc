@@ -18,6 +18,7 @@ struct BenchArgs {
   std::vector<int64_t> n_prompt = {64};
   std::vector<int64_t> n_gen = {32};
   std::vector<int> threads;
+  std::vector<int64_t> depth = {0};
   int repetitions = 5;
   std::string output = "md";
 };
@@ -34,6 +35,9 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()->check(context_range());
   cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated; default: all cores)")->delimiter(',')
       ->check(thread_range());
+  cmd->add_option("-d,--n-depth", a->depth, "positions already in the KV cache when each test starts (comma-separated)")
+      ->delimiter(',')->capture_default_str()->check(context_range());
+  add_kv_type_options(*cmd, a->model.kv_types);
   cmd->add_option("-r,--repetitions", a->repetitions, "repetitions of each test")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--units", a->units, "run only units BEGIN:END (a segment), e.g. 0:12")->capture_default_str();
@@ -53,6 +57,9 @@ void add_bench_command(CLI::App& app) {
     o.n_prompt = a->n_prompt;
     o.n_gen = a->n_gen;
     o.threads = a->threads;
+    o.depth = a->depth;
+    if (Status st = model::check_kv_types(hp, a->model.kv_types); !st.ok()) fail(st.message());
+    o.kv_types = a->model.kv_types;
     o.repetitions = a->repetitions;
     o.progress = print_progress;
     const std::vector<exec::BenchResult> rows = or_exit(exec::run_bench(*m, o));

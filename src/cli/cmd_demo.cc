@@ -70,6 +70,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("-t,--threads", a->model.threads, "threads per device (default: the cores shared out)")
       ->check(thread_range());
   cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(context_range());
+  add_kv_type_options(*cmd, a->model.kv_types);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
   add_n_predict_option(*cmd, a->n_predict);
   cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
@@ -85,7 +86,7 @@ void add_demo_command(CLI::App& app) {
     lo.model_dirs = {cluster::model_directory(a->model.path)};
     const std::string& log_path = lo.log_path;
     auto model = load_model_or_exit(a->model);
-    const graph::Graph graph = graph::build_graph(*model);
+    const graph::Graph graph = graph::build_graph(*model, a->model.kv_types);
 
     struct sigaction sa {};
     sa.sa_handler = on_signal;
@@ -106,7 +107,9 @@ void add_demo_command(CLI::App& app) {
     p.cuts = a->cuts;
     p.planning = planning_options(a->planning, planner, 1);
     p.progress = print_progress;
-    p.load.n_ctx = exec_options(a->model, model->hparams()).n_ctx;
+    const exec::ExecOptions exec = exec_options(a->model, model->hparams());
+    p.load.n_ctx = exec.n_ctx;
+    p.load.kv_types = exec.kv_types;
     p.load.wire_type = wire_type(a->wire_type);
     p.balance = balance_options(a->balance);
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));

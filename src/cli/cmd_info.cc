@@ -15,6 +15,7 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("model", args->path, "model file (GGUF or llama2.c .bin)")->required();
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
   cmd->add_option("-c,--ctx-size", args->n_ctx, "context length for the KV-cache estimate")->check(context_range());
+  add_kv_type_options(*cmd, args->kv_types);
   cmd->callback([args] {
     auto m = load_model_or_exit(*args);
     const auto& hp = m->hparams();
@@ -22,7 +23,7 @@ void add_info_command(CLI::App& app) {
     const model::ModelSummary summary = model::summarize(*m);
     const int64_t n_ctx = model::context_or_default(hp, args->n_ctx);
     const double mib = 1024.0 * 1024.0;
-    const uint64_t kv_per_token = model::kv_bytes_per_token(hp, m->file_units());
+    const uint64_t kv_per_token = model::kv_bytes_per_token(hp, m->file_units(), args->kv_types);
     std::printf("file:            %s (GGUF v%u, %zu tensors, %zu metadata keys)\n", f.name().c_str(), f.version(),
                 f.tensors().size(), f.metadata().size());
     if (m->is_shard()) {
@@ -54,8 +55,9 @@ void add_info_command(CLI::App& app) {
     for (const auto& [name, totals] : summary.by_type) {
       std::printf("  %-8s %4d tensors %10.2f MiB\n", name.c_str(), totals.tensors, totals.bytes / mib);
     }
-    std::printf("memory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at %lld positions (F32, %.1f KiB/token)\n",
-                m->weight_bytes() / mib, kv_per_token * n_ctx / mib, static_cast<long long>(n_ctx),
+    std::printf("memory:          weights %.2f MiB (mapped) + KV cache %.2f MiB at %lld positions (K %s, V %s, %.1f "
+                "KiB/token)\n", m->weight_bytes() / mib, kv_per_token * n_ctx / mib, static_cast<long long>(n_ctx),
+                model::kv_type_name(args->kv_types.k).c_str(), model::kv_type_name(args->kv_types.v).c_str(),
                 kv_per_token / 1024.0);
   });
 }

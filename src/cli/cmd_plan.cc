@@ -39,6 +39,7 @@ struct PlanArgs {
   std::string planner = "milp";
   std::string objective = "latency";
   int64_t n_ctx = 0;
+  model::KvTypes kv_types;
   int n_parallel = 1;
   int64_t batch = 512;
   bool pin_head = false;
@@ -61,7 +62,8 @@ void run_plan(const PlanArgs& a) {
   const plan::Planner planner = or_exit(plan::parse_planner(a.planner));
   auto m = load_or_exit(a.model);
   const auto& hp = m->hparams();
-  const graph::Graph g = graph::build_graph(*m);
+  if (Status st = model::check_kv_types(hp, a.kv_types); !st.ok()) fail(st.message());
+  const graph::Graph g = graph::build_graph(*m, a.kv_types);
 
   const int64_t n_ctx = model::context_or_default(hp, a.n_ctx);
   ll::cluster::PlanProfileSource source;
@@ -163,6 +165,7 @@ void add_plan_commands(CLI::App& app) {
   cmd->add_option("-c,--ctx", a->n_ctx,
                   fmt::format("context length per sequence (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(context_range());
+  add_kv_type_options(*cmd, a->kv_types);
   cmd->add_option("--parallel", a->n_parallel, "sequences in flight")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <tuple>
 
 #include "core/thread_pool.h"
 #include "exec/generate.h"
@@ -18,6 +19,22 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("-c,--ctx-size", o.n_ctx,
                  fmt::format("context length (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(context_range());
+  add_kv_type_options(cmd, o.kv_types);
+}
+
+void add_kv_type_options(CLI::App& cmd, model::KvTypes& types) {
+  const CLI::Validator kv_type(
+      [](std::string& value) -> std::string {
+        const auto t = model::parse_kv_type(value);
+        return t.ok() ? std::string() : t.error();
+      },
+      "f32|f16|q8_0");
+  for (auto [name, field, what] : {std::tuple{"--cache-type-k", &types.k, "keys"}, std::tuple{"--cache-type-v", &types.v, "values"}}) {
+    cmd.add_option_function<std::string>(
+           name, [field](const std::string& v) { *field = model::parse_kv_type(v).value(); },
+           fmt::format("KV cache type of the {}: f32, f16 or q8_0 (default: {})", what, model::kv_type_name(*field)))
+        ->check(kv_type);
+  }
 }
 
 namespace {
@@ -111,6 +128,8 @@ exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp) 
   exec::ExecOptions e;
   e.n_threads = thread_count_or_default(o.threads);
   e.n_ctx = model::context_or_default(hp, o.n_ctx);
+  if (Status st = model::check_kv_types(hp, o.kv_types); !st.ok()) fail(st.message());
+  e.kv_types = o.kv_types;
   return e;
 }
 

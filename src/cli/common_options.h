@@ -20,6 +20,7 @@ struct ModelOptions {
   int64_t n_ctx = 0;      // 0: model::default_context()
   std::optional<model::UnitRange> units;  // bind only these units
   bool whole_model = false;               // refuse a shard: the command runs every unit
+  model::KvTypes kv_types;
 };
 
 struct SamplingOptions {
@@ -33,6 +34,8 @@ struct SamplingOptions {
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& o);
+// --cache-type-k / --cache-type-v: f32, f16 (the default) or q8_0.
+void add_kv_type_options(CLI::App& cmd, model::KvTypes& types);
 // The check of every -t/--threads flag: 0 (all cores) to kMaxThreads.
 CLI::Validator thread_range();
 // The check of every context length (and token count) flag: 0 (the default) to model::kMaxContextLength.

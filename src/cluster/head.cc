@@ -314,7 +314,7 @@ Status Head::send_shard(size_t i, const std::string& path, const std::string& ha
 }
 
 // LoadSegment { session, model_path | shard_hash, unit_begin, unit_end, n_ctx, next_endpoint,
-//               next_public_key, allow_keys = [previous worker's key] } -> worker i
+//               next_public_key, allow_keys = [previous worker's key], cache_type_k, cache_type_v } -> worker i
 Status Head::load(const std::string& model_path, const model::Model& model,
                   const std::vector<model::UnitRange>& segments, const SegmentLoadOptions& options) {
   if (segments.size() != clients_.size()) {
@@ -328,7 +328,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   hidden_value_bytes_ = activation_bytes(options.wire_type);
   n_embd_ = hp.n_embd;
   n_vocab_ = hp.n_vocab;
-  const graph::Graph g = graph::build_graph(model);
+  const graph::Graph g = graph::build_graph(model, options.kv_types);
   flops_per_token_ = 0;
   for (const auto& u : g.units) flops_per_token_ += u.decode_flops(0);
 
@@ -372,6 +372,8 @@ Status Head::load(const std::string& model_path, const model::Model& model,
     l->set_unit_end(static_cast<uint32_t>(segments[i].end));
     l->set_n_ctx(static_cast<uint32_t>(options.n_ctx));
     l->set_send_type(options.wire_type);
+    l->set_cache_type_k(model::kv_type_name(options.kv_types.k));
+    l->set_cache_type_v(model::kv_type_name(options.kv_types.v));
     if (k + 1 < stages.size()) {
       l->set_next_endpoint(workers_[stages[k + 1]].address.endpoint);
       l->set_next_public_key(workers_[stages[k + 1]].address.public_key);
@@ -394,6 +396,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   setup.insecure = options_.insecure;
   setup.n_ctx = options.n_ctx;
   setup.send_type = options.wire_type;
+  setup.kv_types = options.kv_types;
   setup.graph = g;
   setup.model_path = absolute;
   if (options.send_shards) {

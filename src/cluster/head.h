@@ -55,6 +55,7 @@ struct WorkerInfo {
 
 struct SegmentLoadOptions {
   int64_t n_ctx = 2048;
+  model::KvTypes kv_types;
   // Stream each segment as a shard into the workers' caches instead of letting them open the
   // model path themselves. The shards are written (graph::write_shards) to `shard_dir`
   // (default: a temporary directory) and removed once sent.

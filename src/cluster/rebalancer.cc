@@ -317,6 +317,8 @@ void Rebalancer::send_reshapes(GenerationRun& run) {
     r->set_unit_end(static_cast<uint32_t>(after[w].end));
     r->set_n_ctx(static_cast<uint32_t>(setup_.n_ctx));
     r->set_send_type(setup_.send_type);
+    r->set_cache_type_k(model::kv_type_name(setup_.kv_types.k));
+    r->set_cache_type_v(model::kv_type_name(setup_.kv_types.v));
     if (next_stage[w] != after.size()) {
       r->set_next_endpoint(setup_.workers[next_stage[w]].endpoint);
       r->set_next_public_key(setup_.workers[next_stage[w]].public_key);

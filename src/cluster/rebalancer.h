@@ -84,6 +84,7 @@ struct BalancerSetup {
   bool insecure = false;
   int64_t n_ctx = 0;
   wire::ActivationType send_type = wire::ACTIVATION_F32;  // of the hidden states between stages
+  model::KvTypes kv_types;
   graph::Graph graph;
   // The source of a prepared segment: the model file (a path the workers open), or, when
   // `write_shard` is set, a shard of exactly that range, streamed into the worker's cache in the

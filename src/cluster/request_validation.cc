@@ -21,7 +21,19 @@ Status validate_ping(const wire::Ping& ping, const std::vector<zmq::message_t>& 
   return Status::Errorf("ping declares {} bytes but carries {} frame(s)", bytes, frames.size());
 }
 
+Result<model::KvTypes> kv_types_from_wire(const std::string& k, const std::string& v) {
+  model::KvTypes types;
+  if (!k.empty()) {
+    LL_ASSIGN_OR_RETURN(types.k, model::parse_kv_type(k));
+  }
+  if (!v.empty()) {
+    LL_ASSIGN_OR_RETURN(types.v, model::parse_kv_type(v));
+  }
+  return types;
+}
+
 Status validate_load_fields(const wire::LoadSegment& load, bool insecure) {
+  if (auto types = kv_types_from_wire(load.cache_type_k(), load.cache_type_v()); !types.ok()) return types.status();
   if (load.n_ctx() == 0 || load.n_ctx() > kMaxWorkerContext) {
     return Status::Errorf("context of {} positions is outside 1..{}", load.n_ctx(), kMaxWorkerContext);
   }
@@ -56,6 +68,8 @@ Status validate_reshape_fields(const wire::Reshape& reshape, bool insecure) {
   load.set_next_endpoint(reshape.next_endpoint());
   load.set_next_public_key(reshape.next_public_key());
   load.set_send_type(reshape.send_type());
+  load.set_cache_type_k(reshape.cache_type_k());
+  load.set_cache_type_v(reshape.cache_type_v());
   return validate_load_fields(load, insecure);
 }
 
@@ -87,7 +101,13 @@ Status validate_kv_data(const wire::KvData& kv, const std::vector<zmq::message_t
   }
   const model::UnitKind kind = model::unit_at(limits.hp, kv.unit()).kind;
   if (kind == model::UnitKind::Attention) {
-    const uint64_t expected = 2ull * kv.length() * static_cast<uint64_t>(limits.hp.kv_dim()) * sizeof(float);
+    LL_ASSIGN_OR_RETURN(const model::KvTypes types, kv_types_from_wire(kv.cache_type_k(), kv.cache_type_v()));
+    if (!(types == limits.kv_types)) {
+      return Status::Errorf("KvData of unit {} is in a {}/{} KV cache but the prepared segment's is {}/{}", kv.unit(),
+                            model::kv_type_name(types.k), model::kv_type_name(types.v),
+                            model::kv_type_name(limits.kv_types.k), model::kv_type_name(limits.kv_types.v));
+    }
+    const uint64_t expected = kv.length() * model::kv_row_bytes(limits.hp, limits.kv_types);
     if (frames.size() != 1 || kv.bytes() != expected || frame_bytes != expected) {
       return Status::Errorf("KvData of unit {} for {} positions must carry one frame of {} bytes (declared {}, got {} "
                             "frame(s))", kv.unit(), kv.length(), expected, kv.bytes(), frames.size());

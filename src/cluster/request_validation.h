@@ -22,6 +22,8 @@ Status validate_shard_chunk(const wire::ShardData& chunk, const std::vector<zmq:
 // No frame for an empty probe, else one frame of exactly payload_bytes.
 Status validate_ping(const wire::Ping& ping, const std::vector<zmq::message_t>& frames);
 // Context, unit range and keys (a next worker's key is required unless the worker is insecure).
+// The cache types of a LoadSegment / Reshape / KvData: empty fields are f16, unknown names an error.
+Result<model::KvTypes> kv_types_from_wire(const std::string& k, const std::string& v);
 Status validate_load_fields(const wire::LoadSegment& load, bool insecure);
 // A Reshape to an empty range needs nothing else; any other is checked as a LoadSegment.
 Status validate_reshape_fields(const wire::Reshape& reshape, bool insecure);
@@ -32,9 +34,10 @@ struct KvDataLimits {
   const model::HParams& hp;
   model::UnitRange range;  // the prepared segment's
   int64_t n_ctx = 0;
+  model::KvTypes kv_types;  // the prepared segment's
 };
-// One unit of one sequence: an attention unit with one frame of exactly 2 * length * kv_dim
-// float32, the head unit with a valid sampler state and no frame, any other unit of the range
+// One unit of one sequence: an attention unit in the prepared segment's cache types with one
+// frame of exactly length K and V rows in those types, the head unit with a valid sampler state and no frame, any other unit of the range
 // (a sequence's length only) with neither; `last` with no frame. The length within the context,
 // the sampler's recent tokens no more than the positions.
 Status validate_kv_data(const wire::KvData& kv, const std::vector<zmq::message_t>& frames, const KvDataLimits& limits);

@@ -389,6 +389,8 @@ Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& fi
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(file.path, lo));
+  LL_ASSIGN_OR_RETURN(const model::KvTypes kv_types, kv_types_from_wire(load.cache_type_k(), load.cache_type_v()));
+  LL_RETURN_IF_ERROR(model::check_kv_types(session->model->hparams(), kv_types));
   const graph::Graph g = graph::build_graph(*session->model);
   for (int64_t u = load.unit_begin(); u < static_cast<int64_t>(load.unit_end()); ++u) {
     session->weight_bytes += g.units[u].weight_bytes;
@@ -398,7 +400,7 @@ Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& fi
   }
   session->executor = std::make_unique<exec::SegmentExecutor>(
       *session->model, model::UnitRange{load.unit_begin(), load.unit_end()},
-      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads});
+      exec::ExecOptions{.n_ctx = load.n_ctx(), .n_threads = threads, .kv_types = kv_types});
   return session;
 }
 

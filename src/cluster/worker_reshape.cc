@@ -31,6 +31,8 @@ wire::LoadSegment as_load(const wire::Reshape& r) {
   l.set_next_public_key(r.next_public_key());
   *l.mutable_allow_keys() = r.allow_keys();
   l.set_send_type(r.send_type());
+  l.set_cache_type_k(r.cache_type_k());
+  l.set_cache_type_v(r.cache_type_v());
   return l;
 }
 
@@ -168,7 +170,8 @@ Result<net::Client*> Worker::kv_link(const std::string& endpoint, const std::str
 }
 
 // For every live sequence and every unit of the range with state:
-//   KvData { session, sequence, unit, length, bytes = 2 * length * kv_dim * 4 } + [K rows, then V rows]   attention
+//   KvData { session, sequence, unit, length, bytes = length * (K row + V row bytes), cache_type_k,
+//            cache_type_v } + [K rows, then V rows, in the cache types]                            attention
 //   KvData { session, sequence, unit, length, sampler }                                                  head
 // a range without state sends KvData { session, sequence, unit = unit_begin, length } (the sequence's
 // length alone), and the transfer ends with KvData { session, last, units_sent } -> destination.
@@ -196,7 +199,7 @@ void Worker::on_send_kv(const net::Incoming& in) {
   }
   uint32_t sent = 0;
   auto send_unit = [&](uint64_t seq, int64_t unit, const wire::SamplerState* sampler,
-                       const std::vector<float>* kv) -> Status {
+                       const std::vector<uint8_t>* kv) -> Status {
     wire::Envelope e;
     e.set_request_id(request_id);
     wire::KvData* d = e.mutable_kv_data();
@@ -207,8 +210,10 @@ void Worker::on_send_kv(const net::Incoming& in) {
     std::vector<zmq::message_t> frames;
     if (sampler != nullptr) *d->mutable_sampler() = *sampler;
     if (kv != nullptr) {
-      d->set_bytes(kv->size() * sizeof(float));
-      frames.emplace_back(kv->data(), kv->size() * sizeof(float));
+      d->set_bytes(kv->size());
+      d->set_cache_type_k(model::kv_type_name(s.executor->kv_types().k));
+      d->set_cache_type_v(model::kv_type_name(s.executor->kv_types().v));
+      frames.emplace_back(kv->data(), kv->size());
     }
     LL_RETURN_IF_ERROR(link.value()->send(e, std::move(frames)));
     ++sent;
@@ -281,7 +286,7 @@ void Worker::on_kv_data(net::Incoming& in) {
     send(p.head_peer, e);
     return;
   }
-  if (Status st = validate_kv_data(d, frames, {.hp = hp, .range = ex.range(), .n_ctx = ex.n_ctx()}); !st.ok()) {
+  if (Status st = validate_kv_data(d, frames, {.hp = hp, .range = ex.range(), .n_ctx = ex.n_ctx(), .kv_types = ex.kv_types()}); !st.ok()) {
     return fail(st.message());
   }
   if (!ex.has_sequence(d.sequence()) && ex.sequences().size() >= options_.max_sequences) {
@@ -290,10 +295,8 @@ void Worker::on_kv_data(net::Incoming& in) {
   const model::UnitKind kind = model::unit_at(hp, d.unit()).kind;
   Status st;
   if (kind == model::UnitKind::Attention) {
-    // A received buffer is not guaranteed to be aligned for floats.
-    std::vector<float> kv(frames[0].size() / sizeof(float));
-    std::memcpy(kv.data(), frames[0].data(), frames[0].size());
-    st = ex.import_kv(d.sequence(), d.unit(), d.length(), kv);
+    st = ex.import_kv(d.sequence(), d.unit(), d.length(),
+                      {static_cast<const uint8_t*>(frames[0].data()), frames[0].size()});
     if (st.ok()) p.imported[d.sequence()].insert(d.unit());
   } else {
     st = ex.ensure_sequence(d.sequence(), d.length());

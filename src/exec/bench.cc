@@ -28,17 +28,27 @@ void mean_stddev(const std::vector<double>& v, double& mean, double& sd) {
   sd = v.size() > 1 ? std::sqrt(sq / (v.size() - 1)) : 0.0;
 }
 
-// Tokens per second of each repetition; every repetition starts from an empty context.
+// Tokens per second of each repetition; every repetition starts at position `depth`, after the
+// first `depth` tokens (filled once, untimed, in chunks of 512).
 Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int32_t>& tokens, int64_t n_prompt,
-                                     int64_t n_gen, int reps) {
+                                     int64_t n_gen, int reps, int64_t depth = 0) {
   std::vector<float> hidden(static_cast<size_t>(std::max<int64_t>(n_prompt, 1) * ex.n_embd()));
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   std::vector<float> logits(static_cast<size_t>(ex.n_vocab()));
   std::vector<double> speeds;
+  constexpr int64_t kFillChunk = 512;
+  ex.free_sequence(0);
+  if (!ex.create_sequence(0).ok()) return Status::Error("cannot create a sequence");
+  std::vector<float> fill(static_cast<size_t>(std::min(depth, kFillChunk) * ex.n_embd()));
+  for (int64_t p = 0; p < depth; p += kFillChunk) {
+    const int64_t n = std::min(kFillChunk, depth - p);
+    if (!ex.has_embed()) {
+      for (auto& x : fill) x = normal(rng);
+    }
+    LL_RETURN_IF_ERROR(ex.forward(0, p, {&tokens[p], static_cast<size_t>(n)}, fill.data(), n, logits.data()));
+  }
   for (int r = 0; r < reps; ++r) {
-    ex.free_sequence(0);
-    if (!ex.create_sequence(0).ok()) return Status::Error("cannot create a sequence");
     // A segment without the embedding starts from a hidden state.
     if (!ex.has_embed()) {
       for (auto& x : hidden) x = normal(rng);
@@ -46,9 +56,11 @@ Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int3
     auto t0 = std::chrono::steady_clock::now();
     Status s;
     if (n_prompt > 0) {
-      s = ex.forward(0, 0, {tokens.data(), static_cast<size_t>(n_prompt)}, hidden.data(), n_prompt, logits.data());
+      s = ex.forward(0, depth, {&tokens[depth], static_cast<size_t>(n_prompt)}, hidden.data(), n_prompt, logits.data());
     } else {
-      for (int64_t i = 0; i < n_gen && s.ok(); ++i) s = ex.forward(0, i, {&tokens[i], 1}, hidden.data(), 1, logits.data());
+      for (int64_t i = 0; i < n_gen && s.ok(); ++i) {
+        s = ex.forward(0, depth + i, {&tokens[depth + i], 1}, hidden.data(), 1, logits.data());
+      }
     }
     LL_RETURN_IF_ERROR(s);
     speeds.push_back(static_cast<double>(n_prompt > 0 ? n_prompt : n_gen) / seconds_since(t0));
@@ -81,7 +93,8 @@ Result<model::UnitRange> parse_unit_range(const std::string& text, const model::
 Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOptions& o) {
   const auto& hp = m.hparams();
   const int64_t max_tokens = std::max(*std::max_element(o.n_prompt.begin(), o.n_prompt.end()),
-                                      *std::max_element(o.n_gen.begin(), o.n_gen.end()));
+                                      *std::max_element(o.n_gen.begin(), o.n_gen.end())) +
+                             *std::max_element(o.depth.begin(), o.depth.end());
   std::mt19937 rng(1234);
   std::vector<int32_t> tokens(static_cast<size_t>(std::max<int64_t>(max_tokens, 1)));
   for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(hp.n_vocab));
@@ -89,27 +102,30 @@ Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOpt
 
   std::vector<BenchResult> rows;
   for (int t : o.threads) {
-    SegmentExecutor ex(m, o.units, {.n_ctx = max_tokens + 1, .n_threads = t});
+    SegmentExecutor ex(m, o.units, {.n_ctx = max_tokens + 1, .n_threads = t, .kv_types = o.kv_types});
     o.progress(fmt::format("threads {}: measuring memory bandwidth...", t));
     const double bw = measure_read_bandwidth(ex.pool());
     auto warm_up = run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1);  // pages the weights in
     if (!warm_up.ok()) return warm_up.status();
-    for (int64_t np : o.n_prompt) {
-      if (np <= 0) continue;
-      o.progress(fmt::format("threads {}: pp{} x {}", t, np, o.repetitions));
-      BenchResult r{"pp" + std::to_string(np), t, 0, 0, bw, 0};
-      LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, np, 0, o.repetitions));
-      mean_stddev(speeds, r.mean, r.stddev);
-      rows.push_back(r);
-    }
-    for (int64_t ng : o.n_gen) {
-      if (ng <= 0) continue;
-      o.progress(fmt::format("threads {}: tg{} x {}", t, ng, o.repetitions));
-      BenchResult r{"tg" + std::to_string(ng), t, 0, 0, bw, 0};
-      LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, 0, ng, o.repetitions));
-      mean_stddev(speeds, r.mean, r.stddev);
-      r.bandwidth_fraction = static_cast<double>(per_token) * r.mean / bw;
-      rows.push_back(r);
+    for (int64_t d : o.depth) {
+      const std::string at = d > 0 ? fmt::format(" @ d{}", d) : "";
+      for (int64_t np : o.n_prompt) {
+        if (np <= 0) continue;
+        o.progress(fmt::format("threads {}: pp{}{} x {}", t, np, at, o.repetitions));
+        BenchResult r{"pp" + std::to_string(np) + at, t, 0, 0, bw, 0};
+        LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, np, 0, o.repetitions, d));
+        mean_stddev(speeds, r.mean, r.stddev);
+        rows.push_back(r);
+      }
+      for (int64_t ng : o.n_gen) {
+        if (ng <= 0) continue;
+        o.progress(fmt::format("threads {}: tg{}{} x {}", t, ng, at, o.repetitions));
+        BenchResult r{"tg" + std::to_string(ng) + at, t, 0, 0, bw, 0};
+        LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, 0, ng, o.repetitions, d));
+        mean_stddev(speeds, r.mean, r.stddev);
+        r.bandwidth_fraction = static_cast<double>(per_token) * r.mean / bw;
+        rows.push_back(r);
+      }
     }
   }
   return rows;

@@ -1,6 +1,7 @@
 #pragma once
 // Prompt and generation speed in the style of llama-bench: each test (pp<N>: a prompt of N
-// tokens in one pass; tg<N>: N decode steps) repeated from an empty context, as mean and
+// tokens in one pass; tg<N>: N decode steps) repeated from an empty context or from a cache
+// already holding `depth` positions, as mean and
 // standard deviation of tokens/s, beside the memory bandwidth measured with the same threads,
 // the ceiling for generation.
 #include <cstdint>
@@ -19,12 +20,14 @@ struct BenchOptions {
   std::vector<int64_t> n_prompt;  // prompt tests; 0 skips
   std::vector<int64_t> n_gen;     // generation tests; 0 skips
   std::vector<int> threads;       // every test runs with each thread count
+  std::vector<int64_t> depth = {0};  // positions already in the cache when a test starts (llama-bench's -d)
+  model::KvTypes kv_types;
   int repetitions = 5;
   std::function<void(const std::string&)> progress = [](const std::string&) {};
 };
 
 struct BenchResult {
-  std::string test;  // "pp64", "tg32"
+  std::string test;  // "pp64", "tg32", "tg32 @ d4096"
   int threads = 0;
   double mean = 0, stddev = 0;     // tokens/s
   double bandwidth = 0;            // bytes/s, measured with the same threads

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quantize.h"
@@ -67,7 +68,7 @@ int64_t SegmentExecutor::first_attention_layer() const {
 Status SegmentExecutor::create_sequence(SeqId seq) {
   if (seqs_.count(seq) != 0) return Status::Errorf("sequence {} already exists", seq);
   Sequence s;
-  LL_ASSIGN_OR_RETURN(s.kv, KvCache::create(n_attn_units_, options_.n_ctx, hp_.kv_dim()));
+  LL_ASSIGN_OR_RETURN(s.kv, KvCache::create(n_attn_units_, options_.n_ctx, hp_.kv_dim(), options_.kv_types));
   seqs_.emplace(seq, std::move(s));
   return Status::Ok();
 }
@@ -93,16 +94,21 @@ Result<int64_t> SegmentExecutor::kv_slot(int64_t unit) const {
   return model::unit_at(hp_, unit).layer - first_attention_layer();
 }
 
-Result<std::vector<float>> SegmentExecutor::export_kv(SeqId seq, int64_t unit) const {
+uint64_t SegmentExecutor::kv_state_bytes(int64_t length) const {
+  return static_cast<uint64_t>(length) * model::kv_row_bytes(hp_, options_.kv_types);
+}
+
+Result<std::vector<uint8_t>> SegmentExecutor::export_kv(SeqId seq, int64_t unit) const {
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) return Status::Errorf("unknown sequence {}", seq);
   LL_ASSIGN_OR_RETURN(const int64_t slot, kv_slot(unit));
-  const int64_t len = it->second.length, dim = hp_.kv_dim();
-  KvCache& kv = *it->second.kv;
-  std::vector<float> out(static_cast<size_t>(2 * len * dim));
+  const int64_t len = it->second.length;
+  const KvCache& kv = *it->second.kv;
+  const size_t k_bytes = len * kv.k_row_bytes(), v_bytes = len * kv.v_row_bytes();
+  std::vector<uint8_t> out(k_bytes + v_bytes);
   if (len > 0) {
-    std::copy(kv.k(slot, 0), kv.k(slot, 0) + len * dim, out.begin());
-    std::copy(kv.v(slot, 0), kv.v(slot, 0) + len * dim, out.begin() + len * dim);
+    std::copy(kv.k(slot, 0), kv.k(slot, 0) + k_bytes, out.begin());
+    std::copy(kv.v(slot, 0), kv.v(slot, 0) + v_bytes, out.begin() + static_cast<ptrdiff_t>(k_bytes));
   }
   return out;
 }
@@ -120,17 +126,18 @@ Status SegmentExecutor::ensure_sequence(SeqId seq, int64_t length) {
   return Status::Ok();
 }
 
-Status SegmentExecutor::import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const float> kv) {
+Status SegmentExecutor::import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const uint8_t> kv) {
   LL_ASSIGN_OR_RETURN(const int64_t slot, kv_slot(unit));
-  const int64_t dim = hp_.kv_dim();
-  if (length < 0 || static_cast<int64_t>(kv.size()) != 2 * length * dim) {
-    return Status::Errorf("KV of unit {} for {} positions must be {} floats, not {}", unit, length,
-                          2 * std::max<int64_t>(length, 0) * dim, kv.size());
+  if (length < 0 || kv.size() != kv_state_bytes(length)) {
+    return Status::Errorf("KV of unit {} for {} positions in a {}/{} cache must be {} bytes, not {}", unit, length,
+                          model::kv_type_name(options_.kv_types.k), model::kv_type_name(options_.kv_types.v),
+                          kv_state_bytes(std::max<int64_t>(length, 0)), kv.size());
   }
   LL_RETURN_IF_ERROR(ensure_sequence(seq, length));
   KvCache& cache = *seqs_[seq].kv;
-  std::copy(kv.begin(), kv.begin() + length * dim, cache.k(slot, 0));
-  std::copy(kv.begin() + length * dim, kv.end(), cache.v(slot, 0));
+  const size_t k_bytes = length * cache.k_row_bytes();
+  std::copy(kv.begin(), kv.begin() + static_cast<ptrdiff_t>(k_bytes), cache.k(slot, 0));
+  std::copy(kv.begin() + static_cast<ptrdiff_t>(k_bytes), kv.end(), cache.v(slot, 0));
   return Status::Ok();
 }
 
@@ -138,16 +145,21 @@ Status SegmentExecutor::adopt(const SegmentExecutor& from) {
   if (from.hp_.kv_dim() != hp_.kv_dim() || from.hp_.n_layer != hp_.n_layer) {
     return Status::Error("cannot adopt the sequences of an executor of another model");
   }
+  if (!(from.options_.kv_types == options_.kv_types)) {
+    return Status::Error("cannot adopt the sequences of an executor with other KV cache types");
+  }
   for (const auto& [id, theirs] : from.seqs_) {
     LL_RETURN_IF_ERROR(ensure_sequence(id, theirs.length));
-    const int64_t len = theirs.length, dim = hp_.kv_dim();
+    const int64_t len = theirs.length;
     if (len == 0) continue;
     KvCache& ours = *seqs_[id].kv;
+    const size_t k_bytes = len * ours.k_row_bytes(), v_bytes = len * ours.v_row_bytes();
     for (int64_t u = std::max(range_.begin, from.range_.begin); u < std::min(range_.end, from.range_.end); ++u) {
       if (model::unit_at(hp_, u).kind != UnitKind::Attention) continue;
       const int64_t to = kv_slot(u).value(), src = from.kv_slot(u).value();
-      std::copy(theirs.kv->k(src, 0), theirs.kv->k(src, 0) + len * dim, ours.k(to, 0));
-      std::copy(theirs.kv->v(src, 0), theirs.kv->v(src, 0) + len * dim, ours.v(to, 0));
+      const KvCache& cache = *theirs.kv;
+      std::copy(cache.k(src, 0), cache.k(src, 0) + k_bytes, ours.k(to, 0));
+      std::copy(cache.v(src, 0), cache.v(src, 0) + v_bytes, ours.v(to, 0));
     }
   }
   return Status::Ok();
@@ -259,14 +271,15 @@ void SegmentExecutor::rope(float* x, int64_t n_heads, int64_t pos, int64_t n) {
   }
 }
 
-void SegmentExecutor::project_qkv(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, int64_t n) {
+void SegmentExecutor::project_qkv(const model::LayerWeights& w, int64_t n) {
   const int64_t qd = hp_.q_dim(), kvd = hp_.kv_dim();
   q_.resize(n * qd);
+  k_.resize(n * kvd);
+  v_.resize(n * kvd);
   if (!w.wqkv.present()) {
-    // K and V go straight into the cache.
     matmul(w.wq, xn_.data(), n, q_.data(), w.bq);
-    matmul(w.wk, xn_.data(), n, kv.k(slot, pos), w.bk);
-    matmul(w.wv, xn_.data(), n, kv.v(slot, pos), w.bv);
+    matmul(w.wk, xn_.data(), n, k_.data(), w.bk);
+    matmul(w.wv, xn_.data(), n, v_.data(), w.bv);
     return;
   }
   const int64_t row = qd + 2 * kvd;
@@ -275,8 +288,8 @@ void SegmentExecutor::project_qkv(const model::LayerWeights& w, KvCache& kv, int
   for (int64_t t = 0; t < n; ++t) {
     const float* r = &qkv_[t * row];
     std::copy(r, r + qd, &q_[t * qd]);
-    std::copy(r + qd, r + qd + kvd, kv.k(slot, pos + t));
-    std::copy(r + qd + kvd, r + row, kv.v(slot, pos + t));
+    std::copy(r + qd, r + qd + kvd, &k_[t * kvd]);
+    std::copy(r + qd + kvd, r + row, &v_[t * kvd]);
   }
 }
 
@@ -286,35 +299,36 @@ void SegmentExecutor::attention(int64_t layer, KvCache& kv, int64_t slot, int64_
   att_.resize(n * qd);
   out_.resize(n * e);
   norm_rows(xn_, hidden, n, w.attn_norm, w.attn_norm_b);
-  project_qkv(w, kv, slot, pos, n);
+  project_qkv(w, n);
   rope(q_.data(), hp_.n_head, pos, n);
-  rope(kv.k(slot, pos), hp_.n_head_kv, pos, n);
+  rope(k_.data(), hp_.n_head_kv, pos, n);
+  kv.store_k(slot, pos, k_.data(), n);
+  kv.store_v(slot, pos, v_.data(), n);
 
-  // Causal attention, one (token, head) pair per task: token t sees positions 0..pos+t, or
-  // only the last n_swa of them on the layers the architecture windows.
+  // Causal attention, one (token, key/value head) pair per task, all query heads of the group
+  // in one pass over the cache: token t sees positions 0..pos+t, or only the last n_swa of them
+  // on the layers the architecture windows.
   const bool windowed = hp_.n_swa > 0 && (arch_.sliding_window == model::SlidingWindowLayers::All ||
                                           (arch_.sliding_window == model::SlidingWindowLayers::Even && layer % 2 == 0));
   const int64_t group = hp_.n_head / hp_.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd)), cap = hp_.attn_softcap;
-  const int64_t n_ctx_used = pos + n;
-  scores_.resize(static_cast<size_t>(pool_.size()) * n_ctx_used);
+  const size_t k_head = static_cast<size_t>(row_bytes(kv.types().k, hd));
+  const size_t v_head = static_cast<size_t>(row_bytes(kv.types().v, hd));
   pool_.run([&](int ith, int nth) {
-    float* scores = &scores_[static_cast<size_t>(ith) * n_ctx_used];
-    const int64_t tasks = n * hp_.n_head;
+    const int64_t tasks = n * hp_.n_head_kv;
     for (int64_t task = tasks * ith / nth; task < tasks * (ith + 1) / nth; ++task) {
-      const int64_t t = task / hp_.n_head, h = task % hp_.n_head, g = h / group;
-      const float* qh = &q_[t * qd + h * hd];
+      const int64_t t = task / hp_.n_head_kv, g = task % hp_.n_head_kv;
       const int64_t query = pos + t, first = windowed ? std::max<int64_t>(0, query - hp_.n_swa + 1) : 0;
-      const int64_t len = query + 1 - first;
-      for (int64_t p = 0; p < len; ++p) scores[p] = kernels::dot_f32(qh, kv.k(slot, first + p) + g * hd, hd) * scale;
-      if (cap > 0.0f) kernels::softcap(scores, len, cap);
-      if (!alibi_slopes_.empty()) {
-        for (int64_t p = 0; p < len; ++p) scores[p] -= alibi_slopes_[h] * static_cast<float>(query - (first + p));
-      }
-      kernels::softmax(scores, len);
-      float* oh = &att_[t * qd + h * hd];
-      std::fill(oh, oh + hd, 0.0f);
-      for (int64_t p = 0; p < len; ++p) kernels::axpy(oh, scores[p], kv.v(slot, first + p) + g * hd, hd);
+      kernels::AttentionQuery q;
+      q.q = &q_[t * qd + g * group * hd];
+      q.n_q = group;
+      q.head_dim = hd;
+      q.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      q.softcap = hp_.attn_softcap;
+      q.alibi = alibi_slopes_.empty() ? nullptr : &alibi_slopes_[g * group];
+      q.query = query;
+      const kernels::KvRows keys{kv.types().k, kv.k(slot, 0) + g * k_head, kv.k_row_bytes()};
+      const kernels::KvRows values{kv.types().v, kv.v(slot, 0) + g * v_head, kv.v_row_bytes()};
+      kernels::attend(q, keys, values, first, query + 1 - first, &att_[t * qd + g * group * hd]);
     }
   });
   matmul(w.wo, att_.data(), n, out_.data(), w.bo);

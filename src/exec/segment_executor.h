@@ -19,6 +19,7 @@ namespace ll::exec {
 struct ExecOptions {
   int64_t n_ctx = 2048;  // positions per sequence
   int n_threads = 1;
+  model::KvTypes kv_types;  // element types of the KV cache
 };
 
 using SeqId = uint64_t;
@@ -34,6 +35,7 @@ class SegmentExecutor {
   bool has_embed() const { return range_.contains(0); }
   bool has_head() const { return range_.contains(model::unit_count(model_.hparams()) - 1); }
   int64_t n_ctx() const { return options_.n_ctx; }
+  model::KvTypes kv_types() const { return options_.kv_types; }
   int64_t n_embd() const { return hp_.n_embd; }
   int64_t n_vocab() const { return hp_.n_vocab; }
   ThreadPool& pool() { return pool_; }
@@ -46,18 +48,21 @@ class SegmentExecutor {
 
   // Moving a sequence's state between executors (a boundary moved while it generates).
   // `unit` is the global index of an attention unit in range(); its state is K rows [0, length)
-  // then V rows, kv_dim floats each. Continuing after export -> import is bit-identical.
-  Result<std::vector<float>> export_kv(SeqId seq, int64_t unit) const;
+  // then V rows, kv_dim values each in the cache's types (kv_state_bytes). Continuing after
+  // export -> import into an executor with the same cache types is bit-identical.
+  Result<std::vector<uint8_t>> export_kv(SeqId seq, int64_t unit) const;
+  // Bytes of one attention unit's state for `length` positions.
+  uint64_t kv_state_bytes(int64_t length) const;
   // Creates the sequence with `length` positions if it does not exist; every unit imported
   // into one sequence must agree on its length.
-  Status import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const float> kv);
+  Status import_kv(SeqId seq, int64_t unit, int64_t length, std::span<const uint8_t> kv);
   // A sequence of `length` positions whose units' state comes later (import_kv, adopt) or is
   // not needed (a range without attention units); Ok when it exists with that length already.
   Status ensure_sequence(SeqId seq, int64_t length);
   // Takes over every sequence of `from` (an executor of the same model with another range):
   // each is created here with its length (or must have that length already, from import_kv),
   // and the KV of the attention units both ranges hold is copied; units only `from` holds are
-  // dropped. `from` is left unchanged.
+  // dropped. `from` is left unchanged. Both must have the same cache types.
   Status adopt(const SegmentExecutor& from);
 
   // Runs the segment for n tokens at positions [pos, pos + n) of `seq`; pos may not exceed
@@ -77,8 +82,8 @@ class SegmentExecutor {
   };
   void embed(std::span<const int32_t> tokens, float* hidden);
   void attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
-  // Q into q_, K and V into the cache at pos, biases added: from one fused projection or three.
-  void project_qkv(const model::LayerWeights& w, KvCache& kv, int64_t slot, int64_t pos, int64_t n);
+  // Q into q_, K and V into k_ and v_, biases added: from one fused projection or three.
+  void project_qkv(const model::LayerWeights& w, int64_t n);
   void ffn(const model::LayerWeights& w, float* hidden, int64_t n);
   void head(const float* hidden, int64_t n, float* logits, bool all_logits);
   // y = W x (+ bias when the bias is present), for n token rows.
@@ -103,7 +108,7 @@ class SegmentExecutor {
   std::vector<float> alibi_slopes_;  // per head, when the architecture uses ALiBi
   std::map<SeqId, Sequence> seqs_;
   // Scratch, grown to the largest batch seen.
-  std::vector<float> xn_, q_, qkv_, att_, out_, gate_, up_, gate_up_, scores_;
+  std::vector<float> xn_, q_, k_, v_, qkv_, att_, out_, gate_, up_, gate_up_;
 };
 
 }  // namespace ll::exec

@@ -20,7 +20,7 @@ const TensorSpec* Graph::find_tensor(const std::string& name) const {
   return nullptr;
 }
 
-Graph build_graph(const model::Model& m) {
+Graph build_graph(const model::Model& m, model::KvTypes kv_types) {
   const auto& hp = m.hparams();
   const auto& w = m.weights();
   Graph g;
@@ -36,7 +36,7 @@ Graph build_graph(const model::Model& m) {
     }
     if (u.unit.kind == model::UnitKind::Attention) {
       u.flops_per_token_per_ctx = 4.0 * hp.n_head * hp.head_dim;
-      u.kv_bytes_per_token = model::kv_bytes_per_token(hp, {i, i + 1});
+      u.kv_bytes_per_token = model::kv_bytes_per_token(hp, {i, i + 1}, kv_types);
     }
     u.inputs = {previous};
     const bool is_head = u.unit.kind == model::UnitKind::Head;

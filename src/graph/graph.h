@@ -30,7 +30,7 @@ struct GraphUnit {
   model::Unit unit;
   std::vector<WeightInfo> weights;
   uint64_t weight_bytes = 0;
-  uint64_t kv_bytes_per_token = 0;  // attention units: K and V (F32)
+  uint64_t kv_bytes_per_token = 0;  // attention units: K and V, in the cache types of build_graph
   // FLOPs: matrix products are 2 * rows * cols per token; attention adds 4 * heads * head_dim
   // per (token, attended position).
   double flops_fixed_per_token = 0;      // independent of the context
@@ -54,6 +54,6 @@ struct Graph {
 
 // Llama family: embed -> attn[0] -> ffn[0] -> ... -> head, each unit reading the residual
 // stream its predecessor wrote ("<unit>.out"); the embedding reads the graph input "tokens".
-Graph build_graph(const model::Model& model);
+Graph build_graph(const model::Model& model, model::KvTypes kv_types = {});
 
 }  // namespace ll::graph

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/hparams.h"
+#include "model/kv_types.h"
 
 namespace ll::model {
 
@@ -50,12 +51,12 @@ inline std::string describe_units(const HParams& hp, UnitRange r) {
          " to " + unit_name(unit_at(hp, r.end - 1)) + ") of " + std::to_string(unit_count(hp));
 }
 
-// Bytes of K and V (F32) one position adds to the cache of the units in `r`: attention units
-// keep a cache, the others none.
-inline uint64_t kv_bytes_per_token(const HParams& hp, UnitRange r) {
+// Bytes of K and V (in the cache's types) one position adds to the cache of the units in `r`:
+// attention units keep a cache, the others none.
+inline uint64_t kv_bytes_per_token(const HParams& hp, UnitRange r, KvTypes types) {
   uint64_t total = 0;
   for (int64_t i = r.begin; i < r.end; ++i) {
-    if (unit_at(hp, i).kind == UnitKind::Attention) total += 2 * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
+    if (unit_at(hp, i).kind == UnitKind::Attention) total += kv_row_bytes(hp, types);
   }
   return total;
 }
