@@ -91,8 +91,10 @@ constexpr uint64_t kStreamedBytes = 96ull << 20;
 // a fresh cache, which all read one zero page from the processor's cache).
 Status fill_cache(exec::SegmentExecutor& ex, const model::Model& m, model::UnitRange range, int64_t ctx) {
   LL_RETURN_IF_ERROR(ex.ensure_sequence(0, ctx));
-  std::vector<float> kv(static_cast<size_t>(2 * ctx * m.hparams().kv_dim()));
-  for (size_t i = 0; i < kv.size(); ++i) kv[i] = 0.5f * std::cos(0.013f * static_cast<float>(i));
+  // Every 16-bit word 0x20xx: small finite numbers read as f16, as f32 (two words) and as the
+  // scales and quants of q8_0 blocks, whatever the cache's types.
+  std::vector<uint8_t> kv(ex.kv_state_bytes(ctx));
+  for (size_t i = 0; i < kv.size(); ++i) kv[i] = i % 2 == 0 ? static_cast<uint8_t>(i / 2) : 0x20;
   for (int64_t u = range.begin; u < range.end && ctx > 0; ++u) {
     if (model::unit_at(m.hparams(), u).kind == model::UnitKind::Attention) LL_RETURN_IF_ERROR(ex.import_kv(0, u, ctx, kv));
   }
