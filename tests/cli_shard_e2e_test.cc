@@ -54,14 +54,14 @@ TEST_F(ShardCommands, InfoSaysWhatTheShardHolds) {
   ASSERT_EQ(info.exit_code, 0) << info.output;
   EXPECT_NE(info.output.find("shard:           units 3..11 (attn[1] to head) of 12"), std::string::npos)
       << info.output;
-  // Attention units 3, 5, 7 and 9 (layers 1 to 4): kv_dim 32, K and V in F32.
-  EXPECT_NE(info.output.find("(F32, 1.0 KiB/token)"), std::string::npos) << info.output;
+  // Attention units 3, 5, 7 and 9 (layers 1 to 4): kv_dim 32, K and V in the default F16.
+  EXPECT_NE(info.output.find("(K f16, V f16, 0.5 KiB/token)"), std::string::npos) << info.output;
   EXPECT_NE(info.output.find("512 tokens (llama tokenizer)"), std::string::npos) << info.output;
 
   const Outcome whole = run_cli("info '" + test::shared_data("models/stories260K/stories260K.gguf") + "'");
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   EXPECT_EQ(whole.output.find("shard:"), std::string::npos) << whole.output;
-  EXPECT_NE(whole.output.find("(F32, 1.2 KiB/token)"), std::string::npos) << whole.output;
+  EXPECT_NE(whole.output.find("(K f16, V f16, 0.6 KiB/token)"), std::string::npos) << whole.output;
 }
 
 }  // namespace

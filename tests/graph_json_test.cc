@@ -32,7 +32,7 @@ TEST(GraphJson, HoldsEveryUnitAndTensorWithTheirCosts) {
     EXPECT_EQ(weight_bytes, g.units[i].weight_bytes) << g.units[i].name;
   }
   EXPECT_EQ(j["units"][0]["name"], "embed");
-  EXPECT_EQ(j["units"][1]["kv_bytes_per_token"].get<uint64_t>(), 2u * 32 * 4);  // attn[0]: K and V, kv_dim 32, F32
+  EXPECT_EQ(j["units"][1]["kv_bytes_per_token"].get<uint64_t>(), 2u * 32 * 2);  // attn[0]: K and V, kv_dim 32, F16 (the default cache)
   EXPECT_EQ(j["tensors"][0]["name"], "tokens");
   EXPECT_EQ(j["tensors"][0]["producer"], -1);
 }

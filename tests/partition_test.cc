@@ -85,7 +85,7 @@ TEST(Graph, Stories260KUnitsAndCosts) {
   EXPECT_EQ(g.units[1].weight_bytes, (64u * 64 * 2 + 32u * 64 * 2 + 64) * 4);
   EXPECT_DOUBLE_EQ(g.units[1].flops_fixed_per_token, 2.0 * (64 * 64 * 2 + 32 * 64 * 2));
   EXPECT_DOUBLE_EQ(g.units[1].flops_per_token_per_ctx, 4.0 * 8 * 8);
-  EXPECT_EQ(g.units[1].kv_bytes_per_token, 2u * 32 * 4);
+  EXPECT_EQ(g.units[1].kv_bytes_per_token, 2u * 32 * 2);  // the default F16 cache
   EXPECT_EQ(g.units[2].kv_bytes_per_token, 0u);
   EXPECT_DOUBLE_EQ(g.units[2].flops_fixed_per_token, 2.0 * 3 * 64 * 172);
   EXPECT_DOUBLE_EQ(g.units[11].flops_fixed_per_token, 2.0 * 64 * 512);

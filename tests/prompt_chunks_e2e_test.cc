@@ -9,6 +9,7 @@
 #include "cluster/pipeline.h"
 #include "emulate/local_cluster.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 
 namespace ll {
@@ -44,6 +45,7 @@ Cluster start_cluster() {
   p.planning.planner = plan::Planner::Even;
   p.planning.profile.repetitions = 1;
   p.load.n_ctx = 256;
+  p.load.kv_types = test::kReferenceKvTypes;  // the references' F32 cache
   auto pipeline = cluster::start_pipeline(kStories, *c.model, std::move(p));
   EXPECT_TRUE(pipeline.ok()) << pipeline.error();
   if (pipeline.ok()) c.pipeline = std::move(pipeline).value();

@@ -11,6 +11,7 @@
 #include "cluster/pipeline.h"
 #include "emulated_devices.h"
 #include "model/model.h"
+#include "reference_kv_types.h"
 #include "test_data.h"
 #include "text/tokenizer.h"
 
@@ -35,6 +36,7 @@ std::vector<float> score_over(emulate::LocalCluster& workers, const model::Model
   p.cuts = "attn[2],ffn[3]";  // inside and between layers: both kinds of hidden state cross a link
   p.load.n_ctx = 256;
   p.load.wire_type = type;
+  p.load.kv_types = test::kReferenceKvTypes;  // an F32 cache: the wire's rounding alone
   auto pipeline = cluster::start_pipeline(kStories, m, std::move(p));
   EXPECT_TRUE(pipeline.ok()) << pipeline.error();
   if (!pipeline.ok()) return {};
