@@ -85,6 +85,23 @@ TEST_P(SynthTypeTest, WritesTheTypeAndFollowsF32) {
 INSTANTIATE_TEST_SUITE_P(Types, SynthTypeTest, ::testing::Values("q4_1", "q5_0", "q5_1", "iq4_nl"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
+// general.file_type in llama.cpp's llama_ftype numbering, which is not the tensor types': tools
+// that read it (llama-bench's model column) name the file's type right.
+TEST(SynthFileTypeTest, NamesTheTypeAsLlamaCppNumbersIt) {
+  ThreadPool pool(2);
+  for (const auto& [type, file_type] : std::vector<std::pair<std::string, uint64_t>>{
+           {"f32", 0}, {"q4_0", 2}, {"q8_0", 7}, {"q5_0", 8}, {"q6_k", 18}, {"q4_k_m", 15}, {"q3_k_m", 12}}) {
+    const std::string path = test::temp_path("synth-ftype-" + type + ".gguf");
+    const Status s = model::write_synthetic_model(options(type), path, pool);
+    ASSERT_TRUE(s.ok()) << s.message();
+    auto file = gguf::GgufFile::open(path);
+    ASSERT_TRUE(file.ok()) << file.status().message();
+    auto written = (*file)->get_uint("general.file_type");
+    ASSERT_TRUE(written.ok()) << written.status().message();
+    EXPECT_EQ(written.value(), file_type) << type;
+  }
+}
+
 // As llama.cpp's quantizer: rows that are not whole 256-element blocks take a 32-element type.
 TEST(SynthTypeFallbackTest, RowsOfPartialSuperBlocksTakeTheSmallBlockTypeOfLlamaCpp) {
   ThreadPool pool(1);

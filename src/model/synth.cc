@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "core/quant_blocks.h"
 #include "gguf/gguf_file.h"
@@ -74,12 +75,36 @@ struct MixName {
   std::string_view name;
   Mix mix;
   DType base;
+  uint32_t file_type;  // llama.cpp's llama_ftype, as general.file_type holds it
 };
 constexpr MixName kMixes[] = {
-    {"q3_k_m", Mix::Q3_K_M, DType::Q3_K},
-    {"q4_k_m", Mix::Q4_K_M, DType::Q4_K},
-    {"q5_k_m", Mix::Q5_K_M, DType::Q5_K},
+    {"q3_k_m", Mix::Q3_K_M, DType::Q3_K, 12},
+    {"q4_k_m", Mix::Q4_K_M, DType::Q4_K, 15},
+    {"q5_k_m", Mix::Q5_K_M, DType::Q5_K, 17},
 };
+
+// llama.cpp's llama_ftype of a file whose matrices are all of one type (its numbering is not
+// the tensor types'); the K-quants' plain types are its "_S" variants.
+uint32_t single_type_file_type(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 11;
+    case DType::Q4_K: return 14;
+    case DType::Q5_K: return 16;
+    case DType::Q6_K: return 18;
+    case DType::IQ4_NL: return 25;
+    case DType::IQ4_XS: return 30;
+    case DType::BF16: return 32;
+    default: return 1024;  // llama.cpp's "guessed"
+  }
+}
 
 // Every --type the synthesizer accepts, for its error message.
 std::string type_names() {
@@ -167,10 +192,12 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   for (char& c : lower_type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   Mix mix = Mix::None;
   auto parsed = dtype_from_name(o.type);
+  std::optional<uint32_t> mix_file_type;
   for (const MixName& m : kMixes) {
     if (m.name == lower_type) {
       mix = m.mix;
       parsed = m.base;
+      mix_file_type = m.file_type;
     }
   }
   if (!parsed || !dtype_info(*parsed).computable) {
@@ -189,7 +216,7 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& output, T
   gguf::GgufWriter w;
   w.set_string("general.architecture", hp.arch);
   w.set_string("general.name", fmt::format("synthetic {} {}", p->name, o.type));
-  w.set_uint32("general.file_type", static_cast<uint32_t>(matrix_type));
+  w.set_uint32("general.file_type", mix_file_type.value_or(single_type_file_type(matrix_type)));
   write_hparams(hp, w);
   // Copy the tokenizer; pad to the preset's vocabulary with unused tokens if it is larger.
   for (const auto& kv : vocab_file->metadata()) {
