@@ -135,9 +135,9 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
   for (const PlanningOptions& planning : o.planners) {
     if (o.cancel && o.cancel->load()) break;
     const std::string name = plan::planner_name(planning.planner);
-    auto plan = plan_pipeline(model, profile.value(), planning, o.load.n_ctx);
+    auto plan = plan_pipeline(model, profile.value(), planning, o.load.n_ctx, o.load.kv_types);
     if (!plan.ok()) return Status::Errorf("{}: {}", name, plan.error());
-    auto planning_inputs = balance_planning(model, profile.value(), planning, o.load.n_ctx);
+    auto planning_inputs = balance_planning(model, profile.value(), planning, o.load.n_ctx, o.load.kv_types);
     if (!planning_inputs.ok()) return Status::Errorf("{}: {}", name, planning_inputs.error());
     auto pipeline = start_planned_pipeline(o.model_path, model, o.head, plan.value(), o.load, o.balance,
                                            std::move(planning_inputs).value());

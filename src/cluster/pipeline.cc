@@ -59,8 +59,8 @@ Result<profile::ClusterProfile> profile_workers(const std::string& model_path, c
 }
 
 Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,
-                                         const PlanningOptions& planning, int64_t n_ctx) {
-  const graph::Graph graph = graph::build_graph(model);
+                                         const PlanningOptions& planning, int64_t n_ctx, model::KvTypes kv_types) {
+  const graph::Graph graph = graph::build_graph(model, kv_types);
   for (const auto& d : profile.devices) {
     if (d.decode_seconds.size() != graph.units.size()) {
       return Status::Errorf("device {}: its profile has {} units, the model {}: profile it for this model", d.name,
@@ -82,9 +82,9 @@ Result<BalancePlanning> balance_planning(const model::Model& model, const profil
 }
 
 Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
-                                 const PlanningOptions& planning, int64_t n_ctx) {
-  LL_ASSIGN_OR_RETURN(BalancePlanning inputs, balance_planning(model, profile, planning, n_ctx));
-  return plan::make_plan(graph::build_graph(model), profile.devices, profile.links, inputs.cost, inputs.plan);
+                                 const PlanningOptions& planning, int64_t n_ctx, model::KvTypes kv_types) {
+  LL_ASSIGN_OR_RETURN(BalancePlanning inputs, balance_planning(model, profile, planning, n_ctx, kv_types));
+  return plan::make_plan(graph::build_graph(model, kv_types), profile.devices, profile.links, inputs.cost, inputs.plan);
 }
 
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,
@@ -116,9 +116,11 @@ Result<Pipeline> start_on_workers(const std::string& model_path, const model::Mo
   }
   LL_ASSIGN_OR_RETURN(profile::ClusterProfile profile,
                       profile_workers(model_path, options.head, options.planning, options.load.n_ctx, options.progress));
-  LL_ASSIGN_OR_RETURN(plan::Plan plan, plan_pipeline(model, profile, options.planning, options.load.n_ctx));
+  LL_ASSIGN_OR_RETURN(plan::Plan plan,
+                      plan_pipeline(model, profile, options.planning, options.load.n_ctx, options.load.kv_types));
   if (options.progress) options.progress(plan::format_plan(plan));
-  LL_ASSIGN_OR_RETURN(BalancePlanning planning, balance_planning(model, profile, options.planning, options.load.n_ctx));
+  LL_ASSIGN_OR_RETURN(BalancePlanning planning,
+                      balance_planning(model, profile, options.planning, options.load.n_ctx, options.load.kv_types));
   return start_planned_pipeline(model_path, model, std::move(options.head), plan, options.load, options.balance,
                                 std::move(planning));
 }

@@ -69,10 +69,12 @@ Result<profile::ClusterProfile> profile_workers(const std::string& model_path, c
                                              const Progress& progress = {});
 // The planner's inputs for `model` on the profiled devices, for sequences of n_ctx positions.
 Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,
-                                         const PlanningOptions& planning, int64_t n_ctx);
-// The plan for `model` on the profiled devices, for sequences of n_ctx positions.
+                                         const PlanningOptions& planning, int64_t n_ctx,
+                                         model::KvTypes kv_types = {});
+// The plan for `model` on the profiled devices, for sequences of n_ctx positions whose KV caches
+// hold `kv_types`.
 Result<plan::Plan> plan_pipeline(const model::Model& model, const profile::ClusterProfile& profile,
-                                 const PlanningOptions& planning, int64_t n_ctx);
+                                 const PlanningOptions& planning, int64_t n_ctx, model::KvTypes kv_types = {});
 // Connects to every worker of `head.workers` (those the plan leaves out hold nothing until the
 // balancer gives them units) and loads the segments of the others.
 Result<Pipeline> start_planned_pipeline(const std::string& model_path, const model::Model& model, HeadOptions head,

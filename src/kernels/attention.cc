@@ -5,6 +5,7 @@
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
 
 #include <algorithm>
 #include <cmath>
@@ -72,26 +73,41 @@ static HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-// y = y * c + a * x
-static HWY_INLINE void ScaleAxpy(float* y, float c, float a, const float* x, int64_t n) {
+// y = y + a * x
+static HWY_INLINE void Axpy(float* y, float a, const float* x, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const auto vc = hn::Set(df, c), va = hn::Set(df, a);
+  const auto va = hn::Set(df, a);
   int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::Mul(hn::LoadU(df, y + i), vc)), df, y + i);
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// s[p] = exp(s[p] - m) for p < n; returns their sum. Vector exp: a scalar one per score was a
+// large share of the time per cached position.
+static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vm = hn::Set(df, m);
+  auto acc = hn::Zero(df);
+  int64_t p = 0;
+  for (; p + N <= n; p += N) {
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, s + p), vm));
+    hn::StoreU(e, df, s + p);
+    acc = hn::Add(acc, e);
   }
-  for (; i < n; ++i) y[i] = y[i] * c + a * x[i];
+  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
+  for (; p < n; ++p) sum += (s[p] = std::exp(s[p] - m));
+  return sum;
 }
 
 void Attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out) {
   const int64_t hd = q.head_dim, nq = q.n_q;
-  thread_local std::vector<float> row, scores, max, sum, rescale;
+  thread_local std::vector<float> row, scores, max, sum;
   row.resize(hd);
   scores.resize(nq * kBlock);
   max.assign(nq, -std::numeric_limits<float>::infinity());
   sum.assign(nq, 0.0f);
-  rescale.resize(nq);
   std::fill(out, out + nq * hd, 0.0f);
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0);
@@ -108,20 +124,16 @@ void Attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t 
     for (int64_t h = 0; h < nq; ++h) {
       float* s = &scores[h * kBlock];
       const float m = std::max(max[h], *std::max_element(s, s + bn));
-      rescale[h] = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
-      float block_sum = 0.0f;
-      for (int64_t p = 0; p < bn; ++p) {
-        s[p] = std::exp(s[p] - m);
-        block_sum += s[p];
-      }
-      sum[h] = sum[h] * rescale[h] + block_sum;
+      const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
+      sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
       max[h] = m;
+      if (rescale != 1.0f) {
+        for (int64_t i = 0; i < hd; ++i) out[h * hd + i] *= rescale;
+      }
     }
     for (int64_t p = 0; p < bn; ++p) {
       DecodeRow(v.type, v.data + (first + b0 + p) * v.stride, row.data(), hd);
-      for (int64_t h = 0; h < nq; ++h) {
-        ScaleAxpy(out + h * hd, p == 0 ? rescale[h] : 1.0f, scores[h * kBlock + p], row.data(), hd);
-      }
+      for (int64_t h = 0; h < nq; ++h) Axpy(out + h * hd, scores[h * kBlock + p], row.data(), hd);
     }
   }
   for (int64_t h = 0; h < nq; ++h) {
