@@ -13,6 +13,7 @@
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
+#include "model/kv_types.h"
 #include "net/transport.h"
 #include "text/sampler.h"
 #include "wire.pb.h"
@@ -69,30 +70,43 @@ void check_step(const ll::wire::Step& step, const std::vector<zmq::message_t>& f
   }
 }
 
+// The cache types a segment of this shape could have been loaded with (a q8_0 cache needs whole
+// blocks per head).
+ll::model::KvTypes fuzz_kv_types(const ll::model::HParams& hp, FuzzedDataProvider& in) {
+  std::vector<ll::DType> allowed = {ll::DType::F32, ll::DType::F16};
+  if (hp.head_dim % 32 == 0) allowed.push_back(ll::DType::Q8_0);
+  auto pick = [&] { return allowed[in.ConsumeIntegralInRange<size_t>(0, allowed.size() - 1)]; };
+  const ll::DType k = pick();
+  return {.k = k, .v = pick()};
+}
+
 // A prepared segment of a small model (fuzzed shape and range within it), as a worker checks
 // KvData against it.
 void check_kv_data(const ll::wire::KvData& kv, const std::vector<zmq::message_t>& frames, FuzzedDataProvider& in) {
   ll::model::HParams hp;
   hp.n_layer = in.ConsumeIntegralInRange<int64_t>(1, 4);
   hp.n_head_kv = in.ConsumeIntegralInRange<int64_t>(1, 4);
-  hp.head_dim = in.ConsumeIntegralInRange<int64_t>(1, 8);
+  hp.head_dim = in.ConsumeBool() ? 32 : in.ConsumeIntegralInRange<int64_t>(1, 8);  // 32: room for a q8_0 cache
   hp.n_head = hp.n_head_kv;
   hp.n_embd = hp.n_head * hp.head_dim;
   const int64_t n_units = ll::model::unit_count(hp);
   ll::model::UnitRange range;
   range.begin = in.ConsumeIntegralInRange<int64_t>(0, n_units);
   range.end = in.ConsumeIntegralInRange<int64_t>(range.begin, n_units);
-  const ll::cluster::KvDataLimits limits{.hp = hp, .range = range, .n_ctx = in.ConsumeIntegralInRange<int64_t>(0, 64)};
+  const ll::model::KvTypes kv_types = fuzz_kv_types(hp, in);
+  const ll::cluster::KvDataLimits limits{
+      .hp = hp, .range = range, .n_ctx = in.ConsumeIntegralInRange<int64_t>(0, 64), .kv_types = kv_types};
   if (!ll::cluster::validate_kv_data(kv, frames, limits).ok()) return;
   // What validation promises the import: nothing but the closing message without a frame, else a
-  // unit of the range, a length within the context, and for an attention unit exactly its K and V rows.
+  // unit of the range, a length within the context, and for an attention unit exactly its K and V
+  // rows in the segment's cache types.
   if (kv.last()) {
     if (!frames.empty()) __builtin_trap();
     return;
   }
   if (!range.contains(kv.unit()) || kv.length() > static_cast<uint64_t>(limits.n_ctx)) __builtin_trap();
   const bool attention = ll::model::unit_at(hp, kv.unit()).kind == ll::model::UnitKind::Attention;
-  const uint64_t kv_bytes = 2ull * kv.length() * static_cast<uint64_t>(hp.kv_dim()) * sizeof(float);
+  const uint64_t kv_bytes = kv.length() * ll::model::kv_row_bytes(hp, kv_types);
   if (attention ? frames.size() != 1 || frames[0].size() != kv_bytes : !frames.empty()) __builtin_trap();
 }
 
