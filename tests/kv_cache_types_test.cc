@@ -52,38 +52,49 @@ TEST(KvCacheTypes, BytesFollowTheTypes) {
 }
 
 // The SIMD kernel streams blocks with a running maximum; its twin takes the whole softmax at once.
-// Both read the same rounded rows, so they differ only by float summation order.
+// Both read the same rounded rows, so they differ only by float summation order. Lengths around
+// the block of 64 positions and past 4096, groups of 1, 3 and 8 heads (the heads go in pairs),
+// and head lengths that are not whole vectors.
 TEST(KvCacheTypes, StreamingAttentionFollowsItsScalarTwin) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t hd = 64, n_q = 4, positions = 200;
+  const int64_t positions = 4200;
+  struct Shape {
+    int64_t hd, n_q;
+  };
   for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
-    const int64_t row = row_bytes(type, hd);
-    std::vector<uint8_t> keys(positions * row), values(positions * row);
-    std::vector<float> x(hd);
-    for (int64_t p = 0; p < positions; ++p) {
-      for (float& v : x) v = 3.0f * normal(rng);
-      kernels::quantize_row(type, x.data(), &keys[p * row], hd);
-      for (float& v : x) v = normal(rng);
-      kernels::quantize_row(type, x.data(), &values[p * row], hd);
-    }
-    std::vector<float> q(n_q * hd);
-    for (float& v : q) v = normal(rng);
-    const std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
-    for (int variant = 0; variant < 3; ++variant) {
-      kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .head_dim = hd, .scale = 0.125f};
-      if (variant == 1) query.softcap = 5.0f;
-      if (variant == 2) query.alibi = slopes.data();
-      for (const auto& [first, len] : {std::pair<int64_t, int64_t>{0, 1}, {0, 64}, {0, 200}, {37, 150}}) {
-        query.query = first + len - 1;
-        const kernels::KvRows k{type, keys.data(), static_cast<size_t>(row)};
-        const kernels::KvRows v{type, values.data(), static_cast<size_t>(row)};
-        std::vector<float> fast(n_q * hd), slow(n_q * hd);
-        kernels::attend(query, k, v, first, len, fast.data());
-        kernels::attend_reference(query, k, v, first, len, slow.data());
-        for (int64_t i = 0; i < n_q * hd; ++i) {
-          ASSERT_NEAR(fast[i], slow[i], 1e-5f * std::max(1.0f, std::abs(slow[i])))
-              << dtype_name(type) << " variant " << variant << " first " << first << " len " << len << " i " << i;
+    for (const Shape shape : {Shape{64, 4}, Shape{64, 8}, Shape{96, 3}, Shape{128, 1}, Shape{8, 2}, Shape{80, 5}}) {
+      const int64_t hd = shape.hd, n_q = shape.n_q;
+      if (type == DType::Q8_0 && hd % 32 != 0) continue;
+      const int64_t row = row_bytes(type, hd);
+      std::vector<uint8_t> keys(positions * row), values(positions * row);
+      std::vector<float> x(hd);
+      for (int64_t p = 0; p < positions; ++p) {
+        for (float& v : x) v = 3.0f * normal(rng);
+        kernels::quantize_row(type, x.data(), &keys[p * row], hd);
+        for (float& v : x) v = normal(rng);
+        kernels::quantize_row(type, x.data(), &values[p * row], hd);
+      }
+      std::vector<float> q(n_q * hd), slopes(n_q);
+      for (float& v : q) v = normal(rng);
+      for (int64_t h = 0; h < n_q; ++h) slopes[h] = 0.5f / static_cast<float>(1 << h);
+      for (int variant = 0; variant < 3; ++variant) {
+        kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd))};
+        if (variant == 1) query.softcap = 5.0f;
+        if (variant == 2) query.alibi = slopes.data();
+        for (const auto& [first, len] : std::vector<std::pair<int64_t, int64_t>>{
+                 {0, 1}, {0, 63}, {0, 64}, {0, 65}, {0, 200}, {37, 150}, {5, 1}, {100, 4097}, {0, 4200}}) {
+          query.query = first + len - 1;
+          const kernels::KvRows k{type, keys.data(), static_cast<size_t>(row)};
+          const kernels::KvRows v{type, values.data(), static_cast<size_t>(row)};
+          std::vector<float> fast(n_q * hd), slow(n_q * hd);
+          kernels::attend(query, k, v, first, len, fast.data());
+          kernels::attend_reference(query, k, v, first, len, slow.data());
+          for (int64_t i = 0; i < n_q * hd; ++i) {
+            ASSERT_NEAR(fast[i], slow[i], 1e-5f * std::max(1.0f, std::abs(slow[i])))
+                << dtype_name(type) << " hd " << hd << " n_q " << n_q << " variant " << variant << " first " << first
+                << " len " << len << " i " << i;
+          }
         }
       }
     }

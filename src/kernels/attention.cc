@@ -1,6 +1,7 @@
-// Streaming attention over F32 / F16 / Q8_0 cache rows. Each block of positions is scored for
-// every query head of the group while its key row is in registers (decoded once), then the
-// value rows are decoded once and added to every head's output with the block's weights.
+// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: the
+// block's key and value rows are widened to float once, for every query head of the group; the
+// scores of a head are a small matrix-vector product over the block, several rows per pass, and
+// the weighted value rows are added to register-held outputs of two heads at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -23,7 +24,7 @@ namespace ll::kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Positions per block: their scores of all heads of a group stay in L1.
+// Positions per block: the block's widened rows and the scores of all heads of a group stay in L1.
 constexpr int64_t kBlock = 64;
 
 // dst = the n values of one cache row in float.
@@ -61,26 +62,89 @@ static HWY_INLINE void DecodeRow(DType type, const uint8_t* src, float* dst, int
 static HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(df, a + i + N), hn::LoadU(df, b + i + N), acc1);
-  }
-  for (; i + N <= n; i += N) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+  auto acc = hn::Zero(df);
+  for (int64_t i = 0; i < n; i += N) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  return hn::GetLane(hn::SumOfLanes(df, acc));
 }
 
-// y = y + a * x
-static HWY_INLINE void Axpy(float* y, float a, const float* x, int64_t n) {
+// s[p] = q . keys[p] for the rows p < n of `width` floats (a whole number of vectors). With
+// fixed-size vectors, N rows at a time: one accumulator each, then their lanes summed pairwise
+// into one vector whose lane j is row j's score, instead of one horizontal sum per row. Rows
+// from n up to the next multiple of N must be readable; their scores land in s[n, ...).
+static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t width, int64_t n, float* s) {
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
+  for (int64_t p = 0; p < n; ++p) s[p] = Dot(q, keys + p * width, width);
+#else
+  const hn::ScalableTag<float> df;
+  constexpr size_t kN = hn::MaxLanes(hn::ScalableTag<float>());
+  using V = hn::Vec<decltype(df)>;
+  for (int64_t p0 = 0; p0 < n; p0 += static_cast<int64_t>(kN)) {
+    const float* rows = keys + p0 * width;
+    V acc[kN];
+    for (V& a : acc) a = hn::Zero(df);
+    for (int64_t i = 0; i < width; i += static_cast<int64_t>(kN)) {
+      const V qv = hn::LoadU(df, q + i);
+      for (size_t j = 0; j < kN; ++j) acc[j] = hn::MulAdd(qv, hn::LoadU(df, rows + j * width + i), acc[j]);
+    }
+    // Each pass halves the vectors: lanes (2i, 2i+1) of a and of b become lane i of the lower
+    // and of the upper half, so the order of the rows is kept.
+    for (size_t live = kN; live > 1; live /= 2) {
+      for (size_t j = 0; j < live / 2; ++j) {
+        const V a = acc[2 * j], b = acc[2 * j + 1];
+        acc[j] = hn::Add(hn::ConcatEven(df, b, a), hn::ConcatOdd(df, b, a));
+      }
+    }
+    hn::StoreU(acc[0], df, s + p0);
+  }
+#endif
+}
+
+// out0 += sum_p w0[p] values[p] over the rows p < n of `width` floats, and the same for the
+// second head (kTwo): four vectors of columns of each head stay in registers through the rows,
+// so each value row is loaded once for both heads and no output is stored per position.
+template <bool kTwo>
+static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w0, const float* w1,
+                                       float* out0, float* out1) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const auto va = hn::Set(df, a);
   int64_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
-  for (; i < n; ++i) y[i] += a * x[i];
+  for (; i + 4 * N <= width; i += 4 * N) {
+    auto a0 = hn::LoadU(df, out0 + i), a1 = hn::LoadU(df, out0 + i + N);
+    auto a2 = hn::LoadU(df, out0 + i + 2 * N), a3 = hn::LoadU(df, out0 + i + 3 * N);
+    auto b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
+    if constexpr (kTwo) {
+      b0 = hn::LoadU(df, out1 + i), b1 = hn::LoadU(df, out1 + i + N);
+      b2 = hn::LoadU(df, out1 + i + 2 * N), b3 = hn::LoadU(df, out1 + i + 3 * N);
+    }
+    for (int64_t p = 0; p < n; ++p) {
+      const float* x = values + p * width + i;
+      const auto x0 = hn::LoadU(df, x), x1 = hn::LoadU(df, x + N);
+      const auto x2 = hn::LoadU(df, x + 2 * N), x3 = hn::LoadU(df, x + 3 * N);
+      const auto c = hn::Set(df, w0[p]);
+      a0 = hn::MulAdd(c, x0, a0), a1 = hn::MulAdd(c, x1, a1), a2 = hn::MulAdd(c, x2, a2), a3 = hn::MulAdd(c, x3, a3);
+      if constexpr (kTwo) {
+        const auto e = hn::Set(df, w1[p]);
+        b0 = hn::MulAdd(e, x0, b0), b1 = hn::MulAdd(e, x1, b1), b2 = hn::MulAdd(e, x2, b2), b3 = hn::MulAdd(e, x3, b3);
+      }
+    }
+    hn::StoreU(a0, df, out0 + i), hn::StoreU(a1, df, out0 + i + N);
+    hn::StoreU(a2, df, out0 + i + 2 * N), hn::StoreU(a3, df, out0 + i + 3 * N);
+    if constexpr (kTwo) {
+      hn::StoreU(b0, df, out1 + i), hn::StoreU(b1, df, out1 + i + N);
+      hn::StoreU(b2, df, out1 + i + 2 * N), hn::StoreU(b3, df, out1 + i + 3 * N);
+    }
+  }
+  for (; i < width; i += N) {
+    auto a = hn::LoadU(df, out0 + i), b = hn::Zero(df);
+    if constexpr (kTwo) b = hn::LoadU(df, out1 + i);
+    for (int64_t p = 0; p < n; ++p) {
+      const auto x = hn::LoadU(df, values + p * width + i);
+      a = hn::MulAdd(hn::Set(df, w0[p]), x, a);
+      if constexpr (kTwo) b = hn::MulAdd(hn::Set(df, w1[p]), x, b);
+    }
+    hn::StoreU(a, df, out0 + i);
+    if constexpr (kTwo) hn::StoreU(b, df, out1 + i);
+  }
 }
 
 // s[p] = exp(s[p] - m) for p < n; returns their sum. Vector exp: a scalar one per score was a
@@ -101,44 +165,69 @@ static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
   return sum;
 }
 
+// rows[p] = the cache rows first .. first + n - 1 in float, `width` apart; the columns from
+// head_dim to width and the rows from n to `padded` are zeros.
+static HWY_INLINE void WidenRows(KvRows r, int64_t first, int64_t n, int64_t head_dim, int64_t width, int64_t padded,
+                                 float* rows) {
+  for (int64_t p = 0; p < n; ++p) {
+    DecodeRow(r.type, r.data + (first + p) * r.stride, rows + p * width, head_dim);
+    std::fill(rows + p * width + head_dim, rows + (p + 1) * width, 0.0f);
+  }
+  std::fill(rows + n * width, rows + padded * width, 0.0f);
+}
+
 void Attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out) {
-  const int64_t hd = q.head_dim, nq = q.n_q;
-  thread_local std::vector<float> row, scores, max, sum;
-  row.resize(hd);
-  scores.resize(nq * kBlock);
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t hd = q.head_dim, nq = q.n_q, width = (hd + N - 1) / N * N;
+  // The heads' queries (scaled) and outputs, and a block's keys and values, in rows of whole
+  // vectors; the scores of one block for every head.
+  thread_local std::vector<float> queries, outputs, keys, values, scores, max, sum;
+  queries.assign(nq * width, 0.0f);
+  outputs.assign(nq * width, 0.0f);
+  keys.resize((kBlock + N) * width);
+  values.resize(kBlock * width);
+  scores.resize(nq * (kBlock + N));
   max.assign(nq, -std::numeric_limits<float>::infinity());
   sum.assign(nq, 0.0f);
-  std::fill(out, out + nq * hd, 0.0f);
+  for (int64_t h = 0; h < nq; ++h) {
+    for (int64_t i = 0; i < hd; ++i) queries[h * width + i] = q.q[h * hd + i] * q.scale;
+  }
+  const int64_t score_stride = kBlock + N;
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
-    const int64_t bn = std::min(kBlock, len - b0);
-    for (int64_t p = 0; p < bn; ++p) {
-      const int64_t pos = first + b0 + p;
-      DecodeRow(k.type, k.data + pos * k.stride, row.data(), hd);
-      for (int64_t h = 0; h < nq; ++h) {
-        float s = Dot(q.q + h * hd, row.data(), hd) * q.scale;
-        if (q.softcap > 0.0f) s = q.softcap * std::tanh(s / q.softcap);
-        if (q.alibi != nullptr) s -= q.alibi[h] * static_cast<float>(q.query - pos);
-        scores[h * kBlock + p] = s;
-      }
-    }
+    const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
+    WidenRows(k, start, bn, hd, width, (bn + N - 1) / N * N, keys.data());
     for (int64_t h = 0; h < nq; ++h) {
-      float* s = &scores[h * kBlock];
+      float* s = &scores[h * score_stride];
+      ScoreRows(&queries[h * width], keys.data(), width, bn, s);
+      if (q.softcap > 0.0f || q.alibi != nullptr) {
+        for (int64_t p = 0; p < bn; ++p) {
+          if (q.softcap > 0.0f) s[p] = q.softcap * std::tanh(s[p] / q.softcap);
+          if (q.alibi != nullptr) s[p] -= q.alibi[h] * static_cast<float>(q.query - (start + p));
+        }
+      }
       const float m = std::max(max[h], *std::max_element(s, s + bn));
       const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
       sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
       max[h] = m;
       if (rescale != 1.0f) {
-        for (int64_t i = 0; i < hd; ++i) out[h * hd + i] *= rescale;
+        float* o = &outputs[h * width];
+        for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
       }
     }
-    for (int64_t p = 0; p < bn; ++p) {
-      DecodeRow(v.type, v.data + (first + b0 + p) * v.stride, row.data(), hd);
-      for (int64_t h = 0; h < nq; ++h) Axpy(out + h * hd, scores[h * kBlock + p], row.data(), hd);
+    WidenRows(v, start, bn, hd, width, bn, values.data());
+    int64_t h = 0;
+    for (; h + 2 <= nq; h += 2) {
+      AddWeightedRows<true>(values.data(), width, bn, &scores[h * score_stride], &scores[(h + 1) * score_stride],
+                            &outputs[h * width], &outputs[(h + 1) * width]);
+    }
+    if (h < nq) {
+      AddWeightedRows<false>(values.data(), width, bn, &scores[h * score_stride], nullptr, &outputs[h * width], nullptr);
     }
   }
   for (int64_t h = 0; h < nq; ++h) {
     const float inv = 1.0f / sum[h];
-    for (int64_t i = 0; i < hd; ++i) out[h * hd + i] *= inv;
+    for (int64_t i = 0; i < hd; ++i) out[h * hd + i] = outputs[h * width + i] * inv;
   }
 }
 
