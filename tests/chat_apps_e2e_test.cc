@@ -10,6 +10,8 @@
 #include <regex>
 #include <string>
 
+#include "emulated_devices.h"
+#include "net/keys.h"
 #include "test_data.h"
 
 namespace ll {
@@ -140,6 +142,35 @@ TEST(InstructE2E, TranslateUsesTheChatTemplateWhenThereIsOne) {
       write_file("tp.txt", "Translate the following text into French.\n\nText: " + text + "\n\nFrench:")));
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(piped.out, plain.out);
+}
+
+// The same greedy text over three worker processes as on one device, with the template's
+// control tokens parsed on the head (summarize, plain prompt; translate, chat template).
+TEST(InstructE2E, ThreeWorkersGiveTheOneDeviceText) {
+  auto workers = test::start_devices("a:threads=1;b:threads=1;c:threads=1", {test::shared_data("models")});
+  ASSERT_TRUE(workers);
+  const std::string key_path = test::temp_path("head.key");
+  const Status saved = net::save_keypair(key_path, workers->head_keys());
+  ASSERT_TRUE(saved.ok()) << saved.message();
+  std::vector<std::string> endpoints, keys;
+  for (const auto& w : workers->addresses()) {
+    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
+    keys.push_back(w.public_key);
+  }
+  const std::string cluster = fmt::format("--workers {} --worker-keys '{}' --key '{}' --cuts attn[1],attn[3]",
+                                          fmt::join(endpoints, ","), fmt::join(keys, ","), key_path);
+  const std::string f32 = " --cache-type-k f32 --cache-type-v f32 ";
+  const std::string file = write_file("story.txt", "Tom had a red ball. He played with it all day.");
+  for (const std::string& args : {fmt::format("summarize {}{}'{}'", kGreedy, f32, file),
+                                  fmt::format("translate {}{}--to French --chat-template chatml -f '{}'", kGreedy, f32,
+                                              file)}) {
+    const Outcome here = run_cli(args);
+    ASSERT_EQ(here.exit_code, 0) << here.err;
+    const Outcome there = run_cli(args + " " + cluster);
+    ASSERT_EQ(there.exit_code, 0) << there.err;
+    EXPECT_FALSE(trimmed(here.out).empty());
+    EXPECT_EQ(here.out, there.out) << args;
+  }
 }
 
 void expect_error(const std::string& args, const std::string& message) {

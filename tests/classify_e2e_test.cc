@@ -191,7 +191,7 @@ TEST_F(ClassifyReference, ThreeWorkersEqualTheLogitsTokenByToken) {
 }
 
 TEST_F(ClassifyReference, TheTemplateTakesTheTextAndTheLabels) {
-  const Outcome o = run_cli(fmt::format("{} --labels yes,no --template 'Q: {{text}} ({{labels}})\nA:' '{}'",
+  const Outcome o = run_cli(fmt::format("{} --labels yes,no --template 'Q: {{text}} ({{labels}})\\nA:' '{}'",
                                         local_flags(), kText));
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);

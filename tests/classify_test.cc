@@ -59,6 +59,8 @@ TEST_F(ClassifyTest, SharingThePrefixScoresAsEachSequenceAfresh) {
     for (size_t i = 0; i < (*a)[s].size(); ++i) EXPECT_NEAR((*a)[s][i], (*b)[s][i], 1e-4) << s << " " << i;
   }
   EXPECT_TRUE(shared.sequences().empty()) << "the scorer frees its sequence";
+  EXPECT_EQ(score_sharing_prefix(shared, 3)({{1, 2}, {1, 512}}).error(), "token 512 is outside the vocabulary of 512");
+  EXPECT_EQ(score_sharing_prefix(shared, 3)({{1, 2}, {}}).error(), "a sequence to score has no tokens");
 }
 
 TEST_F(ClassifyTest, ProbabilitiesAreTheSoftmaxOfTheLabelsSummedLogProbabilities) {

@@ -31,6 +31,21 @@ void print(const exec::Classification& c, bool json) {
   for (const exec::LabelScore& s : c.labels) std::printf("%-*s %.6f\n", static_cast<int>(width), s.label.c_str(), s.probability);
 }
 
+// \n, \t and \\ in a --template typed on a shell line, as llama.cpp's --escape reads prompts.
+std::string unescaped(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    if (s[i] == '\\' && (next == 'n' || next == 't' || next == '\\')) {
+      out += next == 'n' ? '\n' : next == 't' ? '\t' : '\\';
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_classify_command(CLI::App& app) {
@@ -50,9 +65,9 @@ void add_classify_command(CLI::App& app) {
   add_text_input_options(*cmd, a->input, "the text to classify (default: -f, else standard input)");
   cmd->add_option("--labels", a->labels, "the labels to choose from, comma-separated (2 to 64)")->required();
   cmd->add_option("--template", a->tmpl,
-                  "the prompt around the text: {text} is the text, {labels} the labels; each label is scored "
-                  "after it and a space")
-      ->capture_default_str();
+                  "the prompt around the text: {text} is the text, {labels} the labels joined with \", \"; each "
+                  "label is scored after it and a space; \\n is a newline (default: \"Classify the text as "
+                  "{labels}.\\nText: {text}\\nAnswer:\")");
   cmd->add_flag("--json", a->json, "print {\"prompt_tokens\":N,\"labels\":[{\"label\",\"probability\","
                                    "\"log_likelihood\",\"tokens\"},...]} (most probable first)");
   cmd->add_option("-b,--batch-size", a->n_batch, "tokens per forward pass (on this device)")
@@ -66,7 +81,7 @@ void add_classify_command(CLI::App& app) {
     if (!valid.ok()) fail(valid.message());
     const std::string text = read_text_input(a->input, /*stdin_by_default=*/true);
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) fail("the text to classify is empty");
-    const std::string prompt = or_exit(exec::classify_prompt(a->tmpl, text, labels));
+    const std::string prompt = or_exit(exec::classify_prompt(unescaped(a->tmpl), text, labels));
     const bool local = a->cluster.workers.empty();
     a->model.whole_model = local;
     auto model = load_model_or_exit(a->model);

@@ -39,15 +39,18 @@ ScoreSequences score_sharing_prefix(SegmentExecutor& executor, int64_t n_batch) 
              -> Result<std::vector<std::vector<float>>> {
     if (sequences.empty()) return std::vector<std::vector<float>>{};
     if (!executor.has_head()) return Status::Error("scoring needs the segment that holds the model's head");
+    const int64_t n_vocab = executor.n_vocab(), n_embd = executor.n_embd();
     size_t prefix = sequences[0].size();
     for (const auto& s : sequences) {
       if (s.empty()) return Status::Error("a sequence to score has no tokens");
+      for (int32_t t : s) {
+        if (t < 0 || t >= n_vocab) return Status::Errorf("token {} is outside the vocabulary of {}", t, n_vocab);
+      }
       prefix = std::min(prefix, s.size());
       for (size_t i = 0; i < prefix; ++i) {
         if (s[i] != sequences[0][i]) { prefix = i; break; }
       }
     }
-    const int64_t n_vocab = executor.n_vocab(), n_embd = executor.n_embd();
     const int64_t batch = std::max<int64_t>(1, n_batch);
     std::vector<float> hidden(static_cast<size_t>(batch * n_embd)), logits(static_cast<size_t>(batch * n_vocab));
     // Runs tokens[from, end) at their positions, appending the log-probability of each next token;
