@@ -95,7 +95,8 @@ TEST(ClassifyPrompt, FillsTextAndLabelsInOnePass) {
 }
 
 TEST(ClassifyLabels, SplitAtEveryComma) {
-  EXPECT_EQ(split_labels("a,b c,d"), (std::vector<std::string>{"a", "b c", "d"}));
+  EXPECT_EQ(split_labels("a, b c ,d"), (std::vector<std::string>{"a", "b c", "d"}));
+  EXPECT_EQ(split_labels("a, "), (std::vector<std::string>{"a", ""}));
   EXPECT_EQ(split_labels(","), (std::vector<std::string>{"", ""}));
   EXPECT_EQ(split_labels(""), (std::vector<std::string>{""}));
 }

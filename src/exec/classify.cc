@@ -10,7 +10,10 @@ std::vector<std::string> split_labels(std::string_view comma_separated) {
   std::vector<std::string> labels;
   for (size_t start = 0;;) {
     const size_t comma = comma_separated.find(',', start);
-    labels.emplace_back(comma_separated.substr(start, comma - start));
+    std::string_view field = comma_separated.substr(start, comma - start);
+    const size_t first = field.find_first_not_of(" \t");
+    field = first == std::string_view::npos ? "" : field.substr(first, field.find_last_not_of(" \t") - first + 1);
+    labels.emplace_back(field);
     if (comma == std::string_view::npos) return labels;
     start = comma + 1;
   }

@@ -22,7 +22,8 @@ inline constexpr size_t kMaxLabelBytes = 256;
 // {text} is the text to classify, {labels} the labels joined with ", ".
 inline constexpr std::string_view kDefaultClassifyTemplate = "Classify the text as {labels}.\nText: {text}\nAnswer:";
 
-// "a,b,c" -> {"a", "b", "c"}; empty fields stay (validate_labels refuses them).
+// "a, b,c" -> {"a", "b", "c"}: split at every comma, each field without surrounding blanks;
+// empty fields stay (validate_labels refuses them).
 std::vector<std::string> split_labels(std::string_view comma_separated);
 
 // At least two labels, at most kMaxClassifyLabels, each non-blank, at most kMaxLabelBytes, no
