@@ -37,29 +37,40 @@ void add_chat_options(CLI::App& cmd, ChatOptions& o) {
       ->needs(chat);
 }
 
-std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m) {
-  constexpr const char* kFallback = "using a plain 'role: content' format; pick one with --chat-template NAME";
-  text::ChatTemplate tmpl;  // plain
+void add_chat_template_options(CLI::App& cmd, ChatOptions& o) {
+  cmd.add_option("--system-prompt", o.system_prompt, "system message in front of the conversation (also -sys)");
+  cmd.add_option("--chat-template", o.template_name,
+                 "use this chat template family instead of the model's: " + text::chat_template_names());
+}
+
+std::optional<text::ChatTemplate> known_chat_template(const ChatOptions& o, const model::Model& m) {
+  if (!o.template_name.empty()) return or_exit(text::chat_template_from_name(o.template_name));
   const std::string source = or_exit(m.file().get_string_or("tokenizer.chat_template", ""));
-  if (!o.template_name.empty()) {
-    tmpl = or_exit(text::chat_template_from_name(o.template_name));
-    std::fprintf(stderr, "chat template: %s (--chat-template)\n", std::string(chat_family_name(tmpl.family)).c_str());
-  } else if (source.empty()) {
+  if (source.empty()) return std::nullopt;
+  return text::detect_chat_template(source);
+}
+
+text::ChatTemplate chat_template(const ChatOptions& o, const model::Model& m) {
+  constexpr const char* kFallback = "using a plain 'role: content' format; pick one with --chat-template NAME";
+  if (auto known = known_chat_template(o, m)) {
+    std::fprintf(stderr, "chat template: %s (%s)\n", std::string(chat_family_name(known->family)).c_str(),
+                 o.template_name.empty() ? "the model's" : "--chat-template");
+    return *known;
+  }
+  if (or_exit(m.file().get_string_or("tokenizer.chat_template", "")).empty()) {
     // Without a template the model was not trained on a chat format (llama.cpp would use ChatML,
     // whose markers such a vocabulary lacks); plain lines read as a dialogue.
     std::fprintf(stderr, "the model has no chat template; %s (known: %s)\n", kFallback,
                  text::chat_template_names().c_str());
-  } else if (auto detected = text::detect_chat_template(source)) {
-    tmpl = *detected;
-    std::fprintf(stderr, "chat template: %s (the model's)\n", std::string(chat_family_name(tmpl.family)).c_str());
   } else {
     std::fprintf(stderr, "the model's chat template is not one this program knows; %s (known: %s)\n", kFallback,
                  text::chat_template_names().c_str());
   }
+  return text::ChatTemplate{};
+}
 
-  std::vector<text::ChatMessage> messages;
-  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
-  messages.push_back({"user", user_message});
+std::string render_chat_prompt(const text::ChatTemplate& tmpl, std::span<const text::ChatMessage> messages,
+                               const model::Model& m) {
   const text::Vocab& vocab = m.vocab();
   text::ChatRenderOptions render;
   render.bos_token = token_text(vocab, vocab.bos);
@@ -67,6 +78,13 @@ std::string chat_prompt(const ChatOptions& o, const std::string& user_message, c
   render.today = today();
   const std::string prompt = text::render_chat(tmpl, messages, render);
   return std::string(text::without_leading_bos(prompt, render.bos_token, vocab.add_bos));
+}
+
+std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m) {
+  std::vector<text::ChatMessage> messages;
+  if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+  messages.push_back({"user", user_message});
+  return render_chat_prompt(chat_template(o, m), messages, m);
 }
 
 }  // namespace ll::cli

@@ -1,10 +1,14 @@
 #pragma once
-// `run --chat`: the user's (and system) message rendered with the model's chat template.
+// Conversations rendered with the model's chat template: `run --chat`, `chat`, and the
+// instructions of `summarize` and `translate`.
 #include <CLI/CLI.hpp>
 
+#include <optional>
+#include <span>
 #include <string>
 
 #include "model/model.h"
+#include "text/chat_template.h"
 
 namespace ll::cli {
 
@@ -14,11 +18,23 @@ struct ChatOptions {
   std::string template_name;  // empty: the model's tokenizer.chat_template
 };
 
+// run's --chat, with --system-prompt and --chat-template that need it.
 void add_chat_options(CLI::App& cmd, ChatOptions& o);
+// --system-prompt (-sys) and --chat-template, for commands that always use the template.
+void add_chat_template_options(CLI::App& cmd, ChatOptions& o);
 
-// The prompt text for [system?, user] with the assistant's turn opened, without a leading BOS the
-// tokenizer adds anyway; prints the template family used to stderr (one line). Exits on an unknown
-// --chat-template name.
+// The template --chat-template names, else the model's when this program knows its family;
+// nullopt otherwise. Exits on an unknown --chat-template name.
+std::optional<text::ChatTemplate> known_chat_template(const ChatOptions& o, const model::Model& m);
+// known_chat_template, else the plain 'role: content' format; prints which to stderr (one line).
+text::ChatTemplate chat_template(const ChatOptions& o, const model::Model& m);
+
+// The conversation's prompt text with the assistant's turn opened, without a leading BOS the
+// tokenizer adds anyway.
+std::string render_chat_prompt(const text::ChatTemplate& tmpl, std::span<const text::ChatMessage> messages,
+                               const model::Model& m);
+
+// [system?, user] with chat_template(o, m).
 std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m);
 
 }  // namespace ll::cli

@@ -126,8 +126,9 @@ cluster::BalanceOptions balance_options(const BalanceArgs& a) {
 }
 
 bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const GenerationArgs& args) {
-  const std::vector<cluster::Request> requests =
+  std::vector<cluster::Request> requests =
       cluster::parallel_requests(args.prompt, args.n_predict, args.sampling, static_cast<size_t>(args.parallel));
+  for (cluster::Request& r : requests) r.prompt_tokens = args.prompt_tokens;
   const bool stream = requests.size() == 1;
   if (args.on_start) args.on_start();
   auto gens = head.generate(requests, [&](size_t, const std::string& piece) {

@@ -71,6 +71,7 @@ struct GenerationArgs {
   // the marks to draw on the timeline.
   std::function<void()> on_start;
   std::function<std::vector<cluster::RunTrace::Mark>()> marks;
+  std::vector<int32_t> prompt_tokens;  // used instead of `prompt` when not empty
 };
 
 // Runs the generations on a head that has loaded its segments, streaming a single sequence to

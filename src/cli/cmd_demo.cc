@@ -137,7 +137,7 @@ void add_demo_command(CLI::App& app) {
       // Speed changes are printed as they happen and drawn on the timeline.
       std::mutex marks_mutex;
       std::vector<cluster::RunTrace::Mark> marks;
-      GenerationArgs args{a->prompt, a->n_predict, sampler_params(a->sampling), 1, a->balance.timeline, {}, {}};
+      GenerationArgs args{a->prompt, a->n_predict, sampler_params(a->sampling), 1, a->balance.timeline, {}, {}, {}};
       args.on_start = [&] {
         const Status started = workers.start_schedules([&](const emulate::ScheduleChange& c) {
           std::fprintf(stderr, "\n[%.2f s] %s\n", c.seconds, c.label.c_str());

@@ -8,6 +8,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cluster/head_scorer.h"
 #include "cluster/model_access.h"
 #include "cluster/pipeline.h"
 #include "core/regular_file.h"
@@ -19,18 +20,6 @@ namespace ll::cli {
 namespace {
 
 constexpr size_t kMaxTextBytes = size_t{256} << 20;
-
-// The chunks of one pass at once, one sequence each, pipelined across the workers.
-exec::ScoreChunks cluster_scorer(cluster::Head& head) {
-  return [&head](const std::vector<std::vector<int32_t>>& chunks) -> Result<std::vector<std::vector<float>>> {
-    std::vector<std::vector<float>> out;
-    for (auto& scored : head.score(chunks)) {
-      if (!scored.ok()) return scored.status();
-      out.push_back(std::move(scored).value());
-    }
-    return out;
-  };
-}
 
 // Prints as llama-perplexity does: the running figures on one line, then the final estimate.
 void compute(std::span<const int32_t> tokens, std::optional<int32_t> bos, const exec::PerplexityOptions& options,
@@ -118,7 +107,7 @@ void add_perplexity_command(CLI::App& app) {
     {
       auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
       if (!pipeline.ok()) fail(pipeline.error() + (log_path.empty() ? "" : " (see " + log_path + ")"));
-      compute(tokens, bos, options, cluster_scorer(*pipeline->head));
+      compute(tokens, bos, options, cluster::score_on_head(*pipeline->head));
     }  // the head closes its links before the workers go away
     if (devices) {
       devices->stop();

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "cli/logits_out.h"
+#include "cli/text_input.h"
 #include "exec/generate.h"
 #include "model/model.h"
 
@@ -17,7 +18,7 @@ namespace ll::cli {
 void add_run_command(CLI::App& app) {
   struct Args {
     ModelOptions model;
-    std::string prompt;
+    TextInput prompt;
     int64_t n_predict = 128;
     int64_t n_batch = 512;
     SamplingOptions sampling;
@@ -29,8 +30,10 @@ void add_run_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   add_model_options(*cmd, args->model);
-  cmd->add_option("-p,--prompt", args->prompt,
+  cmd->add_option("-p,--prompt", args->prompt.text,
                   "prompt text (default: empty, generation starts from BOS); with --chat, the user's message");
+  add_text_input_options(*cmd, args->prompt, "");
+  cmd->get_option("-f")->description("read the prompt from FILE (- for standard input)")->excludes("-p");
   add_chat_options(*cmd, args->chat);
   add_n_predict_option(*cmd, args->n_predict);
   cmd->add_option("-b,--batch-size", args->n_batch, "prompt tokens per forward pass")->capture_default_str()
@@ -44,13 +47,14 @@ void add_run_command(CLI::App& app) {
                   "the rows --logits-out writes, e.g. 0,1,2 (default: every row)")
       ->needs("--logits-out");
   cmd->callback([args] {
+    const std::string prompt = read_text_input(args->prompt, /*stdin_by_default=*/false);
     if (!args->logits_out.empty() && !args->cluster.workers.empty()) {
       fail("--logits-out works on one device only: drop --workers, or drop --logits-out");
     }
     if (!args->cluster.workers.empty()) {
       if (args->chat.chat) fail("--chat runs on this device only; leave out --workers");
       run_on_cluster(args->cluster, args->model,
-                     {args->prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel, "", {}, {}});
+                     {prompt, args->n_predict, sampler_params(args->sampling), args->cluster.parallel, "", {}, {}, {}});
       return;
     }
     auto t_load = std::chrono::steady_clock::now();
@@ -63,7 +67,7 @@ void add_run_command(CLI::App& app) {
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
 
     exec::GenerateOptions opts;
-    opts.prompt = args->chat.chat ? chat_prompt(args->chat, args->prompt, m) : args->prompt;
+    opts.prompt = args->chat.chat ? chat_prompt(args->chat, prompt, m) : prompt;
     opts.parse_special = args->chat.chat;  // the template's markers are control tokens
     opts.n_predict = args->n_predict;
     opts.n_batch = args->n_batch;

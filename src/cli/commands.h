@@ -17,5 +17,9 @@ void add_cluster_bench_command(CLI::App& app);
 
 void add_plan_commands(CLI::App& app);  // plan, profile
 void add_perplexity_command(CLI::App& app);
+void add_classify_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
+void add_summarize_command(CLI::App& app);
+void add_translate_command(CLI::App& app);
 
 }  // namespace ll::cli

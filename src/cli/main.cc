@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   ll::cli::add_cluster_bench_command(app);
   ll::cli::add_plan_commands(app);
   ll::cli::add_perplexity_command(app);
+  ll::cli::add_classify_command(app);
+  ll::cli::add_chat_command(app);
+  ll::cli::add_summarize_command(app);
+  ll::cli::add_translate_command(app);
   // CLI11 would call an unknown first word a missing subcommand.
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
@@ -35,6 +39,11 @@ int main(int argc, char** argv) {
                    argv[1], names.c_str());
       return static_cast<int>(CLI::ExitCodes::ExtrasError);
     }
+  }
+  // llama.cpp's -sys, a short name of three letters that CLI11 does not take.
+  static char system_prompt[] = "--system-prompt";
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "-sys") argv[i] = system_prompt;
   }
   CLI11_PARSE(app, argc, argv);
   return 0;

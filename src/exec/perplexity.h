@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "exec/score.h"
 #include "exec/segment_executor.h"
 
 namespace ll::exec {
@@ -23,8 +24,7 @@ struct PerplexityOptions {
 
 // Chunks scored together (chunks_per_pass of them), each the chunk's tokens; the
 // answer holds, per chunk, the log-probability of each next token (n_ctx - 1 values).
-using ScoreChunks =
-    std::function<Result<std::vector<std::vector<float>>>(const std::vector<std::vector<int32_t>>& chunks)>;
+using ScoreChunks = ScoreSequences;
 
 struct PerplexityResult {
   int64_t n_tokens = 0;              // of the whole text
