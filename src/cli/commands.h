@@ -17,5 +17,6 @@ void add_cluster_bench_command(CLI::App& app);
 
 void add_plan_commands(CLI::App& app);  // plan, profile
 void add_perplexity_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace ll::cli

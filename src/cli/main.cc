@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   ll::cli::add_cluster_bench_command(app);
   ll::cli::add_plan_commands(app);
   ll::cli::add_perplexity_command(app);
+  ll::cli::add_serve_command(app);
   // CLI11 would call an unknown first word a missing subcommand.
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;
