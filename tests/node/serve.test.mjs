@@ -4,7 +4,7 @@
 // Environment: LL_CLI (the lingualinked binary), LL_SHARED_DATA (../shared/data).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 let OpenAI;
@@ -214,4 +214,11 @@ test('too many messages and a field of the wrong type are 400s', async () => {
   await assert.rejects(client.completions.create({ model, prompt: 'Once', temperature: 'hot' }),
                        (e) => e.status === 400 && e.param === 'temperature');
   await stillServes();
+});
+
+test('an address beyond loopback without --api-key is refused at start', () => {
+  const r = spawnSync(cli, ['serve', '-m', `${data}/models/stories260K/stories260K.gguf`, '--host', '0.0.0.0'],
+                      { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--host 0\.0\.0\.0 is reachable from other machines: give --api-key KEY/);
 });
