@@ -1,4 +1,4 @@
-// `lingualinked serve` on stories260K across 3 worker processes (--devices 3), driven by the
+// `lingualinked serve` on stories260K across 3 worker processes (--devices 3), and on one process, driven by the
 // official `openai` client: greedy text against the reference, streamed and not, chat, and every
 // kind of bad request answered with OpenAI's error shape while the server keeps serving.
 // Environment: LL_CLI (the lingualinked binary), LL_SHARED_DATA (../shared/data).
@@ -24,37 +24,45 @@ let server;
 let baseURL;
 let client;
 
-before(async () => {
-  assert.ok(cli && data, 'LL_CLI and LL_SHARED_DATA must be set');
-  server = spawn(cli, ['serve', '-m', `${data}/models/stories260K/stories260K.gguf`, '--devices', '3',
-                       '--planner', 'even', '-t', '1', '--port', '0', '--api-key', apiKey],
-                 { stdio: ['ignore', 'ignore', 'pipe'] });
+// Starts `lingualinked serve` with `args`; resolves to the process, its URL and its stderr so far.
+async function startServer(args) {
+  const proc = spawn(cli, ['serve', '-m', `${data}/models/stories260K/stories260K.gguf`, '-t', '1', '--port', '0',
+                           ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  baseURL = await new Promise((resolve, reject) => {
+  const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no 'serving' line within 240 s:\n${log}`)), 240000);
-    server.stderr.on('data', (chunk) => {
+    proc.stderr.on('data', (chunk) => {
       log += chunk;
       const m = log.match(/serving \S+ on (http:\/\/[\d.]+:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        // The model is served from 3 worker processes, not from this one.
-        if (!/starting 3 workers on loopback/.test(log)) reject(new Error(`no workers started:\n${log}`));
-        resolve(m[1]);
-      }
+      if (m) { clearTimeout(timer); resolve(m[1]); }
     });
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}:\n${log}`)); });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}:\n${log}`)); });
   });
+  return { proc, url, log };
+}
+
+async function stopServer(proc) {
+  if (proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 30000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, 'serve stops cleanly on SIGTERM');
+}
+
+before(async () => {
+  assert.ok(cli && data, 'LL_CLI and LL_SHARED_DATA must be set');
+  const started = await startServer(['--devices', '3', '--planner', 'even', '--api-key', apiKey]);
+  server = started.proc;
+  baseURL = started.url;
+  // The model is served from 3 worker processes, not from this one.
+  assert.match(started.log, /starting 3 workers on loopback/);
   client = new OpenAI({ apiKey, baseURL: `${baseURL}/v1`, maxRetries: 0, timeout: 120000 });
 });
 
 after(async () => {
-  if (!server || server.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.on('exit', resolve));
-  server.kill('SIGTERM');
-  const timer = setTimeout(() => server.kill('SIGKILL'), 30000);
-  const code = await exited;
-  clearTimeout(timer);
-  assert.equal(code, 0, 'serve stops cleanly on SIGTERM');
+  if (server) await stopServer(server);
 });
 
 // The server still answers a good request.
@@ -221,4 +229,21 @@ test('an address beyond loopback without --api-key is refused at start', () => {
                       { encoding: 'utf8', timeout: 60000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--host 0\.0\.0\.0 is reachable from other machines: give --api-key KEY/);
+});
+
+test('on one process (-m alone) the greedy completion is the reference text too', async () => {
+  const { proc, url } = await startServer([]);
+  try {
+    const local = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
+    const r = await local.completions.create({ model, prompt: '', max_tokens: 200, temperature: 0 });
+    assert.equal(r.choices[0].text, reference);
+    const stream = await local.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hello' }],
+                                                          max_tokens: 20, temperature: 0, stream: true });
+    let content = '';
+    for await (const chunk of stream) content += chunk.choices[0]?.delta?.content ?? '';
+    const plain = await local.completions.create({ model, prompt: 'user: Hello\nassistant:', max_tokens: 20, temperature: 0 });
+    assert.equal(content, plain.choices[0].text);
+  } finally {
+    await stopServer(proc);
+  }
 });
