@@ -8,6 +8,8 @@ stage() { echo "== $(date +%T) $*" >&2; }
 
 stage "Release build and every test"
 tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON  # the tools too, so that they keep compiling
+# The official `openai` client the server's test drives (tests/node, pinned by its lock file).
+if command -v npm >/dev/null; then (cd tests/node && npm ci --no-audit --no-fund); fi
 (cd build && ctest --output-on-failure -j "$(nproc)")
 
 # The parsers, kernels and text code see untrusted input: run their tests sanitized too (and,

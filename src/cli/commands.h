@@ -21,5 +21,6 @@ void add_classify_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_summarize_command(CLI::App& app);
 void add_translate_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace ll::cli

@@ -66,6 +66,7 @@ Result<GenerateResult> generate(SegmentExecutor& executor, const text::Tokenizer
     sampler.accept(token);
     std::string text = detok.push(token);
     if (!text.empty()) on_text(text);
+    if (options.stop != nullptr && options.stop->load()) break;
     if (predicted_all(step + 1, options.n_predict) || pos >= executor.n_ctx()) break;
     LL_RETURN_IF_ERROR(executor.forward(kSeq, pos, {&token, 1}, hidden.data(), 1, logits.data()));
     ++pos;

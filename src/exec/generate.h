@@ -1,6 +1,7 @@
 #pragma once
 // Text generation on one device: tokenize, process the prompt in batches, then decode and
 // sample token by token, streaming text through a callback.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -31,6 +32,9 @@ struct GenerateOptions {
   // Each row of logits before a token is sampled from it: row 0 at the last prompt position,
   // row k after the k-th generated token.
   std::function<Status(int64_t row, std::span<const float> logits)> on_logits;
+  // When given and set (e.g. by on_text on a stop string, or by a client that went away), the
+  // generation ends after the token whose text was just delivered.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct GenerateResult {

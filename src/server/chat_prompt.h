@@ -1,0 +1,28 @@
+#pragma once
+// Chat messages rendered to a prompt with the model's chat template (tokenizer.chat_template),
+// or, for a model without a template this program knows, as plain "role: content" lines ending
+// in "assistant:".
+#include <span>
+#include <string>
+
+#include "model/model.h"
+#include "text/chat_template.h"
+
+namespace ll::server {
+
+class ChatPrompt {
+ public:
+  explicit ChatPrompt(const model::Model& model);
+  // The prompt text with the assistant's turn opened, without a leading BOS the tokenizer adds.
+  std::string render(std::span<const text::ChatMessage> messages) const;
+  // "chatml (the model's)", "plain (the model has no chat template)", ... for the startup log.
+  const std::string& description() const { return description_; }
+
+ private:
+  text::ChatTemplate template_;
+  text::ChatRenderOptions options_;
+  bool tokenizer_adds_bos_ = false;
+  std::string description_;
+};
+
+}  // namespace ll::server

@@ -1,0 +1,26 @@
+#pragma once
+// A model on this device: every unit in one SegmentExecutor.
+#include <memory>
+
+#include "exec/segment_executor.h"
+#include "model/model.h"
+#include "server/engine.h"
+
+namespace ll::server {
+
+// `model` must outlive the engine.
+class LocalEngine : public Engine {
+ public:
+  static Result<std::unique_ptr<LocalEngine>> create(const model::Model& model, const exec::ExecOptions& options);
+  const text::Tokenizer& tokenizer() const override { return *tokenizer_; }
+  int64_t n_ctx() const override { return executor_->n_ctx(); }
+  EngineOutcome generate(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) override;
+
+ private:
+  LocalEngine(std::unique_ptr<exec::SegmentExecutor> executor, std::unique_ptr<text::Tokenizer> tokenizer)
+      : executor_(std::move(executor)), tokenizer_(std::move(tokenizer)) {}
+  std::unique_ptr<exec::SegmentExecutor> executor_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+};
+
+}  // namespace ll::server

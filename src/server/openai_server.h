@@ -1,0 +1,46 @@
+#pragma once
+// The OpenAI-compatible HTTP API on an Engine: GET /health, GET /v1/models,
+// POST /v1/completions and POST /v1/chat/completions (streamed as server-sent events or not).
+// Every bad request gets an OpenAI-shaped error JSON and the server keeps serving.
+// Requests are answered on httplib's thread pool; generations run one at a time (a request
+// waits for the one before it to finish).
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/chat_prompt.h"
+#include "server/completion_request.h"
+#include "server/engine.h"
+
+namespace ll::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port
+  std::string api_key;  // empty: no key asked (loopback only)
+  std::string model_id;  // the name /v1/models lists and requests must give
+  RequestLimits limits;
+};
+
+bool is_loopback_host(const std::string& host);
+// A host other than loopback needs an API key.
+Status check_server_options(const ServerOptions& options);
+
+// `engine` and `chat` must outlive the server.
+class OpenAiServer {
+ public:
+  OpenAiServer(Engine& engine, const ChatPrompt& chat, ServerOptions options);
+  ~OpenAiServer();
+  // Binds the listening socket; returns the port (the chosen one when options.port is 0).
+  Result<int> bind();
+  // Answers requests until stop(); call after bind().
+  void serve();
+  // From any thread.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ll::server
