@@ -1,29 +1,13 @@
 #include "cli/chat_prompt.h"
 
 #include <cstdio>
-#include <ctime>
 #include <vector>
 
 #include "cli/common_options.h"
+#include "model/chat_prompt.h"
 #include "text/chat_template.h"
 
 namespace ll::cli {
-namespace {
-
-// Llama 3.2's template prints the day, as Python's strftime("%d %b %Y").
-std::string today() {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  char buf[32];
-  return std::string(buf, std::strftime(buf, sizeof buf, "%d %b %Y", &local));
-}
-
-std::string token_text(const text::Vocab& v, int32_t id) {
-  return id >= 0 && static_cast<size_t>(id) < v.tokens.size() ? v.tokens[static_cast<size_t>(id)] : "";
-}
-
-}  // namespace
 
 void add_chat_options(CLI::App& cmd, ChatOptions& o) {
   CLI::Option* chat = cmd.add_flag(
@@ -45,9 +29,7 @@ void add_chat_template_options(CLI::App& cmd, ChatOptions& o) {
 
 std::optional<text::ChatTemplate> known_chat_template(const ChatOptions& o, const model::Model& m) {
   if (!o.template_name.empty()) return or_exit(text::chat_template_from_name(o.template_name));
-  const std::string source = or_exit(m.file().get_string_or("tokenizer.chat_template", ""));
-  if (source.empty()) return std::nullopt;
-  return text::detect_chat_template(source);
+  return model::known_chat_template(m);
 }
 
 text::ChatTemplate chat_template(const ChatOptions& o, const model::Model& m) {
@@ -69,22 +51,11 @@ text::ChatTemplate chat_template(const ChatOptions& o, const model::Model& m) {
   return text::ChatTemplate{};
 }
 
-std::string render_chat_prompt(const text::ChatTemplate& tmpl, std::span<const text::ChatMessage> messages,
-                               const model::Model& m) {
-  const text::Vocab& vocab = m.vocab();
-  text::ChatRenderOptions render;
-  render.bos_token = token_text(vocab, vocab.bos);
-  render.eos_token = token_text(vocab, vocab.eos);
-  render.today = today();
-  const std::string prompt = text::render_chat(tmpl, messages, render);
-  return std::string(text::without_leading_bos(prompt, render.bos_token, vocab.add_bos));
-}
-
 std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m) {
   std::vector<text::ChatMessage> messages;
   if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
   messages.push_back({"user", user_message});
-  return render_chat_prompt(chat_template(o, m), messages, m);
+  return model::render_chat_prompt(chat_template(o, m), messages, m);
 }
 
 }  // namespace ll::cli

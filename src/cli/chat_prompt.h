@@ -29,11 +29,6 @@ std::optional<text::ChatTemplate> known_chat_template(const ChatOptions& o, cons
 // known_chat_template, else the plain 'role: content' format; prints which to stderr (one line).
 text::ChatTemplate chat_template(const ChatOptions& o, const model::Model& m);
 
-// The conversation's prompt text with the assistant's turn opened, without a leading BOS the
-// tokenizer adds anyway.
-std::string render_chat_prompt(const text::ChatTemplate& tmpl, std::span<const text::ChatMessage> messages,
-                               const model::Model& m);
-
 // [system?, user] with chat_template(o, m).
 std::string chat_prompt(const ChatOptions& o, const std::string& user_message, const model::Model& m);
 

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "exec/generate.h"
+#include "model/chat_prompt.h"
 
 namespace ll::cli {
 namespace {
@@ -69,7 +70,7 @@ void add_chat_command(CLI::App& app) {
       line = trimmed(line);
       if (line.empty()) continue;
       messages.push_back({"user", line});
-      opts.prompt = render_chat_prompt(tmpl, messages, m);
+      opts.prompt = model::render_chat_prompt(tmpl, messages, m);
       if (a->verbose_prompt) std::fprintf(stderr, "turn %d prompt:\n%s\n[end of prompt]\n", turn, opts.prompt.c_str());
       std::string reply;
       auto result = exec::generate(executor, tok.value(), opts, [&](const std::string& piece) {

@@ -1,7 +1,7 @@
 #pragma once
 // Chat messages rendered to a prompt with the model's chat template (tokenizer.chat_template),
 // or, for a model without a template this program knows, as plain "role: content" lines ending
-// in "assistant:".
+// in "assistant:". The model must outlive it.
 #include <span>
 #include <string>
 
@@ -19,9 +19,8 @@ class ChatPrompt {
   const std::string& description() const { return description_; }
 
  private:
+  const model::Model& model_;
   text::ChatTemplate template_;
-  text::ChatRenderOptions options_;
-  bool tokenizer_adds_bos_ = false;
   std::string description_;
 };
 
