@@ -10,6 +10,7 @@
 #include <regex>
 #include <string>
 
+#include "cli_run.h"
 #include "emulated_devices.h"
 #include "net/keys.h"
 #include "test_data.h"
@@ -20,25 +21,8 @@ namespace {
 const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
 const std::string kGreedy = "-m '" + kStories + "' --temp 0 -n 12 -t 1 -c 256";
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Outcome run_cli(const std::string& args) {
-  const std::string err_path = test::temp_path("stderr.txt");
-  const std::string command = fmt::format("timeout 120 '{}' {} 2>'{}'", LL_CLI_PATH, args, err_path);
-  std::FILE* p = popen(command.c_str(), "r");
-  Outcome o;
-  if (p == nullptr) return o;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) o.out.append(buf, n);
-  const int status = pclose(p);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  std::ifstream err(err_path);
-  o.err.assign(std::istreambuf_iterator<char>(err), {});
-  return o;
-}
+using test::CliOutcome;
+using test::run_cli;
 
 std::string write_file(const std::string& name, const std::string& text) {
   const std::string path = test::temp_path(name);
@@ -68,16 +52,16 @@ int prompt_tokens(const std::string& err, const std::string& pattern) {
 
 TEST(ChatE2E, TwoTurnsRenderTheWholeConversationAndReplyAsRunDoes) {
   const std::string input = write_file("turns.txt", "Hello\nTell me more\n");
-  const Outcome chat = run_cli(fmt::format("chat {} --verbose-prompt < '{}'", kGreedy, input));
+  const CliOutcome chat = run_cli(fmt::format("chat {} --verbose-prompt < '{}'", kGreedy, input));
   ASSERT_EQ(chat.exit_code, 0) << chat.err;
   // stories260K has no chat template: the plain format.
   const std::string first = turn_prompt(chat.err, 1), second = turn_prompt(chat.err, 2);
   EXPECT_EQ(first, "user: Hello\nassistant:");
-  const Outcome run1 = run_cli(fmt::format("run {} -f '{}'", kGreedy, write_file("p1.txt", first)));
+  const CliOutcome run1 = run_cli(fmt::format("run {} -f '{}'", kGreedy, write_file("p1.txt", first)));
   ASSERT_EQ(run1.exit_code, 0) << run1.err;
   ASSERT_FALSE(trimmed(run1.out).empty());
   EXPECT_EQ(second, "user: Hello\nassistant: " + trimmed(run1.out) + "\nuser: Tell me more\nassistant:");
-  const Outcome run2 = run_cli(fmt::format("run {} -f '{}'", kGreedy, write_file("p2.txt", second)));
+  const CliOutcome run2 = run_cli(fmt::format("run {} -f '{}'", kGreedy, write_file("p2.txt", second)));
   ASSERT_EQ(run2.exit_code, 0) << run2.err;
   EXPECT_EQ(chat.out, run1.out + run2.out);
   EXPECT_EQ(prompt_tokens(chat.err, "turn 2: prompt ([0-9]+) tokens"), prompt_tokens(run2.err, "prompt: ([0-9]+) tokens"));
@@ -87,7 +71,7 @@ TEST(ChatE2E, TwoTurnsRenderTheWholeConversationAndReplyAsRunDoes) {
 
 TEST(ChatE2E, TheTemplateRendersSystemUserAndAssistantTurns) {
   const std::string input = write_file("turns.txt", "Hello\n\nTell me more\n");  // the blank line is skipped
-  const Outcome chat =
+  const CliOutcome chat =
       run_cli(fmt::format("chat {} --verbose-prompt --chat-template chatml -sys 'Be kind' < '{}'", kGreedy, input));
   ASSERT_EQ(chat.exit_code, 0) << chat.err;
   EXPECT_NE(chat.err.find("chat template: chatml (--chat-template)\n"), std::string::npos) << chat.err;
@@ -106,7 +90,7 @@ TEST(ChatE2E, TheTemplateRendersSystemUserAndAssistantTurns) {
 }
 
 TEST(ChatE2E, NoInputEndsTheChat) {
-  const Outcome chat = run_cli(fmt::format("chat {} < /dev/null", kGreedy));
+  const CliOutcome chat = run_cli(fmt::format("chat {} < /dev/null", kGreedy));
   EXPECT_EQ(chat.exit_code, 0) << chat.err;
   EXPECT_TRUE(chat.out.empty()) << chat.out;
 }
@@ -114,9 +98,9 @@ TEST(ChatE2E, NoInputEndsTheChat) {
 TEST(InstructE2E, SummarizeIsRunOnThePlainInstructionPrompt) {
   const std::string text = "Tom had a red ball. He played with it all day.";
   const std::string file = write_file("story.txt", text);
-  const Outcome summary = run_cli(fmt::format("summarize {} '{}'", kGreedy, file));
+  const CliOutcome summary = run_cli(fmt::format("summarize {} '{}'", kGreedy, file));
   ASSERT_EQ(summary.exit_code, 0) << summary.err;
-  const Outcome run = run_cli(fmt::format(
+  const CliOutcome run = run_cli(fmt::format(
       "run {} -f '{}'", kGreedy,
       write_file("prompt.txt", "Summarize the following text.\n\nText: " + text + "\n\nSummary:")));
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -126,18 +110,18 @@ TEST(InstructE2E, SummarizeIsRunOnThePlainInstructionPrompt) {
 
 TEST(InstructE2E, TranslateUsesTheChatTemplateWhenThereIsOne) {
   const std::string text = "The cat sat on the mat.";
-  const Outcome translated = run_cli(fmt::format("translate {} --to French --chat-template mistral-v7 '{}'", kGreedy, text));
+  const CliOutcome translated = run_cli(fmt::format("translate {} --to French --chat-template mistral-v7 '{}'", kGreedy, text));
   ASSERT_EQ(translated.exit_code, 0) << translated.err;
-  const Outcome run = run_cli(
+  const CliOutcome run = run_cli(
       fmt::format("run {} --chat --chat-template mistral-v7 -p \"$(printf 'Translate the following text into French."
                   "\\n\\n{}')\"",
                   kGreedy, text));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(translated.out, run.out);
   // From standard input, without a template: the plain prompt.
-  const Outcome piped = run_cli(fmt::format("translate {} --to French < '{}'", kGreedy, write_file("t.txt", text)));
+  const CliOutcome piped = run_cli(fmt::format("translate {} --to French < '{}'", kGreedy, write_file("t.txt", text)));
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
-  const Outcome plain = run_cli(fmt::format(
+  const CliOutcome plain = run_cli(fmt::format(
       "run {} -f - < '{}'", kGreedy,
       write_file("tp.txt", "Translate the following text into French.\n\nText: " + text + "\n\nFrench:")));
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
@@ -164,9 +148,9 @@ TEST(InstructE2E, ThreeWorkersGiveTheOneDeviceText) {
   for (const std::string& args : {fmt::format("summarize {}{}'{}'", kGreedy, f32, file),
                                   fmt::format("translate {}{}--to French --chat-template chatml -f '{}'", kGreedy, f32,
                                               file)}) {
-    const Outcome here = run_cli(args);
+    const CliOutcome here = run_cli(args);
     ASSERT_EQ(here.exit_code, 0) << here.err;
-    const Outcome there = run_cli(args + " " + cluster);
+    const CliOutcome there = run_cli(args + " " + cluster);
     ASSERT_EQ(there.exit_code, 0) << there.err;
     EXPECT_FALSE(trimmed(here.out).empty());
     EXPECT_EQ(here.out, there.out) << args;
@@ -174,7 +158,7 @@ TEST(InstructE2E, ThreeWorkersGiveTheOneDeviceText) {
 }
 
 void expect_error(const std::string& args, const std::string& message) {
-  const Outcome o = run_cli(args);
+  const CliOutcome o = run_cli(args);
   EXPECT_NE(o.exit_code, 0) << o.err;
   EXPECT_NE(o.err.find(message), std::string::npos) << o.err;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_run.h"
 #include "emulated_devices.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
@@ -31,25 +32,8 @@ const std::string kText = "Lily was very happy because she found a big red ball 
 const std::vector<std::string> kDistinct = {"happy", "sad", "angry"};
 const std::vector<std::string> kShared = {"ball", "bark", "bath"};
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Outcome run_cli(const std::string& args) {
-  const std::string err_path = test::temp_path("stderr.txt");
-  const std::string command = fmt::format("timeout 120 '{}' {} 2>'{}'", LL_CLI_PATH, args, err_path);
-  std::FILE* p = popen(command.c_str(), "r");
-  Outcome o;
-  if (p == nullptr) return o;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) o.out.append(buf, n);
-  const int status = pclose(p);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  std::ifstream err(err_path);
-  o.err.assign(std::istreambuf_iterator<char>(err), {});
-  return o;
-}
+using test::CliOutcome;
+using test::run_cli;
 
 // The default template, written out.
 std::string default_prompt(const std::vector<std::string>& labels) {
@@ -109,7 +93,7 @@ class ClassifyReference : public ::testing::Test {
   }
 
   // The command's --json answer against reference().
-  static void expect_reference(const Outcome& o, const std::vector<std::string>& labels) {
+  static void expect_reference(const CliOutcome& o, const std::vector<std::string>& labels) {
     ASSERT_EQ(o.exit_code, 0) << o.err;
     const nlohmann::json j = nlohmann::json::parse(o.out);
     const std::string prompt = default_prompt(labels);
@@ -191,7 +175,7 @@ TEST_F(ClassifyReference, ThreeWorkersEqualTheLogitsTokenByToken) {
 }
 
 TEST_F(ClassifyReference, TheTemplateTakesTheTextAndTheLabels) {
-  const Outcome o = run_cli(fmt::format("{} --labels yes,no --template 'Q: {{text}} ({{labels}})\\nA:' '{}'",
+  const CliOutcome o = run_cli(fmt::format("{} --labels yes,no --template 'Q: {{text}} ({{labels}})\\nA:' '{}'",
                                         local_flags(), kText));
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);
@@ -202,7 +186,7 @@ TEST_F(ClassifyReference, TheTemplateTakesTheTextAndTheLabels) {
 }
 
 TEST(ClassifyE2E, PlainOutputListsLabelsMostProbableFirst) {
-  const Outcome o = run_cli(fmt::format("classify -m '{}' -t 1 --labels happy,sad '{}'", kStories, kText));
+  const CliOutcome o = run_cli(fmt::format("classify -m '{}' -t 1 --labels happy,sad '{}'", kStories, kText));
   ASSERT_EQ(o.exit_code, 0) << o.err;
   double a = 0, b = 0;
   char first[64] = {}, second[64] = {};
@@ -213,7 +197,7 @@ TEST(ClassifyE2E, PlainOutputListsLabelsMostProbableFirst) {
 }
 
 void expect_error(const std::string& args, const std::string& message) {
-  const Outcome o = run_cli(args);
+  const CliOutcome o = run_cli(args);
   EXPECT_EQ(o.exit_code, 1) << o.err;
   EXPECT_NE(o.err.find(message), std::string::npos) << o.err;
   EXPECT_TRUE(o.out.empty()) << o.out;
@@ -233,7 +217,7 @@ TEST(ClassifyE2E, BadLabelsTemplatesAndFilesAreRefused) {
   expect_error(base + " --labels good,bad --template 'no placeholder' text", "the template has no {text} placeholder");
   expect_error(base + " --labels good,bad ' ' ", "the text to classify is empty");
   expect_error(base + " --labels good,bad -f /dev/null text", "give the text or -f FILE, not both");
-  const Outcome missing = run_cli(base + " text");
+  const CliOutcome missing = run_cli(base + " text");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("--labels is required"), std::string::npos) << missing.err;
 }

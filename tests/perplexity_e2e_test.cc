@@ -10,6 +10,7 @@
 #include <regex>
 #include <string>
 
+#include "cli_run.h"
 #include "emulated_devices.h"
 #include "net/keys.h"
 #include "test_data.h"
@@ -25,25 +26,8 @@ const std::string kRunning128 =
     "[1]3.4443,[2]3.8089,[3]3.6624,[4]3.6043,[5]3.9883,[6]4.0979,[7]4.0964,[8]4.0795,[9]4.2170,[10]4.2128,[11]4.2717,";
 const std::string kRunning256 = "[1]4.1302,[2]3.7107,[3]4.0433,[4]4.1689,[5]4.0528,";
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Outcome run_cli(const std::string& args) {
-  const std::string err_path = test::temp_path("stderr.txt");
-  const std::string command = fmt::format("timeout 60 '{}' {} 2>'{}'", LL_CLI_PATH, args, err_path);
-  std::FILE* p = popen(command.c_str(), "r");
-  Outcome o;
-  if (p == nullptr) return o;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) o.out.append(buf, n);
-  const int status = pclose(p);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  std::ifstream err(err_path);
-  o.err.assign(std::istreambuf_iterator<char>(err), {});
-  return o;
-}
+using test::CliOutcome;
+CliOutcome run_cli(const std::string& args) { return test::run_cli(args, 60); }
 
 // The final estimate to 4 significant digits of the figure and of its error, as llama.cpp gives them.
 void expect_final(const std::string& out, const std::string& ppl, double error) {
@@ -53,7 +37,7 @@ void expect_final(const std::string& out, const std::string& ppl, double error) 
   EXPECT_NEAR(std::stod(m[2].str()), error, 0.00005) << "the error to 4 significant digits";
 }
 
-void expect_llama_cpp_figures(const Outcome& o, int64_t n_ctx) {
+void expect_llama_cpp_figures(const CliOutcome& o, int64_t n_ctx) {
   ASSERT_EQ(o.exit_code, 0) << o.err;
   if (n_ctx == 128) {
     EXPECT_NE(o.out.find(kRunning128 + "\n"), std::string::npos) << o.out;
@@ -95,20 +79,20 @@ TEST(PerplexityE2E, ThreeWorkersEqualLlamaCpp) {
   // Every worker holds layers; -b of four chunks keeps four in flight along the pipeline.
   for (int64_t n_ctx : {128, 256}) {
     SCOPED_TRACE(n_ctx);
-    const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1 --cache-type-k f32 --cache-type-v f32 {} --cuts attn[1],attn[3]",
+    const CliOutcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c {} -b {} -t 1 --cache-type-k f32 --cache-type-v f32 {} --cuts attn[1],attn[3]",
                                           kStories, kText, n_ctx, 4 * n_ctx, flags));
     expect_llama_cpp_figures(o, n_ctx);
   }
 }
 
 TEST(PerplexityE2E, EmulatedDevicesEqualLlamaCpp) {
-  const Outcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c 256 -b 256 -t 1 --cache-type-k f32 --cache-type-v f32 --devices 3 --cuts attn[1],attn[3]",
+  const CliOutcome o = run_cli(fmt::format("perplexity -m '{}' -f '{}' -c 256 -b 256 -t 1 --cache-type-k f32 --cache-type-v f32 --devices 3 --cuts attn[1],attn[3]",
                                         kStories, kText));
   expect_llama_cpp_figures(o, 256);
 }
 
 void expect_error(const std::string& args, const std::string& message) {
-  const Outcome o = run_cli(args);
+  const CliOutcome o = run_cli(args);
   EXPECT_NE(o.exit_code, 0) << args;
   EXPECT_NE(o.err.find(message), std::string::npos) << "stderr: " << o.err;
   EXPECT_EQ(o.out.find("Final estimate"), std::string::npos);
