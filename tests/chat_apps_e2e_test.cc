@@ -12,7 +12,6 @@
 
 #include "cli_run.h"
 #include "emulated_devices.h"
-#include "net/keys.h"
 #include "test_data.h"
 
 namespace ll {
@@ -133,16 +132,9 @@ TEST(InstructE2E, TranslateUsesTheChatTemplateWhenThereIsOne) {
 TEST(InstructE2E, ThreeWorkersGiveTheOneDeviceText) {
   auto workers = test::start_devices("a:threads=1;b:threads=1;c:threads=1", {test::shared_data("models")});
   ASSERT_TRUE(workers);
-  const std::string key_path = test::temp_path("head.key");
-  const Status saved = net::save_keypair(key_path, workers->head_keys());
-  ASSERT_TRUE(saved.ok()) << saved.message();
-  std::vector<std::string> endpoints, keys;
-  for (const auto& w : workers->addresses()) {
-    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
-    keys.push_back(w.public_key);
-  }
-  const std::string cluster = fmt::format("--workers {} --worker-keys '{}' --key '{}' --cuts attn[1],attn[3]",
-                                          fmt::join(endpoints, ","), fmt::join(keys, ","), key_path);
+  const std::string flags = test::cluster_flags(*workers);
+  ASSERT_FALSE(flags.empty());
+  const std::string cluster = flags + " --cuts attn[1],attn[3]";
   const std::string f32 = " --cache-type-k f32 --cache-type-v f32 ";
   const std::string file = write_file("story.txt", "Tom had a red ball. He played with it all day.");
   for (const std::string& args : {fmt::format("summarize {}{}'{}'", kGreedy, f32, file),

@@ -18,7 +18,6 @@
 #include "emulated_devices.h"
 #include "exec/segment_executor.h"
 #include "model/model.h"
-#include "net/keys.h"
 #include "reference_kv_types.h"
 #include "test_data.h"
 #include "text/tokenizer.h"
@@ -158,16 +157,9 @@ TEST_F(ClassifyReference, TextFromAFileOrStandardInput) {
 TEST_F(ClassifyReference, ThreeWorkersEqualTheLogitsTokenByToken) {
   auto workers = test::start_devices("a:threads=1;b:threads=1;c:threads=1", {test::shared_data("models")});
   ASSERT_TRUE(workers);
-  const std::string key_path = test::temp_path("head.key");
-  const Status saved = net::save_keypair(key_path, workers->head_keys());
-  ASSERT_TRUE(saved.ok()) << saved.message();
-  std::vector<std::string> endpoints, keys;
-  for (const auto& w : workers->addresses()) {
-    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
-    keys.push_back(w.public_key);
-  }
-  const std::string cluster = fmt::format("--workers {} --worker-keys '{}' --key '{}' --cuts attn[1],attn[3]",
-                                          fmt::join(endpoints, ","), fmt::join(keys, ","), key_path);
+  const std::string flags = test::cluster_flags(*workers);
+  ASSERT_FALSE(flags.empty());
+  const std::string cluster = flags + " --cuts attn[1],attn[3]";
   expect_reference(run_cli(fmt::format("{} {} {} '{}'", local_flags(), cluster, labels_flag(kDistinct), kText)),
                    kDistinct);
   expect_reference(run_cli(fmt::format("{} {} {} '{}'", local_flags(), cluster, labels_flag(kShared), kText)),

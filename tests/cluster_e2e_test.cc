@@ -23,6 +23,7 @@
 #include "cluster/pipeline.h"
 #include "cluster/sampler_wire.h"
 #include "core/thread_pool.h"
+#include "emulated_devices.h"
 #include "exec/generate.h"
 #include "model/model.h"
 #include "model/synth.h"
@@ -91,26 +92,10 @@ std::string run_command(const std::string& command) {
 
 bool alive(pid_t pid) { return waitpid(pid, nullptr, WNOHANG) == 0; }
 
-// "--workers HOST:PORT,... --worker-keys KEY,... --key FILE" for the run command, with the
-// head's key pair saved as `key_name`; empty (and a test failure) when it cannot be saved.
-std::string cluster_flags(const LocalCluster& workers, const std::string& key_name) {
-  const std::string key_path = test::temp_path(key_name);
-  const Status saved = net::save_keypair(key_path, workers.head_keys());
-  EXPECT_TRUE(saved.ok()) << saved.message();
-  if (!saved.ok()) return "";
-  std::vector<std::string> endpoints, keys;
-  for (const auto& w : workers.addresses()) {
-    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
-    keys.push_back(w.public_key);
-  }
-  return fmt::format("--workers {} --worker-keys '{}' --key '{}'", fmt::join(endpoints, ","), fmt::join(keys, ","),
-                     key_path);
-}
-
 TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) {
   auto workers = start_workers(3);
   ASSERT_TRUE(workers);
-  const std::string flags = cluster_flags(*workers, "head.key");
+  const std::string flags = test::cluster_flags(*workers);
   ASSERT_FALSE(flags.empty());
   const std::string out =
       run_command(fmt::format("'{}' run -m '{}' --temp 0 -n 200 {} 2>/dev/null", LL_CLI_PATH, kStories, flags));
@@ -120,7 +105,7 @@ TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) 
 TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
   auto workers = start_workers(2);
   ASSERT_TRUE(workers);
-  const std::string flags = cluster_flags(*workers, "head-own.key");
+  const std::string flags = test::cluster_flags(*workers, "head-own.key");
   ASSERT_FALSE(flags.empty());
   // Even placement, so that the head and both workers hold layers; stderr shows the report.
   const std::string out = run_command(

@@ -12,7 +12,6 @@
 
 #include "cli_run.h"
 #include "emulated_devices.h"
-#include "net/keys.h"
 #include "test_data.h"
 
 namespace ll {
@@ -58,24 +57,10 @@ TEST(PerplexityE2E, OneDeviceEqualsLlamaCpp) {
   }
 }
 
-// "--workers HOST:PORT,... --worker-keys KEY,... --key FILE", as `run` takes them.
-std::string cluster_flags(const emulate::LocalCluster& workers) {
-  const std::string key_path = test::temp_path("head.key");
-  const Status saved = net::save_keypair(key_path, workers.head_keys());
-  EXPECT_TRUE(saved.ok()) << saved.message();
-  std::vector<std::string> endpoints, keys;
-  for (const auto& w : workers.addresses()) {
-    endpoints.push_back(w.endpoint.substr(6));  // HOST:PORT
-    keys.push_back(w.public_key);
-  }
-  return fmt::format("--workers {} --worker-keys '{}' --key '{}'", fmt::join(endpoints, ","), fmt::join(keys, ","),
-                     key_path);
-}
-
 TEST(PerplexityE2E, ThreeWorkersEqualLlamaCpp) {
   auto workers = test::start_devices("a:threads=1;b:threads=1;c:threads=1", {test::shared_data("models")});
   ASSERT_TRUE(workers);
-  const std::string flags = cluster_flags(*workers);
+  const std::string flags = test::cluster_flags(*workers);
   // Every worker holds layers; -b of four chunks keeps four in flight along the pipeline.
   for (int64_t n_ctx : {128, 256}) {
     SCOPED_TRACE(n_ctx);
