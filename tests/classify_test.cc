@@ -61,6 +61,8 @@ TEST_F(ClassifyTest, SharingThePrefixScoresAsEachSequenceAfresh) {
   EXPECT_TRUE(shared.sequences().empty()) << "the scorer frees its sequence";
   EXPECT_EQ(score_sharing_prefix(shared, 3)({{1, 2}, {1, 512}}).error(), "token 512 is outside the vocabulary of 512");
   EXPECT_EQ(score_sharing_prefix(shared, 3)({{1, 2}, {}}).error(), "a sequence to score has no tokens");
+  EXPECT_EQ(score_sharing_prefix(shared, 3)({{1, 2}, std::vector<int32_t>(257, 1)}).error(),
+            "a sequence to score has 257 tokens but the context holds 256; use a larger -c");
 }
 
 TEST_F(ClassifyTest, ProbabilitiesAreTheSoftmaxOfTheLabelsSummedLogProbabilities) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cli/progress_display.h"
 #include "cluster/activation_wire.h"
 #include "cluster/head_setup.h"
 #include "cluster/pipeline.h"
@@ -187,6 +188,7 @@ cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const Mode
   p.head_listen = c.head_listen;
   p.head_threads = exec.n_threads;
   p.progress = print_progress;
+  p.load.progress = p.planning.profile.progress = progress_bars();
   p.load.n_ctx = exec.n_ctx;
   p.load.kv_types = exec.kv_types;
   p.load.send_shards = c.send_shards;

@@ -12,6 +12,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cli/progress_display.h"
 #include "cluster/model_access.h"
 #include "cluster/pipeline.h"
 #include "emulate/local_cluster.h"
@@ -107,6 +108,7 @@ void add_demo_command(CLI::App& app) {
     p.cuts = a->cuts;
     p.planning = planning_options(a->planning, planner, 1);
     p.progress = print_progress;
+    p.load.progress = p.planning.profile.progress = progress_bars();
     const exec::ExecOptions exec = exec_options(a->model, model->hparams());
     p.load.n_ctx = exec.n_ctx;
     p.load.kv_types = exec.kv_types;

@@ -11,6 +11,7 @@
 #include "cli/cluster_run.h"
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "cli/progress_display.h"
 #include "cluster/model_access.h"
 #include "cluster/pipeline.h"
 #include "emulate/local_cluster.h"
@@ -45,6 +46,7 @@ cluster::PipelineOptions device_pipeline_options(const ServeArgs& a, const emula
   p.cuts = a.cluster.cuts;
   p.planning = planning_options(a.cluster.planning, or_exit(plan::parse_planner(a.cluster.planning.planner)), 1);
   p.progress = print_progress;
+  p.load.progress = p.planning.profile.progress = progress_bars();
   const exec::ExecOptions exec = exec_options(a.model, hp);
   p.load.n_ctx = exec.n_ctx;
   p.load.kv_types = exec.kv_types;

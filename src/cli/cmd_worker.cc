@@ -4,9 +4,10 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
-#include "core/quantity.h"
 #include "cluster/worker.h"
 #include "cluster/worker_security.h"
+#include "core/log.h"
+#include "core/quantity.h"
 
 namespace ll::cli {
 namespace {
@@ -79,8 +80,9 @@ void add_worker_command(CLI::App& app) {
     // The first stdout line is read by `lingualinked demo` and the tests: keep its format.
     std::printf("listening %s key %s\n", w.endpoint().c_str(), a->insecure ? "none" : w.public_key().c_str());
     std::fflush(stdout);
-    std::fprintf(stderr, "worker %s: %d threads (%s), memory limit %.0f MiB%s\n", w.endpoint().c_str(), w.threads(),
-                 simd_name(), w.memory_limit() / 1048576.0, a->insecure ? ", INSECURE plain-text links" : "");
+    log::info(a->name.empty() ? w.endpoint() : a->name, "worker {}: {} threads ({}), memory limit {:.0f} MiB{}",
+              w.endpoint(), w.threads(), simd_name(), w.memory_limit() / 1048576.0,
+              a->insecure ? ", INSECURE plain-text links" : "");
     Status st = w.serve(g_stop);
     if (!st.ok()) fail(st.message());
   });

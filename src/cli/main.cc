@@ -5,11 +5,13 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/log_options.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"LinguaLinked: one language model across several small devices"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lingualinked 0.1.0");
+  ll::cli::add_log_options(app);
   ll::cli::add_run_command(app);
   ll::cli::add_info_command(app);
   ll::cli::add_convert_command(app);

@@ -85,7 +85,7 @@ struct ClusterBenchOptions {
   int repetitions = 1;  // rounds per test; the best is kept
   SingleProcessBench* baseline = nullptr;  // its rounds alternate with the one-sequence rounds
   const std::atomic<bool>* cancel = nullptr;  // stops before the next placement
-  Progress progress;
+  ProgressNote progress;
   // Called as each test's best round is known, so that tables can be printed as they grow.
   std::function<void(const PlacementBench&, const BenchRound&)> on_round;
 };

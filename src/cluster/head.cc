@@ -231,6 +231,7 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
   std::map<std::string, std::vector<size_t>> by_host;
   for (size_t i = 0; i < clients_.size(); ++i) by_host[workers_[i].host].push_back(i);
   std::vector<profile::DeviceProfile> devices(clients_.size());
+  size_t profiled = 0;
   for (size_t round = 0;; ++round) {
     std::vector<size_t> batch;
     for (const auto& [host, ids] : by_host) {
@@ -250,6 +251,8 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
       devices[i].name = names[i];
       return Status::Ok();
     }));
+    profiled += batch.size();
+    if (options.progress) options.progress({"workers profiled", profiled, clients_.size()});
   }
   profile::ClusterProfile cluster;
   cluster.devices = std::move(devices);
@@ -281,7 +284,8 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
 
 // ShardData { shard_hash, total_bytes, offset, chunk_bytes } + [chunk] -> worker, in order, at
 // most kShardWindow chunks ahead of the worker's acknowledgements (ShardData { offset = received }).
-Status Head::send_shard(size_t i, const std::string& path, const std::string& hash) {
+Status Head::send_shard(size_t i, const std::string& path, const std::string& hash, const std::string& what,
+                        const ProgressSink& progress) {
   LL_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   const uint8_t* data = file->data();
   const uint64_t total = file->size();
@@ -308,6 +312,7 @@ Status Head::send_shard(size_t i, const std::string& path, const std::string& ha
       acked = m.envelope().shard_data().offset();
       return Status::Ok();
     }));
+    if (progress) progress({what, std::min(acked, total), total, ProgressUnit::bytes});
   }
   workers_[i].cached_shards.insert(hash);
   return Status::Ok();
@@ -345,7 +350,11 @@ Status Head::load(const std::string& model_path, const model::Model& model,
   if (options.send_shards) {
     for (size_t i : stages) {
       LL_ASSIGN_OR_RETURN(BalancerSetup::ShardFile shard, write_shard(segments[i]));
-      Status sent = workers_[i].cached_shards.count(shard.hash) == 0 ? send_shard(i, shard.path, shard.hash) : Status::Ok();
+      const std::string what =
+          fmt::format("sending units {}..{} to {}", segments[i].begin, segments[i].end - 1, describe(i));
+      Status sent = workers_[i].cached_shards.count(shard.hash) == 0
+                        ? send_shard(i, shard.path, shard.hash, what, options.progress)
+                        : Status::Ok();
       // The worker keeps it in its cache; this copy was only the source.
       std::error_code ec;
       std::filesystem::remove(shard.path, ec);
@@ -386,6 +395,7 @@ Status Head::load(const std::string& model_path, const model::Model& model,
       }
       return Status::Ok();
     }));
+    if (options.progress) options.progress({"workers loading their segments", stages.size() - k, stages.size()});
   }
   BalancerSetup setup;
   setup.session = session_;

@@ -23,6 +23,7 @@
 #include "cluster/rebalancer.h"
 #include "cluster/run_trace.h"
 #include "cluster/worker_address.h"
+#include "core/progress.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "model/units.h"
@@ -64,6 +65,8 @@ struct SegmentLoadOptions {
   // How the stages send hidden states to each other (--wire-type): F32 as computed, or F16/BF16
   // at half the bytes for slow links, which changes the numerics.
   wire::ActivationType wire_type = wire::ACTIVATION_F32;
+  // Shards crossing the network (bytes) and workers done loading their segments.
+  ProgressSink progress;
 };
 
 struct ProfileOptions {
@@ -72,6 +75,7 @@ struct ProfileOptions {
   int64_t prompt_chunk = 32;
   bool refresh = false;  // measure again even where a worker has a profile for these settings
   std::chrono::milliseconds timeout{180000};  // per worker: loading, timing and probing its links
+  ProgressSink progress;  // workers profiled
 };
 
 class Head {
@@ -123,7 +127,8 @@ class Head {
   static Result<std::unique_ptr<net::Client>> connect_worker(const WorkerAddress& w, const HeadOptions& options);
   Status hello();
   void end_session();
-  Status send_shard(size_t worker, const std::string& path, const std::string& hash);
+  Status send_shard(size_t worker, const std::string& path, const std::string& hash, const std::string& what,
+                    const ProgressSink& progress);
   Result<BalancerSetup::ShardFile> write_shard(model::UnitRange range);
   // Waits for one reply per listed worker, calling on_reply(worker, message); true to accept it.
   Status await_replies(std::vector<size_t> pending, std::chrono::milliseconds timeout, const char* what,

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "core/log.h"
+
 namespace ll::cluster {
 
 Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::string& listen, const net::KeyPair& head_keys,
@@ -25,7 +27,7 @@ Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::strin
   LL_ASSIGN_OR_RETURN(w->worker_, Worker::create(std::move(o)));
   w->thread_ = std::thread([raw = w.get()] {
     Status st = raw->worker_->serve(raw->stop_);
-    if (!st.ok()) fmt::print(stderr, "head's own worker stopped: {}\n", st.message());
+    if (!st.ok()) log::error("head", "its own worker stopped: {}", st.message());
   });
   return w;
 }

@@ -35,7 +35,7 @@ std::string describe_units(const graph::Graph& graph, model::UnitRange r) {
 
 Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
                                              const PlanningOptions& planning, int64_t n_ctx,
-                                             const Progress& progress) {
+                                             const ProgressNote& progress) {
   profile::ClusterProfile profile;
   if (!planning.profiles_path.empty()) {
     LL_ASSIGN_OR_RETURN(auto j, profile::read_json_file(planning.profiles_path));

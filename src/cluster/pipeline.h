@@ -37,7 +37,8 @@ struct PlanningOptions {
   std::string save_profiles;  // write the measured profiles here
 };
 
-using Progress = std::function<void(const std::string&)>;
+// A line of text saying what is being done (a whole piece of work: "profiling worker 1...").
+using ProgressNote = std::function<void(const std::string&)>;
 
 struct PipelineOptions {
   HeadOptions head;
@@ -49,7 +50,7 @@ struct PipelineOptions {
   PlanningOptions planning;
   SegmentLoadOptions load;
   BalanceOptions balance;  // re-planning while generating (with cuts given: forced moves only)
-  Progress progress;
+  ProgressNote progress;
 };
 
 struct Pipeline {
@@ -66,7 +67,7 @@ struct Pipeline {
 // half the context of n_ctx positions the run will use (at most planning.profile's).
 Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
                                              const PlanningOptions& planning, int64_t n_ctx,
-                                             const Progress& progress = {});
+                                             const ProgressNote& progress = {});
 // The planner's inputs for `model` on the profiled devices, for sequences of n_ctx positions.
 Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,
                                          const PlanningOptions& planning, int64_t n_ctx,

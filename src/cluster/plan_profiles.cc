@@ -4,7 +4,7 @@ namespace ll::cluster {
 
 Result<profile::ClusterProfile> plan_profiles(const std::string& model_path, const model::Model& model,
                                               const PlanProfileSource& source, int64_t n_ctx,
-                                              const Progress& progress) {
+                                              const ProgressNote& progress) {
   if (source.workers.workers.empty()) return plan::local_profiles(model, source.local, progress);
   if (!source.local.profiles_path.empty() || !source.local.what_if.empty()) {
     return Status::Error("--workers measures the devices: drop --profiles and --devices");

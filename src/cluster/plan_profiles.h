@@ -23,6 +23,6 @@ struct PlanProfileSource {
 // n_ctx: the positions per sequence the plan is for (the workers time decoding at half of it).
 Result<profile::ClusterProfile> plan_profiles(const std::string& model_path, const model::Model& model,
                                               const PlanProfileSource& source, int64_t n_ctx,
-                                              const Progress& progress = {});
+                                              const ProgressNote& progress = {});
 
 }  // namespace ll::cluster

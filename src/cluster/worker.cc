@@ -1,24 +1,24 @@
 #include "cluster/worker.h"
 
 #include <fmt/format.h>
-#include <zmq.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <zmq.hpp>
 
 #include "cluster/activation_wire.h"
 #include "cluster/link_probe.h"
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
+#include "core/host_identity.h"
+#include "core/log.h"
+#include "core/system_memory.h"
 #include "exec/score.h"
 #include "graph/graph.h"
 #include "kernels/matmul.h"
-#include "cluster/activation_wire.h"
-#include "core/host_identity.h"
-#include "core/system_memory.h"
 #include "profile/measure.h"
 
 namespace ll::cluster {
@@ -74,7 +74,7 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
-  auto to_stderr = [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); };
+  auto to_stderr = [name = options_.name](const std::string& line) { log::warn(name, "{}", line); };
   error_log_ = LogLimiter({.what = "error replies", .sources = "peers"}, to_stderr);
   send_log_ = LogLimiter({.what = "failed sends", .sources = "peers"}, to_stderr);
 }
@@ -124,7 +124,7 @@ void Worker::read_available(std::chrono::milliseconds timeout) {
   try {
     zmq::poll(items.data(), items.size(), timeout);
   } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) fmt::print(stderr, "{}: poll failed: {}\n", options_.name, e.what());
+    if (e.num() != EINTR) log::error(options_.name, "poll failed: {}", e.what());
     return;
   }
   const auto now = Clock::now();
@@ -134,7 +134,7 @@ void Worker::read_available(std::chrono::milliseconds timeout) {
       if (i == 0) {
         auto r = server_->receive(std::chrono::milliseconds(0));
         if (!r.ok()) {
-          fmt::print(stderr, "{}: receive failed: {}\n", options_.name, r.error());
+          log::warn(options_.name, "receive failed: {}", r.error());
           break;
         }
         if (!r.value()) break;
@@ -299,8 +299,8 @@ void Worker::free_silent_sessions() {
   for (auto it = prepared_.begin(); it != prepared_.end();) {
     auto next = std::next(it);
     if (sessions_.count(it->first) == 0 && now - it->second.last_active >= options_.session_lease) {
-      fmt::print(stderr, "{}: session {}: the segment prepared for it is dropped: its head was silent for the lease\n",
-                 options_.name, it->first);
+      log::info(options_.name, "session {}: the segment prepared for it is dropped: its head was silent for the lease",
+                it->first);
       discard_prepared(it);
     }
     it = next;
@@ -325,8 +325,8 @@ void Worker::on_keep_alive(const net::Incoming& in) {
 }
 
 void Worker::drop_session(std::map<uint64_t, std::unique_ptr<Session>>::iterator it, const std::string& why) {
-  fmt::print(stderr, "{}: session {} of head {}: {}\n", options_.name, it->first,
-             it->second->head_key.empty() ? "(insecure)" : it->second->head_key, why);
+  log::info(options_.name, "session {} of head {}: {}", it->first,
+            it->second->head_key.empty() ? "(insecure)" : it->second->head_key, why);
   roles_.end_session(it->first);
   sessions_.erase(it);
   sync_admitted();
@@ -465,9 +465,9 @@ void Worker::finish_loads() {
       continue;
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - l.started).count();
-    fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}\n", options_.name,
-               load.session(), load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
-               load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
+    log::info(options_.name, "session {}: units {}..{} ({:.1f} MiB) loaded in {:.2f} s{}", load.session(),
+              load.unit_begin(), load.unit_end() - 1, s.value()->weight_bytes / 1048576.0, seconds,
+              load.next_endpoint().empty() ? ", last segment" : ", next " + load.next_endpoint());
     wire::Envelope e;
     e.set_request_id(l.request_id);
     wire::LoadReply* r = e.mutable_load_reply();
@@ -671,7 +671,7 @@ void Worker::on_profile(const net::Incoming& in) {
     reply->set_device_json(cached->second);
     reply->set_cached(true);
   } else {
-    fmt::print(stderr, "{}: profiling {} with {} thread(s)\n", options_.name, r.model_path(), threads_);
+    log::info(options_.name, "profiling {} with {} thread(s)", r.model_path(), threads_);
     auto m = model::Model::load(path.value());
     if (!m.ok()) {
       reply_error(in.peer, request_id, 0, 0, m.error());

@@ -2,14 +2,15 @@
 // background while the old one keeps serving steps, SendKv/KvData move the state of units
 // between workers, SwitchSegment makes the prepared segment the live one; and SpeedProbe.
 #include <fmt/format.h>
-#include <zmq.hpp>
 
 #include <algorithm>
 #include <cstring>
+#include <zmq.hpp>
 
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/worker.h"
+#include "core/log.h"
 #include "graph/graph.h"
 #include "profile/speed_probe.h"
 
@@ -143,9 +144,9 @@ void Worker::finish_prepares() {
       continue;
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - p.started).count();
-    fmt::print(stderr, "{}: session {}: units {}..{} ({:.1f} MiB, {:.1f} MiB new) prepared in {:.2f} s\n",
-               options_.name, id, p.reshape.unit_begin(), p.reshape.unit_end() - 1, mib(p.session->weight_bytes),
-               mib(p.extra_weight_bytes), seconds);
+    log::info(options_.name, "session {}: units {}..{} ({:.1f} MiB, {:.1f} MiB new) prepared in {:.2f} s", id,
+              p.reshape.unit_begin(), p.reshape.unit_end() - 1, mib(p.session->weight_bytes), mib(p.extra_weight_bytes),
+              seconds);
     wire::Envelope e;
     e.set_request_id(p.request_id);
     wire::ReshapeReply* r = e.mutable_reshape_reply();
@@ -407,9 +408,9 @@ void Worker::on_switch(const net::Incoming& in) {
   next->head_peer = in.peer;
   next->head_key = live != sessions_.end() ? live->second->head_key : p.head_key;
   next->last_active = Clock::now();
-  fmt::print(stderr, "{}: session {}: switched to {} with {} sequence(s){}\n", options_.name, id,
-             model::describe_units(next->model->hparams(), ex.range()), next->sequences.size(),
-             p.reshape.next_endpoint().empty() ? ", last segment" : ", next " + p.reshape.next_endpoint());
+  log::info(options_.name, "session {}: switched to {} with {} sequence(s){}", id,
+            model::describe_units(next->model->hparams(), ex.range()), next->sequences.size(),
+            p.reshape.next_endpoint().empty() ? ", last segment" : ", next " + p.reshape.next_endpoint());
   sessions_[id] = std::move(next);
   prepared_.erase(it);
   roles_.switch_session(id);

@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
-#include <cstdio>
+#include "core/log.h"
 
 namespace ll {
 
 LogLimiter::LogLimiter(Options options, Sink sink, Now now)
     : options_(std::move(options)), sink_(std::move(sink)), now_(std::move(now)) {
-  if (!sink_) sink_ = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+  if (!sink_) sink_ = [](const std::string& line) { log::warn("log", "{}", line); };
   if (!now_) now_ = [] { return Clock::now(); };
 }
 

@@ -43,6 +43,10 @@ ScoreSequences score_sharing_prefix(SegmentExecutor& executor, int64_t n_batch) 
     size_t prefix = sequences[0].size();
     for (const auto& s : sequences) {
       if (s.empty()) return Status::Error("a sequence to score has no tokens");
+      if (static_cast<int64_t>(s.size()) > executor.n_ctx()) {
+        return Status::Errorf("a sequence to score has {} tokens but the context holds {}; use a larger -c", s.size(),
+                              executor.n_ctx());
+      }
       for (int32_t t : s) {
         if (t < 0 || t >= n_vocab) return Status::Errorf("token {} is outside the vocabulary of {}", t, n_vocab);
       }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/log.h"
 #include "net/endpoint.h"
 #include "net/socket_setup.h"
 #include "net/transport.h"
@@ -136,7 +137,7 @@ Result<std::optional<Message>> Client::receive(std::chrono::milliseconds timeout
   auto message = decode(parts, impl_->limits);
   if (!message.ok()) {
     impl_->rejected.fetch_add(1, std::memory_order_relaxed);
-    fmt::print(stderr, "net: client rejected a message from server {}: {}\n", impl_->endpoint, message.error());
+    log::warn("net", "client rejected a message from server {}: {}", impl_->endpoint, message.error());
     return std::optional<Message>();
   }
   return std::optional<Message>(std::move(message).value());

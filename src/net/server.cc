@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 
+#include "core/log.h"
 #include "core/log_limiter.h"
 #include "net/endpoint.h"
 #include "net/socket_setup.h"
@@ -51,10 +52,9 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, Securi
     if (is_ipv6_endpoint(endpoint)) impl->socket.set(zmq::sockopt::ipv6, true);
     impl->socket.bind(bindable_endpoint(endpoint));
     impl->endpoint = impl->socket.get(zmq::sockopt::last_endpoint);
-    impl->rejections = LogLimiter({.what = "rejected messages", .sources = "peers"},
-                                  [endpoint = impl->endpoint](const std::string& line) {
-                                    fmt::print(stderr, "net: server {}: {}\n", endpoint, line);
-                                  });
+    impl->rejections = LogLimiter(
+        {.what = "rejected messages", .sources = "peers"},
+        [endpoint = impl->endpoint](const std::string& line) { log::warn("net", "server {}: {}", endpoint, line); });
   } catch (const zmq::error_t& e) {
     return Status::Errorf("cannot bind {}: {}", endpoint, e.what());
   }
@@ -69,8 +69,7 @@ Server::~Server() = default;
 void Server::allow(const std::string& public_key) {
   if (impl_->zap_domain.empty()) return;  // insecure: nobody is authenticated
   if (!is_valid_z85_key(public_key)) {
-    fmt::print(stderr, "net: server {}: ignoring allowed key \"{}\": not 40 characters of Z85\n", impl_->endpoint,
-               public_key);
+    log::warn("net", "server {}: ignoring allowed key \"{}\": not 40 characters of Z85", impl_->endpoint, public_key);
     return;
   }
   ZapAuthenticator::instance().allow(impl_->zap_domain, public_key);

@@ -1,13 +1,14 @@
 #include "net/zap_authenticator.h"
 
 #include <fmt/format.h>
-#include <zmq_addon.hpp>
 
 #include <cerrno>
 #include <cstdio>
 #include <iterator>
 #include <thread>
+#include <zmq_addon.hpp>
 
+#include "core/log.h"
 #include "net/transport.h"
 
 namespace ll::net {
@@ -50,7 +51,7 @@ Result<std::string> ZapAuthenticator::add_domain(std::set<std::string> allowed) 
 
 LogLimiter ZapAuthenticator::refusal_log(const std::string& label) {
   return LogLimiter({.what = "refused handshakes", .sources = "keys"},
-                    [label](const std::string& line) { fmt::print(stderr, "net: {}: {}\n", label, line); });
+                    [label](const std::string& line) { log::warn("net", "{}: {}", label, line); });
 }
 
 void ZapAuthenticator::set_label(const std::string& domain, const std::string& label) {
