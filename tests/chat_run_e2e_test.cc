@@ -1,41 +1,20 @@
 // `lingualinked run --chat`: the message rendered with a chat template, the family named on stderr,
 // and the generation the same as from the rendered text given as a plain prompt.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
 
 #include "gguf/gguf_file.h"
 #include "gguf/gguf_writer.h"
+#include "cli_run.h"
 #include "test_data.h"
 
 namespace ll {
 namespace {
 
-struct Outcome {
-  int exit_code = -1;  // -1 when the process did not exit normally
-  std::string out;     // stdout
-  std::string err;     // stderr
-};
-
-Outcome run_cli(const std::string& args) {
-  const std::string err_path = test::temp_path("chat_run_stderr");
-  const std::string command = std::string("'") + LL_CLI_PATH + "' " + args + " 2>'" + err_path + "'";
-  std::FILE* p = popen(command.c_str(), "r");
-  Outcome o;
-  if (p == nullptr) return o;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) o.out.append(buf, n);
-  const int status = pclose(p);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  if (std::FILE* f = std::fopen(err_path.c_str(), "r")) {
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) o.err.append(buf, n);
-    std::fclose(f);
-  }
-  std::remove(err_path.c_str());
-  return o;
-}
+using Outcome = test::CliOutcome;
+using test::run_cli;
 
 const std::string kStories = "run -m '" + test::shared_data("models/stories260K/stories260K.gguf") +
                              "' --temp 0 -n 12 -t 1 -c 128";

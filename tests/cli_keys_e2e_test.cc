@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli_run.h"
 #include "test_data.h"
 
 namespace ll {
@@ -22,11 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;  // stdout only
-  std::string err;  // stderr only
-};
+using Outcome = test::CliOutcome;
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -35,19 +32,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-Outcome run_cli(const std::string& args, const std::string& stderr_path) {
-  const std::string command = std::string("timeout 20 '") + LL_CLI_PATH + "' " + args + " 2>'" + stderr_path + "'";
-  std::FILE* p = popen(command.c_str(), "r");
-  Outcome o;
-  if (p == nullptr) return o;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) o.out.append(buf, n);
-  const int status = pclose(p);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  o.err = read_file(stderr_path);
-  return o;
 }
 
 std::string public_line(const std::string& key_file) {
@@ -63,7 +47,7 @@ class Keygen : public ::testing::Test {
  protected:
   void SetUp() override { fs::create_directories(dir_); }
   void TearDown() override { fs::remove_all(dir_); }
-  Outcome cli(const std::string& args) { return run_cli(args, dir_ + "/stderr.txt"); }
+  Outcome cli(const std::string& args) { return test::run_cli(args, 20); }
 
   const std::string dir_ = test::temp_path("cli-keys");
   const std::string key_ = dir_ + "/head.key";

@@ -7,7 +7,6 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "exec/bench.h"
-#include "core/system_memory.h"
 
 namespace ll::cli {
 namespace {
@@ -65,7 +64,6 @@ void add_bench_command(CLI::App& app) {
     const std::vector<exec::BenchResult> rows = or_exit(exec::run_bench(*m, o));
     const uint64_t per_token = exec::bytes_per_token(*m);
 
-    const uint64_t rss = resident_bytes();
     std::string model_name = hp.name.empty() ? a->model.path : hp.name;
     if (!a->units.empty()) model_name += " units " + a->units;
     if (a->output == "json") {
@@ -75,24 +73,24 @@ void add_bench_command(CLI::App& app) {
                        {"threads", r.threads}, {"test", r.test}, {"tokens_per_second", r.mean},
                        {"stddev", r.stddev}, {"memory_bandwidth", r.bandwidth},
                        {"bandwidth_fraction", r.generation() ? nlohmann::json(r.bandwidth_fraction) : nullptr},
-                       {"simd", simd_name()}, {"repetitions", a->repetitions}, {"resident_bytes", rss}});
+                       {"simd", simd_name()}, {"repetitions", a->repetitions}, {"resident_bytes", r.resident_bytes}});
       }
       std::printf("%s\n", out.dump(1).c_str());
       return;
     }
-    std::printf("| model | size | threads | test | t/s | memory bandwidth | of bandwidth limit |\n");
-    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+    std::printf("| model | size | threads | test | t/s | memory bandwidth | of bandwidth limit | resident |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
     for (const exec::BenchResult& r : rows) {
       std::string frac = r.generation() ? fmt::format("{:.0f}% ({:.1f} t/s limit)", 100 * r.bandwidth_fraction,
                                                         r.bandwidth / per_token)
                                           : "";
-      std::printf("| %s | %.2f MiB | %d | %s | %.2f ± %.2f | %.1f GB/s | %s |\n", model_name.c_str(),
+      std::printf("| %s | %.2f MiB | %d | %s | %.2f ± %.2f | %.1f GB/s | %s | %.2f MiB |\n", model_name.c_str(),
                   m->weight_bytes() / 1048576.0, r.threads, r.test.c_str(), r.mean, r.stddev, r.bandwidth / 1e9,
-                  frac.c_str());
+                  frac.c_str(), r.resident_bytes / 1048576.0);
     }
-    std::printf("\nSIMD target %s; generation streams %.2f MiB of weights per token; resident memory %.2f MiB"
-                " (weights file %.2f MiB).\n",
-                simd_name(), per_token / 1048576.0, rss / 1048576.0, m->weight_bytes() / 1048576.0);
+    std::printf("\nSIMD target %s; generation streams %.2f MiB of weights per token (weights file %.2f MiB); "
+                "resident: the process's memory at the end of each test, its KV cache still held.\n",
+                simd_name(), per_token / 1048576.0, m->weight_bytes() / 1048576.0);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/memory_bandwidth.h"
+#include "core/system_memory.h"
 #include "exec/segment_executor.h"
 #include "model/arch.h"
 #include "model/llama_weights.h"
@@ -28,15 +29,20 @@ void mean_stddev(const std::vector<double>& v, double& mean, double& sd) {
   sd = v.size() > 1 ? std::sqrt(sq / (v.size() - 1)) : 0.0;
 }
 
-// Tokens per second of each repetition; every repetition starts at position `depth`, after the
-// first `depth` tokens (filled once, untimed, in chunks of 512).
-Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int32_t>& tokens, int64_t n_prompt,
+struct TestRun {
+  std::vector<double> speeds;  // tokens per second of each repetition
+  uint64_t resident_bytes = 0;  // at its end, while its sequence's KV cache is still held
+};
+
+// Every repetition starts at position `depth`, after the first `depth` tokens (filled once,
+// untimed, in chunks of 512).
+Result<TestRun> run_test(SegmentExecutor& ex, const std::vector<int32_t>& tokens, int64_t n_prompt,
                                      int64_t n_gen, int reps, int64_t depth = 0) {
   std::vector<float> hidden(static_cast<size_t>(std::max<int64_t>(n_prompt, 1) * ex.n_embd()));
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   std::vector<float> logits(static_cast<size_t>(ex.n_vocab()));
-  std::vector<double> speeds;
+  TestRun run;
   constexpr int64_t kFillChunk = 512;
   ex.free_sequence(0);
   if (!ex.create_sequence(0).ok()) return Status::Error("cannot create a sequence");
@@ -63,10 +69,11 @@ Result<std::vector<double>> run_test(SegmentExecutor& ex, const std::vector<int3
       }
     }
     LL_RETURN_IF_ERROR(s);
-    speeds.push_back(static_cast<double>(n_prompt > 0 ? n_prompt : n_gen) / seconds_since(t0));
+    run.speeds.push_back(static_cast<double>(n_prompt > 0 ? n_prompt : n_gen) / seconds_since(t0));
   }
+  run.resident_bytes = resident_bytes();
   ex.free_sequence(0);
-  return speeds;
+  return run;
 }
 
 }  // namespace
@@ -113,16 +120,18 @@ Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOpt
         if (np <= 0) continue;
         o.progress(fmt::format("threads {}: pp{}{} x {}", t, np, at, o.repetitions));
         BenchResult r{"pp" + std::to_string(np) + at, t, 0, 0, bw, 0};
-        LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, np, 0, o.repetitions, d));
-        mean_stddev(speeds, r.mean, r.stddev);
+        LL_ASSIGN_OR_RETURN(TestRun run, run_test(ex, tokens, np, 0, o.repetitions, d));
+        mean_stddev(run.speeds, r.mean, r.stddev);
+        r.resident_bytes = run.resident_bytes;
         rows.push_back(r);
       }
       for (int64_t ng : o.n_gen) {
         if (ng <= 0) continue;
         o.progress(fmt::format("threads {}: tg{}{} x {}", t, ng, at, o.repetitions));
         BenchResult r{"tg" + std::to_string(ng) + at, t, 0, 0, bw, 0};
-        LL_ASSIGN_OR_RETURN(auto speeds, run_test(ex, tokens, 0, ng, o.repetitions, d));
-        mean_stddev(speeds, r.mean, r.stddev);
+        LL_ASSIGN_OR_RETURN(TestRun run, run_test(ex, tokens, 0, ng, o.repetitions, d));
+        mean_stddev(run.speeds, r.mean, r.stddev);
+        r.resident_bytes = run.resident_bytes;
         r.bandwidth_fraction = static_cast<double>(per_token) * r.mean / bw;
         rows.push_back(r);
       }

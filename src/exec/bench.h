@@ -32,6 +32,7 @@ struct BenchResult {
   double mean = 0, stddev = 0;     // tokens/s
   double bandwidth = 0;            // bytes/s, measured with the same threads
   double bandwidth_fraction = 0;   // generation only: bytes_per_token * tokens/s / bandwidth
+  uint64_t resident_bytes = 0;     // of the process at the test's end, its KV cache still held
   bool generation() const { return test[0] == 't'; }
 };
 
