@@ -1,0 +1,234 @@
+// `lingualinked serve --devices 3` on stories260K shows itself: GET /metrics in Prometheus' text
+// format whose counters move with each request, and GET /v1/status streaming the cluster's
+// snapshot every second and a recovery as it happens when a worker is killed mid-reply.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { data, startServer, stopServer, workerPids } from './serve_process.mjs';
+
+const model = 'stories260K';
+const apiKey = 'status-test-key';
+const auth = { Authorization: `Bearer ${apiKey}` };
+const reference = readFileSync(`${data}/reference/stories260K/greedy_t0_n200.txt`, 'utf8');
+
+let server;
+let baseURL;
+
+before(async () => {
+  const started = await startServer(['--devices', '3', '--planner', 'even', '--api-key', apiKey]);
+  server = started.proc;
+  baseURL = started.url;
+});
+
+after(async () => {
+  if (server) await stopServer(server);
+});
+
+// Prometheus text -> { 'name{labels}': value }, checking that every sample has HELP and TYPE.
+function parseMetrics(text) {
+  const samples = {};
+  const described = new Set();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const meta = line.match(/^# (HELP|TYPE) (\w+) (.+)$/);
+    if (meta) {
+      if (meta[1] === 'TYPE') assert.match(meta[3], /^(counter|gauge)$/);
+      described.add(`${meta[1]} ${meta[2]}`);
+      continue;
+    }
+    const m = line.match(/^(\w+)(\{[^}]*\})? (\S+)$/);
+    assert.ok(m, `a sample line: ${line}`);
+    assert.ok(described.has(`HELP ${m[1]}`) && described.has(`TYPE ${m[1]}`), `HELP and TYPE before ${m[1]}`);
+    samples[m[1] + (m[2] ?? '')] = Number(m[3]);
+  }
+  return samples;
+}
+
+async function metrics() {
+  const res = await fetch(`${baseURL}/metrics`, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  return parseMetrics(await res.text());
+}
+
+async function complete(body) {
+  const res = await fetch(`${baseURL}/v1/completions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', ...auth },
+    body: JSON.stringify({ model, temperature: 0, ...body }),
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+// Reads a server-sent event stream; next() resolves to { event, data } (data parsed as JSON).
+function eventReader(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  return {
+    async next() {
+      for (;;) {
+        const end = buffer.indexOf('\n\n');
+        if (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = block.match(/^event: (.*)$/m)[1];
+          return { event, data: JSON.parse(block.match(/^data: (.*)$/m)[1]) };
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the status stream ended');
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+test('/metrics and /v1/status ask for the API key', async () => {
+  for (const path of ['/metrics', '/v1/status']) {
+    const res = await fetch(`${baseURL}${path}`, { headers: { Authorization: 'Bearer wrong' } });
+    assert.equal(res.status, 401, path);
+    assert.equal((await res.json()).error.type, 'invalid_request_error');
+  }
+  // The page itself holds nothing of the server's: it loads, and asks for the key itself.
+  const page = await fetch(`${baseURL}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.match(await page.text(), /<script src="\/app.js">/);
+  const script = await fetch(`${baseURL}/app.js`);
+  assert.match(script.headers.get('content-type'), /^text\/javascript/);
+  assert.equal((await fetch(`${baseURL}/nothing.js`)).status, 404);
+});
+
+test('/metrics counts requests, tokens and each stage\'s time', async () => {
+  const before = await metrics();
+  const r = await complete({ prompt: 'Once upon a time', max_tokens: 12 });
+  assert.equal(r.usage.completion_tokens, 12);
+  const after = await metrics();
+  const moved = (name) => (after[name] ?? 0) - (before[name] ?? 0);
+  assert.equal(moved('lingualinked_requests_total{route="/v1/completions",status="200"}'), 1);
+  assert.equal(moved('lingualinked_prompt_tokens_total'), r.usage.prompt_tokens);
+  assert.equal(moved('lingualinked_completion_tokens_total'), 12);
+  assert.equal(after.lingualinked_active_sequences, 0);
+  assert.ok('lingualinked_tokens_per_second' in after);
+  // Every stage of the 3 computed each decode step (all but the first token, which the prompt's
+  // pass gives), and took time for it.
+  const stages = Object.keys(after).filter((k) => k.startsWith('lingualinked_stage_steps_total{'));
+  assert.equal(stages.length, 3, stages.join(' '));
+  for (const k of stages) {
+    assert.equal(moved(k), 11, k);
+    const compute = k.replace('stage_steps_total', 'stage_compute_seconds_total');
+    assert.ok(moved(compute) > 0, compute);
+    assert.ok(`${k.replace('stage_steps_total', 'stage_queue_seconds_total')}` in after);
+    assert.ok(`${k.replace('stage_steps_total', 'stage_send_seconds_total')}` in after);
+    assert.ok(after[k.replace('stage_steps_total', 'device_memory_used_bytes')] > 0);
+    assert.ok(after[k.replace('stage_steps_total', 'device_memory_limit_bytes')] > 0);
+  }
+  // A refused request is counted by its status; a made-up path as "other".
+  await fetch(`${baseURL}/v1/models`, { headers: { Authorization: 'Bearer wrong' } });
+  await fetch(`${baseURL}/made/up/${Date.now()}`);
+  const last = await metrics();
+  assert.equal(last['lingualinked_requests_total{route="/v1/models",status="401"}'] -
+               (after['lingualinked_requests_total{route="/v1/models",status="401"}'] ?? 0), 1);
+  assert.ok(last['lingualinked_requests_total{route="other",status="404"}'] >= 1);
+});
+
+test('/v1/status streams the cluster every second and a recovery as it happens', async () => {
+  const res = await fetch(`${baseURL}/v1/status`, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const events = eventReader(res);
+  const first = await events.next();
+  assert.equal(first.event, 'status');
+  const s = first.data;
+  assert.equal(s.model, model);
+  assert.equal(s.devices.length, 3);
+  // The even planner gives each worker a share; together they hold every unit once.
+  const units = s.devices.reduce((n, d) => n + d.unit_count, 0);
+  assert.ok(units > 3, `${units} units`);
+  for (const d of s.devices) {
+    assert.match(d.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(d.unit_count > 0 && d.memory_used_bytes > 0 && d.memory_limit_bytes > d.memory_used_bytes, JSON.stringify(d));
+    assert.ok(d.threads >= 1);
+  }
+  assert.equal(s.tokens_per_second_history.length, 60);
+
+  // A long greedy reply; one worker is killed while it streams. The status stream says so and
+  // the reply still is the reference text (the survivors replay the sequence).
+  const steps = s.devices.map((d) => d.steps);
+  const reply = fetch(`${baseURL}/v1/completions`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', ...auth },
+    body: JSON.stringify({ model, prompt: '', max_tokens: 200, temperature: 0, stream: true }),
+  });
+  const response = await reply;
+  const chunks = eventReaderOpenAi(response);
+  let text = await chunks.take(20);  // well into the reply
+  const workers = workerPids(server);
+  assert.equal(workers.length, 3, `worker processes: ${workers}`);
+  process.kill(workers[1], 'SIGKILL');
+  text += await chunks.rest();
+  assert.equal(text, reference);
+
+  let recovery;
+  let lastStatus;
+  let previousAt;
+  const gaps = [];
+  while (!recovery || !lastStatus || gaps.length < 2) {
+    const e = await events.next();
+    if (e.event === 'cluster' && e.data.kind === 'recovery') recovery = e.data;
+    if (e.event === 'status') {
+      lastStatus = e.data;
+      const now = Date.now();
+      if (previousAt) gaps.push(now - previousAt);
+      previousAt = now;
+      if (!recovery) recovery = lastStatus.events.find((x) => x.kind === 'recovery');
+    }
+  }
+  events.cancel();
+  assert.match(recovery.text, /lost/);
+  for (const gap of gaps) assert.ok(gap > 300 && gap < 5000, `a snapshot every second: ${gaps}`);
+  // The tokens were seen per device and per second.
+  assert.ok(lastStatus.tokens_per_second_history.reduce((a, b) => a + b, 0) > 0);
+  assert.ok(lastStatus.devices[0].steps > steps[0], 'the first stage counted the decode steps');
+  assert.ok(lastStatus.devices[0].compute_seconds_per_token > 0);
+  // The lost worker now holds nothing; the survivors hold every unit.
+  assert.equal(lastStatus.devices[1].unit_count, 0);
+  assert.equal(lastStatus.devices.reduce((n, d) => n + d.unit_count, 0), units);
+});
+
+// An OpenAI completion stream: take(n) the text of the next n chunks, rest() the text to [DONE].
+function eventReaderOpenAi(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let finished = false;
+  async function chunk() {
+    for (;;) {
+      const end = buffer.indexOf('\n\n');
+      if (end >= 0) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const payload = line.replace(/^data: /, '');
+        if (payload === '[DONE]') { finished = true; return ''; }
+        const json = JSON.parse(payload);
+        assert.ok(!json.error, JSON.stringify(json));
+        return json.choices.map((c) => c.text).join('');
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the completion stream ended before [DONE]');
+      buffer += decoder.decode(value, { stream: true });
+    }
+  }
+  return {
+    async take(n) {
+      let text = '';
+      for (let i = 0; i < n && !finished; ++i) text += await chunk();
+      return text;
+    },
+    async rest() {
+      let text = '';
+      while (!finished) text += await chunk();
+      return text;
+    },
+  };
+}
