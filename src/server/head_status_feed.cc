@@ -36,18 +36,21 @@ void HeadStatusFeed::publish_placement() {
   }
 }
 
-void HeadStatusFeed::begin_run() { tokens_seen_ = rebalances_seen_ = recoveries_seen_ = rejoins_seen_ = 0; }
+void HeadStatusFeed::begin_run() {
+  tokens_seen_ = rebalances_seen_ = recoveries_seen_ = rejoins_seen_ = 0;
+  run_began_ = StatusBoard::Clock::now();
+}
 
 void HeadStatusFeed::follow() {
   const cluster::RunTrace& trace = head_.trace();
   const auto name = [&](size_t w) { return w < trace.worker_names.size() ? trace.worker_names[w] : fmt::format("#{}", w); };
   std::vector<StageSample> stages;
   for (; tokens_seen_ < trace.tokens.size(); ++tokens_seen_) {
+    const cluster::TokenTrace& t = trace.tokens[tokens_seen_];
     stages.clear();
-    for (const cluster::StageTime& s : trace.tokens[tokens_seen_].stages) {
-      stages.push_back({s.worker, s.compute_seconds, s.queue_seconds, s.send_seconds});
-    }
-    board_.token(stages);
+    for (const cluster::StageTime& s : t.stages) stages.push_back({s.worker, s.compute_seconds, s.queue_seconds, s.send_seconds});
+    board_.token(stages, run_began_ + std::chrono::duration_cast<StatusBoard::Clock::duration>(
+                                          std::chrono::duration<double>(t.seconds)));
   }
   for (; rebalances_seen_ < trace.rebalances.size(); ++rebalances_seen_) {
     const cluster::RebalanceEvent& e = trace.rebalances[rebalances_seen_];

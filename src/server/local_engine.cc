@@ -44,7 +44,7 @@ EngineOutcome LocalEngine::generate(const EngineJob& job, const OnText& on_text,
     options.on_logits = [this, last = std::chrono::steady_clock::time_point{}](int64_t row,
                                                                             std::span<const float>) mutable {
       const auto now = std::chrono::steady_clock::now();
-      if (row > 0) board_->token({{0, std::chrono::duration<double>(now - last).count(), 0, 0}});
+      if (row > 0) board_->token({{0, std::chrono::duration<double>(now - last).count(), 0, 0}}, now);
       last = now;
       return Status::Ok();
     };

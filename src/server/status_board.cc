@@ -7,6 +7,8 @@ namespace {
 constexpr double kAverageWeight = 0.1;
 // tokens_per_second is measured over this many whole seconds before the current one.
 constexpr int64_t kRateSeconds = 3;
+// A longer gap between tokens is a pause, not a slow token.
+constexpr auto kPause = std::chrono::seconds(1);
 
 double average(double previous, double sample, bool first) {
   return first ? sample : previous + kAverageWeight * (sample - previous);
@@ -48,11 +50,16 @@ void StatusBoard::set_placement(size_t device, std::string units, int64_t unit_c
   d.memory_used_bytes = memory_used_bytes;
 }
 
-void StatusBoard::token(const std::vector<StageSample>& stages) {
+void StatusBoard::token(const std::vector<StageSample>& stages, Clock::time_point at) {
   const int64_t second = second_now();
   std::lock_guard lock(mutex_);
   advance(second);
   per_second_.back()++;
+  if (last_token_at_ && at >= *last_token_at_ && at - *last_token_at_ < kPause) {
+    const double interval = std::chrono::duration<double>(at - *last_token_at_).count();
+    token_interval_ = average(token_interval_, interval, token_interval_ == 0);
+  }
+  if (!last_token_at_ || at > *last_token_at_) last_token_at_ = at;
   for (const StageSample& s : stages) {
     if (s.device >= devices_.size()) continue;
     DeviceStatus& d = devices_[s.device];
@@ -108,6 +115,7 @@ StatusSnapshot StatusBoard::snapshot() const {
   uint64_t recent = 0;
   for (int64_t i = 0; i < span; ++i) recent += s.tokens_per_second_history[kHistorySeconds - 1 - i];
   s.tokens_per_second = span > 0 ? static_cast<double>(recent) / static_cast<double>(span) : 0.0;
+  s.generating_tokens_per_second = token_interval_ > 0 ? 1.0 / token_interval_ : 0.0;
   s.active_sequences = active_;
   s.prompt_tokens_total = prompt_tokens_;
   s.completion_tokens_total = completion_tokens_;

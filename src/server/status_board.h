@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,8 @@ struct StatusSnapshot {
   // Tokens generated in each of the last kHistorySeconds whole seconds, oldest first.
   std::vector<uint32_t> tokens_per_second_history;
   double tokens_per_second = 0;  // over the last few seconds
+  // While tokens come (pauses of a second or more left out), over about the last few dozen.
+  double generating_tokens_per_second = 0;
   uint64_t active_sequences = 0;
   uint64_t prompt_tokens_total = 0, completion_tokens_total = 0;
   std::vector<RequestCount> requests;
@@ -64,6 +67,7 @@ struct StatusSnapshot {
 
 class StatusBoard {
  public:
+  using Clock = std::chrono::steady_clock;
   static constexpr size_t kHistorySeconds = 60;
   static constexpr size_t kEventsKept = 50;
 
@@ -73,8 +77,9 @@ class StatusBoard {
   void set_devices(std::vector<DeviceStatus> devices);
   // A new placement (a rebalance, a recovery): what device i holds and needs now.
   void set_placement(size_t device, std::string units, int64_t unit_count, uint64_t memory_used_bytes);
-  // One token generated; `stages`: each device's time for it (empty: not measured per device).
-  void token(const std::vector<StageSample>& stages);
+  // One token generated, arrived `at`; `stages`: each device's time for it (empty: not measured
+  // per device).
+  void token(const std::vector<StageSample>& stages, Clock::time_point at = Clock::now());
   void sequence_started();
   void sequence_ended(uint64_t prompt_tokens, uint64_t completion_tokens);
   void request_answered(const std::string& route, int status);
@@ -89,7 +94,6 @@ class StatusBoard {
   bool closed() const;
 
  private:
-  using Clock = std::chrono::steady_clock;
   // Moves the per-second window up to `now`.
   void advance(int64_t second) const;
   int64_t second_now() const;
@@ -102,6 +106,8 @@ class StatusBoard {
   std::vector<DeviceStatus> devices_;
   mutable std::deque<uint32_t> per_second_;  // back: the current (partial) second
   mutable int64_t current_second_ = 0;
+  std::optional<Clock::time_point> last_token_at_;
+  double token_interval_ = 0;  // seconds, averaged
   uint64_t active_ = 0, prompt_tokens_ = 0, completion_tokens_ = 0;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::deque<StatusEvent> events_;

@@ -31,6 +31,7 @@ json status_json(const StatusSnapshot& s) {
           {"devices", std::move(devices)},
           {"tokens_per_second", s.tokens_per_second},
           {"tokens_per_second_history", s.tokens_per_second_history},
+          {"generating_tokens_per_second", s.generating_tokens_per_second},
           {"active_sequences", s.active_sequences},
           {"prompt_tokens_total", s.prompt_tokens_total},
           {"completion_tokens_total", s.completion_tokens_total},

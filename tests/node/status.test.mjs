@@ -9,7 +9,7 @@ import { data, startServer, stopServer, workerPids } from './serve_process.mjs';
 const model = 'stories260K';
 const apiKey = 'status-test-key';
 const auth = { Authorization: `Bearer ${apiKey}` };
-const reference = readFileSync(`${data}/reference/stories260K/greedy_t0_n200.txt`, 'utf8');
+const reference = readFileSync(`${data}/reference/stories260K/greedy_t0_n256.txt`, 'utf8');
 
 let server;
 let baseURL;
@@ -133,7 +133,7 @@ test('/metrics counts requests, tokens and each stage\'s time', async () => {
   assert.ok(last['lingualinked_requests_total{route="other",status="404"}'] >= 1);
 });
 
-test('/v1/status streams the cluster every second and a recovery as it happens', async () => {
+test('/v1/status streams the cluster every second and a recovery as it happens', { timeout: 120000 }, async () => {
   const res = await fetch(`${baseURL}/v1/status`, { headers: auth });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/event-stream/);
@@ -158,11 +158,11 @@ test('/v1/status streams the cluster every second and a recovery as it happens',
   const steps = s.devices.map((d) => d.steps);
   const reply = fetch(`${baseURL}/v1/completions`, {
     method: 'POST', headers: { 'Content-Type': 'application/json', ...auth },
-    body: JSON.stringify({ model, prompt: '', max_tokens: 200, temperature: 0, stream: true }),
+    body: JSON.stringify({ model, prompt: '', max_tokens: 256, temperature: 0, stream: true }),
   });
   const response = await reply;
   const chunks = eventReaderOpenAi(response);
-  let text = await chunks.take(20);  // well into the reply
+  let text = await chunks.take(10);  // into the reply, well before its end
   const workers = workerPids(server);
   assert.equal(workers.length, 3, `worker processes: ${workers}`);
   process.kill(workers[1], 'SIGKILL');

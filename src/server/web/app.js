@@ -224,6 +224,7 @@ function renderStatus(s) {
     $('model').textContent = s.model;
   }
   $('tps').textContent = s.tokens_per_second.toFixed(1);
+  $('speed').textContent = s.generating_tokens_per_second.toFixed(0);
   $('active').textContent = s.active_sequences;
   $('served').textContent = s.completion_tokens_total;
   $('memory-note').textContent = s.memory_note;
