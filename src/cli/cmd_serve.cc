@@ -1,5 +1,6 @@
 // `lingualinked serve`: the OpenAI-compatible HTTP API, on this device (-m alone), on a cluster of
-// workers (--workers) or on worker processes it starts on this machine (--devices, as `demo`).
+// workers (--workers) or on worker processes it starts on this machine (--devices, as `demo`),
+// with the web page, /metrics and /v1/status fed by a StatusBoard.
 #include <signal.h>
 
 #include <atomic>
@@ -82,7 +83,8 @@ void serve(server::Engine& engine, server::StatusBoard& board, const server::Cha
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API, with a web page (chat and "
+                                             "a live view of the cluster) at /, /metrics and /v1/status");
   add_model_options(*cmd, a->model);
   add_cluster_run_options(*cmd, a->cluster);
   // One request at a time for now, and no run to draw a timeline of.
@@ -96,7 +98,7 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port", a->server.port, "port to listen on (0: any free port)")
       ->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--api-key", a->server.api_key, "clients must send 'Authorization: Bearer KEY'");
+  cmd->add_option("--api-key", a->server.api_key, "clients must send 'Authorization: Bearer KEY' (the web page asks for it)");
   cmd->add_option("-a,--alias", a->alias, "the model's name in the API (default: the model file's name)");
   cmd->callback([a] {
     server::ServerOptions options = a->server;
