@@ -13,6 +13,8 @@ for p in "${packages[@]}"; do
 done
 # node and npm run the server's test with the official `openai` client (any packaging of them will do).
 command -v npm >/dev/null || missing+=(nodejs npm)
+# chromium runs the web page's test, headless (driven by puppeteer-core from tests/node).
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   sudo_cmd=()

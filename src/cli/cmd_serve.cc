@@ -1,5 +1,6 @@
 // `lingualinked serve`: the OpenAI-compatible HTTP API, on this device (-m alone), on a cluster of
-// workers (--workers) or on worker processes it starts on this machine (--devices, as `demo`).
+// workers (--workers) or on worker processes it starts on this machine (--devices, as `demo`),
+// with the web page, /metrics and /v1/status fed by a StatusBoard.
 #include <signal.h>
 
 #include <atomic>
@@ -18,7 +19,10 @@
 #include "emulate/local_setup.h"
 #include "server/cluster_engine.h"
 #include "server/local_engine.h"
+#include "server/metered_engine.h"
 #include "server/openai_server.h"
+#include "server/segment_memory.h"
+#include "server/status_board.h"
 
 namespace ll::cli {
 namespace {
@@ -55,15 +59,20 @@ cluster::PipelineOptions device_pipeline_options(const ServeArgs& a, const emula
   return p;
 }
 
-// Serves until SIGINT or SIGTERM.
-void serve(server::Engine& engine, const server::ChatPrompt& chat, const server::ServerOptions& options) {
-  server::OpenAiServer http(engine, chat, options);
+// Serves until SIGINT or SIGTERM; `board` shows what `engine` does.
+void serve(server::Engine& engine, server::StatusBoard& board, const server::ChatPrompt& chat,
+           server::ServerOptions options) {
+  server::MeteredEngine metered(engine, board);
+  options.status = &board;
+  server::OpenAiServer http(metered, chat, options);
   const int port = or_exit(http.bind());
   std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());
-  std::fprintf(stderr, "serving %s on http://%s:%d (OpenAI API: /v1/completions, /v1/chat/completions, /v1/models)\n",
+  std::fprintf(stderr, "serving %s on http://%s:%d (web page: /; OpenAI API: /v1/completions, /v1/chat/completions, "
+               "/v1/models; /metrics; /v1/status)\n",
                options.model_id.c_str(), options.host.c_str(), port);
   std::thread stopper([&] {
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    board.close();  // ends the status streams, which would otherwise hold the server open
     http.stop();
   });
   http.serve();
@@ -76,7 +85,8 @@ void serve(server::Engine& engine, const server::ChatPrompt& chat, const server:
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API, with a web page (chat and "
+                                             "a live view of the cluster) at /, /metrics and /v1/status");
   add_model_options(*cmd, a->model);
   add_cluster_run_options(*cmd, a->cluster);
   // One request at a time for now, and no run to draw a timeline of.
@@ -90,7 +100,7 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port", a->server.port, "port to listen on (0: any free port)")
       ->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--api-key", a->server.api_key, "clients must send 'Authorization: Bearer KEY'");
+  cmd->add_option("--api-key", a->server.api_key, "clients must send 'Authorization: Bearer KEY' (the web page asks for it)");
   cmd->add_option("-a,--alias", a->alias, "the model's name in the API (default: the model file's name)");
   cmd->callback([a] {
     server::ServerOptions options = a->server;
@@ -107,9 +117,11 @@ void add_serve_command(CLI::App& app) {
     a->model.whole_model = a->cluster.workers.empty() && a->devices.empty();
     auto model = load_model_or_exit(a->model);
     const server::ChatPrompt chat(*model);
+    server::StatusBoard board(options.model_id, server::kSegmentMemoryNote);
     if (a->model.whole_model) {
       auto engine = or_exit(server::LocalEngine::create(*model, exec_options(a->model, model->hparams())));
-      return serve(*engine, chat, options);
+      engine->report_to(board);
+      return serve(*engine, board, chat, options);
     }
 
     std::unique_ptr<emulate::LocalCluster> local;
@@ -128,6 +140,7 @@ void add_serve_command(CLI::App& app) {
     }
     p.head.cancel = &g_cancel_generation;
     const int64_t n_ctx = p.load.n_ctx;
+    const model::KvTypes kv_types = p.load.kv_types;
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
     if (!pipeline.ok()) {
       if (local) local->stop();
@@ -137,9 +150,11 @@ void add_serve_command(CLI::App& app) {
     {
       auto tokenizer = text::Tokenizer::create(model->vocab());
       if (!tokenizer.ok()) fail(tokenizer.error());
+      server::HeadStatusFeed feed(board, *pipeline->head, *model, n_ctx, kv_types);
       server::ClusterEngine engine(*pipeline->head, std::make_unique<text::Tokenizer>(std::move(tokenizer).value()),
                                    n_ctx, g_cancel_generation);
-      serve(engine, chat, options);
+      engine.report_to(feed);
+      serve(engine, board, chat, options);
     }
     pipeline = Status::Error("stopped");  // close the links before the workers go away
     if (local) local->stop();

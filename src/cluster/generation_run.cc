@@ -451,7 +451,8 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
       st.compute_us += tr.timings(s).compute_us();
       st.queue_us += tr.timings(s).queue_us();
       st.send_us += tr.timings(s).send_us();
-      traced.stages.push_back({stages_[s], tr.timings(s).compute_us() / 1e6, tr.timings(s).send_us() / 1e6});
+      traced.stages.push_back({stages_[s], tr.timings(s).compute_us() / 1e6, tr.timings(s).send_us() / 1e6,
+                               tr.timings(s).queue_us() / 1e6});
     }
     if (options_.trace != nullptr) options_.trace->tokens.push_back(std::move(traced));
     if (controller_ != nullptr) controller_->on_token(*this, tr);

@@ -14,6 +14,7 @@ struct StageTime {
   size_t worker = 0;          // index among the head's workers
   double compute_seconds = 0;
   double send_seconds = 0;    // the hand-off to the next stage (as reported with the following step)
+  double queue_seconds = 0;   // waiting at the worker before its compute began
 };
 
 struct TokenTrace {

@@ -37,11 +37,14 @@ EngineOutcome ClusterEngine::generate(const EngineJob& job, const OnText& on_tex
   // The head looks at its cancel flag between steps; the caller's flag is set from on_text (a
   // stop string, a closed connection), so it is passed on there.
   cancel_.store(false);
+  if (feed_ != nullptr) feed_->begin_run();
   auto gens = head_.generate({request}, [&](size_t, const std::string& text) {
+    if (feed_ != nullptr) feed_->follow();
     on_text(text);
     if (stop.load()) cancel_.store(true);
   });
   cancel_.store(false);
+  if (feed_ != nullptr) feed_->follow();
   cluster::Generation& g = gens.at(0);
   EngineOutcome outcome{g.status, g.prompt_tokens.size(), g.tokens.size()};
   if (stop.load()) outcome.status = Status::Ok();  // ended on purpose

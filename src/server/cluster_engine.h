@@ -8,6 +8,7 @@
 
 #include "cluster/head.h"
 #include "server/engine.h"
+#include "server/head_status_feed.h"
 
 namespace ll::server {
 
@@ -21,6 +22,9 @@ class ClusterEngine : public Engine {
   const text::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int64_t n_ctx() const override { return n_ctx_; }
   EngineOutcome generate(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) override;
+  // Passes what the head records while it generates to `feed` (built on the same head), which
+  // must outlive the engine. Call before the first generate().
+  void report_to(HeadStatusFeed& feed) { feed_ = &feed; }
 
  private:
   void keep_alive_loop();
@@ -33,6 +37,7 @@ class ClusterEngine : public Engine {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread keep_alive_;
+  HeadStatusFeed* feed_ = nullptr;
 };
 
 }  // namespace ll::server

@@ -5,6 +5,7 @@
 #include "exec/segment_executor.h"
 #include "model/model.h"
 #include "server/engine.h"
+#include "server/status_board.h"
 
 namespace ll::server {
 
@@ -15,12 +16,19 @@ class LocalEngine : public Engine {
   const text::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int64_t n_ctx() const override { return executor_->n_ctx(); }
   EngineOutcome generate(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) override;
+  // Shows this process on `board` as one device holding every unit, and each token's compute
+  // time; `board` must outlive the engine. Call before the first generate().
+  void report_to(StatusBoard& board);
 
  private:
-  LocalEngine(std::unique_ptr<exec::SegmentExecutor> executor, std::unique_ptr<text::Tokenizer> tokenizer)
-      : executor_(std::move(executor)), tokenizer_(std::move(tokenizer)) {}
+  LocalEngine(const model::Model& model, const exec::ExecOptions& options,
+              std::unique_ptr<exec::SegmentExecutor> executor, std::unique_ptr<text::Tokenizer> tokenizer)
+      : model_(model), options_(options), executor_(std::move(executor)), tokenizer_(std::move(tokenizer)) {}
+  const model::Model& model_;
+  const exec::ExecOptions options_;
   std::unique_ptr<exec::SegmentExecutor> executor_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
+  StatusBoard* board_ = nullptr;
 };
 
 }  // namespace ll::server

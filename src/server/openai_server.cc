@@ -9,6 +9,7 @@
 #include <random>
 
 #include "server/completion_response.h"
+#include "server/status_routes.h"
 #include "server/stop_matcher.h"
 
 namespace ll::server {
@@ -101,6 +102,9 @@ struct OpenAiServer::Impl {
     http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
       complete(req, res, true);
     });
+    if (options.status != nullptr) {
+      add_status_routes(http, *options.status, [this](const httplib::Request& req) { return authorized(req); });
+    }
     // Whatever httplib refuses itself (no such route, a body over the bound) in OpenAI's shape.
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;

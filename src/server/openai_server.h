@@ -1,6 +1,7 @@
 #pragma once
 // The OpenAI-compatible HTTP API on an Engine: GET /health, GET /v1/models,
-// POST /v1/completions and POST /v1/chat/completions (streamed as server-sent events or not).
+// POST /v1/completions and POST /v1/chat/completions (streamed as server-sent events or not),
+// and with a StatusBoard the web page, /metrics and /v1/status.
 // Every bad request gets an OpenAI-shaped error JSON and the server keeps serving.
 // Requests are answered on httplib's thread pool; generations run one at a time (a request
 // waits for the one before it to finish).
@@ -11,6 +12,7 @@
 #include "server/chat_prompt.h"
 #include "server/completion_request.h"
 #include "server/engine.h"
+#include "server/status_board.h"
 
 namespace ll::server {
 
@@ -20,6 +22,9 @@ struct ServerOptions {
   std::string api_key;  // empty: no key asked (loopback only)
   std::string model_id;  // the name /v1/models lists and requests must give
   RequestLimits limits;
+  // When given (it must outlive the server): the web page at /, /metrics and /v1/status
+  // (server/status_routes.h).
+  StatusBoard* status = nullptr;
 };
 
 bool is_loopback_host(const std::string& host);
