@@ -258,6 +258,10 @@ TEST(PairingE2E, ThreeDevicesPairByCodeAreFoundAndRunTheModelWithCluster) {
       EXPECT_NE(line.find(fmt::format("tcp://{}:7070", lan.address(i))), std::string::npos) << listing.out;
     }
     EXPECT_EQ(listing.out.find("w4"), std::string::npos) << listing.out;
+    // The stranger does beacon: its own head hears it.
+    auto its_own = run_as_head(other_head, "devices --wait 4");
+    ASSERT_EQ(its_own.exit_code, 0) << its_own.err;
+    EXPECT_NE(device_line(its_own.out, "w4").find("yes"), std::string::npos) << its_own.out;
   }
 
   // The everyday command: no addresses, no keys.
@@ -297,6 +301,10 @@ TEST(PairingE2E, ThreeDevicesPairByCodeAreFoundAndRunTheModelWithCluster) {
   EXPECT_NE(device_line(listing.out, "w1").find(" no "), std::string::npos) << listing.out;
   EXPECT_NE(device_line(listing.out, "w2").find(fmt::format("tcp://{}:7070", lan.address(1))), std::string::npos)
       << listing.out;
+  // Owner-only, everything the head remembers.
+  for (const auto& f : std::filesystem::directory_iterator(head + "/lingualinked")) {
+    EXPECT_EQ(static_cast<int>(f.status().permissions() & std::filesystem::perms::all), 0600) << f.path();
+  }
   // The speed each device was profiled at in the run.
   EXPECT_NE(device_line(listing.out, "w2").find("tok/s"), std::string::npos) << listing.out;
   EXPECT_NE(listing.err.find("bad signature"), std::string::npos) << listing.err;

@@ -77,7 +77,7 @@ void add_pair_command(CLI::App& app) {
       if (Status st = server->poll(std::chrono::milliseconds(200)); !st.ok()) fail(st.message());
     }
     if (server->paired() < server->codes().size()) {
-      fail(fmt::format("{} of {} codes paired a device; the others are no longer valid", server->paired(),
+      fail(fmt::format("{} of {} codes paired a device; the rest are no longer valid (expired or revoked)", server->paired(),
                        server->codes().size()));
     }
   });

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <optional>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -110,17 +111,19 @@ void add_worker_command(CLI::App& app) {
     if (!paired && !explicit_security) paired = !or_exit(cluster::load_trusted_heads(config)).empty();
     net::KeyPair beacon_keys;
     if (paired) {
+      // A mistyped code is named before anything is created.
+      std::optional<cluster::PairingCode> code;
+      if (!a->join.empty()) code = or_exit(cluster::parse_pairing_code(a->join));
       const net::KeyPair keys = or_exit(cluster::load_or_create_keypair(config, cluster::kWorkerKeyFile));
-      if (!a->join.empty()) {
-        const cluster::PairingCode code = or_exit(cluster::parse_pairing_code(a->join));
+      if (code) {
         cluster::JoinRequest r;
         r.name = a->name.empty() ? host_name() : a->name;
         r.port = endpoint_port(a->listen);
         if (r.port == 0) fail("--join: give --listen with a fixed port (the head remembers it)");
         r.threads = static_cast<uint32_t>(thread_count_or_default(a->threads));
         if (!a->mem.empty()) r.memory_limit = or_exit(parse_byte_size(a->mem));
-        std::fprintf(stderr, "worker: pairing with %s...\n", cluster::pairing_endpoint(code).c_str());
-        const cluster::JoinedHead head = or_exit(cluster::join_head(code, keys, r));
+        std::fprintf(stderr, "worker: pairing with %s...\n", cluster::pairing_endpoint(*code).c_str());
+        const cluster::JoinedHead head = or_exit(cluster::join_head(*code, keys, r));
         if (Status st = cluster::add_trusted_head(config, head.public_key, head.name); !st.ok()) fail(st.message());
         std::fprintf(stderr, "worker: paired with head %s (key %s), remembered in %s\n", head.name.c_str(),
                      head.public_key.c_str(), config.c_str());

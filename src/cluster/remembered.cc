@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sodium.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -136,6 +137,8 @@ Status forget_device(const std::string& dir, const std::string& name) {
 }
 
 Status remember_speeds(const std::string& dir, const std::vector<std::string>& keys, const std::string& profiles_path) {
+  // Written by the profiler with the default mode: made owner-only like everything here.
+  ::chmod(profiles_path.c_str(), 0600);
   LL_ASSIGN_OR_RETURN(const std::string text, read_regular_file(profiles_path));
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::Errorf("{}: not JSON", profiles_path);
