@@ -274,6 +274,14 @@ TEST(PairingE2E, ThreeDevicesPairByCodeAreFoundAndRunTheModelWithCluster) {
     for (int i = 0; i < 3; ++i) EXPECT_NE(run.err.find(lan.address(i)), std::string::npos) << run.err;
   }
 
+  // `plan --cluster` profiles the same devices.
+  {
+    auto plan = run_as_head(head, fmt::format("plan --cluster -m '{}'", kStories), 120);
+    ASSERT_EQ(plan.exit_code, 0) << plan.err;
+    for (int i = 1; i <= 3; ++i) EXPECT_NE(plan.out.find(fmt::format("w{} ", i)), std::string::npos) << plan.out;
+    EXPECT_EQ(plan.out.find("w4"), std::string::npos) << plan.out;
+  }
+
   // Forged beacons for w2 (signed by another key, pointing elsewhere) and w1's old beacon
   // replayed after w1 stopped: w2 stays where it is, w1 is not reachable.
   workers[0]->stop();

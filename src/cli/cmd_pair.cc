@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 
@@ -75,6 +76,11 @@ void add_pair_command(CLI::App& app) {
                  a->expires, dir.c_str());
     while (!g_stop.load() && !server->finished()) {
       if (Status st = server->poll(std::chrono::milliseconds(200)); !st.ok()) fail(st.message());
+    }
+    // The last device's answer is only queued: serve a moment longer so that it leaves before the
+    // socket closes (and a late request is refused rather than dropped).
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1); std::chrono::steady_clock::now() < until;) {
+      (void)server->poll(std::chrono::milliseconds(100));
     }
     if (server->paired() < server->codes().size()) {
       fail(fmt::format("{} of {} codes paired a device; the rest are no longer valid (expired or revoked)", server->paired(),

@@ -20,6 +20,7 @@ namespace {
 
 constexpr size_t kMaxCodes = 16;
 constexpr size_t kMaxPending = 64;  // pairings between request and proof
+constexpr std::chrono::seconds kPendingLife{30};  // a request without its proof after this is dropped
 constexpr size_t kMaxNameBytes = 64;
 
 // The IPv4 address of the first interface that is up and not loopback.
@@ -150,8 +151,11 @@ void PairingServer::on_request(const net::Incoming& in) {
   }
   if (!printable_name(r.name())) return refuse(in, "malformed pairing request: the name must be 1-64 printable characters");
   if (r.port() == 0 || r.port() > 65535) return refuse(in, "malformed pairing request: port out of range");
+  const auto now = Clock::now();
+  std::erase_if(pending_, [now](const auto& entry) { return now - entry.second.since > kPendingLife; });
   if (pending_.size() >= kMaxPending && pending_.count(in.peer_key) == 0) return refuse(in, "too many pairings at once");
   Pending& p = pending_[in.peer_key];
+  p.since = now;
   p.slot = r.slot();
   p.request = r;
   p.head_nonce = random_nonce();

@@ -54,6 +54,7 @@ class PairingServer {
  private:
   using Clock = std::chrono::steady_clock;
   struct Pending {
+    Clock::time_point since;
     uint32_t slot = 0;
     wire::PairRequest request;
     std::string head_nonce;
