@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "cli/progress_display.h"
 #include "cluster/activation_wire.h"
+#include "cluster/discovery.h"
+#include "cluster/remembered.h"
+#include "net/keys.h"
 #include "cluster/head_setup.h"
 #include "cluster/pipeline.h"
 #include "cluster/throughput.h"
@@ -58,6 +62,7 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
                  "--cuts, the whole prompt at once); N >= the prompt: the whole prompt")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd.add_flag("--insecure", o.insecure, "plain-text links (loopback workers only)");
+  add_paired_cluster_option(cmd, o.paired_cluster);
   cmd.add_flag("--send-shards", o.send_shards, "stream each worker its shard instead of letting it open the model path");
   cmd.add_option("--head-listen", o.head_listen,
                  "the head holds the first segment (with the embedding) itself, reachable by the workers here: "
@@ -66,6 +71,46 @@ void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o) {
   add_planning_options(cmd, o.planning);
   add_balance_options(cmd, o.balance);
 }
+
+void add_paired_cluster_option(CLI::App& cmd, bool& paired_cluster) {
+  cmd.add_flag("--cluster", paired_cluster,
+               "run on every device paired with this head (lingualinked pair) that is on the network now, found "
+               "by its beacons; no --workers or keys needed")
+      ->excludes("--workers")
+      ->excludes("--worker-keys")
+      ->excludes("--key")
+      ->excludes("--insecure");
+}
+
+void resolve_paired_cluster(ClusterRunOptions& c) {
+  if (!c.paired_cluster) return;
+  const std::string dir = or_exit(cluster::config_dir());
+  const cluster::HeadSetup setup = or_exit(cluster::paired_cluster_setup(dir, {}, print_progress));
+  c.workers = setup.workers;
+  c.worker_keys = setup.worker_keys;
+  c.key = setup.key_path;
+  c.remembered_dir = dir;
+  // The profiles measured for this run give `devices` each device's last speed.
+  if (c.planning.save_profiles.empty()) {
+    c.planning.save_profiles = dir + "/" + cluster::kLastProfilesFile;
+    std::error_code ec;
+    std::filesystem::remove(c.planning.save_profiles, ec);
+  }
+}
+
+namespace {
+
+// After a --cluster run: each device's measured speed into devices.json (nothing when not profiled).
+void remember_speeds(const ClusterRunOptions& c) {
+  std::error_code ec;
+  if (c.remembered_dir.empty() || !std::filesystem::exists(c.planning.save_profiles, ec)) return;
+  const auto keys = net::parse_public_key_list(c.worker_keys);
+  if (!keys.ok()) return;
+  const Status st = cluster::remember_speeds(c.remembered_dir, keys.value(), c.planning.save_profiles);
+  if (!st.ok()) std::fprintf(stderr, "warning: the devices' speeds are not remembered: %s\n", st.message().c_str());
+}
+
+}  // namespace
 
 void add_wire_type_option(CLI::App& cmd, std::string& wire_type) {
   cmd.add_option("--wire-type", wire_type,
@@ -203,6 +248,7 @@ void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_option
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());
   pipeline->head->set_prompt_chunk(c.prompt_chunk);
+  remember_speeds(c);
   const graph::Graph graph = graph::build_graph(*model, model_options.kv_types);
   GenerationArgs with_timeline = args;
   with_timeline.timeline = c.balance.timeline;

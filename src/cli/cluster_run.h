@@ -43,6 +43,8 @@ struct ClusterRunOptions {
   std::vector<std::string> workers;  // HOST:PORT or tcp://HOST:PORT
   std::string worker_keys;           // KEY,KEY,... or a file with one key per line, in worker order
   std::string key;                   // the head's key pair file
+  bool paired_cluster = false;       // --cluster: every reachable paired device (resolve_paired_cluster)
+  std::string remembered_dir;        // with --cluster: the configuration the devices came from
   std::string cuts;
   int parallel = 1;
   int64_t prompt_chunk = 0;  // --ubatch-size: tokens per prompt chunk; 0: chosen from the profiles
@@ -55,6 +57,11 @@ struct ClusterRunOptions {
 };
 
 void add_cluster_run_options(CLI::App& cmd, ClusterRunOptions& o);
+// --cluster: every paired device that is reachable now, and this head's remembered key.
+void add_paired_cluster_option(CLI::App& cmd, bool& paired_cluster);
+// With --cluster: finds the reachable paired devices and fills in workers, worker_keys and key,
+// so that the rest runs as with --workers (exits on errors).
+void resolve_paired_cluster(ClusterRunOptions& c);
 // --wire-type f32|f16|bf16: how the stages send hidden states to each other.
 void add_wire_type_option(CLI::App& cmd, std::string& wire_type);
 wire::ActivationType wire_type(const std::string& name);  // of a name add_wire_type_option accepted

@@ -148,6 +148,7 @@ void add_plan_commands(CLI::App& app) {
   cmd->add_option("--worker-keys", a->cluster.worker_keys, "the workers' public keys, in order (KEY,... or a file)");
   cmd->add_option("--key", a->cluster.key, "this head's key pair, allowed by the workers");
   cmd->add_flag("--insecure", a->cluster.insecure, "plain-text links (loopback workers only)");
+  add_paired_cluster_option(*cmd, a->cluster.paired_cluster);
   cmd->add_option("--save-profiles", a->save_profiles, "with --workers: write the measured profiles to this JSON");
   cmd->add_option("--profiles", a->profiles,
                   "device and link profiles, {\"devices\": [...], \"links\": [...]}, or one device's profile "
@@ -180,7 +181,10 @@ void add_plan_commands(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--json", a->json, "write the plan as JSON");
   cmd->add_option("--svg", a->svg, "draw the pipeline as SVG");
-  cmd->callback([a] { run_plan(*a); });
+  cmd->callback([a] {
+    resolve_paired_cluster(a->cluster);
+    run_plan(*a);
+  });
 
   auto p = std::make_shared<ProfileArgs>();
   CLI::App* prof = app.add_subcommand("profile", "Measure this device's time per unit and its usable memory");

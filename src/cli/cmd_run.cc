@@ -48,6 +48,7 @@ void add_run_command(CLI::App& app) {
       ->needs("--logits-out");
   cmd->callback([args] {
     const std::string prompt = read_text_input(args->prompt, /*stdin_by_default=*/false);
+    resolve_paired_cluster(args->cluster);
     if (!args->logits_out.empty() && !args->cluster.workers.empty()) {
       fail("--logits-out works on one device only: drop --workers, or drop --logits-out");
     }

@@ -103,6 +103,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", a->server.api_key, "clients must send 'Authorization: Bearer KEY' (the web page asks for it)");
   cmd->add_option("-a,--alias", a->alias, "the model's name in the API (default: the model file's name)");
   cmd->callback([a] {
+    if (a->cluster.paired_cluster && !a->devices.empty()) fail("give --cluster or --devices, not both");
+    resolve_paired_cluster(a->cluster);  // --cluster: the paired devices become --workers
     server::ServerOptions options = a->server;
     options.model_id = a->alias.empty() ? std::filesystem::path(a->model.path).stem().string() : a->alias;
     const Status usable = server::check_server_options(options);

@@ -22,5 +22,7 @@ void add_chat_command(CLI::App& app);
 void add_summarize_command(CLI::App& app);
 void add_translate_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_pair_command(CLI::App& app);
+void add_devices_command(CLI::App& app);
 
 }  // namespace ll::cli

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   ll::cli::add_summarize_command(app);
   ll::cli::add_translate_command(app);
   ll::cli::add_serve_command(app);
+  ll::cli::add_pair_command(app);
+  ll::cli::add_devices_command(app);
   // CLI11 would call an unknown first word a missing subcommand.
   if (argc > 1 && argv[1][0] != '-') {
     std::string names;

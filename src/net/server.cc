@@ -44,7 +44,7 @@ Result<std::unique_ptr<Server>> Server::bind(const std::string& endpoint, Securi
     // Sending to a peer that is gone fails instead of being dropped silently.
     impl->socket.set(zmq::sockopt::router_mandatory, true);
     if (!security.insecure) {
-      LL_ASSIGN_OR_RETURN(impl->zap_domain, ZapAuthenticator::instance().add_domain(std::move(security.allowed)));
+      LL_ASSIGN_OR_RETURN(impl->zap_domain, ZapAuthenticator::instance().add_domain(std::move(security.allowed), security.any_client));
       impl->socket.set(zmq::sockopt::zap_domain, impl->zap_domain);
       impl->socket.set(zmq::sockopt::curve_server, true);
       impl->socket.set(zmq::sockopt::curve_secretkey, security.keys.secret_key);

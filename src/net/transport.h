@@ -66,6 +66,8 @@ struct SecurityOptions {
   bool insecure = false;           // plain text; refused unless the endpoint is loopback
   KeyPair keys;                    // our own key pair (server: its identity; client: its identity)
   std::set<std::string> allowed;   // server only: client public keys accepted
+  bool any_client = false;         // server only: every client key accepted (a pairing listener,
+                                   // whose clients prove themselves inside the encrypted link)
 };
 
 // Process-wide ZeroMQ context.

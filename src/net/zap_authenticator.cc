@@ -41,11 +41,11 @@ ZapAuthenticator::ZapAuthenticator() {
   std::thread([this] { run(); }).detach();
 }
 
-Result<std::string> ZapAuthenticator::add_domain(std::set<std::string> allowed) {
+Result<std::string> ZapAuthenticator::add_domain(std::set<std::string> allowed, bool any_client) {
   if (!started_.ok()) return started_;
   std::lock_guard lock(mu_);
   std::string domain = fmt::format("ll-server-{}", next_domain_++);
-  domains_.emplace(domain, Domain{domain, std::move(allowed), refusal_log(domain)});
+  domains_.emplace(domain, Domain{domain, std::move(allowed), refusal_log(domain), any_client});
   return domain;
 }
 
@@ -129,7 +129,7 @@ std::vector<zmq::message_t> ZapAuthenticator::answer(const std::vector<zmq::mess
   auto it = domains_.find(domain);
   if (it == domains_.end()) return reply("400", "unknown server");
   Domain& d = it->second;
-  if (d.allowed.count(key) != 0) return reply("200", "OK", key);
+  if (d.any_client || d.allowed.count(key) != 0) return reply("200", "OK", key);
   d.refusals.log(key, fmt::format("refused client key {} from {}: not in the allow-list", key, address));
   return reply("400", "client key not allowed");
 }

@@ -22,8 +22,9 @@ class ZapAuthenticator {
   // The handler, started on first use; it lives until the process exits.
   static ZapAuthenticator& instance();
 
-  // Registers an allow-list of Z85 client keys; returns the domain to set as ZMQ_ZAP_DOMAIN (before bind).
-  Result<std::string> add_domain(std::set<std::string> allowed);
+  // Registers an allow-list of Z85 client keys (or, with any_client, none: every key is admitted);
+  // returns the domain to set as ZMQ_ZAP_DOMAIN (before bind).
+  Result<std::string> add_domain(std::set<std::string> allowed, bool any_client = false);
   void set_label(const std::string& domain, const std::string& label);  // how logs name the server
   void allow(const std::string& domain, const std::string& public_key);
   void disallow(const std::string& domain, const std::string& public_key);  // later handshakes fail
@@ -34,6 +35,7 @@ class ZapAuthenticator {
     std::string label;
     std::set<std::string> allowed;
     LogLimiter refusals;
+    bool any_client = false;
   };
   static LogLimiter refusal_log(const std::string& label);
 
