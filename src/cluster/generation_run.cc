@@ -61,19 +61,18 @@ struct GenerationRun::Sequence {
 };
 
 GenerationRun::GenerationRun(PipelineLinks& links, const text::Tokenizer& tokenizer, PipelineShape shape,
-                             RunCounters& counters, RunOptions options, const std::vector<Request>& requests,
-                             OnText on_text)
+                             RunCounters& counters, RunOptions options, std::vector<Request> requests, OnText on_text)
     : links_(links),
       tokenizer_(tokenizer),
       shape_(std::move(shape)),
       counters_(counters),
       options_(with_clock(std::move(options))),
-      requests_(requests),
+      requests_(std::move(requests)),
       on_text_(std::move(on_text)),
       n_workers_(links.size()),
       began_(options_.clock()),
-      sequences_(requests.size()),
-      out_(requests.size()),
+      sequences_(requests_.size()),
+      out_(requests_.size()),
       probe_answered_(links.size()) {
   stages_ = shape_.stages;
   lost_reported_.assign(n_workers_, false);
@@ -91,43 +90,79 @@ std::vector<Generation> GenerationRun::run() {
 }
 
 void GenerationRun::start() {
-  const text::Vocab& vocab = tokenizer_.vocab();
-  for (size_t i = 0; i < requests_.size(); ++i) {
-    const Request& rq = requests_[i];
-    Sequence& a = sequences_[i];
-    Generation& g = out_[i];
-    a.sequence = counters_.next_sequence++;
-    g.stages.resize(n_workers_);
-    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, /*add_special=*/true) : rq.prompt_tokens;
-    if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
-    a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
-    for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
-    a.started = options_.clock();
-    // A scored prompt may fill the context: no token follows it.
-    const int64_t room = rq.score ? shape_.n_ctx + 1 : shape_.n_ctx;
-    if (static_cast<int64_t>(g.prompt_tokens.size()) >= room) {
-      a.done = true;
-      g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
-      continue;
-    }
-    Status valid = rq.score ? Status::Ok() : exec::validate_n_predict(rq.n_predict);
-    if (valid.ok() && !rq.score) valid = text::validate(rq.sampling);
-    if (valid.ok() && rq.score && g.prompt_tokens.size() < 2) {
-      valid = Status::Errorf("scoring needs at least 2 tokens (each scores the next), got {}", g.prompt_tokens.size());
-    }
-    if (!valid.ok()) {
-      a.done = true;
-      g.status = std::move(valid);
-      continue;
-    }
-    if (!rq.score && exec::predicted_all(0, rq.n_predict)) {
-      a.done = true;
-      continue;
-    }
-    by_sequence_[a.sequence] = i;
-    Status st = send_step(i, g.prompt_tokens, 0);
-    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
+  for (size_t i = 0; i < requests_.size(); ++i) begin(i);
+}
+
+size_t GenerationRun::admit(Request request) {
+  size_t i = requests_.size();
+  if (!released_.empty()) {
+    i = released_.back();
+    released_.pop_back();
+    requests_[i] = std::move(request);
+    sequences_[i] = Sequence{};
+    out_[i] = Generation{};
+  } else {
+    requests_.push_back(std::move(request));
+    sequences_.emplace_back();
+    out_.emplace_back();
   }
+  begin(i);
+  return i;
+}
+
+void GenerationRun::cancel(size_t request) { finish(request, Status::Ok()); }
+
+bool GenerationRun::ended(size_t request) const { return sequences_[request].done; }
+
+Generation GenerationRun::release(size_t request) {
+  Generation g = std::move(out_[request]);
+  out_[request] = Generation{};
+  requests_[request] = Request{};
+  sequences_[request].detok.reset();
+  released_.push_back(request);
+  return g;
+}
+
+void GenerationRun::begin(size_t i) {
+  const text::Vocab& vocab = tokenizer_.vocab();
+  const Request& rq = requests_[i];
+  Sequence& a = sequences_[i];
+  Generation& g = out_[i];
+  a.sequence = counters_.next_sequence++;
+  g.stages.resize(n_workers_);
+  g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, /*add_special=*/true) : rq.prompt_tokens;
+  if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
+  a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
+  for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
+  a.started = options_.clock();
+  // A scored prompt may fill the context: no token follows it.
+  const int64_t room = rq.score ? shape_.n_ctx + 1 : shape_.n_ctx;
+  if (static_cast<int64_t>(g.prompt_tokens.size()) >= room) {
+    a.done = true;
+    g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
+    return;
+  }
+  Status valid = rq.score ? Status::Ok() : exec::validate_n_predict(rq.n_predict);
+  if (valid.ok() && !rq.score) valid = text::validate(rq.sampling);
+  if (valid.ok() && rq.score && g.prompt_tokens.size() < 2) {
+    valid = Status::Errorf("scoring needs at least 2 tokens (each scores the next), got {}", g.prompt_tokens.size());
+  }
+  if (!valid.ok()) {
+    a.done = true;
+    g.status = std::move(valid);
+    return;
+  }
+  if (!rq.score && exec::predicted_all(0, rq.n_predict)) {
+    a.done = true;
+    return;
+  }
+  by_sequence_[a.sequence] = i;
+  if (controller_ != nullptr && controller_->holding()) {
+    held_.push_back({i, g.prompt_tokens, 0});
+    return;
+  }
+  Status st = send_step(i, g.prompt_tokens, 0);
+  if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
 }
 
 double GenerationRun::expected_us(int64_t n_tokens) const {
@@ -314,6 +349,7 @@ bool GenerationRun::recover_from(size_t worker) {
 }
 
 uint64_t GenerationRun::replay() {
+  held_.clear();  // every live sequence is sent whole below, a request admitted while holding too
   uint64_t sent = 0;
   for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence_)) {
     const Generation& g = out_[i];
@@ -351,7 +387,7 @@ void GenerationRun::send_held() {
   held_.clear();
   for (const HeldStep& h : held) {
     if (sequences_[h.request].done) continue;
-    Status st = send_step(h.request, {h.token}, h.position);
+    Status st = send_step(h.request, h.tokens, h.position);
     if (!st.ok()) finish(h.request, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
   }
 }
@@ -477,7 +513,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     return;
   }
   if (controller_ != nullptr && controller_->holding()) {
-    held_.push_back({request, token, position});
+    held_.push_back({request, {token}, position});
     return;
   }
   Status st = send_step(request, {token}, position);

@@ -100,6 +100,12 @@ class Head {
   const std::vector<model::UnitRange>& segments() const;
   // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
   std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
+  // A run without requests yet, that requests join while it runs (GenerationRun::admit, cancel,
+  // release): turn() it while it is active() or requests may come, then close_run() it. The
+  // balancer, recovery, keep-alive and deadlines work as in generate(); its decode tokens are not
+  // traced (it may run for days). Nothing else may use the head until close_run().
+  std::unique_ptr<GenerationRun> open_run(GenerationRun::OnText on_text);
+  void close_run(GenerationRun& run);
   // Scores the sequences concurrently, one step each (Request.score): per sequence, the
   // log-probability of each next token (size - 1 values), or the error that ended it.
   std::vector<Result<std::vector<float>>> score(const std::vector<std::vector<int32_t>>& sequences);
@@ -130,6 +136,9 @@ class Head {
                        const std::function<Status(size_t, net::Message&)>& on_reply);
   std::string describe(size_t worker) const;
   bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
+  // A started run of `requests` under the balancer; `trace_tokens`: record every decode token.
+  std::unique_ptr<GenerationRun> begin_run(std::vector<Request> requests, GenerationRun::OnText on_text,
+                                           bool trace_tokens);
 
   HeadOptions options_;
   std::vector<std::unique_ptr<net::Client>> clients_;

@@ -4,6 +4,7 @@
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -44,6 +45,17 @@ constexpr size_t kMaxQueued = 256;
 constexpr int64_t kMaxScoreLogits = int64_t{16} << 20;
 int64_t score_rows(int64_t n_vocab) { return std::max<int64_t>(1, kMaxScoreLogits / n_vocab); }
 
+// "2026-12-02 14:30:01.123" in UTC, to start a log line.
+std::string log_time() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec, ms);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Worker>> Worker::create(WorkerOptions options) {
@@ -74,7 +86,9 @@ Worker::Worker(WorkerOptions options, std::unique_ptr<net::Server> server, Shard
   const uint64_t own = resident_bytes() + kReserve;
   memory_limit_ = usable > own ? usable - own : 0;
   if (options_.name.empty()) options_.name = server_->endpoint();
-  auto to_stderr = [name = options_.name](const std::string& line) { fmt::print(stderr, "{}: {}\n", name, line); };
+  auto to_stderr = [name = options_.name](const std::string& line) {
+    fmt::print(stderr, "{} {}: {}\n", log_time(), name, line);
+  };
   error_log_ = LogLimiter({.what = "error replies", .sources = "peers"}, to_stderr);
   send_log_ = LogLimiter({.what = "failed sends", .sources = "peers"}, to_stderr);
 }
@@ -607,7 +621,11 @@ void Worker::on_free(const net::Incoming& in) {
   if (it == sessions_.end()) return;  // already gone: freeing is idempotent
   it->second->last_active = Clock::now();
   it->second->executor->free_sequence(f.sequence());
-  it->second->sequences.erase(f.sequence());
+  // A sequence ended early (a client gone, a stop string, an error): said, for whoever watches.
+  if (it->second->sequences.erase(f.sequence()) != 0) {
+    fmt::print(stderr, "{} {}: session {:x}: sequence {} freed at the head's request\n", log_time(), options_.name,
+               f.session(), f.sequence());
+  }
 }
 
 // Errors of a downstream worker about our session's steps go on to the session's head.

@@ -2,8 +2,8 @@
 // The OpenAI-compatible HTTP API on an Engine: GET /health, GET /v1/models,
 // POST /v1/completions and POST /v1/chat/completions (streamed as server-sent events or not).
 // Every bad request gets an OpenAI-shaped error JSON and the server keeps serving.
-// Requests are answered on httplib's thread pool; generations run one at a time (a request
-// waits for the one before it to finish).
+// Requests are answered on a thread pool. Up to Engine::parallel() generations run at once and
+// up to `queue` more wait their turn; a request past that gets a 503 with Retry-After at once.
 #include <memory>
 #include <string>
 
@@ -20,6 +20,7 @@ struct ServerOptions {
   std::string api_key;  // empty: no key asked (loopback only)
   std::string model_id;  // the name /v1/models lists and requests must give
   RequestLimits limits;
+  size_t queue = 32;  // requests that may wait while the engine generates its parallel() ones
 };
 
 bool is_loopback_host(const std::string& host);

@@ -4,8 +4,10 @@
 // Environment: LL_CLI (the lingualinked binary), LL_SHARED_DATA (../shared/data).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+import { cli, data, startServer, stopServer } from './serve_process.mjs';
 
 let OpenAI;
 try {
@@ -14,8 +16,6 @@ try {
   throw new Error(`the openai npm package is missing: run \`npm ci\` in tests/node (${e.message})`);
 }
 
-const cli = process.env.LL_CLI;
-const data = process.env.LL_SHARED_DATA;
 const model = 'stories260K';
 const apiKey = 'serve-test-key';
 const reference = readFileSync(`${data}/reference/stories260K/greedy_t0_n200.txt`, 'utf8');
@@ -24,35 +24,7 @@ let server;
 let baseURL;
 let client;
 
-// Starts `lingualinked serve` with `args`; resolves to the process, its URL and its stderr so far.
-async function startServer(args) {
-  const proc = spawn(cli, ['serve', '-m', `${data}/models/stories260K/stories260K.gguf`, '-t', '1', '--port', '0',
-                           ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'serving' line within 240 s:\n${log}`)), 240000);
-    proc.stderr.on('data', (chunk) => {
-      log += chunk;
-      const m = log.match(/serving \S+ on (http:\/\/[\d.]+:\d+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}:\n${log}`)); });
-  });
-  return { proc, url, log };
-}
-
-async function stopServer(proc) {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 30000);
-  const code = await exited;
-  clearTimeout(timer);
-  assert.equal(code, 0, 'serve stops cleanly on SIGTERM');
-}
-
 before(async () => {
-  assert.ok(cli && data, 'LL_CLI and LL_SHARED_DATA must be set');
   const started = await startServer(['--devices', '3', '--planner', 'even', '--api-key', apiKey]);
   server = started.proc;
   baseURL = started.url;
