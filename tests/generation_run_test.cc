@@ -831,7 +831,7 @@ TEST(GenerationRun, ARequestAdmittedWhileOthersRunStartsAtOnceAndGetsItsOwnToken
   EXPECT_EQ(third.prompt_tokens, (std::vector<int32_t>{kBos, 3}));
 }
 
-TEST(GenerationRun, ACancelledRequestEndsAloneAndItsSequenceIsFreedOnEveryWorker) {
+TEST(GenerationRun, ACancelledRequestEndsAloneAndItsSequenceIsFreedOnEveryWorkerOnceItsStepIsBack) {
   Pipeline p;
   p.requests = {request({kBos, 3}, 6), request({kBos, 4}, 3)};
   GenerationRun& run = p.make();
@@ -842,13 +842,16 @@ TEST(GenerationRun, ACancelledRequestEndsAloneAndItsSequenceIsFreedOnEveryWorker
   run.cancel(0);
   EXPECT_TRUE(run.ended(0));
   EXPECT_FALSE(run.ended(1));
+  EXPECT_TRUE(p.links.sent_to(0, wire::Envelope::kFreeSequence).empty())
+      << "not while its step is on the way: the FreeSequence could overtake it";
+  p.links.reply(1, token_result(1, 4, 2));  // the step in flight when cancelled comes back
+  run.turn();
   for (size_t w = 0; w < 2; ++w) {
     const auto freed = p.links.sent_to(w, wire::Envelope::kFreeSequence);
     ASSERT_EQ(freed.size(), 1u) << "worker " << w;
     EXPECT_EQ(freed[0].free_sequence().sequence(), 1u);
     EXPECT_EQ(freed[0].free_sequence().session(), kSession);
   }
-  p.links.reply(1, token_result(1, 4, 2));  // in flight when cancelled: ignored
   p.links.reply(1, token_result(2, 5, 2));
   p.links.reply(1, token_result(2, 3, 2));
   while (run.active()) run.turn();
@@ -859,6 +862,21 @@ TEST(GenerationRun, ACancelledRequestEndsAloneAndItsSequenceIsFreedOnEveryWorker
   ASSERT_TRUE(other.status.ok()) << other.status.message();
   EXPECT_EQ(other.tokens, (std::vector<int32_t>{5, 5, 3}));
   EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 1u) << "a finished sequence frees itself";
+}
+
+TEST(GenerationRun, ACancelledSequenceWhoseStepNeverComesBackIsFreedAtItsDeadline) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 6)};
+  GenerationRun& run = p.make();
+  run.start();
+  const Clock::time_point sent = p.now;
+  run.cancel(0);
+  EXPECT_TRUE(run.active()) << "until the step is back or overdue";
+  while (run.active()) run.turn();
+  EXPECT_GE(p.now - sent, milliseconds(3000));
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 1u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 1u);
+  EXPECT_TRUE(p.links.sent_to(0, wire::Envelope::kHello).empty()) << "a cancelled step is nobody's fault: no probe";
 }
 
 // Holds every step while `hold` is set; recovers nothing.

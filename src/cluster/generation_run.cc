@@ -110,7 +110,26 @@ size_t GenerationRun::admit(Request request) {
   return i;
 }
 
-void GenerationRun::cancel(size_t request) { finish(request, Status::Ok()); }
+void GenerationRun::cancel(size_t request) {
+  Sequence& a = sequences_[request];
+  if (a.done) return;
+  const bool defer = a.in_flight && !a.end_sent;
+  if (defer) a.end_sent = true;  // so that finish() does not free it now
+  finish(request, Status::Ok());
+  if (defer) cancelled_in_flight_[a.sequence] = a.deadline;
+}
+
+// Those whose step is overdue (or all): a step that never comes back starts nothing anew.
+void GenerationRun::free_cancelled(bool all, Clock::time_point now) {
+  for (auto it = cancelled_in_flight_.begin(); it != cancelled_in_flight_.end();) {
+    if (!all && it->second > now) {
+      ++it;
+      continue;
+    }
+    free_sequence(it->first);
+    it = cancelled_in_flight_.erase(it);
+  }
+}
 
 bool GenerationRun::ended(size_t request) const { return sequences_[request].done; }
 
@@ -222,13 +241,13 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
   return Status::Ok();
 }
 
-void GenerationRun::free_sequence(const Sequence& a) {
+void GenerationRun::free_sequence(uint64_t sequence) {
   for (size_t w = 0; w < n_workers_; ++w) {
     if (links_.disconnected(w)) continue;
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
     e.mutable_free_sequence()->set_session(shape_.session);
-    e.mutable_free_sequence()->set_sequence(a.sequence);
+    e.mutable_free_sequence()->set_sequence(sequence);
     (void)links_.send(w, e);  // best effort: a worker that is gone has freed it anyway
   }
 }
@@ -247,11 +266,12 @@ void GenerationRun::finish(size_t request, Status status) {
     }
   }
   if (a.first_token_seen) g.generate_seconds = std::chrono::duration<double>(options_.clock() - a.first_token_at).count();
-  if (!g.status.ok() || !a.end_sent) free_sequence(a);
+  if (!g.status.ok() || !a.end_sent) free_sequence(a.sequence);
   by_sequence_.erase(a.sequence);
 }
 
 void GenerationRun::fail_all(const std::string& message) {
+  free_cancelled(/*all=*/true, options_.clock());
   for (size_t i = 0; i < sequences_.size(); ++i) finish(i, Status::Error(message));
 }
 
@@ -261,6 +281,7 @@ Clock::time_point GenerationRun::next_wakeup(Clock::time_point now) const {
   for (const auto& [seq, i] : by_sequence_) {
     if (sequences_[i].in_flight) earliest = std::min(earliest, sequences_[i].deadline);
   }
+  for (const auto& [seq, deadline] : cancelled_in_flight_) earliest = std::min(earliest, deadline);
   if (controller_ != nullptr) earliest = std::min(earliest, controller_->next_wakeup(now));
   return earliest;
 }
@@ -296,6 +317,7 @@ void GenerationRun::turn() {
     if (!active()) return;
   }
   const Clock::time_point now = options_.clock();
+  free_cancelled(/*all=*/false, now);
   if (check_deadlines(now)) return;
   const auto wait = std::max(next_wakeup(now) - now, Clock::duration::zero());
   for (size_t w : links_.poll(std::chrono::duration_cast<milliseconds>(wait))) take_replies(w);
@@ -336,9 +358,10 @@ bool GenerationRun::recover_from(size_t worker) {
   // sequence starts afresh under a new id, and its old id is freed wherever it was.
   held_.clear();
   probing_ = false;
+  free_cancelled(/*all=*/true, options_.clock());
   for (const auto& [old_id, i] : std::map<uint64_t, size_t>(by_sequence_)) {
     Sequence& a = sequences_[i];
-    free_sequence(a);
+    free_sequence(a.sequence);
     by_sequence_.erase(old_id);
     a.sequence = counters_.next_sequence++;
     a.in_flight = false;
@@ -364,7 +387,7 @@ uint64_t GenerationRun::replay() {
 }
 
 size_t GenerationRun::steps_in_flight() const {
-  size_t n = 0;
+  size_t n = cancelled_in_flight_.size();
   for (const auto& [seq, i] : by_sequence_) n += sequences_[i].in_flight ? 1 : 0;
   return n;
 }
@@ -441,6 +464,7 @@ void GenerationRun::take_replies(size_t w) {
 }
 
 void GenerationRun::take_error(const wire::ErrorReply& err) {
+  if (cancelled_in_flight_.erase(err.sequence()) != 0) free_sequence(err.sequence());  // its step ended there
   auto it = by_sequence_.find(err.sequence());
   if (it != by_sequence_.end()) {
     finish(it->second, Status::Error(err.message()));
@@ -452,6 +476,7 @@ void GenerationRun::take_error(const wire::ErrorReply& err) {
 void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   if (!e.has_token() || e.token().session() != shape_.session) return;
   const wire::TokenResult& tr = e.token();
+  if (cancelled_in_flight_.erase(tr.sequence()) != 0) return free_sequence(tr.sequence());
   auto it = by_sequence_.find(tr.sequence());
   if (it == by_sequence_.end()) return;  // a sequence that already ended
   const size_t request = it->second;

@@ -165,11 +165,14 @@ class GenerationRun {
   // The steps of run().
   // Tokenizes every request and sends its prompt (or ends it at once: empty budget, prompt too long).
   void start();
-  bool active() const { return !by_sequence_.empty(); }
+  // Sequences run, or cancelled ones wait for their steps in flight to come back (see cancel()).
+  bool active() const { return !by_sequence_.empty() || !cancelled_in_flight_.empty(); }
   // Between turns of a started run: a new request, started as start() starts each; returns its index.
   size_t admit(Request request);
   // Ends a request early (its text so far stays, its status is OK): its sequence is freed on
-  // every worker at once. Nothing when it has ended already.
+  // every worker at once, as soon as its step in flight has come back or is overdue (a
+  // FreeSequence sent sooner could overtake the step on its way down the pipeline, which would
+  // then start the sequence anew on the workers after it). Nothing when it has ended.
   void cancel(size_t request);
   bool ended(size_t request) const;
   // An ended request's generation; its index is then free for a later admit().
@@ -222,7 +225,7 @@ class GenerationRun {
   Clock::time_point next_wakeup(Clock::time_point now) const;
   double expected_us(int64_t n_tokens) const;
   // FreeSequence { session, sequence } -> every worker still connected
-  void free_sequence(const Sequence& a);
+  void free_sequence(uint64_t sequence);
   const std::string& describe(size_t worker) const { return shape_.worker_names[worker]; }
   bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
 
@@ -239,6 +242,9 @@ class GenerationRun {
   std::vector<Generation> out_;      // by request
   std::map<uint64_t, size_t> by_sequence_;  // the sequences still running -> their request
   std::vector<size_t> released_;             // indexes free for admit()
+  // Cancelled sequences -> the deadline of their step in flight; freed once it comes back.
+  std::map<uint64_t, Clock::time_point> cancelled_in_flight_;
+  void free_cancelled(bool all, Clock::time_point now);
   // Steps kept back while the controller holds: a generated token, or a new request's prompt.
   struct HeldStep {
     size_t request;

@@ -129,8 +129,9 @@ void ClusterEngine::run_jobs() {
     }
     if (running.empty()) {
       std::lock_guard lock(mutex_);
-      if (waiting_.empty() || stopping_) break;
-      continue;
+      const bool more = !waiting_.empty() && !stopping_;
+      if (!more && !run->active()) break;  // (active: a cancelled step still on its way back)
+      if (more) continue;
     }
     run->turn();
   }
