@@ -1,6 +1,7 @@
 #include "server/cluster_engine.h"
 
 #include <cstdio>
+#include <set>
 
 namespace ll::server {
 
@@ -15,13 +16,13 @@ struct ClusterEngine::Job {
   bool done = false;
   EngineOutcome outcome;
 
+  // From the driver: the caller is woken by notify() after the turn, off the path from one
+  // token to the next step.
   void push_text(const std::string& piece) {
-    {
-      std::lock_guard lock(mutex);
-      text += piece;
-    }
-    changed.notify_one();
+    std::lock_guard lock(mutex);
+    text += piece;
   }
+  void notify() { changed.notify_one(); }
   void end(EngineOutcome o) {
     {
       std::lock_guard lock(mutex);
@@ -102,9 +103,12 @@ void ClusterEngine::drive() {
 
 void ClusterEngine::run_jobs() {
   std::map<size_t, std::shared_ptr<Job>> running;  // by the run's request index
-  std::unique_ptr<cluster::GenerationRun> run = head_.open_run([&running](size_t i, const std::string& text) {
+  std::set<Job*> streamed;  // jobs with new text this turn
+  std::unique_ptr<cluster::GenerationRun> run = head_.open_run([&](size_t i, const std::string& text) {
     auto it = running.find(i);
-    if (it != running.end()) it->second->push_text(text);
+    if (it == running.end()) return;
+    it->second->push_text(text);
+    streamed.insert(it->second.get());
   });
   if (!run) {
     std::lock_guard lock(mutex_);
@@ -117,6 +121,8 @@ void ClusterEngine::run_jobs() {
     for (auto& [i, j] : running) {
       if (j->stop->load()) run->cancel(i);
     }
+    for (Job* j : streamed) j->notify();
+    streamed.clear();
     // Hand each ended job its outcome, and free its place in the run for a later one.
     for (auto it = running.begin(); it != running.end();) {
       if (!run->ended(it->first)) {
