@@ -4,8 +4,8 @@
 #include <zmq.hpp>
 
 #include <algorithm>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <thread>
 

@@ -1,14 +1,14 @@
 #include "server/openai_server.h"
 
 #include <arpa/inet.h>
-#include <sys/socket.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
-#include <atomic>
-#include <chrono>
-#include <cerrno>
-#include <cstring>
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <mutex>
 #include <random>
 
@@ -102,6 +102,11 @@ struct OpenAiServer::Impl {
     return false;
   }
   void leave_engine() { in_engine.fetch_sub(1); }
+  // Leaves the engine at the end of its scope, also when answering throws.
+  struct EngineSeat {
+    Impl& impl;
+    ~EngineSeat() { impl.leave_engine(); }
+  };
 
   void routes() {
     // Every request that generates or waits holds a thread (httplib's default is 8 in all).
@@ -203,8 +208,8 @@ struct OpenAiServer::Impl {
       return send_error(res, server_busy(generating, busy - generating));
     }
     if (r.stream) return stream(res, job);  // leaves the engine once the stream is released
+    const EngineSeat seat{*this};
     answer(res, *job);
-    leave_engine();
   }
 
   std::string finish_reason(const Job& job, const EngineOutcome& outcome, bool stopped) const {
