@@ -793,6 +793,126 @@ TEST(GenerationRun, CancellingEndsEverySequence) {
   EXPECT_EQ(run.generations()[0].status.message(), "interrupted");
 }
 
+// A run that stays open (a server): requests join between turns and end alone. Here the last
+// worker answers only when the test says.
+TEST(GenerationRun, ARequestAdmittedWhileOthersRunStartsAtOnceAndGetsItsOwnTokens) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 3)};
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.reply(1, token_result(1, 4, 2));
+  run.turn();
+  const size_t late = run.admit(request({kBos, 5}, 2));
+  EXPECT_EQ(late, 1u);
+  const auto steps = p.links.sent_to(0, wire::Envelope::kStep);
+  EXPECT_EQ(steps.back().step().sequence(), 2u) << "the new prompt went out while the first sequence runs";
+  EXPECT_EQ(tokens_of(steps.back().step()), (std::vector<int32_t>{kBos, 5}));
+  EXPECT_FALSE(run.ended(0));
+  p.links.reply(1, token_result(2, 5, 2));
+  p.links.reply(1, token_result(1, 4, 2));
+  p.links.reply(1, token_result(1, 3, 2));
+  p.links.reply(1, token_result(2, 3, 2));
+  while (run.active()) run.turn();
+  const Generation first = run.release(0);
+  const Generation second = run.release(late);
+  ASSERT_TRUE(first.status.ok()) << first.status.message();
+  ASSERT_TRUE(second.status.ok()) << second.status.message();
+  EXPECT_EQ(first.tokens, (std::vector<int32_t>{4, 4, 3}));
+  EXPECT_EQ(second.tokens, (std::vector<int32_t>{5, 3}));
+  EXPECT_EQ(p.streamed[1], "c a");
+  // A released index (the last one) is given to the next request, under a new sequence id.
+  const size_t reused = run.admit(request({kBos, 3}, 1));
+  EXPECT_EQ(reused, late);
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kStep).back().step().sequence(), 3u);
+  p.links.reply(1, token_result(3, 5, 2));
+  while (run.active()) run.turn();
+  const Generation third = run.release(reused);
+  EXPECT_EQ(third.tokens, (std::vector<int32_t>{5}));
+  EXPECT_EQ(third.prompt_tokens, (std::vector<int32_t>{kBos, 3}));
+}
+
+TEST(GenerationRun, ACancelledRequestEndsAloneAndItsSequenceIsFreedOnEveryWorkerOnceItsStepIsBack) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 6), request({kBos, 4}, 3)};
+  GenerationRun& run = p.make();
+  run.start();
+  p.links.reply(1, token_result(1, 4, 2));
+  p.links.reply(1, token_result(2, 5, 2));
+  run.turn();
+  run.cancel(0);
+  EXPECT_TRUE(run.ended(0));
+  EXPECT_FALSE(run.ended(1));
+  EXPECT_TRUE(p.links.sent_to(0, wire::Envelope::kFreeSequence).empty())
+      << "not while its step is on the way: the FreeSequence could overtake it";
+  p.links.reply(1, token_result(1, 4, 2));  // the step in flight when cancelled comes back
+  run.turn();
+  for (size_t w = 0; w < 2; ++w) {
+    const auto freed = p.links.sent_to(w, wire::Envelope::kFreeSequence);
+    ASSERT_EQ(freed.size(), 1u) << "worker " << w;
+    EXPECT_EQ(freed[0].free_sequence().sequence(), 1u);
+    EXPECT_EQ(freed[0].free_sequence().session(), kSession);
+  }
+  p.links.reply(1, token_result(2, 5, 2));
+  p.links.reply(1, token_result(2, 3, 2));
+  while (run.active()) run.turn();
+  const Generation cancelled = run.release(0);
+  EXPECT_TRUE(cancelled.status.ok()) << "a cancelled request keeps its text and is no error";
+  EXPECT_EQ(cancelled.tokens, (std::vector<int32_t>{4}));
+  const Generation other = run.release(1);
+  ASSERT_TRUE(other.status.ok()) << other.status.message();
+  EXPECT_EQ(other.tokens, (std::vector<int32_t>{5, 5, 3}));
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 1u) << "a finished sequence frees itself";
+}
+
+TEST(GenerationRun, ACancelledSequenceWhoseStepNeverComesBackIsFreedAtItsDeadline) {
+  Pipeline p;
+  p.requests = {request({kBos, 3}, 6)};
+  GenerationRun& run = p.make();
+  run.start();
+  const Clock::time_point sent = p.now;
+  run.cancel(0);
+  EXPECT_TRUE(run.active()) << "until the step is back or overdue";
+  while (run.active()) run.turn();
+  EXPECT_GE(p.now - sent, milliseconds(3000));
+  EXPECT_EQ(p.links.sent_to(0, wire::Envelope::kFreeSequence).size(), 1u);
+  EXPECT_EQ(p.links.sent_to(1, wire::Envelope::kFreeSequence).size(), 1u);
+  EXPECT_TRUE(p.links.sent_to(0, wire::Envelope::kHello).empty()) << "a cancelled step is nobody's fault: no probe";
+}
+
+// Holds every step while `hold` is set; recovers nothing.
+class HoldingController final : public cluster::RunController {
+ public:
+  bool hold = false;
+  bool take_message(GenerationRun&, size_t, const wire::Envelope&) override { return false; }
+  void on_token(GenerationRun&, const wire::TokenResult&) override {}
+  void tick(GenerationRun&) override {}
+  bool holding() const override { return hold; }
+  void drained(GenerationRun&) override {}
+  void lost(GenerationRun&, size_t) override {}
+  bool recover(GenerationRun&, size_t) override { return false; }
+  void replayed(GenerationRun&, uint64_t) override {}
+  Clock::time_point next_wakeup(Clock::time_point now) const override { return now + milliseconds(100); }
+};
+
+TEST(GenerationRun, ARequestAdmittedWhileTheControllerHoldsWaitsForIt) {
+  Pipeline p;
+  p.script({{1, {4, 5}}});
+  HoldingController controller;
+  GenerationRun& run = p.make();
+  run.set_controller(&controller);
+  run.start();
+  controller.hold = true;
+  const size_t i = run.admit(request({kBos, 3}, 2));
+  EXPECT_TRUE(run.active());
+  run.turn();
+  EXPECT_TRUE(p.links.sent_to(0, wire::Envelope::kStep).empty()) << "no prompt while the pipeline may change";
+  controller.hold = false;
+  while (run.active()) run.turn();
+  const Generation g = run.release(i);
+  ASSERT_TRUE(g.status.ok()) << g.status.message();
+  EXPECT_EQ(g.tokens, (std::vector<int32_t>{4, 5}));
+}
+
 TEST(GenerationRun, ParallelRequestsShareThePromptWithConsecutiveSeeds) {
   text::SamplerParams sampling;
   sampling.temp = 0.5f;

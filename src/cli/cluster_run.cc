@@ -199,6 +199,17 @@ bool generate_on_cluster(cluster::Head& head, const graph::Graph& graph, const G
     std::fprintf(stderr, "generation: %zu tokens in %.3f s (%.2f tokens/s)\n", g.tokens.size(), g.generate_seconds,
                  g.tokens.size() > 1 ? (g.tokens.size() - 1) / std::max(g.generate_seconds, 1e-9) : 0.0);
   }
+  // End to end, prompts included: what a server's clients see (tools/serve_bench.mjs compares).
+  size_t generated = 0;
+  double last_token = 0;
+  for (const auto& g : gens) {
+    generated += g.tokens.size();
+    if (!g.token_seconds.empty()) last_token = std::max(last_token, g.token_seconds.back());
+  }
+  if (last_token > 0) {
+    std::fprintf(stderr, "all sequences: %zu tokens in %.3f s from the first prompt sent (%.2f tokens/s)\n", generated,
+                 last_token, generated / last_token);
+  }
   print_cluster_report(stderr, head.workers(), graph, head.segments(), gens);
   const auto& rebalances = head.trace().rebalances;
   const size_t switched = std::count_if(rebalances.begin(), rebalances.end(), [](const auto& e) { return !e.aborted; });

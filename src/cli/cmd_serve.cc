@@ -30,14 +30,12 @@ namespace {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
 
-// Generation on the workers ends early (a stop string, a client gone) through this flag.
-std::atomic<bool> g_cancel_generation{false};
-
 struct ServeArgs {
   ModelOptions model;
   ClusterRunOptions cluster;
   std::string devices;
   std::string alias;
+  int parallel = 4;
   server::ServerOptions server;
 };
 
@@ -48,7 +46,7 @@ cluster::PipelineOptions device_pipeline_options(const ServeArgs& a, const emula
   p.head.workers = local.addresses();
   p.head.keys = local.head_keys();
   p.cuts = a.cluster.cuts;
-  p.planning = planning_options(a.cluster.planning, or_exit(plan::parse_planner(a.cluster.planning.planner)), 1);
+  p.planning = planning_options(a.cluster.planning, or_exit(plan::parse_planner(a.cluster.planning.planner)), a.parallel);
   p.progress = print_progress;
   p.load.progress = p.planning.profile.progress = progress_bars();
   const exec::ExecOptions exec = exec_options(a.model, hp);
@@ -89,9 +87,17 @@ void add_serve_command(CLI::App& app) {
                                              "a live view of the cluster) at /, /metrics and /v1/status");
   add_model_options(*cmd, a->model);
   add_cluster_run_options(*cmd, a->cluster);
-  // One request at a time for now, and no run to draw a timeline of.
+  // The server's own --parallel (requests, not seeds of one prompt), and no run to draw a timeline of.
   cmd->remove_option(cmd->get_option("--parallel"));
   cmd->remove_option(cmd->get_option("--timeline"));
+  cmd->add_option("--parallel", a->parallel,
+                  "(or -np) requests generated at once, each a sequence in the pipeline (one process: 1); a request that "
+                  "comes while fewer generate joins at once")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--queue", a->server.queue,
+                  "requests that may wait while --parallel generate; past that a request gets HTTP 503 with "
+                  "Retry-After")
+      ->check(CLI::Range(0, 4096))->capture_default_str();
   cmd->add_option("--devices", a->devices,
                   "serve on this many worker processes started on this machine, or on devices described as "
                   "`demo --devices` takes them")
@@ -138,9 +144,9 @@ void add_serve_command(CLI::App& app) {
       local = std::move(started).value();
       p = device_pipeline_options(*a, *local, model->hparams());
     } else {
-      p = pipeline_options(a->cluster, a->model, model->hparams(), 1);
+      p = pipeline_options(a->cluster, a->model, model->hparams(), a->parallel);
     }
-    p.head.cancel = &g_cancel_generation;
+    p.head.cancel = &g_stop;  // SIGINT/SIGTERM end the generations under way
     const int64_t n_ctx = p.load.n_ctx;
     const model::KvTypes kv_types = p.load.kv_types;
     auto pipeline = cluster::start_pipeline(a->model.path, *model, std::move(p));
@@ -154,7 +160,7 @@ void add_serve_command(CLI::App& app) {
       if (!tokenizer.ok()) fail(tokenizer.error());
       server::HeadStatusFeed feed(board, *pipeline->head, *model, n_ctx, kv_types);
       server::ClusterEngine engine(*pipeline->head, std::make_unique<text::Tokenizer>(std::move(tokenizer).value()),
-                                   n_ctx, g_cancel_generation);
+                                   n_ctx, static_cast<size_t>(a->parallel));
       engine.report_to(feed);
       serve(engine, board, chat, options);
     }

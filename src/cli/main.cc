@@ -45,10 +45,12 @@ int main(int argc, char** argv) {
       return static_cast<int>(CLI::ExitCodes::ExtrasError);
     }
   }
-  // llama.cpp's -sys, a short name of three letters that CLI11 does not take.
+  // llama.cpp's -sys and -np, short names of several letters that CLI11 does not take.
   static char system_prompt[] = "--system-prompt";
+  static char parallel[] = "--parallel";
   for (int i = 2; i < argc; ++i) {
     if (std::string(argv[i]) == "-sys") argv[i] = system_prompt;
+    if (std::string(argv[i]) == "-np") argv[i] = parallel;
   }
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -61,19 +61,18 @@ struct GenerationRun::Sequence {
 };
 
 GenerationRun::GenerationRun(PipelineLinks& links, const text::Tokenizer& tokenizer, PipelineShape shape,
-                             RunCounters& counters, RunOptions options, const std::vector<Request>& requests,
-                             OnText on_text)
+                             RunCounters& counters, RunOptions options, std::vector<Request> requests, OnText on_text)
     : links_(links),
       tokenizer_(tokenizer),
       shape_(std::move(shape)),
       counters_(counters),
       options_(with_clock(std::move(options))),
-      requests_(requests),
+      requests_(std::move(requests)),
       on_text_(std::move(on_text)),
       n_workers_(links.size()),
       began_(options_.clock()),
-      sequences_(requests.size()),
-      out_(requests.size()),
+      sequences_(requests_.size()),
+      out_(requests_.size()),
       probe_answered_(links.size()) {
   stages_ = shape_.stages;
   lost_reported_.assign(n_workers_, false);
@@ -91,43 +90,98 @@ std::vector<Generation> GenerationRun::run() {
 }
 
 void GenerationRun::start() {
-  const text::Vocab& vocab = tokenizer_.vocab();
-  for (size_t i = 0; i < requests_.size(); ++i) {
-    const Request& rq = requests_[i];
-    Sequence& a = sequences_[i];
-    Generation& g = out_[i];
-    a.sequence = counters_.next_sequence++;
-    g.stages.resize(n_workers_);
-    g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, /*add_special=*/true) : rq.prompt_tokens;
-    if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
-    a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
-    for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
-    a.started = options_.clock();
-    // A scored prompt may fill the context: no token follows it.
-    const int64_t room = rq.score ? shape_.n_ctx + 1 : shape_.n_ctx;
-    if (static_cast<int64_t>(g.prompt_tokens.size()) >= room) {
-      a.done = true;
-      g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
-      continue;
-    }
-    Status valid = rq.score ? Status::Ok() : exec::validate_n_predict(rq.n_predict);
-    if (valid.ok() && !rq.score) valid = text::validate(rq.sampling);
-    if (valid.ok() && rq.score && g.prompt_tokens.size() < 2) {
-      valid = Status::Errorf("scoring needs at least 2 tokens (each scores the next), got {}", g.prompt_tokens.size());
-    }
-    if (!valid.ok()) {
-      a.done = true;
-      g.status = std::move(valid);
-      continue;
-    }
-    if (!rq.score && exec::predicted_all(0, rq.n_predict)) {
-      a.done = true;
-      continue;
-    }
-    by_sequence_[a.sequence] = i;
-    Status st = send_step(i, g.prompt_tokens, 0);
-    if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
+  for (size_t i = 0; i < requests_.size(); ++i) begin(i);
+}
+
+size_t GenerationRun::admit(Request request) {
+  size_t i = requests_.size();
+  if (!released_.empty()) {
+    i = released_.back();
+    released_.pop_back();
+    requests_[i] = std::move(request);
+    sequences_[i] = Sequence{};
+    out_[i] = Generation{};
+  } else {
+    requests_.push_back(std::move(request));
+    sequences_.emplace_back();
+    out_.emplace_back();
   }
+  begin(i);
+  return i;
+}
+
+void GenerationRun::cancel(size_t request) {
+  Sequence& a = sequences_[request];
+  if (a.done) return;
+  const bool defer = a.in_flight && !a.end_sent;
+  if (defer) a.end_sent = true;  // so that finish() does not free it now
+  finish(request, Status::Ok());
+  if (defer) cancelled_in_flight_[a.sequence] = a.deadline;
+}
+
+// Those whose step is overdue (or all): a step that never comes back starts nothing anew.
+void GenerationRun::free_cancelled(bool all, Clock::time_point now) {
+  for (auto it = cancelled_in_flight_.begin(); it != cancelled_in_flight_.end();) {
+    if (!all && it->second > now) {
+      ++it;
+      continue;
+    }
+    free_sequence(it->first);
+    it = cancelled_in_flight_.erase(it);
+  }
+}
+
+bool GenerationRun::ended(size_t request) const { return sequences_[request].done; }
+
+Generation GenerationRun::release(size_t request) {
+  Generation g = std::move(out_[request]);
+  out_[request] = Generation{};
+  requests_[request] = Request{};
+  sequences_[request].detok.reset();
+  released_.push_back(request);
+  return g;
+}
+
+void GenerationRun::begin(size_t i) {
+  const text::Vocab& vocab = tokenizer_.vocab();
+  const Request& rq = requests_[i];
+  Sequence& a = sequences_[i];
+  Generation& g = out_[i];
+  a.sequence = counters_.next_sequence++;
+  g.stages.resize(n_workers_);
+  g.prompt_tokens = rq.prompt_tokens.empty() ? tokenizer_.encode(rq.prompt, /*add_special=*/true) : rq.prompt_tokens;
+  if (g.prompt_tokens.empty()) g.prompt_tokens.push_back(vocab.bos);
+  a.detok = std::make_unique<text::Detokenizer>(tokenizer_);
+  for (int32_t t : g.prompt_tokens) a.detok->push(t);  // not echoed; decides the first piece's leading space
+  a.started = options_.clock();
+  // A scored prompt may fill the context: no token follows it.
+  const int64_t room = rq.score ? shape_.n_ctx + 1 : shape_.n_ctx;
+  if (static_cast<int64_t>(g.prompt_tokens.size()) >= room) {
+    a.done = true;
+    g.status = Status::Errorf("the prompt has {} tokens but the context holds {}", g.prompt_tokens.size(), shape_.n_ctx);
+    return;
+  }
+  Status valid = rq.score ? Status::Ok() : exec::validate_n_predict(rq.n_predict);
+  if (valid.ok() && !rq.score) valid = text::validate(rq.sampling);
+  if (valid.ok() && rq.score && g.prompt_tokens.size() < 2) {
+    valid = Status::Errorf("scoring needs at least 2 tokens (each scores the next), got {}", g.prompt_tokens.size());
+  }
+  if (!valid.ok()) {
+    a.done = true;
+    g.status = std::move(valid);
+    return;
+  }
+  if (!rq.score && exec::predicted_all(0, rq.n_predict)) {
+    a.done = true;
+    return;
+  }
+  by_sequence_[a.sequence] = i;
+  if (controller_ != nullptr && controller_->holding()) {
+    held_.push_back({i, g.prompt_tokens, 0});
+    return;
+  }
+  Status st = send_step(i, g.prompt_tokens, 0);
+  if (!st.ok()) finish(i, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
 }
 
 double GenerationRun::expected_us(int64_t n_tokens) const {
@@ -187,13 +241,13 @@ Status GenerationRun::send_step(size_t request, std::vector<int32_t> tokens, int
   return Status::Ok();
 }
 
-void GenerationRun::free_sequence(const Sequence& a) {
+void GenerationRun::free_sequence(uint64_t sequence) {
   for (size_t w = 0; w < n_workers_; ++w) {
     if (links_.disconnected(w)) continue;
     wire::Envelope e;
     e.set_request_id(counters_.next_request++);
     e.mutable_free_sequence()->set_session(shape_.session);
-    e.mutable_free_sequence()->set_sequence(a.sequence);
+    e.mutable_free_sequence()->set_sequence(sequence);
     (void)links_.send(w, e);  // best effort: a worker that is gone has freed it anyway
   }
 }
@@ -212,11 +266,12 @@ void GenerationRun::finish(size_t request, Status status) {
     }
   }
   if (a.first_token_seen) g.generate_seconds = std::chrono::duration<double>(options_.clock() - a.first_token_at).count();
-  if (!g.status.ok() || !a.end_sent) free_sequence(a);
+  if (!g.status.ok() || !a.end_sent) free_sequence(a.sequence);
   by_sequence_.erase(a.sequence);
 }
 
 void GenerationRun::fail_all(const std::string& message) {
+  free_cancelled(/*all=*/true, options_.clock());
   for (size_t i = 0; i < sequences_.size(); ++i) finish(i, Status::Error(message));
 }
 
@@ -226,6 +281,7 @@ Clock::time_point GenerationRun::next_wakeup(Clock::time_point now) const {
   for (const auto& [seq, i] : by_sequence_) {
     if (sequences_[i].in_flight) earliest = std::min(earliest, sequences_[i].deadline);
   }
+  for (const auto& [seq, deadline] : cancelled_in_flight_) earliest = std::min(earliest, deadline);
   if (controller_ != nullptr) earliest = std::min(earliest, controller_->next_wakeup(now));
   return earliest;
 }
@@ -261,6 +317,7 @@ void GenerationRun::turn() {
     if (!active()) return;
   }
   const Clock::time_point now = options_.clock();
+  free_cancelled(/*all=*/false, now);
   if (check_deadlines(now)) return;
   const auto wait = std::max(next_wakeup(now) - now, Clock::duration::zero());
   for (size_t w : links_.poll(std::chrono::duration_cast<milliseconds>(wait))) take_replies(w);
@@ -301,9 +358,10 @@ bool GenerationRun::recover_from(size_t worker) {
   // sequence starts afresh under a new id, and its old id is freed wherever it was.
   held_.clear();
   probing_ = false;
+  free_cancelled(/*all=*/true, options_.clock());
   for (const auto& [old_id, i] : std::map<uint64_t, size_t>(by_sequence_)) {
     Sequence& a = sequences_[i];
-    free_sequence(a);
+    free_sequence(a.sequence);
     by_sequence_.erase(old_id);
     a.sequence = counters_.next_sequence++;
     a.in_flight = false;
@@ -314,6 +372,7 @@ bool GenerationRun::recover_from(size_t worker) {
 }
 
 uint64_t GenerationRun::replay() {
+  held_.clear();  // every live sequence is sent whole below, a request admitted while holding too
   uint64_t sent = 0;
   for (const auto& [seq, i] : std::map<uint64_t, size_t>(by_sequence_)) {
     const Generation& g = out_[i];
@@ -328,7 +387,7 @@ uint64_t GenerationRun::replay() {
 }
 
 size_t GenerationRun::steps_in_flight() const {
-  size_t n = 0;
+  size_t n = cancelled_in_flight_.size();
   for (const auto& [seq, i] : by_sequence_) n += sequences_[i].in_flight ? 1 : 0;
   return n;
 }
@@ -351,7 +410,7 @@ void GenerationRun::send_held() {
   held_.clear();
   for (const HeldStep& h : held) {
     if (sequences_[h.request].done) continue;
-    Status st = send_step(h.request, {h.token}, h.position);
+    Status st = send_step(h.request, h.tokens, h.position);
     if (!st.ok()) finish(h.request, Status::Errorf("{}: {}", describe(stages_.front()), st.message()));
   }
 }
@@ -405,6 +464,7 @@ void GenerationRun::take_replies(size_t w) {
 }
 
 void GenerationRun::take_error(const wire::ErrorReply& err) {
+  if (cancelled_in_flight_.erase(err.sequence()) != 0) free_sequence(err.sequence());  // its step ended there
   auto it = by_sequence_.find(err.sequence());
   if (it != by_sequence_.end()) {
     finish(it->second, Status::Error(err.message()));
@@ -416,6 +476,7 @@ void GenerationRun::take_error(const wire::ErrorReply& err) {
 void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
   if (!e.has_token() || e.token().session() != shape_.session) return;
   const wire::TokenResult& tr = e.token();
+  if (cancelled_in_flight_.erase(tr.sequence()) != 0) return free_sequence(tr.sequence());
   auto it = by_sequence_.find(tr.sequence());
   if (it == by_sequence_.end()) return;  // a sequence that already ended
   const size_t request = it->second;
@@ -478,7 +539,7 @@ void GenerationRun::take_token(size_t w, const wire::Envelope& e) {
     return;
   }
   if (controller_ != nullptr && controller_->holding()) {
-    held_.push_back({request, token, position});
+    held_.push_back({request, {token}, position});
     return;
   }
   Status st = send_step(request, {token}, position);

@@ -19,8 +19,13 @@
 // deadline derived from the measured step time) or sends something wrong ends the affected
 // sequences with an error; run() always returns. A worker outside the pipeline that is lost
 // concerns only the controller.
-// Threading: not thread-safe; one thread drives a run. The links, the tokenizer, the requests
-// and the counters must outlive it.
+//
+// A run may stay open (a server): between turns, admit() adds a request, which starts at once
+// alongside the others (or once the controller stops holding), and cancel() ends one request
+// alone, its sequence freed on every worker at once. Once a request has ended, release() hands
+// over its Generation and its index may be given to a later request.
+// Threading: not thread-safe; one thread drives a run. The links, the tokenizer and the
+// counters must outlive it.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -149,9 +154,9 @@ class GenerationRun {
   using Clock = std::chrono::steady_clock;
   using OnText = std::function<void(size_t, const std::string&)>;
 
-  // on_text(i, text) streams request i.
+  // on_text(i, text) streams request i; requests[i] is request i.
   GenerationRun(PipelineLinks& links, const text::Tokenizer& tokenizer, PipelineShape shape, RunCounters& counters,
-                RunOptions options, const std::vector<Request>& requests, OnText on_text);
+                RunOptions options, std::vector<Request> requests, OnText on_text);
   ~GenerationRun();
 
   // start(), then turns until every sequence ended; one Generation per request.
@@ -160,7 +165,18 @@ class GenerationRun {
   // The steps of run().
   // Tokenizes every request and sends its prompt (or ends it at once: empty budget, prompt too long).
   void start();
-  bool active() const { return !by_sequence_.empty(); }
+  // Sequences run, or cancelled ones wait for their steps in flight to come back (see cancel()).
+  bool active() const { return !by_sequence_.empty() || !cancelled_in_flight_.empty(); }
+  // Between turns of a started run: a new request, started as start() starts each; returns its index.
+  size_t admit(Request request);
+  // Ends a request early (its text so far stays, its status is OK): its sequence is freed on
+  // every worker at once, as soon as its step in flight has come back or is overdue (a
+  // FreeSequence sent sooner could overtake the step on its way down the pipeline, which would
+  // then start the sequence anew on the workers after it). Nothing when it has ended.
+  void cancel(size_t request);
+  bool ended(size_t request) const;
+  // An ended request's generation; its index is then free for a later admit().
+  Generation release(size_t request);
   // One turn of the loop: cancellation, lost links, deadlines, then waiting for and taking replies.
   void turn();
   // Step { session, sequence, position, n_tokens, tokens[], sampler (first step), end_sequence, score,
@@ -209,7 +225,7 @@ class GenerationRun {
   Clock::time_point next_wakeup(Clock::time_point now) const;
   double expected_us(int64_t n_tokens) const;
   // FreeSequence { session, sequence } -> every worker still connected
-  void free_sequence(const Sequence& a);
+  void free_sequence(uint64_t sequence);
   const std::string& describe(size_t worker) const { return shape_.worker_names[worker]; }
   bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
 
@@ -218,19 +234,25 @@ class GenerationRun {
   const PipelineShape shape_;
   RunCounters& counters_;
   const RunOptions options_;
-  const std::vector<Request>& requests_;
+  std::vector<Request> requests_;  // by request
   const OnText on_text_;
   const size_t n_workers_;
   const Clock::time_point began_;
   std::vector<Sequence> sequences_;  // by request
   std::vector<Generation> out_;      // by request
   std::map<uint64_t, size_t> by_sequence_;  // the sequences still running -> their request
-  // Steps kept back while the controller holds: (request, token, position).
+  std::vector<size_t> released_;             // indexes free for admit()
+  // Cancelled sequences -> the deadline of their step in flight; freed once it comes back.
+  std::map<uint64_t, Clock::time_point> cancelled_in_flight_;
+  void free_cancelled(bool all, Clock::time_point now);
+  // Steps kept back while the controller holds: a generated token, or a new request's prompt.
   struct HeldStep {
     size_t request;
-    int32_t token;
+    std::vector<int32_t> tokens;
     int64_t position;
   };
+  // Tokenizes request i and sends its prompt, or holds it back while the controller holds.
+  void begin(size_t request);
   void send_held();
   bool in_pipeline(size_t worker) const;
   // A worker of the pipeline was lost: the controller recovers (true) or the run ends.

@@ -448,6 +448,19 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
     for (auto& g : out) g.status = Status::Error("no model loaded");
     return out;
   }
+  std::unique_ptr<GenerationRun> run = begin_run(requests, on_text, /*trace_tokens=*/true);
+  while (run->active()) run->turn();
+  close_run(*run);
+  return run->generations();
+}
+
+std::unique_ptr<GenerationRun> Head::open_run(GenerationRun::OnText on_text, bool trace_tokens) {
+  if (!tokenizer_) return nullptr;
+  return begin_run({}, std::move(on_text), trace_tokens);
+}
+
+std::unique_ptr<GenerationRun> Head::begin_run(std::vector<Request> requests, GenerationRun::OnText on_text,
+                                               bool trace_tokens) {
   PipelineShape shape{.session = session_, .n_ctx = n_ctx_, .n_embd = n_embd_, .n_vocab = n_vocab_,
                       .hidden_value_bytes = hidden_value_bytes_, .flops_per_token = flops_per_token_, .worker_names = {},
                       .stages = balancer_->stages(), .keep_alive_every = keep_alive_interval(),
@@ -459,19 +472,22 @@ std::vector<Generation> Head::generate(const std::vector<Request>& requests, con
   }
   trace_ = RunTrace{};
   for (size_t i = 0; i < clients_.size(); ++i) trace_.worker_names.push_back(workers_[i].name.empty() ? describe(i) : workers_[i].name);
-  GenerationRun run(links_, *tokenizer_, std::move(shape), counters_,
-                    RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {},
-                               .trace = &trace_},
-                    requests, on_text);
-  const bool controlling = balancer_->controls();
-  if (controlling) {
+  auto run = std::make_unique<GenerationRun>(
+      links_, *tokenizer_, std::move(shape), counters_,
+      RunOptions{.min_step_timeout = options_.min_step_timeout, .cancel = options_.cancel, .clock = {},
+                 .trace = trace_tokens ? &trace_ : nullptr},
+      std::move(requests), std::move(on_text));
+  if (balancer_->controls()) {
     balancer_->begin_run(&trace_);
-    run.set_controller(balancer_.get());
+    run->set_controller(balancer_.get());
   }
-  run.start();
-  while (run.active()) run.turn();
-  if (controlling) balancer_->end_run(run);
-  return run.generations();
+  run->start();
+  return run;
+}
+
+void Head::close_run(GenerationRun& run) {
+  if (balancer_->controls()) balancer_->end_run(run);
+  last_keep_alive_ = Clock::now();  // the run kept the session alive
 }
 
 std::vector<Result<std::vector<float>>> Head::score(const std::vector<std::vector<int32_t>>& sequences) {

@@ -104,6 +104,13 @@ class Head {
   const std::vector<model::UnitRange>& segments() const;
   // Runs the requests concurrently, one sequence each; on_text(i, text) streams request i.
   std::vector<Generation> generate(const std::vector<Request>& requests, const GenerationRun::OnText& on_text);
+  // A run without requests yet, that requests join while it runs (GenerationRun::admit, cancel,
+  // release): turn() it while it is active() or requests may come, then close_run() it. The
+  // balancer, recovery, keep-alive and deadlines work as in generate(). With trace_tokens its
+  // decode tokens go into trace() as generate()'s do; it may run for days, so whoever reads them
+  // then calls forget_traced_tokens(). Nothing else may use the head until close_run().
+  std::unique_ptr<GenerationRun> open_run(GenerationRun::OnText on_text, bool trace_tokens = false);
+  void close_run(GenerationRun& run);
   // Scores the sequences concurrently, one step each (Request.score): per sequence, the
   // log-probability of each next token (size - 1 values), or the error that ended it.
   std::vector<Result<std::vector<float>>> score(const std::vector<std::vector<int32_t>>& sequences);
@@ -113,6 +120,8 @@ class Head {
   void set_prompt_chunk(int64_t tokens) { prompt_chunk_ = tokens; }
   // The last generate()'s tokens, stage times and rebalances.
   const RunTrace& trace() const { return trace_; }
+  // Drops the tokens trace() holds (an open run's, once they were read).
+  void forget_traced_tokens() { trace_.tokens.clear(); }
   // Renews this head's session on every connected worker (KeepAlive, no reply), so that it
   // outlives the workers' session lease while the head is idle between generate() calls. Call it
   // at least every keep_alive_interval(); load() and profile() renew it themselves while they wait.
@@ -135,6 +144,9 @@ class Head {
                        const std::function<Status(size_t, net::Message&)>& on_reply);
   std::string describe(size_t worker) const;
   bool cancelled() const { return options_.cancel != nullptr && options_.cancel->load(); }
+  // A started run of `requests` under the balancer; `trace_tokens`: record every decode token.
+  std::unique_ptr<GenerationRun> begin_run(std::vector<Request> requests, GenerationRun::OnText on_text,
+                                           bool trace_tokens);
 
   HeadOptions options_;
   std::vector<std::unique_ptr<net::Client>> clients_;

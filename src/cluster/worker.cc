@@ -607,7 +607,10 @@ void Worker::on_free(const net::Incoming& in) {
   if (it == sessions_.end()) return;  // already gone: freeing is idempotent
   it->second->last_active = Clock::now();
   it->second->executor->free_sequence(f.sequence());
-  it->second->sequences.erase(f.sequence());
+  // A sequence ended early (a client gone, a stop string, an error): said, for whoever watches.
+  if (it->second->sequences.erase(f.sequence()) != 0) {
+    log::info(options_.name, "session {}: sequence {} freed at the head's request", f.session(), f.sequence());
+  }
 }
 
 // Errors of a downstream worker about our session's steps go on to the session's head.

@@ -1,5 +1,7 @@
 #include "server/api_error.h"
 
+#include <fmt/format.h>
+
 namespace ll::server {
 
 nlohmann::json ApiError::to_json() const {
@@ -19,6 +21,14 @@ ApiError unauthorized() {
 ApiError model_not_found(const std::string& model) {
   return {404, "the model '" + model + "' does not exist here (GET /v1/models lists the one served)",
           "invalid_request_error", "model", "model_not_found"};
+}
+
+ApiError server_busy(size_t generating, size_t queued) {
+  return {503,
+          fmt::format("the server is busy: {} requests generate and {} wait, as many as it takes (--parallel, "
+                      "--queue); retry later",
+                      generating, queued),
+          "server_error", "", "server_busy"};
 }
 
 }  // namespace ll::server

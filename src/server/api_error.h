@@ -23,5 +23,7 @@ ApiError invalid_request(std::string message, std::string param = "");
 ApiError unauthorized();
 // 404: a model this server does not serve.
 ApiError model_not_found(const std::string& model);
+// 503: `generating` requests generate and `queued` more wait already (sent with Retry-After).
+ApiError server_busy(size_t generating, size_t queued);
 
 }  // namespace ll::server

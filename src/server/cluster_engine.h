@@ -1,7 +1,14 @@
 #pragma once
-// A model on a cluster: the head of a loaded pipeline. Between requests a thread keeps the head's
-// session alive on the workers (they free a session that stays silent past their lease).
+// A model on a cluster: the head of a loaded pipeline, driven by one thread of its own. Each
+// generate() hands its job to that thread and streams the job's text back on the caller's
+// thread. The driver keeps one open run (cluster::Head::open_run) while there is work: a job
+// joins it as a new sequence as soon as fewer than `parallel` generate, without waiting for the
+// others to end, and a job whose caller sets its stop flag is cancelled alone (its sequence freed
+// on every worker). Between runs the driver keeps the head's session alive on the workers (they
+// free a session that stays silent past their lease).
 #include <condition_variable>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -12,32 +19,38 @@
 
 namespace ll::server {
 
-// `head` must outlive the engine, and `cancel` must be the flag the head was connected with
-// (HeadOptions::cancel): setting it ends a generation early.
+// `head` must outlive the engine; only the engine's thread uses it.
 class ClusterEngine : public Engine {
  public:
-  ClusterEngine(cluster::Head& head, std::unique_ptr<text::Tokenizer> tokenizer, int64_t n_ctx,
-                std::atomic<bool>& cancel);
+  ClusterEngine(cluster::Head& head, std::unique_ptr<text::Tokenizer> tokenizer, int64_t n_ctx, size_t parallel);
   ~ClusterEngine() override;
   const text::Tokenizer& tokenizer() const override { return *tokenizer_; }
   int64_t n_ctx() const override { return n_ctx_; }
+  size_t parallel() const override { return parallel_; }
   EngineOutcome generate(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) override;
-  // Passes what the head records while it generates to `feed` (built on the same head), which
-  // must outlive the engine. Call before the first generate().
-  void report_to(HeadStatusFeed& feed) { feed_ = &feed; }
+  // Passes what the head records while it generates (each token's stage times, rebalances,
+  // recoveries) to `feed` (built on the same head), which must outlive the engine. Call before
+  // the first generate().
+  void report_to(HeadStatusFeed& feed) { feed_.store(&feed); }
 
  private:
-  void keep_alive_loop();
+  struct Job;
+  void drive();
+  // Runs the jobs that wait, and those that come while it runs, until none is left.
+  void run_jobs();
+  // Moves waiting jobs into the run while fewer than parallel_ generate.
+  void admit_waiting(cluster::GenerationRun& run, std::map<size_t, std::shared_ptr<Job>>& running);
 
   cluster::Head& head_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   const int64_t n_ctx_;
-  std::atomic<bool>& cancel_;
-  std::mutex mutex_;  // the head is not thread-safe: a generation or a keep-alive at a time
+  const size_t parallel_;
+  std::mutex mutex_;  // guards waiting_ and stopping_
   std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> waiting_;
   bool stopping_ = false;
-  std::thread keep_alive_;
-  HeadStatusFeed* feed_ = nullptr;
+  std::thread driver_;
+  std::atomic<HeadStatusFeed*> feed_{nullptr};
 };
 
 }  // namespace ll::server

@@ -8,7 +8,7 @@
 
 namespace ll::server {
 
-HeadStatusFeed::HeadStatusFeed(StatusBoard& board, const cluster::Head& head, const model::Model& model, int64_t n_ctx,
+HeadStatusFeed::HeadStatusFeed(StatusBoard& board, cluster::Head& head, const model::Model& model, int64_t n_ctx,
                                model::KvTypes kv_types)
     : board_(board), head_(head), hparams_(model.hparams()), graph_(graph::build_graph(model, kv_types)), n_ctx_(n_ctx) {
   std::vector<DeviceStatus> devices;
@@ -52,6 +52,8 @@ void HeadStatusFeed::follow() {
     board_.token(stages, run_began_ + std::chrono::duration_cast<StatusBoard::Clock::duration>(
                                           std::chrono::duration<double>(t.seconds)));
   }
+  head_.forget_traced_tokens();
+  tokens_seen_ = 0;
   for (; rebalances_seen_ < trace.rebalances.size(); ++rebalances_seen_) {
     const cluster::RebalanceEvent& e = trace.rebalances[rebalances_seen_];
     board_.event("rebalance", e.aborted ? fmt::format("{} given up: {}", e.summary, e.why)

@@ -3,7 +3,8 @@
 // stage times, and the rebalances, recoveries and rejoins, as the head's RunTrace records them.
 // Threading: call begin_run() and follow() on the thread that drives the head (the trace is the
 // head's, not thread-safe); follow() forwards only what the trace gained since its last call, so
-// it may be called after every token or after every batch of steps.
+// it may be called after every token or after every batch of steps, and then drops the tokens it
+// forwarded from the trace (a server's run may last for days).
 #include <vector>
 
 #include "cluster/head.h"
@@ -16,9 +17,9 @@ class HeadStatusFeed {
  public:
   // `head` must be loaded, and it and `board` must outlive the feed. The memory a device's units
   // need is counted from `model`'s graph: their weights and a KV cache of n_ctx positions.
-  HeadStatusFeed(StatusBoard& board, const cluster::Head& head, const model::Model& model, int64_t n_ctx,
+  HeadStatusFeed(StatusBoard& board, cluster::Head& head, const model::Model& model, int64_t n_ctx,
                  model::KvTypes kv_types);
-  // The head's trace starts anew with each generate(): call this just before it.
+  // The head's trace starts anew with each run: call this just before it begins.
   void begin_run();
   void follow();
 
@@ -26,7 +27,7 @@ class HeadStatusFeed {
   void publish_placement();
 
   StatusBoard& board_;
-  const cluster::Head& head_;
+  cluster::Head& head_;
   const model::HParams hparams_;
   const graph::Graph graph_;
   const int64_t n_ctx_;

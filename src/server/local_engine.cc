@@ -32,6 +32,18 @@ void LocalEngine::report_to(StatusBoard& board) {
 }
 
 EngineOutcome LocalEngine::generate(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) {
+  std::unique_lock lock(mutex_);
+  const uint64_t ticket = next_ticket_++;
+  turn_.wait(lock, [&] { return serving_ == ticket; });
+  lock.unlock();
+  EngineOutcome outcome = run(job, on_text, stop);
+  lock.lock();
+  ++serving_;
+  turn_.notify_all();
+  return outcome;
+}
+
+EngineOutcome LocalEngine::run(const EngineJob& job, const OnText& on_text, std::atomic<bool>& stop) {
   exec::GenerateOptions options;
   options.prompt = job.prompt;
   options.parse_special = job.parse_special;

@@ -2,9 +2,13 @@
 
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <random>
 
@@ -34,6 +38,11 @@ bool same_secret(const std::string& a, const std::string& b) {
 int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
+// Seconds a client told the server is busy waits before it retries.
+constexpr int kRetryAfterSeconds = 1;
+// Threads beyond the generations and the queue, for requests that do not generate.
+constexpr size_t kSpareThreads = 8;
 
 // What one generation needs once the request is checked.
 struct Job {
@@ -68,7 +77,8 @@ struct OpenAiServer::Impl {
   const ChatPrompt& chat;
   ServerOptions options;
   httplib::Server http;
-  std::mutex generation;  // one generation at a time
+  int listening_socket = -1;
+  std::atomic<size_t> in_engine{0};  // requests generating or waiting to
   std::atomic<uint64_t> next_id{1};
   uint64_t id_salt = std::random_device{}();
   std::mt19937_64 seeds{std::random_device{}()};
@@ -86,7 +96,27 @@ struct OpenAiServer::Impl {
     return seeds();
   }
 
+  // A place among the requests the engine generates or queues; false past the bound.
+  bool enter_engine() {
+    if (in_engine.fetch_add(1) < engine.parallel() + options.queue) return true;
+    in_engine.fetch_sub(1);
+    return false;
+  }
+  void leave_engine() { in_engine.fetch_sub(1); }
+  // Leaves the engine at the end of its scope, also when answering throws.
+  struct EngineSeat {
+    Impl& impl;
+    ~EngineSeat() { impl.leave_engine(); }
+  };
+
   void routes() {
+    // Every request that generates or waits holds a thread (httplib's default is 8 in all).
+    const size_t threads = engine.parallel() + options.queue + kSpareThreads;
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.set_socket_options([this](int sock) {
+      httplib::default_socket_options(sock);
+      listening_socket = sock;
+    });
     http.set_payload_max_length(options.limits.max_body_bytes);
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, {{"status", "ok"}});
@@ -175,7 +205,14 @@ struct OpenAiServer::Impl {
       e.code = "context_length_exceeded";
       return send_error(res, e);
     }
-    if (r.stream) return stream(res, job);
+    if (!enter_engine()) {
+      const size_t busy = in_engine.load();
+      const size_t generating = std::min(busy, engine.parallel());
+      res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+      return send_error(res, server_busy(generating, busy - generating));
+    }
+    if (r.stream) return stream(res, job);  // leaves the engine once the stream is released
+    const EngineSeat seat{*this};
     answer(res, *job);
   }
 
@@ -195,14 +232,10 @@ struct OpenAiServer::Impl {
     StopMatcher matcher(job.stop);
     std::atomic<bool> stop{false};
     std::string text;
-    EngineOutcome outcome;
-    {
-      std::lock_guard lock(generation);
-      outcome = engine.generate(job.engine, [&](const std::string& piece) {
-        text += matcher.push(piece);
-        if (matcher.stopped()) stop.store(true);
-      }, stop);
-    }
+    const EngineOutcome outcome = engine.generate(job.engine, [&](const std::string& piece) {
+      text += matcher.push(piece);
+      if (matcher.stopped()) stop.store(true);
+    }, stop);
     if (!outcome.status.ok()) return send_error(res, {500, outcome.status.message(), "server_error", "", ""});
     text += matcher.flush();
     send_json(res, 200, completion_body(job.ids, text, finish_reason(job, outcome, matcher.stopped()), usage(job, outcome)));
@@ -218,18 +251,14 @@ struct OpenAiServer::Impl {
         // A client that went away ends the generation; its sequence is freed.
         if (!stop.load() && !sink.write(event.data(), event.size())) stop.store(true);
       };
-      EngineOutcome outcome;
-      {
-        std::lock_guard lock(generation);
-        outcome = engine.generate(job->engine, [&](const std::string& piece) {
-          const std::string text = matcher.push(piece);
-          if (!text.empty()) {
-            send(sse_event(text_chunk(job->ids, text, first)));
-            first = false;
-          }
-          if (matcher.stopped()) stop.store(true);
-        }, stop);
-      }
+      const EngineOutcome outcome = engine.generate(job->engine, [&](const std::string& piece) {
+        const std::string text = matcher.push(piece);
+        if (!text.empty()) {
+          send(sse_event(text_chunk(job->ids, text, first)));
+          first = false;
+        }
+        if (matcher.stopped()) stop.store(true);
+      }, stop);
       if (!outcome.status.ok()) {
         send(sse_event(ApiError{500, outcome.status.message(), "server_error", "", ""}.to_json()));
       } else {
@@ -241,7 +270,7 @@ struct OpenAiServer::Impl {
       }
       sink.done();
       return true;
-    });
+    }, [this](bool) { leave_engine(); });
   }
 };
 
@@ -253,15 +282,19 @@ OpenAiServer::~OpenAiServer() = default;
 Result<int> OpenAiServer::bind() {
   const ServerOptions& o = impl_->options;
   LL_RETURN_IF_ERROR(check_server_options(o));
+  int port = o.port;
   if (o.port == 0) {
-    const int port = impl_->http.bind_to_any_port(o.host);
+    port = impl_->http.bind_to_any_port(o.host);
     if (port <= 0) return Status::Error("cannot listen on " + o.host);
-    return port;
-  }
-  if (!impl_->http.bind_to_port(o.host, o.port)) {
+  } else if (!impl_->http.bind_to_port(o.host, o.port)) {
     return Status::Errorf("cannot listen on {}:{} (in use, or not an address of this machine)", o.host, o.port);
   }
-  return o.port;
+  // httplib listens with a backlog of 5: more clients connecting at once would have their
+  // connections dropped and retried a second later. Listening again sets a longer one.
+  if (::listen(impl_->listening_socket, SOMAXCONN) != 0) {
+    return Status::Errorf("cannot listen on {}:{}: {}", o.host, port, std::strerror(errno));
+  }
+  return port;
 }
 
 void OpenAiServer::serve() { impl_->http.listen_after_bind(); }

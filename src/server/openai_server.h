@@ -3,8 +3,8 @@
 // POST /v1/completions and POST /v1/chat/completions (streamed as server-sent events or not),
 // and with a StatusBoard the web page, /metrics and /v1/status.
 // Every bad request gets an OpenAI-shaped error JSON and the server keeps serving.
-// Requests are answered on httplib's thread pool; generations run one at a time (a request
-// waits for the one before it to finish).
+// Requests are answered on a thread pool. Up to Engine::parallel() generations run at once and
+// up to `queue` more wait their turn; a request past that gets a 503 with Retry-After at once.
 #include <memory>
 #include <string>
 
@@ -25,6 +25,7 @@ struct ServerOptions {
   // When given (it must outlive the server): the web page at /, /metrics and /v1/status
   // (server/status_routes.h).
   StatusBoard* status = nullptr;
+  size_t queue = 32;  // requests that may wait while the engine generates its parallel() ones
 };
 
 bool is_loopback_host(const std::string& host);

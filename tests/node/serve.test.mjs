@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cli, data, startServer, stopServer } from './serve_process.mjs';
 
+import { cli, data, startServer, stopServer } from './serve_process.mjs';
+
 let OpenAI;
 try {
   ({ default: OpenAI } = await import('openai'));
@@ -24,7 +26,6 @@ let baseURL;
 let client;
 
 before(async () => {
-  assert.ok(cli && data, 'LL_CLI and LL_SHARED_DATA must be set');
   const started = await startServer(['--devices', '3', '--planner', 'even', '--api-key', apiKey]);
   server = started.proc;
   baseURL = started.url;
