@@ -8,8 +8,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cli, data, startServer, stopServer } from './serve_process.mjs';
 
-import { cli, data, startServer, stopServer } from './serve_process.mjs';
-
 let OpenAI;
 try {
   ({ default: OpenAI } = await import('openai'));
