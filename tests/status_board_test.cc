@@ -62,12 +62,15 @@ TEST(StatusBoard, TokensGeneratingAndPerSecond) {
 TEST(StatusBoard, SequencesRequestsAndPlacement) {
   StatusBoard board("m", "note");
   add_two_devices(board);
-  board.sequence_started();
-  board.sequence_started();
+  board.set_parallel(2);
+  for (int i = 0; i < 3; ++i) board.sequence_started();
   EXPECT_EQ(board.snapshot().active_sequences, 2u);
+  EXPECT_EQ(board.snapshot().queued_requests, 1u) << "past the engine's parallel places a request waits";
   board.sequence_ended(5, 7);
+  board.sequence_ended(0, 0);
   StatusSnapshot s = board.snapshot();
   EXPECT_EQ(s.active_sequences, 1u);
+  EXPECT_EQ(s.queued_requests, 0u);
   EXPECT_EQ(s.prompt_tokens_total, 5u);
   EXPECT_EQ(s.completion_tokens_total, 7u);
   board.request_answered("/v1/models", 200);
@@ -120,6 +123,7 @@ TEST(MetricsText, EveryFamilyDescribedAndLabelsEscaped) {
   EXPECT_NE(text.find("# TYPE lingualinked_requests_total counter\n"), std::string::npos);
   EXPECT_NE(text.find("lingualinked_requests_total{route=\"/v1/completions\",status=\"200\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE lingualinked_active_sequences gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE lingualinked_queued_requests gauge\n"), std::string::npos);
   EXPECT_NE(text.find("lingualinked_stage_compute_seconds_total{device=\"a\",index=\"0\"} 0.5\n"), std::string::npos);
   EXPECT_NE(text.find("lingualinked_stage_queue_seconds_total{device=\"a\",index=\"0\"} 0.25\n"), std::string::npos);
   EXPECT_NE(text.find("lingualinked_stage_send_seconds_total{device=\"a\",index=\"0\"} 0.125\n"), std::string::npos);

@@ -40,6 +40,8 @@ std::string prometheus_text(const StatusSnapshot& s) {
   out += fmt::format("lingualinked_tokens_per_second {}\n", s.tokens_per_second);
   header(out, "lingualinked_active_sequences", "gauge", "Sequences generating now");
   out += fmt::format("lingualinked_active_sequences {}\n", s.active_sequences);
+  header(out, "lingualinked_queued_requests", "gauge", "Requests waiting for a place among the sequences generating");
+  out += fmt::format("lingualinked_queued_requests {}\n", s.queued_requests);
 
   struct PerDevice {
     const char* name;

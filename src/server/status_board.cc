@@ -74,6 +74,11 @@ void StatusBoard::token(const std::vector<StageSample>& stages, Clock::time_poin
   }
 }
 
+void StatusBoard::set_parallel(size_t parallel) {
+  std::lock_guard lock(mutex_);
+  parallel_ = std::max<size_t>(parallel, 1);
+}
+
 void StatusBoard::sequence_started() {
   std::lock_guard lock(mutex_);
   active_++;
@@ -116,7 +121,8 @@ StatusSnapshot StatusBoard::snapshot() const {
   for (int64_t i = 0; i < span; ++i) recent += s.tokens_per_second_history[kHistorySeconds - 1 - i];
   s.tokens_per_second = span > 0 ? static_cast<double>(recent) / static_cast<double>(span) : 0.0;
   s.generating_tokens_per_second = token_interval_ > 0 ? 1.0 / token_interval_ : 0.0;
-  s.active_sequences = active_;
+  s.active_sequences = std::min<uint64_t>(active_, parallel_);
+  s.queued_requests = active_ - s.active_sequences;
   s.prompt_tokens_total = prompt_tokens_;
   s.completion_tokens_total = completion_tokens_;
   for (const auto& [key, count] : requests_) s.requests.push_back({key.first, key.second, count});

@@ -60,6 +60,7 @@ struct StatusSnapshot {
   // While tokens come (pauses of a second or more left out), over about the last few dozen.
   double generating_tokens_per_second = 0;
   uint64_t active_sequences = 0;
+  uint64_t queued_requests = 0;  // waiting for one of the engine's parallel places
   uint64_t prompt_tokens_total = 0, completion_tokens_total = 0;
   std::vector<RequestCount> requests;
   std::vector<StatusEvent> events;  // the latest kEventsKept
@@ -80,6 +81,9 @@ class StatusBoard {
   // One token generated, arrived `at`; `stages`: each device's time for it (empty: not measured
   // per device).
   void token(const std::vector<StageSample>& stages, Clock::time_point at = Clock::now());
+  // Requests the engine holds beyond its `parallel` generating ones wait in its queue.
+  void set_parallel(size_t parallel);
+  // A request given to the engine (generating, or queued while `parallel` others generate).
   void sequence_started();
   void sequence_ended(uint64_t prompt_tokens, uint64_t completion_tokens);
   void request_answered(const std::string& route, int status);
@@ -108,6 +112,7 @@ class StatusBoard {
   mutable int64_t current_second_ = 0;
   std::optional<Clock::time_point> last_token_at_;
   double token_interval_ = 0;  // seconds, averaged
+  size_t parallel_ = 1;
   uint64_t active_ = 0, prompt_tokens_ = 0, completion_tokens_ = 0;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::deque<StatusEvent> events_;

@@ -33,6 +33,7 @@ json status_json(const StatusSnapshot& s) {
           {"tokens_per_second_history", s.tokens_per_second_history},
           {"generating_tokens_per_second", s.generating_tokens_per_second},
           {"active_sequences", s.active_sequences},
+          {"queued_requests", s.queued_requests},
           {"prompt_tokens_total", s.prompt_tokens_total},
           {"completion_tokens_total", s.completion_tokens_total},
           {"events", std::move(events)}};

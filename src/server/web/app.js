@@ -226,6 +226,7 @@ function renderStatus(s) {
   $('tps').textContent = s.tokens_per_second.toFixed(1);
   $('speed').textContent = s.generating_tokens_per_second.toFixed(0);
   $('active').textContent = s.active_sequences;
+  $('queued').textContent = s.queued_requests;
   $('served').textContent = s.completion_tokens_total;
   $('memory-note').textContent = s.memory_note;
   renderDevices(s.devices);
