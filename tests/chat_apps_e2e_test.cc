@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <regex>
@@ -92,6 +93,25 @@ TEST(ChatE2E, NoInputEndsTheChat) {
   const CliOutcome chat = run_cli(fmt::format("chat {} < /dev/null", kGreedy));
   EXPECT_EQ(chat.exit_code, 0) << chat.err;
   EXPECT_TRUE(chat.out.empty()) << chat.out;
+}
+
+TEST(ChatE2E, ThreeWorkersGiveTheOneDeviceConversation) {
+  auto workers = test::start_devices("a:threads=1;b:threads=1;c:threads=1", {test::shared_data("models")});
+  ASSERT_TRUE(workers);
+  const std::string flags = test::cluster_flags(*workers);
+  ASSERT_FALSE(flags.empty());
+  const std::string input = write_file("cluster_turns.txt", "Hello\nTell me more\nAnd then?\n");
+  const std::string args =
+      fmt::format("chat {} --cache-type-k f32 --cache-type-v f32 --chat-template chatml -sys 'Be kind'", kGreedy);
+  const CliOutcome here = run_cli(fmt::format("{} < '{}'", args, input));
+  ASSERT_EQ(here.exit_code, 0) << here.err;
+  const CliOutcome there = run_cli(fmt::format("{} {} --cuts attn[1],attn[3] < '{}'", args, flags, input));
+  ASSERT_EQ(there.exit_code, 0) << there.err;
+  EXPECT_EQ(std::count(here.out.begin(), here.out.end(), '\n'), 3) << here.out;
+  EXPECT_EQ(here.out, there.out);
+  // The same pipeline answers every turn, its prompt the whole conversation so far.
+  EXPECT_GT(prompt_tokens(there.err, "turn 3: prompt ([0-9]+) tokens"),
+            prompt_tokens(there.err, "turn 2: prompt ([0-9]+) tokens"));
 }
 
 TEST(InstructE2E, SummarizeIsRunOnThePlainInstructionPrompt) {
