@@ -9,6 +9,7 @@
 // Usage: node tools/serve_bench.mjs --cli build/lingualinked --model MODEL.gguf
 //          [--clients 1,4,8] [--tokens 200] [--reps 3] [--prompt TEXT] [--threads 1]
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { dirname, resolve } from 'node:path';
 
 function parseArgs(argv) {
@@ -72,22 +73,29 @@ function runBaseline(o, workers, k) {
   return { tokens: Number(m[1]), tps: Number(m[1]) / Number(m[2]) };
 }
 
-// One streaming completion; resolves to the tokens it generated.
-async function streamOne(url, o) {
-  const res = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ model: 'bench', prompt: o.prompt, max_tokens: o.tokens, temperature: 0, stream: true,
-                           stream_options: { include_usage: true } }),
+// One streaming completion on a connection of its own (a pooled one may have been closed by the
+// server while `run` was measured); resolves to the tokens it generated.
+function streamOne(url, o) {
+  const body = JSON.stringify({ model: 'bench', prompt: o.prompt, max_tokens: o.tokens, temperature: 0, stream: true,
+                                stream_options: { include_usage: true } });
+  return new Promise((resolveTokens, reject) => {
+    const req = http.request(`${url}/v1/completions`, {
+      method: 'POST', agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text}`));
+        const usage = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)))
+          .find((e) => e.usage)?.usage;
+        if (!usage) return reject(new Error(`no usage in the stream:\n${text.slice(-500)}`));
+        resolveTokens(usage.completion_tokens);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const decoder = new TextDecoder();
-  let text = '';
-  for await (const chunk of res.body) text += decoder.decode(chunk, { stream: true });
-  const usage = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)))
-    .find((e) => e.usage)?.usage;
-  if (!usage) throw new Error(`no usage in the stream:\n${text.slice(-500)}`);
-  return usage.completion_tokens;
 }
 
 // k concurrent streaming clients: their end-to-end tokens/s and tokens.
@@ -134,6 +142,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`error: ${e.message}`);
+  console.error(`error: ${e.message}${e.cause ? ` (${e.cause.message ?? e.cause})` : ''}`);
   process.exit(1);
 });
