@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/private_file.h"
 #include "core/regular_file.h"
 
 namespace ll::net {
@@ -70,23 +71,7 @@ Status save_keypair(const std::string& path, const KeyPair& keys) {
   if (auto s = validate_keypair(keys); !s.ok()) return Status::Errorf("{}: refusing to save: {}", path, s.message());
   // Written next to the target and renamed over it, so a crash never leaves a half-written key
   // and the secret is never readable by others, not even for a moment.
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Errorf("{}: cannot create: {}", tmp, std::strerror(errno));
-  const std::string text = "public " + keys.public_key + "\nsecret " + keys.secret_key + "\n";
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  const int write_errno = errno;
-  ::close(fd);
-  if (!written) {
-    ::unlink(tmp.c_str());
-    return Status::Errorf("{}: cannot write: {}", tmp, std::strerror(write_errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    ::unlink(tmp.c_str());
-    return Status::Errorf("{}: cannot rename {} into place: {}", path, tmp, std::strerror(rename_errno));
-  }
-  return Status::Ok();
+  return write_private_file(path, "public " + keys.public_key + "\nsecret " + keys.secret_key + "\n");
 }
 
 Result<KeyPair> load_keypair(const std::string& path) {
