@@ -1,5 +1,4 @@
-// Log lines (core/log.h) and progress lines (core/progress.h): their shapes, levels and the
-// command's -v / --log-level / --log-format flags.
+// Log lines (core/log.h) and progress lines (core/progress.h): their shapes and levels.
 #include "core/log.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +7,6 @@
 #include <regex>
 #include <sstream>
 
-#include "cli_run.h"
 #include "core/progress.h"
 
 namespace ll {
@@ -75,32 +73,6 @@ TEST(ProgressLine, ShowsAmountBarRateAndTimeLeft) {
   EXPECT_EQ(render_progress({"workers profiled", 3, 3}, 75.0, 4),
             "workers profiled  3/3 [====] 100%  0.04/s  done in 1:15 min");
   EXPECT_EQ(render_progress({"empty", 5, 0}, 1.0, 0), "empty  0/0 100%  done in 1 s") << "done clamps to the total";
-}
-
-TEST(LogFlags, WorkerLinesAsJsonWithTheFlagBeforeOrAfterTheSubcommand) {
-  for (const std::string args : {"--log-format json worker --insecure --listen tcp://127.0.0.1:0",
-                                 "worker --insecure --listen tcp://127.0.0.1:0 --log-format json -v"}) {
-    // The worker serves until `timeout` stops it.
-    const test::CliOutcome o = test::run_cli(args, 2);
-    ASSERT_NE(o.out.find("listening tcp://127.0.0.1:"), std::string::npos) << args << "\n" << o.err;
-    const std::vector<std::string> lines = lines_of(o.err);
-    ASSERT_FALSE(lines.empty()) << args;
-    for (const std::string& line : lines) {
-      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      ASSERT_TRUE(j.is_object()) << args << ": " << line;
-      EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("source")) << line;
-    }
-    EXPECT_NE(o.err.find("INSECURE plain-text links"), std::string::npos) << o.err;
-  }
-}
-
-TEST(LogFlags, AnUnknownLevelOrFormatIsRefused) {
-  const test::CliOutcome level = test::run_cli("--log-level loud info");
-  EXPECT_NE(level.exit_code, 0);
-  EXPECT_NE(level.err.find("--log-level"), std::string::npos) << level.err;
-  const test::CliOutcome format = test::run_cli("info --log-format xml");
-  EXPECT_NE(format.exit_code, 0);
-  EXPECT_NE(format.err.find("--log-format"), std::string::npos) << format.err;
 }
 
 }  // namespace
