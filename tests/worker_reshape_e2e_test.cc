@@ -228,6 +228,7 @@ class HandHead {
     ASSERT_TRUE(to(stages_.front().worker).send(e));
     auto r = to(stages_.back().worker).next_where([](const wire::Envelope& e) { return e.has_token(); });
     ASSERT_TRUE(r && r->has_token()) << describe(r);
+    ASSERT_EQ(r->token().sequence(), kSeq);
     ASSERT_EQ(r->token().timings_size(), static_cast<int>(stages_.size()));
     tokens_.push_back(r->token().token());
     position_ += static_cast<uint32_t>(in.size());
@@ -392,6 +393,42 @@ TEST(WorkerReshape, RefusalsNameWhatIsWrong) {
   probe.mutable_speed_probe()->set_repetitions(0);
   r = h.to(&a).ask(probe);
   EXPECT_TRUE(is_error_with(r, "speed probe of 0 repetitions is outside 1..100")) << describe(r);
+}
+
+// The head frees a sequence on every worker over its own links, so on the worker after a lost one
+// the free can overtake that sequence's prompt, still on its way from the previous worker. The late
+// step must not bring the sequence back: it would hold a slot for good, and a recovery's switch
+// would find it without the state of the units it takes over.
+TEST(WorkerReshape, AStepArrivingAfterItsSequenceWasFreedIsDropped) {
+  const net::KeyPair head = net::generate_keypair();
+  RunningWorker a(head.public_key), b(head.public_key);
+  HandHead h(head, {&a, &b});
+  ASSERT_NO_FATAL_FAILURE(h.load({{&a, 0, 5}, {&b, 5, kUnits}}));
+  constexpr uint64_t kFreed = 9;
+  wire::Envelope free;
+  free.mutable_free_sequence()->set_session(kSession);
+  free.mutable_free_sequence()->set_sequence(kFreed);
+  ASSERT_TRUE(h.to(&b).send(free));  // b only: a has not seen it yet
+  wire::Envelope late;
+  wire::Step* s = late.mutable_step();
+  s->set_session(kSession);
+  s->set_sequence(kFreed);
+  s->set_n_tokens(static_cast<uint32_t>(kPrompt.size()));
+  for (int32_t t : kPrompt) s->add_tokens(t);
+  cluster::sampler_to_wire(kParams, s->mutable_sampler());
+  ASSERT_TRUE(h.to(&a).send(late));
+  ASSERT_TRUE(h.to(&a).send(free));  // a frees it once it has passed the step on
+  // The links keep their order, so the next sequence's token comes first only if b dropped the late step.
+  ASSERT_NO_FATAL_FAILURE(h.step());
+  // b holds only kSeq: a segment reaching back into a's units switches with kSeq's state alone.
+  ASSERT_TRUE(h.to(&b).send(reshape_envelope(3, kUnits, nullptr, {&a})));
+  auto r = h.to(&b).next_where([](const wire::Envelope& e) { return e.has_reshape_reply(); });
+  ASSERT_TRUE(r && r->has_reshape_reply()) << describe(r);
+  ASSERT_TRUE(h.to(&a).send(send_kv_envelope(3, 5, b)));
+  r = h.to(&b).next();
+  ASSERT_TRUE(r && r->has_kv_received()) << describe(r);
+  r = h.to(&b).ask(switch_envelope());
+  EXPECT_TRUE(r && r->has_switch_reply() && !r->switch_reply().aborted()) << describe(r);
 }
 
 // A worker that holds no session of a head yet (it was joining) keeps what that head prepared on

@@ -499,6 +499,10 @@ Status Worker::run_step(Session& s, net::Incoming& in, Clock::time_point read_at
   const uint64_t seq = step.sequence();
   const int64_t n = step.n_tokens(), pos = step.position();
   const int64_t n_vocab = ex.n_vocab();
+  if (s.freed.contains(seq)) {
+    log::debug(options_.name, "session {}: a step of sequence {} came after its free; dropped", s.id, seq);
+    return Status::Ok();
+  }
 
   auto seq_it = s.sequences.find(seq);
   const bool is_new = seq_it == s.sequences.end();
@@ -606,6 +610,7 @@ void Worker::on_free(const net::Incoming& in) {
   auto it = sessions_.find(f.session());
   if (it == sessions_.end()) return;  // already gone: freeing is idempotent
   it->second->last_active = Clock::now();
+  it->second->freed.add(f.sequence());
   it->second->executor->free_sequence(f.sequence());
   // A sequence ended early (a client gone, a stop string, an error): said, for whoever watches.
   if (it->second->sequences.erase(f.sequence()) != 0) {

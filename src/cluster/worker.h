@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/freed_sequences.h"
 #include "cluster/key_roles.h"
 #include "cluster/model_access.h"
 #include "cluster/shard_cache.h"
@@ -104,6 +105,7 @@ class Worker {
     uint64_t last_send_us = 0;  // how long the previous hand-off took (reported with the next step)
     wire::ActivationType send_type = wire::ACTIVATION_F32;  // of the hidden states it sends on
     std::map<uint64_t, Sequence> sequences;
+    FreedSequences freed;
     std::vector<float> logits;
   };
   // A LoadSegment whose session is being built on a background thread.

@@ -407,6 +407,7 @@ void Worker::on_switch(const net::Incoming& in) {
   next->id = id;
   next->head_peer = in.peer;
   next->head_key = live != sessions_.end() ? live->second->head_key : p.head_key;
+  if (live != sessions_.end()) next->freed = std::move(live->second->freed);
   next->last_active = Clock::now();
   log::info(options_.name, "session {}: switched to {} with {} sequence(s){}", id,
             model::describe_units(next->model->hparams(), ex.range()), next->sequences.size(),
