@@ -143,12 +143,14 @@ test('/v1/status streams the cluster every second and a recovery as it happens',
   const s = first.data;
   assert.equal(s.model, model);
   assert.equal(s.devices.length, 3);
-  // The even planner gives each worker a share; together they hold every unit once.
+  // Together the workers hold every unit of stories260K once (the balancer may have emptied one
+  // that the earlier requests found slow).
   const units = s.devices.reduce((n, d) => n + d.unit_count, 0);
-  assert.ok(units > 3, `${units} units`);
+  assert.equal(units, 12);
   for (const d of s.devices) {
     assert.match(d.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
-    assert.ok(d.unit_count > 0 && d.memory_used_bytes > 0 && d.memory_limit_bytes > d.memory_used_bytes, JSON.stringify(d));
+    assert.ok(d.memory_limit_bytes > d.memory_used_bytes, JSON.stringify(d));
+    assert.equal(d.memory_used_bytes > 0, d.unit_count > 0, JSON.stringify(d));
     assert.ok(d.threads >= 1);
   }
   assert.equal(s.tokens_per_second_history.length, 60);
@@ -158,7 +160,8 @@ test('/v1/status streams the cluster every second and a recovery as it happens',
   const steps = s.devices.map((d) => d.steps);
   const workers = workerPids(server);
   assert.equal(workers.length, 3, `worker processes: ${workers}`);
-  process.kill(workers[1], 'SIGKILL');
+  const lost = [1, 0, 2].find((i) => s.devices[i].unit_count > 0);  // one that holds units
+  process.kill(workers[lost], 'SIGKILL');
   const r = await complete({ prompt: '', max_tokens: 256 });
   assert.equal(r.choices[0].text, reference);
 
@@ -189,6 +192,6 @@ test('/v1/status streams the cluster every second and a recovery as it happens',
   assert.ok(sum(lastStatus.devices.map((d) => d.steps)) - sum(steps) >= 255, JSON.stringify(lastStatus.devices));
   for (const d of lastStatus.devices.filter((x) => x.unit_count > 0)) assert.ok(d.compute_seconds_per_token > 0);
   // The lost worker now holds nothing; the survivors hold every unit.
-  assert.equal(lastStatus.devices[1].unit_count, 0);
+  assert.equal(lastStatus.devices[lost].unit_count, 0);
   assert.equal(lastStatus.devices.reduce((n, d) => n + d.unit_count, 0), units);
 });
