@@ -3,21 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli_run.h"
+#include "text_lines.h"
 
 namespace ll {
 namespace {
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using test::lines_of;
 
 TEST(LogFlags, WorkerLinesAsJsonWithTheFlagBeforeOrAfterTheSubcommand) {
   for (const std::string args : {"--log-format json worker --insecure --listen tcp://127.0.0.1:0",

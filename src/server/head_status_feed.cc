@@ -37,7 +37,7 @@ void HeadStatusFeed::publish_placement() {
 }
 
 void HeadStatusFeed::begin_run() {
-  tokens_seen_ = rebalances_seen_ = recoveries_seen_ = rejoins_seen_ = 0;
+  rebalances_seen_ = recoveries_seen_ = rejoins_seen_ = 0;
   run_began_ = StatusBoard::Clock::now();
 }
 
@@ -45,15 +45,13 @@ void HeadStatusFeed::follow() {
   const cluster::RunTrace& trace = head_.trace();
   const auto name = [&](size_t w) { return w < trace.worker_names.size() ? trace.worker_names[w] : fmt::format("#{}", w); };
   std::vector<StageSample> stages;
-  for (; tokens_seen_ < trace.tokens.size(); ++tokens_seen_) {
-    const cluster::TokenTrace& t = trace.tokens[tokens_seen_];
+  for (const cluster::TokenTrace& t : trace.tokens) {
     stages.clear();
     for (const cluster::StageTime& s : t.stages) stages.push_back({s.worker, s.compute_seconds, s.queue_seconds, s.send_seconds});
     board_.token(stages, run_began_ + std::chrono::duration_cast<StatusBoard::Clock::duration>(
                                           std::chrono::duration<double>(t.seconds)));
   }
-  head_.forget_traced_tokens();
-  tokens_seen_ = 0;
+  head_.forget_traced_tokens();  // read once: the trace of a server running for days stays small
   for (; rebalances_seen_ < trace.rebalances.size(); ++rebalances_seen_) {
     const cluster::RebalanceEvent& e = trace.rebalances[rebalances_seen_];
     board_.event("rebalance", e.aborted ? fmt::format("{} given up: {}", e.summary, e.why)

@@ -33,7 +33,7 @@ class HeadStatusFeed {
   const int64_t n_ctx_;
   std::vector<model::UnitRange> placement_;  // as last told to the board
   StatusBoard::Clock::time_point run_began_;  // about when the trace's clock began
-  size_t tokens_seen_ = 0, rebalances_seen_ = 0, recoveries_seen_ = 0, rejoins_seen_ = 0;
+  size_t rebalances_seen_ = 0, recoveries_seen_ = 0, rejoins_seen_ = 0;
 };
 
 }  // namespace ll::server
