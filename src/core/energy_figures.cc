@@ -8,7 +8,7 @@ namespace ll {
 namespace {
 
 constexpr double kMaxWatts = 2000;           // above any laptop or phone charger
-constexpr double kMaxJoulesPerByte = 1e-3;   // a thousand times a 2000s cellular modem's
+constexpr double kMaxJoulesPerByte = 1e-3;   // ten times a 2000s 3G modem (HSDPA: ~90 uJ per byte)
 
 // A finite number >= 0 followed by one of `units` (suffix, factor); no suffix: factor 1.
 Result<double> parse_with_unit(const std::string& text, std::initializer_list<std::pair<const char*, double>> units,
