@@ -59,7 +59,7 @@ TEST(DeviceSpecBandwidth, OtherUnitsAndBadValuesAreRejected) {
   EXPECT_NE(empty.error().find("device slow"), std::string::npos) << empty.error();
   auto unknown = emulate::parse_devices("a:rate=20mbit");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores, busy, fail, host)"), std::string::npos) << unknown.error();
+  EXPECT_NE(unknown.error().find("(cpu, mem, threads, bw, cores, busy, fail, host, preset)"), std::string::npos) << unknown.error();
 }
 
 TEST(DeviceSpecBandwidth, RatesAreShownAsTcWouldSayThem) {

@@ -96,8 +96,9 @@ struct BruteForce {
   double latency_at_bottleneck = INFINITY;  // the smallest latency among those
 };
 
-// Every way to give each device (in order) a contiguous, possibly empty range.
-BruteForce brute_force(const CostModel& c, bool pin_first) {
+// Every way to give each device (in order) a contiguous, possibly empty range, within memory
+// and battery shares.
+std::vector<Evaluation> every_plan(const CostModel& c, bool pin_first) {
   std::vector<Evaluation> all;
   std::vector<model::UnitRange> ranges(c.n_devices());
   std::function<void(int, int64_t)> place = [&](int d, int64_t begin) {
@@ -105,7 +106,7 @@ BruteForce brute_force(const CostModel& c, bool pin_first) {
       ranges[d] = {begin, c.n_units()};
       if (pin_first && ranges[0].empty()) return;
       Evaluation e = c.evaluate(ranges);
-      if (e.fits) all.push_back(e);
+      if (e.fits && e.within_shares) all.push_back(e);
       return;
     }
     for (int64_t end = begin; end <= c.n_units(); ++end) {
@@ -114,6 +115,11 @@ BruteForce brute_force(const CostModel& c, bool pin_first) {
     }
   };
   place(0, 0);
+  return all;
+}
+
+BruteForce brute_force(const CostModel& c, bool pin_first) {
+  const std::vector<Evaluation> all = every_plan(c, pin_first);
   BruteForce b;
   for (const auto& e : all) {
     b.feasible = true;
@@ -176,6 +182,201 @@ void check_against_brute_force(const std::string& planner) {
 TEST(Planner, MilpEqualsBruteForce) { check_against_brute_force("milp"); }
 
 TEST(Planner, DpEqualsBruteForce) { check_against_brute_force("dp"); }
+
+// Energy figures for every device of `in` (and, for some, a low battery), from their own
+// generator so that the instances stay those of the other tests.
+void add_energy(Instance& in, uint32_t seed) {
+  std::mt19937 rng(seed + 7919);
+  std::uniform_real_distribution<double> watts(1, 30), idle_part(0.02, 0.6), radio(1e-8, 1e-5);
+  for (DeviceProfile& d : in.devices) {
+    const double compute = watts(rng);
+    d.energy = EnergyFigures{compute, compute * idle_part(rng), radio(rng)};
+    if (rng() % 3 == 0) d.battery_percent = std::uniform_real_distribution<double>(0, 40)(rng);
+  }
+}
+
+// The energy objective against brute force: the least joules per token among the plans within
+// the latency bound (bounds from the fastest plan to 2.5 times it), and every objective of both
+// optimal planners within the low-battery shares. ~200 instances.
+TEST(Planner, MilpEnergyEqualsBruteForce) {
+  int bounded = 0, low_battery = 0, infeasible = 0;
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    Instance in = random_instance(seed);
+    add_energy(in, seed);
+    const CostModel c = cost_model(in);
+    ASSERT_TRUE(c.energy_known());
+    for (int d = 0; d < c.n_devices(); ++d) low_battery += c.low_battery(d);
+    const std::vector<Evaluation> all = every_plan(c, in.pin_first);
+    const BruteForce best = brute_force(c, in.pin_first);
+    std::mt19937 rng(seed);
+    const double bound = best.latency * std::uniform_real_distribution<double>(1.0, 2.5)(rng);
+    double least_joules = INFINITY;
+    for (const Evaluation& e : all) {
+      if (e.latency_seconds <= bound * (1 + 1e-9)) least_joules = std::min(least_joules, e.joules);
+    }
+    SCOPED_TRACE(fmt::format("seed {} devices {} units {} pinned {} bound {}", seed, c.n_devices(), c.n_units(),
+                             in.pin_first, bound));
+    PlanOptions o;
+    o.objective = Objective::Energy;
+    o.pin_first = in.pin_first;
+    o.max_latency_seconds = best.feasible ? bound : 1.0;
+    auto plan = make_plan(c, o);
+    if (!best.feasible) {
+      ASSERT_FALSE(plan.ok());
+      EXPECT_NE(plan.error().find("does not fit"), std::string::npos) << plan.error();
+      ++infeasible;
+      continue;
+    }
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    ++bounded;
+    EXPECT_TRUE(plan->proven_optimal);
+    EXPECT_TRUE(plan->energy_known);
+    EXPECT_LE(plan->latency_seconds, bound * (1 + 1e-6));
+    EXPECT_NEAR(plan->joules_per_token, least_joules, 1e-6 * least_joules);
+    double sum = 0;
+    for (const auto& d : plan->devices) {
+      sum += d.joules;
+      EXPECT_LE(d.units.end - d.units.begin, c.max_units(d.device)) << d.name;
+    }
+    EXPECT_NEAR(sum, plan->joules_per_token, 1e-9 * sum);
+
+    // A bound below the fastest plan names it.
+    o.max_latency_seconds = best.latency * 0.99;
+    auto too_tight = make_plan(c, o);
+    ASSERT_FALSE(too_tight.ok());
+    EXPECT_NE(too_tight.error().find(fmt::format("the fastest takes {:.3f} ms", best.latency * 1e3)), std::string::npos)
+        << too_tight.error();
+
+    // Latency and throughput keep to the battery shares too, both optimal planners.
+    for (Planner planner : {Planner::Milp, Planner::Dp}) {
+      for (Objective objective : {Objective::Latency, Objective::Throughput}) {
+        PlanOptions p;
+        p.planner = planner;
+        p.objective = objective;
+        p.pin_first = in.pin_first;
+        auto other = make_plan(c, p);
+        ASSERT_TRUE(other.ok()) << other.error();
+        if (objective == Objective::Latency) {
+          EXPECT_NEAR(other->latency_seconds, best.latency, 1e-6 * best.latency) << planner_name(planner);
+        } else {
+          EXPECT_NEAR(other->bottleneck_seconds, best.bottleneck, 1e-6 * best.bottleneck) << planner_name(planner);
+        }
+        EXPECT_TRUE(other->energy_known);
+      }
+    }
+  }
+  EXPECT_GT(bounded, 100);
+  EXPECT_GT(infeasible, 10);
+  EXPECT_GT(low_battery, 50);
+}
+
+// The energy objective's options: a bound it needs and others refuse, the milp planner, figures.
+TEST(Planner, EnergyObjectiveSaysWhatItNeeds) {
+  Instance in = random_instance(11);
+  add_energy(in, 11);
+  for (DeviceProfile& d : in.devices) {
+    d.battery_percent.reset();
+    d.usable_memory_bytes = 1ull << 40;
+  }
+  const CostModel c = cost_model(in);
+  PlanOptions o;
+  o.objective = Objective::Energy;
+  for (double bound : {0.0, -1.0, double{NAN}, double{INFINITY}, 1e9}) {
+    o.max_latency_seconds = bound;
+    auto p = make_plan(c, o);
+    ASSERT_FALSE(p.ok()) << bound;
+    EXPECT_NE(p.error().find("needs a latency bound: --max-latency-ms"), std::string::npos) << p.error();
+  }
+  o.max_latency_seconds = 10;
+  o.planner = Planner::Dp;
+  auto dp = make_plan(c, o);
+  ASSERT_FALSE(dp.ok());
+  EXPECT_NE(dp.error().find("needs --planner milp"), std::string::npos) << dp.error();
+  PlanOptions latency;
+  latency.max_latency_seconds = 10;
+  auto refused = make_plan(c, latency);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("belongs to --objective energy"), std::string::npos) << refused.error();
+
+  in.devices.back().energy.reset();
+  o.planner = Planner::Milp;
+  auto unknown = make_plan(cost_model(in), o);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().find("has no energy figures"), std::string::npos) << unknown.error();
+  // Without every device's figures the other objectives still plan, with no energy to show.
+  auto plain = make_plan(cost_model(in), PlanOptions{});
+  ASSERT_TRUE(plain.ok()) << plain.error();
+  EXPECT_FALSE(plain->energy_known);
+  EXPECT_EQ(format_plan(plain.value()).find("mJ/token"), std::string::npos);
+}
+
+// The energy model by hand: two devices, one unit each, a known link.
+TEST(Planner, EnergyOfAPlanByHand) {
+  std::mt19937 rng(1);
+  Instance in;
+  in.graph = llama_graph(0, rng);  // embed, head
+  for (int d = 0; d < 2; ++d) {
+    DeviceProfile p;
+    p.name = d ? "b" : "a";
+    p.decode_seconds = {1e-3 * (d + 1), 2e-3 * (d + 1)};
+    p.prompt_seconds_per_token = {1e-4, 1e-4};
+    p.usable_memory_bytes = 1ull << 40;
+    p.energy = EnergyFigures{d ? 10.0 : 4.0, d ? 2.0 : 0.5, d ? 1e-6 : 2e-6};
+    in.devices.push_back(p);
+  }
+  in.links.push_back({"a", "b", 2e-3, 1e6});
+  in.links.push_back({"b", "a", 2e-3, 1e6});
+  const CostModel c = cost_model(in);
+  const Evaluation e = c.evaluate({{0, 1}, {1, 2}});
+  const double cut = static_cast<double>(c.cut_bytes(0)), ret = static_cast<double>(c.return_bytes());
+  const double latency = 1e-3 + (cut / 1e6 + 1e-3) + 4e-3 + (ret / 1e6 + 1e-3);
+  ASSERT_NEAR(e.latency_seconds, latency, 1e-12);
+  // a: idle all token long, computing 1 ms more, its radio sends the cut and receives the token.
+  EXPECT_NEAR(e.stages[0].joules, 0.5 * latency + 3.5 * 1e-3 + 2e-6 * (cut + ret), 1e-12);
+  EXPECT_NEAR(e.stages[1].joules, 2.0 * latency + 8.0 * 4e-3 + 1e-6 * (cut + ret), 1e-12);
+  EXPECT_NEAR(e.joules, e.stages[0].joules + e.stages[1].joules, 1e-12);
+  // One device alone: b idles while a computes, and nothing crosses the air.
+  const Evaluation alone = c.evaluate({{0, 2}, {}});
+  EXPECT_NEAR(alone.joules, (0.5 + 2.0) * 3e-3 + 3.5 * 3e-3, 1e-12);
+}
+
+// A device on low battery holds at most ceil(units / devices), whatever it could hold.
+TEST(Planner, LowBatteryDeviceTakesNoMoreThanItsShare) {
+  std::mt19937 rng(9);
+  Instance in;
+  in.graph = llama_graph(4, rng);  // 10 units
+  for (int d = 0; d < 3; ++d) {
+    DeviceProfile p;
+    p.name = "d" + std::to_string(d);
+    p.decode_seconds.assign(10, d == 0 ? 1e-4 : 1e-3);  // d0 is ten times as fast
+    p.prompt_seconds_per_token.assign(10, 1e-5);
+    p.usable_memory_bytes = d == 0 ? 1ull << 42 : 1ull << 40;
+    in.devices.push_back(p);
+  }
+  in.cost.default_link = LinkProfile{"", "", 1e-3, 1e8};
+  PlanOptions o;
+  auto full = make_plan(cost_model(in), o);
+  ASSERT_TRUE(full.ok()) << full.error();
+  EXPECT_EQ(full->devices[0].units.end - full->devices[0].units.begin, 10);  // all on the fast one
+  in.devices[0].battery_percent = 19.5;
+  for (Planner planner : {Planner::Milp, Planner::Dp}) {
+    o.planner = planner;
+    auto low = make_plan(cost_model(in), o);
+    ASSERT_TRUE(low.ok()) << low.error();
+    EXPECT_EQ(low->devices[0].units.end - low->devices[0].units.begin, 4) << planner_name(planner);  // ceil(10 / 3)
+  }
+  o.planner = Planner::Memory;  // 4 of 6 parts of the memory: 3 of the 4 layers, 7 units
+  auto by_memory = make_plan(cost_model(in), o);
+  ASSERT_FALSE(by_memory.ok());
+  EXPECT_NE(by_memory.error().find("gives 'd0' 7 units, but it is below 20% battery and takes at most its share, 4"),
+            std::string::npos)
+      << by_memory.error();
+  in.devices[0].battery_percent = 20;  // the threshold itself is not low
+  o.planner = Planner::Milp;
+  auto at = make_plan(cost_model(in), o);
+  ASSERT_TRUE(at.ok()) << at.error();
+  EXPECT_EQ(at->devices[0].units.end - at->devices[0].units.begin, 10);
+}
 
 TEST(Planner, BaselinesStayWithinMemoryOrSayWhy) {
   for (uint32_t seed = 1; seed <= 200; ++seed) {
@@ -328,6 +529,8 @@ TEST(Plan, JsonRoundTripPartitionAndSvg) {
   o.planner = Planner::Dp;
   Instance fits = in;
   for (auto& d : fits.devices) d.usable_memory_bytes = 1ull << 40;
+  add_energy(fits, 42);
+  for (auto& d : fits.devices) d.battery_percent.reset();
   auto plan = make_plan(cost_model(fits), o);
   ASSERT_TRUE(plan.ok()) << plan.error();
   auto back = plan_from_json(nlohmann::json::parse(to_json(plan.value()).dump()));
@@ -341,6 +544,18 @@ TEST(Plan, JsonRoundTripPartitionAndSvg) {
 
   const std::string table = format_plan(plan.value());
   EXPECT_NE(table.find("tokens/s"), std::string::npos);
+  EXPECT_NE(table.find("mJ/token"), std::string::npos);
+  EXPECT_NE(table.find(fmt::format("energy {:.3f} mJ per token", plan->joules_per_token * 1e3)), std::string::npos);
+  o.planner = Planner::Milp;
+  o.objective = Objective::Energy;
+  o.max_latency_seconds = 2 * plan->latency_seconds;
+  auto frugal = make_plan(cost_model(fits), o);
+  ASSERT_TRUE(frugal.ok()) << frugal.error();
+  auto frugal_back = plan_from_json(nlohmann::json::parse(to_json(frugal.value()).dump()));
+  ASSERT_TRUE(frugal_back.ok()) << frugal_back.error();
+  EXPECT_EQ(to_json(frugal_back.value()), to_json(frugal.value()));
+  EXPECT_EQ(frugal_back->objective, Objective::Energy);
+  EXPECT_NE(format_plan(frugal.value()).find("latency bound"), std::string::npos);
   for (const auto& d : plan->devices) EXPECT_NE(table.find(d.name), std::string::npos);
 
   const std::string svg_path = test::temp_path("plan.svg");

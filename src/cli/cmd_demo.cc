@@ -15,6 +15,7 @@
 #include "cli/progress_display.h"
 #include "cluster/model_access.h"
 #include "cluster/pipeline.h"
+#include "core/device_presets.h"
 #include "emulate/local_cluster.h"
 #include "emulate/local_setup.h"
 #include "model/demo_model.h"
@@ -58,7 +59,9 @@ void add_demo_command(CLI::App& app) {
                   "model file (default: $LINGUALINKED_MODEL, a cached stories15M, the shared stories260K, "
                   "else stories15M downloaded with curl)");
   cmd->add_option("--devices", a->devices,
-                  "number of devices, or descriptions like "
+                  "number of devices, presets such as \"phone-mid;phone-low;laptop\" (" + device_preset_names() +
+                  ": a cpu share, mem and bw each, see docs/ENERGY.md; \"a:preset=pi4,mem=2G\" names one and overrides "
+                  "its settings), or descriptions like "
                   "\"fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit,cores=0\" (settings: cpu share, mem "
                   "caps, bw link rates in kbit, mbit or gbit, the cores to run on, threads, host: a separate machine of "
                   "that name, in namespaces of its own; caps, rates and hosts need root); "

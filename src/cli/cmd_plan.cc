@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "cluster/plan_profiles.h"
+#include "core/device_presets.h"
 #include "core/quantity.h"
 #include "core/thread_pool.h"
 #include "graph/graph.h"
@@ -38,6 +39,7 @@ struct PlanArgs {
   std::string link = "rtt=0.5ms,bw=117M";
   std::string planner = "milp";
   std::string objective = "latency";
+  double max_latency_ms = 0;
   int64_t n_ctx = 0;
   model::KvTypes kv_types;
   int n_parallel = 1;
@@ -88,6 +90,7 @@ void run_plan(const PlanArgs& a) {
   options.objective = objective.value();
   options.pin_first = a.pin_head;
   options.time_limit_seconds = a.time_limit;
+  options.max_latency_seconds = a.max_latency_ms / 1e3;
 
   auto p = plan::make_plan(g, cluster.devices, cluster.links, cost, options);
   if (!p.ok()) fail(p.error());
@@ -155,14 +158,21 @@ void add_plan_commands(CLI::App& app) {
                   "(default: this machine, measured now)");
   cmd->add_option("--devices", a->devices,
                   "what-if devices scaled from one profile (--profiles with one device, else this machine measured), "
-                  "in the grammar of `demo --devices` with the settings speed and mem: "
-                  "\"a:speed=1.0,mem=4G;b:speed=0.5,mem=1G\"");
+                  "in the grammar of `demo --devices` with the settings speed, cpu (cores of the measured device's "
+                  "threads), mem, preset and the energy ones: \"a:speed=1.0,mem=4G;b:speed=0.5,mem=1G\", "
+                  "\"phone-mid;phone-low:battery=15%;laptop\" (presets: " + device_preset_names() +
+                  "), \"a:speed=0.5,power=4W,idle=0.4W,radio=40nJ\"");
   cmd->add_option("--link", a->link, "link for device pairs without a measured one")->capture_default_str();
   cmd->add_option("--planner", a->planner, "milp, dp, even or memory")
       ->capture_default_str();
-  cmd->add_option("--objective", a->objective, "latency (one sequence) or throughput (pipelined sequences)")
-      ->check(CLI::IsMember({"latency", "throughput"}))
+  cmd->add_option("--objective", a->objective,
+                  "latency (one sequence), throughput (pipelined sequences) or energy (least joules per token "
+                  "within --max-latency-ms; milp)")
+      ->check(CLI::IsMember({"latency", "throughput", "energy"}))
       ->capture_default_str();
+  cmd->add_option("--max-latency-ms", a->max_latency_ms,
+                  "with --objective energy: the most milliseconds one token may take through the ring")
+      ->check(CLI::Range(0.001, 3600e3));
   cmd->add_option("-c,--ctx", a->n_ctx,
                   fmt::format("context length per sequence (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(context_range());

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/device_presets.h"
 #include "core/quantity.h"
 
 namespace ll {
@@ -17,7 +18,9 @@ namespace {
 constexpr std::pair<DeviceSetting, const char*> kSettingNames[] = {
     {DeviceSetting::Cpu, "cpu"},         {DeviceSetting::Speed, "speed"}, {DeviceSetting::Mem, "mem"},
     {DeviceSetting::Threads, "threads"}, {DeviceSetting::Bw, "bw"},       {DeviceSetting::Cores, "cores"},
-    {DeviceSetting::Busy, "busy"},       {DeviceSetting::Fail, "fail"},   {DeviceSetting::Host, "host"}};
+    {DeviceSetting::Busy, "busy"},       {DeviceSetting::Fail, "fail"},   {DeviceSetting::Host, "host"},
+    {DeviceSetting::Preset, "preset"},   {DeviceSetting::Power, "power"}, {DeviceSetting::Idle, "idle"},
+    {DeviceSetting::Radio, "radio"},     {DeviceSetting::Battery, "battery"}};
 
 // Shares below 0.01 core would need a CFS period beyond the kernel's 1 s; above 256 is no device.
 constexpr double kMinCpuShare = 0.01, kMaxCpuShare = 256;
@@ -246,8 +249,61 @@ std::vector<std::string> settings_of(const std::string& text) {
   return out;
 }
 
-Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::string& value) {
+// One energy figure; power=, idle= and radio= are completed and checked together by finish_energy.
+Status apply_energy(std::optional<double>& out, Result<double> parsed, const std::string& device, const char* key) {
+  if (!parsed.ok()) return Status::Errorf("device {}: {}: {}", device, key, parsed.error());
+  out = parsed.value();
+  return Status::Ok();
+}
+
+// The preset's cpu, mem, bw and energy figures, before the settings given beside it.
+Status apply_preset(DeviceDescription& d, const std::string& name) {
+  const DevicePreset* p = find_device_preset(name);
+  if (p == nullptr) return Status::Errorf("device {}: unknown preset '{}' ({})", d.name, name, device_preset_names());
+  d.preset = p->name;
+  d.cpu = p->cpu;
+  d.memory = p->memory;
+  d.link_bps = p->link_bps;
+  d.energy = p->energy;
+  return Status::Ok();
+}
+
+// Power, idle and radio given in this item, over the preset's: all three known, or none.
+struct EnergySettings {
+  std::optional<double> compute_watts, idle_watts, radio_joules_per_byte;
+};
+
+Status finish_energy(DeviceDescription& d, const EnergySettings& given) {
+  if (!given.compute_watts && !given.idle_watts && !given.radio_joules_per_byte) return Status::Ok();
+  if (!d.energy && !(given.compute_watts && given.idle_watts && given.radio_joules_per_byte)) {
+    return Status::Errorf("device {}: give power=, idle= and radio= together (or a preset for the others)", d.name);
+  }
+  EnergyFigures e = d.energy.value_or(EnergyFigures{});
+  e.compute_watts = given.compute_watts.value_or(e.compute_watts);
+  e.idle_watts = given.idle_watts.value_or(e.idle_watts);
+  e.radio_joules_per_byte = given.radio_joules_per_byte.value_or(e.radio_joules_per_byte);
+  LL_RETURN_IF_ERROR(check_energy_figures(e, d.name));
+  d.energy = e;
+  return Status::Ok();
+}
+
+Status apply_setting(DeviceDescription& d, DeviceSetting setting, const std::string& value, EnergySettings& energy) {
   switch (setting) {
+    case DeviceSetting::Preset:
+      return Status::Ok();  // applied before the other settings
+    case DeviceSetting::Power:
+      return apply_energy(energy.compute_watts, parse_watts(value), d.name, "power");
+    case DeviceSetting::Idle:
+      return apply_energy(energy.idle_watts, parse_watts(value), d.name, "idle");
+    case DeviceSetting::Radio:
+      return apply_energy(energy.radio_joules_per_byte, parse_joules(value), d.name, "radio");
+    case DeviceSetting::Battery: {
+      auto percent = parse_percent(value);
+      if (!percent.ok()) return Status::Errorf("device {}: battery: {}", d.name, percent.error());
+      LL_RETURN_IF_ERROR(check_battery_percent(percent.value(), d.name));
+      d.battery_percent = percent.value();
+      return Status::Ok();
+    }
     case DeviceSetting::Cpu:
       return apply_cpu(d, value);
     case DeviceSetting::Fail:
@@ -319,21 +375,32 @@ Result<std::vector<DeviceDescription>> parse_device_list(const std::string& text
       return Status::Errorf("device '{}': a name of letters, digits, '-' and '_' comes first", item);
     }
     if (!names.insert(d.name).second) return Status::Errorf("device name '{}' is used twice", d.name);
-    if (colon != std::string::npos) {
-      for (const std::string& kv : settings_of(item.substr(colon + 1))) {
-        const size_t eq = kv.find('=');
-        const std::string key = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
-        const auto* known = std::find_if(std::begin(kSettingNames), std::end(kSettingNames),
-                                         [&](const auto& s) { return key == s.second; });
-        if (known == std::end(kSettingNames)) {
-          return Status::Errorf("device {}: unknown setting '{}' ({})", d.name, kv, usable);
-        }
-        if (std::find(honoured.begin(), honoured.end(), known->first) == honoured.end()) {
-          return Status::Errorf("device {}: this command cannot use {}= (it uses {})", d.name, key, usable);
-        }
-        LL_RETURN_IF_ERROR(apply_setting(d, known->first, value));
+    const std::vector<std::string> settings =
+        colon == std::string::npos ? std::vector<std::string>{} : settings_of(item.substr(colon + 1));
+    if (std::find(honoured.begin(), honoured.end(), DeviceSetting::Preset) != honoured.end()) {
+      const auto given = std::find_if(settings.begin(), settings.end(),
+                                      [](const std::string& kv) { return kv.starts_with("preset="); });
+      if (given != settings.end()) {
+        LL_RETURN_IF_ERROR(apply_preset(d, given->substr(7)));
+      } else if (find_device_preset(d.name) != nullptr) {
+        LL_RETURN_IF_ERROR(apply_preset(d, d.name));
       }
     }
+    EnergySettings energy;
+    for (const std::string& kv : settings) {
+      const size_t eq = kv.find('=');
+      const std::string key = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      const auto* known = std::find_if(std::begin(kSettingNames), std::end(kSettingNames),
+                                       [&](const auto& s) { return key == s.second; });
+      if (known == std::end(kSettingNames)) {
+        return Status::Errorf("device {}: unknown setting '{}' ({})", d.name, kv, usable);
+      }
+      if (std::find(honoured.begin(), honoured.end(), known->first) == honoured.end()) {
+        return Status::Errorf("device {}: this command cannot use {}= (it uses {})", d.name, key, usable);
+      }
+      LL_RETURN_IF_ERROR(apply_setting(d, known->first, value, energy));
+    }
+    LL_RETURN_IF_ERROR(finish_energy(d, energy));
     out.push_back(std::move(d));
   }
   if (out.empty()) return Status::Error("no devices described");

@@ -18,6 +18,15 @@
 //                (frozen, SIGSTOP, for 3 s; without +: for good), restart (a killed worker starts again
 //                with its key and address), drop@5s+3s (its network link cut, in its namespace, for 3 s
 //                or for good). The steps after fail= follow it, separated by ',' or '/'.
+//   preset=phone-mid  a named device (core/device_presets.h): its cpu, mem and bw, and its energy
+//                figures; a device named after a preset ("phone-mid;phone-low;laptop") takes that preset.
+//                Settings given beside it override the preset's.
+//   power=4W     the device's power draw while it computes (W or mW)
+//   idle=0.4W    its draw while it waits for its turn (at most power=)
+//   radio=40nJ   its radio's energy per byte sent or received (J, mJ, uJ, nJ or pJ)
+//                power=, idle= and radio= come together, unless a preset gives the others
+//   battery=15%  its battery level (0 to 100); below core/energy_figures.h's kLowBatteryPercent
+//                the planner gives it no more than its share of the model
 // Schedule times are durations (parse_duration: "3s", "300ms"), strictly increasing, at most a day.
 // Each command honours some of them; any other is an error that names the ones it does.
 #include <cstdint>
@@ -26,11 +35,12 @@
 #include <string>
 #include <vector>
 
+#include "core/energy_figures.h"
 #include "core/status.h"
 
 namespace ll {
 
-enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy, Fail, Host };
+enum class DeviceSetting : uint8_t { Cpu, Speed, Mem, Threads, Bw, Cores, Busy, Fail, Host, Preset, Power, Idle, Radio, Battery };
 
 // One step of a schedule: `value` from `seconds` after the schedule starts.
 struct TimedValue {
@@ -61,6 +71,9 @@ struct DeviceDescription {
   std::optional<uint64_t> link_bps{};
   std::vector<int> cores{};  // empty: any
   std::string host{};        // empty: this machine
+  std::string preset{};      // the preset it started from; empty: none
+  std::optional<EnergyFigures> energy{};  // all three figures, checked; none: unknown
+  std::optional<double> battery_percent{};
 };
 
 // The devices `text` describes, each setting checked; `honoured` are the settings the caller uses.

@@ -16,7 +16,7 @@ bool DeviceSpec::drops_link() const {
 
 Result<std::vector<DeviceSpec>> parse_devices(const std::string& text) {
   using enum DeviceSetting;
-  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy, Fail, Host}));
+  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Cpu, Mem, Threads, Bw, Cores, Busy, Fail, Host, Preset}));
   std::vector<DeviceSpec> out;
   for (DeviceDescription& d : described) {
     out.push_back({.name = std::move(d.name),

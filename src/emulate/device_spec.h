@@ -3,7 +3,8 @@
 // (core/device_list.h): "3" (three equal devices) or
 // "fast:cpu=1.0,mem=4G,bw=100mbit;slow:cpu=0.3,mem=1G,bw=20mbit[,threads=1][,cores=0-1]" (a name,
 // then the share of one core and the memory each may use, the rate of its network link, and
-// the cores it may run on). A device's speed may also change while it runs:
+// the cores it may run on), or presets such as "phone-mid;phone-low;laptop" or
+// "a:preset=pi4,mem=2G" (core/device_presets.h). A device's speed may also change while it runs:
 // "b:cpu=0.5@0s/0.15@3s/0.5@20s" (its share from each time on) and "b:busy=1@3s/0@20s" (busy
 // processes beside its worker, taking from its share as another app would), applied by
 // LocalCluster::start_schedules with the times counted from that call, as are its faults:

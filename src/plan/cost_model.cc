@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/energy_figures.h"
+
 namespace ll::plan {
 
 uint64_t working_buffer_bytes(const model::HParams& hp, int64_t n_ctx, int threads, int64_t batch) {
@@ -37,9 +39,18 @@ Result<CostModel> CostModel::create(const graph::Graph& g, const std::vector<pro
           "model ('{}'); profile the device again",
           p.name, p.decode_seconds.size(), n, p.model);
     }
+    if (p.energy) LL_RETURN_IF_ERROR(check_energy_figures(*p.energy, p.name));
+    if (p.battery_percent) LL_RETURN_IF_ERROR(check_battery_percent(*p.battery_percent, p.name));
     std::vector<double> prefix(n + 1, 0.0);
     for (int64_t u = 0; u < n; ++u) prefix[u + 1] = prefix[u] + p.decode_seconds[u];
     c.compute_prefix_.push_back(std::move(prefix));
+  }
+
+  c.energy_known_ = std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d.energy.has_value(); });
+  for (const auto& d : devices) c.idle_watts_ += d.energy ? d.energy->idle_watts : 0.0;
+  const int64_t share = (n + static_cast<int64_t>(devices.size()) - 1) / static_cast<int64_t>(devices.size());
+  for (const auto& d : devices) {
+    c.max_units_.push_back(d.battery_percent && *d.battery_percent < kLowBatteryPercent ? share : n);
   }
 
   // Links: the measured direction, else the reverse one, else the default.
@@ -107,6 +118,13 @@ double CostModel::transfer_seconds(uint64_t bytes, int from, int to) const {
   return static_cast<double>(bytes) / l.bandwidth_bytes_per_s + l.rtt_seconds / 2;
 }
 
+double CostModel::stage_joules(int d, int to, double compute, double stage, uint64_t bytes) const {
+  if (!energy_known_) return 0.0;
+  const EnergyFigures& e = *devices_[d].energy;
+  const double radio = to >= 0 && to != d ? e.radio_joules_per_byte + devices_[to].energy->radio_joules_per_byte : 0.0;
+  return idle_watts_ * stage + (e.compute_watts - e.idle_watts) * compute + radio * static_cast<double>(bytes);
+}
+
 Status CostModel::check_assignment(const std::vector<model::UnitRange>& ranges) const {
   if (static_cast<int>(ranges.size()) != n_devices()) {
     return Status::Errorf("{} unit ranges for {} devices", ranges.size(), n_devices());
@@ -148,7 +166,23 @@ Evaluation CostModel::evaluate(const std::vector<model::UnitRange>& ranges) cons
     e.latency_seconds += s.compute_seconds + s.transfer_seconds;
     e.bottleneck_seconds = std::max(e.bottleneck_seconds, s.compute_seconds + s.transfer_seconds);
     if (s.memory_bytes > limit_bytes(d)) e.fits = false;
+    if (s.units.end - s.units.begin > max_units(d)) e.within_shares = false;
   }
+  if (!energy_known_) return e;
+  for (int d = 0; d < n_devices(); ++d) {
+    const EnergyFigures& f = *devices_[d].energy;
+    e.stages[d].joules += f.idle_watts * e.latency_seconds;
+  }
+  for (int d = 0; d < n_devices(); ++d) {
+    const StageCost& s = e.stages[d];
+    const EnergyFigures& f = *devices_[d].energy;
+    e.stages[d].joules += (f.compute_watts - f.idle_watts) * s.compute_seconds;
+    if (s.send_to >= 0 && s.send_to != d) {
+      e.stages[d].joules += f.radio_joules_per_byte * static_cast<double>(s.send_bytes);
+      e.stages[s.send_to].joules += devices_[s.send_to].energy->radio_joules_per_byte * static_cast<double>(s.send_bytes);
+    }
+  }
+  for (const StageCost& s : e.stages) e.joules += s.joules;
   return e;
 }
 

@@ -8,6 +8,14 @@
 //   return         = the sampled token id, from the last device back to the first
 //   memory(u)      = weight bytes + KV bytes per token x n_ctx x n_parallel
 //   memory(d)      = sum of its units' memory + working buffers, when d holds any unit
+//   energy(d)      = idle_watts(d) x latency + (compute_watts(d) - idle_watts(d)) x compute(d)
+//                    + radio_joules_per_byte(d) x (bytes d sends + bytes d receives)
+//                    for every device given, holding units or not: all of them stay awake and
+//                    connected while the ring runs, so each idles whenever it is not computing.
+//                    Linear in the stage times, so a plan's energy is a sum over its stages
+//                    (stage_joules) and the MILP stays a MILP.
+//   share(d)       = ceil(units / devices): the most units a device below kLowBatteryPercent
+//                    may hold (an even share of the units among all devices given)
 // A tensor that skips over a segment is counted on every cut it spans (the Llama family has
 // none; the partition sends such tensors directly, so this is an upper bound).
 #include <cstdint>
@@ -46,6 +54,7 @@ struct StageCost {
   uint64_t send_bytes = 0;
   int send_to = -1;  // device index; -1 when it sends nothing
   uint64_t memory_bytes = 0;
+  double joules = 0;  // per token, energy(d) above; 0 when a device's energy figures are unknown
 };
 
 struct Evaluation {
@@ -53,6 +62,8 @@ struct Evaluation {
   double latency_seconds = 0;     // one token through the ring: all compute and transfers
   double bottleneck_seconds = 0;  // the slowest stage: compute plus its outgoing transfer
   bool fits = true;               // every device within its usable memory
+  bool within_shares = true;      // every device on low battery within its share
+  double joules = 0;              // per token, all devices; 0 when energy_known() is false
 };
 
 class CostModel {
@@ -87,6 +98,18 @@ class CostModel {
   double cut_seconds(int64_t u, int from, int to) const { return transfer_seconds(cut_bytes_[u], from, to); }
   double return_seconds(int from, int to) const { return from == to ? 0.0 : transfer_seconds(return_bytes_, from, to); }
 
+  // Whether every device has energy figures.
+  bool energy_known() const { return energy_known_; }
+  // A stage's part of the ring's energy per token (see the top): device d computes for
+  // `compute` seconds, then sends `bytes` to device `to` (stage seconds in all); every device's
+  // idle draw is charged for the stage's duration. 0 when energy_known() is false.
+  double stage_joules(int d, int to, double compute, double stage, uint64_t bytes) const;
+  // The most units device d may hold: all of them, or its share on low battery.
+  int64_t max_units(int d) const { return max_units_[d]; }
+  bool low_battery(int d) const { return max_units_[d] < n_units(); }
+  // Whether device d may hold the units of r: memory and battery share.
+  bool allows(model::UnitRange r, int d) const { return fits(r, d) && r.end - r.begin <= max_units(d); }
+
   // `ranges`: one per device in ring order; the non-empty ones must cover all units in order.
   Status check_assignment(const std::vector<model::UnitRange>& ranges) const;
   Evaluation evaluate(const std::vector<model::UnitRange>& ranges) const;
@@ -101,6 +124,9 @@ class CostModel {
   std::vector<uint64_t> cut_bytes_;
   uint64_t return_bytes_ = 0;
   uint64_t weight_bytes_ = 0, kv_bytes_ = 0;
+  bool energy_known_ = false;
+  double idle_watts_ = 0;  // all devices' idle draw
+  std::vector<int64_t> max_units_;
 };
 
 }  // namespace ll::plan

@@ -41,7 +41,7 @@ Solution solve(const CostModel& c, bool bottleneck, double stage_limit, bool pin
         if (value[d][i] == kInf) continue;
         for (int64_t k = i + 1; k <= N; ++k) {
           const model::UnitRange seg{i, k};
-          if (!c.fits(seg, d)) break;  // memory only grows with k
+          if (!c.allows(seg, d)) break;  // memory and units only grow with k
           const double compute = c.compute_seconds(seg, d);
           if (k == N) {
             const double stage = compute + c.return_seconds(d, f);

@@ -15,7 +15,7 @@
 
 namespace ll::plan {
 
-enum class Objective { Latency, Throughput };
+enum class Objective { Latency, Throughput, Energy };
 const char* objective_name(Objective o);
 Result<Objective> parse_objective(const std::string& name);
 
@@ -31,6 +31,7 @@ struct DeviceAssignment {
   std::string send_to;  // empty when it sends nothing
   uint64_t memory_bytes = 0;
   uint64_t memory_limit_bytes = 0;
+  double joules = 0;  // per token (idle, compute, radio); 0 when the energy figures are unknown
 
   // "embed..ffn[8]", or "head" for a single unit.
   std::string span() const { return first_unit == last_unit ? first_unit : first_unit + ".." + last_unit; }
@@ -49,6 +50,9 @@ struct Plan {
   // min(n_parallel / latency, 1 / bottleneck).
   double tokens_per_second = 0;
   double pipelined_tokens_per_second = 0;
+  bool energy_known = false;  // every device had energy figures
+  double joules_per_token = 0;  // all devices, one token through the ring
+  double max_latency_seconds = 0;  // the energy objective's bound; 0: none
 
   // The devices that hold units, in ring order, and the first unit of every segment but the first.
   std::vector<int> used_devices() const;
@@ -61,7 +65,8 @@ Result<Plan> plan_from_json(const nlohmann::json& j);
 
 // "12.3 MiB".
 std::string format_mib(uint64_t bytes);
-// One row per device: units, layers, memory, compute and transfer per token; then totals.
+// One row per device: units, layers, memory, compute and transfer per token (and joules per
+// token when energy_known); then totals.
 std::string format_plan(const Plan& p);
 // Devices as lanes; one token's path through the ring on a time axis: segments as bars as
 // long as their compute time, transfers as arrows to the next lane.

@@ -7,7 +7,11 @@
 //   memory  layers in proportion to usable memory (as llama.cpp and exo split)
 // Objectives: latency = one token's time through the ring (all compute and transfers,
 // including the sampled token's return to the first device); throughput = the slowest
-// stage (its compute plus its outgoing transfer), ties broken by latency.
+// stage (its compute plus its outgoing transfer), ties broken by latency; energy = the least
+// joules per token of all devices (cost_model.h) among the plans whose latency is within
+// max_latency_seconds (milp only: a bound on a sum is no dynamic program over stages).
+// Every planner keeps a device on low battery within its share (CostModel::max_units); milp
+// and dp plan around it, the baselines fail when their split breaks it.
 #include <string>
 #include <vector>
 
@@ -28,6 +32,7 @@ struct PlanOptions {
   // holds the embedding.
   bool pin_first = false;
   double time_limit_seconds = 60;  // milp: how long CBC may branch when a relaxation is fractional
+  double max_latency_seconds = 0;  // energy: the latency bound (required there, refused elsewhere)
 };
 
 // What a planner decides: one unit range per device, in ring order (empty: holds nothing).

@@ -9,13 +9,17 @@ namespace ll::plan {
 
 Result<std::vector<profile::DeviceProfile>> what_if_devices(const std::string& text, const profile::DeviceProfile& measured) {
   using enum DeviceSetting;
-  LL_ASSIGN_OR_RETURN(auto described, parse_device_list(text, {Speed, Mem}));
+  LL_ASSIGN_OR_RETURN(auto described,
+                      parse_device_list(text, {Speed, Cpu, Mem, Preset, Power, Idle, Radio, Battery}));
   std::vector<profile::DeviceProfile> devices;
   for (const DeviceDescription& w : described) {
     profile::DeviceProfile d = measured;
     d.name = w.name;
     d.usable_memory_bytes = w.memory.value_or(measured.usable_memory_bytes);
-    const double speed = w.speed.value_or(1.0);
+    // A share of cores against the measured device's threads, as if its speed scaled with cores.
+    const double speed = w.speed.value_or(w.cpu ? *w.cpu / measured.threads : 1.0);
+    d.energy = w.energy;
+    d.battery_percent = w.battery_percent;
     for (double& t : d.decode_seconds) t /= speed;
     for (double& t : d.prompt_seconds_per_token) t /= speed;
     devices.push_back(std::move(d));

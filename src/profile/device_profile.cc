@@ -34,7 +34,7 @@ Status check_times(const std::vector<double>& v, const char* key) {
 }  // namespace
 
 json to_json(const DeviceProfile& p) {
-  return {{"name", p.name},
+  json j = {{"name", p.name},
           {"threads", p.threads},
           {"usable_memory_bytes", p.usable_memory_bytes},
           {"simd", p.simd},
@@ -43,6 +43,13 @@ json to_json(const DeviceProfile& p) {
           {"prompt_chunk", p.prompt_chunk},
           {"decode_seconds", p.decode_seconds},
           {"prompt_seconds_per_token", p.prompt_seconds_per_token}};
+  if (p.energy) {
+    j["energy"] = {{"compute_watts", p.energy->compute_watts},
+                   {"idle_watts", p.energy->idle_watts},
+                   {"radio_joules_per_byte", p.energy->radio_joules_per_byte}};
+  }
+  if (p.battery_percent) j["battery_percent"] = *p.battery_percent;
+  return j;
 }
 
 json to_json(const LinkProfile& l) {
@@ -78,6 +85,25 @@ Result<DeviceProfile> device_profile_from_json(const json& j) {
   for (Status c : {check_times(p.decode_seconds, "decode_seconds"),
                    check_times(p.prompt_seconds_per_token, "prompt_seconds_per_token")}) {
     if (!c.ok()) return Status::Errorf("device profile '{}': {}", p.name, c.message());
+  }
+  if (j.contains("energy")) {
+    EnergyFigures e;
+    const json& ej = j["energy"];
+    if (!ej.is_object()) return Status::Errorf("device profile '{}': 'energy' must be an object", p.name);
+    for (Status field : {get_field(ej, "compute_watts", e.compute_watts), get_field(ej, "idle_watts", e.idle_watts),
+                         get_field(ej, "radio_joules_per_byte", e.radio_joules_per_byte)}) {
+      if (!field.ok()) return Status::Errorf("device profile '{}': energy: {}", p.name, field.message());
+    }
+    LL_RETURN_IF_ERROR(check_energy_figures(e, p.name));
+    p.energy = e;
+  }
+  if (j.contains("battery_percent")) {
+    double percent = 0;
+    if (Status field = get_field(j, "battery_percent", percent); !field.ok()) {
+      return Status::Errorf("device profile '{}': {}", p.name, field.message());
+    }
+    LL_RETURN_IF_ERROR(check_battery_percent(percent, p.name));
+    p.battery_percent = percent;
   }
   return p;
 }

@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/energy_figures.h"
 #include "core/status.h"
 #include "graph/graph.h"
 
@@ -23,6 +25,8 @@ struct DeviceProfile {
   int64_t prompt_chunk = 0;                      // tokens per timed prompt chunk
   std::vector<double> decode_seconds;            // per unit: one token at decode_context
   std::vector<double> prompt_seconds_per_token;  // per unit: one token of a prompt chunk
+  std::optional<EnergyFigures> energy;           // described by its owner; none: unknown
+  std::optional<double> battery_percent;         // none: on mains power, or unknown
 };
 
 // One direction of a link; a planner uses the reverse direction when only that was measured.
