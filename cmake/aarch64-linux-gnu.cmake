@@ -12,5 +12,5 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 # pkg-config reads only the arm64 .pc files (and the architecture-independent ones).
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
-# The cross compiler's own runtime (libc, libstdc++) lives under /usr/aarch64-linux-gnu.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# The arm64 multiarch libc (a dependency of the -dev packages) puts the loader where qemu looks.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
