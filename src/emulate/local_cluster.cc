@@ -160,6 +160,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::start(LocalClusterOptions op
         "namespace, reached over a veth address that is not loopback, and plain-text (--insecure) links are allowed "
         "only on loopback: leave them out, or --insecure");
   }
+  if (options.cli_paths.size() > options.devices.size()) {
+    return Status::Errorf("{} programs for {} devices", options.cli_paths.size(), options.devices.size());
+  }
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = std::move(options);
   c->head_keys_ = net::generate_keypair();
@@ -258,7 +261,9 @@ void LocalCluster::cap(size_t i) {
 Result<std::string> LocalCluster::launch(size_t i, const std::string& listen, bool restarting) {
   const DeviceSpec& d = options_.devices[i];
   Child& child = children_[i];
-  std::vector<std::string> args = {options_.cli_path, "worker", "--listen", listen, "--name", d.name,
+  const bool own_program = i < options_.cli_paths.size() && !options_.cli_paths[i].empty();
+  std::vector<std::string> args = {own_program ? options_.cli_paths[i] : options_.cli_path,
+                                   "worker", "--listen", listen, "--name", d.name,
                                    "--threads", std::to_string(d.threads > 0 ? d.threads : options_.default_threads)};
   if (d.memory > 0) args.insert(args.end(), {"--mem", std::to_string(d.memory)});
   for (const std::string& dir : options_.model_dirs) args.insert(args.end(), {"--models", dir});

@@ -38,6 +38,9 @@ namespace ll::emulate {
 
 struct LocalClusterOptions {
   std::string cli_path;              // the lingualinked executable
+  // Per device, where devices run different builds of it (an aarch64 one under an emulator);
+  // empty, or an empty entry: cli_path.
+  std::vector<std::string> cli_paths;
   std::vector<DeviceSpec> devices;   // one worker each
   int default_threads = 1;           // for devices that do not say
   bool insecure = false;             // plain-text loopback links (tests of the raw protocol); not with bw

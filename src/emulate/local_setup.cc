@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/thread_pool.h"
@@ -21,8 +22,14 @@ Result<LocalClusterOptions> local_cluster_options(const std::string& devices, in
   LocalClusterOptions o;
   LL_ASSIGN_OR_RETURN(o.devices, parse_devices(devices));
   std::error_code ec;
-  o.cli_path = fs::read_symlink("/proc/self/exe", ec).string();
-  if (ec) return Status::Error("cannot find this executable: " + ec.message());
+  // Started by a bundle's launcher (tools/bundle_launcher.sh), this process's executable is the
+  // bundled dynamic loader: the workers are started through the launcher it names instead.
+  if (const char* launcher = std::getenv("LINGUALINKED_LAUNCHER"); launcher != nullptr && *launcher != '\0') {
+    o.cli_path = launcher;
+  } else {
+    o.cli_path = fs::read_symlink("/proc/self/exe", ec).string();
+    if (ec) return Status::Error("cannot find this executable: " + ec.message());
+  }
   o.default_threads = threads_per_device(threads, o.devices.size());
   const fs::path temp = fs::temp_directory_path(ec);
   if (ec) return Status::Error("no directory for temporary files: " + ec.message());
