@@ -28,9 +28,11 @@ std::vector<float> random_vector(int64_t n, std::mt19937& rng, float scale = 1.0
 }
 
 TEST(OpsTest, MatchScalarOnEveryTarget) {
+  std::string names;
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     TargetScope scope(target);
     const std::string name = hwy::TargetName(target);
+    names += names.empty() ? name : " " + name;
     std::mt19937 rng(42);
     for (int64_t n : kLengths) {
       for (int offset : {0, 1, 3}) {
@@ -70,6 +72,8 @@ TEST(OpsTest, MatchScalarOnEveryTarget) {
       }
     }
   }
+  // In the test report (--gtest_output=xml): which targets this CPU ran, e.g. SVE2 under qemu's `max`.
+  RecordProperty("targets", names);
 }
 
 TEST(OpsTest, RmsnormKnownValues) {

@@ -4,7 +4,8 @@
 #  1. installs the cross compiler, qemu-user and the arm64 multiarch -dev packages (once, as root);
 #  2. cross-builds `lingualinked` and the tests below in build-aarch64 (cmake/aarch64-linux-gnu.cmake);
 #  3. runs those tests under qemu-aarch64 twice, on a Cortex-A72 (NEON only) and on qemu's `max`
-#     CPU (SVE and SVE2), and checks with `run` on stories260K that Highway chose NEON, then SVE2;
+#     CPU (SVE and SVE2), checks that the row operations ran on SVE2 and SVE there, and that `run`
+#     on stories260K gives the reference text on both;
 #  4. makes the self-contained bundle build-aarch64/bundle (lingualinked, its arm64 libraries and
 #     the dynamic loader, started by tools/bundle_launcher.sh) and runs `run` on stories260K with it
 #     in a mount namespace that hides every arm64 library of this machine (so it needs root);
@@ -65,13 +66,20 @@ cmake --build build-aarch64 -j "$(nproc)" --target lingualinked "${qemu_tests[@]
 for cpu in cortex-a72 max; do
   stage "tests under qemu-aarch64 -cpu $cpu"
   (cd build-aarch64 && QEMU_CPU=$cpu ctest --output-on-failure -j "$(nproc)" -E "$qemu_excluded")
-  # `run` names the target the kernels dispatch to: NEON without SVE, SVE2 on `max`.
-  [[ $cpu == max ]] && want=SVE2 || want=NEON
+  # The row operations and attention run on every target the CPU has: SVE2 and SVE as well as
+  # NEON on `max` (ops_test reports which it ran). The matrix products run NEON on both: their
+  # tiles keep arrays of vectors, which SVE's sizeless vectors cannot be (src/kernels/matmul_simd.cc),
+  # and `run` names the matrix products' target.
+  [[ $cpu == max ]] && want_ops="SVE2 SVE NEON" || want_ops="NEON"
+  QEMU_CPU=$cpu qemu-aarch64 build-aarch64/tests/ops_test --gtest_filter=OpsTest.MatchScalarOnEveryTarget \
+    --gtest_output=xml:build-aarch64/ops-$cpu.xml >/dev/null || fail "ops_test on $cpu failed"
+  grep -q "name=\"targets\" value=\"$want_ops\"" build-aarch64/ops-$cpu.xml ||
+    fail "$cpu: the row operations did not run on $want_ops: $(grep -o 'name="targets" value="[^"]*"' build-aarch64/ops-$cpu.xml)"
   QEMU_CPU=$cpu qemu-aarch64 build-aarch64/lingualinked run -m "$stories" --temp 0 -n 200 \
     >build-aarch64/run-$cpu.out 2>build-aarch64/run-$cpu.err || fail "run on $cpu: $(cat build-aarch64/run-$cpu.err)"
-  grep -q "threads ($want)" build-aarch64/run-$cpu.err || fail "$cpu: Highway did not choose $want: $(head -1 build-aarch64/run-$cpu.err)"
+  grep -q "threads (NEON)" build-aarch64/run-$cpu.err || fail "$cpu: the matrix products are not NEON: $(head -1 build-aarch64/run-$cpu.err)"
   same_as_reference build-aarch64/run-$cpu.out || fail "$cpu: run's text is not the reference"
-  echo "$cpu: $want chosen, run's text equals the reference" >&2
+  echo "$cpu: row operations on $want_ops, matrix products on NEON; run's text equals the reference" >&2
 done
 
 stage "self-contained bundle"
