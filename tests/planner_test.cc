@@ -118,8 +118,8 @@ std::vector<Evaluation> every_plan(const CostModel& c, bool pin_first) {
   return all;
 }
 
-BruteForce brute_force(const CostModel& c, bool pin_first) {
-  const std::vector<Evaluation> all = every_plan(c, pin_first);
+// The best of `all`, every plan of an instance (every_plan).
+BruteForce brute_force(const std::vector<Evaluation>& all) {
   BruteForce b;
   for (const auto& e : all) {
     b.feasible = true;
@@ -144,7 +144,7 @@ void check_against_brute_force(const std::string& planner) {
   for (uint32_t seed = 1; seed <= 200; ++seed) {
     const Instance in = random_instance(seed);
     const CostModel c = cost_model(in);
-    const BruteForce best = brute_force(c, in.pin_first);
+    const BruteForce best = brute_force(every_plan(c, in.pin_first));
     for (Objective objective : {Objective::Latency, Objective::Throughput}) {
       SCOPED_TRACE(fmt::format("seed {} planner {} objective {} devices {} units {} pinned {}", seed, planner,
                                objective_name(objective), c.n_devices(), c.n_units(), in.pin_first));
@@ -207,7 +207,7 @@ TEST(Planner, MilpEnergyEqualsBruteForce) {
     ASSERT_TRUE(c.energy_known());
     for (int d = 0; d < c.n_devices(); ++d) low_battery += c.low_battery(d);
     const std::vector<Evaluation> all = every_plan(c, in.pin_first);
-    const BruteForce best = brute_force(c, in.pin_first);
+    const BruteForce best = brute_force(all);
     std::mt19937 rng(seed);
     const double bound = best.latency * std::uniform_real_distribution<double>(1.0, 2.5)(rng);
     double least_joules = INFINITY;
