@@ -5,6 +5,7 @@
 #include "core/device_list.h"
 #include "core/device_presets.h"
 #include "core/energy_figures.h"
+#include "core/quantity.h"
 #include "emulate/device_spec.h"
 #include "profile/device_profile.h"
 

@@ -1,7 +1,6 @@
 #include "core/energy_figures.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <utility>
 
 namespace ll {
@@ -9,23 +8,6 @@ namespace {
 
 constexpr double kMaxWatts = 2000;           // above any laptop or phone charger
 constexpr double kMaxJoulesPerByte = 1e-3;   // ten times a 2000s 3G modem (HSDPA: ~90 uJ per byte)
-
-// A finite number >= 0 followed by one of `units` (suffix, factor); no suffix: factor 1.
-Result<double> parse_with_unit(const std::string& text, std::initializer_list<std::pair<const char*, double>> units,
-                               const char* example) {
-  const char* begin = text.c_str();
-  char* end = nullptr;
-  const double v = std::strtod(begin, &end);
-  const std::string suffix(end);
-  if (end == begin || !std::isfinite(v) || v < 0) {
-    return Status::Errorf("'{}' is not a number >= 0 (e.g. {})", text, example);
-  }
-  if (suffix.empty()) return v;
-  for (const auto& [name, factor] : units) {
-    if (suffix == name) return v * factor;
-  }
-  return Status::Errorf("'{}': unknown unit '{}' (e.g. {})", text, suffix, example);
-}
 
 }  // namespace
 
@@ -54,15 +36,5 @@ Status check_battery_percent(double percent, const std::string& device) {
   }
   return Status::Ok();
 }
-
-Result<double> parse_watts(const std::string& text) {
-  return parse_with_unit(text, {{"W", 1}, {"mW", 1e-3}}, "4W or 500mW");
-}
-
-Result<double> parse_joules(const std::string& text) {
-  return parse_with_unit(text, {{"J", 1}, {"mJ", 1e-3}, {"uJ", 1e-6}, {"nJ", 1e-9}, {"pJ", 1e-12}}, "40nJ");
-}
-
-Result<double> parse_percent(const std::string& text) { return parse_with_unit(text, {{"%", 1}}, "15%"); }
 
 }  // namespace ll

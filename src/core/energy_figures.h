@@ -1,7 +1,7 @@
 #pragma once
 // What a device's energy costs: its power draw while computing and while idle, its radio's
-// energy per byte, and its battery level. The one place for their units, parsers and limits
-// (a figure outside them is a typo, not a device).
+// energy per byte, and its battery level. The one place for their limits (a figure outside them
+// is a typo, not a device); core/quantity.h parses them.
 #include <optional>
 #include <string>
 
@@ -22,11 +22,5 @@ constexpr double kLowBatteryPercent = 20;
 Status check_energy_figures(const EnergyFigures& e, const std::string& device);
 // 0 to 100.
 Status check_battery_percent(double percent, const std::string& device);
-
-// "4W", "4", "500mW" -> watts; "40nJ", "0.04uJ", "4e-8" -> joules (per byte); "15%", "15" -> percent.
-// Each number is finite and not negative; ranges are checked by the functions above.
-Result<double> parse_watts(const std::string& text);
-Result<double> parse_joules(const std::string& text);
-Result<double> parse_percent(const std::string& text);
 
 }  // namespace ll

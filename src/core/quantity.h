@@ -1,6 +1,7 @@
 #pragma once
 // The one parser for quantities given on the command line and in device descriptions:
-// byte sizes ("450M"), bit rates of links ("20mbit"), byte rates ("125M") and durations ("0.5ms").
+// byte sizes ("450M"), bit rates of links ("20mbit"), byte rates ("125M"), durations ("0.5ms"),
+// and a device's energy figures: watts ("4W"), joules ("40nJ") and percent ("15%").
 #include <cstdint>
 #include <string>
 
@@ -19,5 +20,10 @@ Result<double> parse_byte_rate(const std::string& text);
 Result<double> parse_duration(const std::string& text);
 // "0.5": a finite number, not negative; errors begin with `what`.
 Result<double> parse_non_negative(const std::string& text, const std::string& what);
+// "4W", "4", "500mW" -> watts; "40nJ", "0.04uJ", "4e-8" -> joules (per byte); "15%", "15" -> percent.
+// Each number is finite and not negative; core/energy_figures.h checks their ranges.
+Result<double> parse_watts(const std::string& text);
+Result<double> parse_joules(const std::string& text);
+Result<double> parse_percent(const std::string& text);
 
 }  // namespace ll
