@@ -93,6 +93,9 @@ void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1);
 // (acts already quantized).
 void matmul_rows(const MatmulJob& job, RowDispenser& rows);
 void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1);
+// The Highway targets the kernels are compiled for (a bit set): on a CPU with SVE they run
+// NEON, since SVE is not among them.
+int64_t compiled_targets();
 
 // Bytes of the activation scratch buffer for n tokens of `cols` and weight type t, and the
 // layout of `acts` inside a 64-byte aligned buffer of that size.

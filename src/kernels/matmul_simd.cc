@@ -84,6 +84,8 @@ void matmul_rows(const MatmulJob& job, RowDispenser& rows) { HWY_DYNAMIC_DISPATC
 
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
+int64_t compiled_targets() { return HWY_TARGETS; }
+
 }  // namespace detail
 
 const char* simd_target_name() { return detail::target_name(); }
