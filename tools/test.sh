@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds LinguaLinked and runs every test: the Release build, then the unit tests again
 # under AddressSanitizer and UndefinedBehaviorSanitizer together with a short run of every fuzz
-# target, then the threaded tests under ThreadSanitizer. Needs ../shared/data beside the checkout.
+# target, the threaded tests under ThreadSanitizer, and the aarch64 build under qemu
+# (tools/cross_aarch64.sh). Needs ../shared/data beside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage() { echo "== $(date +%T) $*" >&2; }
@@ -42,6 +43,10 @@ cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}"
 stage "threaded tests under ThreadSanitizer"
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp"
 (cd build-tsan && ctest --output-on-failure -j "$(nproc)" -R 'Thread|threaded|NetTransport|GenerationRun|WorkerRoles')
+# The aarch64 build: its kernel, GGUF, tokenizer, model and split tests under qemu on a NEON and
+# on an SVE2 CPU, the self-contained bundle with no arm64 library of this machine visible, and a
+# cluster of x86-64 and aarch64 workers (MixedArchE2E, built in the Release build above).
+tools/cross_aarch64.sh build
 # Last, so that a finding does not hide the other stages' results.
 stage "fuzz targets under ASan+UBSan"
 tools/fuzz.sh build-asan 20
