@@ -1,5 +1,7 @@
 // A prompt computed in chunks (as the pipeline sends it, Step.prefill_only) against one pass:
-// the logits after its last token, for chunk sizes that divide the prompt and that do not.
+// the logits after its last token, for chunk sizes that divide the prompt and that do not. A few
+// tokens' attention is shared out by chunks of positions, a prompt's by tokens: both give the
+// same bits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,8 +20,9 @@ namespace ll {
 namespace {
 
 // The logits after `prompt`, computed in chunks of `chunk` tokens.
-std::vector<float> logits_after(const model::Model& m, const std::vector<int32_t>& prompt, int64_t chunk) {
-  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 128, .n_threads = 1});
+std::vector<float> logits_after(const model::Model& m, const std::vector<int32_t>& prompt, int64_t chunk,
+                                int threads = 1) {
+  exec::SegmentExecutor ex(m, model::all_units(m.hparams()), {.n_ctx = 512, .n_threads = threads});
   EXPECT_TRUE(ex.create_sequence(0).ok());
   std::vector<float> hidden, logits(static_cast<size_t>(m.hparams().n_vocab));
   const int64_t n = static_cast<int64_t>(prompt.size());
@@ -45,6 +48,17 @@ void expect_chunks_match_one_pass(const std::string& path) {
     for (size_t i = 0; i < whole.size(); ++i) worst = std::max(worst, std::fabs(whole[i] - chunked[i]));
     EXPECT_EQ(chunked, whole) << path << ", chunks of " << chunk << ": largest difference " << worst;
   }
+}
+
+// 500 positions: the attention of the last tokens is two chunks of positions (256 and the rest),
+// on two threads.
+TEST(ChunkedPrefill, Stories260KLogitsAfterALongPromptInChunksEqualOnePassOnTwoThreads) {
+  auto m = model::Model::load(test::shared_data("models/stories260K/stories260K.gguf"));
+  ASSERT_TRUE(m.ok()) << m.error();
+  std::vector<int32_t> prompt(500);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 37) % 500);
+  const std::vector<float> whole = logits_after(*m.value(), prompt, 500, 2);
+  for (int64_t chunk : {1, 3, 100}) EXPECT_EQ(logits_after(*m.value(), prompt, chunk, 2), whole) << "chunks of " << chunk;
 }
 
 TEST(ChunkedPrefill, Stories260KLogitsAfterAPromptInChunksEqualOnePass) {

@@ -53,51 +53,102 @@ TEST(KvCacheTypes, BytesFollowTheTypes) {
 
 // The SIMD kernel streams blocks with a running maximum; its twin takes the whole softmax at once.
 // Both read the same rounded rows, so they differ only by float summation order. Lengths around
-// the block of 64 positions and past 4096, groups of 1, 3 and 8 heads (the heads go in pairs),
-// and head lengths that are not whole vectors.
+// the block of 64 positions, the chunk of 256 and past 4096, one or two key/value heads per row
+// (as in the cache), groups of 1, 3 and 8 heads (the heads go in pairs), and head lengths that
+// are not whole vectors.
 TEST(KvCacheTypes, StreamingAttentionFollowsItsScalarTwin) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t positions = 4200;
   struct Shape {
-    int64_t hd, n_q;
+    int64_t hd, n_q, n_kv;
   };
   for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
-    for (const Shape shape : {Shape{64, 4}, Shape{64, 8}, Shape{96, 3}, Shape{128, 1}, Shape{8, 2}, Shape{80, 5}}) {
-      const int64_t hd = shape.hd, n_q = shape.n_q;
+    for (const Shape shape : {Shape{64, 4, 2}, Shape{64, 8, 1}, Shape{96, 3, 2}, Shape{128, 1, 1}, Shape{8, 2, 2},
+                              Shape{80, 5, 1}}) {
+      const int64_t hd = shape.hd, n_q = shape.n_q, n_kv = shape.n_kv, heads = n_kv * n_q;
       if (type == DType::Q8_0 && hd % 32 != 0) continue;
-      const int64_t row = row_bytes(type, hd);
+      const int64_t head = row_bytes(type, hd), row = n_kv * head;
       std::vector<uint8_t> keys(positions * row), values(positions * row);
       std::vector<float> x(hd);
-      for (int64_t p = 0; p < positions; ++p) {
+      for (int64_t p = 0; p < positions * n_kv; ++p) {
         for (float& v : x) v = 3.0f * normal(rng);
-        kernels::quantize_row(type, x.data(), &keys[p * row], hd);
+        kernels::quantize_row(type, x.data(), &keys[p * head], hd);
         for (float& v : x) v = normal(rng);
-        kernels::quantize_row(type, x.data(), &values[p * row], hd);
+        kernels::quantize_row(type, x.data(), &values[p * head], hd);
       }
-      std::vector<float> q(n_q * hd), slopes(n_q);
+      std::vector<float> q(heads * hd), slopes(heads);
       for (float& v : q) v = normal(rng);
-      for (int64_t h = 0; h < n_q; ++h) slopes[h] = 0.5f / static_cast<float>(1 << h);
+      for (int64_t h = 0; h < heads; ++h) slopes[h] = 0.5f / static_cast<float>(1 << (h % 8));
       for (int variant = 0; variant < 3; ++variant) {
-        kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd))};
+        kernels::AttentionQuery query{
+            .q = q.data(), .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .scale = 1.0f / std::sqrt(float(hd))};
         if (variant == 1) query.softcap = 5.0f;
         if (variant == 2) query.alibi = slopes.data();
         for (const auto& [first, len] : std::vector<std::pair<int64_t, int64_t>>{
-                 {0, 1}, {0, 63}, {0, 64}, {0, 65}, {0, 200}, {37, 150}, {5, 1}, {100, 4097}, {0, 4200}}) {
+                 {0, 1}, {0, 63}, {0, 64}, {0, 65}, {0, 200}, {37, 150}, {5, 1}, {3, 257}, {100, 4097}, {0, 4200}}) {
           query.query = first + len - 1;
-          const kernels::KvRows k{type, keys.data(), static_cast<size_t>(row)};
-          const kernels::KvRows v{type, values.data(), static_cast<size_t>(row)};
-          std::vector<float> fast(n_q * hd), slow(n_q * hd);
+          const kernels::KvRows k{type, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
+          const kernels::KvRows v{type, values.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
+          std::vector<float> fast(heads * hd), slow(heads * hd);
           kernels::attend(query, k, v, first, len, fast.data());
           kernels::attend_reference(query, k, v, first, len, slow.data());
-          for (int64_t i = 0; i < n_q * hd; ++i) {
+          for (int64_t i = 0; i < heads * hd; ++i) {
             ASSERT_NEAR(fast[i], slow[i], 1e-5f * std::max(1.0f, std::abs(slow[i])))
-                << dtype_name(type) << " hd " << hd << " n_q " << n_q << " variant " << variant << " first " << first
-                << " len " << len << " i " << i;
+                << dtype_name(type) << " hd " << hd << " n_q " << n_q << " n_kv " << n_kv << " variant " << variant
+                << " first " << first << " len " << len << " i " << i;
           }
         }
       }
     }
+  }
+}
+
+// attend cut by hand, as the executor cuts a few tokens' attention among threads: each chunk
+// (attention_chunk) on its own, for one key/value head at a time, then merged in order. The
+// result is attend's to the bit, whatever the range.
+TEST(KvCacheTypes, AttentionInChunksAndHeadsEqualsAttendBitForBit) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t hd = 64, n_q = 4, n_kv = 2, heads = n_kv * n_q, positions = 5000;
+  const int64_t head = row_bytes(DType::F16, hd), row = n_kv * head;
+  std::vector<uint8_t> keys(positions * row), values(positions * row);
+  std::vector<float> x(hd), q(heads * hd);
+  for (int64_t p = 0; p < positions * n_kv; ++p) {
+    for (float& v : x) v = 3.0f * normal(rng);
+    kernels::quantize_row(DType::F16, x.data(), &keys[p * head], hd);
+    for (float& v : x) v = normal(rng);
+    kernels::quantize_row(DType::F16, x.data(), &values[p * head], hd);
+  }
+  for (float& v : q) v = normal(rng);
+  const kernels::KvRows k{DType::F16, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
+  const kernels::KvRows v{DType::F16, values.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
+  for (const auto& [first, len] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {0, 256}, {0, 257}, {9, 1000}, {0, 4096}, {0, 5000}}) {
+    kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .scale = 0.125f};
+    query.query = first + len - 1;
+    std::vector<float> whole(heads * hd), merged(heads * hd);
+    kernels::attend(query, k, v, first, len, whole.data());
+    const int64_t chunk = kernels::attention_chunk(len), n_parts = (len + chunk - 1) / chunk;
+    EXPECT_LE(n_parts, 16);
+    std::vector<float> state(n_parts * heads * (hd + 2));
+    std::vector<kernels::AttentionPart> parts(n_parts);
+    for (int64_t c = 0; c < n_parts; ++c) {
+      float* base = &state[c * heads * (hd + 2)];
+      parts[c] = {base, base + heads, base + 2 * heads};
+      for (int64_t g = 0; g < n_kv; ++g) {
+        kernels::AttentionQuery one = query;
+        one.q = q.data() + g * n_q * hd;
+        one.n_kv = 1;
+        const kernels::KvRows kg{k.type, k.data + g * head, k.stride, k.head_stride};
+        const kernels::KvRows vg{v.type, v.data + g * head, v.stride, v.head_stride};
+        kernels::attend_part(one, kg, vg, first + c * chunk, std::min(chunk, len - c * chunk),
+                             {parts[c].max + g * n_q, parts[c].sum + g * n_q, parts[c].out + g * n_q * hd});
+      }
+    }
+    kernels::merge_attention_parts(parts.data(), n_parts, heads, hd, merged.data());
+    EXPECT_EQ(0, std::memcmp(whole.data(), merged.data(), whole.size() * sizeof(float)))
+        << "first " << first << " len " << len << " in " << n_parts << " chunks";
   }
 }
 

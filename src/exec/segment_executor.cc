@@ -295,8 +295,8 @@ void SegmentExecutor::project_qkv(const model::LayerWeights& w, int64_t n) {
 
 void SegmentExecutor::attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n) {
   const model::LayerWeights& w = model_.weights().layers[layer];
-  const int64_t e = hp_.n_embd, qd = hp_.q_dim(), hd = hp_.head_dim;
-  att_.resize(n * qd);
+  const int64_t e = hp_.n_embd;
+  att_.resize(n * hp_.q_dim());
   out_.resize(n * e);
   norm_rows(xn_, hidden, n, w.attn_norm, w.attn_norm_b);
   project_qkv(w, n);
@@ -304,39 +304,90 @@ void SegmentExecutor::attention(int64_t layer, KvCache& kv, int64_t slot, int64_
   rope(k_.data(), hp_.n_head_kv, pos, n);
   kv.store_k(slot, pos, k_.data(), n);
   kv.store_v(slot, pos, v_.data(), n);
-
-  // Causal attention, one (token, key/value head) pair per task, all query heads of the group
-  // in one pass over the cache: token t sees positions 0..pos+t, or only the last n_swa of them
-  // on the layers the architecture windows.
-  const bool windowed = hp_.n_swa > 0 && (arch_.sliding_window == model::SlidingWindowLayers::All ||
-                                          (arch_.sliding_window == model::SlidingWindowLayers::Even && layer % 2 == 0));
-  const int64_t group = hp_.n_head / hp_.n_head_kv;
-  const size_t k_head = static_cast<size_t>(row_bytes(kv.types().k, hd));
-  const size_t v_head = static_cast<size_t>(row_bytes(kv.types().v, hd));
-  pool_.run([&](int ith, int nth) {
-    const int64_t tasks = n * hp_.n_head_kv;
-    for (int64_t task = tasks * ith / nth; task < tasks * (ith + 1) / nth; ++task) {
-      const int64_t t = task / hp_.n_head_kv, g = task % hp_.n_head_kv;
-      const int64_t query = pos + t, first = windowed ? std::max<int64_t>(0, query - hp_.n_swa + 1) : 0;
-      kernels::AttentionQuery q;
-      q.q = &q_[t * qd + g * group * hd];
-      q.n_q = group;
-      q.head_dim = hd;
-      q.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      q.softcap = hp_.attn_softcap;
-      q.alibi = alibi_slopes_.empty() ? nullptr : &alibi_slopes_[g * group];
-      q.query = query;
-      const kernels::KvRows keys{kv.types().k, kv.k(slot, 0) + g * k_head, kv.k_row_bytes()};
-      const kernels::KvRows values{kv.types().v, kv.v(slot, 0) + g * v_head, kv.v_row_bytes()};
-      kernels::attend(q, keys, values, first, query + 1 - first, &att_[t * qd + g * group * hd]);
-    }
-  });
+  attend(layer, kv, slot, pos, n);
   matmul(w.wo, att_.data(), n, out_.data(), w.bo);
   if (w.attn_post_norm.present()) {
     norm_rows(xn_, out_.data(), n, w.attn_post_norm);
     std::copy(xn_.begin(), xn_.begin() + n * e, out_.begin());
   }
   kernels::add_inplace(hidden, out_.data(), n * e);
+}
+
+// att_ = the causal attention of n tokens from position pos: token t sees positions 0..pos+t,
+// or only the last n_swa of them on the layers the architecture windows. Every task reads the
+// rows of all key/value heads (or of a share of them) together, in order. A prompt is shared out
+// by tokens; a few tokens by chunks of their positions, whose states are merged afterwards, so
+// that each thread streams its own part of the cache. Both give the same bits (kernels::attend).
+void SegmentExecutor::attend(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, int64_t n) {
+  const bool windowed = hp_.n_swa > 0 && (arch_.sliding_window == model::SlidingWindowLayers::All ||
+                                          (arch_.sliding_window == model::SlidingWindowLayers::Even && layer % 2 == 0));
+  const int64_t qd = hp_.q_dim(), hd = hp_.head_dim, n_kv = hp_.n_head_kv, group = hp_.n_head / n_kv;
+  const size_t k_head = static_cast<size_t>(row_bytes(kv.types().k, hd));
+  const size_t v_head = static_cast<size_t>(row_bytes(kv.types().v, hd));
+  const auto first_of = [&](int64_t t) { return windowed ? std::max<int64_t>(0, pos + t - hp_.n_swa + 1) : 0; };
+  // Token t's query heads of the key/value heads [g0, g1), their keys and their values.
+  const auto query_of = [&](int64_t t, int64_t g0, int64_t g1) {
+    kernels::AttentionQuery q;
+    q.q = &q_[t * qd + g0 * group * hd];
+    q.n_q = group;
+    q.n_kv = g1 - g0;
+    q.head_dim = hd;
+    q.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    q.softcap = hp_.attn_softcap;
+    q.alibi = alibi_slopes_.empty() ? nullptr : &alibi_slopes_[g0 * group];
+    q.query = pos + t;
+    return q;
+  };
+  const auto keys_of = [&](int64_t g0) {
+    return kernels::KvRows{kv.types().k, kv.k(slot, 0) + g0 * k_head, kv.k_row_bytes(), k_head};
+  };
+  const auto values_of = [&](int64_t g0) {
+    return kernels::KvRows{kv.types().v, kv.v(slot, 0) + g0 * v_head, kv.v_row_bytes(), v_head};
+  };
+  const int threads = pool_.size();
+  if (n >= 4 * threads) {
+    pool_.run([&](int ith, int nth) {
+      for (int64_t t = n * ith / nth; t < n * (ith + 1) / nth; ++t) {
+        const int64_t first = first_of(t);
+        kernels::attend(query_of(t, 0, n_kv), keys_of(0), values_of(0), first, pos + t + 1 - first, &att_[t * qd]);
+      }
+    });
+    return;
+  }
+  // Parts [part_start[t], part_start[t + 1]) are token t's chunks; each task is one chunk of one
+  // token for a share of the key/value heads (shares only where there are fewer chunks than
+  // threads to keep busy).
+  std::vector<int64_t> part_start(n + 1, 0), chunk(n);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t len = pos + t + 1 - first_of(t);
+    chunk[t] = kernels::attention_chunk(len);
+    part_start[t + 1] = part_start[t] + (len + chunk[t] - 1) / chunk[t];
+  }
+  const int64_t parts = part_start[n], heads = hp_.n_head, state = heads * (hd + 2);
+  const int64_t shares = std::clamp<int64_t>((2 * threads + parts - 1) / parts, 1, n_kv);
+  attention_state_.resize(parts * state);
+  attention_parts_.resize(parts);
+  for (int64_t p = 0; p < parts; ++p) {
+    float* base = &attention_state_[p * state];
+    attention_parts_[p] = {base, base + heads, base + 2 * heads};
+  }
+  pool_.run([&](int ith, int nth) {
+    const int64_t tasks = parts * shares;
+    for (int64_t task = tasks * ith / nth; task < tasks * (ith + 1) / nth; ++task) {
+      const int64_t p = task / shares, share = task % shares;
+      const int64_t t = std::upper_bound(part_start.begin(), part_start.end(), p) - part_start.begin() - 1;
+      const int64_t g0 = n_kv * share / shares, g1 = n_kv * (share + 1) / shares, h0 = g0 * group;
+      const int64_t begin = first_of(t) + (p - part_start[t]) * chunk[t];
+      const int64_t len = std::min(chunk[t], pos + t + 1 - begin);
+      const kernels::AttentionPart& whole = attention_parts_[p];
+      kernels::attend_part(query_of(t, g0, g1), keys_of(g0), values_of(g0), begin, len,
+                           {whole.max + h0, whole.sum + h0, whole.out + h0 * hd});
+    }
+  });
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::merge_attention_parts(&attention_parts_[part_start[t]], part_start[t + 1] - part_start[t], heads, hd,
+                                   &att_[t * qd]);
+  }
 }
 
 void SegmentExecutor::ffn(const model::LayerWeights& w, float* hidden, int64_t n) {

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "exec/kv_cache.h"
+#include "kernels/attention.h"
 #include "model/model.h"
 #include "model/units.h"
 
@@ -82,6 +83,7 @@ class SegmentExecutor {
   };
   void embed(std::span<const int32_t> tokens, float* hidden);
   void attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
+  void attend(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, int64_t n);
   // Q into q_, K and V into k_ and v_, biases added: from one fused projection or three.
   void project_qkv(const model::LayerWeights& w, int64_t n);
   void ffn(const model::LayerWeights& w, float* hidden, int64_t n);
@@ -109,6 +111,8 @@ class SegmentExecutor {
   std::map<SeqId, Sequence> seqs_;
   // Scratch, grown to the largest batch seen.
   std::vector<float> xn_, q_, k_, v_, qkv_, att_, out_, gate_, up_, gate_up_;
+  std::vector<float> attention_state_;  // the chunks' softmax states of a few tokens' attention
+  std::vector<kernels::AttentionPart> attention_parts_;
 };
 
 }  // namespace ll::exec

@@ -1,7 +1,8 @@
-// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: the
-// block's key and value rows are widened to float once, for every query head of the group; the
-// scores of a head are a small matrix-vector product over the block, several rows per pass, and
-// the weighted value rows are added to register-held outputs of two heads at a time.
+// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: for
+// each key/value head in turn, the block's key and value rows are widened to float once, for
+// every query head of its group; the scores of a head are a small matrix-vector product over the
+// block, several rows per pass, and the weighted value rows are added to register-held outputs
+// of two heads at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -176,58 +177,65 @@ static HWY_INLINE void WidenRows(KvRows r, int64_t first, int64_t n, int64_t hea
   std::fill(rows + n * width, rows + padded * width, 0.0f);
 }
 
-void Attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out) {
+void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, const AttentionPart& part) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const int64_t hd = q.head_dim, nq = q.n_q, width = (hd + N - 1) / N * N;
-  // The heads' queries (scaled) and outputs, and a block's keys and values, in rows of whole
-  // vectors; the scores of one block for every head.
+  const int64_t hd = q.head_dim, nq = q.n_q, heads = q.n_kv * nq, width = (hd + N - 1) / N * N;
+  // Every head's query (scaled) and output, and a block's keys and values of one key/value
+  // head, in rows of whole vectors; the scores of one block for the heads of that group.
   thread_local std::vector<float> queries, outputs, keys, values, scores, max, sum;
-  queries.assign(nq * width, 0.0f);
-  outputs.assign(nq * width, 0.0f);
+  queries.assign(heads * width, 0.0f);
+  outputs.assign(heads * width, 0.0f);
   keys.resize((kBlock + N) * width);
   values.resize(kBlock * width);
   scores.resize(nq * (kBlock + N));
-  max.assign(nq, -std::numeric_limits<float>::infinity());
-  sum.assign(nq, 0.0f);
-  for (int64_t h = 0; h < nq; ++h) {
+  max.assign(heads, -std::numeric_limits<float>::infinity());
+  sum.assign(heads, 0.0f);
+  for (int64_t h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < hd; ++i) queries[h * width + i] = q.q[h * hd + i] * q.scale;
   }
   const int64_t score_stride = kBlock + N;
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
-    WidenRows(k, start, bn, hd, width, (bn + N - 1) / N * N, keys.data());
-    for (int64_t h = 0; h < nq; ++h) {
-      float* s = &scores[h * score_stride];
-      ScoreRows(&queries[h * width], keys.data(), width, bn, s);
-      if (q.softcap > 0.0f || q.alibi != nullptr) {
-        for (int64_t p = 0; p < bn; ++p) {
-          if (q.softcap > 0.0f) s[p] = q.softcap * std::tanh(s[p] / q.softcap);
-          if (q.alibi != nullptr) s[p] -= q.alibi[h] * static_cast<float>(q.query - (start + p));
+    for (int64_t g = 0; g < q.n_kv; ++g) {
+      const KvRows kg{k.type, k.data + g * k.head_stride, k.stride}, vg{v.type, v.data + g * v.head_stride, v.stride};
+      const int64_t h0 = g * nq;  // the group's first head
+      WidenRows(kg, start, bn, hd, width, (bn + N - 1) / N * N, keys.data());
+      for (int64_t j = 0; j < nq; ++j) {
+        const int64_t h = h0 + j;
+        float* s = &scores[j * score_stride];
+        ScoreRows(&queries[h * width], keys.data(), width, bn, s);
+        if (q.softcap > 0.0f || q.alibi != nullptr) {
+          for (int64_t p = 0; p < bn; ++p) {
+            if (q.softcap > 0.0f) s[p] = q.softcap * std::tanh(s[p] / q.softcap);
+            if (q.alibi != nullptr) s[p] -= q.alibi[h] * static_cast<float>(q.query - (start + p));
+          }
+        }
+        const float m = std::max(max[h], *std::max_element(s, s + bn));
+        const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
+        sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
+        max[h] = m;
+        if (rescale != 1.0f) {
+          float* o = &outputs[h * width];
+          for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
         }
       }
-      const float m = std::max(max[h], *std::max_element(s, s + bn));
-      const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
-      sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
-      max[h] = m;
-      if (rescale != 1.0f) {
-        float* o = &outputs[h * width];
-        for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
+      WidenRows(vg, start, bn, hd, width, bn, values.data());
+      int64_t j = 0;
+      for (; j + 2 <= nq; j += 2) {
+        AddWeightedRows<true>(values.data(), width, bn, &scores[j * score_stride], &scores[(j + 1) * score_stride],
+                              &outputs[(h0 + j) * width], &outputs[(h0 + j + 1) * width]);
+      }
+      if (j < nq) {
+        AddWeightedRows<false>(values.data(), width, bn, &scores[j * score_stride], nullptr, &outputs[(h0 + j) * width],
+                               nullptr);
       }
     }
-    WidenRows(v, start, bn, hd, width, bn, values.data());
-    int64_t h = 0;
-    for (; h + 2 <= nq; h += 2) {
-      AddWeightedRows<true>(values.data(), width, bn, &scores[h * score_stride], &scores[(h + 1) * score_stride],
-                            &outputs[h * width], &outputs[(h + 1) * width]);
-    }
-    if (h < nq) {
-      AddWeightedRows<false>(values.data(), width, bn, &scores[h * score_stride], nullptr, &outputs[h * width], nullptr);
-    }
   }
-  for (int64_t h = 0; h < nq; ++h) {
-    const float inv = 1.0f / sum[h];
-    for (int64_t i = 0; i < hd; ++i) out[h * hd + i] = outputs[h * width + i] * inv;
+  for (int64_t h = 0; h < heads; ++h) {
+    part.max[h] = max[h];
+    part.sum[h] = sum[h];
+    std::copy(&outputs[h * width], &outputs[h * width] + hd, part.out + h * hd);
   }
 }
 
@@ -238,22 +246,68 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace ll::kernels {
 
-HWY_EXPORT(Attend);
+HWY_EXPORT(AttendPart);
+
+// At least 4 blocks per chunk, and at most 16 chunks per query: enough to share a long range
+// out among threads, few enough that the states to merge stay small.
+int64_t attention_chunk(int64_t len) {
+  constexpr int64_t kBlock = HWY_NAMESPACE::kBlock, kMaxChunks = 16;
+  const int64_t blocks_per_chunk = (len + kMaxChunks * kBlock - 1) / (kMaxChunks * kBlock);
+  return std::max<int64_t>(4, blocks_per_chunk) * kBlock;
+}
+
+void attend_part(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, const AttentionPart& part) {
+  LL_CHECK(len >= 1);
+  HWY_DYNAMIC_DISPATCH(AttendPart)(q, k, v, first, len, part);
+}
+
+// out = sum_c w_c out_c / sum_c w_c sum_c with w_c = exp(max_c - the largest max), chunk by chunk
+// in order. One part gives out_0 * (1 / sum_0).
+void merge_attention_parts(const AttentionPart* parts, int64_t n_parts, int64_t heads, int64_t head_dim, float* out) {
+  thread_local std::vector<float> weights;
+  weights.resize(n_parts);
+  for (int64_t h = 0; h < heads; ++h) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < n_parts; ++c) m = std::max(m, parts[c].max[h]);
+    float total = 0.0f;
+    for (int64_t c = 0; c < n_parts; ++c) total += parts[c].sum[h] * (weights[c] = std::exp(parts[c].max[h] - m));
+    float* o = out + h * head_dim;
+    std::fill(o, o + head_dim, 0.0f);
+    for (int64_t c = 0; c < n_parts; ++c) {
+      const float* oc = parts[c].out + h * head_dim;
+      for (int64_t i = 0; i < head_dim; ++i) o[i] += weights[c] * oc[i];
+    }
+    const float inv = 1.0f / total;
+    for (int64_t i = 0; i < head_dim; ++i) o[i] *= inv;
+  }
+}
 
 void attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out) {
   LL_CHECK(len >= 1);
-  HWY_DYNAMIC_DISPATCH(Attend)(q, k, v, first, len, out);
+  const int64_t chunk = attention_chunk(len), n_parts = (len + chunk - 1) / chunk;
+  const int64_t heads = q.n_kv * q.n_q, hd = q.head_dim;
+  thread_local std::vector<float> state;
+  thread_local std::vector<AttentionPart> parts;
+  state.resize(n_parts * heads * (hd + 2));
+  parts.resize(n_parts);
+  for (int64_t c = 0; c < n_parts; ++c) {
+    float* base = &state[c * heads * (hd + 2)];
+    parts[c] = {base, base + heads, base + 2 * heads};
+    HWY_DYNAMIC_DISPATCH(AttendPart)(q, k, v, first + c * chunk, std::min(chunk, len - c * chunk), parts[c]);
+  }
+  merge_attention_parts(parts.data(), n_parts, heads, hd, out);
 }
 
 void attend_reference(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out) {
   LL_CHECK(len >= 1);
   const int64_t hd = q.head_dim;
   std::vector<float> keys(len * hd), values(len * hd), s(len);
-  for (int64_t p = 0; p < len; ++p) {
-    dequantize_row(k.type, k.data + (first + p) * k.stride, &keys[p * hd], hd);
-    dequantize_row(v.type, v.data + (first + p) * v.stride, &values[p * hd], hd);
-  }
-  for (int64_t h = 0; h < q.n_q; ++h) {
+  for (int64_t h = 0; h < q.n_kv * q.n_q; ++h) {
+    const int64_t g = h / q.n_q;
+    for (int64_t p = 0; p < len; ++p) {
+      dequantize_row(k.type, k.data + (first + p) * k.stride + g * k.head_stride, &keys[p * hd], hd);
+      dequantize_row(v.type, v.data + (first + p) * v.stride + g * v.head_stride, &values[p * hd], hd);
+    }
     const float* qh = q.q + h * hd;
     for (int64_t p = 0; p < len; ++p) {
       float dot = 0.0f;

@@ -1,7 +1,12 @@
 #pragma once
-// Causal attention of the query heads that share one key/value head (grouped-query attention),
-// read straight from the KV cache in its type: one pass over the positions in blocks, with a
-// running maximum and sum per head (online softmax), so the cache is streamed once per group.
+// Causal attention of query heads grouped by the key/value head they share (grouped-query
+// attention), read straight from the KV cache in its type: one pass over the positions in
+// blocks, with a running maximum and sum per head (online softmax). Each block's rows of every
+// key/value head are read together, so the cache is streamed once, in order.
+//
+// Long ranges are cut into chunks (attention_chunk) whose softmax states are merged: the chunks
+// of one query can run on different threads, and the result depends only on the range, never on
+// how the chunks were shared out.
 #include <cstddef>
 #include <cstdint>
 
@@ -9,26 +14,45 @@
 
 namespace ll::kernels {
 
-// The rows of one key or value head: position p's head_dim values start at data + p * stride
-// bytes, in `type` (F32, F16 or Q8_0; a Q8_0 head is whole blocks).
+// The rows of the key or value heads: position p's values of head g (head_dim of them) start at
+// data + p * stride + g * head_stride bytes, in `type` (F32, F16 or Q8_0; a Q8_0 head is whole
+// blocks).
 struct KvRows {
   DType type;
   const uint8_t* data;
   size_t stride;
+  size_t head_stride = 0;
 };
 
 struct AttentionQuery {
-  const float* q = nullptr;        // [n_q][head_dim], the heads sharing the keys and values
-  int64_t n_q = 1;
+  const float* q = nullptr;        // [n_kv][n_q][head_dim]: each key/value head's query heads
+  int64_t n_q = 1;                 // query heads per key/value head
+  int64_t n_kv = 1;                // key/value heads
   int64_t head_dim = 0;
   float scale = 1.0f;              // of q . k
   float softcap = 0.0f;            // > 0: s = cap * tanh(s / cap)
-  const float* alibi = nullptr;    // [n_q] slopes, or null: s -= slope * (query - p)
+  const float* alibi = nullptr;    // [n_kv * n_q] slopes, or null: s -= slope * (query - p)
   int64_t query = 0;               // the query's position
 };
 
-// out[n_q][head_dim] = sum_p softmax(s)_p v_p over positions [first, first + len), len >= 1.
+// The softmax state of every query head over some positions: its largest score, the sum of
+// exp(score - max) and the sum of exp(score - max) * v, not yet divided by that sum.
+struct AttentionPart {
+  float* max;  // [heads]
+  float* sum;  // [heads]
+  float* out;  // [heads][head_dim]
+};
+
+// out[n_kv * n_q][head_dim] = sum_p softmax(s)_p v_p over positions [first, first + len), len >= 1.
 void attend(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out);
+
+// attend cut in pieces: the positions per chunk for a range of len positions (chunk c starts
+// at first + c * chunk), the state of one chunk, and the merge of every chunk's state in order.
+// attend gives the same bits.
+int64_t attention_chunk(int64_t len);
+void attend_part(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, const AttentionPart& part);
+void merge_attention_parts(const AttentionPart* parts, int64_t n_parts, int64_t heads, int64_t head_dim, float* out);
+
 // The scalar twin: every row dequantized, the whole softmax at once.
 void attend_reference(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, float* out);
 
