@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "core/system_memory.h"
@@ -30,25 +31,29 @@ double now_seconds(Clock clock) {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-// Median time of one call of `fn`, after a warm-up. Each repetition makes enough calls to
-// last about 20 ms, longer than a CPU quota's period, so throttling is averaged in rather than
-// dodged by short samples, and is followed by an idle gap as long as itself: a pipeline stage
-// computes one step and then waits for the others, and a device under a CPU quota (or one
-// that heats up) runs such bursts faster than it runs nonstop.
+// Median time of one call of `fn`, after a warm-up. On the wall, each repetition makes enough
+// calls to last about 20 ms, longer than a CPU quota's period, so throttling is averaged in
+// rather than dodged by short samples, and is followed by an idle gap as long as itself: a
+// pipeline stage computes one step and then waits for the others, and a device under a CPU
+// quota (or one that heats up) runs such bursts faster than it runs nonstop. CPU time is not
+// stretched by throttling, so 5 ms back to back are enough there.
 template <typename Fn>
 Result<double> median_seconds(Clock clock, int repetitions, Fn&& fn) {
   double t0 = now_seconds(clock);
   LL_RETURN_IF_ERROR(fn());
   const double once = std::max(now_seconds(clock) - t0, 1e-9);
-  const int calls = static_cast<int>(std::clamp(20e-3 / once, 1.0, 1000.0));
+  const double sample_seconds = clock == Clock::Wall ? 20e-3 : 5e-3;
+  const int calls = static_cast<int>(std::clamp(sample_seconds / once, 1.0, 1000.0));
   std::vector<double> samples;
   for (int r = 0; r < repetitions; ++r) {
     const auto wall0 = std::chrono::steady_clock::now();
     t0 = now_seconds(clock);
     for (int c = 0; c < calls; ++c) LL_RETURN_IF_ERROR(fn());
     samples.push_back((now_seconds(clock) - t0) / calls);
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - wall0;
-    std::this_thread::sleep_for(std::min(took, std::chrono::duration<double>(50e-3)));
+    if (clock == Clock::Wall) {
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - wall0;
+      std::this_thread::sleep_for(std::min(took, std::chrono::duration<double>(50e-3)));
+    }
   }
   std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
   return samples[samples.size() / 2];
@@ -101,32 +106,56 @@ Status fill_cache(exec::SegmentExecutor& ex, const model::Model& m, model::UnitR
   return Status::Ok();
 }
 
-// Times a contiguous range of units as a pipeline stage runs it: a decode step with `ctx`
-// positions already in the KV cache, and a prompt chunk of `chunk` tokens from position 0.
-// Returns the time of the whole range (decode: per step; prompt: per token).
-Result<UnitTimes> time_range(Clock clock, const model::Model& m, model::UnitRange range, int threads, int repetitions,
-                             int64_t ctx, int64_t chunk) {
-  const auto& hp = m.hparams();
-  exec::SegmentExecutor ex(m, range, {std::max(ctx, chunk) + 1, threads});
-  LL_RETURN_IF_ERROR(fill_cache(ex, m, range, ctx));
-  const int64_t rows = std::max(ctx, chunk);
-  std::vector<int32_t> tokens(static_cast<size_t>(rows));
-  for (int64_t i = 0; i < rows; ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 1) % hp.n_vocab);
-  // A smooth, non-trivial residual stream: its values do not change the kernels' speed.
-  std::vector<float> input(static_cast<size_t>(rows * hp.n_embd));
-  for (size_t i = 0; i < input.size(); ++i) input[i] = 0.5f * std::sin(0.01f * static_cast<float>(i));
-  std::vector<float> hidden(input.size()), logits(static_cast<size_t>(hp.n_vocab));
+// A contiguous range of units set up to run as a pipeline stage runs it: a decode step with
+// `ctx` positions already in the KV cache, or a prompt chunk of `chunk` tokens from position 0
+// (which overwrites the first positions: time the decode step first).
+class StageRun {
+ public:
+  static Result<std::unique_ptr<StageRun>> create(const model::Model& m, model::UnitRange range, int threads,
+                                                  const MeasureOptions& o) {
+    std::unique_ptr<StageRun> s(new StageRun(m, range, threads, o));
+    LL_RETURN_IF_ERROR(fill_cache(s->ex_, m, range, o.decode_context));
+    return s;
+  }
 
-  auto run = [&](int64_t pos, int64_t n) {
-    std::copy(input.begin(), input.begin() + n * hp.n_embd, hidden.begin());
-    return ex.forward(0, pos, {tokens.data(), static_cast<size_t>(n)}, hidden.data(), n, logits.data());
-  };
-  UnitTimes t;
-  LL_ASSIGN_OR_RETURN(t.decode, median_seconds(clock, repetitions, [&] { return run(ctx, 1); }));
-  LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(clock, repetitions, [&] { return run(0, chunk); }));
-  t.prompt_per_token = chunk_seconds / static_cast<double>(chunk);
-  return t;
-}
+  // Seconds per decode step.
+  Result<double> decode(Clock clock, int repetitions) {
+    return median_seconds(clock, repetitions, [&] { return run(ctx_, 1); });
+  }
+
+  // Seconds per token of a prompt chunk.
+  Result<double> prompt_per_token(Clock clock, int repetitions) {
+    LL_ASSIGN_OR_RETURN(const double chunk_seconds, median_seconds(clock, repetitions, [&] { return run(0, chunk_); }));
+    return chunk_seconds / static_cast<double>(chunk_);
+  }
+
+ private:
+  StageRun(const model::Model& m, model::UnitRange range, int threads, const MeasureOptions& o)
+      : hp_(m.hparams()),
+        ex_(m, range, {.n_ctx = std::max(o.decode_context, o.prompt_chunk) + 1, .n_threads = threads, .kv_types = o.kv_types}),
+        ctx_(o.decode_context),
+        chunk_(o.prompt_chunk) {
+    const int64_t rows = std::max(ctx_, chunk_);
+    tokens_.resize(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) tokens_[i] = static_cast<int32_t>((i * 7919 + 1) % hp_.n_vocab);
+    // A smooth, non-trivial residual stream: its values do not change the kernels' speed.
+    input_.resize(static_cast<size_t>(rows * hp_.n_embd));
+    for (size_t i = 0; i < input_.size(); ++i) input_[i] = 0.5f * std::sin(0.01f * static_cast<float>(i));
+    hidden_.resize(input_.size());
+    logits_.resize(static_cast<size_t>(hp_.n_vocab));
+  }
+
+  Status run(int64_t pos, int64_t n) {
+    std::copy(input_.begin(), input_.begin() + n * hp_.n_embd, hidden_.begin());
+    return ex_.forward(0, pos, {tokens_.data(), static_cast<size_t>(n)}, hidden_.data(), n, logits_.data());
+  }
+
+  const model::HParams& hp_;
+  exec::SegmentExecutor ex_;
+  int64_t ctx_, chunk_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> input_, hidden_, logits_;
+};
 
 std::string host_name() {
   char buf[256] = {};
@@ -165,42 +194,43 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   for (int64_t u = 0; u < n_units; ++u) {
     keys.push_back(shape_key(m, u));
     if (measured.count(keys.back()) == 0) {
-      LL_ASSIGN_OR_RETURN(measured[keys.back()], time_range(Clock::Cpu, m, {u, u + 1}, threads, repetitions,
-                                                            options.decode_context, options.prompt_chunk));
+      LL_ASSIGN_OR_RETURN(auto unit, StageRun::create(m, {u, u + 1}, threads, options));
+      UnitTimes& t = measured[keys.back()];
+      LL_ASSIGN_OR_RETURN(t.decode, unit->decode(Clock::Cpu, repetitions));
+      LL_ASSIGN_OR_RETURN(t.prompt_per_token, unit->prompt_per_token(Clock::Cpu, repetitions));
     }
   }
   for (int64_t u = 0; u < n_units; ++u) {
     p.decode_seconds.push_back(measured[keys[u]].decode);
     p.prompt_seconds_per_token.push_back(measured[keys[u]].prompt_per_token);
   }
-  // A unit timed alone over and over keeps its weights in cache. A block of layers, timed as
-  // one stage, streams them: its time scales the layers' times to what a real pass takes.
-  const graph::Graph g = graph::build_graph(m);
   const int64_t first = n_units > 2 ? 1 : n_units, last_layer_unit = n_units - 1;  // between embed and head
+  if (first >= last_layer_unit) return p;
+  // A unit timed alone over and over keeps its weights in cache. A block of layers, timed as
+  // one stage, streams them: its decode step scales the layers' to what a real pass takes.
+  const graph::Graph g = graph::build_graph(m);
   int64_t end = first;
   uint64_t bytes = 0;
   while (end < last_layer_unit && (bytes < kStreamedBytes || (end - first) % 2 != 0)) bytes += g.units[end++].weight_bytes;
-  if (end > first) {
-    LL_ASSIGN_OR_RETURN(const UnitTimes block, time_range(Clock::Wall, m, {first, end}, threads, repetitions,
-                                                          options.decode_context, options.prompt_chunk));
-    const UnitTimes hot = sum_times(p, first, end);
-    for (int64_t u = first; u < last_layer_unit; ++u) {
-      if (hot.decode > 0) p.decode_seconds[u] *= block.decode / hot.decode;
-      if (hot.prompt_per_token > 0) p.prompt_seconds_per_token[u] *= block.prompt_per_token / hot.prompt_per_token;
-    }
-    // The head, timed alone, also stays partly cached (its output matrix is about the size of a
-    // last-level cache): time it behind the layers of the same block, as the last stage runs it,
-    // and keep what it adds to their scaled times.
-    const int64_t tail = std::max(first, last_layer_unit - (end - first));
-    LL_ASSIGN_OR_RETURN(const UnitTimes with_head, time_range(Clock::Wall, m, {tail, n_units}, threads, repetitions,
-                                                              options.decode_context, options.prompt_chunk));
-    const UnitTimes layers = sum_times(p, tail, last_layer_unit);
-    // Never below the head timed alone: the difference of two noisy timings may undershoot.
-    double& head_decode = p.decode_seconds[last_layer_unit];
-    double& head_prompt = p.prompt_seconds_per_token[last_layer_unit];
-    head_decode = std::max(head_decode, with_head.decode - layers.decode);
-    head_prompt = std::max(head_prompt, with_head.prompt_per_token - layers.prompt_per_token);
-  }
+  LL_ASSIGN_OR_RETURN(auto block, StageRun::create(m, {first, end}, threads, options));
+  LL_ASSIGN_OR_RETURN(const double block_decode, block->decode(Clock::Wall, repetitions));
+  const double hot_block = sum_times(p, first, end).decode;
+  for (int64_t u = first; u < last_layer_unit && hot_block > 0; ++u) p.decode_seconds[u] *= block_decode / hot_block;
+  // The head, timed alone, also stays partly cached (its output matrix is about the size of a
+  // last-level cache): time it behind as many layers, as the last stage runs it, and keep what
+  // it adds to their scaled times; never less than the head timed alone, which the difference
+  // of two noisy timings may undershoot.
+  const int64_t tail = std::max(first, last_layer_unit - (end - first));
+  LL_ASSIGN_OR_RETURN(auto last_stage, StageRun::create(m, {tail, n_units}, threads, options));
+  LL_ASSIGN_OR_RETURN(const double tail_decode, last_stage->decode(Clock::Wall, repetitions));
+  double& head_decode = p.decode_seconds[last_layer_unit];
+  head_decode = std::max(head_decode, tail_decode - sum_times(p, tail, last_layer_unit).decode);
+  // A prompt chunk streams the weights too (once per tile of tokens): the same layers and the
+  // head timed together put the prompt times on a real pass's scale. The head's own share of a
+  // prompt is small, so one scale serves both.
+  LL_ASSIGN_OR_RETURN(const double tail_prompt, last_stage->prompt_per_token(Clock::Wall, repetitions));
+  const double hot_tail = sum_times(p, tail, n_units).prompt_per_token;
+  for (int64_t u = first; u < n_units && hot_tail > 0; ++u) p.prompt_seconds_per_token[u] *= tail_prompt / hot_tail;
   return p;
 }
 

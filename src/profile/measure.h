@@ -15,6 +15,7 @@ struct MeasureOptions {
   int64_t decode_context = 128;     // positions filled before timing one decode step
   int64_t prompt_chunk = 32;        // tokens per timed prompt chunk
   uint64_t memory_limit_bytes = 0;  // a user's cap (--mem); 0: none
+  model::KvTypes kv_types;          // the KV cache's element types the runs will use
 };
 
 // Times every unit of `m` (which must have all its units bound) on this device with the
