@@ -87,7 +87,6 @@ TEST(GgufFile, Stories260K) {
   ASSERT_NE(out, nullptr);
   EXPECT_EQ(std::memcmp(out->data, emb->data, emb->nbytes), 0);
   expect_tensors_consistent(*f);
-  f->prefetch(*emb);
 }
 
 TEST(GgufFile, GetterErrorsNameFileAndKey) {

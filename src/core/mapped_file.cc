@@ -27,12 +27,4 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-void MappedFile::prefetch(size_t offset, size_t len) const {
-  if (offset >= size_) return;
-  if (len > size_ - offset) len = size_ - offset;
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  size_t start = offset / page * page;
-  madvise(const_cast<uint8_t*>(data_) + start, len + (offset - start), MADV_WILLNEED);
-}
-
 }  // namespace ll

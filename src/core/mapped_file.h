@@ -21,8 +21,6 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Hint that [offset, offset+len) will be read soon (asynchronous read-ahead).
-  void prefetch(size_t offset, size_t len) const;
 
  private:
   MappedFile() = default;

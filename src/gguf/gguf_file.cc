@@ -461,9 +461,6 @@ const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-void GgufFile::prefetch(const TensorInfo& t) const {
-  if (mapping_ != nullptr) mapping_->prefetch(static_cast<size_t>(t.data - base_), t.nbytes);
-}
 
 Result<const KeyValue*> GgufFile::lookup(std::string_view key) const {
   const KeyValue* kv = find(key);

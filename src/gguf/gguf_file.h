@@ -91,9 +91,6 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
-  // Read-ahead hint for a tensor's bytes (no-op for in-memory images).
-  void prefetch(const TensorInfo& t) const;
-
  private:
   class Cursor;  // bounds-checked reader over the image, defined in gguf_file.cc
 
