@@ -127,7 +127,7 @@ TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText)
   head.keys = workers->head_keys();
   cluster::PlanningOptions planning;
   planning.profile.repetitions = 2;
-  auto profile = cluster::profile_workers(kStories, head, planning, 512);
+  auto profile = cluster::profile_workers(kStories, head, planning, 512, {});
   ASSERT_TRUE(profile.ok()) << profile.error();
   const graph::Graph g = graph::build_graph(*m);
   ASSERT_EQ(profile->devices.size(), 3u);
@@ -145,9 +145,18 @@ TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText)
     EXPECT_GT(l.bandwidth_bytes_per_s, 10e6) << l.from << " -> " << l.to;
   }
   // Asked again, each worker answers from its cache with the same numbers.
-  auto again = cluster::profile_workers(kStories, head, planning, 512);
+  auto again = cluster::profile_workers(kStories, head, planning, 512, {});
   ASSERT_TRUE(again.ok()) << again.error();
   EXPECT_EQ(again->devices[1].decode_seconds, profile->devices[1].decode_seconds);
+  // Another KV cache type is timed anew, not answered from that cache.
+  auto f32_cache = cluster::profile_workers(kStories, head, planning, 512, {DType::F32, DType::F32});
+  ASSERT_TRUE(f32_cache.ok()) << f32_cache.error();
+  EXPECT_NE(f32_cache->devices[1].decode_seconds, profile->devices[1].decode_seconds);
+  // A type this model's heads cannot hold (q8_0 blocks of 32 values, heads of 8) is refused.
+  auto q8_cache = cluster::profile_workers(kStories, head, planning, 512, {DType::Q8_0, DType::F16});
+  ASSERT_FALSE(q8_cache.ok());
+  EXPECT_NE(q8_cache.error().find("K cache type q8_0 stores blocks of 32 values, which do not divide the model's head "
+                                  "length of 8"), std::string::npos) << q8_cache.error();
 
   auto plan = cluster::plan_pipeline(*m, profile.value(), planning, 512);
   ASSERT_TRUE(plan.ok()) << plan.error();

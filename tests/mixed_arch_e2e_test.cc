@@ -36,7 +36,7 @@ TEST(MixedArchE2E, X86AndAarch64WorkersProfiledPlannedAndGiveTheReferenceText) {
   head.keys = (*workers)->head_keys();
   cluster::PlanningOptions planning;
   planning.profile.repetitions = 2;
-  auto profile = cluster::profile_workers(kStories, head, planning, 512);
+  auto profile = cluster::profile_workers(kStories, head, planning, 512, {});
   ASSERT_TRUE(profile.ok()) << profile.error();
   ASSERT_EQ(profile->devices.size(), 2u);
   // Each worker measured itself on its own SIMD target, every unit of the model.

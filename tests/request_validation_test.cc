@@ -70,6 +70,13 @@ TEST(RequestValidation, AProfileRequestStaysWithinItsLimitsAndNamesKeysForItsPee
   r.set_prompt_chunk(64);
   r.set_decode_context(256);
   EXPECT_TRUE(validate_profile_request(r, false).ok());
+  r.set_cache_type_k("q8_0");
+  r.set_cache_type_v("f32");
+  EXPECT_TRUE(validate_profile_request(r, false).ok());
+  wire::ProfileRequest unknown_type = r;
+  unknown_type.set_cache_type_v("bf16");
+  EXPECT_EQ(validate_profile_request(unknown_type, false).message(),
+            "unknown KV cache type 'bf16': use f32, f16 or q8_0");
   for (auto broken : {+[](wire::ProfileRequest& p) { p.set_repetitions(0); },
                       +[](wire::ProfileRequest& p) { p.set_repetitions(101); },
                       +[](wire::ProfileRequest& p) { p.set_prompt_chunk(4097); },

@@ -58,6 +58,7 @@ struct ProfileArgs {
   std::string mem;
   std::string name;
   std::string json;
+  model::KvTypes kv_types;
 };
 
 void run_plan(const PlanArgs& a) {
@@ -74,6 +75,7 @@ void run_plan(const PlanArgs& a) {
   source.local.profiles_path = a.profiles;
   source.local.what_if = a.devices;
   source.local.threads = a.threads;
+  source.local.kv_types = a.kv_types;
   const profile::ClusterProfile cluster = or_exit(ll::cluster::plan_profiles(a.model, *m, source, n_ctx, print_progress));
 
   auto link = plan::parse_link(a.link);
@@ -110,8 +112,10 @@ void run_plan(const PlanArgs& a) {
 void run_profile(const ProfileArgs& a) {
   auto m = load_or_exit(a.model);
   const graph::Graph g = graph::build_graph(*m);
+  if (Status st = model::check_kv_types(m->hparams(), a.kv_types); !st.ok()) fail(st.message());
   profile::MeasureOptions o;
   o.name = a.name;
+  o.kv_types = a.kv_types;
   if (!a.mem.empty()) {
     auto cap = parse_byte_size(a.mem);
     if (!cap.ok()) fail(cap.error());
@@ -129,10 +133,10 @@ void run_profile(const ProfileArgs& a) {
     prompt += p.prompt_seconds_per_token[u];
   }
   std::printf(
-      "whole model: %.3f ms per generated token (%.2f tokens/s) at %lld positions; prompt %.2f tokens/s "
-      "in chunks of %lld\n",
-      decode * 1e3, 1 / decode, static_cast<long long>(p.decode_context), 1 / prompt,
-      static_cast<long long>(p.prompt_chunk));
+      "whole model: %.3f ms per generated token (%.2f tokens/s) at %lld positions (K %s, V %s); prompt %.2f "
+      "tokens/s in chunks of %lld\n",
+      decode * 1e3, 1 / decode, static_cast<long long>(p.decode_context), model::kv_type_name(a.kv_types.k).c_str(),
+      model::kv_type_name(a.kv_types.v).c_str(), 1 / prompt, static_cast<long long>(p.prompt_chunk));
   if (!a.json.empty()) {
     const Status s = profile::write_json_file(a.json, profile::to_json(p));
     if (!s.ok()) fail(s.message());
@@ -206,6 +210,7 @@ void add_plan_commands(CLI::App& app) {
   prof->add_option("--mem", p->mem, "cap the usable memory, e.g. 2G");
   prof->add_option("--name", p->name, "device name (default: the host name)");
   prof->add_option("--json", p->json, "write the profile as JSON");
+  add_kv_type_options(*prof, p->kv_types);
   prof->callback([p] { run_profile(*p); });
 }
 

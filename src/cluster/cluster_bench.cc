@@ -130,7 +130,7 @@ Result<std::vector<PlacementBench>> run_cluster_bench(const model::Model& model,
     return results;
   }
   if (o.planners.empty()) return Status::Error("no planner to compare");
-  auto profile = profile_workers(o.model_path, o.head, o.planners[0], o.load.n_ctx, o.progress);
+  auto profile = profile_workers(o.model_path, o.head, o.planners[0], o.load.n_ctx, o.load.kv_types, o.progress);
   if (!profile.ok()) return Status::Errorf("profiling the workers: {}", profile.error());
   for (const PlanningOptions& planning : o.planners) {
     if (o.cancel && o.cancel->load()) break;

@@ -214,6 +214,8 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
     r->set_prompt_chunk(static_cast<uint32_t>(options.prompt_chunk));
     r->set_repetitions(static_cast<uint32_t>(options.repetitions));
     r->set_decode_context(static_cast<uint32_t>(options.decode_context));
+    r->set_cache_type_k(model::kv_type_name(options.kv_types.k));
+    r->set_cache_type_v(model::kv_type_name(options.kv_types.v));
     r->set_refresh(refresh);
     for (size_t j = 0; j < clients_.size() && with_peers; ++j) {
       if (j == i) continue;

@@ -73,6 +73,7 @@ struct ProfileOptions {
   int repetitions = 3;
   int64_t decode_context = 128;
   int64_t prompt_chunk = 32;
+  model::KvTypes kv_types = {};  // the KV cache's types the run will use
   bool refresh = false;  // measure again even where a worker has a profile for these settings
   std::chrono::milliseconds timeout{180000};  // per worker: loading, timing and probing its links
   ProgressSink progress;  // workers profiled

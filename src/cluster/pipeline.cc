@@ -34,7 +34,7 @@ std::string describe_units(const graph::Graph& graph, model::UnitRange r) {
 }
 
 Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
-                                             const PlanningOptions& planning, int64_t n_ctx,
+                                             const PlanningOptions& planning, int64_t n_ctx, model::KvTypes kv_types,
                                              const ProgressNote& progress) {
   profile::ClusterProfile profile;
   if (!planning.profiles_path.empty()) {
@@ -51,6 +51,7 @@ Result<profile::ClusterProfile> profile_workers(const std::string& model_path, c
   LL_ASSIGN_OR_RETURN(auto h, Head::connect(head));
   ProfileOptions measure = planning.profile;
   measure.decode_context = std::clamp<int64_t>(n_ctx / 2, 1, measure.decode_context);
+  measure.kv_types = kv_types;
   LL_ASSIGN_OR_RETURN(profile, h->profile(model_path, measure, progress));
   if (!planning.save_profiles.empty()) {
     LL_RETURN_IF_ERROR(profile::write_json_file(planning.save_profiles, profile::to_json(profile)));
@@ -115,7 +116,8 @@ Result<Pipeline> start_on_workers(const std::string& model_path, const model::Mo
     return p;
   }
   LL_ASSIGN_OR_RETURN(profile::ClusterProfile profile,
-                      profile_workers(model_path, options.head, options.planning, options.load.n_ctx, options.progress));
+                      profile_workers(model_path, options.head, options.planning, options.load.n_ctx,
+                                      options.load.kv_types, options.progress));
   LL_ASSIGN_OR_RETURN(plan::Plan plan,
                       plan_pipeline(model, profile, options.planning, options.load.n_ctx, options.load.kv_types));
   if (options.progress) options.progress(plan::format_plan(plan));

@@ -64,9 +64,10 @@ struct Pipeline {
 
 // The workers' profiles, measured through a head connected to all of them, or read from
 // planning.profiles_path (one device per worker, in the same order). Decoding is timed at
-// half the context of n_ctx positions the run will use (at most planning.profile's).
+// half the context of n_ctx positions the run will use (at most planning.profile's), with the
+// KV cache types it will use.
 Result<profile::ClusterProfile> profile_workers(const std::string& model_path, const HeadOptions& head,
-                                             const PlanningOptions& planning, int64_t n_ctx,
+                                             const PlanningOptions& planning, int64_t n_ctx, model::KvTypes kv_types,
                                              const ProgressNote& progress = {});
 // The planner's inputs for `model` on the profiled devices, for sequences of n_ctx positions.
 Result<BalancePlanning> balance_planning(const model::Model& model, const profile::ClusterProfile& profile,

@@ -12,7 +12,7 @@ Result<profile::ClusterProfile> plan_profiles(const std::string& model_path, con
   LL_ASSIGN_OR_RETURN(const HeadOptions head, head_options(source.workers));
   PlanningOptions planning;
   planning.save_profiles = source.save_profiles;
-  auto profiles = profile_workers(model_path, head, planning, n_ctx, progress);
+  auto profiles = profile_workers(model_path, head, planning, n_ctx, source.local.kv_types, progress);
   if (!profiles.ok()) return Status::Error("profiling the workers: " + profiles.error());
   return profiles;
 }

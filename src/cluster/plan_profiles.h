@@ -20,7 +20,8 @@ struct PlanProfileSource {
   plan::ProfileSource local;  // without workers
 };
 
-// n_ctx: the positions per sequence the plan is for (the workers time decoding at half of it).
+// n_ctx: the positions per sequence the plan is for (the workers time decoding at half of it);
+// the workers time it with the KV cache types of source.local.
 Result<profile::ClusterProfile> plan_profiles(const std::string& model_path, const model::Model& model,
                                               const PlanProfileSource& source, int64_t n_ctx,
                                               const ProgressNote& progress = {});

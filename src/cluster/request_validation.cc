@@ -138,6 +138,7 @@ Status validate_profile_request(const wire::ProfileRequest& request, bool insecu
     return Status::Error(
         "profile request outside its limits (repetitions 1..100, prompt chunk 1..4096, context up to 2^20)");
   }
+  if (auto types = kv_types_from_wire(request.cache_type_k(), request.cache_type_v()); !types.ok()) return types.status();
   for (const wire::Peer& peer : request.peers()) {
     if (!insecure && !net::is_valid_z85_key(peer.public_key())) {
       return Status::Errorf("no valid public key for peer {}", peer.endpoint());

@@ -653,7 +653,8 @@ void Worker::on_ping(const net::Incoming& in) {
   send(in.peer, e);
 }
 
-// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[] }
+// ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh, peers[], cache_type_k,
+//                  cache_type_v }
 //   -> ProfileReply { device_json, links[], cached }
 // Runs on the serving thread, unlike a load, while nothing else does, so the timings see the
 // device alone; the head asks one worker of a host at a time for the same reason.
@@ -670,7 +671,9 @@ void Worker::on_profile(const net::Incoming& in) {
     reply_error(in.peer, request_id, 0, 0, path.error());
     return;
   }
-  const std::string key = fmt::format("{}|{}|{}|{}", path.value(), r.prompt_chunk(), r.repetitions(), r.decode_context());
+  const model::KvTypes kv_types = kv_types_from_wire(r.cache_type_k(), r.cache_type_v()).value();  // validated
+  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", path.value(), r.prompt_chunk(), r.repetitions(),
+                                      r.decode_context(), model::kv_type_name(kv_types.k), model::kv_type_name(kv_types.v));
   wire::Envelope e;
   e.set_request_id(request_id);
   wire::ProfileReply* reply = e.mutable_profile_reply();
@@ -689,6 +692,7 @@ void Worker::on_profile(const net::Incoming& in) {
     mo.name = options_.name;
     mo.decode_context = r.decode_context();
     mo.prompt_chunk = r.prompt_chunk();
+    mo.kv_types = kv_types;
     auto p = profile::measure_device_profile(*m.value(), threads_, static_cast<int>(r.repetitions()), mo);
     if (!p.ok()) {
       reply_error(in.peer, request_id, 0, 0, p.error());

@@ -20,7 +20,7 @@ namespace ll::exec {
 struct ExecOptions {
   int64_t n_ctx = 2048;  // positions per sequence
   int n_threads = 1;
-  model::KvTypes kv_types;  // element types of the KV cache
+  model::KvTypes kv_types = {};  // element types of the KV cache
 };
 
 using SeqId = uint64_t;

@@ -26,7 +26,9 @@ Result<profile::ClusterProfile> local_profiles(const model::Model& model, const 
   if (cluster.devices.empty()) {
     const int threads = thread_count_or_default(source.threads);
     if (progress) progress(fmt::format("profiling this device with {} thread(s)...", threads));
-    LL_ASSIGN_OR_RETURN(base, profile::measure_device_profile(model, threads, source.repetitions));
+    profile::MeasureOptions measure;
+    measure.kv_types = source.kv_types;
+    LL_ASSIGN_OR_RETURN(base, profile::measure_device_profile(model, threads, source.repetitions, measure));
   } else {
     base = cluster.devices[0];
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "model/kv_types.h"
 #include "model/model.h"
 #include "profile/device_profile.h"
 
@@ -15,6 +16,7 @@ struct ProfileSource {
   std::string what_if;        // what_if_devices() text; empty: the profiles as they are
   int threads = 0;            // measuring this machine; 0: default_thread_count()
   int repetitions = 3;        // timed repetitions per unit when measuring
+  model::KvTypes kv_types = {};  // the KV cache's types when measuring
 };
 
 // The saved profiles, else this machine measured now (saying so through `progress`); with

@@ -177,6 +177,7 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   if (options.decode_context < 0 || options.prompt_chunk < 1) {
     return Status::Error("the decode context must be >= 0 and the prompt chunk >= 1");
   }
+  LL_RETURN_IF_ERROR(model::check_kv_types(hp, options.kv_types));
   DeviceProfile p;
   p.name = options.name.empty() ? host_name() : options.name;
   p.threads = threads;

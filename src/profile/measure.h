@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "model/kv_types.h"
 #include "model/model.h"
 #include "profile/device_profile.h"
 
