@@ -80,26 +80,16 @@ Result<uint64_t> parse_bit_rate(const std::string& text) {
 }
 
 Result<double> parse_byte_rate(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::string suffix(end);
-  if (suffix.ends_with("B/s")) suffix.resize(suffix.size() - 3);
-  const double scale = suffix == "K" ? 1e3 : suffix == "M" ? 1e6 : suffix == "G" ? 1e9 : suffix.empty() ? 1 : 0;
-  if (end == text.c_str() || scale == 0 || !(v > 0) || !std::isfinite(v)) {
-    return Status::Errorf("'{}' is not a rate in bytes per second such as 125M", text);
-  }
-  return v * scale;
+  LL_ASSIGN_OR_RETURN(const double rate, parse_with_unit(text,
+                                                         {{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B/s", 1}, {"KB/s", 1e3},
+                                                          {"MB/s", 1e6}, {"GB/s", 1e9}},
+                                                         "125M bytes per second"));
+  if (rate == 0) return Status::Errorf("'{}': a rate in bytes per second must be above 0 (e.g. 125M)", text);
+  return rate;
 }
 
 Result<double> parse_duration(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string suffix(end);
-  const double scale = suffix == "ms" ? 1e-3 : suffix == "us" ? 1e-6 : (suffix == "s" || suffix.empty()) ? 1 : 0;
-  if (end == text.c_str() || scale == 0 || !(v >= 0) || !std::isfinite(v)) {
-    return Status::Errorf("'{}' is not a time such as 0.5ms", text);
-  }
-  return v * scale;
+  return parse_with_unit(text, {{"s", 1}, {"ms", 1e-3}, {"us", 1e-6}}, "0.5ms");
 }
 
 Result<double> parse_watts(const std::string& text) {
