@@ -112,7 +112,6 @@ void run_plan(const PlanArgs& a) {
 void run_profile(const ProfileArgs& a) {
   auto m = load_or_exit(a.model);
   const graph::Graph g = graph::build_graph(*m);
-  if (Status st = model::check_kv_types(m->hparams(), a.kv_types); !st.ok()) fail(st.message());
   profile::MeasureOptions o;
   o.name = a.name;
   o.kv_types = a.kv_types;

@@ -1,7 +1,6 @@
 #include "core/mapped_file.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
