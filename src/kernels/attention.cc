@@ -7,6 +7,7 @@
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 
 #include <algorithm>
@@ -72,7 +73,11 @@ static HWY_INLINE float Dot(const float* a, const float* b, int64_t n) {
 // fixed-size vectors, N rows at a time: one accumulator each, then their lanes summed pairwise
 // into one vector whose lane j is row j's score, instead of one horizontal sum per row. Rows
 // from n up to the next multiple of N must be readable; their scores land in s[n, ...).
-static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t width, int64_t n, float* s) {
+// kWidth > 0 fixes the width at compile time: the loop over it unrolls and the accumulators
+// stay in registers (with a variable width GCC keeps them on the stack).
+template <int64_t kWidth>
+static HWY_INLINE void ScoreRowsOf(const float* q, const float* keys, int64_t width, int64_t n, float* s) {
+  if constexpr (kWidth > 0) width = kWidth;
 #if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
   for (int64_t p = 0; p < n; ++p) s[p] = Dot(q, keys + p * width, width);
 #else
@@ -98,6 +103,13 @@ static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t widt
     hn::StoreU(acc[0], df, s + p0);
   }
 #endif
+}
+
+// The common head lengths (64 and 128 floats) get their own unrolled copy.
+static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t width, int64_t n, float* s) {
+  if (width == 64) return ScoreRowsOf<64>(q, keys, width, n, s);
+  if (width == 128) return ScoreRowsOf<128>(q, keys, width, n, s);
+  ScoreRowsOf<0>(q, keys, width, n, s);
 }
 
 // out0 += sum_p w0[p] values[p] over the rows p < n of `width` floats, and the same for the
@@ -148,6 +160,18 @@ static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64
   }
 }
 
+// The largest of s[0, n).
+static HWY_INLINE float MaxOf(const float* s, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  auto acc = hn::Set(df, -std::numeric_limits<float>::infinity());
+  int64_t p = 0;
+  for (; p + N <= n; p += N) acc = hn::Max(acc, hn::LoadU(df, s + p));
+  float m = hn::GetLane(hn::MaxOfLanes(df, acc));
+  for (; p < n; ++p) m = std::max(m, s[p]);
+  return m;
+}
+
 // s[p] = exp(s[p] - m) for p < n; returns their sum. Vector exp: a scalar one per score was a
 // large share of the time per cached position.
 static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
@@ -166,28 +190,40 @@ static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
   return sum;
 }
 
-// rows[p] = the cache rows first .. first + n - 1 in float, `width` apart; the columns from
-// head_dim to width and the rows from n to `padded` are zeros.
-static HWY_INLINE void WidenRows(KvRows r, int64_t first, int64_t n, int64_t head_dim, int64_t width, int64_t padded,
-                                 float* rows) {
+// The rows first .. first + n - 1 of every key/value head g < n_kv in float: head g's row p at
+// out + g * slab + p * width, its columns from head_dim to width zeros, and the rows from n to
+// `padded` zeros. A position's rows of all heads are adjacent in the cache, so the block is read
+// in one sequential pass; the following block's rows, up to `next` of them, are prefetched
+// meanwhile, as reading a block only when it starts left the loads waiting on memory.
+static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t n, int64_t head_dim, int64_t width,
+                                  int64_t padded, int64_t slab, int64_t next, float* out) {
+  const int64_t row_span = n_kv * static_cast<int64_t>(r.head_stride);
   for (int64_t p = 0; p < n; ++p) {
-    DecodeRow(r.type, r.data + (first + p) * r.stride, rows + p * width, head_dim);
-    std::fill(rows + p * width + head_dim, rows + (p + 1) * width, 0.0f);
+    const uint8_t* row = r.data + (first + p) * r.stride;
+    if (p < next) {
+      for (int64_t o = 0; o < row_span; o += 64) hwy::Prefetch(row + kBlock * r.stride + o);
+    }
+    for (int64_t g = 0; g < n_kv; ++g) {
+      float* dst = out + g * slab + p * width;
+      DecodeRow(r.type, row + g * r.head_stride, dst, head_dim);
+      std::fill(dst + head_dim, dst + width, 0.0f);
+    }
   }
-  std::fill(rows + n * width, rows + padded * width, 0.0f);
+  for (int64_t g = 0; g < n_kv; ++g) std::fill(out + g * slab + n * width, out + g * slab + padded * width, 0.0f);
 }
 
 void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, const AttentionPart& part) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t hd = q.head_dim, nq = q.n_q, heads = q.n_kv * nq, width = (hd + N - 1) / N * N;
-  // Every head's query (scaled) and output, and a block's keys and values of one key/value
-  // head, in rows of whole vectors; the scores of one block for the heads of that group.
+  // Every head's query (scaled) and output, and a block's keys and values of every key/value
+  // head (a slab each), in rows of whole vectors; the scores of one block for the heads of a group.
   thread_local std::vector<float> queries, outputs, keys, values, scores, max, sum;
   queries.assign(heads * width, 0.0f);
   outputs.assign(heads * width, 0.0f);
-  keys.resize((kBlock + N) * width);
-  values.resize(kBlock * width);
+  const int64_t key_slab = (kBlock + N) * width, value_slab = kBlock * width;
+  keys.resize(q.n_kv * key_slab);
+  values.resize(q.n_kv * value_slab);
   scores.resize(nq * (kBlock + N));
   max.assign(heads, -std::numeric_limits<float>::infinity());
   sum.assign(heads, 0.0f);
@@ -197,21 +233,24 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
   const int64_t score_stride = kBlock + N;
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
+    const int64_t next = std::min(kBlock, len - b0 - bn);  // rows of the following block
+    WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, next, keys.data());
+    WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, next, values.data());
     for (int64_t g = 0; g < q.n_kv; ++g) {
-      const KvRows kg{k.type, k.data + g * k.head_stride, k.stride}, vg{v.type, v.data + g * v.head_stride, v.stride};
       const int64_t h0 = g * nq;  // the group's first head
-      WidenRows(kg, start, bn, hd, width, (bn + N - 1) / N * N, keys.data());
+      const float* group_keys = &keys[g * key_slab];
+      const float* group_values = &values[g * value_slab];
       for (int64_t j = 0; j < nq; ++j) {
         const int64_t h = h0 + j;
         float* s = &scores[j * score_stride];
-        ScoreRows(&queries[h * width], keys.data(), width, bn, s);
+        ScoreRows(&queries[h * width], group_keys, width, bn, s);
         if (q.softcap > 0.0f || q.alibi != nullptr) {
           for (int64_t p = 0; p < bn; ++p) {
             if (q.softcap > 0.0f) s[p] = q.softcap * std::tanh(s[p] / q.softcap);
             if (q.alibi != nullptr) s[p] -= q.alibi[h] * static_cast<float>(q.query - (start + p));
           }
         }
-        const float m = std::max(max[h], *std::max_element(s, s + bn));
+        const float m = std::max(max[h], MaxOf(s, bn));
         const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
         sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
         max[h] = m;
@@ -220,14 +259,13 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
           for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
         }
       }
-      WidenRows(vg, start, bn, hd, width, bn, values.data());
       int64_t j = 0;
       for (; j + 2 <= nq; j += 2) {
-        AddWeightedRows<true>(values.data(), width, bn, &scores[j * score_stride], &scores[(j + 1) * score_stride],
+        AddWeightedRows<true>(group_values, width, bn, &scores[j * score_stride], &scores[(j + 1) * score_stride],
                               &outputs[(h0 + j) * width], &outputs[(h0 + j + 1) * width]);
       }
       if (j < nq) {
-        AddWeightedRows<false>(values.data(), width, bn, &scores[j * score_stride], nullptr, &outputs[(h0 + j) * width],
+        AddWeightedRows<false>(group_values, width, bn, &scores[j * score_stride], nullptr, &outputs[(h0 + j) * width],
                                nullptr);
       }
     }
