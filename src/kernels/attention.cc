@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.h"
@@ -112,51 +113,50 @@ static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t widt
   ScoreRowsOf<0>(q, keys, width, n, s);
 }
 
-// out0 += sum_p w0[p] values[p] over the rows p < n of `width` floats, and the same for the
-// second head (kTwo): four vectors of columns of each head stay in registers through the rows,
-// so each value row is loaded once for both heads and no output is stored per position.
-template <bool kTwo>
-static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w0, const float* w1,
-                                       float* out0, float* out1) {
+// out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
+// over the rows p < n of `width` floats: four vectors of columns of every head stay in registers
+// through the rows, so each value row is loaded once for all kHeads heads and no output is stored
+// per position.
+// Four heads' accumulators and a value row take 21 vectors: only targets with 32 registers.
+#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
+constexpr bool kWideRegisterFile = false;
+#else
+constexpr bool kWideRegisterFile = true;
+#endif
+
+template <int kHeads>
+static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w, int64_t w_stride,
+                                       float* out) {
   const hn::ScalableTag<float> df;
+  using V = hn::Vec<decltype(df)>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
   for (; i + 4 * N <= width; i += 4 * N) {
-    auto a0 = hn::LoadU(df, out0 + i), a1 = hn::LoadU(df, out0 + i + N);
-    auto a2 = hn::LoadU(df, out0 + i + 2 * N), a3 = hn::LoadU(df, out0 + i + 3 * N);
-    auto b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
-    if constexpr (kTwo) {
-      b0 = hn::LoadU(df, out1 + i), b1 = hn::LoadU(df, out1 + i + N);
-      b2 = hn::LoadU(df, out1 + i + 2 * N), b3 = hn::LoadU(df, out1 + i + 3 * N);
+    V acc[kHeads][4];
+    for (int j = 0; j < kHeads; ++j) {
+      for (int c = 0; c < 4; ++c) acc[j][c] = hn::LoadU(df, out + j * width + i + c * N);
     }
     for (int64_t p = 0; p < n; ++p) {
       const float* x = values + p * width + i;
-      const auto x0 = hn::LoadU(df, x), x1 = hn::LoadU(df, x + N);
-      const auto x2 = hn::LoadU(df, x + 2 * N), x3 = hn::LoadU(df, x + 3 * N);
-      const auto c = hn::Set(df, w0[p]);
-      a0 = hn::MulAdd(c, x0, a0), a1 = hn::MulAdd(c, x1, a1), a2 = hn::MulAdd(c, x2, a2), a3 = hn::MulAdd(c, x3, a3);
-      if constexpr (kTwo) {
-        const auto e = hn::Set(df, w1[p]);
-        b0 = hn::MulAdd(e, x0, b0), b1 = hn::MulAdd(e, x1, b1), b2 = hn::MulAdd(e, x2, b2), b3 = hn::MulAdd(e, x3, b3);
+      const V x0 = hn::LoadU(df, x), x1 = hn::LoadU(df, x + N), x2 = hn::LoadU(df, x + 2 * N), x3 = hn::LoadU(df, x + 3 * N);
+      for (int j = 0; j < kHeads; ++j) {
+        const V c = hn::Set(df, w[j * w_stride + p]);
+        acc[j][0] = hn::MulAdd(c, x0, acc[j][0]), acc[j][1] = hn::MulAdd(c, x1, acc[j][1]);
+        acc[j][2] = hn::MulAdd(c, x2, acc[j][2]), acc[j][3] = hn::MulAdd(c, x3, acc[j][3]);
       }
     }
-    hn::StoreU(a0, df, out0 + i), hn::StoreU(a1, df, out0 + i + N);
-    hn::StoreU(a2, df, out0 + i + 2 * N), hn::StoreU(a3, df, out0 + i + 3 * N);
-    if constexpr (kTwo) {
-      hn::StoreU(b0, df, out1 + i), hn::StoreU(b1, df, out1 + i + N);
-      hn::StoreU(b2, df, out1 + i + 2 * N), hn::StoreU(b3, df, out1 + i + 3 * N);
+    for (int j = 0; j < kHeads; ++j) {
+      for (int c = 0; c < 4; ++c) hn::StoreU(acc[j][c], df, out + j * width + i + c * N);
     }
   }
   for (; i < width; i += N) {
-    auto a = hn::LoadU(df, out0 + i), b = hn::Zero(df);
-    if constexpr (kTwo) b = hn::LoadU(df, out1 + i);
+    V acc[kHeads];
+    for (int j = 0; j < kHeads; ++j) acc[j] = hn::LoadU(df, out + j * width + i);
     for (int64_t p = 0; p < n; ++p) {
-      const auto x = hn::LoadU(df, values + p * width + i);
-      a = hn::MulAdd(hn::Set(df, w0[p]), x, a);
-      if constexpr (kTwo) b = hn::MulAdd(hn::Set(df, w1[p]), x, b);
+      const V x = hn::LoadU(df, values + p * width + i);
+      for (int j = 0; j < kHeads; ++j) acc[j] = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), x, acc[j]);
     }
-    hn::StoreU(a, df, out0 + i);
-    if constexpr (kTwo) hn::StoreU(b, df, out1 + i);
+    for (int j = 0; j < kHeads; ++j) hn::StoreU(acc[j], df, out + j * width + i);
   }
 }
 
@@ -259,15 +259,17 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
           for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
         }
       }
+      // Four heads per pass over the value rows where the registers hold them, then two, then one.
+      const auto add = [&](auto heads_per_pass, int64_t j) {
+        AddWeightedRows<decltype(heads_per_pass)::value>(group_values, width, bn, &scores[j * score_stride], score_stride,
+                                                         &outputs[(h0 + j) * width]);
+      };
       int64_t j = 0;
-      for (; j + 2 <= nq; j += 2) {
-        AddWeightedRows<true>(group_values, width, bn, &scores[j * score_stride], &scores[(j + 1) * score_stride],
-                              &outputs[(h0 + j) * width], &outputs[(h0 + j + 1) * width]);
+      if constexpr (kWideRegisterFile) {
+        for (; j + 4 <= nq; j += 4) add(std::integral_constant<int, 4>(), j);
       }
-      if (j < nq) {
-        AddWeightedRows<false>(group_values, width, bn, &scores[j * score_stride], nullptr, &outputs[(h0 + j) * width],
-                               nullptr);
-      }
+      for (; j + 2 <= nq; j += 2) add(std::integral_constant<int, 2>(), j);
+      if (j < nq) add(std::integral_constant<int, 1>(), j);
     }
   }
   for (int64_t h = 0; h < heads; ++h) {
