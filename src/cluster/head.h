@@ -76,7 +76,7 @@ struct ProfileOptions {
   model::KvTypes kv_types = {};  // the KV cache's types the run will use
   bool refresh = false;  // measure again even where a worker has a profile for these settings
   std::chrono::milliseconds timeout{180000};  // per worker: loading, timing and probing its links
-  ProgressSink progress;  // workers profiled
+  ProgressSink progress = {};  // workers profiled
 };
 
 class Head {
