@@ -251,7 +251,9 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
           }
         }
         const float m = std::max(max[h], MaxOf(s, bn));
-        const float rescale = std::exp(max[h] - m);  // 0 on the first block (max = -inf)
+        // 0 on the first block (max = -inf); exactly 1 while the maximum holds, which after the
+        // first blocks is the rule, so the exponential is not taken then.
+        const float rescale = m == max[h] ? 1.0f : std::exp(max[h] - m);
         sum[h] = sum[h] * rescale + ExpShiftedSum(s, m, bn);
         max[h] = m;
         if (rescale != 1.0f) {
