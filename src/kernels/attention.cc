@@ -113,10 +113,6 @@ static HWY_INLINE void ScoreRows(const float* q, const float* keys, int64_t widt
   ScoreRowsOf<0>(q, keys, width, n, s);
 }
 
-// out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
-// over the rows p < n of `width` floats: four vectors of columns of every head stay in registers
-// through the rows, so each value row is loaded once for all kHeads heads and no output is stored
-// per position.
 // Four heads' accumulators and a value row take 21 vectors: only targets with 32 registers.
 #if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
 constexpr bool kWideRegisterFile = false;
@@ -124,6 +120,10 @@ constexpr bool kWideRegisterFile = false;
 constexpr bool kWideRegisterFile = true;
 #endif
 
+// out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
+// over the rows p < n of `width` floats: four vectors of columns of every head stay in registers
+// through the rows, so each value row is loaded once for all kHeads heads and no output is stored
+// per position.
 template <int kHeads>
 static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w, int64_t w_stride,
                                        float* out) {
@@ -197,7 +197,7 @@ static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
 // meanwhile, as reading a block only when it starts left the loads waiting on memory.
 static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t n, int64_t head_dim, int64_t width,
                                   int64_t padded, int64_t slab, int64_t next, float* out) {
-  const int64_t row_span = n_kv * static_cast<int64_t>(r.head_stride);
+  const int64_t row_span = (n_kv - 1) * static_cast<int64_t>(r.head_stride) + row_bytes(r.type, head_dim);
   for (int64_t p = 0; p < n; ++p) {
     const uint8_t* row = r.data + (first + p) * r.stride;
     if (p < next) {
