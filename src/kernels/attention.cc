@@ -1,8 +1,8 @@
-// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: for
-// each key/value head in turn, the block's key and value rows are widened to float once, for
-// every query head of its group; the scores of a head are a small matrix-vector product over the
-// block, several rows per pass, and the weighted value rows are added to register-held outputs
-// of two heads at a time.
+// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: the
+// block's key and value rows of every key/value head are widened to float once, in one pass
+// over the block, for every query head of the head's group; the scores of a head are a small
+// matrix-vector product over the block, several rows per pass, and the weighted value rows are
+// added to register-held outputs of up to four heads at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
