@@ -128,8 +128,18 @@ template <int kHeads>
 static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w, int64_t w_stride,
                                        float* out) {
   const hn::ScalableTag<float> df;
-  using V = hn::Vec<decltype(df)>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+#if HWY_HAVE_SCALABLE
+  // Sizeless (SVE) vectors cannot form arrays: one head and one vector of columns at a time.
+  for (int j = 0; j < kHeads; ++j) {
+    for (int64_t i = 0; i < width; i += N) {
+      auto acc = hn::LoadU(df, out + j * width + i);
+      for (int64_t p = 0; p < n; ++p) acc = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), hn::LoadU(df, values + p * width + i), acc);
+      hn::StoreU(acc, df, out + j * width + i);
+    }
+  }
+#else
+  using V = hn::Vec<decltype(df)>;
   int64_t i = 0;
   for (; i + 4 * N <= width; i += 4 * N) {
     V acc[kHeads][4];
@@ -158,6 +168,7 @@ static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64
     }
     for (int j = 0; j < kHeads; ++j) hn::StoreU(acc[j], df, out + j * width + i);
   }
+#endif
 }
 
 // The largest of s[0, n).
