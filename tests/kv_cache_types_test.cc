@@ -10,9 +10,10 @@
 #include <vector>
 
 #include "core/thread_pool.h"
-#include "hwy/targets.h"
 #include "exec/kv_cache.h"
 #include "exec/segment_executor.h"
+#include "highway_target_scope.h"
+#include "hwy/targets.h"
 #include "kernels/attention.h"
 #include "kernels/quantize.h"
 #include "model/kv_types.h"
@@ -110,10 +111,9 @@ void ExpectStreamingAttentionFollowsItsScalarTwin() {
 // with 32 registers.
 TEST(KvCacheTypes, StreamingAttentionFollowsItsScalarTwin) {
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
+    test::TargetScope scope(target);
     SCOPED_TRACE(hwy::TargetName(target));
     ExpectStreamingAttentionFollowsItsScalarTwin();
-    hwy::SetSupportedTargetsForTest(0);
     if (::testing::Test::HasFatalFailure()) return;
   }
 }

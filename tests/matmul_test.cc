@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "highway_target_scope.h"
 #include "hwy/targets.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
@@ -18,11 +19,7 @@
 namespace ll::kernels {
 namespace {
 
-// Restores dynamic dispatch to the best target when a test ends, even on failure.
-struct TargetScope {
-  explicit TargetScope(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
-  ~TargetScope() { hwy::SetSupportedTargetsForTest(0); }
-};
+using test::TargetScope;
 
 // Every target the CPU has that the matmul kernels are compiled for (not SVE: see
 // matmul_simd.cc).

@@ -7,16 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "highway_target_scope.h"
 #include "hwy/targets.h"
 #include "kernels/ops.h"
 
 namespace ll::kernels {
 namespace {
 
-struct TargetScope {
-  explicit TargetScope(int64_t target) { hwy::SetSupportedTargetsForTest(target); }
-  ~TargetScope() { hwy::SetSupportedTargetsForTest(0); }
-};
+using test::TargetScope;
 
 const int64_t kLengths[] = {1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 2048, 5632};
 
