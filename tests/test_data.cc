@@ -41,10 +41,34 @@ std::vector<unsigned char> read_bytes(const std::string& path) {
   return ::testing::AssertionFailure() << "missing test data " << path;
 }
 
+namespace {
+
+// The test process's scratch folder, removed when the process exits after every test passed
+// (a failure keeps it for inspection). Forked children that exit normally leave it alone.
+class ScratchDir {
+ public:
+  ScratchDir()
+      : owner_(getpid()),
+        path_(std::filesystem::temp_directory_path() / ("lingualinked-test-" + std::to_string(owner_))) {}
+  ~ScratchDir() {
+    if (getpid() != owner_ || !::testing::UnitTest::GetInstance()->Passed()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  const pid_t owner_;
+  const std::filesystem::path path_;
+};
+
+}  // namespace
+
 std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("lingualinked-test-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  // Constructed after gtest's UnitTest singleton, so destroyed before it.
+  static const ScratchDir dir;
+  std::filesystem::create_directories(dir.path());
+  return (dir.path() / name).string();
 }
 
 }  // namespace ll::test
