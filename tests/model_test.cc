@@ -108,6 +108,25 @@ TEST_P(Stories260K, Greedy200TokensEqualLlama2cWithTwoThreads) {
             test::read_text(shared_data("reference/stories260K/greedy_t0_n200.txt")));
 }
 
+// --no-mmap: every bound weight is a copy outside the file's mapping, and the text is the same.
+TEST(NoMmap, WeightsAreCopiedAndGreedy200TokensStillEqualLlama2c) {
+  model::LoadOptions o;
+  o.mmap = false;
+  auto loaded = model::Model::load(shared_data("models/stories260K/stories260K.gguf"), o);
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  model::Model& m = *loaded.value();
+  const uint8_t* begin = m.file().base();
+  const uint8_t* end = begin + m.file().file_size();
+  model::LlamaWeights weights = m.weights();
+  const auto refs = model::bound_weights(m.arch(), m.hparams().n_layer, weights);
+  ASSERT_GT(refs.size(), 10u);
+  for (const model::WeightRef* ref : refs) {
+    EXPECT_TRUE(ref->data < begin || ref->data >= end) << ref->tensor->name << " still points into the file";
+    EXPECT_EQ(std::memcmp(ref->data, ref->tensor->data, ref->tensor->nbytes), 0) << ref->tensor->name;
+  }
+  EXPECT_EQ(generate_text(m, greedy(200)), test::read_text(shared_data("reference/stories260K/greedy_t0_n200.txt")));
+}
+
 // llama.cpp's -n -1 (until the end of the text or context) and -2 (until the context is full):
 // in a context of 256, 256 tokens (the last one sampled from position 255), run.c's 256 steps.
 TEST_P(Stories260K, GreedyUntilTheContextIsFullEqualsLlama2c) {

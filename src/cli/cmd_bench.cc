@@ -37,13 +37,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-d,--n-depth", a->depth, "positions already in the KV cache when each test starts (comma-separated)")
       ->delimiter(',')->capture_default_str()->check(context_range());
   add_kv_type_options(*cmd, a->model.kv_types);
+  add_no_mmap_option(*cmd, a->model);
   cmd->add_option("-r,--repetitions", a->repetitions, "repetitions of each test")->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--units", a->units, "run only units BEGIN:END (a segment), e.g. 0:12")->capture_default_str();
   cmd->add_option("-o,--output", a->output, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
   cmd->callback([a] {
     {
-      auto probe = load_model_or_exit(a->model);  // metadata only: weights are mapped, not read
+      ModelOptions mapped = a->model;
+      mapped.no_mmap = false;
+      auto probe = load_model_or_exit(mapped);  // metadata only: weights are mapped, not read
       auto units = exec::parse_unit_range(a->units, probe->hparams());
       if (!units.ok()) fail("--units " + units.error());
       a->model.units = units.value();

@@ -20,6 +20,13 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
                  fmt::format("context length (default: the model's, at most {})", model::kMaxDefaultContext))
       ->check(context_range());
   add_kv_type_options(cmd, o.kv_types);
+  add_no_mmap_option(cmd, o);
+}
+
+void add_no_mmap_option(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_flag("--no-mmap", o.no_mmap,
+               "read the weights into memory instead of using them where the file is mapped: slower to load, "
+               "often faster to generate");
 }
 
 void add_kv_type_options(CLI::App& cmd, model::KvTypes& types) {
@@ -119,6 +126,7 @@ std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
   lo.tokenizer_path = o.tokenizer;
   lo.units = o.units;
   lo.whole_model = o.whole_model;
+  lo.mmap = !o.no_mmap;
   auto m = model::Model::load(o.path, lo);
   if (!m.ok()) fail(m.error());
   return std::move(m).value();

@@ -21,6 +21,7 @@ struct ModelOptions {
   std::optional<model::UnitRange> units;  // bind only these units
   bool whole_model = false;               // refuse a shard: the command runs every unit
   model::KvTypes kv_types;
+  bool no_mmap = false;  // read the weights into memory instead of using the mapped file
 };
 
 struct SamplingOptions {
@@ -34,6 +35,7 @@ struct SamplingOptions {
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& o);
+void add_no_mmap_option(CLI::App& cmd, ModelOptions& o);  // part of add_model_options
 // --cache-type-k / --cache-type-v: f32, f16 (the default) or q8_0.
 void add_kv_type_options(CLI::App& cmd, model::KvTypes& types);
 // The check of every -t/--threads flag: 0 (all cores) to kMaxThreads.

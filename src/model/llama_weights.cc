@@ -106,6 +106,16 @@ std::vector<UnitWeight> unit_weights(const ArchSpec& arch, const LlamaWeights& w
   return out;
 }
 
+std::vector<WeightRef*> bound_weights(const ArchSpec& arch, int64_t n_layer, LlamaWeights& w) {
+  std::vector<WeightRef*> out;
+  for (const WeightInstance& instance : weight_instances(arch, n_layer)) {
+    if (instance.layer >= static_cast<int64_t>(w.layers.size())) continue;
+    WeightRef* ref = field(w, instance);
+    if (ref->present()) out.push_back(ref);
+  }
+  return out;
+}
+
 Result<int64_t> vocab_size(const gguf::GgufFile& f, const HParams& hp) {
   LL_ASSIGN_OR_RETURN(const ArchSpec* arch, arch_of(f, hp));
   const WeightSpec* first = nullptr;

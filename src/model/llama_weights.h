@@ -1,6 +1,7 @@
 #pragma once
 // A model's weights, bound to tensors of a GGUF file by the architecture's table
-// (model/arch.h). Nothing is copied: every WeightRef points into the mapped file.
+// (model/arch.h). Every WeightRef points into the mapped file, or into a copy of its tensors
+// (model/resident_weights.h).
 #include <cstdint>
 #include <vector>
 
@@ -13,8 +14,7 @@
 
 namespace ll::model {
 
-// Points into the tensor data (the mapped file) of the model that bound it: that model must
-// outlive it.
+// Points into the tensor data of the model that bound it: that model must outlive it.
 struct WeightRef {
   const gguf::TensorInfo* tensor = nullptr;  // null when an optional tensor is absent
   DType type = DType::F32;
@@ -60,6 +60,9 @@ struct UnitWeight {
   const WeightRef* ref;
 };
 std::vector<UnitWeight> unit_weights(const ArchSpec& arch, const LlamaWeights& w, const Unit& unit);
+
+// Every present weight of w, for moving the tensors they point to (model/resident_weights.h).
+std::vector<WeightRef*> bound_weights(const ArchSpec& arch, int64_t n_layer, LlamaWeights& w);
 
 // Binds and validates the tensors of the units in `units` (presence, shape, computable
 // type, F32 norms); the others stay unbound, so a shard holding some units loads too.

@@ -43,7 +43,8 @@ Status not_a_model_file(const std::string& path, const Status& gguf_error) {
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOptions& options) {
   std::unique_ptr<Model> m(new Model());
-  if (looks_like_llama2c(path)) {
+  const bool converted = looks_like_llama2c(path);  // held in memory already
+  if (converted) {
     std::string tok = options.tokenizer_path.empty() ? find_llama2c_tokenizer(path) : options.tokenizer_path;
     if (tok.empty()) {
       return Status::Errorf("{}: llama2.c checkpoint without a tokenizer; pass --tokenizer tokenizer.bin", path);
@@ -79,6 +80,10 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
                           m->file_units_.end - 1, m->units_.begin, m->units_.end - 1);
   }
   LL_ASSIGN_OR_RETURN(m->weights_, bind_llama_weights(f, m->hp_, m->units_));
+  if (!options.mmap && !converted) {
+    LL_ASSIGN_OR_RETURN(m->resident_,
+                        ResidentWeights::copy(path, f, bound_weights(*m->arch_, m->hp_.n_layer, m->weights_)));
+  }
   if (f.find("tokenizer.ggml.tokens") == nullptr) return m;  // a middle shard needs no tokenizer
   LL_ASSIGN_OR_RETURN(m->vocab_, text::vocab_from_gguf(f));
   if (static_cast<int64_t>(m->vocab_.tokens.size()) != m->hp_.n_vocab) {

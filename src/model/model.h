@@ -1,5 +1,5 @@
 #pragma once
-// A loaded model: the mapped GGUF file, its hyper-parameters, weight bindings and vocabulary.
+// A loaded model: the mapped GGUF file (or a copy of its weights), its hyper-parameters, weight bindings and vocabulary.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,6 +10,7 @@
 #include "model/arch.h"
 #include "model/hparams.h"
 #include "model/llama_weights.h"
+#include "model/resident_weights.h"
 #include "model/units.h"
 #include "text/vocab.h"
 
@@ -23,6 +24,9 @@ struct LoadOptions {
   std::optional<UnitRange> units;
   // The caller runs every unit (generation on this device): a shard is refused with an error.
   bool whole_model = false;
+  // Use the weights where the file is mapped (false: read them into memory of their own, as
+  // llama.cpp's --no-mmap; slower to load, faster to generate on some machines).
+  bool mmap = true;
 };
 
 // Metadata keys of a shard: the unit range [begin, end) whose tensors it holds.
@@ -51,6 +55,7 @@ class Model {
   HParams hp_;
   const ArchSpec* arch_ = nullptr;
   LlamaWeights weights_;
+  std::unique_ptr<ResidentWeights> resident_;  // the copy weights_ points into, without mmap
   text::Vocab vocab_;
   UnitRange file_units_, units_;
 };
