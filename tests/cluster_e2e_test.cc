@@ -39,8 +39,9 @@ using emulate::LocalCluster;
 
 const std::string kStories = test::shared_data("models/stories260K/stories260K.gguf");
 
-std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false) {
+std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false, bool no_mmap = false) {
   emulate::LocalClusterOptions o;
+  o.no_mmap = no_mmap;
   o.cli_path = LL_CLI_PATH;
   for (size_t i = 0; i < n; ++i) o.devices.push_back({fmt::format("w{}", i + 1)});
   o.insecure = insecure;
@@ -99,6 +100,16 @@ TEST(ClusterE2E, Stories260KGreedyOverThreeWorkersViaRunCommandEqualsReference) 
   ASSERT_FALSE(flags.empty());
   const std::string out =
       run_command(fmt::format("'{}' run -m '{}' --temp 0 -n 200 {} 2>/dev/null", LL_CLI_PATH, kStories, flags));
+  EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
+}
+
+TEST(ClusterE2E, WorkersReadingTheirWeightsIntoMemoryGiveTheReferenceText) {
+  auto workers = start_workers(3, /*insecure=*/false, /*no_mmap=*/true);
+  ASSERT_TRUE(workers);
+  const std::string flags = test::cluster_flags(*workers);
+  ASSERT_FALSE(flags.empty());
+  const std::string out = run_command(
+      fmt::format("'{}' run -m '{}' --no-mmap --temp 0 -n 200 {} 2>/dev/null", LL_CLI_PATH, kStories, flags));
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
 }
 

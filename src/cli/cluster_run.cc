@@ -254,7 +254,7 @@ cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const Mode
 }
 
 void run_on_cluster(const ClusterRunOptions& c, const ModelOptions& model_options, const GenerationArgs& args) {
-  auto model = load_model_or_exit(model_options);
+  auto model = load_model_or_exit(head_model_options(model_options));
   cluster::PipelineOptions p = pipeline_options(c, model_options, model->hparams(), args.parallel);
   auto pipeline = cluster::start_pipeline(model_options.path, *model, std::move(p));
   if (!pipeline.ok()) fail(pipeline.error());

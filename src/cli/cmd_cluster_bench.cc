@@ -205,6 +205,7 @@ void add_cluster_bench_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model.path, "model file")->required();
   cmd->add_option("-t,--threads", a->model.threads, "threads per process (workers and the single-process run)")
       ->check(CLI::PositiveNumber)->check(thread_range());
+  add_no_mmap_option(*cmd, a->model);
   cmd->add_option("--local-cluster", a->local_cluster, "start N workers on this machine")->check(CLI::Range(1, 64));
   cmd->add_option("--devices", a->devices,
                   "local workers described as for `demo --devices`, e.g. \"a:cpu=0.5,bw=100mbit;b:cpu=0.25,bw=20mbit\" "
@@ -286,6 +287,7 @@ void add_cluster_bench_command(CLI::App& app) {
       const std::string desc = a->devices.empty() ? std::to_string(std::max(1, a->local_cluster)) : a->devices;
       emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(desc, a->model.threads, "bench"));
       lo.model_dirs = {cluster::model_directory(a->model.path)};
+      lo.no_mmap = a->model.no_mmap;  // as the one-process run beside it
       log_path = lo.log_path;
       local = or_exit(emulate::LocalCluster::start(std::move(lo)));
       for (const std::string& note : local->notes()) std::fprintf(stderr, "%s\n", note.c_str());

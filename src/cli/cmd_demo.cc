@@ -75,6 +75,7 @@ void add_demo_command(CLI::App& app) {
       ->check(thread_range());
   cmd->add_option("-c,--ctx-size", a->model.n_ctx, "context length")->check(context_range());
   add_kv_type_options(*cmd, a->model.kv_types);
+  add_no_mmap_option(*cmd, a->model);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
   add_n_predict_option(*cmd, a->n_predict);
   cmd->add_option("--cuts", a->cuts, "first unit of every segment but the first; default: planned from the "
@@ -88,8 +89,9 @@ void add_demo_command(CLI::App& app) {
     const plan::Planner planner = or_exit(plan::parse_planner(a->planning.planner));
     emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "demo"));
     lo.model_dirs = {cluster::model_directory(a->model.path)};
+    lo.no_mmap = a->model.no_mmap;
     const std::string& log_path = lo.log_path;
-    auto model = load_model_or_exit(a->model);
+    auto model = load_model_or_exit(head_model_options(a->model));
     const graph::Graph graph = graph::build_graph(*model, a->model.kv_types);
 
     struct sigaction sa {};

@@ -71,7 +71,7 @@ void add_perplexity_command(CLI::App& app) {
     if (!context.ok()) fail(context.message());
     const bool local = a->devices.empty() && a->cluster.workers.empty();
     a->model.whole_model = local;
-    auto model = load_model_or_exit(a->model);
+    auto model = load_model_or_exit(local ? a->model : head_model_options(a->model));
     auto tokenizer = text::Tokenizer::create(model->vocab());
     if (!tokenizer.ok()) fail(tokenizer.error());
     const text::Vocab& vocab = model->vocab();
@@ -96,6 +96,7 @@ void add_perplexity_command(CLI::App& app) {
     if (!a->devices.empty()) {
       emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "perplexity"));
       lo.model_dirs = {cluster::model_directory(a->model.path)};
+      lo.no_mmap = a->model.no_mmap;
       log_path = lo.log_path;
       std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), log_path.c_str());
       auto started = emulate::LocalCluster::start(lo);

@@ -123,7 +123,7 @@ void add_serve_command(CLI::App& app) {
     sigaction(SIGTERM, &sa, nullptr);
 
     a->model.whole_model = a->cluster.workers.empty() && a->devices.empty();
-    auto model = load_model_or_exit(a->model);
+    auto model = load_model_or_exit(a->model.whole_model ? a->model : head_model_options(a->model));
     const server::ChatPrompt chat(*model);
     server::StatusBoard board(options.model_id, server::kSegmentMemoryNote);
     if (a->model.whole_model) {
@@ -137,6 +137,7 @@ void add_serve_command(CLI::App& app) {
     if (!a->devices.empty()) {
       emulate::LocalClusterOptions lo = or_exit(emulate::local_cluster_options(a->devices, a->model.threads, "serve"));
       lo.model_dirs = {cluster::model_directory(a->model.path)};
+      lo.no_mmap = a->model.no_mmap;
       std::fprintf(stderr, "starting %zu workers on loopback (logs: %s)\n", lo.devices.size(), lo.log_path.c_str());
       const std::string log_path = lo.log_path;
       auto started = emulate::LocalCluster::start(std::move(lo));

@@ -60,6 +60,7 @@ void add_worker_command(CLI::App& app) {
     std::string join;
     double session_lease = 30;
     size_t max_sessions = cluster::WorkerOptions{}.max_sessions;
+    bool no_mmap = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("worker", "Serve a segment of a model to heads (one per device)");
@@ -88,6 +89,9 @@ void add_worker_command(CLI::App& app) {
                   "directory heads may load model files from (repeatable; default: the shard cache and the "
                   "directory the worker was started in)");
   cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
+  cmd->add_flag("--no-mmap", a->no_mmap,
+                "read a segment's weights into memory instead of using them where the file is mapped: slower to "
+                "load, often faster to generate");
   cmd->add_option("--join", a->join,
                   "pair with the head that printed this code (`lingualinked pair`), remember it, and serve it; "
                   "later a plain `lingualinked worker` serves the remembered heads");
@@ -100,6 +104,7 @@ void add_worker_command(CLI::App& app) {
     o.session_lease = std::chrono::milliseconds(static_cast<int64_t>(a->session_lease * 1000));
     o.max_sessions = a->max_sessions;
     o.model_dirs = a->models;
+    o.no_mmap = a->no_mmap;
     if (!a->mem.empty()) o.memory_limit = or_exit(parse_byte_size(a->mem));
     // Paired: the key and the trusted heads remembered in the configuration directory, announced
     // by beacons. Used with --join, and when no key or allowed head is given but some are remembered.

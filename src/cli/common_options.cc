@@ -132,6 +132,11 @@ std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o) {
   return std::move(m).value();
 }
 
+ModelOptions head_model_options(ModelOptions o) {
+  o.no_mmap = false;
+  return o;
+}
+
 exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp) {
   exec::ExecOptions e;
   e.n_threads = thread_count_or_default(o.threads);

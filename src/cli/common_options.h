@@ -59,6 +59,9 @@ T or_exit(Result<T> r) {
   return std::move(r).value();
 }
 std::unique_ptr<model::Model> load_model_or_exit(const ModelOptions& o);
+// The options a cluster head loads its model with: mapped whatever --no-mmap says, since the
+// workers read the weights (--no-mmap goes to the workers a command starts itself).
+ModelOptions head_model_options(ModelOptions o);
 exec::ExecOptions exec_options(const ModelOptions& o, const model::HParams& hp);
 text::SamplerParams sampler_params(const SamplingOptions& o);
 const char* simd_name();

@@ -379,7 +379,7 @@ Result<Worker::LoadFile> Worker::resolve_file(const wire::LoadSegment& load) {
 }
 
 Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& file, const wire::LoadSegment& load,
-                                                              int threads, net::SecurityOptions next_security) {
+                                                              int threads, bool mmap, net::SecurityOptions next_security) {
   // A multi-GB shard takes seconds to hash: here, not on the thread that answers the network.
   if (!file.unverified_shard.empty()) LL_RETURN_IF_ERROR(ShardCache::verify(file.path, file.unverified_shard));
   auto session = std::make_unique<Session>();
@@ -388,6 +388,7 @@ Result<std::unique_ptr<Worker::Session>> Worker::load_segment(const LoadFile& fi
   session->send_type = load.send_type();
   model::LoadOptions lo;
   lo.units = model::UnitRange{load.unit_begin(), load.unit_end()};
+  lo.mmap = mmap;
   LL_ASSIGN_OR_RETURN(session->model, model::Model::load(file.path, lo));
   LL_ASSIGN_OR_RETURN(const model::KvTypes kv_types, kv_types_from_wire(load.cache_type_k(), load.cache_type_v()));
   LL_RETURN_IF_ERROR(model::check_kv_types(session->model->hparams(), kv_types));
@@ -444,6 +445,7 @@ void Worker::on_load(const net::Incoming& in) {
   l.unverified_shard = file->unverified_shard;
   l.started = Clock::now();
   l.session = std::async(std::launch::async, &Worker::load_segment, std::move(file).value(), l.load, threads_,
+                         !options_.no_mmap,
                          std::move(next_security));
 }
 

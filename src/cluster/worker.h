@@ -70,6 +70,7 @@ struct WorkerOptions {
   // A session without any message for it (from its head or its step peers) for this long is
   // freed; also how long a silent head's probe peers keep their rights. 1 ms .. 1 day.
   std::chrono::milliseconds session_lease{30000};
+  bool no_mmap = false;          // segments' weights read into memory (model::LoadOptions::mmap)
 };
 
 
@@ -187,7 +188,7 @@ class Worker {
   // Hashes an unverified shard, reads the model and builds the session (background thread:
   // touches nothing of the worker).
   static Result<std::unique_ptr<Session>> load_segment(const LoadFile& file, const wire::LoadSegment& load,
-                                                       int threads, net::SecurityOptions next_security);
+                                                       int threads, bool mmap, net::SecurityOptions next_security);
   // Installs the sessions whose loads have finished and answers their heads (serving thread).
   void finish_loads();
   Result<Session*> install_session(std::unique_ptr<Session> session, const wire::LoadSegment& load,

@@ -83,6 +83,7 @@ void Worker::on_reshape(const net::Incoming& in) {
     next_security.insecure = options_.security.insecure;
     next_security.keys = options_.security.keys;
     p.building = std::async(std::launch::async, &Worker::load_segment, std::move(file), load, threads_,
+                            !options_.no_mmap,
                             std::move(next_security));
   }
   prepared_[id] = std::move(p);

@@ -270,6 +270,7 @@ Result<std::string> LocalCluster::launch(size_t i, const std::string& listen, bo
   if (options_.session_lease.count() > 0) {
     args.insert(args.end(), {"--session-lease", fmt::format("{}", options_.session_lease.count() / 1000.0)});
   }
+  if (options_.no_mmap) args.push_back("--no-mmap");
   int key_fd = -1;
   const std::unique_ptr<int, void (*)(int*)> close_key(&key_fd, [](int* fd) {
     if (*fd >= 0) ::close(*fd);  // the child has its own copy

@@ -47,6 +47,7 @@ struct LocalClusterOptions {
   std::string log_path;              // the workers' stderr is appended here; empty: inherited
   std::vector<std::string> model_dirs;  // where the head may name model files (worker --models); empty: the worker's default
   std::chrono::milliseconds session_lease{0};  // worker --session-lease; 0: the worker's default
+  bool no_mmap = false;              // worker --no-mmap
   std::chrono::milliseconds start_timeout{20000};
 };
 
