@@ -4,7 +4,7 @@
 //   matmul_tiles-inl.h  tiling, prefetch and the float-weight tiles
 //   matmul_acts-inl.h   activation quantization (Q8_0, Q8_K)
 //   matmul_avx2-inl.h   integer kernels on x86 targets with AVX2 and better (intrinsics)
-//   matmul_vnni-inl.h   Q4_0 and Q8_0 kernels on AVX-512 VNNI (AVX3_DL), ahead of the AVX2 ones
+//   matmul_vnni-inl.h   Q4_0, Q8_0 and Q4_K kernels on AVX-512 VNNI (AVX3_DL), ahead of the AVX2 ones
 //   matmul_hwy-inl.h    integer kernels on every other target (portable Highway)
 //   matmul_q32_hwy-inl.h  Q4_1, Q5_0, Q5_1, IQ4_NL kernels (AVX2 intrinsics or portable Highway)
 //   matmul_kquant_hwy-inl.h  Q5_K, Q3_K, Q2_K, IQ4_XS on every target (portable Highway)
@@ -62,6 +62,7 @@ void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
 #if LL_X86_VNNI
     case DType::Q4_0:
     case DType::Q8_0:
+    case DType::Q4_K:
       return VnniMatmulRows(job, rows);
 #endif
     default:

@@ -1,4 +1,4 @@
-// Q4_0 and Q8_0 kernels on AVX-512 with VNNI (Highway's AVX3_DL target). One vpdpbusd
+// Q4_0, Q8_0 and Q4_K kernels on AVX-512 with VNNI (Highway's AVX3_DL target). One vpdpbusd
 // multiplies 64 unsigned weight bytes by 64 signed activation bytes and adds each four
 // products into one of 16 int32 lanes; the AVX2 path (matmul_avx2-inl.h) needs two vpmaddubsw,
 // two vpmaddwd and a sign fix-up for the same 64 products.
@@ -23,6 +23,7 @@
 #endif
 
 #include "hwy/highway.h"
+#include "kernels/matmul_avx2-inl.h"  // Q4_K's scale decoding and sub-block sums
 #include "kernels/matmul_tiles-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -180,6 +181,64 @@ struct VnniTile {
   }
 };
 
+// Q4_K weights x Q8_K activations, one row x T tokens. A 64-element chunk's 32 bytes hold
+// sub-block 2c in their low nibbles and 2c+1 in their high ones, which one vector holds in the
+// order of the activations' 64 bytes; vpdpbusd then gives sub-block 2c in lanes 0-7 and 2c+1
+// in 8-15, and a multiply by the two sub-blocks' scales accumulates scale * dot in int32. Per
+// block the sum is folded to 4 lanes and finished as matmul_avx2-inl.h's Q4_KTile does.
+struct Q4_KVnniTile {
+  const MatmulJob& job;
+  const int16_t* subsums;
+  template <int R, int T>
+  LL_VNNI_ATTR void operator()(int64_t r0, int64_t t0) const {
+    static_assert(R == 1);
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w = job.w + r0 * job.row_bytes;
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = w + b * sizeof(BlockQ4_K);
+      PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
+      // d and dmin are adjacent halves: [d, dmin] -> [d x 4 | -dmin x 4].
+      const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
+      const __m256 dmv =
+          _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
+      uint64_t sc8, mn8;
+      DecodeQ4KScales(blk + 4, &sc8, &mn8);
+      const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(sc8)));
+      const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+      const uint8_t* qs = blk + 16;
+      __m512i isum[T];
+      for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
+        const __m512i wq = _mm512_and_si512(_mm512_srlv_epi64(q, nibble_shift), m4);
+        const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
+        const __m512i sc = _mm512_permutexvar_epi32(pick, sc32);
+        for (int t = 0; t < T; ++t) {
+          const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 64 * c;
+          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_load_si512(x));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc));
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const int64_t tb = (t0 + t) * nb + b;
+        const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
+        const __m128i imin = _mm_madd_epi16(sums, mn);  // sum of min_j * sum(x in sub-block j)
+        const __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
+        const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(i8), _mm256_extracti128_si256(i8, 1));
+        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(i4), imin, 1);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(dmv, _mm256_broadcast_ss(a.d + tb)), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
+  }
+};
+
 template <class Kernel>
 LL_VNNI_ATTR void VnniMatmulRowsOf(const MatmulJob& job, RowDispenser& rows) {
   const VnniTile<Kernel> tile{job, VnniPairActs(job.acts, job.n, Kernel::kOffset)};
@@ -187,9 +246,16 @@ LL_VNNI_ATTR void VnniMatmulRowsOf(const MatmulJob& job, RowDispenser& rows) {
   return ForEachChunk<4, 4>(job, rows, tile);
 }
 
-// Q4_0 and Q8_0 weights; the other types go to matmul_avx2-inl.h's kernels.
+LL_VNNI_ATTR void Q4_KVnniRows(const MatmulJob& job, RowDispenser& rows) {
+  const Q4_KVnniTile tile{job, SubBlockSums(job.acts, job.n)};
+  if (job.n == 1) return ForEachChunk<1, 1>(job, rows, tile);
+  return ForEachChunk<1, 4>(job, rows, tile);
+}
+
+// Q4_0, Q8_0 and Q4_K weights; the other types go to matmul_avx2-inl.h's kernels.
 void VnniMatmulRows(const MatmulJob& job, RowDispenser& rows) {
   if (job.type == DType::Q4_0) return VnniMatmulRowsOf<Q4_0Vnni>(job, rows);
+  if (job.type == DType::Q4_K) return Q4_KVnniRows(job, rows);
   return VnniMatmulRowsOf<Q8_0Vnni>(job, rows);
 }
 
