@@ -1,5 +1,6 @@
 #pragma once
-// A loaded model: the mapped GGUF file (or a copy of its weights), its hyper-parameters, weight bindings and vocabulary.
+// A loaded model: the mapped GGUF file (or a copy of its weights), its hyper-parameters,
+// weight bindings and vocabulary.
 #include <cstdint>
 #include <memory>
 #include <optional>
