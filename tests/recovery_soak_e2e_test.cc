@@ -66,6 +66,7 @@ TEST(RecoveryBench, AKilledWorkerIsOneRecoveryWithNoTokenLostOrAltered) {
   const auto& r = j["recoveries"][0];
   EXPECT_EQ(r.at("worker").get<size_t>(), 1u);
   EXPECT_FALSE(r.at("failed").get<bool>());
+  ASSERT_TRUE(r.at("fault").is_object()) << "the recovery was not traced to the kill\n" << o.output;
   EXPECT_EQ(r.at("fault").at("label").get<std::string>(), j["faults"][0].at("label").get<std::string>());
   EXPECT_GE(r.at("detect_seconds").get<double>(), 0.0);
   EXPECT_GT(r.at("total_seconds").get<double>(), 0.0);

@@ -484,8 +484,11 @@ void LocalCluster::run_schedules(Clock::time_point start, std::vector<ScheduledS
     if (schedule_wake_.wait_until(lock, at, [this] { return schedules_stopping_; })) return;
     lock.unlock();
     const bool fault = step.action != ScheduledStep::Action::Cpu && step.action != ScheduledStep::Action::Busy;
-    ScheduleChange change{.device = step.device, .label = fault ? apply_fault(step) : apply(step), .fault = fault};
-    change.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    // Stamped as the step begins: peers see a kill before kill() returns (and a restart's worker
+    // takes long to come up), and a recovery must never seem to precede the fault that caused it.
+    const double began = std::chrono::duration<double>(Clock::now() - start).count();
+    ScheduleChange change{
+        .seconds = began, .device = step.device, .label = fault ? apply_fault(step) : apply(step), .fault = fault};
     if (report) report(change);
     lock.lock();
   }

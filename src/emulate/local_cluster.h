@@ -53,7 +53,7 @@ struct LocalClusterOptions {
 
 // One change of an emulated device's speed, as start_schedules applied it.
 struct ScheduleChange {
-  double seconds = 0;  // since start_schedules
+  double seconds = 0;  // since start_schedules, when the step began
   size_t device = 0;
   std::string label;   // "b: cpu 0.15", "b: 1 busy process", "b: killed", "b: link cut", "... not applied: why"
   bool fault = false;  // a fail= step (or its undoing: thawed, link restored)
