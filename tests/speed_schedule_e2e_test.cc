@@ -89,12 +89,12 @@ class Changes {
 
 TEST(SpeedScheduleE2E, QuotaAndBusyProcessFollowTheSchedule) {
   if (geteuid() != 0) GTEST_SKIP() << "cgroups need root";
-  const std::string name = fmt::format("sched{}", getpid());  // a cgroup of its own among concurrent runs
+  const std::string name = "sched";
   auto cluster = test::start_devices(name + ":threads=1,cpu=0.5@0s/0.15@300ms/0.5@600ms,busy=1@300ms/0@600ms");
   ASSERT_TRUE(cluster);
   const pid_t worker = cluster->pid(0);
   const std::string dir = cpu_cgroup_dir(worker);
-  ASSERT_EQ(std::filesystem::path(dir).filename().string(), "lingualinked-" + name);
+  ASSERT_EQ(std::filesystem::path(dir).filename().string(), fmt::format("lingualinked-{}-{}", getpid(), name));
   // The first share is in effect from the start: 0.5 core over the 4 ms period.
   EXPECT_EQ(read_text(dir + "/cpu.cfs_period_us"), "4000");
   EXPECT_EQ(read_text(dir + "/cpu.cfs_quota_us"), "2000");
@@ -144,12 +144,12 @@ TEST(SpeedScheduleE2E, QuotaAndBusyProcessFollowTheSchedule) {
 
 TEST(SpeedScheduleE2E, StopEndsTheBusyProcessesAndRemovesTheCgroup) {
   if (geteuid() != 0) GTEST_SKIP() << "cgroups need root";
-  const std::string name = fmt::format("busy{}", getpid());
+  const std::string name = "busy";
   // No cpu share: a cgroup still holds the worker and its busy processes.
   auto cluster = test::start_devices(name + ":threads=1,busy=2@0s/0@30s");
   ASSERT_TRUE(cluster);
   const std::string dir = cpu_cgroup_dir(cluster->pid(0));
-  ASSERT_EQ(std::filesystem::path(dir).filename().string(), "lingualinked-" + name);
+  ASSERT_EQ(std::filesystem::path(dir).filename().string(), fmt::format("lingualinked-{}-{}", getpid(), name));
   EXPECT_EQ(read_text(dir + "/cpu.cfs_quota_us"), "-1");
   Changes changes;
   ASSERT_TRUE(cluster->start_schedules([&](const ScheduleChange& c) { changes.add(c); }).ok());

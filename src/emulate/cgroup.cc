@@ -38,7 +38,9 @@ Result<std::string> make_dir(const std::string& controller, const std::string& n
   if (!fs::exists(base / "cgroup.procs")) {
     return Status::Errorf("no cgroup v1 '{}' hierarchy at {}", controller, base.string());
   }
-  const fs::path dir = base / fs::path(own_cgroup_path(controller)).relative_path() / ("lingualinked-" + name);
+  // The pid keeps apart the devices of two commands that run at once with the same device names.
+  const fs::path dir = base / fs::path(own_cgroup_path(controller)).relative_path() /
+                       fmt::format("lingualinked-{}-{}", getpid(), name);
   std::error_code ec;
   fs::create_directory(dir, ec);
   if (ec) return Status::Errorf("cannot create {}: {}", dir.string(), ec.message());
