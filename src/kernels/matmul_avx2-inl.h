@@ -280,10 +280,39 @@ const int16_t* SubBlockSums(const QuantizedActs& a, int64_t n) {
   return buffer.get();
 }
 
+// A Q4_K (or Q5_K) block's float scales [d x 4 | -dmin x 4], its 8 sub-block scales as bytes
+// and its 8 mins as int16.
+struct Q4KBlockHead {
+  __m256 dmv;
+  uint64_t scales;
+  __m128i mins;
+};
+
+HWY_INLINE Q4KBlockHead ReadQ4KBlockHead(const uint8_t* blk) {
+  // d and dmin are adjacent halves: [d, dmin] -> [d x 4 | -dmin x 4].
+  const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
+  const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
+  Q4KBlockHead head;
+  head.dmv = _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
+  uint64_t mins;
+  DecodeQ4KScales(blk + 4, &head.scales, &mins);
+  head.mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins)));
+  return head;
+}
+
+// acc + one block's share for token block tb: its scale * dot sums (4 int32 lanes) and its mins
+// term (from the sub-block sums of x) share one conversion and one multiply-add with d_x.
+HWY_INLINE __m256 AddQ4KBlock(const Q4KBlockHead& head, __m128i scaled_dots, const QuantizedActs& a,
+                              const int16_t* subsums, int64_t tb, __m256 acc) {
+  const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
+  const __m128i imin = _mm_madd_epi16(sums, head.mins);  // sum of min_j * sum(x in sub-block j)
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(scaled_dots), imin, 1);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(head.dmv, _mm256_broadcast_ss(a.d + tb)), acc);
+}
+
 // Q4_K weights x Q8_K activations, one row x T tokens: per 64-element chunk the low and high
 // nibbles are two sub-blocks; maddubs then vpmaddwd by the sub-block scale accumulates
-// scale * dot in int32. Per block, the scaled dot (folded to 4 lanes) and the mins term
-// (4 lanes) share one conversion and one multiply-add with [d x 4 | -dmin x 4] * d_x.
+// scale * dot in int32, which AddQ4KBlock finishes per block (folded to 4 lanes).
 struct Q4_KTile {
   const MatmulJob& job;
   const int16_t* subsums;
@@ -296,18 +325,11 @@ struct Q4_KTile {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ4_K);
       PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
-      // d and dmin are adjacent halves: [d, dmin] -> [d x 4 | -dmin x 4].
-      const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
-      const __m256 dmv =
-          _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
-      uint64_t sc8, mn8;
-      DecodeQ4KScales(blk + 4, &sc8, &mn8);
-      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
-      const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+      const Q4KBlockHead head = ReadQ4KBlockHead(blk);
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales))));
       const uint8_t* qs = blk + 16;
       __m256i isum[T];
       for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
@@ -327,12 +349,8 @@ struct Q4_KTile {
         }
       }
       for (int t = 0; t < T; ++t) {
-        const int64_t tb = (t0 + t) * nb + b;
-        const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
-        const __m128i imin = _mm_madd_epi16(sums, mn);  // sum of min_j * sum(x in sub-block j)
         const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(isum[t]), _mm256_extracti128_si256(isum[t], 1));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(i4), imin, 1);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(dmv, _mm256_broadcast_ss(a.d + tb)), acc[t]);
+        acc[t] = AddQ4KBlock(head, i4, a, subsums, (t0 + t) * nb + b, acc[t]);
       }
     }
     for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);

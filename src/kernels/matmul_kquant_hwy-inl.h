@@ -56,17 +56,11 @@ struct Q5_KTile {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i one = _mm256_set1_epi8(1);
-    const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ5_K);
       PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ5_K), b);
-      const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
-      const __m256 dmv =
-          _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
-      uint64_t sc8, mn8;
-      DecodeQ4KScales(blk + 4, &sc8, &mn8);
-      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc8))));
-      const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+      const Q4KBlockHead head = ReadQ4KBlockHead(blk);
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales))));
       __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16));
       const uint8_t* qs = blk + 48;
       __m256i isum[T];
@@ -90,12 +84,8 @@ struct Q5_KTile {
         }
       }
       for (int t = 0; t < T; ++t) {
-        const int64_t tb = (t0 + t) * nb + b;
-        const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
-        const __m128i imin = _mm_madd_epi16(sums, mn);
         const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(isum[t]), _mm256_extracti128_si256(isum[t], 1));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(i4), imin, 1);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(dmv, _mm256_broadcast_ss(a.d + tb)), acc[t]);
+        acc[t] = AddQ4KBlock(head, i4, a, subsums, (t0 + t) * nb + b, acc[t]);
       }
     }
     for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);

@@ -185,7 +185,7 @@ struct VnniTile {
 // sub-block 2c in their low nibbles and 2c+1 in their high ones, which one vector holds in the
 // order of the activations' 64 bytes; vpdpbusd then gives sub-block 2c in lanes 0-7 and 2c+1
 // in 8-15, and a multiply by the two sub-blocks' scales accumulates scale * dot in int32. Per
-// block the sum is folded to 4 lanes and finished as matmul_avx2-inl.h's Q4_KTile does.
+// block the sum is folded to 4 lanes and finished by AddQ4KBlock (matmul_avx2-inl.h).
 struct Q4_KVnniTile {
   const MatmulJob& job;
   const int16_t* subsums;
@@ -199,18 +199,11 @@ struct Q4_KVnniTile {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
-    const __m256 negate_mins = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = w + b * sizeof(BlockQ4_K);
       PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
-      // d and dmin are adjacent halves: [d, dmin] -> [d x 4 | -dmin x 4].
-      const __m256 dd = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(LoadU32(blk)))));
-      const __m256 dmv =
-          _mm256_xor_ps(_mm256_permutevar8x32_ps(dd, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)), negate_mins);
-      uint64_t sc8, mn8;
-      DecodeQ4KScales(blk + 4, &sc8, &mn8);
-      const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(sc8)));
-      const __m128i mn = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mn8)));
+      const Q4KBlockHead head = ReadQ4KBlockHead(blk);
+      const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales)));
       const uint8_t* qs = blk + 16;
       __m512i isum[T];
       for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
@@ -226,13 +219,9 @@ struct Q4_KVnniTile {
         }
       }
       for (int t = 0; t < T; ++t) {
-        const int64_t tb = (t0 + t) * nb + b;
-        const __m128i sums = _mm_load_si128(reinterpret_cast<const __m128i*>(subsums + 8 * tb));
-        const __m128i imin = _mm_madd_epi16(sums, mn);  // sum of min_j * sum(x in sub-block j)
         const __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
         const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(i8), _mm256_extracti128_si256(i8, 1));
-        const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(i4), imin, 1);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(both), _mm256_mul_ps(dmv, _mm256_broadcast_ss(a.d + tb)), acc[t]);
+        acc[t] = AddQ4KBlock(head, i4, a, subsums, (t0 + t) * nb + b, acc[t]);
       }
     }
     for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
