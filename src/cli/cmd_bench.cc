@@ -92,6 +92,7 @@ void add_bench_command(CLI::App& app) {
                   frac.c_str(), r.resident_bytes / 1048576.0);
     }
     std::printf("\nSIMD target %s; generation streams %.2f MiB of weights per token (weights file %.2f MiB); "
+                "memory bandwidth: measured with the same threads (a generation test's between its repetitions); "
                 "resident: the process's memory at the end of each test, its KV cache still held.\n",
                 simd_name(), per_token / 1048576.0, m->weight_bytes() / 1048576.0);
   });

@@ -30,7 +30,7 @@ struct BenchResult {
   std::string test;  // "pp64", "tg32", "tg32 @ d4096"
   int threads = 0;
   double mean = 0, stddev = 0;     // tokens/s
-  double bandwidth = 0;            // bytes/s, measured with the same threads
+  double bandwidth = 0;            // bytes/s, measured with the same threads (generation: between its repetitions)
   double bandwidth_fraction = 0;   // generation only: bytes_per_token * tokens/s / bandwidth
   uint64_t resident_bytes = 0;     // of the process at the test's end, its KV cache still held
   bool generation() const { return test[0] == 't'; }
