@@ -25,7 +25,7 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
 
 }  // namespace
 
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes, int repetitions) {
+double measure_read_bandwidth(ThreadPool& pool, int repetitions, size_t bytes) {
   const size_t words = bytes / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new uint64_t[words]);
   // Each thread touches its own share first, so pages land where that thread runs.

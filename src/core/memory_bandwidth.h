@@ -9,6 +9,6 @@ namespace ll {
 
 // Best of `repetitions` timed passes in which every thread of `pool` reads its share of a
 // `bytes`-sized buffer (far larger than the caches). Returns bytes per second.
-double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int repetitions = 5);
+double measure_read_bandwidth(ThreadPool& pool, int repetitions = 5, size_t bytes = size_t{1} << 30);
 
 }  // namespace ll

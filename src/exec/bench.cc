@@ -134,8 +134,8 @@ Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOpt
         // host, bandwidth measured minutes before can be a third higher or lower. (The buffer
         // is freed each time, so that the resident memory stays the model's.)
         BenchResult r{"tg" + std::to_string(ng) + at, t, 0, 0, 0, 0};
-        LL_ASSIGN_OR_RETURN(TestRun run, run_test(ex, tokens, 0, ng, o.repetitions, d,
-                                                  [&] { r.bandwidth = std::max(r.bandwidth, measure_read_bandwidth(ex.pool(), size_t{1} << 30, 2)); }));
+        const auto measure_ceiling = [&] { r.bandwidth = std::max(r.bandwidth, measure_read_bandwidth(ex.pool(), 2)); };
+        LL_ASSIGN_OR_RETURN(TestRun run, run_test(ex, tokens, 0, ng, o.repetitions, d, measure_ceiling));
         mean_stddev(run.speeds, r.mean, r.stddev);
         r.resident_bytes = run.resident_bytes;
         r.bandwidth_fraction = static_cast<double>(per_token) * r.mean / r.bandwidth;
