@@ -32,5 +32,18 @@ TEST(BenchE2E, GenerationIsMeasuredAgainstTheBandwidthMeasuredBetweenItsRepetiti
   EXPECT_NE(o.err.find("threads 1: tg8 x 2"), std::string::npos) << o.err;
 }
 
+// Only prompt rows use the bandwidth measured before the tests, so a run without them skips it.
+TEST(BenchE2E, AGenerationOnlyRunMeasuresNoBandwidthBeforeItsTests) {
+  const std::string model = test::shared_data("models/stories260K/stories260K.gguf");
+  ASSERT_TRUE(test::exists(model));
+  const test::CliOutcome o = test::run_cli("bench -m '" + model + "' -p 0 -n 8 -t 1 -r 1 -o json");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const auto rows = nlohmann::json::parse(o.out);
+  ASSERT_EQ(rows.size(), 1u) << o.out;
+  EXPECT_GT(rows[0].at("memory_bandwidth").get<double>(), 1e8) << rows[0];
+  EXPECT_EQ(o.err.find("measuring memory bandwidth"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("threads 1: tg8 x 1"), std::string::npos) << o.err;
+}
+
 }  // namespace
 }  // namespace ll

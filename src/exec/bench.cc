@@ -112,8 +112,12 @@ Result<std::vector<BenchResult>> run_bench(const model::Model& m, const BenchOpt
   std::vector<BenchResult> rows;
   for (int t : o.threads) {
     SegmentExecutor ex(m, o.units, {.n_ctx = max_tokens + 1, .n_threads = t, .kv_types = o.kv_types});
-    o.progress(fmt::format("threads {}: measuring memory bandwidth...", t));
-    const double bw = measure_read_bandwidth(ex.pool());
+    // Prompt rows are set against the bandwidth measured once before the tests.
+    double bw = 0;
+    if (std::any_of(o.n_prompt.begin(), o.n_prompt.end(), [](int64_t n) { return n > 0; })) {
+      o.progress(fmt::format("threads {}: measuring memory bandwidth...", t));
+      bw = measure_read_bandwidth(ex.pool());
+    }
     auto warm_up = run_test(ex, tokens, std::min<int64_t>(max_tokens, 8), 0, 1);  // pages the weights in
     if (!warm_up.ok()) return warm_up.status();
     for (int64_t d : o.depth) {
