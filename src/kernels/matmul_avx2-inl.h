@@ -3,6 +3,7 @@
 // 1.0.3 has no saturating u8 x i8 pairwise multiply-add. Every other target compiles
 // matmul_hwy-inl.h instead.
 #include <algorithm>
+#include <array>
 #include <climits>
 
 #include "core/quant_blocks.h"
@@ -247,13 +248,6 @@ struct PairTile {
   }
 };
 
-// Broadcast of int16 lane j of a vector to all lanes of both 128-bit halves (byte shuffle).
-HWY_INLINE __m256i ShuffleBroadcast16(int j) {
-  const int8_t lo = static_cast<int8_t>(2 * j), hi = static_cast<int8_t>(2 * j + 1);
-  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo,
-                          hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi);
-}
-
 // The 8 6-bit scales and mins of a Q4_K block as bytes (see BlockQ4_K).
 HWY_INLINE void DecodeQ4KScales(const uint8_t* s, uint64_t* scales, uint64_t* mins) {
   const uint32_t a = LoadU32(s), b = LoadU32(s + 4), c = LoadU32(s + 8);
@@ -300,6 +294,24 @@ HWY_INLINE Q4KBlockHead ReadQ4KBlockHead(const uint8_t* blk) {
   return head;
 }
 
+// Every 6-bit scale s as 16 int16 lanes of s.
+struct alignas(32) SixBitScaleVector {
+  int16_t lanes[16];
+};
+inline constexpr auto kSixBitScaleVectors = [] {
+  std::array<SixBitScaleVector, 64> table{};
+  for (int s = 0; s < 64; ++s)
+    for (int16_t& lane : table[s].lanes) lane = static_cast<int16_t>(s);
+  return table;
+}();
+
+// Sub-block j's scale in all 16 int16 lanes, for vpmaddwd: a load from the table of the 64
+// possible vectors (2 KiB, it stays in L1) rather than a byte shuffle. These kernels are bound
+// by their count of vector instructions, and the shuffles were about a sixth of them.
+HWY_INLINE __m256i Q4KScaleVector(uint64_t scales, int j) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(kSixBitScaleVectors[(scales >> (8 * j)) & 0x3F].lanes));
+}
+
 // acc + one block's share for token block tb: its scale * dot sums (4 int32 lanes) and its mins
 // term (from the sub-block sums of x) share one conversion and one multiply-add with d_x.
 HWY_INLINE __m256 AddQ4KBlock(const Q4KBlockHead& head, __m128i scaled_dots, const QuantizedActs& a,
@@ -329,7 +341,6 @@ struct Q4_KTile {
       const uint8_t* blk = w + b * sizeof(BlockQ4_K);
       PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
       const Q4KBlockHead head = ReadQ4KBlockHead(blk);
-      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales))));
       const uint8_t* qs = blk + 16;
       __m256i isum[T];
       for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
@@ -337,8 +348,8 @@ struct Q4_KTile {
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
         const __m256i lo = _mm256_and_si256(q, m4);
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        const __m256i sl = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c));
-        const __m256i sh = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c + 1));
+        const __m256i sl = Q4KScaleVector(head.scales, 2 * c);
+        const __m256i sh = Q4KScaleVector(head.scales, 2 * c + 1);
         for (int t = 0; t < T; ++t) {
           const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 64 * c;
           const __m256i xl = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));

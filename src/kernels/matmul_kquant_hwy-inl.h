@@ -60,7 +60,6 @@ struct Q5_KTile {
       const uint8_t* blk = w + b * sizeof(BlockQ5_K);
       PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ5_K), b);
       const Q4KBlockHead head = ReadQ4KBlockHead(blk);
-      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales))));
       __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16));
       const uint8_t* qs = blk + 48;
       __m256i isum[T];
@@ -72,8 +71,8 @@ struct Q5_KTile {
         const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
         qh = _mm256_srli_epi16(qh, 2);
-        const __m256i sl = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c));
-        const __m256i sh = _mm256_shuffle_epi8(sc, ShuffleBroadcast16(2 * c + 1));
+        const __m256i sl = Q4KScaleVector(head.scales, 2 * c);
+        const __m256i sh = Q4KScaleVector(head.scales, 2 * c + 1);
         for (int t = 0; t < T; ++t) {
           const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 64 * c;
           const __m256i xl = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
