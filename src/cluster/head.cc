@@ -153,7 +153,8 @@ Status Head::await_replies(std::vector<size_t> pending, milliseconds timeout, co
   return Status::Ok();
 }
 
-// Hello { client } -> every worker; HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], host }
+// Hello { client } -> every worker; HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], host,
+// kernel, cpus[] }
 Status Head::hello() {
   std::vector<size_t> all;
   for (size_t i = 0; i < clients_.size(); ++i) {
@@ -176,7 +177,7 @@ Status Head::hello() {
     w.memory_limit = r.memory_limit();
     w.cached_shards = {r.cached_shards().begin(), r.cached_shards().end()};
     w.session_lease = milliseconds(r.session_lease_ms());
-    w.host = r.host();
+    w.placement = believed({r.host(), r.kernel(), {r.cpus().begin(), r.cpus().end()}});
     return Status::Ok();
   });
   // The key question only when every worker was reached: otherwise the links are what failed.
@@ -191,8 +192,8 @@ Status Head::hello() {
 }
 
 // ProfileRequest { model_path, prompt_chunk, repetitions, decode_context, refresh } -> the
-// workers in rounds of one worker per host, all of a round at once: workers on one host would
-// disturb each other's timings, workers on different hosts do not. Then the same request with
+// workers in rounds, all of a round at once, no two in a round competing for a machine's cores
+// (rounds_apart): their timings would disturb each other's. Then the same request with
 // peers = the other workers -> each worker in turn, answered from the profile it just measured,
 // for its links (a worker busy timing would answer its peers' probes late).
 // ProfileReply { device_json, links[] }.
@@ -230,16 +231,11 @@ Result<profile::ClusterProfile> Head::profile(const std::string& model_path, con
     return &m.envelope().profile_reply();
   };
 
-  std::map<std::string, std::vector<size_t>> by_host;
-  for (size_t i = 0; i < clients_.size(); ++i) by_host[workers_[i].host].push_back(i);
+  std::vector<Placement> placements;
+  for (const WorkerInfo& w : workers_) placements.push_back(w.placement);
   std::vector<profile::DeviceProfile> devices(clients_.size());
   size_t profiled = 0;
-  for (size_t round = 0;; ++round) {
-    std::vector<size_t> batch;
-    for (const auto& [host, ids] : by_host) {
-      if (round < ids.size()) batch.push_back(ids[round]);
-    }
-    if (batch.empty()) break;
+  for (const std::vector<size_t>& batch : rounds_apart(placements)) {
     std::string who;
     for (size_t i : batch) {
       who += (who.empty() ? "" : ", ") + describe(i);

@@ -23,6 +23,7 @@
 #include "cluster/rebalancer.h"
 #include "cluster/run_trace.h"
 #include "cluster/worker_address.h"
+#include "core/placement.h"
 #include "core/progress.h"
 #include "core/status.h"
 #include "model/model.h"
@@ -51,7 +52,7 @@ struct WorkerInfo {
   uint64_t memory_limit = 0;
   std::set<std::string> cached_shards;
   std::chrono::milliseconds session_lease{0};  // the worker frees a session silent this long (0: not said)
-  std::string host;  // the machine it runs on (core/host_identity.h); "" when not said
+  Placement placement;  // where it computes; its parts are empty when not said
 };
 
 struct SegmentLoadOptions {
@@ -87,8 +88,8 @@ class Head {
 
   const std::vector<WorkerInfo>& workers() const { return workers_; }
   // Asks every worker for its device profile for the model at `model_path` (a path the workers
-  // can open), workers on different hosts at the same time and those sharing a host one at a
-  // time (so no timing competes with another), then for its links to every other worker.
+  // can open), in rounds of workers that do not compete (core/placement.h) so that no timing
+  // disturbs another, then for its links to every other worker.
   // Device names are the workers' names, made unique with their endpoints.
   Result<profile::ClusterProfile> profile(const std::string& model_path, const ProfileOptions& options,
                                        const std::function<void(const std::string&)>& progress = {});

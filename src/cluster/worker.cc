@@ -13,8 +13,8 @@
 #include "cluster/request_validation.h"
 #include "cluster/sampler_wire.h"
 #include "cluster/step_validation.h"
-#include "core/host_identity.h"
 #include "core/log.h"
+#include "core/placement.h"
 #include "core/system_memory.h"
 #include "exec/score.h"
 #include "graph/graph.h"
@@ -203,7 +203,7 @@ void Worker::reply_error(const std::string& peer, uint64_t request_id, uint64_t 
   send(peer, e);
 }
 
-// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], session_lease_ms, host }
+// HelloReply { worker, threads, simd_target, memory_limit, cached_shards[], session_lease_ms, host, kernel, cpus[] }
 void Worker::on_hello(const net::Incoming& in) {
   std::vector<std::string> peers;
   for (const std::string& key : in.message.envelope().hello().peer_keys()) {
@@ -220,7 +220,10 @@ void Worker::on_hello(const net::Incoming& in) {
   r->set_memory_limit(memory_limit_);
   for (const std::string& h : cache_.hashes()) r->add_cached_shards(h);
   r->set_session_lease_ms(static_cast<uint32_t>(options_.session_lease.count()));  // at most a day: fits
-  r->set_host(host_identity());
+  const Placement placement = this_placement();
+  r->set_host(placement.host);
+  r->set_kernel(placement.kernel);
+  for (uint32_t cpu : placement.cpus) r->add_cpus(cpu);
   send(in.peer, e);
 }
 
