@@ -26,8 +26,8 @@ Placement believed(Placement said);
 Placement this_placement();
 
 // Whether timings taken in both at once would disturb each other: one host (or neither said),
-// or one kernel with CPUs in common (or not said). Emulated hosts on one machine, each on cores of its own, do not
-// compete for a core; those that share a core do.
+// or one kernel with CPUs in common (or not said). Emulated hosts on one machine, each on cores
+// of its own, do not compete for a core; those that share a core do.
 bool compete(const Placement& a, const Placement& b);
 
 // The indices of `placements` in rounds, in order, with no two competing ones in a round: each
