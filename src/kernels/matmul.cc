@@ -62,9 +62,9 @@ uint8_t* scratch(int64_t bytes) {
 
 // Chunks of rows start at multiples of this, so that every thread runs whole row tiles.
 constexpr int64_t kRowAlign = 8;
-// Chunks per thread: enough that a thread slowed down by a busy or slower core costs at most
-// a small fraction of the work.
-constexpr int64_t kChunksPerThread = 8;
+// Each chunk takes 1/(kSharesPerThread x threads) of the rows left: the first chunks are long,
+// and a thread slowed down by a busy or slower core still leaves the others enough to take.
+constexpr int64_t kSharesPerThread = 2;
 // Below this many weight bytes x tokens, waking the other threads costs more than it saves.
 constexpr int64_t kMinParallelBytes = 64 * 1024;
 
@@ -81,7 +81,7 @@ void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, 
   const int nth = pool ? pool->size() : 1;
   if (nth == 1 || rows < 2 * kRowAlign || job.row_bytes * rows * n < kMinParallelBytes) {
     detail::quantize_acts(job, 0, n);
-    detail::RowDispenser all(rows, rows);
+    detail::RowDispenser all(rows, rows, 1);
     detail::matmul_rows(job, all);
     return;
   }
@@ -92,8 +92,7 @@ void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, 
       pool->parallel_for(n, [&](int64_t t0, int64_t t1) { detail::quantize_acts(job, t0, t1); });
     }
   }
-  const int64_t per_chunk = (rows + nth * kChunksPerThread - 1) / (nth * kChunksPerThread);
-  detail::RowDispenser chunks(rows, (per_chunk + kRowAlign - 1) / kRowAlign * kRowAlign);
+  detail::RowDispenser chunks(rows, kRowAlign, kSharesPerThread * nth);
   pool->run([&](int, int) { detail::matmul_rows(job, chunks); });
 }
 
