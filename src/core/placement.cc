@@ -1,13 +1,25 @@
 #include "core/placement.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 
-#include "core/host_identity.h"
-
 namespace ll {
+namespace {
+
+// "hostname|machine-id" (either part may be empty when unknown). Processes in different UTS
+// namespaces with different host names count as different machines, as emulated hosts are.
+std::string host_identity() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) name[0] = '\0';
+  std::string machine_id;
+  std::ifstream("/etc/machine-id") >> machine_id;
+  return std::string(name) + "|" + machine_id;
+}
+
+}  // namespace
 
 Placement believed(Placement said) {
   if (said.cpus.size() > kMaxPlacementCpus || !std::is_sorted(said.cpus.begin(), said.cpus.end())) said.cpus.clear();

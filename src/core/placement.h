@@ -10,7 +10,7 @@
 namespace ll {
 
 struct Placement {
-  std::string host;             // host_identity(); "" when not said
+  std::string host;             // "hostname|machine-id"; "" when not said
   std::string kernel;           // the kernel's boot id, shared by every namespace on it; "" when not said
   std::vector<uint32_t> cpus;   // the CPUs it may run on, ascending; empty when not said
 };
