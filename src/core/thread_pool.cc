@@ -1,5 +1,7 @@
 #include "core/thread_pool.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -18,6 +20,26 @@ int default_thread_count() { return static_cast<int>(std::max(1u, std::thread::h
 namespace {
 // Spin this long before sleeping: a decode step issues jobs back to back, microseconds apart.
 constexpr auto kSpinTime = std::chrono::microseconds(200);
+
+// One waiter's spin-then-sleep, called once per look at an atomic that still holds `seen`.
+// Every 64 spins it yields the core: when another process shares the cores (apps in the
+// background of a phone), the thread we wait for may be the one preempted, and spinning on
+// would keep it off the core for a whole time slice. With no one else runnable the yield
+// returns at once.
+class Backoff {
+ public:
+  template <typename T>
+  void pause(const std::atomic<T>& value, T seen) {
+    LL_CPU_RELAX();
+    if (++spins_ % 64 != 0) return;
+    sched_yield();
+    if (std::chrono::steady_clock::now() > spin_until_) value.wait(seen, std::memory_order_acquire);
+  }
+
+ private:
+  int spins_ = 0;
+  std::chrono::steady_clock::time_point spin_until_ = std::chrono::steady_clock::now() + kSpinTime;
+};
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -34,15 +56,9 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(int ith) {
   uint32_t seen = 0;
   for (;;) {
-    auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    Backoff backoff;
     uint32_t gen;
-    int spins = 0;
-    while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
-      LL_CPU_RELAX();
-      if (++spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
-        generation_.wait(seen, std::memory_order_acquire);
-      }
-    }
+    while ((gen = generation_.load(std::memory_order_acquire)) == seen) backoff.pause(generation_, seen);
     seen = gen;
     if (stop_.load()) return;
     (*job_)(ith, n_threads_);
@@ -60,13 +76,9 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   fn(0, n_threads_);
-  auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
-  int spins = 0;
+  Backoff backoff;
   int left;
-  while ((left = pending_.load(std::memory_order_acquire)) != 0) {
-    LL_CPU_RELAX();
-    if (++spins % 64 == 0 && std::chrono::steady_clock::now() > spin_until) pending_.wait(left);
-  }
+  while ((left = pending_.load(std::memory_order_acquire)) != 0) backoff.pause(pending_, left);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
