@@ -1,6 +1,7 @@
 #pragma once
-// A fixed pool of threads created once. Between jobs the workers spin briefly and
-// then sleep on a futex (std::atomic::wait), so an idle pool burns no core.
+// A fixed pool of threads created once. Between jobs the workers spin briefly, yielding
+// the core now and then, and then sleep on a futex (std::atomic::wait), so an idle pool
+// burns no core.
 #include <atomic>
 #include <cstdint>
 #include <functional>
