@@ -61,7 +61,7 @@ uint8_t* scratch(int64_t bytes) {
 }
 
 // Chunks of rows start at multiples of this, so that every thread runs whole row tiles.
-constexpr int64_t kRowAlign = 8;
+constexpr int64_t kRowAlign = 16;
 // Each chunk takes 1/(kSharesPerThread x threads) of the rows left: the first chunks are long,
 // and a thread slowed down by a busy or slower core still leaves the others enough to take.
 constexpr int64_t kSharesPerThread = 2;

@@ -3,13 +3,16 @@
 // products into one of 16 int32 lanes; the AVX2 path (matmul_avx2-inl.h) needs two vpmaddubsw,
 // two vpmaddwd and a sign fix-up for the same 64 products.
 //
-// A vector holds two 32-element blocks b and b+1 in their natural order (lanes 0-7 block b,
-// 8-15 block b+1). The weights enter as unsigned bytes: Q4_0's nibbles 0..15 as stored (the
-// format's -8 still to apply), Q8_0's signed quants plus 128. Both shift a block's dot product
-// by offset * sum(x), so each lane's sum starts from -offset * (its four x), a vector kept per
-// token. Per weight row and token, a pair of blocks then costs one vpdpbusd, one conversion to
-// float and a multiply-add by the two scales; each row's (or token's) part is done once per tile.
+// Q4_0 puts 16 weight rows in the lanes of a vector (Q4_0RowLanes); Q8_0 puts two 32-element
+// blocks b and b+1 of one row in a vector in their natural order (lanes 0-7 block b, 8-15
+// block b+1). The weights enter as unsigned bytes: Q4_0's nibbles 0..15 as stored (the format's
+// -8 still to apply), Q8_0's signed quants plus 128. Both shift a block's dot product by
+// offset * sum(x), so each sum starts from -offset * (its x). For Q8_0, per weight row and
+// token, a pair of blocks then costs one vpdpbusd, one conversion to float and a multiply-add
+// by the two scales; each row's (or token's) part is done once per tile.
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "core/quant_blocks.h"
 #include "hwy/aligned_allocator.h"
@@ -79,24 +82,6 @@ LL_VNNI_ATTR const VnniActPair* VnniPairActs(const QuantizedActs& a, int64_t n, 
   }
   return buffer.get();
 }
-
-// Q4_0 blocks b, b+1 of a row as unsigned nibbles in the order of VnniActPair::x: the low
-// nibbles are elements 0..15 of a block, the high ones 16..31.
-struct Q4_0Vnni {
-  static constexpr int64_t kBlockBytes = sizeof(BlockQ4_0);
-  static constexpr uint8_t kOffset = 8;
-  template <bool kSecond>
-  static LL_VNNI_ATTR HWY_INLINE __m512i Quants(const uint8_t* blk) {
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
-    const __m128i q1 =
-        kSecond ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + kBlockBytes + 2)) : _mm_setzero_si128();
-    const __m512i both = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
-    // [q0 | q0 | q1 | q1], the second copy of each shifted down to its high nibbles.
-    const __m512i spread = _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(1, 1, 0, 0));
-    const __m512i shifted = _mm512_srlv_epi64(spread, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
-    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
-  }
-};
 
 // Q8_0 blocks b, b+1 of a row, each quant plus 128 (an absent b+1 gives 128s, which meet
 // zeros in x).
@@ -181,6 +166,131 @@ struct VnniTile {
   }
 };
 
+// Q4_0 weights x Q8_0 activations with 16 weight rows in the 16 lanes of a vector, so that a
+// block's integer dot product needs no horizontal sum: the rows' 16 nibble bytes are
+// transposed (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each) so that vector m
+// holds bytes 4m..4m+3 of every row, whose low nibbles are elements 4m..4m+3 and high nibbles
+// 16+4m..19+4m. Eight vpdpbusd against four broadcast activation bytes each then give the 16
+// rows' block sums for a token, started from -8 * (the token's block sum) for the format's -8,
+// and one conversion and multiply-add by the scales finishes the block. The transpose is done
+// once per block for T tokens. A (row, token) adds its blocks' float terms one by one in order,
+// so neither the tiling nor the thread count changes a bit.
+struct Q4_0RowLanes {
+  static constexpr int kRows = 16;
+  const MatmulJob& job;
+  const int32_t* neg_offset;  // [n][blocks]: -8 * the sum of the block's 32 activations
+
+  static LL_VNNI_ATTR const int32_t* NegOffsets(const QuantizedActs& a, int64_t n) {
+    thread_local hwy::AlignedFreeUniquePtr<int32_t[]> buffer;
+    thread_local int64_t capacity = 0;
+    if (n * a.blocks > capacity) {
+      buffer = hwy::AllocateAligned<int32_t>(static_cast<size_t>(n * a.blocks));
+      capacity = n * a.blocks;
+    }
+    for (int64_t i = 0; i < n * a.blocks; ++i) {
+      // The bytes plus 128 as unsigned, summed in four groups of eight: sum(x) + 32 * 128.
+      const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.qs + 32 * i));
+      const __m256i groups = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8(-128)), _mm256_setzero_si256());
+      const __m128i two = _mm_add_epi64(_mm256_castsi256_si128(groups), _mm256_extracti128_si256(groups, 1));
+      const int64_t sum = _mm_cvtsi128_si64(two) + _mm_extract_epi64(two, 1) - 32 * 128;
+      buffer[i] = static_cast<int32_t>(-8 * sum);
+    }
+    return buffer.get();
+  }
+
+  // Block bytes [offset, offset + 16) of each row, transposed into q[0..3] as above.
+  static LL_VNNI_ATTR HWY_INLINE void Transpose(const uint8_t* const* w, int64_t offset, __m512i* q) {
+    __m512i z[4];
+    for (int i = 0; i < 4; ++i) {
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + offset)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[4 + i] + offset)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[8 + i] + offset)), 2);
+      z[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[12 + i] + offset)), 3);
+    }
+    // Lane L of z[i] is row 4L + i; dword 4L + i of q[m] becomes dword m of that row.
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    q[0] = _mm512_unpacklo_epi64(t0, t2);
+    q[1] = _mm512_unpackhi_epi64(t0, t2);
+    q[2] = _mm512_unpacklo_epi64(t1, t3);
+    q[3] = _mm512_unpackhi_epi64(t1, t3);
+  }
+
+  // Rows [r0, r0 + valid) x tokens [t0, t0 + T); rows past `valid` repeat row r0 and are not stored.
+  template <int T>
+  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0) const {
+    const QuantizedActs& a = job.acts;
+    const int64_t nb = a.blocks;
+    const uint8_t* w[kRows];
+    for (int j = 0; j < kRows; ++j) w[j] = job.w + (r0 + (j < valid ? j : 0)) * job.row_bytes;
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const uint8_t* next_tile = w[0] + kRows * job.row_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t offset = b * static_cast<int64_t>(sizeof(BlockQ4_0));
+      PrefetchNextTile(next_tile, kRows * static_cast<int64_t>(sizeof(BlockQ4_0)), b);
+      __m512i q[4];
+      Transpose(w, offset + 2, q);
+      __m512i lo[4], hi[4];
+      for (int m = 0; m < 4; ++m) {
+        lo[m] = _mm512_and_si512(q[m], m4);
+        hi[m] = _mm512_and_si512(_mm512_srli_epi16(q[m], 4), m4);
+      }
+      alignas(32) uint16_t scales[kRows];
+      for (int j = 0; j < kRows; ++j) scales[j] = LoadU16(w[j] + offset);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
+      for (int t = 0; t < T; ++t) {
+        const int64_t i = (t0 + t) * nb + b;
+        const uint8_t* x = reinterpret_cast<const uint8_t*>(a.qs + 32 * i);
+        __m512i dot = _mm512_set1_epi32(neg_offset[i]);
+        for (int m = 0; m < 4; ++m) {
+          dot = _mm512_dpbusd_epi32(dot, lo[m], _mm512_set1_epi32(static_cast<int32_t>(LoadU32(x + 4 * m))));
+          dot = _mm512_dpbusd_epi32(dot, hi[m], _mm512_set1_epi32(static_cast<int32_t>(LoadU32(x + 16 + 4 * m))));
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[i])), acc[t]);
+      }
+    }
+    const __mmask16 keep = static_cast<__mmask16>((1u << valid) - 1);
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(job.y + (t0 + t) * job.rows + r0, keep, acc[t]);
+  }
+};
+
+// Q4_0RowLanes over a chunk of rows: rows in L2-sized blocks, each walked by every tile of up to
+// kTokens tokens, 16 rows at a time (the last tile of the chunk masked).
+template <int kTokens>
+LL_VNNI_ATTR void Q4_0RowLaneTiles(const Q4_0RowLanes& tile, int64_t r0, int64_t r1) {
+  const MatmulJob& job = tile.job;
+  constexpr int64_t kL2Budget = 96 * 1024;
+  constexpr int kRows = Q4_0RowLanes::kRows;
+  int64_t row_block = std::max<int64_t>(kRows, kL2Budget / job.row_bytes / kRows * kRows);
+  if (job.n <= kTokens) row_block = r1 - r0;
+  for (int64_t rb = r0; rb < r1; rb += row_block) {
+    const int64_t re = std::min(r1, rb + row_block);
+    for (int64_t t = 0; t < job.n; t += kTokens) {
+      const int64_t tn = std::min<int64_t>(kTokens, job.n - t);
+      for (int64_t r = rb; r < re; r += kRows) {
+        const int valid = static_cast<int>(std::min<int64_t>(kRows, re - r));
+        [&]<int... k>(std::integer_sequence<int, k...>) {
+          ((tn == k + 1 ? tile.template operator()<k + 1>(r, valid, t) : void()), ...);
+        }(std::make_integer_sequence<int, kTokens>{});
+      }
+    }
+  }
+}
+
+LL_VNNI_ATTR void Q4_0VnniRows(const MatmulJob& job, RowDispenser& rows) {
+  const Q4_0RowLanes tile{job, Q4_0RowLanes::NegOffsets(job.acts, job.n)};
+  int64_t r0, r1;
+  while (rows.next(&r0, &r1)) {
+    if (job.n == 1) {
+      Q4_0RowLaneTiles<1>(tile, r0, r1);
+    } else {
+      Q4_0RowLaneTiles<8>(tile, r0, r1);
+    }
+  }
+}
+
 // Q4_K weights x Q8_K activations, one row x T tokens. A 64-element chunk's 32 bytes hold
 // sub-block 2c in their low nibbles and 2c+1 in their high ones, which one vector holds in the
 // order of the activations' 64 bytes; vpdpbusd then gives sub-block 2c in lanes 0-7 and 2c+1
@@ -243,7 +353,7 @@ LL_VNNI_ATTR void Q4_KVnniRows(const MatmulJob& job, RowDispenser& rows) {
 
 // Q4_0, Q8_0 and Q4_K weights; the other types go to matmul_avx2-inl.h's kernels.
 void VnniMatmulRows(const MatmulJob& job, RowDispenser& rows) {
-  if (job.type == DType::Q4_0) return VnniMatmulRowsOf<Q4_0Vnni>(job, rows);
+  if (job.type == DType::Q4_0) return Q4_0VnniRows(job, rows);
   if (job.type == DType::Q4_K) return Q4_KVnniRows(job, rows);
   return VnniMatmulRowsOf<Q8_0Vnni>(job, rows);
 }
