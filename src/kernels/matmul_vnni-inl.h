@@ -166,6 +166,36 @@ struct VnniTile {
   }
 };
 
+// Rows with 16 weight rows in the 16 lanes of a vector (Q4_0RowLanes, Q4_KRowLanes): bytes
+// [offset, offset + 16) of the 16 rows w[0..15], transposed so that dword j of q[m] is dword m
+// of row j (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each).
+LL_VNNI_ATTR HWY_INLINE void TransposeRowLanes(const uint8_t* const* w, int64_t offset, __m512i* q) {
+  __m512i z[4];
+  for (int i = 0; i < 4; ++i) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + offset)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[4 + i] + offset)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[8 + i] + offset)), 2);
+    z[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[12 + i] + offset)), 3);
+  }
+  // Lane L of z[i] is row 4L + i.
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  q[0] = _mm512_unpacklo_epi64(t0, t2);
+  q[1] = _mm512_unpackhi_epi64(t0, t2);
+  q[2] = _mm512_unpacklo_epi64(t1, t3);
+  q[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// The 16 rows' pointers of a row-lane tile; rows past `valid` repeat row r0 (computed, not stored).
+LL_VNNI_ATTR HWY_INLINE void RowLanePointers(const MatmulJob& job, int64_t r0, int valid, const uint8_t** w) {
+  for (int j = 0; j < 16; ++j) w[j] = job.w + (r0 + (j < valid ? j : 0)) * job.row_bytes;
+}
+
+// Four activation bytes broadcast to every lane (vpdpbusd's signed operand).
+LL_VNNI_ATTR HWY_INLINE __m512i Broadcast4(const int8_t* x) {
+  return _mm512_set1_epi32(static_cast<int32_t>(LoadU32(reinterpret_cast<const uint8_t*>(x))));
+}
+
 // Q4_0 weights x Q8_0 activations with 16 weight rows in the 16 lanes of a vector, so that a
 // block's integer dot product needs no horizontal sum: the rows' 16 nibble bytes are
 // transposed (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each) so that vector m
@@ -198,31 +228,13 @@ struct Q4_0RowLanes {
     return buffer.get();
   }
 
-  // Block bytes [offset, offset + 16) of each row, transposed into q[0..3] as above.
-  static LL_VNNI_ATTR HWY_INLINE void Transpose(const uint8_t* const* w, int64_t offset, __m512i* q) {
-    __m512i z[4];
-    for (int i = 0; i < 4; ++i) {
-      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i] + offset)));
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[4 + i] + offset)), 1);
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[8 + i] + offset)), 2);
-      z[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[12 + i] + offset)), 3);
-    }
-    // Lane L of z[i] is row 4L + i; dword 4L + i of q[m] becomes dword m of that row.
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    q[0] = _mm512_unpacklo_epi64(t0, t2);
-    q[1] = _mm512_unpackhi_epi64(t0, t2);
-    q[2] = _mm512_unpacklo_epi64(t1, t3);
-    q[3] = _mm512_unpackhi_epi64(t1, t3);
-  }
-
   // Rows [r0, r0 + valid) x tokens [t0, t0 + T); rows past `valid` repeat row r0 and are not stored.
   template <int T>
   LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w[kRows];
-    for (int j = 0; j < kRows; ++j) w[j] = job.w + (r0 + (j < valid ? j : 0)) * job.row_bytes;
+    RowLanePointers(job, r0, valid, w);
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -231,7 +243,7 @@ struct Q4_0RowLanes {
       const int64_t offset = b * static_cast<int64_t>(sizeof(BlockQ4_0));
       PrefetchNextTile(next_tile, kRows * static_cast<int64_t>(sizeof(BlockQ4_0)), b);
       __m512i q[4];
-      Transpose(w, offset + 2, q);
+      TransposeRowLanes(w, offset + 2, q);
       __m512i lo[4], hi[4];
       for (int m = 0; m < 4; ++m) {
         lo[m] = _mm512_and_si512(q[m], m4);
@@ -242,11 +254,11 @@ struct Q4_0RowLanes {
       const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
       for (int t = 0; t < T; ++t) {
         const int64_t i = (t0 + t) * nb + b;
-        const uint8_t* x = reinterpret_cast<const uint8_t*>(a.qs + 32 * i);
+        const int8_t* x = a.qs + 32 * i;
         __m512i dot = _mm512_set1_epi32(neg_offset[i]);
         for (int m = 0; m < 4; ++m) {
-          dot = _mm512_dpbusd_epi32(dot, lo[m], _mm512_set1_epi32(static_cast<int32_t>(LoadU32(x + 4 * m))));
-          dot = _mm512_dpbusd_epi32(dot, hi[m], _mm512_set1_epi32(static_cast<int32_t>(LoadU32(x + 16 + 4 * m))));
+          dot = _mm512_dpbusd_epi32(dot, lo[m], Broadcast4(x + 4 * m));
+          dot = _mm512_dpbusd_epi32(dot, hi[m], Broadcast4(x + 16 + 4 * m));
         }
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[i])), acc[t]);
       }
@@ -256,13 +268,13 @@ struct Q4_0RowLanes {
   }
 };
 
-// Q4_0RowLanes over a chunk of rows: rows in L2-sized blocks, each walked by every tile of up to
-// kTokens tokens, 16 rows at a time (the last tile of the chunk masked).
-template <int kTokens>
-LL_VNNI_ATTR void Q4_0RowLaneTiles(const Q4_0RowLanes& tile, int64_t r0, int64_t r1) {
+// A row-lane tile over a chunk of rows: rows in L2-sized blocks, each walked by every tile of
+// up to kTokens tokens, 16 rows at a time (the last tile of the chunk masked).
+template <int kTokens, class Tile>
+LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1) {
   const MatmulJob& job = tile.job;
   constexpr int64_t kL2Budget = 96 * 1024;
-  constexpr int kRows = Q4_0RowLanes::kRows;
+  constexpr int kRows = 16;
   int64_t row_block = std::max<int64_t>(kRows, kL2Budget / job.row_bytes / kRows * kRows);
   if (job.n <= kTokens) row_block = r1 - r0;
   for (int64_t rb = r0; rb < r1; rb += row_block) {
@@ -279,62 +291,103 @@ LL_VNNI_ATTR void Q4_0RowLaneTiles(const Q4_0RowLanes& tile, int64_t r0, int64_t
   }
 }
 
-LL_VNNI_ATTR void Q4_0VnniRows(const MatmulJob& job, RowDispenser& rows) {
-  const Q4_0RowLanes tile{job, Q4_0RowLanes::NegOffsets(job.acts, job.n)};
+template <int kPromptTokens, class Tile>
+LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
   int64_t r0, r1;
   while (rows.next(&r0, &r1)) {
-    if (job.n == 1) {
-      Q4_0RowLaneTiles<1>(tile, r0, r1);
+    if (tile.job.n == 1) {
+      RowLaneTiles<1>(tile, r0, r1);
     } else {
-      Q4_0RowLaneTiles<8>(tile, r0, r1);
+      RowLaneTiles<kPromptTokens>(tile, r0, r1);
     }
   }
 }
 
-// Q4_K weights x Q8_K activations, one row x T tokens. A 64-element chunk's 32 bytes hold
-// sub-block 2c in their low nibbles and 2c+1 in their high ones, which one vector holds in the
-// order of the activations' 64 bytes; vpdpbusd then gives sub-block 2c in lanes 0-7 and 2c+1
-// in 8-15, and a multiply by the two sub-blocks' scales accumulates scale * dot in int32. Per
-// block the sum is folded to 4 lanes and finished by AddQ4KBlock (matmul_avx2-inl.h).
-struct Q4_KVnniTile {
+// Q4_K weights x Q8_K activations, 16 rows in the lanes as for Q4_0. A 64-element chunk's 32
+// bytes hold sub-block 2c in their low nibbles and 2c+1 in their high ones; per token each
+// sub-block's eight vpdpbusd give its exact sum, multiplied by the rows' 6-bit scales in int32.
+// The block head (d, dmin and the 12 bytes of scales and mins) is transposed the same way and
+// decoded in the lanes, and the mins meet the activations' sub-block sums in four vpdpwssd.
+struct Q4_KRowLanes {
+  static constexpr int kRows = 16;
   const MatmulJob& job;
-  const int16_t* subsums;
-  template <int R, int T>
-  LL_VNNI_ATTR void operator()(int64_t r0, int64_t t0) const {
-    static_assert(R == 1);
+  const int16_t* subsums;  // [n][blocks][8] (SubBlockSums)
+
+  template <int T>
+  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
-    const uint8_t* w = job.w + r0 * job.row_bytes;
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const uint8_t* w[kRows];
+    RowLanePointers(job, r0, valid, w);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i nibble_shift = _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m512i m6 = _mm512_set1_epi8(0x3F);
+    const __m512i top2 = _mm512_set1_epi8(0x30);
+    // vpshufb controls (indices within each 128-bit lane): byte k of each dword alone as an
+    // int32, and bytes k and k+1 of each dword as two int16.
+    const __m512i dword_start = _mm512_set4_epi32(12, 8, 4, 0);
+    auto pick_byte = [&](int k) {
+      return _mm512_add_epi32(dword_start, _mm512_set1_epi32(static_cast<int32_t>(0x80808000u | k)));
+    };
+    auto pick_pair = [&](int k) {
+      return _mm512_add_epi32(_mm512_mullo_epi32(dword_start, _mm512_set1_epi32(0x10001)),
+                              _mm512_set1_epi32(static_cast<int32_t>(0x80008000u | (k + 1) << 16 | k)));
+    };
+    const uint8_t* next_tile = w[0] + kRows * job.row_bytes;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = w + b * sizeof(BlockQ4_K);
-      PrefetchNextTile(w + job.row_bytes, sizeof(BlockQ4_K), b);
-      const Q4KBlockHead head = ReadQ4KBlockHead(blk);
-      const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(head.scales)));
-      const uint8_t* qs = blk + 16;
-      __m512i isum[T];
-      for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+      const int64_t offset = b * static_cast<int64_t>(sizeof(BlockQ4_K));
+      PrefetchNextTile(next_tile, kRows * static_cast<int64_t>(sizeof(BlockQ4_K)), b);
+      // head[0]: d | dmin << 16; head[1..3]: the 12 bytes of scales and mins (get_scale_min_k4).
+      __m512i head[4];
+      TransposeRowLanes(w, offset, head);
+      const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head[0]));
+      const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head[0], 16)));
+      const __m512i scales_lo = _mm512_and_si512(head[1], m6);  // bytes: scales 0..3
+      const __m512i mins_lo = _mm512_and_si512(head[2], m6);    // mins 0..3
+      const __m512i scales_hi = _mm512_or_si512(_mm512_and_si512(head[3], m4),
+                                                _mm512_and_si512(_mm512_srli_epi32(head[1], 2), top2));
+      const __m512i mins_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(head[3], 4), m4),
+                                              _mm512_and_si512(_mm512_srli_epi32(head[2], 2), top2));
+      __m512i isum[T], msum[T];
+      for (int t = 0; t < T; ++t) {
+        isum[t] = _mm512_setzero_si512();
+        const int16_t* sums = subsums + 8 * ((t0 + t) * nb + b);
+        msum[t] = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+          const __m512i mins = _mm512_shuffle_epi8(p < 2 ? mins_lo : mins_hi, pick_pair(2 * (p % 2)));
+          msum[t] = _mm512_dpwssd_epi32(msum[t], mins, Broadcast4(reinterpret_cast<const int8_t*>(sums + 2 * p)));
+        }
+      }
       for (int c = 0; c < 4; ++c) {
-        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)));
-        const __m512i wq = _mm512_and_si512(_mm512_srlv_epi64(q, nibble_shift), m4);
-        const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
-        const __m512i sc = _mm512_permutexvar_epi32(pick, sc32);
+        __m512i q[8];
+        TransposeRowLanes(w, offset + 16 + 32 * c, q);
+        TransposeRowLanes(w, offset + 16 + 32 * c + 16, q + 4);
+        const __m512i sc_lo = _mm512_shuffle_epi8(c < 2 ? scales_lo : scales_hi, pick_byte((2 * c) % 4));
+        const __m512i sc_hi = _mm512_shuffle_epi8(c < 2 ? scales_lo : scales_hi, pick_byte((2 * c + 1) % 4));
+        __m512i lo[8], hi[8];
+        for (int k = 0; k < 8; ++k) {
+          lo[k] = _mm512_and_si512(q[k], m4);
+          hi[k] = _mm512_and_si512(_mm512_srli_epi16(q[k], 4), m4);
+        }
         for (int t = 0; t < T; ++t) {
           const int8_t* x = a.qs + ((t0 + t) * nb + b) * kQK_K + 64 * c;
-          const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_load_si512(x));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, sc));
+          __m512i dlo = _mm512_setzero_si512(), dhi = _mm512_setzero_si512();
+          for (int k = 0; k < 8; ++k) {
+            dlo = _mm512_dpbusd_epi32(dlo, lo[k], Broadcast4(x + 4 * k));
+            dhi = _mm512_dpbusd_epi32(dhi, hi[k], Broadcast4(x + 32 + 4 * k));
+          }
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo), _mm512_mullo_epi32(dhi, sc_hi)));
         }
       }
       for (int t = 0; t < T; ++t) {
-        const __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
-        const __m128i i4 = _mm_add_epi32(_mm256_castsi256_si128(i8), _mm256_extracti128_si256(i8, 1));
-        acc[t] = AddQ4KBlock(head, i4, a, subsums, (t0 + t) * nb + b, acc[t]);
+        const __m512 dx = _mm512_set1_ps(a.d[(t0 + t) * nb + b]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(dmin, dx), acc[t]);
       }
     }
-    for (int t = 0; t < T; ++t) job.y[(t0 + t) * job.rows + r0] = HSum(acc[t]);
+    const __mmask16 keep = static_cast<__mmask16>((1u << valid) - 1);
+    for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(job.y + (t0 + t) * job.rows + r0, keep, acc[t]);
   }
 };
 
@@ -345,16 +398,10 @@ LL_VNNI_ATTR void VnniMatmulRowsOf(const MatmulJob& job, RowDispenser& rows) {
   return ForEachChunk<4, 4>(job, rows, tile);
 }
 
-LL_VNNI_ATTR void Q4_KVnniRows(const MatmulJob& job, RowDispenser& rows) {
-  const Q4_KVnniTile tile{job, SubBlockSums(job.acts, job.n)};
-  if (job.n == 1) return ForEachChunk<1, 1>(job, rows, tile);
-  return ForEachChunk<1, 4>(job, rows, tile);
-}
-
 // Q4_0, Q8_0 and Q4_K weights; the other types go to matmul_avx2-inl.h's kernels.
 void VnniMatmulRows(const MatmulJob& job, RowDispenser& rows) {
-  if (job.type == DType::Q4_0) return Q4_0VnniRows(job, rows);
-  if (job.type == DType::Q4_K) return Q4_KVnniRows(job, rows);
+  if (job.type == DType::Q4_0) return RowLaneRows<8>(Q4_0RowLanes{job, Q4_0RowLanes::NegOffsets(job.acts, job.n)}, rows);
+  if (job.type == DType::Q4_K) return RowLaneRows<4>(Q4_KRowLanes{job, SubBlockSums(job.acts, job.n)}, rows);
   return VnniMatmulRowsOf<Q8_0Vnni>(job, rows);
 }
 
