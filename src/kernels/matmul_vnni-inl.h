@@ -3,13 +3,11 @@
 // products into one of 16 int32 lanes; the AVX2 path (matmul_avx2-inl.h) needs two vpmaddubsw,
 // two vpmaddwd and a sign fix-up for the same 64 products.
 //
-// Q4_0 puts 16 weight rows in the lanes of a vector (Q4_0RowLanes); Q8_0 puts two 32-element
-// blocks b and b+1 of one row in a vector in their natural order (lanes 0-7 block b, 8-15
-// block b+1). The weights enter as unsigned bytes: Q4_0's nibbles 0..15 as stored (the format's
-// -8 still to apply), Q8_0's signed quants plus 128. Both shift a block's dot product by
-// offset * sum(x), so each sum starts from -offset * (its x). For Q8_0, per weight row and
-// token, a pair of blocks then costs one vpdpbusd, one conversion to float and a multiply-add
-// by the two scales; each row's (or token's) part is done once per tile.
+// Every kernel here puts 16 weight rows in the 16 lanes of a vector: per block the rows' bytes
+// are transposed (TransposeRowLanes), so that a lane's vpdpbusd sums stay within its row and a
+// block's dot product of 16 rows needs no horizontal sum. The weights enter as unsigned bytes:
+// Q4_0's and Q4_K's nibbles as stored, Q8_0's signed quants plus 128; a bias b of the quants
+// shifts a block's dot product by b * sum(x), so each sum starts from -b * (its x).
 #include <algorithm>
 #include <cstdint>
 #include <utility>
@@ -48,124 +46,6 @@ namespace HWY_NAMESPACE {
 #undef LL_VNNI_ATTR
 #define LL_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 
-// What one token brings to a pair of blocks b, b+1 (b+1 absent: zeros), in one record.
-struct alignas(64) VnniActPair {
-  int8_t x[64];             // x[b][0..31], x[b+1][0..31]
-  int32_t neg_offset[16];   // per lane: -offset * (the sum of its four x)
-  float d[16];              // d[b] in lanes 0-7, d[b+1] in 8-15
-};
-static_assert(sizeof(VnniActPair) == 192);
-
-// The records of all n tokens, [n][ceil(blocks / 2)], per thread (cheap next to the weights).
-LL_VNNI_ATTR const VnniActPair* VnniPairActs(const QuantizedActs& a, int64_t n, uint8_t offset) {
-  thread_local hwy::AlignedFreeUniquePtr<VnniActPair[]> buffer;
-  thread_local int64_t capacity = 0;
-  const int64_t pairs = (a.blocks + 1) / 2;
-  if (n * pairs > capacity) {
-    buffer = hwy::AllocateAligned<VnniActPair>(static_cast<size_t>(n * pairs));
-    capacity = n * pairs;
-  }
-  const __m512i k = _mm512_set1_epi8(static_cast<char>(offset));
-  for (int64_t t = 0; t < n; ++t) {
-    const int8_t* xq = a.qs + t * a.blocks * 32;
-    const float* xd = a.d + t * a.blocks;
-    for (int64_t p = 0; p < pairs; ++p) {
-      VnniActPair& out = buffer[t * pairs + p];
-      const bool second = 2 * p + 1 < a.blocks;
-      const __m512i x = _mm512_maskz_loadu_epi8(second ? ~0ULL : 0xFFFFFFFFULL, xq + 64 * p);
-      _mm512_store_si512(out.x, x);
-      _mm512_store_si512(out.neg_offset, _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                          _mm512_dpbusd_epi32(_mm512_setzero_si512(), k, x)));
-      const __m512 d0 = _mm512_set1_ps(xd[2 * p]);
-      _mm512_store_ps(out.d, _mm512_insertf32x8(d0, _mm256_set1_ps(second ? xd[2 * p + 1] : 0.0f), 1));
-    }
-  }
-  return buffer.get();
-}
-
-// Q8_0 blocks b, b+1 of a row, each quant plus 128 (an absent b+1 gives 128s, which meet
-// zeros in x).
-struct Q8_0Vnni {
-  static constexpr int64_t kBlockBytes = sizeof(BlockQ8_0);
-  static constexpr uint8_t kOffset = 128;
-  template <bool kSecond>
-  static LL_VNNI_ATTR HWY_INLINE __m512i Quants(const uint8_t* blk) {
-    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    const __m256i q1 =
-        kSecond ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kBlockBytes + 2)) : _mm256_setzero_si256();
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), _mm512_set1_epi8(-128));
-  }
-};
-
-// Tiles of R <= 4 weight rows x T tokens. Every (row, token) sums its blocks in the same order
-// whatever the tile, so the result does not depend on how rows and tokens are tiled.
-template <class Kernel>
-struct VnniTile {
-  const MatmulJob& job;
-  const VnniActPair* acts;
-
-  // The fp16 scales of blocks b, b+1 of every row: row r's in lanes 0-7 and 8-15 of d[r].
-  template <int R, bool kSecond>
-  static LL_VNNI_ATTR HWY_INLINE void Scales(const uint8_t* const* blk, __m512* d) {
-    uint64_t h0 = 0, h1 = 0;
-    for (int r = 0; r < R; ++r) {
-      h0 |= static_cast<uint64_t>(LoadU16(blk[r])) << (16 * r);
-      if constexpr (kSecond) h1 |= static_cast<uint64_t>(LoadU16(blk[r] + Kernel::kBlockBytes)) << (16 * r);
-    }
-    const __m128i halves = _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(h0)), static_cast<int64_t>(h1), 1);
-    const __m512 all = _mm512_castps256_ps512(_mm256_cvtph_ps(halves));  // [rows of b | rows of b+1]
-    for (int r = 0; r < R; ++r) {
-      const __m512i pick = _mm512_inserti64x4(_mm512_set1_epi32(r), _mm256_set1_epi32(4 + r), 1);
-      d[r] = _mm512_permutexvar_ps(pick, all);
-    }
-  }
-
-  // Adds blocks b, b+1 (starting at byte `offset` of each row) of every (row, token).
-  template <int R, int T, bool kSecond>
-  static LL_VNNI_ATTR HWY_INLINE void Step(const uint8_t* const* w, int64_t offset, const VnniActPair* x,
-                                           int64_t pairs, __m512 (*acc)[R]) {
-    const uint8_t* blk[R];
-    __m512i q[R];
-    for (int r = 0; r < R; ++r) {
-      blk[r] = w[r] + offset;
-      q[r] = Kernel::template Quants<kSecond>(blk[r]);
-    }
-    __m512 dw[R];
-    Scales<R, kSecond>(blk, dw);
-    for (int t = 0; t < T; ++t) {
-      const VnniActPair& xt = x[t * pairs];
-      const __m512i xv = _mm512_load_si512(xt.x);
-      const __m512i start = _mm512_load_si512(xt.neg_offset);
-      const __m512 dx = _mm512_load_ps(xt.d);
-      for (int r = 0; r < R; ++r) {
-        const __m512i dot = _mm512_dpbusd_epi32(start, q[r], xv);
-        acc[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw[r], dx), acc[t][r]);
-      }
-    }
-  }
-
-  template <int R, int T>
-  LL_VNNI_ATTR void operator()(int64_t r0, int64_t t0) const {
-    static_assert(R <= 4);
-    const int64_t nb = job.acts.blocks;
-    const int64_t pairs = (nb + 1) / 2;
-    const uint8_t* w[R];
-    for (int r = 0; r < R; ++r) w[r] = job.w + (r0 + r) * job.row_bytes;
-    const VnniActPair* x = acts + t0 * pairs;
-    __m512 acc[T][R];
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
-    const uint8_t* next_tile = w[0] + R * job.row_bytes;
-    for (int64_t p = 0; p < nb / 2; ++p) {
-      PrefetchNextTile(next_tile, R * 2 * Kernel::kBlockBytes, p);
-      Step<R, T, true>(w, 2 * p * Kernel::kBlockBytes, x + p, pairs, acc);
-    }
-    if (nb % 2) Step<R, T, false>(w, (nb - 1) * Kernel::kBlockBytes, x + pairs - 1, pairs, acc);
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) job.y[(t0 + t) * job.rows + r0 + r] = _mm512_reduce_add_ps(acc[t][r]);
-  }
-};
-
 // Rows with 16 weight rows in the 16 lanes of a vector (Q4_0RowLanes, Q4_KRowLanes): bytes
 // [offset, offset + 16) of the 16 rows w[0..15], transposed so that dword j of q[m] is dword m
 // of row j (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each).
@@ -196,19 +76,43 @@ LL_VNNI_ATTR HWY_INLINE __m512i Broadcast4(const int8_t* x) {
   return _mm512_set1_epi32(static_cast<int32_t>(LoadU32(reinterpret_cast<const uint8_t*>(x))));
 }
 
-// Q4_0 weights x Q8_0 activations with 16 weight rows in the 16 lanes of a vector, so that a
-// block's integer dot product needs no horizontal sum: the rows' 16 nibble bytes are
-// transposed (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each) so that vector m
-// holds bytes 4m..4m+3 of every row, whose low nibbles are elements 4m..4m+3 and high nibbles
-// 16+4m..19+4m. Eight vpdpbusd against four broadcast activation bytes each then give the 16
-// rows' block sums for a token, started from -8 * (the token's block sum) for the format's -8,
-// and one conversion and multiply-add by the scales finishes the block. The transpose is done
-// once per block for T tokens. A (row, token) adds its blocks' float terms one by one in order,
-// so neither the tiling nor the thread count changes a bit.
-struct Q4_0RowLanes {
+// Q4_0 or Q8_0 weights x Q8_0 activations, 16 weight rows in the 16 lanes of a vector, so that
+// a block's integer dot product needs no horizontal sum. Format::Quants gives the block's 32
+// quants of every row as unsigned bytes in eight vectors, u[k] holding elements 4k..4k+3 of
+// each row; eight vpdpbusd against four broadcast activation bytes each then give the 16 rows'
+// block sums for a token, started from -offset * (the token's block sum) for the bias of the
+// unsigned quants, and one conversion and multiply-add by the scales finishes the block. The
+// quants are unpacked once per block for T tokens. A (row, token) adds its blocks' float terms
+// one by one in order, so neither the tiling nor the thread count changes a bit.
+struct Q4_0RowLaneFormat {
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ4_0);
+  static constexpr int kOffset = 8;  // the format's -8
+  // The low nibbles of the 16 quant bytes are elements 0..15, the high ones 16..31.
+  static LL_VNNI_ATTR HWY_INLINE void Quants(const uint8_t* const* w, int64_t offset, __m512i* u) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    TransposeRowLanes(w, offset + 2, u);
+    for (int k = 0; k < 4; ++k) {
+      u[4 + k] = _mm512_and_si512(_mm512_srli_epi16(u[k], 4), m4);
+      u[k] = _mm512_and_si512(u[k], m4);
+    }
+  }
+};
+
+struct Q8_0RowLaneFormat {
+  static constexpr int64_t kBlockBytes = sizeof(BlockQ8_0);
+  static constexpr int kOffset = 128;  // signed quants plus 128
+  static LL_VNNI_ATTR HWY_INLINE void Quants(const uint8_t* const* w, int64_t offset, __m512i* u) {
+    TransposeRowLanes(w, offset + 2, u);
+    TransposeRowLanes(w, offset + 18, u + 4);
+    for (int k = 0; k < 8; ++k) u[k] = _mm512_xor_si512(u[k], _mm512_set1_epi8(-128));
+  }
+};
+
+template <class Format>
+struct Block32RowLanes {
   static constexpr int kRows = 16;
   const MatmulJob& job;
-  const int32_t* neg_offset;  // [n][blocks]: -8 * the sum of the block's 32 activations
+  const int32_t* neg_offset;  // [n][blocks]: -offset * the sum of the block's 32 activations
 
   static LL_VNNI_ATTR const int32_t* NegOffsets(const QuantizedActs& a, int64_t n) {
     thread_local hwy::AlignedFreeUniquePtr<int32_t[]> buffer;
@@ -223,7 +127,7 @@ struct Q4_0RowLanes {
       const __m256i groups = _mm256_sad_epu8(_mm256_xor_si256(x, _mm256_set1_epi8(-128)), _mm256_setzero_si256());
       const __m128i two = _mm_add_epi64(_mm256_castsi256_si128(groups), _mm256_extracti128_si256(groups, 1));
       const int64_t sum = _mm_cvtsi128_si64(two) + _mm_extract_epi64(two, 1) - 32 * 128;
-      buffer[i] = static_cast<int32_t>(-8 * sum);
+      buffer[i] = static_cast<int32_t>(-Format::kOffset * sum);
     }
     return buffer.get();
   }
@@ -237,18 +141,12 @@ struct Q4_0RowLanes {
     RowLanePointers(job, r0, valid, w);
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     const uint8_t* next_tile = w[0] + kRows * job.row_bytes;
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t offset = b * static_cast<int64_t>(sizeof(BlockQ4_0));
-      PrefetchNextTile(next_tile, kRows * static_cast<int64_t>(sizeof(BlockQ4_0)), b);
-      __m512i q[4];
-      TransposeRowLanes(w, offset + 2, q);
-      __m512i lo[4], hi[4];
-      for (int m = 0; m < 4; ++m) {
-        lo[m] = _mm512_and_si512(q[m], m4);
-        hi[m] = _mm512_and_si512(_mm512_srli_epi16(q[m], 4), m4);
-      }
+      const int64_t offset = b * Format::kBlockBytes;
+      PrefetchNextTile(next_tile, kRows * Format::kBlockBytes, b);
+      __m512i u[8];
+      Format::Quants(w, offset, u);
       alignas(32) uint16_t scales[kRows];
       for (int j = 0; j < kRows; ++j) scales[j] = LoadU16(w[j] + offset);
       const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
@@ -256,10 +154,7 @@ struct Q4_0RowLanes {
         const int64_t i = (t0 + t) * nb + b;
         const int8_t* x = a.qs + 32 * i;
         __m512i dot = _mm512_set1_epi32(neg_offset[i]);
-        for (int m = 0; m < 4; ++m) {
-          dot = _mm512_dpbusd_epi32(dot, lo[m], Broadcast4(x + 4 * m));
-          dot = _mm512_dpbusd_epi32(dot, hi[m], Broadcast4(x + 16 + 4 * m));
-        }
+        for (int k = 0; k < 8; ++k) dot = _mm512_dpbusd_epi32(dot, u[k], Broadcast4(x + 4 * k));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(a.d[i])), acc[t]);
       }
     }
@@ -267,6 +162,11 @@ struct Q4_0RowLanes {
     for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(job.y + (t0 + t) * job.rows + r0, keep, acc[t]);
   }
 };
+
+template <class Format>
+LL_VNNI_ATTR Block32RowLanes<Format> Block32Tile(const MatmulJob& job) {
+  return {job, Block32RowLanes<Format>::NegOffsets(job.acts, job.n)};
+}
 
 // A row-lane tile over a chunk of rows: rows in L2-sized blocks, each walked by every tile of
 // up to kTokens tokens, 16 rows at a time (the last tile of the chunk masked).
@@ -391,18 +291,11 @@ struct Q4_KRowLanes {
   }
 };
 
-template <class Kernel>
-LL_VNNI_ATTR void VnniMatmulRowsOf(const MatmulJob& job, RowDispenser& rows) {
-  const VnniTile<Kernel> tile{job, VnniPairActs(job.acts, job.n, Kernel::kOffset)};
-  if (job.n == 1) return ForEachChunk<4, 1>(job, rows, tile);
-  return ForEachChunk<4, 4>(job, rows, tile);
-}
-
 // Q4_0, Q8_0 and Q4_K weights; the other types go to matmul_avx2-inl.h's kernels.
 void VnniMatmulRows(const MatmulJob& job, RowDispenser& rows) {
-  if (job.type == DType::Q4_0) return RowLaneRows<8>(Q4_0RowLanes{job, Q4_0RowLanes::NegOffsets(job.acts, job.n)}, rows);
-  if (job.type == DType::Q4_K) return RowLaneRows<4>(Q4_KRowLanes{job, SubBlockSums(job.acts, job.n)}, rows);
-  return VnniMatmulRowsOf<Q8_0Vnni>(job, rows);
+  if (job.type == DType::Q4_0) return RowLaneRows<8>(Block32Tile<Q4_0RowLaneFormat>(job), rows);
+  if (job.type == DType::Q8_0) return RowLaneRows<8>(Block32Tile<Q8_0RowLaneFormat>(job), rows);
+  return RowLaneRows<4>(Q4_KRowLanes{job, SubBlockSums(job.acts, job.n)}, rows);
 }
 
 #endif  // LL_X86_VNNI
