@@ -132,19 +132,19 @@ struct Block32RowLanes {
     return buffer.get();
   }
 
-  // Rows [r0, r0 + valid) x tokens [t0, t0 + T); rows past `valid` repeat row r0 and are not stored.
+  // Rows [r0, r0 + valid) x tokens [t0, t0 + T); rows past `valid` repeat row r0 and are not
+  // stored. The 16 rows at `ahead` are prefetched meanwhile.
   template <int T>
-  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0) const {
+  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w[kRows];
     RowLanePointers(job, r0, valid, w);
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-    const uint8_t* next_tile = w[0] + kRows * job.row_bytes;
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t offset = b * Format::kBlockBytes;
-      PrefetchNextTile(next_tile, kRows * Format::kBlockBytes, b);
+      PrefetchNextTile(ahead, kRows * Format::kBlockBytes, b);
       __m512i u[8];
       Format::Quants(w, offset, u);
       alignas(32) uint16_t scales[kRows];
@@ -169,9 +169,11 @@ LL_VNNI_ATTR Block32RowLanes<Format> Block32Tile(const MatmulJob& job) {
 }
 
 // A row-lane tile over a chunk of rows: rows in L2-sized blocks, each walked by every tile of
-// up to kTokens tokens, 16 rows at a time (the last tile of the chunk masked).
+// up to kTokens tokens, 16 rows at a time (the last tile of the chunk masked). Each tile
+// prefetches the next one's rows; the chunk's last tile prefetches the first rows of the
+// thread's next chunk (`following`, -1 if none) rather than rows another thread may be reading.
 template <int kTokens, class Tile>
-LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1) {
+LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1, int64_t following) {
   const MatmulJob& job = tile.job;
   constexpr int64_t kL2Budget = 96 * 1024;
   constexpr int kRows = 16;
@@ -183,23 +185,33 @@ LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1) {
       const int64_t tn = std::min<int64_t>(kTokens, job.n - t);
       for (int64_t r = rb; r < re; r += kRows) {
         const int valid = static_cast<int>(std::min<int64_t>(kRows, re - r));
+        const int64_t next = r + kRows < r1 ? r + kRows : following;
+        const uint8_t* ahead = job.w + (next >= 0 ? next : r) * job.row_bytes;
         [&]<int... k>(std::integer_sequence<int, k...>) {
-          ((tn == k + 1 ? tile.template operator()<k + 1>(r, valid, t) : void()), ...);
+          ((tn == k + 1 ? tile.template operator()<k + 1>(r, valid, t, ahead) : void()), ...);
         }(std::make_integer_sequence<int, kTokens>{});
       }
     }
   }
 }
 
+// The chunks this thread takes, each claimed while the one before it is computed so that its
+// first rows are fetched ahead.
 template <int kPromptTokens, class Tile>
 LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
   int64_t r0, r1;
-  while (rows.next(&r0, &r1)) {
+  if (!rows.next(&r0, &r1)) return;
+  for (;;) {
+    int64_t n0 = -1, n1 = -1;
+    const bool more = rows.next(&n0, &n1);
     if (tile.job.n == 1) {
-      RowLaneTiles<1>(tile, r0, r1);
+      RowLaneTiles<1>(tile, r0, r1, n0);
     } else {
-      RowLaneTiles<kPromptTokens>(tile, r0, r1);
+      RowLaneTiles<kPromptTokens>(tile, r0, r1, n0);
     }
+    if (!more) return;
+    r0 = n0;
+    r1 = n1;
   }
 }
 
@@ -214,7 +226,7 @@ struct Q4_KRowLanes {
   const int16_t* subsums;  // [n][blocks][8] (SubBlockSums)
 
   template <int T>
-  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0) const {
+  LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w[kRows];
@@ -234,10 +246,9 @@ struct Q4_KRowLanes {
       return _mm512_add_epi32(_mm512_mullo_epi32(dword_start, _mm512_set1_epi32(0x10001)),
                               _mm512_set1_epi32(static_cast<int32_t>(0x80008000u | (k + 1) << 16 | k)));
     };
-    const uint8_t* next_tile = w[0] + kRows * job.row_bytes;
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t offset = b * static_cast<int64_t>(sizeof(BlockQ4_K));
-      PrefetchNextTile(next_tile, kRows * static_cast<int64_t>(sizeof(BlockQ4_K)), b);
+      PrefetchNextTile(ahead, kRows * static_cast<int64_t>(sizeof(BlockQ4_K)), b);
       // head[0]: d | dmin << 16; head[1..3]: the 12 bytes of scales and mins (get_scale_min_k4).
       __m512i head[4];
       TransposeRowLanes(w, offset, head);
