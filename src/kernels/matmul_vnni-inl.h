@@ -196,8 +196,9 @@ LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1, int64_t
 }
 
 // The chunks this thread takes, each claimed while the one before it is computed so that its
-// first rows are fetched ahead.
-template <int kPromptTokens, class Tile>
+// first rows are fetched ahead. A prompt's tiles take 16 tokens: the 16 rows' unpacked quants
+// then serve 16 tokens (2x the kernel's speed of 4 tokens, 1.15-1.3x that of 8).
+template <class Tile>
 LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
   int64_t r0, r1;
   if (!rows.next(&r0, &r1)) return;
@@ -207,7 +208,7 @@ LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
     if (tile.job.n == 1) {
       RowLaneTiles<1>(tile, r0, r1, n0);
     } else {
-      RowLaneTiles<kPromptTokens>(tile, r0, r1, n0);
+      RowLaneTiles<16>(tile, r0, r1, n0);
     }
     if (!more) return;
     r0 = n0;
@@ -304,9 +305,9 @@ struct Q4_KRowLanes {
 
 // Q4_0, Q8_0 and Q4_K weights; the other types go to matmul_avx2-inl.h's kernels.
 void VnniMatmulRows(const MatmulJob& job, RowDispenser& rows) {
-  if (job.type == DType::Q4_0) return RowLaneRows<8>(Block32Tile<Q4_0RowLaneFormat>(job), rows);
-  if (job.type == DType::Q8_0) return RowLaneRows<8>(Block32Tile<Q8_0RowLaneFormat>(job), rows);
-  return RowLaneRows<4>(Q4_KRowLanes{job, SubBlockSums(job.acts, job.n)}, rows);
+  if (job.type == DType::Q4_0) return RowLaneRows(Block32Tile<Q4_0RowLaneFormat>(job), rows);
+  if (job.type == DType::Q8_0) return RowLaneRows(Block32Tile<Q8_0RowLaneFormat>(job), rows);
+  return RowLaneRows(Q4_KRowLanes{job, SubBlockSums(job.acts, job.n)}, rows);
 }
 
 #endif  // LL_X86_VNNI
