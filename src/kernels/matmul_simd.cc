@@ -13,7 +13,8 @@
 // Decoding (n = 1) is bound by memory bandwidth, so the kernels keep the work per weight
 // byte small enough to run at the speed of memory: partial sums stay in vector accumulators
 // and are reduced once per row, per-block float work is shared by pairs of blocks (and, for
-// Q4_0, by four rows), and the next rows are prefetched. Prompts (n > 1) use tiles of weight
+// Q4_0, by four rows; on AVX-512 VNNI a vector holds 16 rows, so nothing is reduced), and the
+// next rows are prefetched. Prompts (n > 1) use tiles of weight
 // rows x tokens, so each weight block is loaded and unpacked once for several tokens while
 // the tokens' activations stay in L1.
 //
