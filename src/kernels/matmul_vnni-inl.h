@@ -46,9 +46,9 @@ namespace HWY_NAMESPACE {
 #undef LL_VNNI_ATTR
 #define LL_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 
-// Rows with 16 weight rows in the 16 lanes of a vector (Q4_0RowLanes, Q4_KRowLanes): bytes
-// [offset, offset + 16) of the 16 rows w[0..15], transposed so that dword j of q[m] is dword m
-// of row j (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each).
+// For tiles with 16 weight rows in the 16 lanes of a vector (Block32RowLanes, Q4_KRowLanes):
+// bytes [offset, offset + 16) of the 16 rows w[0..15], transposed so that dword j of q[m] is
+// dword m of row j (four rows per 128-bit lane, a 4 x 4 transpose of dwords in each).
 LL_VNNI_ATTR HWY_INLINE void TransposeRowLanes(const uint8_t* const* w, int64_t offset, __m512i* q) {
   __m512i z[4];
   for (int i = 0; i < 4; ++i) {
