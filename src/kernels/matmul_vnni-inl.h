@@ -196,7 +196,9 @@ LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1, int64_t
 }
 
 // The chunks this thread takes, each claimed while the one before it is computed so that its
-// first rows are fetched ahead. A prompt's tiles take 16 tokens: the 16 rows' unpacked quants
+// first rows are fetched ahead. A thread thus holds two chunks at once, which the dispenser's
+// shares must allow for: with kSharesPerThread = 1 (matmul.cc) the first thread would hold
+// three quarters of the rows. A prompt's tiles take 16 tokens: the 16 rows' unpacked quants
 // then serve 16 tokens (2x the kernel's speed of 4 tokens, 1.15-1.3x that of 8).
 template <class Tile>
 LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
