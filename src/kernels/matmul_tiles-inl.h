@@ -61,11 +61,17 @@ HWY_INLINE void ForEachTileT(Tile& tile, int64_t r, int64_t t, int64_t tn) {
   tile.template operator()<R, T>(r, t);
 }
 
+// Rows of [r0, r1) walked per block so that the block's weights stay in L2 while every tile of
+// T tokens reuses them (a whole multiple of R rows); one block when one tile takes every token.
+HWY_INLINE int64_t L2RowBlock(const MatmulJob& job, int64_t r0, int64_t r1, int64_t R, int64_t T) {
+  constexpr int64_t kL2Budget = 96 * 1024;
+  if (job.n <= T) return r1 - r0;
+  return std::max<int64_t>(R, kL2Budget / std::max<int64_t>(1, job.row_bytes) / R * R);
+}
+
 template <int R, int T, class Tile>
 void ForEachTile(const MatmulJob& job, int64_t r0, int64_t r1, Tile& tile) {
-  constexpr int64_t kL2Budget = 96 * 1024;
-  int64_t row_block = std::max<int64_t>(R, kL2Budget / std::max<int64_t>(1, job.row_bytes) / R * R);
-  if (job.n <= T) row_block = r1 - r0;
+  const int64_t row_block = L2RowBlock(job, r0, r1, R, T);
   for (int64_t rb = r0; rb < r1; rb += row_block) {
     const int64_t re = std::min(r1, rb + row_block);
     for (int64_t t = 0; t < job.n; t += T) {

@@ -175,10 +175,8 @@ LL_VNNI_ATTR Block32RowLanes<Format> Block32Tile(const MatmulJob& job) {
 template <int kTokens, class Tile>
 LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1, int64_t following) {
   const MatmulJob& job = tile.job;
-  constexpr int64_t kL2Budget = 96 * 1024;
   constexpr int kRows = 16;
-  int64_t row_block = std::max<int64_t>(kRows, kL2Budget / job.row_bytes / kRows * kRows);
-  if (job.n <= kTokens) row_block = r1 - r0;
+  const int64_t row_block = L2RowBlock(job, r0, r1, kRows, kTokens);
   for (int64_t rb = r0; rb < r1; rb += row_block) {
     const int64_t re = std::min(r1, rb + row_block);
     for (int64_t t = 0; t < job.n; t += kTokens) {
