@@ -204,6 +204,41 @@ TEST(MatmulTest, ThreadedLargeMatchesReference) {
   }
 }
 
+// Weights repacked into row lanes give the same bits as the file's layout, including a last
+// group of fewer than 16 rows (left unpacked), prompts in several tiles and two threads.
+TEST(MatmulTest, RowLanePackingGivesTheSameBits) {
+  ThreadPool pool2(2);
+  int packing_targets = 0;
+  for (int64_t target : targets()) {
+    TargetScope scope(target);
+    const std::string name = hwy::TargetName(target);
+    std::mt19937 rng(7);
+    for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::F16}) {
+      if (!packs_row_lanes(t)) continue;
+      ++packing_targets;
+      for (int64_t rows : {16, 37, 77}) {
+        for (int64_t cols : {64, 416}) {
+          Matrix w = make_matrix(t, rows, cols, rows % 4, rng);
+          std::vector<uint8_t> packed(w.data, w.data + rows * row_bytes(t, cols));
+          pack_row_lanes(t, packed.data(), rows, cols);
+          EXPECT_NE(0, std::memcmp(packed.data(), w.data, 16 * row_bytes(t, cols))) << name;
+          for (int64_t n : {1, 3, 17, 40}) {
+            Activations x = make_activations(n, cols, 0, rng);
+            for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2}) {
+              std::vector<float> y(n * rows, NAN), file(n * rows, NAN);
+              matmul(t, w.data, rows, cols, x.data, n, file.data(), pool);
+              matmul(t, packed.data(), rows, cols, x.data, n, y.data(), pool, WeightLayout::kRowLanes);
+              ASSERT_EQ(0, std::memcmp(y.data(), file.data(), y.size() * sizeof(float)))
+                  << name << " " << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (packing_targets == 0) GTEST_SKIP() << "no kernel of this CPU reads a packed layout";
+}
+
 // The activation quantizers of every target produce the same bytes as the scalar twin,
 // including rounding ties (Q8_0 rounds half away from zero, Q8_K half to even) and the Q8_1
 // block sums.

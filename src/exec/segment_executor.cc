@@ -213,7 +213,7 @@ Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t>
 
 void SegmentExecutor::matmul(const model::WeightRef& w, const float* x, int64_t n, float* y,
                              const model::WeightRef& bias) {
-  kernels::matmul(w.type, w.data, w.rows, w.cols, x, n, y, &pool_);
+  kernels::matmul(w.type, w.data, w.rows, w.cols, x, n, y, &pool_, w.layout);
   if (!bias.present()) return;
   for (int64_t t = 0; t < n; ++t) kernels::add_inplace(y + t * w.rows, f32(bias), w.rows);
 }

@@ -71,11 +71,12 @@ constexpr int64_t kMinParallelBytes = 64 * 1024;
 }  // namespace
 
 void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y,
-            ThreadPool* pool) {
+            ThreadPool* pool, WeightLayout layout) {
   LL_CHECK(dtype_info(t).computable);
+  LL_CHECK(layout == WeightLayout::kFile || packs_row_lanes(t));
   const int be = detail::act_block_elems(t);
   LL_CHECK(cols % dtype_info(t).block_elems == 0 && (be == 0 || cols % be == 0));
-  detail::MatmulJob job{t, static_cast<const uint8_t*>(W), rows, cols, row_bytes(t, cols), X, n, Y, {}};
+  detail::MatmulJob job{t, static_cast<const uint8_t*>(W), rows, cols, row_bytes(t, cols), X, n, Y, {}, layout};
   if (be != 0) job.acts = detail::acts_layout(t, cols, n, scratch(detail::acts_bytes(t, cols, n)));
 
   const int nth = pool ? pool->size() : 1;

@@ -5,6 +5,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "kernels/weight_layout.h"
 
 namespace ll::kernels {
 
@@ -16,7 +17,17 @@ namespace ll::kernels {
 // with it.
 // `pool` may be null (single thread). Rows are split across threads.
 void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y,
-            ThreadPool* pool);
+            ThreadPool* pool, WeightLayout layout = WeightLayout::kFile);
+
+// Whether this machine's kernels read weights of type t faster after pack_row_lanes: on
+// AVX-512 VNNI, Q4_0 and Q8_0, whose kernels put 16 rows in the 16 lanes of a vector and
+// otherwise transpose every block of the 16 rows as they read it.
+bool packs_row_lanes(DType t);
+// Repacks W (rows x cols of type t, packs_row_lanes(t)) in place, each group of 16 rows
+// transposed once: per block, the 16 rows' fp16 scales, then their quants as 64-byte vectors,
+// dword j of vector m being dword m of row j's quants (Q8_0's xor 0x80, as unsigned bytes).
+// The last rows % 16 rows stay as in the file. matmul then gives the same bits as before.
+void pack_row_lanes(DType t, void* W, int64_t rows, int64_t cols);
 
 // Scalar twin of matmul: same arithmetic, no SIMD, no threads.
 void matmul_reference(DType t, const void* W, int64_t rows, int64_t cols, const float* X, int64_t n,

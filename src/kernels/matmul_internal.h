@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/matmul.h"
 
 namespace ll::kernels::detail {
 
@@ -63,6 +64,7 @@ struct MatmulJob {
   int64_t n;
   float* y;           // [n][rows]
   QuantizedActs acts; // filled for quantized weight types
+  WeightLayout layout = WeightLayout::kFile;
 };
 
 // Hands out chunks of weight rows to threads as they ask, so that a thread that runs slower
@@ -103,6 +105,8 @@ void quantize_acts_reference(const MatmulJob& job, int64_t t0, int64_t t1);
 // Computes y for all n tokens and the weight rows of every chunk taken from `rows`
 // (acts already quantized).
 void matmul_rows(const MatmulJob& job, RowDispenser& rows);
+// Whether the dispatched target's kernels read weights of type t in the row-lane layout.
+bool target_packs_row_lanes(DType t);
 void matmul_rows_reference(const MatmulJob& job, int64_t r0, int64_t r1);
 // The Highway targets the kernels are compiled for (a bit set): on a CPU with SVE they run
 // NEON, since SVE is not among them.

@@ -73,6 +73,15 @@ void MatmulRows(const MatmulJob& job, RowDispenser& rows) {
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
+bool PacksRowLanes(DType t) {
+#if LL_X86_VNNI
+  return t == DType::Q4_0 || t == DType::Q8_0;
+#else
+  (void)t;
+  return false;
+#endif
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace ll::kernels::detail
 HWY_AFTER_NAMESPACE();
@@ -84,6 +93,7 @@ namespace detail {
 HWY_EXPORT(QuantizeActs);
 HWY_EXPORT(MatmulRows);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(PacksRowLanes);
 
 void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1) {
   HWY_DYNAMIC_DISPATCH(QuantizeActs)(job, t0, t1);
@@ -92,6 +102,8 @@ void quantize_acts(const MatmulJob& job, int64_t t0, int64_t t1) {
 void matmul_rows(const MatmulJob& job, RowDispenser& rows) { HWY_DYNAMIC_DISPATCH(MatmulRows)(job, rows); }
 
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+bool target_packs_row_lanes(DType t) { return HWY_DYNAMIC_DISPATCH(PacksRowLanes)(t); }
 
 int64_t compiled_targets() { return HWY_TARGETS; }
 

@@ -89,8 +89,16 @@ struct Q4_0RowLaneFormat {
   static constexpr int kOffset = 8;  // the format's -8
   // The low nibbles of the 16 quant bytes are elements 0..15, the high ones 16..31.
   static LL_VNNI_ATTR HWY_INLINE void Quants(const uint8_t* const* w, int64_t offset, __m512i* u) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     TransposeRowLanes(w, offset + 2, u);
+    Nibbles(u);
+  }
+  // The same from the vectors pack_row_lanes laid out at p.
+  static LL_VNNI_ATTR HWY_INLINE void PackedQuants(const uint8_t* p, __m512i* u) {
+    for (int k = 0; k < 4; ++k) u[k] = _mm512_loadu_si512(p + 64 * k);
+    Nibbles(u);
+  }
+  static LL_VNNI_ATTR HWY_INLINE void Nibbles(__m512i* u) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int k = 0; k < 4; ++k) {
       u[4 + k] = _mm512_and_si512(_mm512_srli_epi16(u[k], 4), m4);
       u[k] = _mm512_and_si512(u[k], m4);
@@ -105,6 +113,9 @@ struct Q8_0RowLaneFormat {
     TransposeRowLanes(w, offset + 2, u);
     TransposeRowLanes(w, offset + 18, u + 4);
     for (int k = 0; k < 8; ++k) u[k] = _mm512_xor_si512(u[k], _mm512_set1_epi8(-128));
+  }
+  static LL_VNNI_ATTR HWY_INLINE void PackedQuants(const uint8_t* p, __m512i* u) {
+    for (int k = 0; k < 8; ++k) u[k] = _mm512_loadu_si512(p + 64 * k);  // packed plus 128
   }
 };
 
@@ -133,9 +144,16 @@ struct Block32RowLanes {
   }
 
   // Rows [r0, r0 + valid) x tokens [t0, t0 + T); rows past `valid` repeat row r0 and are not
-  // stored. The 16 rows at `ahead` are prefetched meanwhile.
+  // stored. The 16 rows at `ahead` are prefetched meanwhile. Packed weights (pack_row_lanes)
+  // keep a last group of fewer than 16 rows as in the file.
   template <int T>
   LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
+    if (job.layout == WeightLayout::kRowLanes && valid == kRows) return Blocks<T, true>(r0, valid, t0, ahead);
+    Blocks<T, false>(r0, valid, t0, ahead);
+  }
+
+  template <int T, bool kPacked>
+  LL_VNNI_ATTR void Blocks(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w[kRows];
@@ -146,10 +164,17 @@ struct Block32RowLanes {
       const int64_t offset = b * Format::kBlockBytes;
       PrefetchNextTile(ahead, kRows * Format::kBlockBytes, b);
       __m512i u[8];
-      Format::Quants(w, offset, u);
-      alignas(32) uint16_t scales[kRows];
-      for (int j = 0; j < kRows; ++j) scales[j] = LoadU16(w[j] + offset);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
+      __m512 dw;
+      if constexpr (kPacked) {
+        const uint8_t* p = w[0] + kRows * offset;  // the group's block b: 16 scales, then quants
+        dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        Format::PackedQuants(p + 2 * kRows, u);
+      } else {
+        Format::Quants(w, offset, u);
+        alignas(32) uint16_t scales[kRows];
+        for (int j = 0; j < kRows; ++j) scales[j] = LoadU16(w[j] + offset);
+        dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales)));
+      }
       for (int t = 0; t < T; ++t) {
         const int64_t i = (t0 + t) * nb + b;
         const int8_t* x = a.qs + 32 * i;

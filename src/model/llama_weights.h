@@ -8,6 +8,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "gguf/gguf_file.h"
+#include "kernels/weight_layout.h"
 #include "model/arch.h"
 #include "model/hparams.h"
 #include "model/units.h"
@@ -21,6 +22,7 @@ struct WeightRef {
   const uint8_t* data = nullptr;
   int64_t cols = 0;  // ne0: contiguous dimension (input features)
   int64_t rows = 0;  // ne1: output features (1 for vectors)
+  kernels::WeightLayout layout = kernels::WeightLayout::kFile;  // see ResidentWeights
   bool present() const { return data != nullptr; }
 };
 

@@ -82,7 +82,8 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
   LL_ASSIGN_OR_RETURN(m->weights_, bind_llama_weights(f, m->hp_, m->units_));
   if (!options.mmap && !converted) {
     LL_ASSIGN_OR_RETURN(m->resident_,
-                        ResidentWeights::copy(path, f, bound_weights(*m->arch_, m->hp_.n_layer, m->weights_)));
+                        ResidentWeights::copy(path, f, bound_weights(*m->arch_, m->hp_.n_layer, m->weights_),
+                                                              m->weights_.token_embd));
   }
   if (f.find("tokenizer.ggml.tokens") == nullptr) return m;  // a middle shard needs no tokenizer
   LL_ASSIGN_OR_RETURN(m->vocab_, text::vocab_from_gguf(f));

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/regular_file.h"
+#include "kernels/matmul.h"
 
 namespace ll::model {
 
@@ -35,7 +37,8 @@ Status read_exactly(int fd, uint8_t* dst, uint64_t bytes, uint64_t offset, const
 }  // namespace
 
 Result<std::unique_ptr<ResidentWeights>> ResidentWeights::copy(const std::string& path, const gguf::GgufFile& file,
-                                                               const std::vector<WeightRef*>& refs) {
+                                                               const std::vector<WeightRef*>& refs,
+                                                               const WeightRef& embedding) {
   // Where each distinct tensor goes in the copy (a tied output head shares the embedding).
   std::unordered_map<const gguf::TensorInfo*, uint64_t> placed;
   uint64_t total = 0;
@@ -60,10 +63,20 @@ Result<std::unique_ptr<ResidentWeights>> ResidentWeights::copy(const std::string
     const auto offset = static_cast<uint64_t>(tensor->data - file.base());
     LL_RETURN_IF_ERROR(read_exactly(f.fd(), w->data_ + at, tensor->nbytes, offset, path));
   }
+  std::unordered_set<const gguf::TensorInfo*> packed;
+  for (const WeightRef* ref : refs) {
+    if (ref->tensor == embedding.tensor || ref->rows < 2 || !kernels::packs_row_lanes(ref->type)) continue;
+    if (packed.insert(ref->tensor).second) {
+      kernels::pack_row_lanes(ref->type, w->data_ + placed.at(ref->tensor), ref->rows, ref->cols);
+    }
+  }
   if (mprotect(w->data_, total, PROT_READ) != 0) {  // read-only, as the mapped file was
     return Status::Errorf("{}: cannot protect the weights' copy: {}", path, std::strerror(errno));
   }
-  for (WeightRef* ref : refs) ref->data = w->data_ + placed.at(ref->tensor);
+  for (WeightRef* ref : refs) {
+    ref->data = w->data_ + placed.at(ref->tensor);
+    if (packed.contains(ref->tensor)) ref->layout = kernels::WeightLayout::kRowLanes;
+  }
   return w;
 }
 

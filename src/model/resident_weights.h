@@ -17,9 +17,12 @@ class ResidentWeights {
  public:
   // Reads each distinct tensor that `refs` point to from the file at `path` (whose tensors
   // `file` describes) once, into one anonymous mapping, and points the refs at the copies.
-  // Only these tensors are read: the others' bytes stay on disk.
+  // Only these tensors are read: the others' bytes stay on disk. Matrices that are only
+  // multiplied are repacked where this machine's kernels read them faster so
+  // (kernels::pack_row_lanes); `embedding`'s rows are looked up, so its tensor is not.
   static Result<std::unique_ptr<ResidentWeights>> copy(const std::string& path, const gguf::GgufFile& file,
-                                                       const std::vector<WeightRef*>& refs);
+                                                       const std::vector<WeightRef*>& refs,
+                                                       const WeightRef& embedding);
   ~ResidentWeights();
   ResidentWeights(const ResidentWeights&) = delete;
   ResidentWeights& operator=(const ResidentWeights&) = delete;
