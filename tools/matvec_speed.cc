@@ -1,5 +1,5 @@
 // Speed of matmul against the machine's memory read bandwidth. Built with -DLL_BUILD_TOOLS=ON:
-//   tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON && build/matvec_speed [q4_0 ...] [decode] [threads=N]
+//   tools/bootstrap.sh build -DLL_BUILD_TOOLS=ON && build/matvec_speed [q4_0 ...] [decode] [threads=N] [packed]
 // Weights rotate through enough copies to exceed the last-level cache, so n = 1 streams
 // them from DRAM as decoding a real model does; "hot" repeats one matrix (cache resident).
 #include <algorithm>
@@ -84,7 +84,7 @@ struct Shape {
   int64_t rows, cols;
 };
 
-void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw, bool hot, int rounds) {
+void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw, bool hot, int rounds, bool packed) {
   const int64_t matrix_bytes = ll::row_bytes(t, s.cols) * s.rows;
   const int copies = hot ? 1 : static_cast<int>(std::max<int64_t>(2, (512ll << 20) / matrix_bytes));
   std::vector<hwy::AlignedFreeUniquePtr<uint8_t[]>> w;
@@ -102,9 +102,13 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
       std::memcpy(w[c].get(), w[0].get(), matrix_bytes);
     }
   }
+  const auto layout = packed ? ll::kernels::WeightLayout::kRowLanes : ll::kernels::WeightLayout::kFile;
+  if (packed) {
+    for (auto& copy : w) ll::kernels::pack_row_lanes(t, copy.get(), s.rows, s.cols);
+  }
   std::vector<float> x(n * s.cols), y(n * s.rows);
   for (float& v : x) v = dist(rng) * 50;
-  for (int c = 0; c < copies; ++c) ll::kernels::matmul(t, w[c].get(), s.rows, s.cols, x.data(), n, y.data(), &pool);
+  for (int c = 0; c < copies; ++c) ll::kernels::matmul(t, w[c].get(), s.rows, s.cols, x.data(), n, y.data(), &pool, layout);
   double best_call = 1e9, best_bw = 0;
   int call = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -112,13 +116,13 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
     const auto t_round = Clock::now();
     do {
       const auto t0 = Clock::now();
-      ll::kernels::matmul(t, w[call++ % copies].get(), s.rows, s.cols, x.data(), n, y.data(), &pool);
+      ll::kernels::matmul(t, w[call++ % copies].get(), s.rows, s.cols, x.data(), n, y.data(), &pool, layout);
       best_call = std::min(best_call, seconds_since(t0));
     } while (seconds_since(t_round) < 0.01);
   }
   const double gbps = matrix_bytes / best_call / 1e9;
-  std::printf("%-5s %6lld x %5lld  n=%-3lld %d thr %s  %8.1f us/call  %6.1f GB/s weights (%3.0f%% of %4.1f)  %6.1f GOP/s  %7.1f us/token\n",
-              std::string(ll::dtype_name(t)).c_str(), static_cast<long long>(s.rows), static_cast<long long>(s.cols),
+  std::printf("%-5s%s %6lld x %5lld  n=%-3lld %d thr %s  %8.1f us/call  %6.1f GB/s weights (%3.0f%% of %4.1f)  %6.1f GOP/s  %7.1f us/token\n",
+              std::string(ll::dtype_name(t)).c_str(), packed ? "p" : " ", static_cast<long long>(s.rows), static_cast<long long>(s.cols),
               static_cast<long long>(n), pool.size(), hot ? "hot " : "dram", best_call * 1e6, gbps,
               100 * gbps / best_bw, best_bw, 2.0 * s.rows * s.cols * n / best_call / 1e9, best_call * 1e6 / n);
 }
@@ -128,8 +132,10 @@ void bench(ll::DType t, Shape s, int64_t n, ll::ThreadPool& pool, Bandwidth& bw,
 int main(int argc, char** argv) {
   // Arguments: optional type names (default: all), "full" for more shapes, "decode" for n = 1
   // only, "threads=N" for one thread count, "rounds=N" for more samples (on a busy machine
-  // the best ones come from its quiet moments).
+  // the best ones come from its quiet moments), "packed" to repack the weights where this
+  // machine's kernels have a packed layout (as --no-mmap loading does; marked "p").
   bool full = false;
+  bool packed = false;
   bool decode_only = false;
   int rounds = 40;
   std::vector<int> thread_counts = {1, 2};
@@ -141,6 +147,8 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i] + 7);
     } else if (std::strncmp(argv[i], "threads=", 8) == 0) {
       thread_counts = {std::atoi(argv[i] + 8)};
+    } else if (std::strcmp(argv[i], "packed") == 0) {
+      packed = true;
     } else if (std::strcmp(argv[i], "decode") == 0) {
       decode_only = true;
     } else if (auto t = ll::dtype_from_name(argv[i])) {
@@ -154,12 +162,13 @@ int main(int argc, char** argv) {
   for (int threads : thread_counts) {
     ll::ThreadPool pool(threads);
     for (ll::DType t : types) {
+      const bool pack = packed && ll::kernels::packs_row_lanes(t);
       for (const Shape& s : shapes) {
-        bench(t, s, 1, pool, bw, false, rounds);
+        bench(t, s, 1, pool, bw, false, rounds, pack);
         if (!full) break;
       }
-      if (full) bench(t, shapes[0], 1, pool, bw, true, rounds);
-      if (!decode_only) bench(t, shapes[0], 64, pool, bw, false, rounds);
+      if (full) bench(t, shapes[0], 1, pool, bw, true, rounds, pack);
+      if (!decode_only) bench(t, shapes[0], 64, pool, bw, false, rounds, pack);
     }
   }
 }

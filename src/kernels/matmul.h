@@ -20,13 +20,14 @@ void matmul(DType t, const void* W, int64_t rows, int64_t cols, const float* X, 
             ThreadPool* pool, WeightLayout layout = WeightLayout::kFile);
 
 // Whether this machine's kernels read weights of type t faster after pack_row_lanes: on
-// AVX-512 VNNI, Q4_0 and Q8_0, whose kernels put 16 rows in the 16 lanes of a vector and
+// AVX-512 VNNI, Q4_0, Q8_0 and Q4_K, whose kernels put 16 rows in the 16 lanes of a vector and
 // otherwise transpose every block of the 16 rows as they read it.
 bool packs_row_lanes(DType t);
 // Repacks W (rows x cols of type t, packs_row_lanes(t)) in place, each group of 16 rows
-// transposed once: per block, the 16 rows' fp16 scales, then their quants as 64-byte vectors,
-// dword j of vector m being dword m of row j's quants (Q8_0's xor 0x80, as unsigned bytes).
-// The last rows % 16 rows stay as in the file. matmul then gives the same bits as before.
+// transposed once. Per block: Q4_0 and Q8_0 put the 16 rows' fp16 scales first; then the
+// block's dwords follow as 64-byte vectors, dword j of vector m being dword m of row j (Q8_0's
+// quants xor 0x80, as unsigned bytes). The last rows % 16 rows stay as in the file. matmul
+// then gives the same bits as before.
 void pack_row_lanes(DType t, void* W, int64_t rows, int64_t cols);
 
 // Scalar twin of matmul: same arithmetic, no SIMD, no threads.

@@ -75,7 +75,7 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 bool PacksRowLanes(DType t) {
 #if LL_X86_VNNI
-  return t == DType::Q4_0 || t == DType::Q8_0;
+  return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K;
 #else
   (void)t;
   return false;

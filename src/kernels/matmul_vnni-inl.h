@@ -253,6 +253,24 @@ struct Q4_KRowLanes {
 
   template <int T>
   LL_VNNI_ATTR void operator()(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
+    if (job.layout == WeightLayout::kRowLanes && valid == kRows) return Blocks<T, true>(r0, valid, t0, ahead);
+    Blocks<T, false>(r0, valid, t0, ahead);
+  }
+
+  // Vectors [first, first + count) of the block at `offset` (count a multiple of 4), vector m
+  // holding dword m of each row: transposed here, or packed so (pack_row_lanes).
+  template <bool kPacked>
+  static LL_VNNI_ATTR HWY_INLINE void Vectors(const uint8_t* const* w, int64_t offset, int first, int count,
+                                              __m512i* v) {
+    if constexpr (kPacked) {
+      for (int k = 0; k < count; ++k) v[k] = _mm512_loadu_si512(w[0] + kRows * offset + 64 * (first + k));
+    } else {
+      for (int k = 0; k < count; k += 4) TransposeRowLanes(w, offset + 4 * (first + k), v + k);
+    }
+  }
+
+  template <int T, bool kPacked>
+  LL_VNNI_ATTR void Blocks(int64_t r0, int valid, int64_t t0, const uint8_t* ahead) const {
     const QuantizedActs& a = job.acts;
     const int64_t nb = a.blocks;
     const uint8_t* w[kRows];
@@ -277,7 +295,7 @@ struct Q4_KRowLanes {
       PrefetchNextTile(ahead, kRows * static_cast<int64_t>(sizeof(BlockQ4_K)), b);
       // head[0]: d | dmin << 16; head[1..3]: the 12 bytes of scales and mins (get_scale_min_k4).
       __m512i head[4];
-      TransposeRowLanes(w, offset, head);
+      Vectors<kPacked>(w, offset, 0, 4, head);
       const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head[0]));
       const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head[0], 16)));
       const __m512i scales_lo = _mm512_and_si512(head[1], m6);  // bytes: scales 0..3
@@ -298,8 +316,7 @@ struct Q4_KRowLanes {
       }
       for (int c = 0; c < 4; ++c) {
         __m512i q[8];
-        TransposeRowLanes(w, offset + 16 + 32 * c, q);
-        TransposeRowLanes(w, offset + 16 + 32 * c + 16, q + 4);
+        Vectors<kPacked>(w, offset, 4 + 8 * c, 8, q);
         const __m512i sc_lo = _mm512_shuffle_epi8(c < 2 ? scales_lo : scales_hi, pick_byte((2 * c) % 4));
         const __m512i sc_hi = _mm512_shuffle_epi8(c < 2 ? scales_lo : scales_hi, pick_byte((2 * c + 1) % 4));
         __m512i lo[8], hi[8];

@@ -10,8 +10,13 @@
 namespace ll::kernels {
 
 namespace {
+
 constexpr int64_t kLaneRows = 16;
-constexpr int64_t kScaleBytes = 2;  // each block's fp16 scale comes before its quants
+
+// Q4_0's and Q8_0's blocks start with a 2-byte fp16 scale, which packs as one vector of 16
+// scales; the dwords after it (or a Q4_K block's 36 dwords) pack as vectors of 16 dwords.
+int64_t scale_bytes(DType t) { return t == DType::Q4_K ? 0 : 2; }
+
 }  // namespace
 
 bool packs_row_lanes(DType t) { return detail::target_packs_row_lanes(t); }
@@ -21,7 +26,8 @@ void pack_row_lanes(DType t, void* W, int64_t rows, int64_t cols) {
   const int64_t rb = row_bytes(t, cols);
   const int64_t block_bytes = dtype_info(t).block_bytes;
   const int64_t blocks = rb / block_bytes;
-  const int64_t quant_dwords = (block_bytes - kScaleBytes) / 4;
+  const int64_t head = scale_bytes(t);
+  const int64_t dwords = (block_bytes - head) / 4;
   // Q8_0's signed quants become unsigned (plus 128), as vpdpbusd takes them.
   const uint32_t flip = t == DType::Q8_0 ? 0x80808080u : 0;
   std::vector<uint8_t> group(static_cast<size_t>(kLaneRows * rb));
@@ -31,12 +37,12 @@ void pack_row_lanes(DType t, void* W, int64_t rows, int64_t cols) {
     for (int64_t b = 0; b < blocks; ++b) {
       for (int64_t j = 0; j < kLaneRows; ++j) {
         const uint8_t* block = group.data() + j * rb + b * block_bytes;
-        std::memcpy(out + kScaleBytes * j, block, kScaleBytes);
-        for (int64_t m = 0; m < quant_dwords; ++m) {
+        std::memcpy(out + head * j, block, head);
+        for (int64_t m = 0; m < dwords; ++m) {
           uint32_t quants;
-          std::memcpy(&quants, block + kScaleBytes + 4 * m, 4);
+          std::memcpy(&quants, block + head + 4 * m, 4);
           quants ^= flip;
-          std::memcpy(out + kScaleBytes * kLaneRows + 4 * (kLaneRows * m + j), &quants, 4);
+          std::memcpy(out + head * kLaneRows + 4 * (kLaneRows * m + j), &quants, 4);
         }
       }
       out += kLaneRows * block_bytes;
