@@ -90,8 +90,8 @@ void add_worker_command(CLI::App& app) {
                   "directory the worker was started in)");
   cmd->add_flag("--insecure", a->insecure, "plain-text links without keys (loopback endpoints only)");
   cmd->add_flag("--no-mmap", a->no_mmap,
-                "read a segment's weights into memory instead of using them where the file is mapped: slower to "
-                "load, often faster to generate");
+                "read a segment's weights into memory instead of using them where the file is mapped, repacked "
+                "where this CPU's kernels read them faster so: slower to load, faster to generate");
   cmd->add_option("--join", a->join,
                   "pair with the head that printed this code (`lingualinked pair`), remember it, and serve it; "
                   "later a plain `lingualinked worker` serves the remembered heads");

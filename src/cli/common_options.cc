@@ -25,8 +25,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
 
 void add_no_mmap_option(CLI::App& cmd, ModelOptions& o) {
   cmd.add_flag("--no-mmap", o.no_mmap,
-               "read the weights into memory instead of using them where the file is mapped: slower to load, "
-               "often faster to generate");
+               "read the weights into memory instead of using them where the file is mapped, repacked where this "
+               "CPU's kernels read them faster so: slower to load, faster to generate");
 }
 
 void add_kv_type_options(CLI::App& cmd, model::KvTypes& types) {

@@ -8,6 +8,10 @@
 // block's dot product of 16 rows needs no horizontal sum. The weights enter as unsigned bytes:
 // Q4_0's and Q4_K's nibbles as stored, Q8_0's signed quants plus 128; a bias b of the quants
 // shifts a block's dot product by b * sum(x), so each sum starts from -b * (its x).
+//
+// The transposes cost about as much as the products when one token is decoded: weights read
+// into memory (--no-mmap) are therefore transposed once at load (pack_row_lanes,
+// row_lane_pack.cc), and the tiles read such 16-row groups (MatmulJob::layout) with plain loads.
 #include <algorithm>
 #include <cstdint>
 #include <utility>

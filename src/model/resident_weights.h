@@ -1,7 +1,8 @@
 #pragma once
 // Weights read out of the model file into memory of the process's own (--no-mmap), instead of
 // being used where the file is mapped. On the 2-core AVX-512 host of docs/BENCHMARKS.md, one-
-// thread generation runs 15-28% faster from such a copy than from the page cache's pages.
+// thread generation runs 15-28% faster from such a copy than from the page cache's pages, and
+// the copy can be laid out for the kernels (kernels::pack_row_lanes).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
