@@ -247,6 +247,14 @@ TEST_F(CliErrors, InsecureOffLoopbackRecommendsEndpointsThatBind) {
   }
 }
 
+// A Z85 key may begin with '[' and end with ']', which the option parser would otherwise take
+// for a list and strip: the worker must take such a key whole.
+TEST_F(CliErrors, AllowedKeyInBracketsIsTakenWhole) {
+  const std::string key = "[" + std::string(38, '0') + "]";
+  WorkerProcess worker({"--listen", "tcp://127.0.0.1:0", "--allow", key});
+  EXPECT_TRUE(contains(worker.first_line(), "listening tcp://")) << worker.first_line();
+}
+
 TEST_F(CliErrors, DirectoryAsKeyFileIsNotAPermissionProblem) {
   const Outcome o = run_cli("worker --listen tcp://127.0.0.1:0 --key '" + dir_ + "' --allow '" + head_public_ + "'");
   EXPECT_EQ(o.exit_code, 1) << o.output;

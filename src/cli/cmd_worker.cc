@@ -73,8 +73,11 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--key-fd", a->key_fd,
                   "read this worker's key pair (as in a key file) from this inherited file descriptor, e.g. a pipe "
                   "from the process that starts it, so the secret key is never on disk");
-  cmd->add_option("--allow", a->allow, "public key of a head (or upstream worker) allowed to connect")
-      ->delimiter(',');
+  // One key per --allow (or comma-separated): a key may start with '[' and end with ']', which
+  // CLI11 would read as a list if the option took more arguments.
+  cmd->add_option("--allow", a->allow, "public key of a head (or upstream worker) allowed to connect (repeatable)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   cmd->add_option("--allow-file", a->allow_file, "file of allowed public keys, one per line");
   cmd->add_option("--cache-dir", a->cache_dir, "shard cache (default: $XDG_CACHE_HOME/lingualinked or ~/.cache/lingualinked)");
   cmd->add_option("--session-lease", a->session_lease,
