@@ -55,6 +55,7 @@ SegmentExecutor::SegmentExecutor(const model::Model& model, model::UnitRange ran
     inv_freq_.push_back(f * hp_.rope_freq_scale);
   }
   if (arch_.alibi) alibi_slopes_ = alibi_slopes(hp_.n_head);
+  for (const model::LayerWeights& w : model_.weights().layers) joined_.push_back(join_layer(w));
 }
 
 int64_t SegmentExecutor::first_attention_layer() const {
@@ -192,7 +193,7 @@ Status SegmentExecutor::forward(SeqId seq, int64_t pos, std::span<const int32_t>
       case UnitKind::Attention:
         attention(u.layer, *s.kv, u.layer - first_layer, pos, hidden, n);
         break;
-      case UnitKind::Ffn: ffn(model_.weights().layers[u.layer], hidden, n); break;
+      case UnitKind::Ffn: ffn(u.layer, hidden, n); break;
       case UnitKind::Head: head(hidden, n, logits, all_logits); break;
     }
   }
@@ -271,12 +272,14 @@ void SegmentExecutor::rope(float* x, int64_t n_heads, int64_t pos, int64_t n) {
   }
 }
 
-void SegmentExecutor::project_qkv(const model::LayerWeights& w, int64_t n) {
+void SegmentExecutor::project_qkv(int64_t layer, int64_t n) {
+  const model::LayerWeights& w = model_.weights().layers[layer];
+  const model::WeightRef& wqkv = w.wqkv.present() ? w.wqkv : joined_[layer].qkv;
   const int64_t qd = hp_.q_dim(), kvd = hp_.kv_dim();
   q_.resize(n * qd);
   k_.resize(n * kvd);
   v_.resize(n * kvd);
-  if (!w.wqkv.present()) {
+  if (!wqkv.present()) {
     matmul(w.wq, xn_.data(), n, q_.data(), w.bq);
     matmul(w.wk, xn_.data(), n, k_.data(), w.bk);
     matmul(w.wv, xn_.data(), n, v_.data(), w.bv);
@@ -284,7 +287,7 @@ void SegmentExecutor::project_qkv(const model::LayerWeights& w, int64_t n) {
   }
   const int64_t row = qd + 2 * kvd;
   qkv_.resize(n * row);
-  matmul(w.wqkv, xn_.data(), n, qkv_.data(), w.bqkv);
+  matmul(wqkv, xn_.data(), n, qkv_.data(), w.bqkv);
   for (int64_t t = 0; t < n; ++t) {
     const float* r = &qkv_[t * row];
     std::copy(r, r + qd, &q_[t * qd]);
@@ -299,7 +302,7 @@ void SegmentExecutor::attention(int64_t layer, KvCache& kv, int64_t slot, int64_
   att_.resize(n * hp_.q_dim());
   out_.resize(n * e);
   norm_rows(xn_, hidden, n, w.attn_norm, w.attn_norm_b);
-  project_qkv(w, n);
+  project_qkv(layer, n);
   rope(q_.data(), hp_.n_head, pos, n);
   rope(k_.data(), hp_.n_head_kv, pos, n);
   kv.store_k(slot, pos, k_.data(), n);
@@ -390,15 +393,17 @@ void SegmentExecutor::attend(int64_t layer, KvCache& kv, int64_t slot, int64_t p
   }
 }
 
-void SegmentExecutor::ffn(const model::LayerWeights& w, float* hidden, int64_t n) {
+void SegmentExecutor::ffn(int64_t layer, float* hidden, int64_t n) {
+  const model::LayerWeights& w = model_.weights().layers[layer];
+  const model::WeightRef& gate_up = w.ffn_gate_up.present() ? w.ffn_gate_up : joined_[layer].gate_up;
   const int64_t e = hp_.n_embd, ff = hp_.n_ff;
   gate_.resize(n * ff);
   up_.resize(n * ff);
   out_.resize(n * e);
   norm_rows(xn_, hidden, n, w.ffn_norm, w.ffn_norm_b);
-  if (w.ffn_gate_up.present()) {
+  if (gate_up.present()) {
     gate_up_.resize(n * 2 * ff);
-    matmul(w.ffn_gate_up, xn_.data(), n, gate_up_.data());
+    matmul(gate_up, xn_.data(), n, gate_up_.data());
     for (int64_t t = 0; t < n; ++t) {
       const float* r = &gate_up_[t * 2 * ff];
       std::copy(r, r + ff, &gate_[t * ff]);

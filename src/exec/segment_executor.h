@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "exec/joined_weights.h"
 #include "exec/kv_cache.h"
 #include "kernels/attention.h"
 #include "model/model.h"
@@ -85,8 +86,8 @@ class SegmentExecutor {
   void attention(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, float* hidden, int64_t n);
   void attend(int64_t layer, KvCache& kv, int64_t slot, int64_t pos, int64_t n);
   // Q into q_, K and V into k_ and v_, biases added: from one fused projection or three.
-  void project_qkv(const model::LayerWeights& w, int64_t n);
-  void ffn(const model::LayerWeights& w, float* hidden, int64_t n);
+  void project_qkv(int64_t layer, int64_t n);
+  void ffn(int64_t layer, float* hidden, int64_t n);
   void head(const float* hidden, int64_t n, float* logits, bool all_logits);
   // y = W x (+ bias when the bias is present), for n token rows.
   void matmul(const model::WeightRef& w, const float* x, int64_t n, float* y,
@@ -108,6 +109,7 @@ class SegmentExecutor {
   const model::ArchSpec& arch_;
   std::vector<double> inv_freq_;  // RoPE frequency of each rotated pair
   std::vector<float> alibi_slopes_;  // per head, when the architecture uses ALiBi
+  std::vector<JoinedLayer> joined_;  // per layer of the model
   std::map<SeqId, Sequence> seqs_;
   // Scratch, grown to the largest batch seen.
   std::vector<float> xn_, q_, k_, v_, qkv_, att_, out_, gate_, up_, gate_up_;

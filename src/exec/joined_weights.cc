@@ -1,0 +1,42 @@
+#include "exec/joined_weights.h"
+
+#include "core/dtype.h"
+
+namespace ll::exec {
+
+namespace {
+
+// Packed weights (kernels::pack_row_lanes) keep a matrix's last rows % 16 rows unpacked, so
+// such a matrix can only end a joined one, where the kernels expect that tail.
+constexpr int64_t kPackedGroupRows = 16;
+
+}  // namespace
+
+model::WeightRef joined_rows(std::initializer_list<const model::WeightRef*> parts) {
+  const model::WeightRef& first = **parts.begin();
+  model::WeightRef joined = first;
+  joined.tensor = nullptr;
+  joined.rows = 0;
+  for (const model::WeightRef* part : parts) {
+    const bool packed = part->layout == kernels::WeightLayout::kRowLanes;
+    const bool last = part == *(parts.end() - 1);
+    if (!part->present() || part->type != first.type || part->cols != first.cols || part->layout != first.layout ||
+        part->data != first.data + joined.rows * row_bytes(first.type, first.cols) ||
+        (packed && !last && part->rows % kPackedGroupRows != 0)) {
+      return {};
+    }
+    joined.rows += part->rows;
+  }
+  return joined;
+}
+
+JoinedLayer join_layer(const model::LayerWeights& w) {
+  JoinedLayer j;
+  if (!w.wqkv.present() && !w.bq.present() && !w.bk.present() && !w.bv.present()) {
+    j.qkv = joined_rows({&w.wq, &w.wk, &w.wv});
+  }
+  if (!w.ffn_gate_up.present() && !w.ffn_up_b.present()) j.gate_up = joined_rows({&w.ffn_gate, &w.ffn_up});
+  return j;
+}
+
+}  // namespace ll::exec
