@@ -178,13 +178,12 @@ void PairingServer::on_proof(const net::Incoming& in) {
   const PairingCode& code = codes_[p.slot];
   const PairingTranscript t = transcript(options_.head_keys.public_key, in.peer_key, p.request, p.head_nonce);
   if (!pairing_mac_matches(in.message.envelope().pair_proof().mac(), pairing_mac(code, PairingRole::kWorker, t))) {
-    ++wrong_;
-    refuse(in, "pairing code refused: wrong code");
-    if (wrong_ >= options_.max_wrong_codes) {
+    // Revoked before the guesser hears back, so that nothing it sends next finds the codes live.
+    if (++wrong_ >= options_.max_wrong_codes) {
       revoked_ = true;
       options_.log(fmt::format("pair: {} wrong codes: every code of this run is revoked", wrong_));
     }
-    return;
+    return refuse(in, "pairing code refused: wrong code");
   }
   PairedDevice d;
   d.name = p.request.name();
