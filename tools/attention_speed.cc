@@ -1,0 +1,89 @@
+// Speed of one decoding token's attention over a long cache, against the machine's memory read
+// bandwidth. Built with -DLL_BUILD_TOOLS=ON:
+//   build/attention_speed [f16|f32|q8_0] [context=4096] [layers=22] [kv_heads=4] [group=8] [head_dim=64]
+// The defaults are TinyLlama's shapes. Every layer has its own cache, so together they exceed the
+// last-level cache and are streamed from DRAM, as in generation.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/memory_bandwidth.h"
+#include "core/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/quantize.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t value_of(const std::string& arg, const char* key, int64_t fallback) {
+  const std::string prefix = std::string(key) + "=";
+  return arg.rfind(prefix, 0) == 0 ? std::atoll(arg.c_str() + prefix.size()) : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ll;
+  DType type = DType::F16;
+  int64_t context = 4096, layers = 22, n_kv = 4, group = 8, head_dim = 64;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "f16") type = DType::F16;
+    else if (a == "f32") type = DType::F32;
+    else if (a == "q8_0") type = DType::Q8_0;
+    context = value_of(a, "context", context);
+    layers = value_of(a, "layers", layers);
+    n_kv = value_of(a, "kv_heads", n_kv);
+    group = value_of(a, "group", group);
+    head_dim = value_of(a, "head_dim", head_dim);
+  }
+  const size_t head_bytes = static_cast<size_t>(row_bytes(type, head_dim)), row = n_kv * head_bytes;
+  const size_t layer_bytes = row * static_cast<size_t>(context);
+  std::vector<uint8_t> keys(layers * layer_bytes), values(layers * layer_bytes);
+  {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal;
+    std::vector<float> x(n_kv * head_dim);
+    for (int64_t r = 0; r < layers * context; ++r) {
+      for (float& v : x) v = normal(rng);
+      for (int64_t g = 0; g < n_kv; ++g) kernels::quantize_row(type, &x[g * head_dim], &keys[r * row + g * head_bytes], head_dim);
+      for (float& v : x) v = normal(rng);
+      for (int64_t g = 0; g < n_kv; ++g) kernels::quantize_row(type, &x[g * head_dim], &values[r * row + g * head_bytes], head_dim);
+    }
+  }
+  std::vector<float> q(n_kv * group * head_dim, 0.1f), out(q.size());
+  kernels::AttentionQuery query;
+  query.q = q.data();
+  query.n_q = group;
+  query.n_kv = n_kv;
+  query.head_dim = head_dim;
+  query.scale = 0.125f;
+  query.query = context - 1;
+  const auto one_token = [&] {
+    for (int64_t l = 0; l < layers; ++l) {
+      kernels::attend(query, {type, &keys[l * layer_bytes], row, head_bytes}, {type, &values[l * layer_bytes], row, head_bytes},
+                      0, context, out.data());
+    }
+  };
+  one_token();
+  double best = 1e30;
+  for (int rep = 0; rep < 10; ++rep) {
+    const auto t0 = Clock::now();
+    one_token();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  ThreadPool pool(1);
+  const double bandwidth = measure_read_bandwidth(pool);
+  const double bytes = 2.0 * static_cast<double>(layers * layer_bytes);
+  std::printf("%s cache, %lld positions x %lld layers, %lld kv heads x %lld query heads x %lld: %.2f ms per token, "
+              "%.1f ns per position and layer, %.1f GB/s = %.0f%% of the read bandwidth (%.1f GB/s, 1 thread)\n",
+              std::string(dtype_name(type)).c_str(), static_cast<long long>(context), static_cast<long long>(layers), static_cast<long long>(n_kv),
+              static_cast<long long>(group), static_cast<long long>(head_dim), best * 1e3, best * 1e9 / (context * layers),
+              bytes / best / 1e9, 100.0 * bytes / best / bandwidth, bandwidth / 1e9);
+}
