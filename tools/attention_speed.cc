@@ -1,8 +1,8 @@
 // Speed of one decoding token's attention over a long cache, against the machine's memory read
 // bandwidth. Built with -DLL_BUILD_TOOLS=ON:
 //   build/attention_speed [f16|f32|q8_0] [context=4096] [layers=22] [kv_heads=4] [group=8] [head_dim=64]
-// The defaults are TinyLlama's shapes. Every layer has its own cache, so together they exceed the
-// last-level cache and are streamed from DRAM, as in generation.
+// The defaults are TinyLlama's shapes. The rows lie in a KvCache as in generation: every layer
+// has its own, so together they exceed the last-level cache and are streamed from DRAM.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,8 +14,8 @@
 #include "core/dtype.h"
 #include "core/memory_bandwidth.h"
 #include "core/thread_pool.h"
+#include "exec/kv_cache.h"
 #include "kernels/attention.h"
-#include "kernels/quantize.h"
 
 namespace {
 
@@ -43,18 +43,24 @@ int main(int argc, char** argv) {
     group = value_of(a, "group", group);
     head_dim = value_of(a, "head_dim", head_dim);
   }
-  const size_t head_bytes = static_cast<size_t>(row_bytes(type, head_dim)), row = n_kv * head_bytes;
-  const size_t layer_bytes = row * static_cast<size_t>(context);
-  std::vector<uint8_t> keys(layers * layer_bytes), values(layers * layer_bytes);
+  const size_t head_bytes = static_cast<size_t>(row_bytes(type, head_dim));
+  auto made = exec::KvCache::create(layers, context, n_kv * head_dim, {type, type});
+  if (!made.ok()) {
+    std::fprintf(stderr, "%s\n", made.status().message().c_str());
+    return 1;
+  }
+  exec::KvCache& cache = **made;
   {
     std::mt19937 rng(7);
     std::normal_distribution<float> normal;
     std::vector<float> x(n_kv * head_dim);
-    for (int64_t r = 0; r < layers * context; ++r) {
-      for (float& v : x) v = normal(rng);
-      for (int64_t g = 0; g < n_kv; ++g) kernels::quantize_row(type, &x[g * head_dim], &keys[r * row + g * head_bytes], head_dim);
-      for (float& v : x) v = normal(rng);
-      for (int64_t g = 0; g < n_kv; ++g) kernels::quantize_row(type, &x[g * head_dim], &values[r * row + g * head_bytes], head_dim);
+    for (int64_t l = 0; l < layers; ++l) {
+      for (int64_t p = 0; p < context; ++p) {
+        for (float& v : x) v = normal(rng);
+        cache.store_k(l, p, x.data(), 1);
+        for (float& v : x) v = normal(rng);
+        cache.store_v(l, p, x.data(), 1);
+      }
     }
   }
   std::vector<float> q(n_kv * group * head_dim, 0.1f), out(q.size());
@@ -67,8 +73,8 @@ int main(int argc, char** argv) {
   query.query = context - 1;
   const auto one_token = [&] {
     for (int64_t l = 0; l < layers; ++l) {
-      kernels::attend(query, {type, &keys[l * layer_bytes], row, head_bytes}, {type, &values[l * layer_bytes], row, head_bytes},
-                      0, context, out.data());
+      kernels::attend(query, {type, cache.k(l, 0), cache.k_row_bytes(), head_bytes},
+                      {type, cache.v(l, 0), cache.v_row_bytes(), head_bytes}, 0, context, out.data());
     }
   };
   one_token();
@@ -80,7 +86,7 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(1);
   const double bandwidth = measure_read_bandwidth(pool);
-  const double bytes = 2.0 * static_cast<double>(layers * layer_bytes);
+  const double bytes = static_cast<double>(cache.bytes());
   std::printf("%s cache, %lld positions x %lld layers, %lld kv heads x %lld query heads x %lld: %.2f ms per token, "
               "%.1f ns per position and layer, %.1f GB/s = %.0f%% of the read bandwidth (%.1f GB/s, 1 thread)\n",
               std::string(dtype_name(type)).c_str(), static_cast<long long>(context), static_cast<long long>(layers), static_cast<long long>(n_kv),

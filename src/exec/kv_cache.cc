@@ -29,6 +29,9 @@ Result<std::unique_ptr<KvCache>> KvCache::create(int64_t n_layers, int64_t n_ctx
                           n_layers, n_ctx);
   }
   c->data_ = static_cast<uint8_t*>(p);
+  // Huge pages where the kernel has them: attention streams a layer's rows of every position
+  // once per token, and with 4 KiB pages it waited on their translations. Advice only.
+  madvise(p, c->bytes_, MADV_HUGEPAGE);
   return c;
 }
 
