@@ -53,12 +53,35 @@ TEST(KvCacheTypes, BytesFollowTheTypes) {
   EXPECT_EQ(model::parse_kv_type("q4_0").status().message(), "unknown KV cache type 'q4_0': use f32, f16 or q8_0");
 }
 
+// Key rows of `positions` positions laid out in tiles as a KvCache keeps F32 and F16 keys, and
+// their description: value i of head g at kernels::tiled_offset.
+struct TiledKeys {
+  std::vector<uint8_t> bytes;
+  kernels::KvRows rows;
+};
+TiledKeys tile_keys(const std::vector<uint8_t>& rows, DType type, int64_t positions, int64_t n_kv, int64_t hd) {
+  const int64_t element = row_bytes(type, 1), row = n_kv * hd * element;
+  const int64_t tiles = (positions + kernels::kKeyTile - 1) / kernels::kKeyTile;
+  TiledKeys t{std::vector<uint8_t>(tiles * kernels::kKeyTile * row),
+              {type, nullptr, static_cast<size_t>(kernels::kKeyTile * row), static_cast<size_t>(kernels::kKeyTile * hd * element), true}};
+  for (int64_t p = 0; p < positions; ++p) {
+    for (int64_t g = 0; g < n_kv; ++g) {
+      for (int64_t i = 0; i < hd; ++i) {
+        std::memcpy(&t.bytes[kernels::tiled_offset(t.rows, p, g, i)], &rows[p * row + (g * hd + i) * element], element);
+      }
+    }
+  }
+  t.rows.data = t.bytes.data();
+  return t;
+}
+
 // The SIMD kernel streams blocks with a running maximum; its twin takes the whole softmax at once.
 // Both read the same rounded rows, so they differ only by float summation order: up to about
 // 1e-5 of the value over 4200 positions, as the twin sums them one by one. Lengths around
 // the block of 64 positions, the chunk of 256 and past 4096, one or two key/value heads per row
 // (as in the cache), groups of 1, 3, 4, 5 and 8 heads (the values are added four, two or one
-// heads at a time), and head lengths that are not whole vectors.
+// heads at a time), and head lengths that are not whole vectors; F32 and F16 keys in rows and in
+// tiles, with ranges that start and end inside a tile.
 void ExpectStreamingAttentionFollowsItsScalarTwin() {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -80,6 +103,7 @@ void ExpectStreamingAttentionFollowsItsScalarTwin() {
         for (float& v : x) v = normal(rng);
         kernels::quantize_row(type, x.data(), &values[p * head], hd);
       }
+      const TiledKeys tiled = kernels::tiles_keys(type) ? tile_keys(keys, type, positions, n_kv, hd) : TiledKeys{};
       std::vector<float> q(heads * hd), slopes(heads);
       for (float& v : q) v = normal(rng);
       for (int64_t h = 0; h < heads; ++h) slopes[h] = 0.5f / static_cast<float>(1 << (h % 8));
@@ -91,15 +115,18 @@ void ExpectStreamingAttentionFollowsItsScalarTwin() {
         for (const auto& [first, len] : std::vector<std::pair<int64_t, int64_t>>{
                  {0, 1}, {0, 63}, {0, 64}, {0, 65}, {0, 200}, {37, 150}, {5, 1}, {3, 257}, {100, 4097}, {0, 4200}}) {
           query.query = first + len - 1;
-          const kernels::KvRows k{type, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
           const kernels::KvRows v{type, values.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
-          std::vector<float> fast(heads * hd), slow(heads * hd);
-          kernels::attend(query, k, v, first, len, fast.data());
-          kernels::attend_reference(query, k, v, first, len, slow.data());
-          for (int64_t i = 0; i < heads * hd; ++i) {
-            ASSERT_NEAR(fast[i], slow[i], 2e-5f * std::max(1.0f, std::abs(slow[i])))
-                << dtype_name(type) << " hd " << hd << " n_q " << n_q << " n_kv " << n_kv << " variant " << variant
-                << " first " << first << " len " << len << " i " << i;
+          std::vector<kernels::KvRows> key_layouts = {{type, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)}};
+          if (kernels::tiles_keys(type)) key_layouts.push_back(tiled.rows);
+          for (const kernels::KvRows& k : key_layouts) {
+            std::vector<float> fast(heads * hd), slow(heads * hd);
+            kernels::attend(query, k, v, first, len, fast.data());
+            kernels::attend_reference(query, k, v, first, len, slow.data());
+            for (int64_t i = 0; i < heads * hd; ++i) {
+              ASSERT_NEAR(fast[i], slow[i], 2e-5f * std::max(1.0f, std::abs(slow[i])))
+                  << dtype_name(type) << (k.tiled ? " tiled" : " rows") << " hd " << hd << " n_q " << n_q << " n_kv "
+                  << n_kv << " variant " << variant << " first " << first << " len " << len << " i " << i;
+            }
           }
         }
       }
@@ -135,34 +162,38 @@ TEST(KvCacheTypes, AttentionInChunksAndHeadsEqualsAttendBitForBit) {
     kernels::quantize_row(DType::F16, x.data(), &values[p * head], hd);
   }
   for (float& v : q) v = normal(rng);
-  const kernels::KvRows k{DType::F16, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
+  const TiledKeys tiled = tile_keys(keys, DType::F16, positions, n_kv, hd);
   const kernels::KvRows v{DType::F16, values.data(), static_cast<size_t>(row), static_cast<size_t>(head)};
-  for (const auto& [first, len] :
-       std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {0, 256}, {0, 257}, {9, 1000}, {0, 4096}, {0, 5000}}) {
-    kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .scale = 0.125f};
-    query.query = first + len - 1;
-    std::vector<float> whole(heads * hd), merged(heads * hd);
-    kernels::attend(query, k, v, first, len, whole.data());
-    const int64_t chunk = kernels::attention_chunk(len), n_parts = (len + chunk - 1) / chunk;
-    EXPECT_LE(n_parts, 16);
-    std::vector<float> state(n_parts * heads * (hd + 2));
-    std::vector<kernels::AttentionPart> parts(n_parts);
-    for (int64_t c = 0; c < n_parts; ++c) {
-      float* base = &state[c * heads * (hd + 2)];
-      parts[c] = {base, base + heads, base + 2 * heads};
-      for (int64_t g = 0; g < n_kv; ++g) {
-        kernels::AttentionQuery one = query;
-        one.q = q.data() + g * n_q * hd;
-        one.n_kv = 1;
-        const kernels::KvRows kg{k.type, k.data + g * head, k.stride, k.head_stride};
-        const kernels::KvRows vg{v.type, v.data + g * head, v.stride, v.head_stride};
-        kernels::attend_part(one, kg, vg, first + c * chunk, std::min(chunk, len - c * chunk),
-                             {parts[c].max + g * n_q, parts[c].sum + g * n_q, parts[c].out + g * n_q * hd});
+  for (const kernels::KvRows& k :
+       {kernels::KvRows{DType::F16, keys.data(), static_cast<size_t>(row), static_cast<size_t>(head)}, tiled.rows}) {
+    for (const auto& [first, len] :
+         std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {0, 256}, {0, 257}, {9, 1000}, {0, 4096}, {0, 5000}}) {
+      kernels::AttentionQuery query{.q = q.data(), .n_q = n_q, .n_kv = n_kv, .head_dim = hd, .scale = 0.125f};
+      query.query = first + len - 1;
+      std::vector<float> whole(heads * hd), merged(heads * hd);
+      kernels::attend(query, k, v, first, len, whole.data());
+      const int64_t chunk = kernels::attention_chunk(len), n_parts = (len + chunk - 1) / chunk;
+      EXPECT_LE(n_parts, 16);
+      std::vector<float> state(n_parts * heads * (hd + 2));
+      std::vector<kernels::AttentionPart> parts(n_parts);
+      for (int64_t c = 0; c < n_parts; ++c) {
+        float* base = &state[c * heads * (hd + 2)];
+        parts[c] = {base, base + heads, base + 2 * heads};
+        for (int64_t g = 0; g < n_kv; ++g) {
+          kernels::AttentionQuery one = query;
+          one.q = q.data() + g * n_q * hd;
+          one.n_kv = 1;
+          kernels::KvRows kg = k, vg = v;
+          kg.data += g * k.head_stride;
+          vg.data += g * v.head_stride;
+          kernels::attend_part(one, kg, vg, first + c * chunk, std::min(chunk, len - c * chunk),
+                               {parts[c].max + g * n_q, parts[c].sum + g * n_q, parts[c].out + g * n_q * hd});
+        }
       }
+      kernels::merge_attention_parts(parts.data(), n_parts, heads, hd, merged.data());
+      EXPECT_EQ(0, std::memcmp(whole.data(), merged.data(), whole.size() * sizeof(float)))
+          << (k.tiled ? "tiled" : "rows") << " first " << first << " len " << len << " in " << n_parts << " chunks";
     }
-    kernels::merge_attention_parts(parts.data(), n_parts, heads, hd, merged.data());
-    EXPECT_EQ(0, std::memcmp(whole.data(), merged.data(), whole.size() * sizeof(float)))
-        << "first " << first << " len " << len << " in " << n_parts << " chunks";
   }
 }
 
@@ -237,7 +268,7 @@ TEST(KvCacheTypes, ExportImportAndAdoptContinueBitIdenticallyInEachType) {
   const model::Model& m = **loaded;
   const model::UnitRange all = model::all_units(m.hparams());
   const int64_t n_vocab = m.hparams().n_vocab, n_embd = m.hparams().n_embd;
-  for (const model::KvTypes types : {kF16, kQ8, model::KvTypes{DType::Q8_0, DType::F16}}) {
+  for (const model::KvTypes types : {kF32, kF16, kQ8, model::KvTypes{DType::Q8_0, DType::F16}}) {
     const exec::ExecOptions o{.n_ctx = 32, .n_threads = 1, .kv_types = types};
     exec::SegmentExecutor a(m, all, o), imported(m, all, o), adopted(m, all, o);
     ASSERT_TRUE(a.create_sequence(5).ok());

@@ -43,7 +43,6 @@ int main(int argc, char** argv) {
     group = value_of(a, "group", group);
     head_dim = value_of(a, "head_dim", head_dim);
   }
-  const size_t head_bytes = static_cast<size_t>(row_bytes(type, head_dim));
   auto made = exec::KvCache::create(layers, context, n_kv * head_dim, {type, type});
   if (!made.ok()) {
     std::fprintf(stderr, "%s\n", made.status().message().c_str());
@@ -73,8 +72,7 @@ int main(int argc, char** argv) {
   query.query = context - 1;
   const auto one_token = [&] {
     for (int64_t l = 0; l < layers; ++l) {
-      kernels::attend(query, {type, cache.k(l, 0), cache.k_row_bytes(), head_bytes},
-                      {type, cache.v(l, 0), cache.v_row_bytes(), head_bytes}, 0, context, out.data());
+      kernels::attend(query, cache.keys(l, head_dim), cache.values(l, head_dim), 0, context, out.data());
     }
   };
   one_token();

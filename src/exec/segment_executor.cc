@@ -105,12 +105,8 @@ Result<std::vector<uint8_t>> SegmentExecutor::export_kv(SeqId seq, int64_t unit)
   LL_ASSIGN_OR_RETURN(const int64_t slot, kv_slot(unit));
   const int64_t len = it->second.length;
   const KvCache& kv = *it->second.kv;
-  const size_t k_bytes = len * kv.k_row_bytes(), v_bytes = len * kv.v_row_bytes();
-  std::vector<uint8_t> out(k_bytes + v_bytes);
-  if (len > 0) {
-    std::copy(kv.k(slot, 0), kv.k(slot, 0) + k_bytes, out.begin());
-    std::copy(kv.v(slot, 0), kv.v(slot, 0) + v_bytes, out.begin() + static_cast<ptrdiff_t>(k_bytes));
-  }
+  std::vector<uint8_t> out(kv_state_bytes(len));
+  kv.export_rows(slot, len, out.data());
   return out;
 }
 
@@ -135,10 +131,7 @@ Status SegmentExecutor::import_kv(SeqId seq, int64_t unit, int64_t length, std::
                           kv_state_bytes(std::max<int64_t>(length, 0)), kv.size());
   }
   LL_RETURN_IF_ERROR(ensure_sequence(seq, length));
-  KvCache& cache = *seqs_[seq].kv;
-  const size_t k_bytes = length * cache.k_row_bytes();
-  std::copy(kv.begin(), kv.begin() + static_cast<ptrdiff_t>(k_bytes), cache.k(slot, 0));
-  std::copy(kv.begin() + static_cast<ptrdiff_t>(k_bytes), kv.end(), cache.v(slot, 0));
+  seqs_[seq].kv->import_rows(slot, length, kv.data());
   return Status::Ok();
 }
 
@@ -153,14 +146,11 @@ Status SegmentExecutor::adopt(const SegmentExecutor& from) {
     LL_RETURN_IF_ERROR(ensure_sequence(id, theirs.length));
     const int64_t len = theirs.length;
     if (len == 0) continue;
-    KvCache& ours = *seqs_[id].kv;
-    const size_t k_bytes = len * ours.k_row_bytes(), v_bytes = len * ours.v_row_bytes();
+    std::vector<uint8_t> rows(kv_state_bytes(len));
     for (int64_t u = std::max(range_.begin, from.range_.begin); u < std::min(range_.end, from.range_.end); ++u) {
       if (model::unit_at(hp_, u).kind != UnitKind::Attention) continue;
-      const int64_t to = kv_slot(u).value(), src = from.kv_slot(u).value();
-      const KvCache& cache = *theirs.kv;
-      std::copy(cache.k(src, 0), cache.k(src, 0) + k_bytes, ours.k(to, 0));
-      std::copy(cache.v(src, 0), cache.v(src, 0) + v_bytes, ours.v(to, 0));
+      theirs.kv->export_rows(from.kv_slot(u).value(), len, rows.data());
+      seqs_[id].kv->import_rows(kv_slot(u).value(), len, rows.data());
     }
   }
   return Status::Ok();
@@ -325,8 +315,6 @@ void SegmentExecutor::attend(int64_t layer, KvCache& kv, int64_t slot, int64_t p
   const bool windowed = hp_.n_swa > 0 && (arch_.sliding_window == model::SlidingWindowLayers::All ||
                                           (arch_.sliding_window == model::SlidingWindowLayers::Even && layer % 2 == 0));
   const int64_t qd = hp_.q_dim(), hd = hp_.head_dim, n_kv = hp_.n_head_kv, group = hp_.n_head / n_kv;
-  const size_t k_head = static_cast<size_t>(row_bytes(kv.types().k, hd));
-  const size_t v_head = static_cast<size_t>(row_bytes(kv.types().v, hd));
   const auto first_of = [&](int64_t t) { return windowed ? std::max<int64_t>(0, pos + t - hp_.n_swa + 1) : 0; };
   // Token t's query heads of the key/value heads [g0, g1), their keys and their values.
   const auto query_of = [&](int64_t t, int64_t g0, int64_t g1) {
@@ -341,12 +329,13 @@ void SegmentExecutor::attend(int64_t layer, KvCache& kv, int64_t slot, int64_t p
     q.query = pos + t;
     return q;
   };
-  const auto keys_of = [&](int64_t g0) {
-    return kernels::KvRows{kv.types().k, kv.k(slot, 0) + g0 * k_head, kv.k_row_bytes(), k_head};
+  const kernels::KvRows keys = kv.keys(slot, hd), values = kv.values(slot, hd);
+  const auto from_head = [](kernels::KvRows rows, int64_t g0) {
+    rows.data += g0 * rows.head_stride;
+    return rows;
   };
-  const auto values_of = [&](int64_t g0) {
-    return kernels::KvRows{kv.types().v, kv.v(slot, 0) + g0 * v_head, kv.v_row_bytes(), v_head};
-  };
+  const auto keys_of = [&](int64_t g0) { return from_head(keys, g0); };
+  const auto values_of = [&](int64_t g0) { return from_head(values, g0); };
   const int threads = pool_.size();
   if (n >= 4 * threads) {
     pool_.run([&](int ith, int nth) {

@@ -1,8 +1,9 @@
 // Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: the
-// block's key and value rows of every key/value head are widened to float once, in one pass
-// over the block, for every query head of the head's group; the scores of a head are a small
-// matrix-vector product over the block, several rows per pass, and the weighted value rows are
-// added to register-held outputs of up to four heads at a time.
+// block's value rows (and key rows, unless tiled) of every key/value head are widened to float
+// once, in one pass over the block, for every query head of the head's group. The scores of a
+// group's heads come from tiled keys column by column, all heads at once, or from key rows as
+// small matrix-vector products, several rows per pass; the weighted value rows are added to
+// register-held outputs of up to four heads at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -120,6 +121,60 @@ constexpr bool kWideRegisterFile = false;
 constexpr bool kWideRegisterFile = true;
 #endif
 
+// Lanes of the tiled keys' columns: a tile's positions of one column, or a part of them.
+using TileTag = hn::CappedTag<float, kKeyTile>;
+
+// Column i of a tile (tiled keys), positions p0 .. p0 + lanes - 1 of the tile.
+static HWY_INLINE hn::Vec<TileTag> LoadKeyColumn(DType type, const uint8_t* tile, int64_t i, int64_t p0) {
+  const TileTag d;
+  if (type == DType::F32) return hn::LoadU(d, reinterpret_cast<const float*>(tile) + i * kKeyTile + p0);
+  const hn::Rebind<hwy::float16_t, TileTag> dh;
+  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(tile) + i * kKeyTile + p0));
+}
+
+// Heads per pass over a tile: their accumulators (a tile's positions each) take at most half
+// the registers.
+constexpr int kScoreHeads = std::max<int>(1, (kWideRegisterFile ? 16 : 8) * static_cast<int>(hn::MaxLanes(TileTag())) / kKeyTile);
+
+// s[j * s_stride + p] = q_j . key p for the heads j < heads (<= kHeads; queries `width` floats
+// apart) and the kKeyTile positions p of one tile of one key/value head: each column's vector of
+// positions times the heads' query values, so the scores need no sums across lanes and each
+// column is read once for all the heads.
+template <int kHeads>
+static HWY_INLINE void ScoreTile(DType type, const uint8_t* tile, int64_t head_dim, const float* q, int64_t width,
+                                 int heads, float* s, int64_t s_stride) {
+  const TileTag d;
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  for (int j = 0; j < heads; ++j) {
+    for (int64_t p0 = 0; p0 < kKeyTile; p0 += N) {
+      auto acc = hn::Zero(d);
+      for (int64_t i = 0; i < head_dim; ++i) acc = hn::MulAdd(hn::Set(d, q[j * width + i]), LoadKeyColumn(type, tile, i, p0), acc);
+      hn::StoreU(acc, d, s + j * s_stride + p0);
+    }
+  }
+#else
+  constexpr int64_t kN = static_cast<int64_t>(hn::MaxLanes(d)), kVectors = kKeyTile / kN;
+  using V = hn::Vec<TileTag>;
+  V acc[kHeads][kVectors];
+  for (auto& head : acc) {
+    for (V& a : head) a = hn::Zero(d);
+  }
+  for (int64_t i = 0; i < head_dim; ++i) {
+    V column[kVectors];
+    for (int64_t c = 0; c < kVectors; ++c) column[c] = LoadKeyColumn(type, tile, i, c * kN);
+    for (int j = 0; j < kHeads; ++j) {
+      if (j >= heads) break;
+      const V qj = hn::Set(d, q[j * width + i]);
+      for (int64_t c = 0; c < kVectors; ++c) acc[j][c] = hn::MulAdd(qj, column[c], acc[j][c]);
+    }
+  }
+  for (int j = 0; j < heads; ++j) {
+    for (int64_t c = 0; c < kVectors; ++c) hn::StoreU(acc[j][c], d, s + j * s_stride + c * kN);
+  }
+#endif
+}
+
 // out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
 // over the rows p < n of `width` floats: four vectors of columns of every head stay in registers
 // through the rows, so each value row is loaded once for all kHeads heads and no output is stored
@@ -223,38 +278,67 @@ static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t
   for (int64_t g = 0; g < n_kv; ++g) std::fill(out + g * slab + n * width, out + g * slab + padded * width, 0.0f);
 }
 
+// The scores of the heads [h0, h0 + nq) of key/value head g at the positions of one block, the
+// tiles covering [start, start + n) when the keys are tiled (the block's first position then
+// lands at s[start % kKeyTile]), the widened rows otherwise. Tiles of the following block's
+// keys are prefetched meanwhile, up to `next` positions.
+static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n, int64_t next, const float* queries,
+                                  int64_t width, int64_t hd, int64_t nq, const float* widened_keys, float* scores,
+                                  int64_t score_stride) {
+  if (!k.tiled) {
+    for (int64_t j = 0; j < nq; ++j) ScoreRows(&queries[j * width], widened_keys, width, n, &scores[j * score_stride]);
+    return;
+  }
+  const int64_t first_tile = start / kKeyTile, tiles = (start % kKeyTile + n + kKeyTile - 1) / kKeyTile;
+  const int64_t head_bytes = hd * kKeyTile * static_cast<int64_t>(dtype_info(k.type).block_bytes);
+  const int64_t ahead = (start % kKeyTile + n + next + kKeyTile - 1) / kKeyTile;  // tiles to the next block's end
+  for (int64_t t = 0; t < tiles; ++t) {
+    const uint8_t* tile = k.data + (first_tile + t) * k.stride + g * k.head_stride;
+    if (t + tiles < ahead) {
+      for (int64_t o = 0; o < head_bytes; o += 64) hwy::Prefetch(tile + tiles * k.stride + o);
+    }
+    for (int64_t j = 0; j < nq; j += kScoreHeads) {
+      ScoreTile<kScoreHeads>(k.type, tile, hd, &queries[j * width], width, static_cast<int>(std::min<int64_t>(kScoreHeads, nq - j)),
+                             &scores[j * score_stride + t * kKeyTile], score_stride);
+    }
+  }
+}
+
 void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int64_t len, const AttentionPart& part) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t hd = q.head_dim, nq = q.n_q, heads = q.n_kv * nq, width = (hd + N - 1) / N * N;
-  // Every head's query (scaled) and output, and a block's keys and values of every key/value
-  // head (a slab each), in rows of whole vectors; the scores of one block for the heads of a group.
+  // Every head's query (scaled) and output, and a block's keys (unless tiled) and values of
+  // every key/value head (a slab each), in rows of whole vectors; the scores of one block for
+  // the heads of a group, with room for the tiles around the block or the rows up to a whole
+  // vector.
   thread_local std::vector<float> queries, outputs, keys, values, scores, max, sum;
   queries.assign(heads * width, 0.0f);
   outputs.assign(heads * width, 0.0f);
   const int64_t key_slab = (kBlock + N) * width, value_slab = kBlock * width;
-  keys.resize(q.n_kv * key_slab);
+  if (!k.tiled) keys.resize(q.n_kv * key_slab);
   values.resize(q.n_kv * value_slab);
-  scores.resize(nq * (kBlock + N));
+  const int64_t score_stride = kBlock + std::max<int64_t>(2 * kKeyTile, N);
+  scores.resize(nq * score_stride);
   max.assign(heads, -std::numeric_limits<float>::infinity());
   sum.assign(heads, 0.0f);
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t i = 0; i < hd; ++i) queries[h * width + i] = q.q[h * hd + i] * q.scale;
   }
-  const int64_t score_stride = kBlock + N;
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
     const int64_t next = std::min(kBlock, len - b0 - bn);  // rows of the following block
-    WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, next, keys.data());
+    if (!k.tiled) WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, next, keys.data());
     WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, next, values.data());
+    const int64_t offset = k.tiled ? start % kKeyTile : 0;  // of the block's first score
     for (int64_t g = 0; g < q.n_kv; ++g) {
       const int64_t h0 = g * nq;  // the group's first head
-      const float* group_keys = &keys[g * key_slab];
       const float* group_values = &values[g * value_slab];
+      ScoreBlock(k, g, start, bn, next, &queries[h0 * width], width, hd, nq, k.tiled ? nullptr : &keys[g * key_slab],
+                 scores.data(), score_stride);
       for (int64_t j = 0; j < nq; ++j) {
         const int64_t h = h0 + j;
-        float* s = &scores[j * score_stride];
-        ScoreRows(&queries[h * width], group_keys, width, bn, s);
+        float* s = &scores[j * score_stride + offset];
         if (q.softcap > 0.0f || q.alibi != nullptr) {
           for (int64_t p = 0; p < bn; ++p) {
             if (q.softcap > 0.0f) s[p] = q.softcap * std::tanh(s[p] / q.softcap);
@@ -274,8 +358,8 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
       }
       // Four heads per pass over the value rows where the registers hold them, then two, then one.
       const auto add = [&](auto heads_per_pass, int64_t j) {
-        AddWeightedRows<decltype(heads_per_pass)::value>(group_values, width, bn, &scores[j * score_stride], score_stride,
-                                                         &outputs[(h0 + j) * width]);
+        AddWeightedRows<decltype(heads_per_pass)::value>(group_values, width, bn, &scores[j * score_stride + offset],
+                                                         score_stride, &outputs[(h0 + j) * width]);
       };
       int64_t j = 0;
       if constexpr (kWideRegisterFile) {
@@ -358,7 +442,21 @@ void attend_reference(const AttentionQuery& q, KvRows k, KvRows v, int64_t first
   for (int64_t h = 0; h < q.n_kv * q.n_q; ++h) {
     const int64_t g = h / q.n_q;
     for (int64_t p = 0; p < len; ++p) {
-      dequantize_row(k.type, k.data + (first + p) * k.stride + g * k.head_stride, &keys[p * hd], hd);
+      if (k.tiled) {
+        for (int64_t i = 0; i < hd; ++i) {
+          const uint8_t* at = k.data + tiled_offset(k, first + p, g, i);
+          float& key = keys[p * hd + i];
+          if (k.type == DType::F32) {
+            std::memcpy(&key, at, sizeof key);
+          } else {
+            uint16_t bits;
+            std::memcpy(&bits, at, sizeof bits);
+            key = fp16_to_fp32(bits);
+          }
+        }
+      } else {
+        dequantize_row(k.type, k.data + (first + p) * k.stride + g * k.head_stride, &keys[p * hd], hd);
+      }
       dequantize_row(v.type, v.data + (first + p) * v.stride + g * v.head_stride, &values[p * hd], hd);
     }
     const float* qh = q.q + h * hd;

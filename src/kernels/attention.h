@@ -14,15 +14,31 @@
 
 namespace ll::kernels {
 
-// The rows of the key or value heads: position p's values of head g (head_dim of them) start at
-// data + p * stride + g * head_stride bytes, in `type` (F32, F16 or Q8_0; a Q8_0 head is whole
-// blocks).
+// Positions per tile of a tiled key cache.
+constexpr int64_t kKeyTile = 16;
+
+// The rows of the key or value heads, in `type` (F32, F16 or Q8_0; a Q8_0 head is whole blocks).
+// In rows, position p's values of head g (head_dim of them) start at data + p * stride +
+// g * head_stride bytes. Tiled (keys in F32 or F16 only), the positions lie in tiles of
+// kKeyTile, `stride` bytes apart, and a tile holds each head's values column by column (value i
+// of the tile's positions side by side, see tiled_offset): the scores of a tile's positions are
+// then sums of whole vectors, with no sums across lanes.
 struct KvRows {
   DType type;
   const uint8_t* data;
   size_t stride;
   size_t head_stride = 0;
+  bool tiled = false;
 };
+
+// Bytes from r.data to value i of head g at position p of tiled rows.
+inline size_t tiled_offset(const KvRows& r, int64_t p, int64_t g, int64_t i) {
+  return static_cast<size_t>(p / kKeyTile) * r.stride + static_cast<size_t>(g) * r.head_stride +
+         static_cast<size_t>((i * kKeyTile + p % kKeyTile) * dtype_info(r.type).block_bytes);
+}
+
+// Whether keys of this type are kept tiled.
+inline bool tiles_keys(DType type) { return type == DType::F32 || type == DType::F16; }
 
 struct AttentionQuery {
   const float* q = nullptr;        // [n_kv][n_q][head_dim]: each key/value head's query heads
