@@ -4,7 +4,8 @@
 // Per layer, the keys come first, then V[n_ctx] rows. Keys in F32 or F16 are kept in tiles of
 // kernels::kKeyTile positions (kernels::KvRows says how), so that attention scores a tile
 // without sums across lanes; Q8_0 keys are rows. The memory comes from an anonymous mapping, so
-// only the positions actually written become resident.
+// only the positions actually written become resident (in steps of 2 MiB where the kernel gives
+// it huge pages).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
