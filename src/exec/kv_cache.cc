@@ -56,11 +56,9 @@ void KvCache::store_k(int64_t slot, int64_t pos, const float* rows, int64_t n) {
     for (int64_t t = 0; t < n; ++t) kernels::quantize_row(types_.k, rows + t * kv_dim_, k_base(slot) + (pos + t) * k_row_, kv_dim_);
     return;
   }
-  std::vector<uint8_t> row(k_row_);
-  for (int64_t t = 0; t < n; ++t) {
-    kernels::quantize_row(types_.k, rows + t * kv_dim_, row.data(), kv_dim_);
-    import_rows_of_keys(slot, pos + t, 1, row.data());
-  }
+  std::vector<uint8_t> quantized(n * k_row_);
+  for (int64_t t = 0; t < n; ++t) kernels::quantize_row(types_.k, rows + t * kv_dim_, &quantized[t * k_row_], kv_dim_);
+  import_rows_of_keys(slot, pos, n, quantized.data());
 }
 
 void KvCache::store_v(int64_t slot, int64_t pos, const float* rows, int64_t n) {

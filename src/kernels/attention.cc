@@ -290,12 +290,11 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
     return;
   }
   const int64_t first_tile = start / kKeyTile, tiles = (start % kKeyTile + n + kKeyTile - 1) / kKeyTile;
-  const int64_t head_bytes = hd * kKeyTile * static_cast<int64_t>(dtype_info(k.type).block_bytes);
   const int64_t ahead = (start % kKeyTile + n + next + kKeyTile - 1) / kKeyTile;  // tiles to the next block's end
   for (int64_t t = 0; t < tiles; ++t) {
     const uint8_t* tile = k.data + (first_tile + t) * k.stride + g * k.head_stride;
     if (t + tiles < ahead) {
-      for (int64_t o = 0; o < head_bytes; o += 64) hwy::Prefetch(tile + tiles * k.stride + o);
+      for (size_t o = 0; o < k.head_stride; o += 64) hwy::Prefetch(tile + tiles * k.stride + o);
     }
     for (int64_t j = 0; j < nq; j += kScoreHeads) {
       ScoreTile<kScoreHeads>(k.type, tile, hd, &queries[j * width], width, static_cast<int>(std::min<int64_t>(kScoreHeads, nq - j)),
