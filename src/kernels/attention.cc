@@ -1,9 +1,8 @@
-// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time: the
-// block's value rows (and key rows, unless tiled) of every key/value head are widened to float
-// once, in one pass over the block, for every query head of the head's group. The scores of a
-// group's heads come from tiled keys column by column, all heads at once, or from key rows as
-// small matrix-vector products, several rows per pass; the weighted value rows are added to
-// register-held outputs of up to four heads at a time.
+// Streaming attention over F32 / F16 / Q8_0 cache rows, a block of positions at a time. The
+// scores of a group's heads come from tiled keys column by column, several heads and tiles per
+// pass, or from Q8_0 key rows widened to float once per block as small matrix-vector products;
+// the weighted value rows, read in place (F32, F16) or widened once per block (Q8_0), are added
+// to register-held outputs of up to four heads at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -124,72 +123,102 @@ constexpr bool kWideRegisterFile = true;
 // Lanes of the tiled keys' columns: a tile's positions of one column, or a part of them.
 using TileTag = hn::CappedTag<float, kKeyTile>;
 
-// Column i of a tile (tiled keys), positions p0 .. p0 + lanes - 1 of the tile.
-static HWY_INLINE hn::Vec<TileTag> LoadKeyColumn(DType type, const uint8_t* tile, int64_t i, int64_t p0) {
+// Column i of a tile of T (float or hwy::float16_t), positions p0 .. p0 + lanes - 1 of the tile.
+template <typename T>
+static HWY_INLINE hn::Vec<TileTag> LoadKeyColumn(const uint8_t* tile, int64_t i, int64_t p0) {
   const TileTag d;
-  if (type == DType::F32) return hn::LoadU(d, reinterpret_cast<const float*>(tile) + i * kKeyTile + p0);
-  const hn::Rebind<hwy::float16_t, TileTag> dh;
-  return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(tile) + i * kKeyTile + p0));
+  const T* column = reinterpret_cast<const T*>(tile) + i * kKeyTile + p0;
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(d, column);
+  } else {
+    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, TileTag>(), column));
+  }
 }
 
-// Heads per pass over a tile: their accumulators (a tile's positions each) take at most half
-// the registers.
-constexpr int kScoreHeads = std::max<int>(1, (kWideRegisterFile ? 16 : 8) * static_cast<int>(hn::MaxLanes(TileTag())) / kKeyTile);
-
-// s[j * s_stride + p] = q_j . key p for the heads j < heads (<= kHeads; queries `width` floats
-// apart) and the kKeyTile positions p of one tile of one key/value head: each column's vector of
-// positions times the heads' query values, so the scores need no sums across lanes and each
-// column is read once for all the heads.
+// Vectors per tile column, and the accumulators a pass over tiles may keep: half the registers.
+constexpr int kTileVectors = static_cast<int>(kKeyTile / hn::MaxLanes(TileTag()));
+constexpr int kScoreAccumulators = kWideRegisterFile ? 16 : 8;
+// Heads per pass over the tiles, and tiles per pass for kHeads heads (at most a block's).
+constexpr int kScoreHeads = std::max(1, kScoreAccumulators / kTileVectors);
 template <int kHeads>
-static HWY_INLINE void ScoreTile(DType type, const uint8_t* tile, int64_t head_dim, const float* q, int64_t width,
-                                 int heads, float* s, int64_t s_stride) {
+constexpr int kScoreTiles = std::clamp(kScoreAccumulators / (kHeads * kTileVectors), 1, static_cast<int>(kBlock / kKeyTile));
+
+// s[j * s_stride + t * kKeyTile + p] = q_j . key p of tile t for the kHeads heads j (queries
+// `width` floats apart) and the kTiles tiles t (`tile_stride` bytes apart) of one key/value head
+// in T: each column's vectors of positions times the heads' query values, so the scores need no
+// sums across lanes and each column is read once for all the heads and tiles of the pass.
+template <int kHeads, int kTiles, typename T>
+static HWY_INLINE void ScoreTiles(const uint8_t* tile, size_t tile_stride, int64_t head_dim, const float* q, int64_t width,
+                                  float* s, int64_t s_stride) {
   const TileTag d;
 #if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  for (int j = 0; j < heads; ++j) {
-    for (int64_t p0 = 0; p0 < kKeyTile; p0 += N) {
-      auto acc = hn::Zero(d);
-      for (int64_t i = 0; i < head_dim; ++i) acc = hn::MulAdd(hn::Set(d, q[j * width + i]), LoadKeyColumn(type, tile, i, p0), acc);
-      hn::StoreU(acc, d, s + j * s_stride + p0);
+  for (int j = 0; j < kHeads; ++j) {
+    for (int t = 0; t < kTiles; ++t) {
+      for (int64_t p0 = 0; p0 < kKeyTile; p0 += N) {
+        auto acc = hn::Zero(d);
+        for (int64_t i = 0; i < head_dim; ++i) {
+          acc = hn::MulAdd(hn::Set(d, q[j * width + i]), LoadKeyColumn<T>(tile + t * tile_stride, i, p0), acc);
+        }
+        hn::StoreU(acc, d, s + j * s_stride + t * kKeyTile + p0);
+      }
     }
   }
 #else
-  constexpr int64_t kN = static_cast<int64_t>(hn::MaxLanes(d)), kVectors = kKeyTile / kN;
+  constexpr int kN = static_cast<int>(hn::MaxLanes(d)), kColumnVectors = kTiles * kTileVectors;
   using V = hn::Vec<TileTag>;
-  V acc[kHeads][kVectors];
+  V acc[kHeads][kColumnVectors];
   for (auto& head : acc) {
     for (V& a : head) a = hn::Zero(d);
   }
   for (int64_t i = 0; i < head_dim; ++i) {
-    V column[kVectors];
-    for (int64_t c = 0; c < kVectors; ++c) column[c] = LoadKeyColumn(type, tile, i, c * kN);
+    V column[kColumnVectors];
+    for (int c = 0; c < kColumnVectors; ++c) column[c] = LoadKeyColumn<T>(tile + c / kTileVectors * tile_stride, i, c % kTileVectors * kN);
     for (int j = 0; j < kHeads; ++j) {
-      if (j >= heads) break;
       const V qj = hn::Set(d, q[j * width + i]);
-      for (int64_t c = 0; c < kVectors; ++c) acc[j][c] = hn::MulAdd(qj, column[c], acc[j][c]);
+      for (int c = 0; c < kColumnVectors; ++c) acc[j][c] = hn::MulAdd(qj, column[c], acc[j][c]);
     }
   }
-  for (int j = 0; j < heads; ++j) {
-    for (int64_t c = 0; c < kVectors; ++c) hn::StoreU(acc[j][c], d, s + j * s_stride + c * kN);
+  // Tile t's vectors follow tile t - 1's, as its positions do.
+  for (int j = 0; j < kHeads; ++j) {
+    for (int c = 0; c < kColumnVectors; ++c) hn::StoreU(acc[j][c], d, s + j * s_stride + c * kN);
   }
 #endif
 }
 
+// A vector of value row columns of T (float or hwy::float16_t) in float.
+template <typename T>
+static HWY_INLINE hn::Vec<hn::ScalableTag<float>> LoadValues(const T* x) {
+  const hn::ScalableTag<float> df;
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(df, x);
+  } else {
+    return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::float16_t, decltype(df)>(), x));
+  }
+}
+
 // out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
-// over the rows p < n of `width` floats: four vectors of columns of every head stay in registers
-// through the rows, so each value row is loaded once for all kHeads heads and no output is stored
-// per position.
-template <int kHeads>
-static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64_t n, const float* w, int64_t w_stride,
-                                       float* out) {
+// over the value rows p < n of T (`row_stride` elements apart; `width` columns, a whole number
+// of vectors): four vectors of columns of every head stay in registers through the rows, so each
+// value row is loaded once for all kHeads heads and no output is stored per position. The bytes
+// [0, prefetch_bytes) of the rows p < prefetch_rows a block later are prefetched as they go.
+template <int kHeads, typename T>
+static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int64_t width, int64_t n, const float* w,
+                                       int64_t w_stride, float* out, int64_t prefetch_rows, int64_t prefetch_bytes) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto prefetch = [&](int64_t p) {
+    if (p >= prefetch_rows) return;
+    const auto* later = reinterpret_cast<const uint8_t*>(values + (p + kBlock) * row_stride);
+    for (int64_t o = 0; o < prefetch_bytes; o += 64) hwy::Prefetch(later + o);
+  };
 #if HWY_HAVE_SCALABLE
   // Sizeless (SVE) vectors cannot form arrays: one head and one vector of columns at a time.
+  for (int64_t p = 0; p < prefetch_rows; ++p) prefetch(p);
   for (int j = 0; j < kHeads; ++j) {
     for (int64_t i = 0; i < width; i += N) {
       auto acc = hn::LoadU(df, out + j * width + i);
-      for (int64_t p = 0; p < n; ++p) acc = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), hn::LoadU(df, values + p * width + i), acc);
+      for (int64_t p = 0; p < n; ++p) acc = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), LoadValues(values + p * row_stride + i), acc);
       hn::StoreU(acc, df, out + j * width + i);
     }
   }
@@ -202,8 +231,9 @@ static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64
       for (int c = 0; c < 4; ++c) acc[j][c] = hn::LoadU(df, out + j * width + i + c * N);
     }
     for (int64_t p = 0; p < n; ++p) {
-      const float* x = values + p * width + i;
-      const V x0 = hn::LoadU(df, x), x1 = hn::LoadU(df, x + N), x2 = hn::LoadU(df, x + 2 * N), x3 = hn::LoadU(df, x + 3 * N);
+      if (i == 0) prefetch(p);
+      const T* x = values + p * row_stride + i;
+      const V x0 = LoadValues(x), x1 = LoadValues(x + N), x2 = LoadValues(x + 2 * N), x3 = LoadValues(x + 3 * N);
       for (int j = 0; j < kHeads; ++j) {
         const V c = hn::Set(df, w[j * w_stride + p]);
         acc[j][0] = hn::MulAdd(c, x0, acc[j][0]), acc[j][1] = hn::MulAdd(c, x1, acc[j][1]);
@@ -214,11 +244,14 @@ static HWY_INLINE void AddWeightedRows(const float* values, int64_t width, int64
       for (int c = 0; c < 4; ++c) hn::StoreU(acc[j][c], df, out + j * width + i + c * N);
     }
   }
+  if (i == 0) {
+    for (int64_t p = 0; p < prefetch_rows; ++p) prefetch(p);
+  }
   for (; i < width; i += N) {
     V acc[kHeads];
     for (int j = 0; j < kHeads; ++j) acc[j] = hn::LoadU(df, out + j * width + i);
     for (int64_t p = 0; p < n; ++p) {
-      const V x = hn::LoadU(df, values + p * width + i);
+      const V x = LoadValues(values + p * row_stride + i);
       for (int j = 0; j < kHeads; ++j) acc[j] = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), x, acc[j]);
     }
     for (int j = 0; j < kHeads; ++j) hn::StoreU(acc[j], df, out + j * width + i);
@@ -278,6 +311,15 @@ static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t
   for (int64_t g = 0; g < n_kv; ++g) std::fill(out + g * slab + n * width, out + g * slab + padded * width, 0.0f);
 }
 
+// pass(std::integral_constant<int, H>(), j) for heads [j, j + H) that cover [first, n): passes
+// of kHeads heads (a power of two) while they fit, then at most one of each smaller power.
+template <int kHeads, typename Pass>
+static HWY_INLINE void HeadPasses(int64_t n, const Pass& pass, int64_t first = 0) {
+  int64_t j = first;
+  for (; j + kHeads <= n; j += kHeads) pass(std::integral_constant<int, kHeads>(), j);
+  if constexpr (kHeads > 1) HeadPasses<kHeads / 2>(n, pass, j);
+}
+
 // The scores of the heads [h0, h0 + nq) of key/value head g at the positions of one block, the
 // tiles covering [start, start + n) when the keys are tiled (the block's first position then
 // lands at s[start % kKeyTile]), the widened rows otherwise. Tiles of the following block's
@@ -291,15 +333,27 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
   }
   const int64_t first_tile = start / kKeyTile, tiles = (start % kKeyTile + n + kKeyTile - 1) / kKeyTile;
   const int64_t ahead = (start % kKeyTile + n + next + kKeyTile - 1) / kKeyTile;  // tiles to the next block's end
-  for (int64_t t = 0; t < tiles; ++t) {
-    const uint8_t* tile = k.data + (first_tile + t) * k.stride + g * k.head_stride;
-    if (t + tiles < ahead) {
-      for (size_t o = 0; o < k.head_stride; o += 64) hwy::Prefetch(tile + tiles * k.stride + o);
-    }
-    for (int64_t j = 0; j < nq; j += kScoreHeads) {
-      ScoreTile<kScoreHeads>(k.type, tile, hd, &queries[j * width], width, static_cast<int>(std::min<int64_t>(kScoreHeads, nq - j)),
-                             &scores[j * score_stride + t * kKeyTile], score_stride);
-    }
+  const uint8_t* head_tiles = k.data + first_tile * k.stride + g * k.head_stride;
+  for (int64_t t = tiles; t < ahead; ++t) {
+    for (size_t o = 0; o < k.head_stride; o += 64) hwy::Prefetch(head_tiles + t * k.stride + o);
+  }
+  const auto score = [&](auto type) {
+    using T = decltype(type);
+    HeadPasses<kScoreHeads>(nq, [&](auto heads_per_pass, int64_t j) {
+      constexpr int kHeads = decltype(heads_per_pass)::value, kTiles = kScoreTiles<kHeads>;
+      const float* q = &queries[j * width];
+      float* s = &scores[j * score_stride];
+      int64_t t = 0;
+      for (; t + kTiles <= tiles; t += kTiles) {
+        ScoreTiles<kHeads, kTiles, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride);
+      }
+      for (; t < tiles; ++t) ScoreTiles<kHeads, 1, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride);
+    });
+  };
+  if (k.type == DType::F32) {
+    score(float());
+  } else {
+    score(hwy::float16_t());
   }
 }
 
@@ -307,16 +361,18 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t hd = q.head_dim, nq = q.n_q, heads = q.n_kv * nq, width = (hd + N - 1) / N * N;
-  // Every head's query (scaled) and output, and a block's keys (unless tiled) and values of
-  // every key/value head (a slab each), in rows of whole vectors; the scores of one block for
-  // the heads of a group, with room for the tiles around the block or the rows up to a whole
-  // vector.
+  // F32 and F16 value rows are read in place where a head's row is whole vectors; others are
+  // widened block by block, as Q8_0 keys are.
+  const bool widen_values = v.type == DType::Q8_0 || hd != width;
+  // Every head's query (scaled) and output, and a block's widened keys and values of every
+  // key/value head (a slab each), in rows of whole vectors; the scores of one block for the heads
+  // of a group, with room for the tiles around the block or the rows up to a whole vector.
   thread_local std::vector<float> queries, outputs, keys, values, scores, max, sum;
   queries.assign(heads * width, 0.0f);
   outputs.assign(heads * width, 0.0f);
   const int64_t key_slab = (kBlock + N) * width, value_slab = kBlock * width;
   if (!k.tiled) keys.resize(q.n_kv * key_slab);
-  values.resize(q.n_kv * value_slab);
+  if (widen_values) values.resize(q.n_kv * value_slab);
   const int64_t score_stride = kBlock + std::max<int64_t>(2 * kKeyTile, N);
   scores.resize(nq * score_stride);
   max.assign(heads, -std::numeric_limits<float>::infinity());
@@ -326,13 +382,14 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
   }
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
-    const int64_t next = std::min(kBlock, len - b0 - bn);  // rows of the following block
+    // Rows of the following block to prefetch: a whole block even past the range, where the next
+    // chunk of the same thread usually starts (a prefetch never faults).
+    const int64_t next = kBlock;
     if (!k.tiled) WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, next, keys.data());
-    WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, next, values.data());
+    if (widen_values) WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, next, values.data());
     const int64_t offset = k.tiled ? start % kKeyTile : 0;  // of the block's first score
     for (int64_t g = 0; g < q.n_kv; ++g) {
       const int64_t h0 = g * nq;  // the group's first head
-      const float* group_values = &values[g * value_slab];
       ScoreBlock(k, g, start, bn, next, &queries[h0 * width], width, hd, nq, k.tiled ? nullptr : &keys[g * key_slab],
                  scores.data(), score_stride);
       for (int64_t j = 0; j < nq; ++j) {
@@ -355,17 +412,23 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
           for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
         }
       }
-      // Four heads per pass over the value rows where the registers hold them, then two, then one.
-      const auto add = [&](auto heads_per_pass, int64_t j) {
-        AddWeightedRows<decltype(heads_per_pass)::value>(group_values, width, bn, &scores[j * score_stride + offset],
-                                                         score_stride, &outputs[(h0 + j) * width]);
+      // Four heads per pass over the value rows where the registers hold them, else two. The
+      // first pass over rows in place prefetches the following block's rows of this head.
+      const auto add = [&](const auto* rows, int64_t row_stride, int64_t prefetch_rows) {
+        HeadPasses<kWideRegisterFile ? 4 : 2>(nq, [&](auto heads_per_pass, int64_t j) {
+          AddWeightedRows<decltype(heads_per_pass)::value>(rows, row_stride, width, bn, &scores[j * score_stride + offset],
+                                                           score_stride, &outputs[(h0 + j) * width],
+                                                           j == 0 ? prefetch_rows : 0, row_bytes(v.type, hd));
+        });
       };
-      int64_t j = 0;
-      if constexpr (kWideRegisterFile) {
-        for (; j + 4 <= nq; j += 4) add(std::integral_constant<int, 4>(), j);
+      const uint8_t* rows = v.data + start * v.stride + g * v.head_stride;
+      if (widen_values) {
+        add(&values[g * value_slab], width, 0);
+      } else if (v.type == DType::F32) {
+        add(reinterpret_cast<const float*>(rows), static_cast<int64_t>(v.stride / sizeof(float)), next);
+      } else {
+        add(reinterpret_cast<const hwy::float16_t*>(rows), static_cast<int64_t>(v.stride / sizeof(hwy::float16_t)), next);
       }
-      for (; j + 2 <= nq; j += 2) add(std::integral_constant<int, 2>(), j);
-      if (j < nq) add(std::integral_constant<int, 1>(), j);
     }
   }
   for (int64_t h = 0; h < heads; ++h) {
