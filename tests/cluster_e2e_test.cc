@@ -113,6 +113,24 @@ TEST(ClusterE2E, WorkersReadingTheirWeightsIntoMemoryGiveTheReferenceText) {
   EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
 }
 
+// A worker times the weights as it will hold them: its profile of a copy in memory (packed where
+// the kernels use it) is what its segments will run at, not the file's mapping.
+TEST(ClusterE2E, WorkersReadingTheirWeightsIntoMemoryAreProfiledThatWay) {
+  for (const bool no_mmap : {false, true}) {
+    auto workers = start_workers(1, /*insecure=*/false, no_mmap);
+    ASSERT_TRUE(workers);
+    cluster::HeadOptions head;
+    head.workers = workers->addresses();
+    head.keys = workers->head_keys();
+    cluster::PlanningOptions planning;
+    planning.profile.repetitions = 1;
+    auto profile = cluster::profile_workers(kStories, head, planning, 512, {});
+    ASSERT_TRUE(profile.ok()) << profile.error();
+    ASSERT_EQ(profile->devices.size(), 1u);
+    EXPECT_EQ(profile->devices[0].weights_mapped, !no_mmap);
+  }
+}
+
 TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
   auto workers = start_workers(2);
   ASSERT_TRUE(workers);

@@ -30,12 +30,24 @@ TEST(Profile, JsonRoundTrip) {
   ClusterProfile c;
   c.devices = {sample_profile(), sample_profile()};
   c.devices[1].name = "laptop";
+  c.devices[1].weights_mapped = false;
   c.links = {{"phone", "laptop", 4e-3, 2.5e7}};
   auto back = cluster_profile_from_json(nlohmann::json::parse(to_json(c).dump()));
   ASSERT_TRUE(back.ok()) << back.error();
   EXPECT_EQ(to_json(back.value()), to_json(c));
   EXPECT_EQ(back->devices[0].decode_seconds, c.devices[0].decode_seconds);
+  EXPECT_TRUE(back->devices[0].weights_mapped);
+  EXPECT_FALSE(back->devices[1].weights_mapped);
   EXPECT_EQ(back->links[0].bandwidth_bytes_per_s, 2.5e7);
+
+  // Profiles written before weights_mapped timed the file's mapping; a wrong type is refused.
+  nlohmann::json older = to_json(sample_profile());
+  older.erase("weights_mapped");
+  auto old_profile = device_profile_from_json(older);
+  ASSERT_TRUE(old_profile.ok()) << old_profile.error();
+  EXPECT_TRUE(old_profile->weights_mapped);
+  older["weights_mapped"] = "no";
+  EXPECT_EQ(device_profile_from_json(older).error(), "device profile 'phone': field 'weights_mapped' has the wrong type");
 
   // A single device profile is a cluster of one.
   auto one = cluster_profile_from_json(to_json(sample_profile()));

@@ -688,7 +688,10 @@ void Worker::on_profile(const net::Incoming& in) {
     reply->set_cached(true);
   } else {
     log::info(options_.name, "profiling {} with {} thread(s)", r.model_path(), threads_);
-    auto m = model::Model::load(path.value());
+    // The weights as the segments will hold them: a copy in memory runs other kernels.
+    model::LoadOptions load_options;
+    load_options.mmap = !options_.no_mmap;
+    auto m = model::Model::load(path.value(), load_options);
     if (!m.ok()) {
       reply_error(in.peer, request_id, 0, 0, m.error());
       return;

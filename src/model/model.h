@@ -49,6 +49,7 @@ class Model {
   UnitRange units() const { return units_; }            // what was bound
   bool is_shard() const { return file_units_.begin != 0 || file_units_.end != unit_count(hp_); }
   uint64_t weight_bytes() const;  // bytes of all tensors
+  bool weights_mapped() const { return resident_ == nullptr; }  // false: a copy (LoadOptions::mmap)
 
  private:
   Model() = default;

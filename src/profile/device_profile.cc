@@ -38,6 +38,7 @@ json to_json(const DeviceProfile& p) {
           {"threads", p.threads},
           {"usable_memory_bytes", p.usable_memory_bytes},
           {"simd", p.simd},
+          {"weights_mapped", p.weights_mapped},
           {"model", p.model},
           {"decode_context", p.decode_context},
           {"prompt_chunk", p.prompt_chunk},
@@ -85,6 +86,12 @@ Result<DeviceProfile> device_profile_from_json(const json& j) {
   for (Status c : {check_times(p.decode_seconds, "decode_seconds"),
                    check_times(p.prompt_seconds_per_token, "prompt_seconds_per_token")}) {
     if (!c.ok()) return Status::Errorf("device profile '{}': {}", p.name, c.message());
+  }
+  // Profiles written before the field timed mapped weights.
+  if (j.contains("weights_mapped")) {
+    if (Status field = get_field(j, "weights_mapped", p.weights_mapped); !field.ok()) {
+      return Status::Errorf("device profile '{}': {}", p.name, field.message());
+    }
   }
   if (j.contains("energy")) {
     EnergyFigures e;

@@ -20,6 +20,7 @@ struct DeviceProfile {
   int threads = 1;
   uint64_t usable_memory_bytes = 0;
   std::string simd;                              // SIMD target the kernels ran on
+  bool weights_mapped = true;                    // timed on the file's mapping (false: a copy, --no-mmap)
   std::string model;                             // the model the timings belong to
   int64_t decode_context = 0;                    // positions in the KV cache while decoding was timed
   int64_t prompt_chunk = 0;                      // tokens per timed prompt chunk

@@ -183,6 +183,7 @@ Result<DeviceProfile> measure_device_profile(const model::Model& m, int threads,
   p.threads = threads;
   p.usable_memory_bytes = usable_memory_bytes(options.memory_limit_bytes);
   p.simd = kernels::simd_target_name();
+  p.weights_mapped = m.weights_mapped();
   p.model = hp.name.empty() ? hp.arch : hp.name;
   p.decode_context = options.decode_context;
   p.prompt_chunk = options.prompt_chunk;
