@@ -28,6 +28,7 @@
 #include "model/model.h"
 #include "model/synth.h"
 #include "net/transport.h"
+#include "profile/device_profile.h"
 #include "test_data.h"
 #include "wire.pb.h"
 
@@ -144,6 +145,28 @@ TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
   const std::string log = test::read_text(test::temp_path("head-own.log"));
   EXPECT_NE(log.find("head "), std::string::npos) << log;  // the head's own device is in the report
   EXPECT_NE(log.find("embed .."), std::string::npos) << log;
+}
+
+// `run --no-mmap` holds the head's own segment in memory too, and profiles it that way.
+TEST(ClusterE2E, HeadHoldingASegmentReadsItIntoMemoryWithNoMmap) {
+  auto workers = start_workers(1);
+  ASSERT_TRUE(workers);
+  const std::string flags = test::cluster_flags(*workers, "head-no-mmap.key");
+  ASSERT_FALSE(flags.empty());
+  const std::string profiles = test::temp_path("head-no-mmap-profiles.json");
+  const std::string out = run_command(fmt::format(
+      "'{}' run -m '{}' --no-mmap --temp 0 -n 200 {} --head-listen tcp://127.0.0.1:0 --planner even --save-profiles '{}' "
+      "2>/dev/null",
+      LL_CLI_PATH, kStories, flags, profiles));
+  EXPECT_EQ(out, test::read_text(test::shared_data("reference/stories260K/greedy_t0_n200.txt")) + "\n");
+  auto json = profile::read_json_file(profiles);
+  ASSERT_TRUE(json.ok()) << json.error();
+  auto cluster = profile::cluster_profile_from_json(json.value());
+  ASSERT_TRUE(cluster.ok()) << cluster.error();
+  ASSERT_EQ(cluster->devices.size(), 2u);
+  EXPECT_EQ(cluster->devices[0].name, "head");
+  EXPECT_FALSE(cluster->devices[0].weights_mapped);  // the head's, as `run --no-mmap` asks
+  EXPECT_TRUE(cluster->devices[1].weights_mapped);   // the worker's, started without --no-mmap
 }
 
 TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText) {

@@ -243,6 +243,7 @@ cluster::PipelineOptions pipeline_options(const ClusterRunOptions& c, const Mode
   const exec::ExecOptions exec = exec_options(model_options, hp);
   p.head_listen = c.head_listen;
   p.head_threads = exec.n_threads;
+  p.head_no_mmap = model_options.no_mmap;
   p.progress = print_progress;
   p.load.progress = p.planning.profile.progress = progress_bars();
   p.load.n_ctx = exec.n_ctx;

@@ -9,7 +9,7 @@
 namespace ll::cluster {
 
 Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::string& listen, const net::KeyPair& head_keys,
-                                                                bool insecure, int threads,
+                                                                bool insecure, int threads, bool no_mmap,
                                                                 std::vector<std::string> model_dirs,
                                                                 const std::string& name) {
   WorkerOptions o;
@@ -17,6 +17,7 @@ Result<std::unique_ptr<InProcessWorker>> InProcessWorker::start(const std::strin
   o.listen = listen;
   o.name = name;
   o.threads = threads;
+  o.no_mmap = no_mmap;
   o.security.insecure = insecure;
   if (!insecure) {
     o.security.keys = head_keys;

@@ -20,9 +20,10 @@ class InProcessWorker {
  public:
   // `listen`: where the other workers can reach it (tcp://0.0.0.0:PORT is not an address they
   // can use; give the host's own address, or tcp://127.0.0.1:0 when all are local).
-  // `model_dirs`: where the head may name model files (WorkerOptions::model_dirs).
+  // `model_dirs`: where the head may name model files (WorkerOptions::model_dirs); `no_mmap`:
+  // its segment's weights read into memory (WorkerOptions::no_mmap).
   static Result<std::unique_ptr<InProcessWorker>> start(const std::string& listen, const net::KeyPair& head_keys,
-                                                        bool insecure, int threads,
+                                                        bool insecure, int threads, bool no_mmap,
                                                         std::vector<std::string> model_dirs,
                                                         const std::string& name = "head");
   ~InProcessWorker();  // stops serving and joins the thread

@@ -133,7 +133,7 @@ Result<Pipeline> start_pipeline(const std::string& model_path, const model::Mode
   std::unique_ptr<InProcessWorker> own;
   if (!options.head_listen.empty()) {
     auto w = InProcessWorker::start(options.head_listen, options.head.keys, options.head.insecure, options.head_threads,
-                                    {model_directory(model_path)});
+                                    options.head_no_mmap, {model_directory(model_path)});
     if (!w.ok()) return Status::Errorf("--head-listen {}: {}", options.head_listen, w.error());
     own = std::move(w).value();
     options.head.workers.insert(options.head.workers.begin(), own->address());

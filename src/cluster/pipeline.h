@@ -44,9 +44,11 @@ struct PipelineOptions {
   HeadOptions head;
   std::string cuts;  // given: cut there, one segment per worker, no profiling or planning
   // Given: the head holds the first segment (with the embedding) itself, on a worker of its own
-  // served here with `head_threads` threads and put ahead of head.workers (see InProcessWorker).
+  // served here with `head_threads` threads and put ahead of head.workers (see InProcessWorker),
+  // its weights read into memory with head_no_mmap.
   std::string head_listen;
   int head_threads = 1;
+  bool head_no_mmap = false;
   PlanningOptions planning;
   SegmentLoadOptions load;
   BalanceOptions balance;  // re-planning while generating (with cuts given: forced moves only)
