@@ -53,6 +53,14 @@ std::unique_ptr<LocalCluster> start_workers(size_t n, bool insecure = false, boo
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
+// A head's options reaching every one of the local workers.
+cluster::HeadOptions head_of(const LocalCluster& workers) {
+  cluster::HeadOptions head;
+  head.workers = workers.addresses();
+  head.keys = workers.head_keys();
+  return head;
+}
+
 std::unique_ptr<model::Model> load(const std::string& path) {
   auto m = model::Model::load(path);
   EXPECT_TRUE(m.ok()) << m.error();
@@ -62,8 +70,7 @@ std::unique_ptr<model::Model> load(const std::string& path) {
 cluster::Pipeline start(LocalCluster& workers, const model::Model& m, const std::string& path,
                         const std::string& cuts = "", bool insecure = false) {
   cluster::PipelineOptions p;
-  p.head.workers = workers.addresses();
-  p.head.keys = workers.head_keys();
+  p.head = head_of(workers);
   p.head.insecure = insecure;
   p.cuts = cuts;
   p.planning.planner = plan::Planner::Even;  // every worker holds a segment, whatever the profiles say
@@ -120,12 +127,9 @@ TEST(ClusterE2E, WorkersReadingTheirWeightsIntoMemoryAreProfiledThatWay) {
   for (const bool no_mmap : {false, true}) {
     auto workers = start_workers(1, /*insecure=*/false, no_mmap);
     ASSERT_TRUE(workers);
-    cluster::HeadOptions head;
-    head.workers = workers->addresses();
-    head.keys = workers->head_keys();
     cluster::PlanningOptions planning;
     planning.profile.repetitions = 1;
-    auto profile = cluster::profile_workers(kStories, head, planning, 512, {});
+    auto profile = cluster::profile_workers(kStories, head_of(*workers), planning, 512, {});
     ASSERT_TRUE(profile.ok()) << profile.error();
     ASSERT_EQ(profile->devices.size(), 1u);
     EXPECT_EQ(profile->devices[0].weights_mapped, !no_mmap);
@@ -174,9 +178,7 @@ TEST(ClusterE2E, WorkersProfiledOverTheNetworkThenMilpPlanGivesTheReferenceText)
   ASSERT_TRUE(workers);
   auto m = load(kStories);
   ASSERT_TRUE(m);
-  cluster::HeadOptions head;
-  head.workers = workers->addresses();
-  head.keys = workers->head_keys();
+  const cluster::HeadOptions head = head_of(*workers);
   cluster::PlanningOptions planning;
   planning.profile.repetitions = 2;
   auto profile = cluster::profile_workers(kStories, head, planning, 512, {});
@@ -236,8 +238,7 @@ TEST(ClusterE2E, ShardsStreamedToWorkerCachesGiveTheSameText) {
   std::map<std::string, std::filesystem::file_time_type> written;
   for (int round = 0; round < 2; ++round) {  // the second round finds the shards cached
     cluster::PipelineOptions p;
-    p.head.workers = workers->addresses();
-    p.head.keys = workers->head_keys();
+    p.head = head_of(*workers);
     p.planning.planner = plan::Planner::Even;
     p.load.n_ctx = 512;
     p.load.send_shards = true;
