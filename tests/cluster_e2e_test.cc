@@ -151,6 +151,20 @@ TEST(ClusterE2E, HeadHoldingTheFirstSegmentItselfGivesTheReferenceText) {
   EXPECT_NE(log.find("embed .."), std::string::npos) << log;
 }
 
+// `profile --no-mmap` (and `plan`'s own profile) time this machine with its weights in memory.
+TEST(ClusterE2E, ProfileWithNoMmapTimesWeightsInMemory) {
+  for (const bool no_mmap : {false, true}) {
+    const std::string json = test::temp_path(no_mmap ? "profile-no-mmap.json" : "profile-mapped.json");
+    run_command(fmt::format("'{}' profile -m '{}' -t 1 -r 1 {} --json '{}' 2>/dev/null", LL_CLI_PATH, kStories,
+                            no_mmap ? "--no-mmap" : "", json));
+    auto read = profile::read_json_file(json);
+    ASSERT_TRUE(read.ok()) << read.error();
+    auto device = profile::device_profile_from_json(read.value());
+    ASSERT_TRUE(device.ok()) << device.error();
+    EXPECT_EQ(device->weights_mapped, !no_mmap);
+  }
+}
+
 // `run --no-mmap` holds the head's own segment in memory too, and profiles it that way.
 TEST(ClusterE2E, HeadHoldingASegmentReadsItIntoMemoryWithNoMmap) {
   auto workers = start_workers(1);

@@ -18,12 +18,6 @@
 namespace ll::cli {
 namespace {
 
-std::unique_ptr<model::Model> load_or_exit(const std::string& path) {
-  ModelOptions o;
-  o.path = path;
-  return load_model_or_exit(o);
-}
-
 profile::DeviceProfile measure_or_exit(const model::Model& m, int threads, int repetitions,
                                     const profile::MeasureOptions& o) {
   std::fprintf(stderr, "profiling this device with %d thread(s)...\n", threads);
@@ -31,7 +25,7 @@ profile::DeviceProfile measure_or_exit(const model::Model& m, int threads, int r
 }
 
 struct PlanArgs {
-  std::string model;
+  ModelOptions model;  // -m and --no-mmap (this machine's profile times the weights as held)
   ClusterRunOptions cluster;  // --workers: profile these workers over the network
   std::string save_profiles;
   std::string profiles;
@@ -52,7 +46,7 @@ struct PlanArgs {
 };
 
 struct ProfileArgs {
-  std::string model;
+  ModelOptions model;
   int threads = 0;
   int repetitions = 5;
   std::string mem;
@@ -63,7 +57,7 @@ struct ProfileArgs {
 
 void run_plan(const PlanArgs& a) {
   const plan::Planner planner = or_exit(plan::parse_planner(a.planner));
-  auto m = load_or_exit(a.model);
+  auto m = load_model_or_exit(a.model);
   const auto& hp = m->hparams();
   if (Status st = model::check_kv_types(hp, a.kv_types); !st.ok()) fail(st.message());
   const graph::Graph g = graph::build_graph(*m, a.kv_types);
@@ -76,7 +70,7 @@ void run_plan(const PlanArgs& a) {
   source.local.what_if = a.devices;
   source.local.threads = a.threads;
   source.local.kv_types = a.kv_types;
-  const profile::ClusterProfile cluster = or_exit(ll::cluster::plan_profiles(a.model, *m, source, n_ctx, print_progress));
+  const profile::ClusterProfile cluster = or_exit(ll::cluster::plan_profiles(a.model.path, *m, source, n_ctx, print_progress));
 
   auto link = plan::parse_link(a.link);
   if (!link.ok()) fail("--link: " + link.error());
@@ -110,7 +104,7 @@ void run_plan(const PlanArgs& a) {
 }
 
 void run_profile(const ProfileArgs& a) {
-  auto m = load_or_exit(a.model);
+  auto m = load_model_or_exit(a.model);
   const graph::Graph g = graph::build_graph(*m);
   profile::MeasureOptions o;
   o.name = a.name;
@@ -148,7 +142,8 @@ void run_profile(const ProfileArgs& a) {
 void add_plan_commands(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   CLI::App* cmd = app.add_subcommand("plan", "Assign the model's units to devices and predict the pipeline's speed");
-  cmd->add_option("-m,--model", a->model, "model file")->required();
+  cmd->add_option("-m,--model", a->model.path, "model file")->required();
+  add_no_mmap_option(*cmd, a->model);
   cmd->add_option("--workers", a->cluster.workers, "profile these workers (HOST:PORT,...) and their links over the network")
       ->delimiter(',');
   cmd->add_option("--worker-keys", a->cluster.worker_keys, "the workers' public keys, in order (KEY,... or a file)");
@@ -201,7 +196,8 @@ void add_plan_commands(CLI::App& app) {
 
   auto p = std::make_shared<ProfileArgs>();
   CLI::App* prof = app.add_subcommand("profile", "Measure this device's time per unit and its usable memory");
-  prof->add_option("-m,--model", p->model, "model file")->required();
+  prof->add_option("-m,--model", p->model.path, "model file")->required();
+  add_no_mmap_option(*prof, p->model);
   prof->add_option("-t,--threads", p->threads, "threads (default: all cores)")->check(thread_range());
   prof->add_option("-r,--repetitions", p->repetitions, "timed repetitions per unit (the median is kept)")
       ->check(CLI::PositiveNumber)
