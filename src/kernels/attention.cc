@@ -30,6 +30,16 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Positions per block: the block's widened rows and the scores of all heads of a group stay in L1.
 constexpr int64_t kBlock = 64;
 
+// The lanes of d at p, of T (float or hwy::float16_t), in float.
+template <class D, typename T>
+static HWY_INLINE hn::Vec<D> LoadAsFloat(D d, const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(d, p);
+  } else {
+    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, D>(), p));
+  }
+}
+
 // dst = the n values of one cache row in float.
 static HWY_INLINE void DecodeRow(DType type, const uint8_t* src, float* dst, int64_t n) {
   const hn::ScalableTag<float> df;
@@ -37,10 +47,9 @@ static HWY_INLINE void DecodeRow(DType type, const uint8_t* src, float* dst, int
   if (type == DType::F32) {
     std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
   } else if (type == DType::F16) {
-    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
     const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
     int64_t i = 0;
-    for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, h + i)), df, dst + i);
+    for (; i + N <= n; i += N) hn::StoreU(LoadAsFloat(df, h + i), df, dst + i);
     if (i < n) dequantize_row(DType::F16, src + 2 * i, dst + i, n - i);
   } else {
     const hn::Rebind<int32_t, decltype(df)> di;
@@ -126,13 +135,7 @@ using TileTag = hn::CappedTag<float, kKeyTile>;
 // Column i of a tile of T (float or hwy::float16_t), positions p0 .. p0 + lanes - 1 of the tile.
 template <typename T>
 static HWY_INLINE hn::Vec<TileTag> LoadKeyColumn(const uint8_t* tile, int64_t i, int64_t p0) {
-  const TileTag d;
-  const T* column = reinterpret_cast<const T*>(tile) + i * kKeyTile + p0;
-  if constexpr (std::is_same_v<T, float>) {
-    return hn::LoadU(d, column);
-  } else {
-    return hn::PromoteTo(d, hn::LoadU(hn::Rebind<hwy::float16_t, TileTag>(), column));
-  }
+  return LoadAsFloat(TileTag(), reinterpret_cast<const T*>(tile) + i * kKeyTile + p0);
 }
 
 // Vectors per tile column, and the accumulators a pass over tiles may keep: half the registers.
@@ -186,39 +189,27 @@ static HWY_INLINE void ScoreTiles(const uint8_t* tile, size_t tile_stride, int64
 #endif
 }
 
-// A vector of value row columns of T (float or hwy::float16_t) in float.
-template <typename T>
-static HWY_INLINE hn::Vec<hn::ScalableTag<float>> LoadValues(const T* x) {
-  const hn::ScalableTag<float> df;
-  if constexpr (std::is_same_v<T, float>) {
-    return hn::LoadU(df, x);
-  } else {
-    return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::float16_t, decltype(df)>(), x));
-  }
-}
-
 // out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
 // over the value rows p < n of T (`row_stride` elements apart; `width` columns, a whole number
 // of vectors): four vectors of columns of every head stay in registers through the rows, so each
 // value row is loaded once for all kHeads heads and no output is stored per position. The bytes
-// [0, prefetch_bytes) of the rows p < prefetch_rows a block later are prefetched as they go.
+// [0, prefetch_bytes) of each row a block later are prefetched as they go (none: 0).
 template <int kHeads, typename T>
 static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int64_t width, int64_t n, const float* w,
-                                       int64_t w_stride, float* out, int64_t prefetch_rows, int64_t prefetch_bytes) {
+                                       int64_t w_stride, float* out, int64_t prefetch_bytes) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const auto prefetch = [&](int64_t p) {
-    if (p >= prefetch_rows) return;
     const auto* later = reinterpret_cast<const uint8_t*>(values + (p + kBlock) * row_stride);
     for (int64_t o = 0; o < prefetch_bytes; o += 64) hwy::Prefetch(later + o);
   };
 #if HWY_HAVE_SCALABLE
   // Sizeless (SVE) vectors cannot form arrays: one head and one vector of columns at a time.
-  for (int64_t p = 0; p < prefetch_rows; ++p) prefetch(p);
+  for (int64_t p = 0; p < n; ++p) prefetch(p);
   for (int j = 0; j < kHeads; ++j) {
     for (int64_t i = 0; i < width; i += N) {
       auto acc = hn::LoadU(df, out + j * width + i);
-      for (int64_t p = 0; p < n; ++p) acc = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), LoadValues(values + p * row_stride + i), acc);
+      for (int64_t p = 0; p < n; ++p) acc = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), LoadAsFloat(df, values + p * row_stride + i), acc);
       hn::StoreU(acc, df, out + j * width + i);
     }
   }
@@ -233,7 +224,7 @@ static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int6
     for (int64_t p = 0; p < n; ++p) {
       if (i == 0) prefetch(p);
       const T* x = values + p * row_stride + i;
-      const V x0 = LoadValues(x), x1 = LoadValues(x + N), x2 = LoadValues(x + 2 * N), x3 = LoadValues(x + 3 * N);
+      const V x0 = LoadAsFloat(df, x), x1 = LoadAsFloat(df, x + N), x2 = LoadAsFloat(df, x + 2 * N), x3 = LoadAsFloat(df, x + 3 * N);
       for (int j = 0; j < kHeads; ++j) {
         const V c = hn::Set(df, w[j * w_stride + p]);
         acc[j][0] = hn::MulAdd(c, x0, acc[j][0]), acc[j][1] = hn::MulAdd(c, x1, acc[j][1]);
@@ -245,13 +236,13 @@ static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int6
     }
   }
   if (i == 0) {
-    for (int64_t p = 0; p < prefetch_rows; ++p) prefetch(p);
+    for (int64_t p = 0; p < n; ++p) prefetch(p);
   }
   for (; i < width; i += N) {
     V acc[kHeads];
     for (int j = 0; j < kHeads; ++j) acc[j] = hn::LoadU(df, out + j * width + i);
     for (int64_t p = 0; p < n; ++p) {
-      const V x = LoadValues(values + p * row_stride + i);
+      const V x = LoadAsFloat(df, values + p * row_stride + i);
       for (int j = 0; j < kHeads; ++j) acc[j] = hn::MulAdd(hn::Set(df, w[j * w_stride + p]), x, acc[j]);
     }
     for (int j = 0; j < kHeads; ++j) hn::StoreU(acc[j], df, out + j * width + i);
@@ -292,16 +283,15 @@ static HWY_INLINE float ExpShiftedSum(float* s, float m, int64_t n) {
 // The rows first .. first + n - 1 of every key/value head g < n_kv in float: head g's row p at
 // out + g * slab + p * width, its columns from head_dim to width zeros, and the rows from n to
 // `padded` zeros. A position's rows of all heads are adjacent in the cache, so the block is read
-// in one sequential pass; the following block's rows, up to `next` of them, are prefetched
-// meanwhile, as reading a block only when it starts left the loads waiting on memory.
+// in one sequential pass; the rows a block later are prefetched meanwhile (past the range too,
+// where the same thread's next chunk usually starts; a prefetch never faults), as reading a block
+// only when it starts left the loads waiting on memory.
 static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t n, int64_t head_dim, int64_t width,
-                                  int64_t padded, int64_t slab, int64_t next, float* out) {
+                                  int64_t padded, int64_t slab, float* out) {
   const int64_t row_span = (n_kv - 1) * static_cast<int64_t>(r.head_stride) + row_bytes(r.type, head_dim);
   for (int64_t p = 0; p < n; ++p) {
     const uint8_t* row = r.data + (first + p) * r.stride;
-    if (p < next) {
-      for (int64_t o = 0; o < row_span; o += 64) hwy::Prefetch(row + kBlock * r.stride + o);
-    }
+    for (int64_t o = 0; o < row_span; o += 64) hwy::Prefetch(row + kBlock * r.stride + o);
     for (int64_t g = 0; g < n_kv; ++g) {
       float* dst = out + g * slab + p * width;
       DecodeRow(r.type, row + g * r.head_stride, dst, head_dim);
@@ -322,9 +312,9 @@ static HWY_INLINE void HeadPasses(int64_t n, const Pass& pass, int64_t first = 0
 
 // The scores of the heads [h0, h0 + nq) of key/value head g at the positions of one block, the
 // tiles covering [start, start + n) when the keys are tiled (the block's first position then
-// lands at s[start % kKeyTile]), the widened rows otherwise. Tiles of the following block's
-// keys are prefetched meanwhile, up to `next` positions.
-static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n, int64_t next, const float* queries,
+// lands at s[start % kKeyTile]), the widened rows otherwise. The tiles up to a block later are
+// prefetched meanwhile (past the range too, as WidenBlock's rows).
+static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n, const float* queries,
                                   int64_t width, int64_t hd, int64_t nq, const float* widened_keys, float* scores,
                                   int64_t score_stride) {
   if (!k.tiled) {
@@ -332,7 +322,7 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
     return;
   }
   const int64_t first_tile = start / kKeyTile, tiles = (start % kKeyTile + n + kKeyTile - 1) / kKeyTile;
-  const int64_t ahead = (start % kKeyTile + n + next + kKeyTile - 1) / kKeyTile;  // tiles to the next block's end
+  const int64_t ahead = (start % kKeyTile + n + kBlock + kKeyTile - 1) / kKeyTile;  // tiles to a block later
   const uint8_t* head_tiles = k.data + first_tile * k.stride + g * k.head_stride;
   for (int64_t t = tiles; t < ahead; ++t) {
     for (size_t o = 0; o < k.head_stride; o += 64) hwy::Prefetch(head_tiles + t * k.stride + o);
@@ -382,15 +372,12 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
   }
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, len - b0), start = first + b0;
-    // Rows of the following block to prefetch: a whole block even past the range, where the next
-    // chunk of the same thread usually starts (a prefetch never faults).
-    const int64_t next = kBlock;
-    if (!k.tiled) WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, next, keys.data());
-    if (widen_values) WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, next, values.data());
+    if (!k.tiled) WidenBlock(k, q.n_kv, start, bn, hd, width, (bn + N - 1) / N * N, key_slab, keys.data());
+    if (widen_values) WidenBlock(v, q.n_kv, start, bn, hd, width, bn, value_slab, values.data());
     const int64_t offset = k.tiled ? start % kKeyTile : 0;  // of the block's first score
     for (int64_t g = 0; g < q.n_kv; ++g) {
       const int64_t h0 = g * nq;  // the group's first head
-      ScoreBlock(k, g, start, bn, next, &queries[h0 * width], width, hd, nq, k.tiled ? nullptr : &keys[g * key_slab],
+      ScoreBlock(k, g, start, bn, &queries[h0 * width], width, hd, nq, k.tiled ? nullptr : &keys[g * key_slab],
                  scores.data(), score_stride);
       for (int64_t j = 0; j < nq; ++j) {
         const int64_t h = h0 + j;
@@ -413,21 +400,22 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
         }
       }
       // Four heads per pass over the value rows where the registers hold them, else two. The
-      // first pass over rows in place prefetches the following block's rows of this head.
-      const auto add = [&](const auto* rows, int64_t row_stride, int64_t prefetch_rows) {
+      // first pass over rows in place prefetches this head's rows a block later.
+      const auto add = [&](const auto* rows, int64_t row_stride, int64_t prefetch_bytes) {
         HeadPasses<kWideRegisterFile ? 4 : 2>(nq, [&](auto heads_per_pass, int64_t j) {
           AddWeightedRows<decltype(heads_per_pass)::value>(rows, row_stride, width, bn, &scores[j * score_stride + offset],
                                                            score_stride, &outputs[(h0 + j) * width],
-                                                           j == 0 ? prefetch_rows : 0, row_bytes(v.type, hd));
+                                                           j == 0 ? prefetch_bytes : 0);
         });
       };
       const uint8_t* rows = v.data + start * v.stride + g * v.head_stride;
       if (widen_values) {
         add(&values[g * value_slab], width, 0);
       } else if (v.type == DType::F32) {
-        add(reinterpret_cast<const float*>(rows), static_cast<int64_t>(v.stride / sizeof(float)), next);
+        add(reinterpret_cast<const float*>(rows), static_cast<int64_t>(v.stride / sizeof(float)), row_bytes(v.type, hd));
       } else {
-        add(reinterpret_cast<const hwy::float16_t*>(rows), static_cast<int64_t>(v.stride / sizeof(hwy::float16_t)), next);
+        add(reinterpret_cast<const hwy::float16_t*>(rows), static_cast<int64_t>(v.stride / sizeof(hwy::float16_t)),
+            row_bytes(v.type, hd));
       }
     }
   }
