@@ -4,14 +4,6 @@
 
 namespace ll::exec {
 
-namespace {
-
-// Packed weights (kernels::pack_row_lanes) keep a matrix's last rows % 16 rows unpacked, so
-// such a matrix can only end a joined one, where the kernels expect that tail.
-constexpr int64_t kPackedGroupRows = 16;
-
-}  // namespace
-
 model::WeightRef joined_rows(std::initializer_list<const model::WeightRef*> parts) {
   const model::WeightRef& first = **parts.begin();
   model::WeightRef joined = first;
@@ -20,9 +12,11 @@ model::WeightRef joined_rows(std::initializer_list<const model::WeightRef*> part
   for (const model::WeightRef* part : parts) {
     const bool packed = part->layout == kernels::WeightLayout::kRowLanes;
     const bool last = part == *(parts.end() - 1);
+    // Packed weights (kernels::pack_row_lanes) keep a matrix's last rows % kRowLaneRows rows as
+    // in the file, so such a matrix can only end a joined one, where the kernels expect that tail.
     if (!part->present() || part->type != first.type || part->cols != first.cols || part->layout != first.layout ||
         part->data != first.data + joined.rows * row_bytes(first.type, first.cols) ||
-        (packed && !last && part->rows % kPackedGroupRows != 0)) {
+        (packed && !last && part->rows % kernels::kRowLaneRows != 0)) {
       return {};
     }
     joined.rows += part->rows;

@@ -125,7 +125,7 @@ struct Q8_0RowLaneFormat {
 
 template <class Format>
 struct Block32RowLanes {
-  static constexpr int kRows = 16;
+  static constexpr int kRows = kRowLaneRows;
   const MatmulJob& job;
   const int32_t* neg_offset;  // [n][blocks]: -offset * the sum of the block's 32 activations
 
@@ -204,7 +204,7 @@ LL_VNNI_ATTR Block32RowLanes<Format> Block32Tile(const MatmulJob& job) {
 template <int kTokens, class Tile>
 LL_VNNI_ATTR void RowLaneTiles(const Tile& tile, int64_t r0, int64_t r1, int64_t following) {
   const MatmulJob& job = tile.job;
-  constexpr int kRows = 16;
+  constexpr int kRows = kRowLaneRows;
   const int64_t row_block = L2RowBlock(job, r0, r1, kRows, kTokens);
   for (int64_t rb = r0; rb < r1; rb += row_block) {
     const int64_t re = std::min(r1, rb + row_block);
@@ -251,7 +251,7 @@ LL_VNNI_ATTR void RowLaneRows(const Tile& tile, RowDispenser& rows) {
 // The block head (d, dmin and the 12 bytes of scales and mins) is transposed the same way and
 // decoded in the lanes, and the mins meet the activations' sub-block sums in four vpdpwssd.
 struct Q4_KRowLanes {
-  static constexpr int kRows = 16;
+  static constexpr int kRows = kRowLaneRows;
   const MatmulJob& job;
   const int16_t* subsums;  // [n][blocks][8] (SubBlockSums)
 
