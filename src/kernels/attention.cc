@@ -146,21 +146,35 @@ constexpr int kScoreHeads = std::max(1, kScoreAccumulators / kTileVectors);
 template <int kHeads>
 constexpr int kScoreTiles = std::clamp(kScoreAccumulators / (kHeads * kTileVectors), 1, static_cast<int>(kBlock / kKeyTile));
 
+// Value rows of one head in place: position p's at base + p * stride, `bytes` long.
+struct ValueRows {
+  const uint8_t* base = nullptr;  // none
+  size_t stride = 0;
+  int64_t bytes = 0;
+};
+
 // s[j * s_stride + t * kKeyTile + p] = q_j . key p of tile t for the kHeads heads j (queries
 // `width` floats apart) and the kTiles tiles t (`tile_stride` bytes apart) of one key/value head
 // in T: each column's vectors of positions times the heads' query values, so the scores need no
 // sums across lanes and each column is read once for all the heads and tiles of the pass.
-// The same head's part of the tiles at `later` (or none: null) is prefetched a line per few
-// columns as they go: a burst of a whole block's prefetches at once left the loads after it
-// waiting on memory (10% slower from DRAM).
+//
+// Meanwhile the same head's part of the tiles at `later` and the value rows of their positions
+// (`later_values`; none: null) are prefetched, a few lines per column: a block's prefetches
+// issued together left the loads after them waiting on memory, and value rows prefetched by
+// the loop that reads the values arrived no sooner than unprefetched ones.
 template <int kHeads, int kTiles, typename T>
 static HWY_INLINE void ScoreTiles(const uint8_t* tile, size_t tile_stride, int64_t head_dim, const float* q, int64_t width,
-                                  float* s, int64_t s_stride, const uint8_t* later) {
+                                  float* s, int64_t s_stride, const uint8_t* later, const ValueRows& later_values) {
   const TileTag d;
   constexpr int64_t kColumnsPerLine = std::max<int64_t>(1, 64 / (kKeyTile * sizeof(T)));
   const auto prefetch_column = [&](int64_t i) {
-    if (later == nullptr || i % kColumnsPerLine != 0) return;
-    for (int t = 0; t < kTiles; ++t) hwy::Prefetch(later + t * tile_stride + i * kKeyTile * sizeof(T));
+    if (later == nullptr) return;
+    if (i % kColumnsPerLine == 0) {
+      for (int t = 0; t < kTiles; ++t) hwy::Prefetch(later + t * tile_stride + i * kKeyTile * sizeof(T));
+    }
+    for (int64_t r = i; r < kTiles * kKeyTile && later_values.base != nullptr; r += head_dim) {
+      for (int64_t o = 0; o < later_values.bytes; o += 64) hwy::Prefetch(later_values.base + r * later_values.stride + o);
+    }
   };
 #if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -202,20 +216,14 @@ static HWY_INLINE void ScoreTiles(const uint8_t* tile, size_t tile_stride, int64
 // out[j] += sum_p w[j * w_stride + p] values[p] for the kHeads heads j (outputs `width` apart),
 // over the value rows p < n of T (`row_stride` elements apart; `width` columns, a whole number
 // of vectors): four vectors of columns of every head stay in registers through the rows, so each
-// value row is loaded once for all kHeads heads and no output is stored per position. The bytes
-// [0, prefetch_bytes) of each row a block later are prefetched as they go (none: 0).
+// value row is loaded once for all kHeads heads and no output is stored per position.
 template <int kHeads, typename T>
 static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int64_t width, int64_t n, const float* w,
-                                       int64_t w_stride, float* out, int64_t prefetch_bytes) {
+                                       int64_t w_stride, float* out) {
   const hn::ScalableTag<float> df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const auto prefetch = [&](int64_t p) {
-    const auto* later = reinterpret_cast<const uint8_t*>(values + (p + kBlock) * row_stride);
-    for (int64_t o = 0; o < prefetch_bytes; o += 64) hwy::Prefetch(later + o);
-  };
 #if HWY_HAVE_SCALABLE
   // Sizeless (SVE) vectors cannot form arrays: one head and one vector of columns at a time.
-  for (int64_t p = 0; p < n; ++p) prefetch(p);
   for (int j = 0; j < kHeads; ++j) {
     for (int64_t i = 0; i < width; i += N) {
       auto acc = hn::LoadU(df, out + j * width + i);
@@ -232,7 +240,6 @@ static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int6
       for (int c = 0; c < 4; ++c) acc[j][c] = hn::LoadU(df, out + j * width + i + c * N);
     }
     for (int64_t p = 0; p < n; ++p) {
-      if (i == 0) prefetch(p);
       const T* x = values + p * row_stride + i;
       const V x0 = LoadAsFloat(df, x), x1 = LoadAsFloat(df, x + N), x2 = LoadAsFloat(df, x + 2 * N), x3 = LoadAsFloat(df, x + 3 * N);
       for (int j = 0; j < kHeads; ++j) {
@@ -244,9 +251,6 @@ static HWY_INLINE void AddWeightedRows(const T* values, int64_t row_stride, int6
     for (int j = 0; j < kHeads; ++j) {
       for (int c = 0; c < 4; ++c) hn::StoreU(acc[j][c], df, out + j * width + i + c * N);
     }
-  }
-  if (i == 0) {
-    for (int64_t p = 0; p < n; ++p) prefetch(p);
   }
   for (; i < width; i += N) {
     V acc[kHeads];
@@ -322,13 +326,24 @@ static HWY_INLINE void HeadPasses(int64_t n, const Pass& pass, int64_t first = 0
 
 // The scores of the heads [h0, h0 + nq) of key/value head g at the positions of one block, the
 // tiles covering [start, start + n) when the keys are tiled (the block's first position then
-// lands at s[start % kKeyTile]), the widened rows otherwise. The first pass over the tiles
-// prefetches those a block later (past the range too, as WidenBlock's rows).
+// lands at s[start % kKeyTile]), the widened rows otherwise. Meanwhile the rows a block later
+// are prefetched (past the range too, as WidenBlock's rows): the tiles by the first pass over
+// them, and the head's `values` read in place (none: null base), whose row p is at base +
+// p * stride.
 static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n, const float* queries,
                                   int64_t width, int64_t hd, int64_t nq, const float* widened_keys, float* scores,
-                                  int64_t score_stride) {
+                                  int64_t score_stride, const ValueRows& values) {
+  const auto later_values = [&](int64_t p) {
+    return values.base == nullptr ? ValueRows{} : ValueRows{values.base + (p + kBlock) * values.stride, values.stride, values.bytes};
+  };
   if (!k.tiled) {
-    for (int64_t j = 0; j < nq; ++j) ScoreRows(&queries[j * width], widened_keys, width, n, &scores[j * score_stride]);
+    const ValueRows later = later_values(start);
+    for (int64_t j = 0; j < nq; ++j) {
+      ScoreRows(&queries[j * width], widened_keys, width, n, &scores[j * score_stride]);
+      for (int64_t p = kBlock * j / nq; later.base != nullptr && p < kBlock * (j + 1) / nq; ++p) {
+        for (int64_t o = 0; o < later.bytes; o += 64) hwy::Prefetch(later.base + p * later.stride + o);
+      }
+    }
     return;
   }
   const int64_t first_tile = start / kKeyTile, tiles = (start % kKeyTile + n + kKeyTile - 1) / kKeyTile;
@@ -340,13 +355,15 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
       const float* q = &queries[j * width];
       float* s = &scores[j * score_stride];
       const auto later = [&](int64_t t) { return j == 0 ? head_tiles + (t + kBlock / kKeyTile) * k.stride : nullptr; };
+      const auto tile_values = [&](int64_t t) { return later_values((first_tile + t) * kKeyTile); };
       int64_t t = 0;
       for (; t + kTiles <= tiles; t += kTiles) {
         ScoreTiles<kHeads, kTiles, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride,
-                                      later(t));
+                                      later(t), tile_values(t));
       }
       for (; t < tiles; ++t) {
-        ScoreTiles<kHeads, 1, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride, later(t));
+        ScoreTiles<kHeads, 1, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride, later(t),
+                                 tile_values(t));
       }
     });
   };
@@ -387,8 +404,10 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
     const int64_t offset = k.tiled ? start % kKeyTile : 0;  // of the block's first score
     for (int64_t g = 0; g < q.n_kv; ++g) {
       const int64_t h0 = g * nq;  // the group's first head
+      const ValueRows head_values =
+          widen_values ? ValueRows{} : ValueRows{v.data + g * v.head_stride, v.stride, row_bytes(v.type, hd)};
       ScoreBlock(k, g, start, bn, &queries[h0 * width], width, hd, nq, k.tiled ? nullptr : &keys[g * key_slab],
-                 scores.data(), score_stride);
+                 scores.data(), score_stride, head_values);
       for (int64_t j = 0; j < nq; ++j) {
         const int64_t h = h0 + j;
         float* s = &scores[j * score_stride + offset];
@@ -409,23 +428,20 @@ void AttendPart(const AttentionQuery& q, KvRows k, KvRows v, int64_t first, int6
           for (int64_t i = 0; i < width; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, o + i), hn::Set(df, rescale)), df, o + i);
         }
       }
-      // Four heads per pass over the value rows where the registers hold them, else two. The
-      // first pass over rows in place prefetches this head's rows a block later.
-      const auto add = [&](const auto* rows, int64_t row_stride, int64_t prefetch_bytes) {
+      // Four heads per pass over the value rows where the registers hold them, else two.
+      const auto add = [&](const auto* rows, int64_t row_stride) {
         HeadPasses<kWideRegisterFile ? 4 : 2>(nq, [&](auto heads_per_pass, int64_t j) {
           AddWeightedRows<decltype(heads_per_pass)::value>(rows, row_stride, width, bn, &scores[j * score_stride + offset],
-                                                           score_stride, &outputs[(h0 + j) * width],
-                                                           j == 0 ? prefetch_bytes : 0);
+                                                           score_stride, &outputs[(h0 + j) * width]);
         });
       };
       const uint8_t* rows = v.data + start * v.stride + g * v.head_stride;
       if (widen_values) {
-        add(&values[g * value_slab], width, 0);
+        add(&values[g * value_slab], width);
       } else if (v.type == DType::F32) {
-        add(reinterpret_cast<const float*>(rows), static_cast<int64_t>(v.stride / sizeof(float)), row_bytes(v.type, hd));
+        add(reinterpret_cast<const float*>(rows), static_cast<int64_t>(v.stride / sizeof(float)));
       } else {
-        add(reinterpret_cast<const hwy::float16_t*>(rows), static_cast<int64_t>(v.stride / sizeof(hwy::float16_t)),
-            row_bytes(v.type, hd));
+        add(reinterpret_cast<const hwy::float16_t*>(rows), static_cast<int64_t>(v.stride / sizeof(hwy::float16_t)));
       }
     }
   }
