@@ -40,6 +40,11 @@ static HWY_INLINE hn::Vec<D> LoadAsFloat(D d, const T* p) {
   }
 }
 
+// The cache lines of the `bytes` bytes at row.
+static HWY_INLINE void PrefetchRow(const uint8_t* row, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) hwy::Prefetch(row + o);
+}
+
 // dst = the n values of one cache row in float.
 static HWY_INLINE void DecodeRow(DType type, const uint8_t* src, float* dst, int64_t n) {
   const hn::ScalableTag<float> df;
@@ -168,12 +173,11 @@ static HWY_INLINE void ScoreTiles(const uint8_t* tile, size_t tile_stride, int64
   const TileTag d;
   constexpr int64_t kColumnsPerLine = std::max<int64_t>(1, 64 / (kKeyTile * sizeof(T)));
   const auto prefetch_column = [&](int64_t i) {
-    if (later == nullptr) return;
-    if (i % kColumnsPerLine == 0) {
+    if (later != nullptr && i % kColumnsPerLine == 0) {
       for (int t = 0; t < kTiles; ++t) hwy::Prefetch(later + t * tile_stride + i * kKeyTile * sizeof(T));
     }
     for (int64_t r = i; r < kTiles * kKeyTile && later_values.base != nullptr; r += head_dim) {
-      for (int64_t o = 0; o < later_values.bytes; o += 64) hwy::Prefetch(later_values.base + r * later_values.stride + o);
+      PrefetchRow(later_values.base + r * later_values.stride, later_values.bytes);
     }
   };
 #if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
@@ -305,7 +309,7 @@ static HWY_INLINE void WidenBlock(KvRows r, int64_t n_kv, int64_t first, int64_t
   const int64_t row_span = (n_kv - 1) * static_cast<int64_t>(r.head_stride) + row_bytes(r.type, head_dim);
   for (int64_t p = 0; p < n; ++p) {
     const uint8_t* row = r.data + (first + p) * r.stride;
-    for (int64_t o = 0; o < row_span; o += 64) hwy::Prefetch(row + kBlock * r.stride + o);
+    PrefetchRow(row + kBlock * r.stride, row_span);
     for (int64_t g = 0; g < n_kv; ++g) {
       float* dst = out + g * slab + p * width;
       DecodeRow(r.type, row + g * r.head_stride, dst, head_dim);
@@ -341,7 +345,7 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
     for (int64_t j = 0; j < nq; ++j) {
       ScoreRows(&queries[j * width], widened_keys, width, n, &scores[j * score_stride]);
       for (int64_t p = kBlock * j / nq; later.base != nullptr && p < kBlock * (j + 1) / nq; ++p) {
-        for (int64_t o = 0; o < later.bytes; o += 64) hwy::Prefetch(later.base + p * later.stride + o);
+        PrefetchRow(later.base + p * later.stride, later.bytes);
       }
     }
     return;
@@ -355,7 +359,7 @@ static HWY_INLINE void ScoreBlock(KvRows k, int64_t g, int64_t start, int64_t n,
       const float* q = &queries[j * width];
       float* s = &scores[j * score_stride];
       const auto later = [&](int64_t t) { return j == 0 ? head_tiles + (t + kBlock / kKeyTile) * k.stride : nullptr; };
-      const auto tile_values = [&](int64_t t) { return later_values((first_tile + t) * kKeyTile); };
+      const auto tile_values = [&](int64_t t) { return j == 0 ? later_values((first_tile + t) * kKeyTile) : ValueRows{}; };
       int64_t t = 0;
       for (; t + kTiles <= tiles; t += kTiles) {
         ScoreTiles<kHeads, kTiles, T>(head_tiles + t * k.stride, k.stride, hd, q, width, s + t * kKeyTile, score_stride,
